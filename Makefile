@@ -1,0 +1,53 @@
+# Two commands do everything on a fresh Debian 12 machine (run as root, or see `make system`):
+#   make run    install what is missing, then start the whole service on embedded defaults
+#   make test   install what is missing, then run the test suite
+# Both are idempotent and take a second when everything is already installed.
+
+PYTHON  ?= python3
+VENV    := .venv
+REQHASH := $(shell sha256sum requirements.txt | cut -c1-16)
+STAMP   := $(VENV)/.installed-$(REQHASH)
+APT_PACKAGES := redis-server openjdk-17-jre-headless
+
+.PHONY: run test setup system venv lint bench clean
+
+run: setup
+	$(VENV)/bin/python stack.py
+
+test: setup
+	$(VENV)/bin/python -m pytest
+
+setup: system venv
+
+# apt packages: only when a command is missing (or Java is older than 17).
+system:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	jv=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1); \
+	[ -n "$$jv" ] && [ "$$jv" -ge 17 ] || missing="$$missing openjdk-17-jre-headless"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "Missing system packages:$$missing"; \
+	    echo "Install them as root:  sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	  echo "installing$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing; \
+	fi
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,407 @@
+"""DataParser: turns records into feature vectors the classic way, in Python, numpy and Spark.
+
+A job's ``schema`` lists a label and features. A feature without ``values`` is numeric (numbers,
+or strings that spell a number); one with ``values`` is one-hot encoded at the positions the map
+gives, and a categorical with a single value contributes one constant 0, as the classic parser
+did. The same encoding exists three times and the tests hold them equal:
+
+* ``parse_line(record)`` - one record, plain Python (the reference);
+* ``encode(records)`` - a batch into a numpy matrix (online micro-batches);
+* ``spark_columns(df_schema)`` - Spark column expressions, so Spark jobs never run Python per row.
+
+A record that cannot be encoded raises a :class:`exceptions.RecordError` naming the field; the
+Spark form yields an ``error`` column instead, so batch jobs count bad rows rather than die.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from exceptions import InvalidSchema, MissingField, NotNumeric, RecordError, UnknownCategory
+
+if TYPE_CHECKING:  # pyspark is imported only inside spark_columns: the web process never loads it
+    from pyspark.sql import Column
+    from pyspark.sql.types import StructType
+
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
+_SPECIAL = re.compile(r"\s*[+-]?(?:nan|inf|infinity)\s*\Z", re.IGNORECASE)
+
+NOT_A_NUMBER = "is not a number"
+NOT_FINITE = "is not a finite number"
+NOT_A_CATEGORY = "has a value that is not one of the schema's categories"
+IS_MISSING = "is missing"
+
+
+@dataclass(frozen=True)
+class Feature:
+    key: str
+    values: Mapping[str, int] | None  # None: numeric
+    offset: int  # first position in the feature vector
+    width: int
+
+    @property
+    def categorical(self) -> bool:
+        return self.values is not None
+
+    @property
+    def constant(self) -> bool:
+        """A single-valued categorical: one feature that is always 0 (classic behaviour)."""
+        return self.values is not None and len(self.values) == 1
+
+
+def _check_values(values: Any, where: str) -> dict[str, int]:
+    if not isinstance(values, dict) or not values:
+        raise InvalidSchema(f"{where}: 'values' must be a non-empty object of category -> position")
+    for name, pos in values.items():
+        if isinstance(pos, bool) or not isinstance(pos, int) or not 0 <= pos < len(values):
+            raise InvalidSchema(f"{where}: position of {name!r} must be an integer from 0 to {len(values) - 1}")
+    return dict(values)
+
+
+def number(value: Any) -> float | None:
+    """A finite float from a number or a numeric string; None for a non-number.
+
+    Raises ValueError for a non-finite number (NaN, infinities, overflow)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            result = float(value)
+        except OverflowError:
+            raise ValueError("overflow") from None
+    elif isinstance(value, str):
+        if _NUMBER.match(value):
+            result = float(value)
+        elif _SPECIAL.match(value):
+            raise ValueError("non-finite")
+        else:
+            return None
+    else:
+        return None
+    if not math.isfinite(result):
+        raise ValueError("non-finite")
+    return result
+
+
+def category_key(value: Any) -> str | None:
+    """How a record's value is looked up in a values map (JSON object keys are strings)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return None
+
+
+class DataParser:
+    """Encodes records by a job's schema; built once per model and reused for every record."""
+
+    def __init__(self, parameters: Mapping[str, Any]):
+        schema = parameters.get("schema") if isinstance(parameters, Mapping) else None
+        if not isinstance(schema, Mapping):
+            raise InvalidSchema("the job has no 'schema' object")
+        label = schema.get("label")
+        if not isinstance(label, Mapping) or not isinstance(label.get("key"), str) or not label["key"]:
+            raise InvalidSchema("schema.label must be an object with a non-empty 'key'")
+        self.label_key: str = label["key"]
+        self.label_values: dict[str, int] | None = (
+            _check_values(label["values"], "schema.label") if "values" in label else None
+        )
+        raw = schema.get("features")
+        if not isinstance(raw, list) or not raw:
+            raise InvalidSchema("schema.features must be a non-empty array")
+        features: list[Feature] = []
+        offset = 0
+        seen: set[str] = set()
+        for i, item in enumerate(raw):
+            where = f"schema.features[{i}]"
+            if not isinstance(item, Mapping) or not isinstance(item.get("key"), str) or not item["key"]:
+                raise InvalidSchema(f"{where} must be an object with a non-empty 'key'")
+            key = item["key"]
+            if key in seen:
+                raise InvalidSchema(f"{where}: feature '{key}' is listed twice")
+            if key == self.label_key:
+                raise InvalidSchema(f"{where}: '{key}' is the label; it cannot also be a feature")
+            seen.add(key)
+            if "values" in item:
+                values = _check_values(item["values"], where)
+                width = 1 if len(values) == 1 else max(values.values()) + 1
+                features.append(Feature(key, values, offset, width))
+            else:
+                features.append(Feature(key, None, offset, 1))
+            offset += features[-1].width
+        self.features: tuple[Feature, ...] = tuple(features)
+        self.num_features: int = offset
+        self.label_names: dict[int, str] | None = (
+            {pos: name for name, pos in self.label_values.items()} if self.label_values else None
+        )
+
+    # ----------------------------------------------------------------- one record (reference)
+
+    def schema(self) -> dict[str, Any]:
+        label: dict[str, Any] = {"key": self.label_key}
+        if self.label_values is not None:
+            label["values"] = dict(self.label_values)
+        feats = [{"key": f.key, **({"values": dict(f.values)} if f.values is not None else {})} for f in self.features]
+        return {"label": label, "features": feats}
+
+    def feature_names(self) -> list[str]:
+        names: list[str] = []
+        for f in self.features:
+            if f.values is None or f.constant:
+                names.append(f.key)
+            else:
+                by_pos: dict[int, list[str]] = {}
+                for name, pos in f.values.items():
+                    by_pos.setdefault(pos, []).append(name)
+                names.extend(f"{f.key}={'|'.join(by_pos.get(p, ['?']))}" for p in range(f.width))
+        return names
+
+    def _numeric(self, key: str, value: Any) -> float:
+        if value is None:
+            raise MissingField(key)
+        try:
+            result = number(value)
+        except ValueError:
+            raise NotNumeric(key, NOT_FINITE) from None
+        if result is None:
+            raise NotNumeric(key, NOT_A_NUMBER)
+        return result
+
+    def _position(self, key: str, values: Mapping[str, int], value: Any) -> int:
+        if value is None:
+            raise MissingField(key)
+        name = category_key(value)
+        pos = values.get(name) if name is not None else None
+        if pos is None:
+            raise UnknownCategory(key, NOT_A_CATEGORY)
+        return pos
+
+    def parse_label(self, record: Mapping[str, Any]) -> float:
+        if self.label_key not in record:
+            raise MissingField(self.label_key)
+        value = record[self.label_key]
+        if self.label_values is not None:
+            return float(self._position(self.label_key, self.label_values, value))
+        return self._numeric(self.label_key, value)
+
+    def parse_line(self, record: Mapping[str, Any], train: bool = True) -> Any:
+        """``(features, label)`` when training, ``features`` alone otherwise."""
+        if not isinstance(record, Mapping):
+            raise RecordError("record", "is not an object")
+        vector = [0.0] * self.num_features
+        for f in self.features:
+            if f.key not in record:
+                raise MissingField(f.key)
+            value = record[f.key]
+            if f.values is None:
+                vector[f.offset] = self._numeric(f.key, value)
+            else:
+                pos = self._position(f.key, f.values, value)
+                if not f.constant:
+                    vector[f.offset + pos] = 1.0
+        if train:
+            return vector, self.parse_label(record)
+        return vector
+
+    # ------------------------------------------------------------------------ numpy batch
+
+    def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Feature matrix of a batch, column by column; a bad record raises with its index."""
+        n = len(records)
+        matrix = np.zeros((n, self.num_features), dtype=np.float64)
+        for i, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                raise RecordError("record", "is not an object", i)
+        for f in self.features:
+            key = f.key
+            try:
+                column = [r[key] for r in records]
+            except KeyError:
+                raise MissingField(key, IS_MISSING, next(i for i, r in enumerate(records) if key not in r)) from None
+            if f.values is None:
+                matrix[:, f.offset] = self._numeric_column(key, column)
+            else:
+                values = f.values
+                positions = [values.get(v) if type(v) is str else None for v in column]
+                if None in positions:
+                    for i, v in enumerate(column):
+                        if positions[i] is None:
+                            try:
+                                positions[i] = self._position(key, values, v)
+                            except RecordError as exc:
+                                raise exc.at(i) from None
+                if not f.constant:
+                    matrix[np.arange(n), f.offset + np.asarray(positions, dtype=np.int64)] = 1.0
+        return matrix
+
+    def _numeric_column(self, key: str, column: list[Any]) -> np.ndarray:
+        if all(type(v) is float or type(v) is int for v in column):
+            try:
+                array = np.asarray(column, dtype=np.float64)
+            except OverflowError:
+                array = None
+            if array is not None and np.isfinite(array).all():
+                return array
+        out = np.empty(len(column), dtype=np.float64)
+        for i, v in enumerate(column):
+            try:
+                out[i] = self._numeric(key, v)
+            except RecordError as exc:
+                raise exc.at(i) from None
+        return out
+
+    def label_name(self, prediction: int) -> Any:
+        return self.label_names.get(prediction, prediction) if self.label_names else prediction
+
+    # ------------------------------------------------------------------------------ Spark
+
+    def spark_columns(self, df_schema: StructType, train: bool = True) -> tuple[Column, Column | None, Column]:
+        """``(features, label, error)`` column expressions over a DataFrame of that schema.
+
+        ``features`` is an ML dense vector, ``label`` a double (None unless train), ``error``
+        null for a good row or "field '<key>' <problem>" for the first field that fails, exactly
+        as parse_line would fail.
+        """
+        from pyspark.ml.functions import array_to_vector
+        from pyspark.sql import functions as F
+
+        types = {field.name: field.dataType.typeName() for field in df_schema.fields}
+        slots: list[Column] = []
+        checks: list[Column] = []
+        for f in self.features:
+            value, problem = self._spark_value(f.key, f.values, types, F)
+            checks.append(problem)
+            if f.values is None:
+                slots.append(F.coalesce(value, F.lit(0.0)))
+            elif f.constant:
+                slots.append(F.lit(0.0))
+            else:
+                slots.extend(F.coalesce((value == F.lit(p)).cast("double"), F.lit(0.0)) for p in range(f.width))
+        label = None
+        if train:
+            label, label_problem = self._spark_value(self.label_key, self.label_values, types, F)
+            label = label.cast("double")
+            checks.append(label_problem)
+        error = F.coalesce(*checks) if len(checks) > 1 else checks[0]
+        # A bad row gets no vector (null), never a half-made one.
+        return F.when(error.isNull(), array_to_vector(F.array(*slots))), label, error
+
+    @staticmethod
+    def _spark_value(
+        key: str, values: Mapping[str, int] | None, types: dict[str, str], F: Any
+    ) -> tuple[Column, Column]:
+        """(value, problem) for one field: the number or category position, and why it is bad."""
+
+        def problem(text: str) -> Column:
+            return F.lit(f"field '{key}' {text}")
+
+        kind = types.get(key)
+        if kind is None or kind in ("null", "void"):
+            return F.lit(None).cast("double"), problem(IS_MISSING)
+        col = F.col(f"`{key}`")
+        missing = F.when(col.isNull(), problem(IS_MISSING))
+        if values is None:
+            if kind in ("string",):
+                parsed = col.try_cast("double")
+                bad = F.when(parsed.isNull(), problem(NOT_A_NUMBER)).when(
+                    F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE)
+                )
+            elif kind in ("integer", "long", "short", "byte", "float", "double", "decimal"):
+                parsed = col.cast("double")
+                bad = F.when(F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE))
+            else:
+                parsed = F.lit(None).cast("double")
+                bad = F.lit(f"field '{key}' {NOT_A_NUMBER}")
+            return parsed, F.coalesce(missing, bad)
+        lookup = F.create_map(*[x for name, pos in values.items() for x in (F.lit(name), F.lit(pos))])
+        if kind == "string":
+            name = col
+        elif kind in ("integer", "long", "short", "byte"):
+            name = col.cast("string")
+        elif kind in ("float", "double"):
+            name = F.when(col == F.floor(col), col.cast("long").cast("string"))
+        else:
+            name = F.lit(None).cast("string")
+        position = lookup[name]
+        return position, F.coalesce(missing, F.when(position.isNull(), problem(NOT_A_CATEGORY)))
+
+
+def infer_schema(
+    documents: Iterable[Mapping[str, Any]],
+    label: str,
+    *,
+    max_categories: int = 100,
+) -> dict[str, Any]:
+    """A ready ``schema`` block from documents: numbers numeric, strings categorical.
+
+    Categories are numbered in sorted order, so the same data always gives the same map. Fields
+    that are ids (``_id``, or a string distinct in every document), mixed, nested or with more
+    than max_categories values are left out: they would not generalise.
+    """
+    order: list[str] = []
+    kinds: dict[str, set[str]] = {}
+    distinct: dict[str, set[Any]] = {}
+    overflow: set[str] = set()
+    count = 0
+    for doc in documents:
+        count += 1
+        for key, value in doc.items():
+            if key not in kinds:
+                order.append(key)
+                kinds[key] = set()
+                distinct[key] = set()
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                kind = "other"
+            elif isinstance(value, (int, float)):
+                kind = "number"
+            elif isinstance(value, str):
+                kind = "string"
+            else:
+                kind = "other"
+            kinds[key].add(kind)
+            if kind == "string" and key not in overflow:
+                distinct[key].add(value)
+                if len(distinct[key]) > max_categories:
+                    overflow.add(key)
+                    distinct[key] = set()
+            elif kind == "number" and key == label and key not in overflow:
+                distinct[key].add(value)
+    if count == 0:
+        raise InvalidSchema("the collection is empty: nothing to infer a schema from")
+    if label not in kinds:
+        raise InvalidSchema(f"label field '{label}' not found in the collection")
+    label_kind = kinds[label]
+    if label_kind == {"string"} and label not in overflow:
+        label_block: dict[str, Any] = {"key": label, "values": _positions(distinct[label])}
+    elif label_kind == {"number"}:
+        label_block = {"key": label}
+    else:
+        raise InvalidSchema(f"label field '{label}' must hold only strings or only numbers")
+    features: list[dict[str, Any]] = []
+    for key in order:
+        if key in (label, "_id") or len(kinds[key]) != 1:
+            continue
+        (kind,) = kinds[key]
+        if kind == "number":
+            features.append({"key": key})
+        elif kind == "string" and key not in overflow and len(distinct[key]) < count:
+            features.append({"key": key, "values": _positions(distinct[key])})
+    if not features:
+        raise InvalidSchema("no usable feature: every field is an id, mixed, nested or the label")
+    return {"label": label_block, "features": features}
+
+
+def _positions(values: set[Any]) -> dict[str, int]:
+    return {name: pos for pos, name in enumerate(sorted(values))}

@@ -1,0 +1,333 @@
+"""Loading datasets into MongoDB, all or nothing: the equivalent of
+
+    mongoimport -d datasets -c bank --type csv --file bank-full.csv --headerline
+
+as a library and a command line, plus a downloader for the upstream UCI archive.
+
+Every load first fills a temporary collection; only a load that parsed and inserted completely
+replaces the target (``renameCollection`` with ``dropTarget``) or is merged into it (append).
+A ragged row, empty input or undecodable bytes therefore leave the target exactly as it was.
+
+    python datasetloader.py load bank-full.csv --db datasets --collection bank
+    python datasetloader.py download --dest data/
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+import urllib.request
+import uuid
+import zipfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pymongo
+from pymongo.collection import Collection
+
+from exceptions import InvalidDataset
+
+DEFAULT_BATCH = 5000
+UCI_BANK_URL = "https://archive.ics.uci.edu/static/public/222/bank+marketing.zip"
+UCI_BANK_SHA256 = "67d672041a4b032e2973b06c18ec60c154886dd27b10dc199d8aa7b7a3d12052"
+UCI_BANK_MEMBER = "bank-full.csv"
+TEMP_PREFIX = "__loading_"
+
+_INT = re.compile(r"[+-]?\d+\Z")
+_FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
+_INT64 = 2**63
+
+
+def typed(value: str) -> Any:
+    """A CSV cell as mongoimport would store it: numbers as numbers, empty as null."""
+    if value == "":
+        return None
+    if _INT.match(value):
+        number = int(value)
+        return number if -_INT64 <= number < _INT64 else float(number)
+    if _FLOAT.match(value):
+        number = float(value)
+        return number if math.isfinite(number) else value
+    return value
+
+
+def check_field_name(name: Any, where: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise InvalidDataset(f"{where}: field names must be non-empty strings")
+    if name.startswith("$") or "." in name or "\x00" in name:
+        raise InvalidDataset(f"{where}: field name {name!r} may not start with '$' or hold '.' or NUL")
+    return name
+
+
+def detect_delimiter(header: str) -> str:
+    """The delimiter of a header line: the most frequent of ';', ',', tab outside quotes."""
+    outside = re.sub(r'"[^"]*"', "", header)
+    counts = {d: outside.count(d) for d in (";", ",", "\t")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def iter_csv_documents(text: IO[str], delimiter: str | None = None) -> Iterator[dict[str, Any]]:
+    """Documents of a CSV text stream with a header line. Raises InvalidDataset naming the line."""
+    try:
+        header_line = text.readline()
+    except UnicodeDecodeError as exc:
+        raise InvalidDataset(f"line 1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if not header_line.strip():
+        raise InvalidDataset("empty input: expected a header line and at least one row")
+    delimiter = delimiter or detect_delimiter(header_line)
+    header = next(csv.reader([header_line], delimiter=delimiter))
+    names = [check_field_name(n.strip(), "header") for n in header]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise InvalidDataset(f"header: duplicate column(s) {', '.join(duplicated)}")
+    width = len(names)
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
+    line = 1
+    try:
+        for row in reader:
+            line = reader.line_num + 1
+            if not row:
+                continue
+            if len(row) != width:
+                raise InvalidDataset(
+                    f"line {line}: {len(row)} fields where the header has {width}",
+                    details=[{"line": line, "fields": len(row), "expected": width}],
+                )
+            yield {name: typed(value) for name, value in zip(names, row, strict=False)}
+    except UnicodeDecodeError as exc:
+        raise InvalidDataset(f"after line {line}: not UTF-8 text ({exc.reason})") from None
+    except csv.Error as exc:
+        raise InvalidDataset(f"line {reader.line_num + 1}: malformed CSV ({exc})") from None
+
+
+def iter_json_documents(data: Any) -> Iterator[dict[str, Any]]:
+    """Documents of a parsed JSON body: an array of objects with storable field names."""
+    if not isinstance(data, list):
+        raise InvalidDataset("a JSON dataset must be an array of objects")
+    for index, doc in enumerate(data):
+        if not isinstance(doc, dict):
+            raise InvalidDataset(f"item {index}: not an object", details=[{"index": index}])
+        _check_document(doc, f"item {index}")
+        yield doc
+
+
+def _check_document(doc: dict[str, Any], where: str) -> None:
+    for key, value in doc.items():
+        check_field_name(key, where)
+        if isinstance(value, dict):
+            _check_document(value, f"{where}.{key}")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise InvalidDataset(f"{where}: field {key!r} is not a finite number")
+
+
+def _batches(docs: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for doc in docs:
+        batch.append(doc)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def temp_name(collection: str) -> str:
+    return f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}_{collection}"[:120]
+
+
+def load_documents(
+    collection: Collection,
+    docs: Iterable[dict[str, Any]],
+    *,
+    mode: str = "replace",
+    batch_size: int = DEFAULT_BATCH,
+) -> int:
+    """Store docs in collection, replacing it or appending to it, all or nothing."""
+    if mode not in ("replace", "append"):
+        raise InvalidDataset(f"mode must be 'replace' or 'append', not {mode!r}")
+    db = collection.database
+    temp = db[temp_name(collection.name)]
+    inserted = 0
+    try:
+        for batch in _batches(docs, batch_size):
+            try:
+                temp.insert_many(batch, ordered=False)
+            except pymongo.errors.BulkWriteError as exc:
+                first = (exc.details.get("writeErrors") or [{}])[0]
+                raise InvalidDataset(f"document rejected by MongoDB: {first.get('errmsg', exc)}") from None
+            inserted += len(batch)
+        if inserted == 0:
+            raise InvalidDataset("empty input: no rows after the header")
+        if mode == "replace":
+            temp.rename(collection.name, dropTarget=True)
+        else:
+            _append(temp, collection)
+    finally:
+        temp.drop()
+    return inserted
+
+
+def _append(temp: Collection, target: Collection) -> None:
+    """Merge a fully loaded temp collection into target, refusing _id clashes up front so the
+    merge cannot stop halfway."""
+    clash = list(
+        temp.aggregate(
+            [
+                {"$lookup": {"from": target.name, "localField": "_id", "foreignField": "_id", "as": "hit"}},
+                {"$match": {"hit.0": {"$exists": True}}},
+                {"$limit": 1},
+                {"$project": {"_id": 1}},
+            ]
+        )
+    )
+    if clash:
+        raise InvalidDataset(f"document _id {clash[0]['_id']!r} already exists in {target.full_name}")
+    list(temp.aggregate([{"$merge": {"into": target.name, "whenMatched": "fail", "whenNotMatched": "insert"}}]))
+
+
+def text_stream(binary: IO[bytes]) -> IO[str]:
+    """A strict UTF-8 text view of bytes (BOM dropped), with CSV's newline handling."""
+    return io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+
+
+def load_csv(
+    collection: Collection,
+    source: str | os.PathLike[str] | IO[bytes],
+    *,
+    mode: str = "replace",
+    delimiter: str | None = None,
+    batch_size: int = DEFAULT_BATCH,
+) -> int:
+    """Load a CSV file (path or binary stream) with a header line. Returns documents inserted."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as binary:
+            return load_csv(collection, binary, mode=mode, delimiter=delimiter, batch_size=batch_size)
+    text = text_stream(source)
+    try:
+        return load_documents(collection, iter_csv_documents(text, delimiter), mode=mode, batch_size=batch_size)
+    finally:
+        text.detach()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _find_member(archive: zipfile.ZipFile, member: str, depth: int = 0) -> bytes | None:
+    """A file by base name inside a zip, looking into zips nested in it (UCI ships zip-in-zip)."""
+    for info in archive.infolist():
+        base = info.filename.rsplit("/", 1)[-1]
+        if base == member:
+            return archive.read(info)
+    if depth < 2:
+        for info in archive.infolist():
+            if info.filename.lower().endswith(".zip"):
+                with zipfile.ZipFile(io.BytesIO(archive.read(info))) as inner:
+                    found = _find_member(inner, member, depth + 1)
+                    if found is not None:
+                        return found
+    return None
+
+
+def download_bank(
+    dest: str | os.PathLike[str],
+    *,
+    url: str = UCI_BANK_URL,
+    sha256: str | None = UCI_BANK_SHA256,
+    member: str = UCI_BANK_MEMBER,
+    timeout: float = 60.0,
+) -> Path:
+    """Fetch the UCI archive, extract bank-full.csv, check its sha256, write it into dest.
+
+    The file appears only when complete and verified; a bad archive or checksum raises
+    InvalidDataset and writes nothing.
+    """
+    if not url.startswith(("http://", "https://")):
+        raise InvalidDataset(f"{url}: only http(s) URLs are downloaded")
+    dest_dir = Path(dest)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile() as spool:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            for chunk in iter(lambda: response.read(1 << 20), b""):
+                spool.write(chunk)
+        spool.seek(0)
+        try:
+            with zipfile.ZipFile(spool) as archive:
+                data = _find_member(archive, member)
+        except zipfile.BadZipFile:
+            raise InvalidDataset(f"{url}: not a zip archive") from None
+    if data is None:
+        raise InvalidDataset(f"{url}: the archive holds no {member}")
+    actual = hashlib.sha256(data).hexdigest()
+    if sha256 and actual != sha256:
+        raise InvalidDataset(f"{member} from {url}: sha256 {actual}, expected {sha256}")
+    target = dest_dir / member
+    with tempfile.NamedTemporaryFile(dir=dest_dir, delete=False) as out:
+        out.write(data)
+    os.replace(out.name, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    from config import load_parameters
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    load = sub.add_parser("load", help="load a CSV (or a JSON array) into a collection")
+    load.add_argument("file")
+    load.add_argument("--db", "-d", default="datasets")
+    load.add_argument("--collection", "-c", required=True)
+    load.add_argument("--append", action="store_true", help="append instead of replacing")
+    load.add_argument("--delimiter", help="default: detected from the header line")
+    load.add_argument("--uri", help="MongoDB URI (default: mongodb_uri of the configuration)")
+    load.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    down = sub.add_parser("download", help="download bank-full.csv from the UCI archive")
+    down.add_argument("--dest", default="data")
+    down.add_argument("--url", default=UCI_BANK_URL)
+    down.add_argument("--sha256", default=UCI_BANK_SHA256, help="'' to skip the check")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "download":
+            print(download_bank(args.dest, url=args.url, sha256=args.sha256 or None))
+            return 0
+        from mongotarget import check_namespace
+
+        check_namespace(args.db, args.collection)
+        params = load_parameters()
+        client: pymongo.MongoClient = pymongo.MongoClient(
+            args.uri or params["mongodb_uri"], serverSelectionTimeoutMS=params["mongodb_timeout_ms"]
+        )
+        collection = client[args.db][args.collection]
+        mode = "append" if args.append else "replace"
+        if args.file.endswith(".json"):
+            with open(args.file, "rb") as f:
+                n = load_documents(collection, iter_json_documents(json.load(f)), mode=mode, batch_size=args.batch_size)
+        else:
+            n = load_csv(collection, args.file, mode=mode, delimiter=args.delimiter, batch_size=args.batch_size)
+        print(json.dumps({"inserted": n, "collection": collection.full_name}))
+        return 0
+    except Exception as exc:  # a command line reports, it does not dump a trace
+        from exceptions import ServiceError
+
+        if not isinstance(exc, (ServiceError, OSError, pymongo.errors.PyMongoError, ValueError)):
+            raise
+        print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

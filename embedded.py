@@ -1,0 +1,199 @@
+"""Starting and stopping the local servers the service can run on: redis-server and MongoDB.
+
+``make run`` uses these when nothing answers on the usual ports, and the tests use them for their
+private servers, so both run the very same configuration. MongoDB is ``mongod`` when one is on
+PATH, else SecantusDB (a MongoDB wire-protocol server) run as a separate process; the service
+itself only ever speaks pymongo to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlparse
+
+import pymongo
+import redis
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def redis_answers(url: str, timeout: float = 0.5) -> bool:
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def mongo_answers(uri: str, timeout_ms: int = 500) -> bool:
+    client: pymongo.MongoClient = pymongo.MongoClient(
+        uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+    )
+    try:
+        client.admin.command("ping")
+        return True
+    except pymongo.errors.PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+class ServerProcess:
+    """A child server process with a URL; ``stop()`` ends it (TERM, then KILL) and only it."""
+
+    def __init__(self, name: str, argv: Sequence[str], url: str, log_path: Path, cwd: Path | None = None):
+        self.name = name
+        self.url = url
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log: IO[bytes] = open(log_path, "ab")
+        self.process = subprocess.Popen(
+            list(argv), stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def wait_until(self, ready, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+            if ready():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not answer within {timeout:.0f}s; see {self.log_path}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.running():
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_redis(
+    port: int,
+    data_dir: Path,
+    *,
+    persistent: bool = True,
+    host: str = "127.0.0.1",
+    timeout: float = 20.0,
+) -> ServerProcess:
+    """redis-server on host:port. Persistent means AOF with fsync every second and noeviction,
+    so models and job records survive a restart and are never silently dropped for memory."""
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise RuntimeError("redis-server is not installed (make run installs it: apt-get install redis-server)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [
+        exe,
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(data_dir.resolve()),
+        "--maxmemory-policy",
+        "noeviction",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+    ]
+    if persistent:
+        argv += ["--appendonly", "yes", "--appendfsync", "everysec"]
+    else:
+        argv += ["--appendonly", "no"]
+    url = f"redis://{host}:{port}/0"
+    server = ServerProcess("redis-server", argv, url, data_dir / "redis.log")
+    server.wait_until(lambda: redis_answers(url), timeout)
+    return server
+
+
+def secantus_command() -> list[str]:
+    """How to start SecantusDB: its console script beside this interpreter, else the module."""
+    script = Path(sys.executable).with_name("secantusd-py")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "secantus"]
+
+
+def start_mongo(
+    port: int,
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    use_mongod: bool = True,
+    cache_size: str = "512M",
+    timeout: float = 60.0,
+) -> ServerProcess:
+    """mongod from PATH when there is one (and use_mongod), else a SecantusDB server process."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mongod = shutil.which("mongod") if use_mongod else None
+    if mongod:
+        db_path = data_dir / "mongod"
+        db_path.mkdir(exist_ok=True)
+        argv = [mongod, "--bind_ip", host, "--port", str(port), "--dbpath", str(db_path.resolve())]
+        name = "mongod"
+    else:
+        argv = [
+            *secantus_command(),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--storage-path",
+            str((data_dir / "secantus").resolve()),
+            "--standalone",
+            "--log-level",
+            "WARNING",
+            "--cache-size",
+            cache_size,
+        ]
+        name = "secantusdb"
+    uri = f"mongodb://{host}:{port}/"
+    server = ServerProcess(name, argv, uri, data_dir / f"{name}.log")
+    server.wait_until(lambda: mongo_answers(uri), timeout)
+    return server
+
+
+def host_port(url: str, default_port: int) -> tuple[str, int]:
+    parsed = urlparse(url)
+    return parsed.hostname or "127.0.0.1", parsed.port or default_port
+
+
+def env_with(**values: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(values)
+    return env

@@ -1,0 +1,134 @@
+"""The service's one error type and its specific names.
+
+Every failure a client can cause or see is a :class:`ServiceError` with a ``code``; ``STATUS``
+maps codes to HTTP statuses and is consulted in exactly one place (the Flask error handler). The
+core modules raise these without knowing anything about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+STATUS: dict[str, int] = {
+    "invalid_json": 400,
+    "invalid_request": 400,
+    "invalid_record": 400,
+    "invalid_schema": 400,
+    "invalid_dataset": 400,
+    "unknown_algorithm": 400,
+    "forbidden_target": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "service_unavailable": 503,
+    "internal_error": 500,
+}
+
+
+class ServiceError(Exception):
+    """An error with a stable code, a message a person can act on and optional details."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: list[Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details or []
+
+    @property
+    def status(self) -> int:
+        return STATUS[self.code]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+class InvalidRequest(ServiceError):
+    code = "invalid_request"
+
+
+class InvalidJSON(ServiceError):
+    code = "invalid_json"
+
+
+class InvalidSchema(ServiceError):
+    """A job's ``schema`` block (or an inferred one) cannot be used."""
+
+    code = "invalid_schema"
+
+
+class InvalidDataset(ServiceError):
+    """A dataset upload that cannot be loaded; the target collection is left as it was."""
+
+    code = "invalid_dataset"
+
+
+class UnknownAlgorithm(ServiceError):
+    code = "unknown_algorithm"
+
+
+class ForbiddenTarget(ServiceError):
+    """A database, collection or MongoDB host the API may not touch."""
+
+    code = "forbidden_target"
+
+
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+
+
+class MethodNotAllowed(ServiceError):
+    code = "method_not_allowed"
+
+
+class PayloadTooLarge(ServiceError):
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    code = "unsupported_media_type"
+
+
+class ServiceUnavailable(ServiceError):
+    code = "service_unavailable"
+
+
+class RecordError(ServiceError):
+    """A record that cannot be encoded; names the field (and, in a batch, the record's index)."""
+
+    code = "invalid_record"
+
+    def __init__(self, field: str, problem: str, index: int | None = None):
+        self.field = field
+        self.problem = problem
+        self.index = index
+        where = f"record {index}: " if index is not None else ""
+        super().__init__(
+            f"{where}field '{field}' {problem}",
+            details=[{"field": field, "problem": problem, **({"index": index} if index is not None else {})}],
+        )
+
+    def at(self, index: int) -> RecordError:
+        """The same error, placed at a record's position in a batch."""
+        return type(self)(self.field, self.problem, index)
+
+
+class MissingField(RecordError):
+    def __init__(self, field: str, problem: str = "is missing", index: int | None = None):
+        super().__init__(field, problem, index)
+
+
+class NotNumeric(RecordError):
+    pass
+
+
+class UnknownCategory(RecordError):
+    pass

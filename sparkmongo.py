@@ -1,0 +1,381 @@
+"""A MongoDB source and sink for Spark, on Spark's Python Data Source API.
+
+The official connector comes from Maven; this one is pure Python and needs only pymongo and
+pyarrow on the executors. It is self-contained (this file is shipped to executors with
+``SparkContext.addPyFile``) and works the same on ``local[N]`` and on a multi-process cluster:
+
+* **read** - the collection is split into ``numPartitions`` ranges of ``_id`` whose bounds come
+  from a server-side ``$sample`` (the connector's SamplePartitioner idea), plus one partition for
+  ``_id`` values of any other BSON type, so nothing is missed. Each executor reads its own range
+  with pymongo, projecting only the schema's fields, and hands Spark Arrow record batches. The
+  driver never sees the data.
+* **write** - every executor inserts its rows in batches into one temporary collection; the
+  driver's commit then renames it over the target (``dropTarget``: an atomic replace) or merges it
+  into the target for ``mode("append")``; an abort drops it. A failed job leaves the target as it
+  was.
+
+Options: ``uri``, ``database``, ``collection``, ``numPartitions`` (read: at most this many,
+default 4), ``partitionSizeMB`` (read: about this much data each, default 64), ``fields``
+(read, comma-separated projection; default all), ``sampleSize`` (schema inference, default 1000),
+``batchSize`` (write, default 1000).
+
+    spark.dataSource.register(MongoDataSource)
+    df = spark.read.format("mongodb").option("uri", u).option("database", "datasets") \
+        .option("collection", "bank").load()
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceArrowWriter,
+    DataSourceReader,
+    InputPartition,
+    WriterCommitMessage,
+)
+from pyspark.sql.types import (
+    ArrayType,
+    BinaryType,
+    BooleanType,
+    DataType,
+    DoubleType,
+    LongType,
+    NullType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
+
+FORMAT = "mongodb"
+ARROW_CHUNK = 8192
+TEMP_PREFIX = "__writing_"
+SAMPLES_PER_PARTITION = 20
+
+
+def _client(uri: str) -> Any:
+    import pymongo
+
+    return pymongo.MongoClient(uri, serverSelectionTimeoutMS=10_000)
+
+
+def _options(options: Any) -> tuple[str, str, str]:
+    try:
+        return options["uri"], options["database"], options["collection"]
+    except KeyError as exc:
+        raise ValueError(f"the {FORMAT} data source needs the option {exc.args[0]!r}") from None
+
+
+# ----------------------------------------------------------------------------- schema inference
+
+
+def infer_type(value: Any) -> DataType:
+    """The Spark type of one BSON value; ids and exotic types become strings."""
+    if value is None:
+        return NullType()
+    if isinstance(value, bool):
+        return BooleanType()
+    if isinstance(value, int):
+        return LongType()
+    if isinstance(value, float):
+        return DoubleType()
+    if isinstance(value, str):
+        return StringType()
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return TimestampType()
+    if isinstance(value, dict):
+        return StructType([StructField(k, infer_type(v), True) for k, v in value.items()])
+    if isinstance(value, list):
+        element: DataType = NullType()
+        for item in value:
+            element = merge_types(element, infer_type(item))
+        return ArrayType(StringType() if isinstance(element, NullType) else element, True)
+    if isinstance(value, bytes):
+        return BinaryType()
+    return StringType()  # ObjectId, Decimal128, Regex, ...: their string form
+
+
+def merge_types(a: DataType, b: DataType) -> DataType:
+    if isinstance(a, NullType):
+        return b
+    if isinstance(b, NullType) or a == b:
+        return a
+    if {type(a), type(b)} == {LongType, DoubleType}:
+        return DoubleType()
+    if isinstance(a, StructType) and isinstance(b, StructType):
+        fields = {f.name: f.dataType for f in a.fields}
+        for f in b.fields:
+            fields[f.name] = merge_types(fields[f.name], f.dataType) if f.name in fields else f.dataType
+        return StructType([StructField(k, v, True) for k, v in fields.items()])
+    if isinstance(a, ArrayType) and isinstance(b, ArrayType):
+        return ArrayType(merge_types(a.elementType, b.elementType), True)
+    return StringType()
+
+
+def infer_schema(docs: Sequence[dict[str, Any]], fields: Sequence[str] | None = None) -> StructType:
+    merged: dict[str, DataType] = {name: NullType() for name in fields or ()}
+    for doc in docs:
+        for key, value in doc.items():
+            if fields and key not in merged:
+                continue
+            merged[key] = merge_types(merged.get(key, NullType()), infer_type(value))
+    # A field never seen with a value is kept as a nullable string: callers can still select it.
+    return StructType([StructField(k, StringType() if isinstance(t, NullType) else t, True) for k, t in merged.items()])
+
+
+# ------------------------------------------------------------------------------ value conversion
+
+
+def converter(data_type: DataType):
+    """A function from a BSON value to what Arrow expects for data_type (None when it can't)."""
+    if isinstance(data_type, LongType):
+
+        def to_long(v: Any) -> Any:
+            if isinstance(v, bool):
+                return None
+            if isinstance(v, int):
+                return v
+            if isinstance(v, float) and v.is_integer():
+                return int(v)
+            return None
+
+        return to_long
+    if isinstance(data_type, DoubleType):
+        return lambda v: float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+    if isinstance(data_type, BooleanType):
+        return lambda v: v if isinstance(v, bool) else None
+    if isinstance(data_type, StringType):
+
+        def to_string(v: Any) -> Any:
+            if v is None or isinstance(v, str):
+                return v
+            if isinstance(v, (dict, list)):
+                from bson import json_util
+
+                return json_util.dumps(v)
+            return str(v)
+
+        return to_string
+    if isinstance(data_type, StructType):
+        parts = [(f.name, converter(f.dataType)) for f in data_type.fields]
+        return lambda v: {name: conv(v.get(name)) for name, conv in parts} if isinstance(v, dict) else None
+    if isinstance(data_type, ArrayType):
+        conv = converter(data_type.elementType)
+        return lambda v: [conv(x) for x in v] if isinstance(v, list) else None
+    if isinstance(data_type, TimestampType):
+        import datetime
+
+        return lambda v: v if isinstance(v, datetime.datetime) else None
+    if isinstance(data_type, BinaryType):
+        return lambda v: bytes(v) if isinstance(v, bytes) else None
+    return lambda v: None
+
+
+# ---------------------------------------------------------------------------------- the source
+
+
+class MongoDataSource(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return FORMAT
+
+    def _fields(self) -> list[str] | None:
+        fields = self.options.get("fields")
+        return [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+
+    def schema(self) -> StructType:
+        uri, db, coll = _options(self.options)
+        size = int(self.options.get("sampleSize", 1000))
+        fields = self._fields()
+        with _client(uri) as client:
+            collection = client[db][coll]
+            projection = {f: 1 for f in fields} if fields else None
+            pipeline: list[dict[str, Any]] = [{"$sample": {"size": size}}]
+            if projection:
+                pipeline.append({"$project": projection})
+            docs = list(collection.aggregate(pipeline))
+        return infer_schema(docs, fields)
+
+    def reader(self, schema: StructType) -> MongoReader:
+        return MongoReader(self.options, schema)
+
+    def writer(self, schema: StructType, overwrite: bool) -> MongoWriter:
+        return MongoWriter(self.options, schema, overwrite)
+
+
+@dataclass
+class IdRange(InputPartition):
+    """Documents whose _id is in [low, high) (None: unbounded); with other_than, also those whose
+    _id is of any BSON type but that one."""
+
+    low: Any = None
+    high: Any = None
+    other_than: str | None = None
+
+    def query(self) -> dict[str, Any]:
+        bounds: dict[str, Any] = {}
+        if self.low is not None:
+            bounds["$gte"] = self.low
+        if self.high is not None:
+            bounds["$lt"] = self.high
+        in_range = {"_id": bounds} if bounds else {}
+        if self.other_than is None or not in_range:
+            return in_range
+        return {"$or": [in_range, {"_id": {"$not": {"$type": self.other_than}}}]}
+
+
+def _id_kind(value: Any) -> str | None:
+    """The $type alias that brackets a range of such _ids; None for kinds not partitioned."""
+    from bson import ObjectId
+
+    if isinstance(value, ObjectId):
+        return "objectId"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "number"
+    return None
+
+
+class MongoReader(DataSourceReader):
+    def __init__(self, options: Any, schema: StructType):
+        self.uri, self.db, self.collection = _options(options)
+        self.schema = schema
+        self.num_partitions = max(1, int(options.get("numPartitions", 4)))
+        self.partition_mb = float(options.get("partitionSizeMB", 64))
+        # Project only when asked for some fields: reading "all" needs no projection.
+        self.projected = bool(options.get("fields"))
+        self.batch_size = int(options.get("readBatchSize", 5000))
+
+    def partitions(self) -> Sequence[InputPartition]:
+        """At most numPartitions ranges of about partitionSizeMB each (the official connector's
+        default size is 64 MB: a small collection is one partition, read by one query)."""
+        import bson
+
+        with _client(self.uri) as client:
+            collection = client[self.db][self.collection]
+            count = collection.estimated_document_count()
+            head = list(collection.find({}, limit=100))
+            avg = sum(len(bson.encode(d)) for d in head) / len(head) if head else 0
+            wanted = min(self.num_partitions, math.ceil(count * avg / (self.partition_mb * 2**20)))
+            if wanted <= 1 or count < 2 * wanted:
+                return [IdRange()]
+            size = min(count, wanted * SAMPLES_PER_PARTITION)
+            ids = [d["_id"] for d in collection.aggregate([{"$sample": {"size": size}}, {"$project": {"_id": 1}}])]
+        kinds = Counter(_id_kind(i) for i in ids)
+        kind = kinds.most_common(1)[0][0]
+        if kind is None:
+            return [IdRange()]  # unusual ids: one partition reads everything
+        ids = sorted({i for i in ids if _id_kind(i) == kind})
+        step = len(ids) / wanted
+        bounds = sorted({ids[int(step * k)] for k in range(1, wanted)})
+        edges = [None, *bounds, None]
+        # A range only matches one BSON type (numbers count as one): the last partition also
+        # takes every _id of another type, so a mixed collection is still read whole.
+        return [IdRange(lo, hi, other_than=kind if hi is None else None) for lo, hi in itertools.pairwise(edges)]
+
+    def read(self, partition: InputPartition) -> Iterator[Any]:
+        import pyarrow as pa
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        query = partition.query() if isinstance(partition, IdRange) else {}
+        fields = list(self.schema.fields)
+        converters = [converter(f.dataType) for f in fields]
+        arrow_schema = to_arrow_schema(self.schema, timezone="UTC")
+        projection: dict[str, int] | None = None
+        if self.projected:
+            projection = {f.name: 1 for f in fields}
+            projection.setdefault("_id", 0)
+        with _client(self.uri) as client:
+            cursor = client[self.db][self.collection].find(query, projection, batch_size=self.batch_size)
+            chunk: list[dict[str, Any]] = []
+            for doc in cursor:
+                chunk.append(doc)
+                if len(chunk) >= ARROW_CHUNK:
+                    yield _record_batch(chunk, fields, converters, arrow_schema, pa)
+                    chunk = []
+            if chunk:
+                yield _record_batch(chunk, fields, converters, arrow_schema, pa)
+
+
+_PLAIN = {"bigint": (int,), "double": (float, int), "string": (str,), "boolean": (bool,)}
+
+
+def _record_batch(
+    docs: list[dict[str, Any]], fields: list[StructField], converters: list[Any], schema: Any, pa: Any
+) -> Any:
+    arrays = []
+    for field, conv, arrow_field in zip(fields, converters, schema, strict=False):
+        values = [doc.get(field.name) for doc in docs]
+        plain = _PLAIN.get(field.dataType.simpleString())
+        # Columns of exactly the declared Python types go to Arrow as they are (in C); anything
+        # else (ids, stray types, big numbers) goes through the converter, value by value.
+        if plain is None or not all(v is None or type(v) in plain for v in values):
+            values = [conv(v) for v in values]
+        try:
+            arrays.append(pa.array(values, type=arrow_field.type))
+        except OverflowError:
+            arrays.append(pa.array([v if -(2**63) <= v < 2**63 else None for v in values], type=arrow_field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+# ------------------------------------------------------------------------------------ the sink
+
+
+@dataclass
+class Written(WriterCommitMessage):
+    rows: int
+
+
+class MongoWriter(DataSourceArrowWriter):
+    def __init__(self, options: Any, schema: StructType, overwrite: bool):
+        self.uri, self.db, self.collection = _options(options)
+        self.overwrite = overwrite
+        self.batch_size = max(1, int(options.get("batchSize", 1000)))
+        self.temp = f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}_{self.collection}"[:120]
+
+    def write(self, iterator: Iterator[Any]) -> Written:
+        rows = 0
+        with _client(self.uri) as client:
+            target = client[self.db][self.temp]
+            pending: list[dict[str, Any]] = []
+            for batch in iterator:
+                pending.extend(batch.to_pylist())
+                while len(pending) >= self.batch_size:
+                    target.insert_many(pending[: self.batch_size], ordered=False)
+                    rows += self.batch_size
+                    del pending[: self.batch_size]
+            if pending:
+                target.insert_many(pending, ordered=False)
+                rows += len(pending)
+        return Written(rows)
+
+    def commit(self, messages: list[WriterCommitMessage | None]) -> None:
+        with _client(self.uri) as client:
+            db = client[self.db]
+            temp = db[self.temp]
+            if self.temp not in db.list_collection_names(filter={"name": self.temp}):
+                db.create_collection(self.temp)  # an empty result still replaces the target
+            if self.overwrite:
+                temp.rename(self.collection, dropTarget=True)
+            else:
+                list(temp.aggregate([{"$merge": {"into": self.collection, "whenMatched": "fail"}}]))
+                temp.drop()
+
+    def abort(self, messages: list[WriterCommitMessage | None]) -> None:
+        with _client(self.uri) as client:
+            client[self.db].drop_collection(self.temp)
+
+
+def rows_written(messages: list[WriterCommitMessage | None]) -> int:
+    return sum(m.rows for m in messages if isinstance(m, Written))

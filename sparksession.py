@@ -1,0 +1,105 @@
+"""The worker's Spark: its configuration (``start_conf``, as in the classic code) and the one
+SparkSession each worker process creates and reuses for every job.
+
+Only Celery worker processes import this module; the web process never starts a JVM.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pyspark import SparkConf
+from pyspark.sql import SparkSession
+
+import sparkmongo
+from mongotarget import CollectionRef, resolve
+
+APP_NAME = "prediction-service"
+_lock = threading.Lock()
+
+
+def _connector_uri(ref: CollectionRef) -> str:
+    base, _, query = ref.uri.partition("?")
+    return f"{base.rstrip('/')}/{ref.namespace}" + (f"?{query}" if query else "")
+
+
+def start_conf(jobparameters: Mapping[str, Any], params: Mapping[str, Any]) -> SparkConf:
+    """SparkConf for a job: app name, master from configuration, the job's input and output
+    collections under the official connector's keys (informational: the sources take options)."""
+    master = params["spark_master"]
+    conf = (
+        SparkConf()
+        .setAppName(APP_NAME)
+        .setMaster(master)
+        .set("spark.driver.memory", params["spark_driver_memory"])
+        .set("spark.sql.shuffle.partitions", str(params["spark_shuffle_partitions"]))
+        .set("spark.default.parallelism", str(params["spark_shuffle_partitions"]))
+        .set("spark.ui.enabled", "false")
+        .set("spark.ui.showConsoleProgress", "false")
+        .set("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .set("spark.sql.adaptive.enabled", "false")  # tiny jobs: planning cost > its gain
+        .set("spark.locality.wait", "0")
+    )
+    if master.startswith("local"):
+        conf.set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1")
+    for key, field in (("read", "inputCollection"), ("write", "outputCollection")):
+        if jobparameters.get(field):
+            ref = resolve(jobparameters[field], dict(params), field)
+            conf.set(f"spark.mongodb.{key}.connection.uri", _connector_uri(ref))
+    return conf
+
+
+def get_spark(params: Mapping[str, Any], jobparameters: Mapping[str, Any] | None = None) -> SparkSession:
+    """This process's SparkSession, created on first use and then reused by every job."""
+    with _lock:
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            return active
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this venv
+        spark = SparkSession.builder.config(conf=start_conf(jobparameters or {}, params)).getOrCreate()
+        spark.sparkContext.setLogLevel("ERROR")
+        # Executors and the data source planner import the source from this one shipped file.
+        spark.sparkContext.addPyFile(str(Path(sparkmongo.__file__).resolve()))
+        spark.dataSource.register(sparkmongo.MongoDataSource)
+        return spark
+
+
+def read_collection(
+    spark: SparkSession,
+    ref: CollectionRef,
+    *,
+    partitions: int,
+    partition_mb: float = 64.0,
+    fields: list[str] | None = None,
+    schema: Any = None,
+) -> Any:
+    reader = (
+        spark.read.format(sparkmongo.FORMAT)
+        .option("uri", ref.uri)
+        .option("database", ref.db)
+        .option("collection", ref.collection)
+        .option("numPartitions", str(partitions))
+        .option("partitionSizeMB", str(partition_mb))
+    )
+    if fields:
+        reader = reader.option("fields", ",".join(fields))
+    if schema is not None:
+        reader = reader.schema(schema)
+    return reader.load()
+
+
+def write_collection(df: Any, ref: CollectionRef, *, batch_size: int, overwrite: bool = True) -> None:
+    (
+        df.write.format(sparkmongo.FORMAT)
+        .option("uri", ref.uri)
+        .option("database", ref.db)
+        .option("collection", ref.collection)
+        .option("batchSize", str(batch_size))
+        .mode("overwrite" if overwrite else "append")
+        .save()
+    )

@@ -1,0 +1,173 @@
+import math
+
+import numpy as np
+import pytest
+
+from dataparser import DataParser, infer_schema
+from exceptions import InvalidSchema, MissingField, NotNumeric, RecordError, UnknownCategory
+
+JOB = {
+    "schema": {
+        "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+        "features": [
+            {"key": "age"},
+            {"key": "job", "values": {"admin.": 0, "blue-collar": 1, "technician": 2}},
+            {"key": "default", "values": {"no": 0}},
+            {"key": "balance"},
+            {"key": "month", "values": {"may": 1, "jun": 0}},
+        ],
+    }
+}
+RECORD = {"age": 58, "job": "technician", "default": "no", "balance": "2143", "month": "may", "y": "yes"}
+
+
+@pytest.fixture()
+def parser():
+    return DataParser(JOB)
+
+
+def test_classic_encoding_by_hand(parser):
+    # age | job one-hot (3) | default: single-valued -> one constant 0 | balance | month (2)
+    assert parser.num_features == 1 + 3 + 1 + 1 + 2
+    assert parser.parse_line(RECORD) == ([58.0, 0.0, 0.0, 1.0, 0.0, 2143.0, 0.0, 1.0], 1.0)
+    other = {**RECORD, "job": "admin.", "month": "jun", "balance": -7.5, "y": "no"}
+    assert parser.parse_line(other, train=False) == [58.0, 1.0, 0.0, 0.0, 0.0, -7.5, 1.0, 0.0]
+    assert parser.parse_line(other) == ([58.0, 1.0, 0.0, 0.0, 0.0, -7.5, 1.0, 0.0], 0.0)
+
+
+def test_prediction_needs_no_label(parser):
+    record = {k: v for k, v in RECORD.items() if k != "y"}
+    assert parser.parse_line(record, train=False)[3] == 1.0
+    with pytest.raises(MissingField, match="field 'y' is missing"):
+        parser.parse_line(record)
+
+
+def test_numeric_label_without_values():
+    parser = DataParser({"schema": {"label": {"key": "t"}, "features": [{"key": "x"}]}})
+    assert parser.parse_line({"x": 1, "t": 1}) == ([1.0], 1.0)
+    assert parser.label_name(1) == 1
+
+
+def test_feature_names(parser):
+    assert parser.feature_names() == [
+        "age",
+        "job=admin.",
+        "job=blue-collar",
+        "job=technician",
+        "default",
+        "balance",
+        "month=jun",
+        "month=may",
+    ]
+
+
+@pytest.mark.parametrize(
+    "change, error, text",
+    [
+        ({"age": None}, MissingField, "field 'age' is missing"),
+        ({"age": "old"}, NotNumeric, "field 'age' is not a number"),
+        ({"age": True}, NotNumeric, "field 'age' is not a number"),
+        ({"age": [1]}, NotNumeric, "field 'age' is not a number"),
+        ({"age": "1_000"}, NotNumeric, "field 'age' is not a number"),
+        ({"balance": float("nan")}, NotNumeric, "field 'balance' is not a finite number"),
+        ({"balance": math.inf}, NotNumeric, "field 'balance' is not a finite number"),
+        ({"balance": "-Infinity"}, NotNumeric, "field 'balance' is not a finite number"),
+        ({"balance": 10**400}, NotNumeric, "field 'balance' is not a finite number"),
+        ({"job": "pilot"}, UnknownCategory, "field 'job' has a value that is not one of"),
+        ({"job": 3}, UnknownCategory, "field 'job'"),
+        ({"default": "yes"}, UnknownCategory, "field 'default'"),
+        ({"y": "maybe"}, UnknownCategory, "field 'y'"),
+    ],
+)
+def test_each_error_names_the_field(parser, change, error, text):
+    record = {**RECORD, **change}
+    with pytest.raises(error, match=text) as info:
+        parser.parse_line(record)
+    assert info.value.details[0]["field"] in change
+    if "y" in change:
+        return  # encode() is for prediction: the label is not read
+    with pytest.raises(error, match=f"record 1: {text}"):
+        parser.encode([RECORD, {k: v for k, v in record.items()}])
+
+
+def test_missing_key(parser):
+    record = dict(RECORD)
+    del record["job"]
+    with pytest.raises(MissingField, match="field 'job' is missing"):
+        parser.parse_line(record)
+    with pytest.raises(MissingField, match="record 2: field 'job' is missing"):
+        parser.encode([RECORD, RECORD, record])
+    with pytest.raises(RecordError, match="record 0: field 'record' is not an object"):
+        parser.encode(["not a record"])
+
+
+def test_numeric_strings_and_categories_as_numbers():
+    parser = DataParser(
+        {"schema": {"label": {"key": "y"}, "features": [{"key": "n"}, {"key": "c", "values": {"1": 0, "2": 1}}]}}
+    )
+    assert parser.parse_line({"n": " 1e2 ", "c": 2, "y": 0}) == ([100.0, 0.0, 1.0], 0.0)
+    assert parser.parse_line({"n": 3, "c": 1.0}, train=False) == [3.0, 1.0, 0.0]
+
+
+def test_batch_encoding_equals_parse_line(parser):
+    rng = np.random.default_rng(0)
+    jobs, months = ["admin.", "blue-collar", "technician"], ["may", "jun"]
+    records = [
+        {
+            "age": int(rng.integers(18, 90)),
+            "job": jobs[i % 3],
+            "default": "no",
+            "balance": float(rng.normal()) if i % 2 else str(int(rng.integers(-50, 50))),
+            "month": months[i % 2],
+        }
+        for i in range(200)
+    ]
+    matrix = parser.encode(records)
+    assert matrix.tolist() == [parser.parse_line(r, train=False) for r in records]
+
+
+@pytest.mark.parametrize(
+    "schema, text",
+    [
+        ({}, "schema.label"),
+        ({"label": {"key": "y"}, "features": []}, "non-empty array"),
+        ({"label": {"key": "y"}, "features": [{"key": "a"}, {"key": "a"}]}, "listed twice"),
+        ({"label": {"key": "y"}, "features": [{"key": "y"}]}, "is the label"),
+        ({"label": {"key": "y"}, "features": [{"key": "a", "values": {"x": 2}}]}, "integer from 0 to 0"),
+        ({"label": {"key": "y"}, "features": [{"key": "a", "values": {}}]}, "non-empty object"),
+        ({"label": {"key": "y", "values": {"a": True}}, "features": [{"key": "a"}]}, "position"),
+    ],
+)
+def test_unusable_schemas_are_refused(schema, text):
+    with pytest.raises(InvalidSchema, match=text):
+        DataParser({"schema": schema})
+
+
+def test_infer_schema_is_stable_and_skips_ids():
+    docs = [
+        {
+            "_id": i,
+            "ref": f"r{i}",
+            "age": 20 + i,
+            "job": ["b", "a", "c"][i % 3],
+            "flag": "same",
+            "mixed": i if i % 2 else "x",
+            "y": "yes" if i % 4 == 0 else "no",
+        }
+        for i in range(12)
+    ]
+    schema = infer_schema(docs, "y")
+    assert schema == {
+        "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+        "features": [
+            {"key": "age"},
+            {"key": "job", "values": {"a": 0, "b": 1, "c": 2}},
+            {"key": "flag", "values": {"same": 0}},
+        ],
+    }
+    assert infer_schema(reversed(docs), "y") == schema
+    DataParser({"schema": schema}).parse_line(docs[0])
+    with pytest.raises(InvalidSchema, match="label field 'z' not found"):
+        infer_schema(docs, "z")
+    with pytest.raises(InvalidSchema, match="empty"):
+        infer_schema([], "y")

@@ -1,0 +1,209 @@
+import hashlib
+import http.server
+import io
+import json
+import subprocess
+import sys
+import threading
+import zipfile
+from collections import Counter
+
+import pytest
+
+import datasetloader
+from exceptions import InvalidDataset
+
+
+def test_bank_full_loads_as_mongoimport_would(bank_collection):
+    assert bank_collection.count_documents({}) == 45211
+    doc = bank_collection.find_one({}, {"_id": 0})
+    assert list(doc) == [
+        "age",
+        "job",
+        "marital",
+        "education",
+        "default",
+        "balance",
+        "housing",
+        "loan",
+        "contact",
+        "day",
+        "month",
+        "duration",
+        "campaign",
+        "pdays",
+        "previous",
+        "poutcome",
+        "y",
+    ]
+    assert isinstance(doc["age"], int) and isinstance(doc["job"], str)
+    labels = Counter(d["y"] for d in bank_collection.find({}, {"y": 1}))
+    assert labels == {"no": 39922, "yes": 5289}
+
+
+def test_comma_csv_is_detected_and_typed(mongo_db):
+    data = b'name,score,ratio,note\n"Ann, Jr.",3,0.5,\nBob,-4,1e3,"x"\n'
+    n = datasetloader.load_csv(mongo_db.people, io.BytesIO(data))
+    assert n == 2
+    docs = list(mongo_db.people.find({}, {"_id": 0}))
+    assert docs == [
+        {"name": "Ann, Jr.", "score": 3, "ratio": 0.5, "note": None},
+        {"name": "Bob", "score": -4, "ratio": 1000.0, "note": "x"},
+    ]
+
+
+def test_semicolon_uci_format_with_bom(mongo_db):
+    data = '\ufeff"a";"b"\n1;"x;y"\n'.encode()
+    datasetloader.load_csv(mongo_db.c, io.BytesIO(data))
+    assert mongo_db.c.find_one({}, {"_id": 0}) == {"a": 1, "b": "x;y"}
+
+
+def test_typed_keeps_what_is_not_a_finite_number():
+    assert datasetloader.typed("nan") == "nan"
+    assert datasetloader.typed("1_000") == "1_000"
+    assert datasetloader.typed("99999999999999999999") == pytest.approx(1e20)
+    assert datasetloader.typed("007") == 7
+
+
+def _existing(collection):
+    collection.insert_many([{"keep": i} for i in range(3)])
+    return sorted(d["keep"] for d in collection.find())
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"a;b;c\n1;2;3\n4;5\n", "line 3: 2 fields where the header has 3"),
+        (b"", "empty input"),
+        (b"a;b\n", "no rows"),
+        (b"a;b\n1;\xff\xfe\n", "not UTF-8"),
+        (b"a;a\n1;2\n", "duplicate column"),
+        (b"$a;b\n1;2\n", "may not start with '$'"),
+    ],
+)
+def test_bad_input_is_refused_and_leaves_the_collection_intact(mongo_db, data, message):
+    before = _existing(mongo_db.target)
+    with pytest.raises(InvalidDataset, match=message.replace("$", r"\$")):
+        datasetloader.load_csv(mongo_db.target, io.BytesIO(data))
+    assert sorted(d["keep"] for d in mongo_db.target.find()) == before
+    assert mongo_db.list_collection_names() == ["target"]  # no temporary collection left behind
+
+
+def test_ragged_row_deep_in_a_large_file_is_refused_after_batches_were_written(mongo_db):
+    before = _existing(mongo_db.target)
+    rows = "\n".join(f"{i};{i * 2}" for i in range(12_000))
+    data = f"a;b\n{rows}\n1;2;3\n".encode()
+    with pytest.raises(InvalidDataset, match="line 12002"):
+        datasetloader.load_csv(mongo_db.target, io.BytesIO(data), batch_size=1000)
+    assert sorted(d["keep"] for d in mongo_db.target.find()) == before
+    assert mongo_db.list_collection_names() == ["target"]
+
+
+def test_replace_and_append(mongo_db):
+    datasetloader.load_csv(mongo_db.c, io.BytesIO(b"x\n1\n2\n"))
+    datasetloader.load_csv(mongo_db.c, io.BytesIO(b"x\n3\n"), mode="append")
+    assert sorted(d["x"] for d in mongo_db.c.find()) == [1, 2, 3]
+    datasetloader.load_csv(mongo_db.c, io.BytesIO(b"x\n9\n"))
+    assert [d["x"] for d in mongo_db.c.find()] == [9]
+
+
+def test_json_documents_and_id_clash_on_append(mongo_db):
+    docs = [{"_id": 1, "a": 1}, {"_id": 2, "a": {"b": 2}}]
+    assert datasetloader.load_documents(mongo_db.j, datasetloader.iter_json_documents(docs)) == 2
+    with pytest.raises(InvalidDataset, match="already exists"):
+        datasetloader.load_documents(
+            mongo_db.j, datasetloader.iter_json_documents([{"_id": 3}, {"_id": 2}]), mode="append"
+        )
+    assert sorted(d["_id"] for d in mongo_db.j.find()) == [1, 2]
+    for bad, message in [
+        ({"a": 1}, "array"),
+        ([1], "not an object"),
+        ([{"a.b": 1}], "'.'"),
+        ([{"x": {"$set": 1}}], "'\\$'"),
+        ([{"x": float("nan")}], "finite"),
+    ]:
+        with pytest.raises(InvalidDataset, match=message):
+            datasetloader.load_documents(mongo_db.j, datasetloader.iter_json_documents(bad))
+
+
+def test_command_line_load(mongo_db, mongo_uri, tmp_path):
+    csv_file = tmp_path / "small.csv"
+    csv_file.write_text('"a";"b"\n1;"x"\n2;"y"\n')
+    cmd = [
+        sys.executable,
+        "datasetloader.py",
+        "load",
+        str(csv_file),
+        "--uri",
+        mongo_uri,
+        "--db",
+        mongo_db.name,
+        "--collection",
+        "small",
+    ]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=datasetloader.__file__.rsplit("/", 1)[0])
+    assert json.loads(out.stdout) == {"inserted": 2, "collection": f"{mongo_db.name}.small"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a;b\n1\n")
+    out = subprocess.run(
+        [*cmd[:3], str(bad), *cmd[4:]], capture_output=True, text=True, cwd=datasetloader.__file__.rsplit("/", 1)[0]
+    )
+    assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
+    assert mongo_db.small.count_documents({}) == 2
+
+
+# ------------------------------------------------------------------------------ downloader
+
+
+def _uci_archive(csv_bytes: bytes) -> bytes:
+    """bank+marketing.zip as UCI ships it: a zip holding bank.zip holding bank-full.csv."""
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("bank-full.csv", csv_bytes)
+        z.writestr("bank.csv", b"a;b\n")
+    outer = io.BytesIO()
+    with zipfile.ZipFile(outer, "w") as z:
+        z.writestr("bank.zip", inner.getvalue())
+        z.writestr("bank-additional.zip", b"not used")
+    return outer.getvalue()
+
+
+@pytest.fixture()
+def archive_server():
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.end_headers()
+            if body is not None:
+                self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield files, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_download_extracts_and_verifies_the_nested_archive(archive_server, bank_csv, tmp_path):
+    files, base = archive_server
+    data = bank_csv.read_bytes()
+    files["/222/bank+marketing.zip"] = _uci_archive(data)
+    path = datasetloader.download_bank(tmp_path / "data", url=base + "/222/bank+marketing.zip")
+    assert path.read_bytes() == data
+    assert hashlib.sha256(data).hexdigest() == datasetloader.UCI_BANK_SHA256
+
+
+def test_download_refuses_a_wrong_checksum_and_writes_nothing(archive_server, tmp_path):
+    files, base = archive_server
+    files["/a.zip"] = _uci_archive(b"tampered;data\n")
+    with pytest.raises(InvalidDataset, match="sha256"):
+        datasetloader.download_bank(tmp_path, url=base + "/a.zip")
+    files["/b.zip"] = b"not a zip at all"
+    with pytest.raises(InvalidDataset, match="not a zip"):
+        datasetloader.download_bank(tmp_path, url=base + "/b.zip")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,171 @@
+import json
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+from pyspark.sql import functions as F
+
+import sparkmongo
+from dataparser import DataParser, infer_schema
+from exceptions import RecordError
+from mongotarget import CollectionRef
+from sparksession import read_collection, start_conf, write_collection
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def ref(collection) -> CollectionRef:
+    client = collection.database.client
+    host, port = client.address
+    return CollectionRef(f"mongodb://{host}:{port}/", collection.database.name, collection.name)
+
+
+def test_read_over_four_partitions_equals_the_collection(spark, bank_collection):
+    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1).cache()
+    assert df.rdd.getNumPartitions() >= 4
+    sizes = df.rdd.mapPartitions(lambda rows: [sum(1 for _ in rows)]).collect()
+    assert all(size > 0 for size in sizes) and sum(sizes) == 45211
+    got = df.agg(F.count("*"), F.sum("balance"), F.sum("age"), F.countDistinct("_id")).first()
+    expected = next(
+        bank_collection.aggregate(
+            [{"$group": {"_id": None, "n": {"$sum": 1}, "balance": {"$sum": "$balance"}, "age": {"$sum": "$age"}}}]
+        )
+    )
+    assert tuple(got) == (45211, expected["balance"], expected["age"], 45211)
+    assert dict(df.dtypes)["age"] == "bigint" and dict(df.dtypes)["job"] == "string"
+    df.unpersist()
+
+
+def test_projection_reads_only_the_named_fields(spark, bank_collection):
+    df = read_collection(spark, ref(bank_collection), partitions=2, fields=["age", "y"])
+    assert df.columns == ["age", "y"]
+    assert df.count() == 45211
+
+
+def test_partitions_cover_every_id_type(spark, mongo_db):
+    docs = [{"_id": ObjectId(), "v": i} for i in range(60)]
+    docs += [{"_id": i, "v": 100 + i} for i in range(10)] + [{"_id": f"s{i}", "v": 200 + i} for i in range(5)]
+    mongo_db.mixed.insert_many(docs)
+    df = read_collection(spark, ref(mongo_db.mixed), partitions=4, partition_mb=0.0001)
+    assert sorted(r.v for r in df.collect()) == sorted(d["v"] for d in docs)
+    mongo_db.ints.insert_many([{"_id": i, "v": i} for i in range(100)] + [{"_id": "odd", "v": -1}])
+    df = read_collection(spark, ref(mongo_db.ints), partitions=4, partition_mb=0.0001)
+    assert df.rdd.getNumPartitions() == 4
+    assert sorted(r.v for r in df.collect()) == [-1, *range(100)]
+
+
+def test_schema_inference_merges_types(spark, mongo_db):
+    mongo_db.c.insert_many([{"a": 1, "b": "x", "n": {"k": 1}}, {"a": 2.5, "b": 3, "n": {"j": "z"}}, {"a": None}])
+    df = read_collection(spark, ref(mongo_db.c), partitions=1)
+    types = dict(df.dtypes)
+    assert types["a"] == "double" and types["b"] == "string" and types["n"] == "struct<k:bigint,j:string>"
+    assert sorted(df.select("b").rdd.map(lambda r: r.b or "").collect()) == ["", "3", "x"]
+
+
+def test_write_replaces_the_target_atomically(spark, mongo_db, bank_collection):
+    mongo_db.out.insert_many([{"old": True}])
+    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1)
+    out = df.select(F.col("age"), F.struct("job", "y").alias("value")).repartition(3)
+    write_collection(out, ref(mongo_db.out), batch_size=500)
+    assert mongo_db.out.count_documents({}) == 45211
+    assert mongo_db.out.count_documents({"old": True}) == 0
+    assert set(mongo_db.out.find_one({}, {"_id": 0})) == {"age", "value"}
+    assert mongo_db.list_collection_names() == ["out"]
+
+
+def test_append_merges(spark, mongo_db):
+    mongo_db.out.insert_many([{"x": 0}])
+    write_collection(spark.range(1, 4).withColumnRenamed("id", "x"), ref(mongo_db.out), batch_size=2, overwrite=False)
+    assert sorted(d["x"] for d in mongo_db.out.find()) == [0, 1, 2, 3]
+
+
+def test_empty_result_still_replaces(spark, mongo_db):
+    mongo_db.out.insert_many([{"x": 0}])
+    write_collection(spark.range(0).withColumnRenamed("id", "x"), ref(mongo_db.out), batch_size=2)
+    assert mongo_db.out.count_documents({}) == 0
+
+
+def test_a_write_that_fails_midway_leaves_the_target_as_it_was(spark, mongo_db, bank_collection):
+    mongo_db.out.insert_many([{"keep": i} for i in range(5)])
+    victim = bank_collection.find_one({}, sort=[("_id", -1)])["balance"]
+
+    @F.udf("long")
+    def explode_on(balance):
+        if balance == victim:
+            raise ValueError("deliberate failure in the middle of a write")
+        return balance
+
+    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1)
+    with pytest.raises(Exception, match="deliberate failure"):
+        write_collection(df.select(explode_on("balance").alias("b")), ref(mongo_db.out), batch_size=100)
+    assert sorted(d["keep"] for d in mongo_db.out.find()) == list(range(5))
+    assert mongo_db.list_collection_names() == ["out"]  # the temporary collection is gone
+
+
+def _check_encoding(spark, collection, parser):
+    df = read_collection(spark, ref(collection), partitions=4, partition_mb=1)
+    features, label, error = parser.spark_columns(df.schema)
+    rows = df.select("_id", features.alias("f"), label.alias("l"), error.alias("e")).collect()
+    documents = {str(d["_id"]): d for d in collection.find()}
+    assert len(rows) == len(documents)
+    mismatches, errors = [], 0
+    for row in rows:
+        try:
+            expected = parser.parse_line(documents[row["_id"]])
+        except RecordError as exc:
+            errors += 1
+            if row["e"] != exc.message:
+                mismatches.append((row["_id"], row["e"], exc.message))
+            continue
+        if row["e"] is not None or (list(row["f"]), row["l"]) != expected:
+            mismatches.append((row["_id"], row["e"], expected))
+    assert mismatches == []
+    return errors
+
+
+def test_spark_encoding_equals_parse_line_on_the_whole_bank_data(spark, bank_collection):
+    inferred = DataParser({"schema": infer_schema(bank_collection.find(), "y")})
+    assert _check_encoding(spark, bank_collection, inferred) == 0
+    shipped = DataParser(json.loads((ROOT / "job.json").read_text()))
+    # The shared file holds two rows whose job is not a UCI category: both forms must reject them.
+    assert _check_encoding(spark, bank_collection, shipped) == 2
+
+
+def test_spark_encoding_reports_bad_rows_like_parse_line(spark, mongo_db):
+    mongo_db.odd.insert_many(
+        [
+            {"n": 1, "s": "2.5", "c": "a", "y": "yes"},
+            {"n": 2, "s": "x", "c": "a", "y": "no"},
+            {"n": 3, "s": "nan", "c": "a", "y": "no"},
+            {"n": 4, "s": "1", "c": "zzz", "y": "no"},
+            {"n": 5, "s": "1", "c": "b", "y": "perhaps"},
+            {"n": 6, "c": "b", "y": "no"},
+            {"n": 7, "s": None, "c": "b", "y": "no"},
+            {"n": 8, "s": "-Infinity", "c": "b", "y": "no"},
+        ]
+    )
+    parser = DataParser(
+        {
+            "schema": {
+                "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+                "features": [{"key": "n"}, {"key": "s"}, {"key": "c", "values": {"a": 0, "b": 1}}],
+            }
+        }
+    )
+    assert _check_encoding(spark, mongo_db.odd, parser) == 7
+    absent = DataParser({"schema": {"label": {"key": "nope"}, "features": [{"key": "n"}]}})
+    df = read_collection(spark, ref(mongo_db.odd), partitions=1)
+    assert {r.e for r in df.select(absent.spark_columns(df.schema)[2].alias("e")).collect()} == {
+        "field 'nope' is missing"
+    }
+
+
+def test_start_conf_is_the_classic_one(base_params):
+    job = {"inputCollection": "datasets.bank", "outputCollection": "datasets.bankResults"}
+    conf = start_conf(job, {**base_params, "spark_master": "spark://10.0.0.5:7077"})
+    assert conf.get("spark.app.name") == "prediction-service"
+    assert conf.get("spark.master") == "spark://10.0.0.5:7077"
+    assert conf.get("spark.mongodb.read.connection.uri").endswith("/datasets.bank")
+    assert conf.get("spark.mongodb.write.connection.uri").endswith("/datasets.bankResults")
+    assert start_conf({}, base_params).get("spark.master") == "local[2]"
+    assert sparkmongo.MongoDataSource.name() == "mongodb"
