@@ -296,6 +296,29 @@ class DataParser:
         # A bad row gets no vector (null), never a half-made one.
         return F.when(error.isNull(), array_to_vector(F.array(*slots))), label, error
 
+    def spark_margin(self, df_schema: StructType, weights: Sequence[float], intercept: float) -> tuple[Column, Column]:
+        """``(margin, error)``: intercept + weights . features, as column expressions.
+
+        The dot product is written per feature (a one-hot block is a lookup of its weight), so
+        batch scoring needs neither a vector column nor Python on the executors."""
+        from pyspark.sql import functions as F
+
+        if len(weights) != self.num_features:
+            raise InvalidSchema(f"{len(weights)} weights for {self.num_features} features")
+        types = {field.name: field.dataType.typeName() for field in df_schema.fields}
+        margin = F.lit(float(intercept))
+        checks: list[Column] = []
+        for f in self.features:
+            value, problem = self._spark_value(f.key, f.values, types, F)
+            checks.append(problem)
+            if f.values is None:
+                margin = margin + value * F.lit(float(weights[f.offset]))
+            elif not f.constant:
+                block = F.array(*[F.lit(float(w)) for w in weights[f.offset : f.offset + f.width]])
+                margin = margin + F.element_at(block, (value + F.lit(1)).cast("int"))
+        error = F.coalesce(*checks) if len(checks) > 1 else checks[0]
+        return F.when(error.isNull(), margin), error
+
     @staticmethod
     def _spark_value(
         key: str, values: Mapping[str, int] | None, types: dict[str, str], F: Any

@@ -6,10 +6,11 @@ Only Celery worker processes import this module; the web process never starts a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,3 +104,19 @@ def write_collection(df: Any, ref: CollectionRef, *, batch_size: int, overwrite:
         .mode("overwrite" if overwrite else "append")
         .save()
     )
+
+
+@contextlib.contextmanager
+def job_group(spark: SparkSession, group_id: str, description: str) -> Iterator[None]:
+    """Run a job's Spark work under its id, so a failure (or a soft time limit) cancels what it
+    left running instead of letting it occupy the shared session."""
+    context = spark.sparkContext
+    context.setJobGroup(group_id, description, interruptOnCancel=True)
+    try:
+        yield
+    except BaseException:
+        context.cancelJobGroup(group_id)
+        raise
+    finally:
+        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            context.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it

@@ -9,13 +9,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
 import pymongo
 import pytest
 import redis
+import requests
 
 import datasetloader
 import embedded
@@ -106,3 +113,162 @@ def spark(base_params):
     session = sparksession.get_spark(base_params)
     yield session
     session.stop()
+
+
+# ------------------------------------------------------------------------------ the service
+
+
+JOB = json.loads((ROOT / "job.json").read_text())
+FINAL = ("COMPLETED", "FAILED")
+
+
+class Service:
+    """A real worker process and a real web server (CherryPy on loopback) on this session's
+    Redis and MongoDB, driven over HTTP with requests."""
+
+    def __init__(self, workdir: Path, params: dict, *, worker: bool = True):
+        self.workdir = workdir
+        self.params = {**params, "port": embedded.free_port()}
+        self.params_file = workdir / "parameters.json"
+        self.params_file.write_text(json.dumps(self.params))
+        self.url = f"http://127.0.0.1:{self.params['port']}"
+        self.token = self.params.get("auth_token") or ""
+        # A module that must never be imported: it leaves a mark if it is (see test_modelfactory).
+        canary = workdir / "canary"
+        canary.mkdir(exist_ok=True)
+        (canary / "canary_algorithm.py").write_text(
+            f"open({str(canary / 'imported')!r}, 'w').write('imported')\nclass canary_algorithm: pass\n"
+        )
+        self.canary_mark = canary / "imported"
+        self.env = embedded.env_with(
+            PARAMETERS_FILE=str(self.params_file), SPARK_LOCAL_IP="127.0.0.1", PYTHONPATH=str(canary)
+        )
+        for name in ("REDIS_URL", "MONGODB_URI", "PORT", "AUTH_TOKEN"):
+            self.env.pop(name, None)
+        self.worker = (
+            self._spawn(
+                "worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "modelservice.celery",
+                    "worker",
+                    "-Q",
+                    "prediction_service",
+                    "-c",
+                    "1",
+                    "-l",
+                    "info",
+                    "-n",
+                    f"test-{uuid.uuid4().hex[:6]}@%h",
+                ],
+            )
+            if worker
+            else None
+        )
+        self.server = self._spawn("server", [sys.executable, "modelserver.py", str(self.params_file)])
+        self.wait_ready(workers=1 if worker else 0)
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
+        log = open(self.workdir / f"{name}.log", "ab")
+        return subprocess.Popen(
+            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def wait_ready(self, workers: int, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in (("worker", self.worker), ("server", self.server)):
+                if process is not None and process.poll() is not None:
+                    raise RuntimeError(f"the {name} exited:\n{self.log(name)[-3000:]}")
+            try:
+                health = requests.get(self.url + "/health", timeout=2).json()
+                if health["status"] == "ok" and health["workers"] >= workers:
+                    return
+            except (requests.RequestException, ValueError, KeyError):
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"service not ready:\n{self.log('server')[-2000:]}")
+
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        headers = kwargs.pop("headers", {})
+        if self.token and "Authorization" not in headers:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return self.request("POST", path, **kwargs)
+
+    def wait_job(self, job_id: str, timeout: float = 600.0, path: str = "/jobs/") -> tuple[dict, list[dict]]:
+        """The final status of a job (polled at path) and its history (every step it took)."""
+        deadline = time.monotonic() + timeout
+        status: dict = {}
+        while time.monotonic() < deadline:
+            response = self.get(path + job_id)
+            assert response.status_code == 200, response.text
+            status = response.json()
+            if status["status"] in FINAL:
+                history = self.get(f"/jobs/{job_id}", params={"history": "1"}).json()["history"]
+                return status, history
+            time.sleep(0.25)
+        raise AssertionError(f"job {job_id} not final after {timeout}s; last: {status}\n{self.log('worker')[-3000:]}")
+
+    def train(self, job: dict) -> tuple[dict, list[dict]]:
+        response = self.post("/train/", json=job)
+        assert response.status_code == 202, response.text
+        return self.wait_job(response.json()["job_id"], path="/training/status/")
+
+    def stop(self) -> None:
+        for process in (self.server, self.worker):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in (self.server, self.worker):
+            if process is None:
+                continue
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # the pool process and its Spark JVM too
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory, base_params, bank_collection):
+    started = Service(tmp_path_factory.mktemp("service"), base_params)
+    yield started
+    started.stop()
+
+
+E2E_BANK = "e2e.bank"
+
+
+@pytest.fixture(scope="session")
+def bank_over_http(service, bank_csv):
+    """bank-full.csv PUT through the API into e2e.bank."""
+    with open(bank_csv, "rb") as body:
+        response = service.request("PUT", "/datasets/e2e/bank", data=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    assert response.json()["inserted"] == 45211
+    return E2E_BANK
+
+
+@pytest.fixture(scope="session")
+def bank_training(service, bank_over_http):
+    """job.json trained once per session on the uploaded data: (final status, statuses seen)."""
+    return service.train({**JOB, "inputCollection": bank_over_http})
+
+
+@pytest.fixture(scope="session")
+def bank_model(service, bank_training):
+    final, _ = bank_training
+    assert final["status"] == "COMPLETED", final
+    return final["model_key"]

@@ -1,0 +1,302 @@
+"""LogisticRegressionWrapper: the classic algorithm of the service.
+
+* ``train`` (worker): reads the input collection through the Spark MongoDB source, encodes it with
+  the DataParser column expressions, holds out a seeded split, runs
+  ``CrossValidator(Pipeline([LogisticRegression]))`` over the job's ``regParam`` x
+  ``elasticNetParam`` grid, evaluates the best model on the held-out split and stores it (JSON,
+  Redis db 1, key = job id). Re-running a job writes the same key: training is idempotent.
+* ``compile`` (web): a numpy predictor from the stored coefficients. No Spark, no JVM.
+* ``predict_all`` (worker): scores a collection with column expressions and writes
+  ``{score, probability, value}`` documents, replacing the output only on success.
+
+pyspark is imported inside the worker-side methods only, so the web process never loads it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from dataparser import DataParser
+from exceptions import InvalidSchema, NotFound, ServiceError
+from modelfactory import Resources
+from mongotarget import CollectionRef, resolve
+from validation import job_with_defaults
+
+NAME = "LogisticRegressionWrapper"
+ERROR_EXAMPLES = 3
+
+
+class LinearPredictor:
+    """Scores records with a stored binary logistic-regression model, in numpy."""
+
+    def __init__(self, model: Mapping[str, Any]):
+        self.parser = DataParser({"schema": model["schema"]})
+        self.weights = np.asarray(model["coefficients"], dtype=np.float64)
+        self.intercept = float(model["intercept"])
+        if self.weights.shape != (self.parser.num_features,):
+            raise InvalidSchema(
+                f"stored model has {self.weights.size} coefficients for {self.parser.num_features} features"
+            )
+        self.labels = [self.parser.label_name(0), self.parser.label_name(1)]
+
+    def schema(self) -> dict[str, Any]:
+        return self.parser.schema()
+
+    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        margin = self.parser.encode(records) @ self.weights + self.intercept
+        with np.errstate(over="ignore"):
+            probability = 1.0 / (1.0 + np.exp(-margin))
+        labels = self.labels
+        return [
+            {"prediction": int(m > 0), "label": labels[int(m > 0)], "probability": float(p)}
+            for m, p in zip(margin.tolist(), probability.tolist(), strict=True)
+        ]
+
+
+class LogisticRegressionWrapper:
+    name = NAME
+
+    def compile(self, model: Mapping[str, Any]) -> LinearPredictor:
+        return LinearPredictor(model)
+
+    # ------------------------------------------------------------------------------ training
+
+    def train(self, jobparameters: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        job = job_with_defaults(jobparameters)
+        parser = DataParser(job)
+        if parser.label_values is not None and sorted(parser.label_values.values()) != [0, 1]:
+            raise InvalidSchema(
+                f"{NAME} is a binary classifier: schema.label.values must map two categories to 0 and 1"
+            )
+        params = resources.params
+        source = resolve(job["inputCollection"], params, "inputCollection")
+        handler.progress(f"reading {source}", 0.05)
+        _check_fields(resources.mongo.collection(source), source, parser)
+        spark = resources.spark()
+        from pyspark.ml import Pipeline
+        from pyspark.ml.classification import LogisticRegression
+        from pyspark.ml.evaluation import BinaryClassificationEvaluator
+        from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+        from pyspark.sql import functions as F
+
+        from sparksession import job_group, read_collection
+
+        fields = [parser.label_key, *(f.key for f in parser.features)]
+        with job_group(spark, handler.get_id(), f"training {source}"):
+            df = read_collection(
+                spark,
+                source,
+                partitions=params["spark_read_partitions"],
+                partition_mb=params["spark_partition_mb"],
+                fields=fields,
+            )
+            features, label, error = parser.spark_columns(df.schema)
+            holdout = float(job["holdoutFraction"])
+            # The held-out split hashes each row's fields with the seed: a row lands on the same
+            # side whatever else the collection holds, however it is partitioned or loaded.
+            content = [F.col(f"`{name}`") for name in fields]
+            bucket = F.pmod(F.xxhash64(F.lit(int(job["seed"])), *content), F.lit(10_000))
+            encoded = df.select(
+                features.alias("features"),
+                label.alias("label"),
+                error.alias("error"),
+                (bucket < F.lit(round(holdout * 10_000))).alias("heldout"),
+            ).cache()
+            stats = encoded.groupBy("error", "label").count().collect()
+            total = sum(r["count"] for r in stats)
+            invalid = {r["error"]: r["count"] for r in stats if r["error"] is not None}
+            classes = {r["label"]: r["count"] for r in stats if r["error"] is None}
+            bad_rows = sum(invalid.values())
+            _check_classes(classes, parser, source, total, invalid)
+            handler.progress(
+                f"encoded {total} rows of {source}" + (f"; skipping {_describe(invalid)}" if invalid else ""), 0.1
+            )
+            valid = encoded.filter(F.col("error").isNull())
+            train_df = valid.filter(~F.col("heldout")).select("features", "label").cache()
+            test_df = valid.filter(F.col("heldout")).select("features", "label")
+
+            lr = LogisticRegression(
+                maxIter=int(job["iterations"]), tol=float(job["tol"]), standardization=bool(job["standardization"])
+            )
+            grid = (
+                ParamGridBuilder()
+                .addGrid(lr.regParam, [float(x) for x in job["regParam"]])
+                .addGrid(lr.elasticNetParam, [float(x) for x in job["elasticNetParam"]])
+                .build()
+            )
+            folds = int(job["numFolds"])
+            evaluator = _progress_evaluator()(metricName="areaUnderROC")
+            evaluator.on_evaluate = _fold_progress(handler, folds, len(grid))
+            handler.progress(f"fitting fold 1 of {folds}", 0.15)
+            cv = CrossValidator(
+                estimator=Pipeline(stages=[lr]),
+                estimatorParamMaps=grid,
+                evaluator=evaluator,
+                numFolds=folds,
+                seed=int(job["seed"]),
+                parallelism=int(params["spark_cv_parallelism"]),
+            )
+            cv_model = cv.fit(train_df)
+
+            handler.progress("evaluating the best model on the held-out split", 0.85)
+            predictions = cv_model.bestModel.transform(test_df).cache()
+            auc = BinaryClassificationEvaluator(metricName="areaUnderROC").evaluate(predictions)
+            pr = BinaryClassificationEvaluator(metricName="areaUnderPR").evaluate(predictions)
+            agg = predictions.agg(
+                F.avg((F.col("prediction") == F.col("label")).cast("double")).alias("accuracy"),
+                F.count("*").alias("rows"),
+            ).first()
+            best = cv_model.bestModel.stages[-1]
+            best_index = int(np.argmax(cv_model.avgMetrics))
+            for cached in (predictions, train_df, encoded):
+                cached.unpersist()
+
+        handler.progress("saving the model", 0.95)
+        model = {
+            "model_key": handler.get_id(),
+            "name": NAME,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "coefficients": [float(x) for x in best.coefficients.toArray()],
+            "intercept": float(best.intercept),
+            "numFeatures": int(best.numFeatures),
+            "numClasses": int(best.numClasses),
+            "feature_names": parser.feature_names(),
+            "schema": parser.schema(),
+            "parameters": dict(job),
+            "metrics": {"auc": auc, "area_under_pr": pr, "accuracy": agg["accuracy"]},
+            "training": {
+                "rows": total,
+                "invalid_rows": bad_rows,
+                "invalid_reasons": dict(list(invalid.items())[:ERROR_EXAMPLES]),
+                "holdout_rows": agg["rows"],
+                "best_params": {
+                    "regParam": float(best.getRegParam()),
+                    "elasticNetParam": float(best.getElasticNetParam()),
+                },
+                "cv_auc": [float(x) for x in cv_model.avgMetrics],
+                "best_grid_index": best_index,
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        }
+        resources.models.save(handler.get_id(), model)
+        return model
+
+    # -------------------------------------------------------------------------- batch scoring
+
+    def predict_all(
+        self, model: Mapping[str, Any], jobparameters: Mapping[str, Any], resources: Resources, handler: Any
+    ) -> dict[str, Any]:
+        parser = DataParser({"schema": model["schema"]})
+        params = resources.params
+        source = resolve(jobparameters["inputCollection"], params, "inputCollection")
+        target = resolve(jobparameters["outputCollection"], params, "outputCollection")
+        handler.progress(f"reading {source}", 0.05)
+        if resources.mongo.collection(source).find_one({}, {"_id": 1}) is None:
+            raise NotFound(f"input collection {source} is empty or does not exist")
+        spark = resources.spark()
+        from pyspark.sql import functions as F
+
+        from sparksession import job_group, read_collection, write_collection
+
+        with job_group(spark, handler.get_id(), f"scoring {source} into {target}"):
+            df = read_collection(
+                spark, source, partitions=params["spark_read_partitions"], partition_mb=params["spark_partition_mb"]
+            )
+            margin, error = parser.spark_margin(df.schema, model["coefficients"], model["intercept"])
+            value = F.struct(*[F.col(f"`{c}`") for c in df.columns])
+            scored = df.select(margin.alias("margin"), error.alias("error"), value.alias("value")).cache()
+            stats = scored.groupBy("error").count().collect()
+            invalid = {r["error"]: r["count"] for r in stats if r["error"] is not None}
+            rows = sum(r["count"] for r in stats if r["error"] is None)
+            handler.progress(
+                f"scoring {rows} rows into {target}" + (f"; skipping {_describe(invalid)}" if invalid else ""), 0.3
+            )
+            out = scored.filter(F.col("error").isNull()).select(
+                (F.col("margin") > 0).cast("int").alias("score"),
+                (F.lit(1.0) / (F.lit(1.0) + F.exp(-F.col("margin")))).alias("probability"),
+                "value",
+            )
+            write_collection(out, target, batch_size=params["spark_write_batch"], overwrite=True)
+            scored.unpersist()
+        return {"rows": rows, "invalid_rows": sum(invalid.values()), "invalid_reasons": dict(list(invalid.items())[:3])}
+
+
+@functools.cache
+def _progress_evaluator() -> type:
+    from pyspark.ml.evaluation import BinaryClassificationEvaluator
+
+    class ProgressEvaluator(BinaryClassificationEvaluator):
+        """Reports each (fold, grid point) evaluation: CrossValidator offers no other hook."""
+
+        on_evaluate = None
+
+        def _evaluate(self, dataset: Any) -> float:
+            value = super()._evaluate(dataset)
+            if self.on_evaluate is not None:
+                self.on_evaluate()
+            return value
+
+    return ProgressEvaluator
+
+
+def _fold_progress(handler: Any, folds: int, grid: int):
+    total = folds * grid
+    done = 0
+    lock = threading.Lock()
+
+    def step() -> None:
+        nonlocal done
+        with lock:
+            done += 1
+            fold = min(done // grid + 1, folds)
+            message = (
+                f"fitting fold {fold} of {folds} ({done} of {total} fits done)"
+                if done < total
+                else f"cross-validation done ({total} fits)"
+            )
+            handler.progress(message, 0.15 + 0.7 * done / total)
+
+    return step
+
+
+def _check_fields(collection: Any, source: CollectionRef, parser: DataParser) -> None:
+    first = collection.find_one({})
+    if first is None:
+        raise NotFound(f"input collection {source} is empty or does not exist")
+    keys = [parser.label_key, *(f.key for f in parser.features)]
+    missing = [k for k in keys if k not in first and collection.find_one({k: {"$exists": True}}, {"_id": 1}) is None]
+    if parser.label_key in missing:
+        raise InvalidSchema(f"label field '{parser.label_key}' not found in {source}")
+    if missing:
+        names = ", ".join(f"'{k}'" for k in missing)
+        raise InvalidSchema(f"feature field{'s' if len(missing) > 1 else ''} {names} not found in {source}")
+
+
+def _check_classes(
+    classes: dict[float, int], parser: DataParser, source: CollectionRef, total: int, invalid: dict[str, int]
+) -> None:
+    if not classes:
+        raise ServiceError(
+            f"no usable row in {source}: all {total} rows were rejected ({_describe(invalid)})", code="invalid_schema"
+        )
+    unexpected = sorted(k for k in classes if k not in (0.0, 1.0))
+    if unexpected:
+        raise InvalidSchema(
+            f"{NAME} is a binary classifier: label '{parser.label_key}' has values {unexpected[:5]} besides 0 and 1"
+        )
+    if len(classes) < 2:
+        only = parser.label_name(int(next(iter(classes))))
+        raise InvalidSchema(f"label '{parser.label_key}' in {source} has only one class ({only!r}): nothing to learn")
+
+
+def _describe(invalid: dict[str, int]) -> str:
+    parts = [f"{count} rows where {reason}" for reason, count in sorted(invalid.items(), key=lambda kv: -kv[1])]
+    shown = "; ".join(parts[:ERROR_EXAMPLES])
+    return shown + (f"; and {len(parts) - ERROR_EXAMPLES} other reasons" if len(parts) > ERROR_EXAMPLES else "")

@@ -1,0 +1,161 @@
+"""Job records in Redis: what a client polls.
+
+Celery's result backend knows SUCCESS and FAILURE; clients must only ever see the service's own
+states, so each job has a record of its own (a hash ``job:<id>``) written when the id is issued
+and moved by the worker through :class:`messagehandler.MessageHandler`. A never-issued id has no
+record (404, not an eternal PENDING); a final record (COMPLETED, FAILED) is never moved again, so
+a late or duplicated update cannot undo an outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis
+
+PENDING, STARTED, SUBMITTED, COMPLETED, FAILED = "PENDING", "STARTED", "SUBMITTED", "COMPLETED", "FAILED"
+STATES = (PENDING, STARTED, SUBMITTED, COMPLETED, FAILED)
+FINAL = frozenset({COMPLETED, FAILED})
+KINDS = ("training", "predictall")
+
+# Sets fields unless the record is missing (0) or final (-1), appends the step to the job's
+# history (the last HISTORY steps), refreshes both TTLs.
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if ARGV[2] == '0' and (status == 'COMPLETED' or status == 'FAILED') then return -1 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+redis.call('EXPIRE', KEYS[2], ARGV[1])
+return 1
+"""
+HISTORY = 200
+
+_JSON_FIELDS = ("metrics", "result", "parameters")
+_FLOAT_FIELDS = ("progress", "created_at", "updated_at")
+_INT_FIELDS = ("attempts", "rows", "invalid_rows")
+
+
+def job_key(job_id: str) -> str:
+    return f"job:{job_id}"
+
+
+def history_key(job_id: str) -> str:
+    return f"job:{job_id}:history"
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, ttl: int):
+        self.client = client
+        self.ttl = ttl
+        self._update = client.register_script(_UPDATE)
+
+    def create(self, job_id: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        now = time.time()
+        record = {
+            "job_id": job_id,
+            "kind": kind,
+            "status": PENDING,
+            "message": f"waiting for job {job_id} to start",
+            "progress": 0.0,
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+            "parameters": parameters,
+        }
+        key = job_key(job_id)
+        with self.client.pipeline() as pipe:
+            pipe.hset(key, mapping=_encode(record))
+            pipe.expire(key, self.ttl)
+            pipe.execute()
+        return record
+
+    def get(self, job_id: str) -> dict[str, Any] | None:
+        raw = self.client.hgetall(job_key(job_id))
+        return _decode(raw) if raw else None
+
+    def update(
+        self,
+        job_id: str,
+        status: str,
+        message: str,
+        progress: float | None = None,
+        *,
+        force: bool = False,
+        **extra: Any,
+    ) -> bool:
+        """Move a job; False when it has no record or is already final (unless force)."""
+        if status not in STATES:
+            raise ValueError(f"unknown job status {status!r}")
+        fields: dict[str, Any] = {"status": status, "message": message, "updated_at": time.time(), **extra}
+        if progress is not None:
+            fields["progress"] = float(progress)
+        elif status == COMPLETED:
+            fields["progress"] = 1.0
+        flat = [x for pair in _encode(fields).items() for x in pair]
+        step = json.dumps({k: fields[k] for k in ("status", "message", "progress", "updated_at") if k in fields})
+        keys = [job_key(job_id), history_key(job_id)]
+        return self._update(keys=keys, args=[self.ttl, "1" if force else "0", step, HISTORY, *flat]) == 1
+
+    def history(self, job_id: str) -> list[dict[str, Any]]:
+        """Every step the job went through (the last HISTORY), oldest first."""
+        return [json.loads(raw) for raw in self.client.lrange(history_key(job_id), 0, -1)]
+
+    def begin_attempt(self, job_id: str) -> int:
+        """Count one more start of the job (a re-run after a lost worker counts again)."""
+        return int(self.client.hincrby(job_key(job_id), "attempts", 1))
+
+
+def _encode(record: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in record.items():
+        if key in _JSON_FIELDS:
+            out[key] = json.dumps(value)
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _decode(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    record: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+    for key in _JSON_FIELDS:
+        if key in record:
+            record[key] = json.loads(record[key])
+    for key in _FLOAT_FIELDS:
+        if key in record:
+            record[key] = float(record[key])
+    for key in _INT_FIELDS:
+        if key in record:
+            record[key] = int(record[key])
+    return record
+
+
+def public_view(record: dict[str, Any]) -> dict[str, Any]:
+    """A job record as the API shows it (API.md: job_id, status, message, progress, ...)."""
+    view = {
+        "job_id": record["job_id"],
+        "kind": record["kind"],
+        "status": record["status"],
+        "message": record["message"],
+        "progress": round(record.get("progress", 0.0), 4),
+        "attempts": record.get("attempts", 0),
+        "created_at": _iso(record["created_at"]),
+        "updated_at": _iso(record["updated_at"]),
+    }
+    if record["status"] == COMPLETED:
+        if record["kind"] == "training":
+            view["model_key"] = record.get("model_key", record["job_id"])
+            view["metrics"] = record.get("metrics", {})
+        else:
+            view["rows"] = record.get("rows", 0)
+    if "invalid_rows" in record:
+        view["invalid_rows"] = record["invalid_rows"]
+    return view
+
+
+def _iso(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"

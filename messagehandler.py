@@ -1,0 +1,44 @@
+"""MessageHandler: how a running job tells the world where it is (the classic class).
+
+``MessageHandler(task).update(state, message, progress)`` moves the job record clients poll and
+mirrors the state into Celery's own result backend. It knows a task only by duck typing
+(``request.id``, ``update_state``, and a ``jobs`` store), so the core never imports Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from jobstore import FINAL, JobStore
+
+log = logging.getLogger("prediction_service.jobs")
+
+
+class MessageHandler:
+    def __init__(self, task: Any, jobs: JobStore | None = None):
+        self.task = task
+        self.jobs: JobStore = jobs if jobs is not None else task.jobs
+        # Celery's request is thread-local: Spark's CrossValidator reports from its own threads.
+        self.job_id: str = task.request.id
+
+    def get_id(self) -> str:
+        return self.job_id
+
+    def update(self, state: str, message: str, progress: float | None = None, **extra: Any) -> bool:
+        """Record a state; False when the job was already final (the update is then ignored)."""
+        job_id = self.get_id()
+        moved = self.jobs.update(job_id, state, message, progress, **extra)
+        if moved:
+            log.info("job %s %s %s%s", job_id, state, message, f" ({progress:.0%})" if progress is not None else "")
+            if state not in FINAL:  # Celery records its own outcome when the task returns
+                meta = {"message": message, "progress": progress}
+                try:
+                    self.task.update_state(task_id=job_id, state=state, meta=meta)
+                except Exception:  # the job record is what clients read; Celery's copy is a courtesy
+                    log.warning("could not mirror state %s of job %s into Celery", state, job_id, exc_info=True)
+        return moved
+
+    def progress(self, message: str, progress: float) -> None:
+        """A step of running Spark work."""
+        self.update("SUBMITTED", message, progress)

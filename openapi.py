@@ -1,0 +1,289 @@
+"""The OpenAPI 3.1 document of the service, generated from the validation schemas (never
+written by hand), served at GET /openapi.json and summarised in the README."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
+
+VERSION = "0.1.0"
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "array"},
+            },
+        }
+    },
+}
+JOB_ACCEPTED = {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}}}
+JOB_STATUS = {
+    "type": "object",
+    "required": ["job_id", "status", "message", "progress"],
+    "properties": {
+        "job_id": {"type": "string"},
+        "kind": {"enum": ["training", "predictall"]},
+        "status": {"enum": ["PENDING", "STARTED", "SUBMITTED", "COMPLETED", "FAILED"]},
+        "message": {"type": "string"},
+        "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "attempts": {"type": "integer"},
+        "created_at": {"type": "string"},
+        "updated_at": {"type": "string"},
+        "model_key": {"type": "string", "description": "COMPLETED training jobs"},
+        "metrics": {
+            "type": "object",
+            "description": "COMPLETED training jobs: measured on the held-out split",
+            "properties": {
+                "auc": {"type": "number"},
+                "area_under_pr": {"type": "number"},
+                "accuracy": {"type": "number"},
+            },
+        },
+        "rows": {"type": "integer", "description": "COMPLETED scoring jobs: documents written"},
+        "invalid_rows": {"type": "integer", "description": "rows skipped because a field could not be encoded"},
+    },
+}
+PREDICTION = {
+    "type": "object",
+    "required": ["prediction", "label", "probability"],
+    "properties": {
+        "prediction": {"type": "integer", "enum": [0, 1]},
+        "label": {"description": "the label category of the prediction (or the number)"},
+        "probability": {"type": "number", "description": "probability of the positive class (position 1)"},
+    },
+}
+PREDICT_RESPONSE = {
+    "oneOf": [
+        {"allOf": [{"type": "object", "properties": {"modelkey": {"type": "string"}}}, PREDICTION]},
+        {
+            "type": "object",
+            "required": ["modelkey", "predictions"],
+            "properties": {"modelkey": {"type": "string"}, "predictions": {"type": "array", "items": PREDICTION}},
+        },
+    ]
+}
+MODEL_SUMMARY = {
+    "type": "object",
+    "properties": {
+        "model_key": {"type": "string"},
+        "name": {"type": "string"},
+        "created_at": {"type": "string"},
+        "metrics": {"type": "object"},
+        "num_features": {"type": "integer"},
+    },
+}
+MODEL = {
+    "type": "object",
+    "required": ["model_key", "name", "coefficients", "intercept", "numFeatures", "numClasses", "schema"],
+    "properties": {
+        "model_key": {"type": "string"},
+        "name": {"type": "string"},
+        "created_at": {"type": "string"},
+        "coefficients": {"type": "array", "items": {"type": "number"}},
+        "intercept": {"type": "number"},
+        "numFeatures": {"type": "integer"},
+        "numClasses": {"type": "integer"},
+        "feature_names": {"type": "array", "items": {"type": "string"}},
+        "schema": SCHEMA_BLOCK,
+        "parameters": JOB,
+        "metrics": {"type": "object"},
+        "training": {"type": "object"},
+    },
+}
+DATASET = {
+    "type": "object",
+    "required": ["count", "fields", "sample"],
+    "properties": {
+        "dataset": {"type": "string"},
+        "count": {"type": "integer"},
+        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+        "sample": {"type": "array", "items": {"type": "object"}},
+    },
+}
+HEALTH = {
+    "type": "object",
+    "required": ["status", "redis", "mongo", "workers"],
+    "properties": {
+        "status": {"type": "string"},
+        "redis": {"type": "string"},
+        "mongo": {"type": "string"},
+        "workers": {"type": "integer"},
+    },
+}
+
+_ERRORS = {
+    "400": "malformed JSON, or a field missing or of the wrong type (the message names it)",
+    "401": "missing or wrong bearer token (when a token is configured)",
+    "404": "unknown job, model or dataset",
+    "405": "wrong method",
+    "413": "body too large",
+    "415": "wrong content type",
+    "503": "a dependency (Redis, MongoDB) is down",
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    wanted = codes or tuple(_ERRORS)
+    return {code: {"$ref": f"#/components/responses/E{code}"} for code in wanted}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+JOB_ID = _path_param("job_id", "a job id issued by POST /train/ or POST /predictall/")
+DB = _path_param("db", "database (not admin, local or config)")
+COLLECTION = _path_param("collection", "collection")
+KEY = _path_param("key", "model key (the id of the training job)")
+
+
+def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"summary": summary, "responses": responses, **extra}
+
+
+def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, Any]:
+    return {"required": True, "content": {media: {"schema": schema}}}
+
+
+def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
+    status = _json(JOB_STATUS, "the job's state")
+    accepted = {
+        "description": "queued; poll the Location",
+        "headers": {"Location": {"schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": JOB_ACCEPTED}},
+    }
+    job_paths = {
+        "/training/status/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": _op("Status of a training job", {"200": status, **_errors("401", "404")}),
+        },
+        "/predictall/status/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": _op("Status of a scoring job", {"200": status, **_errors("401", "404")}),
+        },
+        "/jobs/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": _op("Status of any job", {"200": status, **_errors("401", "404")}),
+        },
+    }
+    paths: dict[str, Any] = {
+        "/train/": {
+            "post": _op(
+                "Submit a training job",
+                {"202": accepted, **_errors("400", "401", "404", "413", "415", "503")},
+                requestBody=_body(JOB),
+            )
+        },
+        **job_paths,
+        "/predict/": {
+            "post": _op(
+                "Score one record ('record') or a micro-batch ('records') with a stored model",
+                {
+                    "200": _json(PREDICT_RESPONSE, "predictions in request order"),
+                    **_errors("400", "401", "404", "413", "415", "503"),
+                },
+                requestBody=_body(predict_schema(params["max_records_per_request"])),
+            )
+        },
+        "/predictall/": {
+            "post": _op(
+                "Score a whole collection with Spark into an output collection (replaced on success)",
+                {"202": accepted, **_errors("400", "401", "404", "413", "415", "503")},
+                requestBody=_body(PREDICTALL),
+            )
+        },
+        "/models/": {
+            "get": _op(
+                "List the stored models",
+                {
+                    "200": _json(
+                        {"type": "object", "properties": {"models": {"type": "array", "items": MODEL_SUMMARY}}},
+                        "models, newest first",
+                    ),
+                    **_errors("401", "503"),
+                },
+            )
+        },
+        "/models/{key}": {
+            "parameters": [KEY],
+            "get": _op(
+                "One model with schema, parameters, metrics and coefficients",
+                {"200": _json(MODEL, "the model"), **_errors("401", "404")},
+            ),
+            "delete": _op("Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404")}),
+        },
+        "/datasets/{db}/{collection}": {
+            "parameters": [DB, COLLECTION],
+            "put": _op(
+                "Load a dataset (CSV with ';' or ',' detected, or a JSON array of objects); replaces it unless "
+                "?mode=append",
+                {
+                    "200": _json({"type": "object", "properties": {"inserted": {"type": "integer"}}}, "loaded"),
+                    **_errors("400", "401", "413", "415", "503"),
+                },
+                parameters=[
+                    {"name": "mode", "in": "query", "schema": {"enum": ["replace", "append"], "default": "replace"}}
+                ],
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "text/csv": {"schema": {"type": "string"}},
+                        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                    },
+                },
+            ),
+            "get": _op(
+                "Count, field types and a sample",
+                {"200": _json(DATASET, "the dataset"), **_errors("400", "401", "404")},
+            ),
+            "delete": _op("Drop a dataset", {"204": {"description": "dropped"}, **_errors("400", "401", "404")}),
+        },
+        "/datasets/{db}/{collection}/schema": {
+            "parameters": [DB, COLLECTION],
+            "get": _op(
+                "A ready 'schema' block for a job document, inferred from the data",
+                {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404")},
+                parameters=[
+                    {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+                ],
+            ),
+        },
+        "/health": {
+            "get": _op(
+                "Health of the service and its dependencies (no token needed)",
+                {"200": _json(HEALTH, "all dependencies answer"), "503": _json(HEALTH, "names what is down")},
+                security=[],
+            )
+        },
+        "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}, **_errors("401")})},
+    }
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Prediction service",
+            "version": VERSION,
+            "description": "Train Spark MLlib models on MongoDB data and serve them over REST. "
+            "Every route also answers without its trailing slash; every GET answers HEAD.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR, "Job": JOB, "JobStatus": JOB_STATUS, "Schema": SCHEMA_BLOCK},
+            "responses": {f"E{code}": _json(ERROR, text) for code, text in _ERRORS.items()},
+        },
+    }
+    if params.get("auth_token"):
+        document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+        document["security"] = [{"bearer": []}]
+    return document

@@ -1,0 +1,221 @@
+"""Request bodies: strict JSON parsing and JSON Schema validation.
+
+The schemas here are the single definition of what a job document, a predict body and a
+predictall body may hold: requests are validated against them (jsonschema, Draft 2020-12) and the
+OpenAPI document is generated from them, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from defaults import JOB_DEFAULTS
+from exceptions import InvalidJSON, InvalidRequest
+
+MAX_DEPTH = 64
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
+KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+FIELD_KEY = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^[^$.\u0000][^.\u0000]*$"}
+COLLECTION_SPEC = {
+    "type": "string",
+    "minLength": 3,
+    "maxLength": 1024,
+    "description": "'db.collection' on the configured MongoDB, or mongodb://host[:port]/db.collection "
+    "with a host from the configured allowlist",
+}
+VALUES = {
+    "type": "object",
+    "minProperties": 1,
+    "maxProperties": 100_000,
+    "additionalProperties": {"type": "integer", "minimum": 0},
+    "description": "category -> one-hot position (0 .. n-1)",
+}
+FIELD = {
+    "type": "object",
+    "required": ["key"],
+    "properties": {"key": FIELD_KEY, "values": VALUES},
+    "additionalProperties": False,
+}
+SCHEMA_BLOCK = {
+    "type": "object",
+    "required": ["label", "features"],
+    "properties": {
+        "label": FIELD,
+        "features": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": FIELD},
+    },
+    "additionalProperties": False,
+}
+
+
+def _numbers(minimum: float, maximum: float) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "minItems": 1,
+        "maxItems": 50,
+        "items": {"type": "number", "minimum": minimum, "maximum": maximum},
+    }
+
+
+JOB = {
+    "type": "object",
+    "title": "Training job document",
+    "required": ["name", "inputCollection", "schema"],
+    "properties": {
+        "name": {"type": "string", "pattern": NAME_PATTERN, "description": "an algorithm the server offers"},
+        "inputCollection": COLLECTION_SPEC,
+        "outputCollection": COLLECTION_SPEC,
+        "schema": SCHEMA_BLOCK,
+        "regParam": _numbers(0, 1e6),
+        "elasticNetParam": _numbers(0, 1),
+        "iterations": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "numFolds": {"type": "integer", "minimum": 2, "maximum": 20},
+        "tol": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "holdoutFraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+        "standardization": {"type": "boolean"},
+    },
+    "additionalProperties": False,
+}
+
+RECORD = {"type": "object", "maxProperties": 10_000, "description": "field -> value, as in the training data"}
+
+
+def predict_schema(max_records: int) -> dict[str, Any]:
+    common = {"modelkey": {"type": "string", "pattern": KEY_PATTERN}, "schema": SCHEMA_BLOCK}
+    return {
+        "title": "Prediction request",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["modelkey", "record"],
+                "properties": {**common, "record": RECORD},
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": ["modelkey", "records"],
+                "properties": {
+                    **common,
+                    "records": {"type": "array", "minItems": 1, "maxItems": max_records, "items": RECORD},
+                },
+                "additionalProperties": False,
+            },
+        ],
+    }
+
+
+PREDICTALL = {
+    "type": "object",
+    "title": "Batch scoring request",
+    "required": ["modelkey", "inputCollection", "outputCollection"],
+    "properties": {
+        "modelkey": {"type": "string", "pattern": KEY_PATTERN},
+        "inputCollection": COLLECTION_SPEC,
+        "outputCollection": COLLECTION_SPEC,
+        "schema": SCHEMA_BLOCK,
+    },
+    "additionalProperties": False,
+}
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidJSON(f"{name} is not valid JSON (numbers must be finite)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise InvalidJSON(f"number {text[:40]} is out of range")
+    return value
+
+
+def _depth(value: Any, limit: int) -> int:
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def parse_json(data: bytes) -> Any:
+    """A request body as JSON: UTF-8, finite numbers, bounded nesting; InvalidJSON otherwise."""
+    if not data.strip():
+        raise InvalidJSON("the request body is empty; a JSON document was expected")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidJSON("the request body is not UTF-8 text") from None
+    try:
+        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        raise InvalidJSON(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
+        raise InvalidJSON(f"malformed JSON: {str(exc)[:120]}") from None
+    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+        raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+class Validator:
+    """A compiled schema; ``check(doc, what)`` raises InvalidRequest naming the offending field."""
+
+    def __init__(self, schema: dict[str, Any]):
+        Draft202012Validator.check_schema(schema)
+        self.schema = schema
+        self._validator = Draft202012Validator(schema)
+
+    def check(self, document: Any, what: str) -> None:
+        errors = list(self._validator.iter_errors(document))
+        if not errors:
+            return
+        main = best_match(errors)
+        details = [{"field": _path(e), "problem": _message(e)} for e in sorted(errors, key=lambda e: list(e.path))]
+        field = _path(main)
+        where = f"'{field}'" if field else what
+        raise InvalidRequest(f"{what}: {where} {_message(main)}", details=details[:20])
+
+
+def _path(error: Any) -> str:
+    return ".".join(str(p) for p in error.absolute_path)
+
+
+def _message(error: Any) -> str:
+    validator = error.validator
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        return f"needs the field '{missing}'"
+    if validator == "additionalProperties":
+        return f"has unknown field(s): {error.message.split('(')[-1].rstrip(')')}"
+    if validator == "type":
+        return f"must be of type {error.validator_value}"
+    if validator == "oneOf":
+        return "must carry either 'record' (one object) or 'records' (an array of objects) beside 'modelkey'"
+    if validator == "pattern":
+        return f"must match {error.validator_value}"
+    text = error.message
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+JOB_VALIDATOR = Validator(JOB)
+PREDICTALL_VALIDATOR = Validator(PREDICTALL)
+
+
+def job_with_defaults(job: dict[str, Any] | Any) -> dict[str, Any]:
+    """The job document with every optional field filled in (what the worker runs and stores)."""
+    full = copy.deepcopy(dict(job))
+    for key, value in JOB_DEFAULTS.items():
+        full.setdefault(key, copy.deepcopy(value))
+    return full
