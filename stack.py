@@ -12,23 +12,21 @@ Ctrl-C or SIGTERM stops everything this started, in reverse order, and nothing e
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pymongo
-import requests
 
 import datasetloader
 import embedded
 from config import PROJECT_DIR, load_parameters, parameters_path
 from defaults import BANK_DATASET
+from serviceprocesses import ServiceProcesses
 
 QUICK_START = """
 The prediction service is up: {url}   (logs: {logs})
@@ -77,7 +75,7 @@ class Stack:
             self.var = PROJECT_DIR / self.var
         self.logs = self.var / "log"
         self.servers: list[embedded.ServerProcess] = []
-        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.service: ServiceProcesses | None = None
 
     # ------------------------------------------------------------------ dependencies
 
@@ -140,93 +138,29 @@ class Stack:
 
     # ----------------------------------------------------------------------- service
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str], log: Path | None) -> None:
-        out = open(log, "ab") if log else None  # closed with the process
-        process = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=PROJECT_DIR,
-            stdout=out,
-            stderr=subprocess.STDOUT if out else None,
-            start_new_session=True,
-        )
-        self.children.append((name, process))
-
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
         redis_url = self.redis()
         mongo_uri = self.mongo()
         self.load_bank(mongo_uri)
-        env = embedded.env_with(
-            REDIS_URL=redis_url,
-            MONGODB_URI=mongo_uri,
-            PARAMETERS_FILE=str(self.params_file),
-            SPARK_LOCAL_IP=os.environ.get("SPARK_LOCAL_IP", "127.0.0.1"),
-        )
-        celery = Path(sys.executable).with_name("celery")
-        self.spawn(
-            "worker",
-            [
-                str(celery),
-                "-A",
-                "modelservice.celery",
-                "worker",
-                "-Q",
-                "prediction_service",
-                "-l",
-                "info",
-                "-c",
-                str(self.params["worker_concurrency"]),
-                "-n",
-                "prediction-service@%h",
-            ],
-            env,
-            self.logs / "worker.log",
-        )
-        self.spawn("web", [sys.executable, "modelserver.py", str(self.params_file)], env, None)
-        self.wait_healthy()
+        env = embedded.env_with(REDIS_URL=redis_url, MONGODB_URI=mongo_uri)
+        self.service = ServiceProcesses(self.params, self.params_file, self.logs, env, web_log=False)
+        say(f"starting a Celery worker (log: {self.logs / 'worker.log'}) and the web server")
+        self.service.start()
+        self.service.wait_healthy()
+        headers = self.service.auth_headers()
+        auth = f" -H '{next(iter(headers))}: {next(iter(headers.values()))}'" if headers else ""
+        record = json.dumps(SAMPLE_RECORD)
+        print(QUICK_START.format(url=self.service.url, logs=self.logs, auth=auth, record=record), flush=True)
 
-    @property
-    def url(self) -> str:
-        return f"http://{self.params['host']}:{self.params['port']}"
-
-    def wait_healthy(self, timeout: float = 120.0) -> None:
-        headers = {"Authorization": f"Bearer {self.params['auth_token']}"} if self.params["auth_token"] else {}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_children()
-            with contextlib.suppress(requests.RequestException):
-                health = requests.get(self.url + "/health", headers=headers, timeout=2).json()
-                if health.get("status") == "ok" and health.get("workers", 0) >= 1:
-                    auth = f" -H 'Authorization: Bearer {self.params['auth_token']}'" if headers else ""
-                    print(
-                        QUICK_START.format(url=self.url, logs=self.logs, auth=auth, record=json.dumps(SAMPLE_RECORD)),
-                        flush=True,
-                    )
-                    return
-            time.sleep(0.5)
-        raise SystemExit(f"the service did not become healthy within {timeout:.0f}s; see {self.logs}")
-
-    def check_children(self) -> None:
-        for name, process in self.children:
-            if process.poll() is not None:
-                raise SystemExit(f"the {name} exited with {process.returncode}; see {self.logs}")
+    def check(self) -> None:
+        if self.service is not None:
+            self.service.check()
 
     def stop(self) -> None:
-        for name, process in reversed(self.children):
-            if process.poll() is None:
-                say(f"stopping the {name}")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(20)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-            # a pool process or its Spark JVM may outlive the worker's main process
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+        if self.service is not None:
+            say("stopping the web server and the worker")
+            self.service.stop(timeout=20)
         for server in reversed(self.servers):
             say(f"stopping {server.name}")
             server.stop()
@@ -244,11 +178,11 @@ def main() -> int:
     try:
         stack.start()
         while True:
-            stack.check_children()
+            stack.check()
             time.sleep(1)
     except KeyboardInterrupt:
         return 0
-    except SystemExit as exc:
+    except (SystemExit, RuntimeError) as exc:
         print(f"[make run] {exc}", file=sys.stderr)
         return 1
     finally:

@@ -9,12 +9,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +23,7 @@ import requests
 import datasetloader
 import embedded
 from config import load_parameters
+from serviceprocesses import ServiceProcesses
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK_CSV = Path(os.environ.get("BANK_CSV") or ROOT.parent / "shared" / "data" / "bank-full.csv")
@@ -122,78 +119,29 @@ JOB = json.loads((ROOT / "job.json").read_text())
 FINAL = ("COMPLETED", "FAILED")
 
 
-class Service:
+class Service(ServiceProcesses):
     """A real worker process and a real web server (CherryPy on loopback) on this session's
     Redis and MongoDB, driven over HTTP with requests."""
 
     def __init__(self, workdir: Path, params: dict, *, worker: bool = True):
-        self.workdir = workdir
-        self.params = {**params, "port": embedded.free_port()}
-        self.params_file = workdir / "parameters.json"
-        self.params_file.write_text(json.dumps(self.params))
-        self.url = f"http://127.0.0.1:{self.params['port']}"
-        self.token = self.params.get("auth_token") or ""
-        # A module that must never be imported: it leaves a mark if it is (see test_modelfactory).
+        params = {**params, "port": embedded.free_port()}
+        params_file = workdir / "parameters.json"
+        params_file.write_text(json.dumps(params))
+        # A module that must never be imported: it leaves a mark if it is (see test_modelservice).
         canary = workdir / "canary"
         canary.mkdir(exist_ok=True)
         (canary / "canary_algorithm.py").write_text(
             f"open({str(canary / 'imported')!r}, 'w').write('imported')\nclass canary_algorithm: pass\n"
         )
         self.canary_mark = canary / "imported"
-        self.env = embedded.env_with(
-            PARAMETERS_FILE=str(self.params_file), SPARK_LOCAL_IP="127.0.0.1", PYTHONPATH=str(canary)
+        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MONGODB_URI", "PORT", "AUTH_TOKEN")}
+        env["PYTHONPATH"] = str(canary)
+        super().__init__(
+            params, params_file, workdir, env, worker=worker, worker_name=f"test-{uuid.uuid4().hex[:6]}@%h"
         )
-        for name in ("REDIS_URL", "MONGODB_URI", "PORT", "AUTH_TOKEN"):
-            self.env.pop(name, None)
-        self.worker = (
-            self._spawn(
-                "worker",
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "modelservice.celery",
-                    "worker",
-                    "-Q",
-                    "prediction_service",
-                    "-c",
-                    "1",
-                    "-l",
-                    "info",
-                    "-n",
-                    f"test-{uuid.uuid4().hex[:6]}@%h",
-                ],
-            )
-            if worker
-            else None
-        )
-        self.server = self._spawn("server", [sys.executable, "modelserver.py", str(self.params_file)])
-        self.wait_ready(workers=1 if worker else 0)
-
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.workdir / f"{name}.log", "ab")
-        return subprocess.Popen(
-            argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def log(self, name: str) -> str:
-        return (self.workdir / f"{name}.log").read_text(errors="replace")
-
-    def wait_ready(self, workers: int, timeout: float = 90.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for name, process in (("worker", self.worker), ("server", self.server)):
-                if process is not None and process.poll() is not None:
-                    raise RuntimeError(f"the {name} exited:\n{self.log(name)[-3000:]}")
-            try:
-                health = requests.get(self.url + "/health", timeout=2).json()
-                if health["status"] == "ok" and health["workers"] >= workers:
-                    return
-            except (requests.RequestException, ValueError, KeyError):
-                pass
-            time.sleep(0.3)
-        raise RuntimeError(f"service not ready:\n{self.log('server')[-2000:]}")
+        self.token = params.get("auth_token") or ""
+        self.start()
+        self.wait_healthy(timeout=90)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = kwargs.pop("headers", {})
@@ -225,20 +173,6 @@ class Service:
         response = self.post("/train/", json=job)
         assert response.status_code == 202, response.text
         return self.wait_job(response.json()["job_id"], path="/training/status/")
-
-    def stop(self) -> None:
-        for process in (self.server, self.worker):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in (self.server, self.worker):
-            if process is None:
-                continue
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # the pool process and its Spark JVM too
 
 
 @pytest.fixture(scope="session")

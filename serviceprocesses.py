@@ -1,0 +1,150 @@
+"""The service's own processes, a Celery worker and the web server, run from one parameters file.
+
+``make run`` (stack.py), the tests and the benchmarks all start the service through this class,
+so they exercise the very same command lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import requests
+
+from config import PROJECT_DIR
+
+
+class ServiceProcesses:
+    def __init__(
+        self,
+        params: dict[str, Any],
+        params_file: Path,
+        logs: Path,
+        env: dict[str, str] | None = None,
+        *,
+        worker: bool = True,
+        worker_name: str = "prediction-service@%h",
+        web_log: bool = True,
+    ):
+        self.params = params
+        self.params_file = params_file
+        self.logs = logs
+        self.env = dict(os.environ if env is None else env)
+        self.env["PARAMETERS_FILE"] = str(params_file)
+        self.env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        self.with_worker = worker
+        self.worker_name = worker_name
+        self.web_log = web_log
+        self.children: dict[str, subprocess.Popen] = {}
+        self._files: list[IO[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        host = self.params["host"] if self.params["host"] not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.params['port']}"
+
+    def auth_headers(self) -> dict[str, str]:
+        token = self.params.get("auth_token")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _spawn(self, name: str, argv: list[str], log: Path | None) -> None:
+        out = None
+        if log is not None:
+            out = open(log, "ab")  # closed in stop()
+            self._files.append(out)
+        self.children[name] = subprocess.Popen(
+            argv,
+            cwd=PROJECT_DIR,
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
+            start_new_session=True,  # stop() signals the whole group: pool processes and Spark JVMs too
+        )
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        if self.with_worker:
+            self._spawn(
+                "worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "modelservice.celery",
+                    "worker",
+                    "-Q",
+                    "prediction_service",
+                    "-l",
+                    "info",
+                    "-c",
+                    str(self.params["worker_concurrency"]),
+                    "-n",
+                    self.worker_name,
+                ],
+                self.logs / "worker.log",
+            )
+        self._spawn(
+            "web",
+            [sys.executable, "modelserver.py", str(self.params_file)],
+            self.logs / "web.log" if self.web_log else None,
+        )
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def check(self) -> None:
+        for name, process in self.children.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"the {name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+
+    def wait_healthy(self, timeout: float = 120.0) -> dict[str, Any]:
+        """The /health answer once it says ok (and, with a worker, counts one)."""
+        wanted = 1 if self.with_worker else 0
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check()
+            with contextlib.suppress(requests.RequestException, ValueError):
+                health = requests.get(self.url + "/health", timeout=2).json()
+                if health.get("status") == "ok" and health.get("workers", 0) >= wanted:
+                    return health
+            time.sleep(0.3)
+        raise RuntimeError(f"the service did not become healthy within {timeout:.0f}s; see {self.logs}")
+
+    def pool_pids(self) -> list[int]:
+        """The worker's pool processes (children of its main process)."""
+        worker = self.children.get("worker")
+        if worker is None:
+            return []
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == worker.pid:
+                    found.append(int(stat.parent.name))
+        return sorted(found)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        for process in self.children.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self.children.values():
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # anything the group left behind
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+        for f in self._files:
+            f.close()
+        self._files.clear()
