@@ -1,0 +1,207 @@
+"""jobstore.py: job records in a real Redis (db 9, flushed per test)."""
+
+import json
+import re
+import time
+
+import pytest
+
+import jobstore
+from jobstore import COMPLETED, FAILED, PENDING, STARTED, SUBMITTED, JobStore, public_view
+
+TTL = 1234
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
+
+
+@pytest.fixture()
+def jobs(redis_db):
+    return JobStore(redis_db, TTL)
+
+
+def assert_ttl(client, key):
+    assert TTL - 2 <= client.ttl(key) <= TTL
+
+
+def test_create_is_pending_with_the_classic_message_and_a_ttl(jobs, redis_db):
+    before = time.time()
+    record = jobs.create("job-1", "training", {"name": "LogisticRegressionWrapper", "regParam": [0.1]})
+    assert record["status"] == PENDING
+    assert record["message"] == "waiting for job job-1 to start"
+    assert record["progress"] == 0.0 and record["attempts"] == 0
+    stored = jobs.get("job-1")
+    assert stored == record
+    assert stored["parameters"] == {"name": "LogisticRegressionWrapper", "regParam": [0.1]}
+    assert before <= stored["created_at"] == stored["updated_at"] <= time.time()
+    assert_ttl(redis_db, "job:job-1")
+    assert jobs.history("job-1") == []
+
+
+def test_get_of_an_unknown_id_is_none(jobs):
+    assert jobs.get("never-issued") is None
+
+
+def test_update_moves_status_message_progress_and_appends_history(jobs, redis_db):
+    jobs.create("j", "training", {})
+    assert jobs.update("j", STARTED, "job j started", 0.0) is True
+    assert jobs.update("j", SUBMITTED, "reading datasets.bank", 0.05) is True
+    assert jobs.update("j", SUBMITTED, "fitting fold 1 of 3", 0.15) is True
+    record = jobs.get("j")
+    assert (record["status"], record["message"], record["progress"]) == (SUBMITTED, "fitting fold 1 of 3", 0.15)
+    assert record["updated_at"] >= record["created_at"]
+    history = jobs.history("j")
+    assert [(h["status"], h["message"], h["progress"]) for h in history] == [
+        (STARTED, "job j started", 0.0),
+        (SUBMITTED, "reading datasets.bank", 0.05),
+        (SUBMITTED, "fitting fold 1 of 3", 0.15),
+    ]
+    assert all(set(h) == {"status", "message", "progress", "updated_at"} for h in history)
+    assert_ttl(redis_db, "job:j")
+    assert_ttl(redis_db, "job:j:history")
+
+
+def test_an_update_without_progress_keeps_the_progress(jobs):
+    jobs.create("j", "training", {})
+    jobs.update("j", SUBMITTED, "half", 0.5)
+    jobs.update("j", SUBMITTED, "still half")
+    record = jobs.get("j")
+    assert record["message"] == "still half" and record["progress"] == 0.5
+    assert "progress" not in jobs.history("j")[-1]
+
+
+def test_completed_without_progress_means_progress_one_and_extra_fields_are_typed(jobs):
+    jobs.create("j", "training", {})
+    assert jobs.update(
+        "j", COMPLETED, "model j trained", model_key="j", metrics={"auc": 0.91, "accuracy": 0.9}, invalid_rows=2
+    )
+    record = jobs.get("j")
+    assert record["progress"] == 1.0
+    assert record["model_key"] == "j"
+    assert record["metrics"] == {"auc": 0.91, "accuracy": 0.9}
+    assert record["invalid_rows"] == 2 and type(record["invalid_rows"]) is int
+
+
+@pytest.mark.parametrize("final", [COMPLETED, FAILED])
+def test_a_final_record_is_not_moved_again(jobs, final):
+    jobs.create("j", "predictall", {})
+    assert jobs.update("j", final, "the end", 1.0 if final == COMPLETED else 0.3) is True
+    assert jobs.update("j", SUBMITTED, "late progress", 0.5) is False
+    assert jobs.update("j", FAILED, "late failure") is False
+    assert jobs.update("j", COMPLETED, "late success") is False
+    record = jobs.get("j")
+    assert (record["status"], record["message"]) == (final, "the end")
+    assert [h["message"] for h in jobs.history("j")] == ["the end"]
+
+
+def test_force_moves_a_final_record(jobs):
+    jobs.create("j", "training", {})
+    jobs.update("j", COMPLETED, "done")
+    assert jobs.update("j", FAILED, "re-judged", force=True) is True
+    assert jobs.get("j")["status"] == FAILED and jobs.get("j")["message"] == "re-judged"
+    assert [h["status"] for h in jobs.history("j")] == [COMPLETED, FAILED]
+
+
+def test_update_of_a_never_created_id_returns_false_and_creates_nothing(jobs, redis_db):
+    assert jobs.update("ghost", STARTED, "hello", 0.1) is False
+    assert jobs.update("ghost", COMPLETED, "done", force=True) is False
+    assert jobs.get("ghost") is None
+    assert redis_db.exists("job:ghost", "job:ghost:history") == 0
+    assert redis_db.dbsize() == 0
+
+
+def test_unknown_status_is_a_value_error(jobs):
+    jobs.create("j", "training", {})
+    with pytest.raises(ValueError, match="unknown job status 'SUCCESS'"):
+        jobs.update("j", "SUCCESS", "celery's word")
+    assert jobs.get("j")["status"] == PENDING
+
+
+def test_begin_attempt_counts(jobs):
+    jobs.create("j", "training", {})
+    assert [jobs.begin_attempt("j") for _ in range(3)] == [1, 2, 3]
+    assert jobs.get("j")["attempts"] == 3
+
+
+def test_history_keeps_the_last_steps(jobs, monkeypatch):
+    monkeypatch.setattr(jobstore, "HISTORY", 3)
+    jobs.create("j", "training", {})
+    for i in range(5):
+        jobs.update("j", SUBMITTED, f"step {i}", i / 10)
+    assert [h["message"] for h in jobs.history("j")] == ["step 2", "step 3", "step 4"]
+
+
+def record_of(jobs, job_id, kind):
+    jobs.create(job_id, kind, {"x": 1})
+    return jobs.get(job_id)
+
+
+def test_public_view_of_a_pending_job(jobs):
+    view = public_view(record_of(jobs, "p1", "training"))
+    assert set(view) == {"job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at"}
+    assert view["job_id"] == "p1" and view["kind"] == "training"
+    assert (view["status"], view["message"], view["progress"], view["attempts"]) == (
+        PENDING,
+        "waiting for job p1 to start",
+        0.0,
+        0,
+    )
+    assert ISO.match(view["created_at"]) and ISO.match(view["updated_at"])
+
+
+def test_public_view_of_a_completed_training_job_has_model_key_and_metrics(jobs):
+    jobs.create("t1", "training", {})
+    metrics = {"auc": 0.93, "area_under_pr": 0.6, "accuracy": 0.9}
+    jobs.update("t1", COMPLETED, "trained", model_key="t1", metrics=metrics, invalid_rows=2)
+    view = public_view(jobs.get("t1"))
+    assert view["status"] == COMPLETED and view["progress"] == 1.0
+    assert view["model_key"] == "t1" and view["metrics"] == metrics
+    assert view["invalid_rows"] == 2
+    assert "rows" not in view
+
+
+def test_public_view_of_a_completed_training_job_without_model_key_uses_the_job_id(jobs):
+    jobs.create("t2", "training", {})
+    jobs.update("t2", COMPLETED, "trained")
+    view = public_view(jobs.get("t2"))
+    assert view["model_key"] == "t2" and view["metrics"] == {}
+
+
+def test_public_view_of_a_completed_predictall_job_has_rows(jobs):
+    jobs.create("s1", "predictall", {})
+    jobs.update("s1", COMPLETED, "scored", rows=45209, invalid_rows=2, result={"rows": 45209})
+    view = public_view(jobs.get("s1"))
+    assert view["rows"] == 45209 and view["invalid_rows"] == 2
+    assert "model_key" not in view and "metrics" not in view
+    assert "result" not in view and "parameters" not in view
+
+
+def test_public_view_of_a_running_or_failed_job_has_no_outcome_fields(jobs):
+    jobs.create("f1", "training", {})
+    jobs.update("f1", SUBMITTED, "fitting", 0.123456)
+    view = public_view(jobs.get("f1"))
+    assert view["progress"] == 0.1235
+    jobs.update("f1", FAILED, "label field 'y' not found in datasets.bank")
+    view = public_view(jobs.get("f1"))
+    assert view["status"] == FAILED and view["message"] == "label field 'y' not found in datasets.bank"
+    assert not {"model_key", "metrics", "rows", "invalid_rows"} & set(view)
+
+
+def test_public_view_timestamps_are_iso_utc_with_milliseconds():
+    record = {
+        "job_id": "x",
+        "kind": "training",
+        "status": PENDING,
+        "message": "m",
+        "created_at": 0.25,
+        "updated_at": 86400 + 3661.5,
+    }
+    view = public_view(record)
+    assert view["created_at"] == "1970-01-01T00:00:00.250Z"
+    assert view["updated_at"] == "1970-01-02T01:01:01.500Z"
+    assert view["progress"] == 0.0 and view["attempts"] == 0
+
+
+def test_records_are_stored_as_a_plain_hash(jobs, redis_db):
+    jobs.create("h", "training", {"a": [1, 2]})
+    raw = {k.decode(): v.decode() for k, v in redis_db.hgetall("job:h").items()}
+    assert raw["status"] == "PENDING" and raw["kind"] == "training"
+    assert json.loads(raw["parameters"]) == {"a": [1, 2]}
