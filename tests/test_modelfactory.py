@@ -1,0 +1,225 @@
+"""modelfactory.py: the algorithm allowlist (nothing else is imported) and the compiled-model cache,
+against a real model store (Redis db 9) and the real LogisticRegressionWrapper predictor."""
+
+import json
+import math
+import sys
+import uuid
+
+import pytest
+
+from exceptions import NotFound, UnknownAlgorithm
+from LogisticRegressionWrapper import LinearPredictor, LogisticRegressionWrapper
+from modelfactory import ModelFactory
+from modelstore import ModelStore
+
+ALLOWED = ["LogisticRegressionWrapper"]
+SCHEMA = {
+    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+    "features": [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1}}],
+}
+RECORD = {"x": 1.0, "c": "b"}  # encodes as [1, 0, 1]
+
+
+def stored_model(coefficients, intercept, name="LogisticRegressionWrapper"):
+    return {
+        "name": name,
+        "schema": SCHEMA,
+        "coefficients": coefficients,
+        "intercept": intercept,
+        "numFeatures": 3,
+        "numClasses": 2,
+    }
+
+
+def sigmoid(margin):
+    return 1.0 / (1.0 + math.exp(-margin))
+
+
+@pytest.fixture()
+def store(redis_db):
+    return ModelStore(redis_db)
+
+
+@pytest.fixture()
+def canary(tmp_path, monkeypatch):
+    """A module (name, marker path) that leaves a marker file when it is imported."""
+    name = f"canary_{uuid.uuid4().hex}"
+    marker = tmp_path / "imported"
+    (tmp_path / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').write('imported')\nclass {name}:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name, marker
+    sys.modules.pop(name, None)
+
+
+@pytest.fixture()
+def canary_package(tmp_path, monkeypatch):
+    """A package whose __init__ leaves a marker when imported, with a submodule 'sub'."""
+    name = f"canarypkg_{uuid.uuid4().hex}"
+    marker = tmp_path / "package-imported"
+    package = tmp_path / name
+    package.mkdir()
+    (package / "__init__.py").write_text(f"open({str(marker)!r}, 'w').write('imported')\n")
+    (package / "sub.py").write_text("class sub:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield name, marker
+    sys.modules.pop(f"{name}.sub", None)
+    sys.modules.pop(name, None)
+
+
+# ------------------------------------------------------------------------------ allowlist
+
+
+def test_check_returns_an_offered_name():
+    assert ModelFactory(ALLOWED).check("LogisticRegressionWrapper") == "LogisticRegressionWrapper"
+
+
+def test_a_name_outside_the_allowlist_is_refused_before_anything_is_imported(canary):
+    name, marker = canary
+    factory = ModelFactory(ALLOWED)
+    with pytest.raises(UnknownAlgorithm) as caught:
+        factory.check(name)
+    assert caught.value.message == (
+        f"algorithm '{name}' is not offered by this server (offered: LogisticRegressionWrapper)"
+    )
+    assert caught.value.status == 400
+    with pytest.raises(UnknownAlgorithm):
+        factory.algorithm_class(name)
+    with pytest.raises(UnknownAlgorithm):
+        factory.set_model({"name": name})
+    assert name not in sys.modules
+    assert not marker.exists()
+
+
+def test_the_canary_does_leave_its_mark_when_it_is_offered(canary):
+    """The control of the test above: an allowed name is imported, and that is visible."""
+    name, marker = canary
+    factory = ModelFactory([name])
+    cls = factory.algorithm_class(name)
+    assert cls.__name__ == name and cls.__module__ == name
+    assert marker.read_text() == "imported"
+    assert name in sys.modules
+    assert factory.algorithm_class(name) is cls  # resolved once
+
+
+def test_a_dotted_name_is_refused_even_when_listed_and_nothing_is_imported(canary_package):
+    package, marker = canary_package
+    dotted = f"{package}.sub"
+    factory = ModelFactory([dotted])
+    with pytest.raises(UnknownAlgorithm) as caught:
+        factory.algorithm_class(dotted)
+    assert caught.value.message == f"algorithm '{dotted}' is not offered by this server (offered: {dotted})"
+    assert package not in sys.modules and dotted not in sys.modules
+    assert not marker.exists()
+
+
+# Listed, yet refused: none of these is an identifier (a module name this factory could import).
+LISTED_NON_IDENTIFIERS = ["1abc", "a b", "x" * 101, "os.path", "../x", "LogisticRegressionWrapper\n", "Logistic "]
+
+
+@pytest.mark.parametrize(
+    "name", [None, 5, ["LogisticRegressionWrapper"], "", "os", "sys", *LISTED_NON_IDENTIFIERS], ids=repr
+)
+def test_names_that_are_not_offered_identifiers_are_refused(name):
+    allowed = [*ALLOWED, *LISTED_NON_IDENTIFIERS]
+    with pytest.raises(UnknownAlgorithm) as caught:
+        ModelFactory(allowed).check(name)
+    assert caught.value.message == (f"algorithm {name!r} is not offered by this server (offered: {', '.join(allowed)})")
+
+
+def test_an_empty_allowlist_offers_none():
+    with pytest.raises(UnknownAlgorithm) as caught:
+        ModelFactory([]).check("LogisticRegressionWrapper")
+    assert caught.value.message == "algorithm 'LogisticRegressionWrapper' is not offered by this server (offered: none)"
+
+
+def test_algorithm_class_imports_an_allowed_name():
+    factory = ModelFactory(ALLOWED)
+    assert factory.algorithm_class("LogisticRegressionWrapper") is LogisticRegressionWrapper
+    assert isinstance(factory.set_model({"name": "LogisticRegressionWrapper"}), LogisticRegressionWrapper)
+
+
+# ------------------------------------------------------------------------------ model cache
+
+
+def test_get_model_compiles_the_stored_model(store):
+    store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
+    factory = ModelFactory(ALLOWED)
+    predictor = factory.get_model(store, "m1")
+    assert isinstance(predictor, LinearPredictor)
+    [result] = predictor.predict([RECORD])
+    assert result["prediction"] == 1 and result["label"] == "yes"
+    assert result["probability"] == pytest.approx(sigmoid(1.0 - 1.0 + 0.5), rel=1e-12)
+    assert factory.predict(store, "m1", [RECORD, {"x": -3, "c": "a"}]) == [
+        result,
+        {"prediction": 0, "label": "no", "probability": pytest.approx(sigmoid(-3.0 + 2.0 + 0.5), rel=1e-12)},
+    ]
+
+
+def test_get_model_caches_the_compiled_predictor(store):
+    store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
+    factory = ModelFactory(ALLOWED)
+    assert factory.get_model(store, "m1") is factory.get_model(store, "m1")
+
+
+def test_get_model_rereads_after_the_stored_version_changes(store):
+    factory = ModelFactory(ALLOWED)
+    store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
+    first = factory.get_model(store, "m1")
+    assert first.predict([RECORD])[0]["prediction"] == 1
+    store.save("m1", stored_model([-1.0, 0.0, 0.0], 0.0))  # same key, other coefficients
+    second = factory.get_model(store, "m1")
+    assert second is not first
+    [result] = second.predict([RECORD])
+    assert result["prediction"] == 0 and result["label"] == "no"
+    assert result["probability"] == pytest.approx(sigmoid(-1.0), rel=1e-12)
+    assert factory.get_model(store, "m1") is second
+
+
+def test_get_model_raises_not_found_after_delete(store):
+    factory = ModelFactory(ALLOWED)
+    store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
+    factory.get_model(store, "m1")
+    assert store.delete("m1") is True
+    with pytest.raises(NotFound) as caught:
+        factory.get_model(store, "m1")
+    assert caught.value.message == "model 'm1' not found" and caught.value.status == 404
+    with pytest.raises(NotFound):
+        factory.predict(store, "m1", [RECORD])
+
+
+def test_get_model_of_an_unknown_key_is_not_found(store):
+    with pytest.raises(NotFound) as caught:
+        ModelFactory(ALLOWED).get_model(store, "nope")
+    assert caught.value.message == "model 'nope' not found"
+
+
+def test_a_model_without_a_version_is_served_but_never_cached(store, redis_db):
+    factory = ModelFactory(ALLOWED)
+    redis_db.set("raw", json.dumps(stored_model([1.0, 2.0, -1.0], 0.5)))
+    first = factory.get_model(store, "raw")
+    assert first.predict([RECORD])[0]["prediction"] == 1
+    second = factory.get_model(store, "raw")
+    assert second is not first
+    redis_db.set("raw", json.dumps(stored_model([-1.0, 0.0, 0.0], 0.0)))  # rewritten around the store
+    assert factory.get_model(store, "raw").predict([RECORD])[0]["prediction"] == 0
+
+
+def test_the_cache_keeps_the_most_recently_used_models(store):
+    factory = ModelFactory(ALLOWED, cache_size=2)
+    for key in ("a", "b", "c"):
+        store.save(key, stored_model([1.0, 2.0, -1.0], 0.5))
+    a = factory.get_model(store, "a")
+    b = factory.get_model(store, "b")
+    assert factory.get_model(store, "a") is a  # a is now the most recent
+    factory.get_model(store, "c")  # evicts b
+    assert factory.get_model(store, "a") is a
+    assert factory.get_model(store, "b") is not b
+
+
+def test_a_stored_model_naming_an_algorithm_not_offered_is_refused_without_import(store, canary):
+    name, marker = canary
+    store.save("evil", stored_model([1.0, 2.0, -1.0], 0.5, name=name))
+    with pytest.raises(UnknownAlgorithm):
+        ModelFactory(ALLOWED).get_model(store, "evil")
+    assert name not in sys.modules and not marker.exists()
