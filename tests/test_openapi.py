@@ -1,0 +1,210 @@
+"""openapi.py: the OpenAPI 3.1 document has API.md's routes and is built from validation's schemas."""
+
+import re
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+
+import openapi
+import validation
+from exceptions import NotFound
+from jobstore import COMPLETED, JobStore, public_view
+
+API_MD = Path("/work/shared/API.md")
+
+# API.md, route by route: the methods each path answers (HEAD is implied by GET and not listed).
+ROUTES = {
+    "/train/": {"post"},
+    "/training/status/{job_id}": {"get"},
+    "/predictall/": {"post"},
+    "/predictall/status/{job_id}": {"get"},
+    "/jobs/{job_id}": {"get"},
+    "/predict/": {"post"},
+    "/models/": {"get"},
+    "/models/{key}": {"get", "delete"},
+    "/datasets/{db}/{collection}": {"put", "get", "delete"},
+    "/datasets/{db}/{collection}/schema": {"get"},
+    "/health": {"get"},
+    "/openapi.json": {"get"},
+}
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+@pytest.fixture()
+def document(base_params):
+    return openapi.openapi_document(base_params)
+
+
+def walk(node, path=()):
+    """Every (path, dict) inside a JSON document."""
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from walk(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from walk(value, (*path, i))
+
+
+def resolve_pointer(document, ref):
+    assert ref.startswith("#/"), ref
+    node = document
+    for part in ref[2:].split("/"):
+        part = part.replace("~1", "/").replace("~0", "~")
+        assert isinstance(node, dict) and part in node, f"{ref} does not resolve at {part!r}"
+        node = node[part]
+    return node
+
+
+def operations(document):
+    for route, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield route, method, operation
+
+
+def test_the_route_table_matches_api_md():
+    """The expectation above is API.md's: every route heading of it is listed here."""
+    if not API_MD.exists():
+        pytest.skip(f"{API_MD} is not here")
+    text = API_MD.read_text()
+    headed = set()
+    for method, route in re.findall(r"(GET|POST|PUT|DELETE) (/[\w/<>.{}-]*)", text):
+        headed.add((method.lower(), re.sub(r"<(\w+)>", r"{\1}", route).replace("{id}", "{job_id}")))
+    expected = {(method, route) for route, methods in ROUTES.items() for method in methods}
+    assert headed == expected
+
+
+def test_document_header(document):
+    assert document["openapi"] == "3.1.0"
+    assert document["info"]["title"] == "Prediction service"
+    assert document["info"]["version"] == openapi.VERSION
+
+
+def test_every_route_of_api_md_with_its_methods(document):
+    assert set(document["paths"]) == set(ROUTES)
+    for route, methods in ROUTES.items():
+        assert set(document["paths"][route]) - {"parameters"} == methods, route
+
+
+def test_success_statuses(document):
+    paths = document["paths"]
+    assert set(paths["/train/"]["post"]["responses"]) >= {"202", "400"}
+    assert "Location" in paths["/train/"]["post"]["responses"]["202"]["headers"]
+    assert "202" in paths["/predictall/"]["post"]["responses"]
+    assert "204" in paths["/models/{key}"]["delete"]["responses"]
+    assert "404" in paths["/models/{key}"]["delete"]["responses"]
+    assert "204" in paths["/datasets/{db}/{collection}"]["delete"]["responses"]
+    assert set(paths["/health"]["get"]["responses"]) == {"200", "503"}
+    for route in ("/training/status/{job_id}", "/predictall/status/{job_id}", "/jobs/{job_id}"):
+        assert set(paths[route]["get"]["responses"]) == {"200", "401", "404"}
+
+
+def test_every_path_template_parameter_is_declared(document):
+    for route, item in document["paths"].items():
+        names = re.findall(r"{(\w+)}", route)
+        declared = [p for p in item.get("parameters", []) if p["in"] == "path"]
+        assert [p["name"] for p in declared] == names, route
+        assert all(p["required"] is True for p in declared)
+
+
+def test_query_parameters(document):
+    schema_route = document["paths"]["/datasets/{db}/{collection}/schema"]["get"]
+    assert schema_route["parameters"] == [
+        {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    ]
+    put = document["paths"]["/datasets/{db}/{collection}"]["put"]
+    assert put["parameters"][0]["name"] == "mode" and put["parameters"][0]["schema"]["enum"] == ["replace", "append"]
+    assert set(put["requestBody"]["content"]) == {"text/csv", "application/json"}
+
+
+def test_every_ref_resolves(document):
+    refs = [(path, node["$ref"]) for path, node in walk(document) if "$ref" in node]
+    assert len(refs) > 20
+    for path, ref in refs:
+        target = resolve_pointer(document, ref)
+        assert isinstance(target, dict) and target, (path, ref)
+
+
+def test_every_operation_has_a_summary_and_responses(document):
+    count = 0
+    for route, method, operation in operations(document):
+        count += 1
+        assert operation["summary"], (route, method)
+        assert operation["responses"], (route, method)
+        for status in operation["responses"]:
+            assert re.fullmatch(r"[1-5]\d\d", status), (route, method, status)
+    assert count == sum(len(m) for m in ROUTES.values())
+
+
+def embedded_schemas(document):
+    for path, node in walk(document):
+        if "schema" in node and path and path[-1] not in ("properties",):
+            schema = node["schema"]
+            if isinstance(schema, dict) and path[-1] != "schemas":
+                yield path, schema
+    for name, schema in document["components"]["schemas"].items():
+        yield ("components", "schemas", name), schema
+
+
+def test_every_embedded_schema_is_a_valid_draft_2020_12_schema(document):
+    checked = 0
+    for _path, schema in embedded_schemas(document):
+        Draft202012Validator.check_schema(schema)
+        checked += 1
+    assert checked >= 30
+
+
+def test_the_request_bodies_are_the_validation_schemas(document, base_params):
+    paths = document["paths"]
+    train = paths["/train/"]["post"]["requestBody"]
+    assert train["required"] is True
+    assert train["content"]["application/json"]["schema"] is validation.JOB
+    assert paths["/predictall/"]["post"]["requestBody"]["content"]["application/json"]["schema"] is (
+        validation.PREDICTALL
+    )
+    predict = paths["/predict/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert predict == validation.predict_schema(base_params["max_records_per_request"])
+    assert predict["oneOf"][1]["properties"]["records"]["maxItems"] == 10_000
+    assert document["components"]["schemas"]["Job"] is validation.JOB
+    assert document["components"]["schemas"]["Schema"] is validation.SCHEMA_BLOCK
+
+
+def test_the_predict_limit_follows_the_setting(base_params):
+    document = openapi.openapi_document({**base_params, "max_records_per_request": 7})
+    predict = document["paths"]["/predict/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert predict["oneOf"][1]["properties"]["records"]["maxItems"] == 7
+
+
+def test_no_security_without_a_token(document):
+    assert "security" not in document
+    assert "securitySchemes" not in document["components"]
+
+
+def test_a_bearer_scheme_when_a_token_is_set(base_params):
+    document = openapi.openapi_document({**base_params, "auth_token": "s3cret"})
+    assert document["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    assert document["security"] == [{"bearer": []}]
+    assert document["paths"]["/health"]["get"]["security"] == []  # /health needs no token
+    assert "s3cret" not in repr(document)
+
+
+def test_the_error_body_schema_describes_service_errors(document):
+    error_schema = resolve_pointer(document, "#/components/responses/E404")["content"]["application/json"]["schema"]
+    Draft202012Validator(error_schema).validate(NotFound("model 'x' not found").to_dict())
+    assert list(Draft202012Validator(error_schema).iter_errors({"error": {"code": "x"}}))
+
+
+def test_the_job_status_schema_describes_public_views(document, redis_db):
+    jobs = JobStore(redis_db, 60)
+    jobs.create("j1", "training", {})
+    status_schema = document["paths"]["/jobs/{job_id}"]["get"]["responses"]["200"]["content"]["application/json"][
+        "schema"
+    ]
+    validator = Draft202012Validator(status_schema)
+    validator.validate(public_view(jobs.get("j1")))
+    jobs.update("j1", COMPLETED, "trained", model_key="j1", metrics={"auc": 0.9}, invalid_rows=0)
+    view = public_view(jobs.get("j1"))
+    validator.validate(view)
+    assert list(validator.iter_errors({**view, "status": "SUCCESS"}))
