@@ -152,8 +152,9 @@ def failure_message(exc: BaseException, params: dict[str, Any]) -> str:
         return f"the job exceeded its time limit of {params['job_time_limit']} s and was stopped"
     if name == "WorkerLostError":
         return "the worker process running this job was lost (killed or out of memory)"
-    text = str(exc)
-    cause = _root_cause(text)
+    cause = _root_cause(str(exc))
+    if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
+        return f"the Spark job failed: {cause}" if cause else "the Spark job failed"
     return f"internal error ({name}): {cause}" if cause else f"internal error ({name})"
 
 

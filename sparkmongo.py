@@ -332,6 +332,10 @@ def _record_batch(
 # ------------------------------------------------------------------------------------ the sink
 
 
+class MongoWriteError(RuntimeError):
+    """A write refused by MongoDB, named without the (possibly huge) document."""
+
+
 @dataclass
 class Written(WriterCommitMessage):
     rows: int
@@ -352,13 +356,27 @@ class MongoWriter(DataSourceArrowWriter):
             for batch in iterator:
                 pending.extend(batch.to_pylist())
                 while len(pending) >= self.batch_size:
-                    target.insert_many(pending[: self.batch_size], ordered=False)
+                    self._insert(target, pending[: self.batch_size], rows)
                     rows += self.batch_size
                     del pending[: self.batch_size]
             if pending:
-                target.insert_many(pending, ordered=False)
+                self._insert(target, pending, rows)
                 rows += len(pending)
         return Written(rows)
+
+    def _insert(self, target: Any, docs: list[dict[str, Any]], offset: int) -> None:
+        import pymongo.errors
+
+        try:
+            target.insert_many(docs, ordered=False)
+        except pymongo.errors.BulkWriteError as exc:
+            first = (exc.details.get("writeErrors") or [{}])[0]
+            where = offset + int(first.get("index", 0))
+            # The default message carries the whole refused document: keep what a person needs.
+            raise MongoWriteError(
+                f"MongoDB refused output document {where} of this partition for "
+                f"{self.db}.{self.collection}: {first.get('errmsg', 'write error')} (code {first.get('code')})"
+            ) from None
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         with _client(self.uri) as client:

@@ -4,8 +4,8 @@ import json
 
 import pytest
 import redis
-from conftest import JOB
 
+from conftest import JOB
 from jobstore import STATES
 
 ORDER = {state: i for i, state in enumerate(STATES)}
