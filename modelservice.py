@@ -274,7 +274,19 @@ def _json_body() -> Any:
         raise UnsupportedMediaType(
             f"the body must be JSON sent with 'Content-Type: application/json' (got {mimetype or 'none'!r})"
         )
-    return parse_json(request.get_data(cache=False))
+    return parse_json(_body_bytes())
+
+
+def _body_bytes() -> bytes:
+    """The body, at most the route's limit. A streamed (chunked) body has no Content-Length for
+    the guard to check and Werkzeug cuts it at the limit without a word: one byte past the limit
+    makes it 413 too, never a truncated document."""
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise PayloadTooLarge(f"the body is larger than this route takes ({limit} bytes)")
+    return data
 
 
 def _mongo_json(value: Any) -> Any:
@@ -445,7 +457,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
                 raise InvalidDataset("empty input: expected a header line and at least one row")
             inserted = datasetloader.load_csv(target, io.BufferedReader(request.stream), mode=mode)
         elif mimetype == JSON:
-            documents = datasetloader.iter_json_documents(parse_json(request.get_data(cache=False)))
+            documents = datasetloader.iter_json_documents(parse_json(_body_bytes()))
             inserted = datasetloader.load_documents(target, documents, mode=mode)
         else:
             raise UnsupportedMediaType(
