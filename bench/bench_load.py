@@ -1,0 +1,123 @@
+"""Loading bank-full.csv into MongoDB, and reading it back with Spark.
+
+(a) datasetloader.load_csv (parse, type, insert in batches into a temporary collection, rename
+    over the target) in rows/s, against a plain pymongo insert_many of the same rows already
+    parsed (csv.DictReader + int conversion) into another collection.
+(b) Spark (local[2]) reading the collection through the project's MongoDB data source and
+    counting its rows, with the default partitioning and with partitions=4, partition_mb=1, in
+    rows/s, against one pymongo find() of the same collection iterated to the end.
+
+    .venv/bin/python bench/bench_load.py [--quick] [--repeat N] [--rows N]
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from harness import BANK, Bench, arg_parser, parse_args
+
+import datasetloader
+
+
+def timed(runs: int, work: Callable[[], Any]) -> list[float]:
+    """Seconds of each of `runs` calls of work()."""
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def parsed_rows(data: bytes) -> list[dict[str, Any]]:
+    """The baseline's parse: csv.DictReader, integer columns converted."""
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    numeric = [k for k, v in rows[0].items() if v.lstrip("-").isdigit()]
+    for row in rows:
+        for key in numeric:
+            row[key] = int(row[key])
+    return rows
+
+
+def bench_loading(bench: Bench, runs: int) -> int:
+    bench.section("(a) loading the CSV into MongoDB")
+    data = bench.csv_bytes()
+    target = bench.collection(BANK)
+    counts: list[int] = []
+    seconds = timed(runs, lambda: counts.append(datasetloader.load_csv(target, io.BytesIO(data))))
+    rows = counts[-1]
+    bench.figure("rows", rows)
+    bench.figure("load_csv_seconds", min(seconds), "s", f"best of {runs}: {', '.join(f'{s:.2f}' for s in seconds)}")
+    bench.figure("load_csv_rows_per_s", rows / min(seconds), "rows/s")
+
+    baseline = bench.collection("datasets.bank_insert_many")
+    base_seconds = []
+    for _ in range(runs):
+        baseline.drop()
+        docs = parsed_rows(data)  # fresh documents: insert_many gives each an _id
+        base_seconds += timed(1, lambda docs=docs: baseline.insert_many(docs))
+    assert baseline.count_documents({}) == rows
+    bench.figure("insert_many_seconds", min(base_seconds), "s", f"best of {runs}")
+    bench.figure("insert_many_rows_per_s", rows / min(base_seconds), "rows/s")
+    bench.ratio("load_csv / insert_many", "load_csv_rows_per_s", "insert_many_rows_per_s")
+    baseline.drop()
+    return rows
+
+
+def bench_reading(bench: Bench, runs: int, rows: int) -> None:
+    bench.section("(b) reading the collection with Spark")
+    import sparksession
+    from mongotarget import resolve
+
+    params = bench.params()
+    bench.say(f"starting Spark ({params['spark_master']}, {params['spark_shuffle_partitions']} shuffle partitions)")
+    spark = sparksession.get_spark(params)
+    bench.on_stop("Spark", spark.stop)
+    ref = resolve(BANK, params)
+    layouts = {
+        "default": {"partitions": params["spark_read_partitions"], "partition_mb": params["spark_partition_mb"]},
+        "4x1mb": {"partitions": 4, "partition_mb": 1.0},
+    }
+    warm = sparksession.read_collection(spark, ref, **layouts["default"])
+    assert warm.count() == rows  # warm-up, untimed: the JVM, Python workers, the data source
+    bench.say("Spark warmed up")
+    for name, layout in layouts.items():
+        parts = sparksession.read_collection(spark, ref, **layout).rdd.getNumPartitions()
+        seconds = timed(runs, lambda layout=layout: sparksession.read_collection(spark, ref, **layout).count())
+        bench.figure(
+            f"spark_{name}_seconds",
+            statistics.median(seconds),
+            "s",
+            f"{parts} partition(s), {layout}; median of {runs}",
+        )
+        bench.figure(f"spark_{name}_rows_per_s", rows / statistics.median(seconds), "rows/s")
+
+    collection = bench.collection(BANK)
+    seen: list[int] = []
+    seconds = timed(runs, lambda: seen.append(sum(1 for _ in collection.find())))
+    assert seen[-1] == rows
+    bench.figure("pymongo_find_seconds", statistics.median(seconds), "s", f"median of {runs}")
+    bench.figure("pymongo_find_rows_per_s", rows / statistics.median(seconds), "rows/s")
+    for name in layouts:
+        bench.ratio(f"spark {name} / pymongo find", f"spark_{name}_rows_per_s", "pymongo_find_rows_per_s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arg_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, help="timed runs of each measure (default 3; --quick: 1)")
+    args = parse_args(parser, {"repeat": 3}, {"repeat": 1}, argv)
+    with Bench("load", args) as bench:
+        bench.start_stores()
+        rows = bench_loading(bench, args.repeat)
+        bench_reading(bench, args.repeat, rows)
+        bench.save()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
