@@ -1,0 +1,176 @@
+"""Online prediction against the real web server (CherryPy + TransLogger + Flask, modelserver.py).
+
+(a) POST /predict/ with one bank record over 16 concurrent keep-alive connections for a fixed
+    time: requests/s, p50 and p99 latency, errors. Baseline, with the same load generator and
+    body: bench/bare_server.py, a bare endpoint served the same way, on the same thread pool.
+(b) micro-batches of 1,000 records per request over a few connections: rows/s, against the same
+    body posted to the bare endpoint.
+(c) the web server's RSS (VmRSS) before and after 10,000 single-record predictions.
+(d) with --mlflow: `mlflow models serve` of a scikit-learn pipeline fitted on the same data, loaded
+    the same way (installed into bench/.venv-mlflow on first use).
+
+The model is a real LogisticRegressionWrapper model with job.json's schema, fitted with
+scikit-learn on the bank data and stored through ModelStore (no worker or Spark needed).
+
+    .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--mlflow]
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import loadgen
+import requests
+from harness import BENCH_DIR, JOB, Bench, arg_parser, bank_documents, encode_valid, fit_and_store, parse_args, rss_mb
+
+import embedded
+from dataparser import DataParser
+
+MLFLOW_REQUIREMENTS = ["mlflow==3.18.0", "scikit-learn==1.9.1", "pandas==2.3.3"]
+MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def check(url: str, body: bytes, expect: str) -> None:
+    """One request by hand before the load: the endpoint must answer 200 with `expect` in it."""
+    response = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=60)
+    if response.status_code != 200 or expect not in response.text:
+        raise RuntimeError(f"POST {url}: {response.status_code} {response.text[:300]}")
+
+
+def load(bench: Bench, key: str, url: str, body: bytes, args: Any, **bounds: Any) -> loadgen.LoadResult:
+    """Run the load generator; record its summary under runs[key] and its main figures."""
+    rows = bounds.pop("rows_per_request", 1)
+    bounds = {"connections": args.connections, "duration": args.duration, **bounds}
+    result = loadgen.run(url, body, processes=args.processes, **bounds)
+    summary = result.summary()
+    bench.result.setdefault("runs", {})[key] = {**summary, **bounds, "rows_per_request": rows}
+    bench.figure(f"{key}_requests_per_s", result.per_second, "req/s", f"{bounds['connections']} connections")
+    if rows > 1:
+        bench.figure(f"{key}_rows_per_s", result.per_second * rows, "rows/s", f"{rows} records per request")
+    bench.figure(f"{key}_p50_ms", summary["p50_ms"], "ms")
+    bench.figure(f"{key}_p99_ms", summary["p99_ms"], "ms")
+    bench.figure(f"{key}_errors", result.errors, "", f"statuses {summary['statuses']}")
+    return result
+
+
+def start_bare(bench: Bench, params: dict[str, Any]) -> str:
+    bare_params = {**params, "port": embedded.free_port()}
+    path = bench.write_params(bare_params, "bare-parameters")
+    url = f"http://127.0.0.1:{bare_params['port']}"
+    argv = [sys.executable, str(BENCH_DIR / "bare_server.py"), str(path)]
+    bench.start_server("bare_server", argv, url, lambda: answers(url + "/health"))
+    bench.say(f"bare endpoint at {url} ({params['threads']} threads, like the service)")
+    return url
+
+
+def mlflow_server(bench: Bench) -> str | None:
+    """`mlflow models serve` of the scikit-learn pipeline, or None (said why) when it cannot run."""
+    python = MLFLOW_VENV / "bin" / "python"
+    try:
+        if not (MLFLOW_VENV / "bin" / "mlflow").exists():
+            bench.say(f"installing {' '.join(MLFLOW_REQUIREMENTS)} into {MLFLOW_VENV} (first use only)")
+            subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+            pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            subprocess.run([*pip, *MLFLOW_REQUIREMENTS], check=True, timeout=1800)
+        model_dir = bench.dir / "mlflow-model"
+        rows = str(bench.args.rows or 0)
+        script = [str(python), str(BENCH_DIR / "mlflow_model.py"), str(bench.args.csv), rows, str(model_dir)]
+        subprocess.run(script, check=True, timeout=600)
+        port = embedded.free_port()
+        url = f"http://127.0.0.1:{port}"
+        serve = [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir)]
+        serve += ["-h", "127.0.0.1", "-p", str(port), "--env-manager", "local"]
+        bench.start_server("mlflow", serve, url, lambda: answers(url + "/ping"), timeout=180)
+        bench.say(f"mlflow models serve at {url}")
+        return url
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        bench.say(f"mlflow comparison skipped: {type(exc).__name__}: {exc}")
+        bench.result["mlflow_skipped"] = f"{type(exc).__name__}: {exc}"
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arg_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, help="seconds of each timed load (default 20; --quick: 5)")
+    parser.add_argument("--connections", type=int, help="concurrent connections for single records (default 16)")
+    parser.add_argument("--processes", type=int, help="load generator processes (default 2)")
+    parser.add_argument("--batch", type=int, help="records per request in (b) (default 1000)")
+    parser.add_argument("--batch-connections", type=int, help="connections in (b) (default 2)")
+    parser.add_argument("--rss-predictions", type=int, help="predictions before the RSS reading (default 10000)")
+    parser.add_argument("--mlflow", action="store_true", help="also compare with `mlflow models serve`")
+    normal = {
+        "duration": 20.0,
+        "connections": 16,
+        "processes": 2,
+        "batch": 1000,
+        "batch_connections": 2,
+        "rss_predictions": 10_000,
+    }
+    args = parse_args(parser, normal, {"duration": 5.0, "rss_predictions": 3000}, argv)
+    with Bench("predict", args) as bench:
+        bench.start_stores()
+        docs = bank_documents(bench)
+        params = bench.params()
+        key = fit_and_store(bench, params, JOB, docs)["model_key"]
+        service = bench.start_service(params, worker=False)
+        bare = start_bare(bench, params)
+
+        _, _, kept = encode_valid(DataParser(JOB), docs, labels=False)
+        records = [{k: v for k, v in docs[i].items() if k != JOB["schema"]["label"]["key"]} for i in kept]
+        single = json.dumps({"modelkey": key, "record": records[0]}).encode()
+        batch = json.dumps({"modelkey": key, "records": records[: args.batch]}).encode()
+        rows = min(args.batch, len(records))
+        predict, bare_predict = service.url + "/predict/", bare + "/predict/"
+        for url, body, expect in ((predict, single, '"probability"'), (predict, batch, '"predictions"')):
+            check(url, body, expect)
+        check(bare_predict, single, '"records"')
+        web = service.children["web"].pid
+
+        bench.section(f"(c) RSS of the web server (pid {web}) and {args.rss_predictions} predictions")
+        bench.figure("rss_mb_before", round(rss_mb(web), 1), "MB")
+        load(bench, "rss_phase", predict, single, args, duration=600.0, max_requests=args.rss_predictions)
+        bench.figure("rss_mb_after", round(rss_mb(web), 1), "MB", f"after {args.rss_predictions} more predictions")
+        bench.goal("rss_after_predictions", "rss_mb_after", "<= 150")
+
+        bench.section(f"(a) single records, {args.connections} keep-alive connections, {args.duration:g}s each")
+        load(bench, "bare", bare_predict, single, args)
+        load(bench, "single", predict, single, args)
+        bench.ratio("single / bare requests per s", "single_requests_per_s", "bare_requests_per_s", ">= 0.8")
+        bench.goal("single_p99", "single_p99_ms", "<= 20")
+
+        bench.section(f"(b) {rows} records per request, {args.batch_connections} connections, {args.duration:g}s each")
+        more = {"connections": args.batch_connections, "rows_per_request": rows}
+        load(bench, "bare_batch", bare_predict, batch, args, **more)
+        load(bench, "batch", predict, batch, args, **more)
+        bench.ratio("batch / bare_batch rows per s", "batch_rows_per_s", "bare_batch_rows_per_s")
+        bench.figure("rss_mb_end", round(rss_mb(web), 1), "MB", "after all the loads")
+
+        if args.mlflow:
+            bench.section("(d) mlflow models serve of a scikit-learn pipeline")
+            mlflow = mlflow_server(bench)
+            if mlflow is not None:
+                invocations = mlflow + "/invocations"
+                one = json.dumps({"dataframe_records": records[:1]}).encode()
+                many = json.dumps({"dataframe_records": records[: args.batch]}).encode()
+                check(invocations, one, "predictions")
+                load(bench, "mlflow_single", invocations, one, args)
+                load(bench, "mlflow_batch", invocations, many, args, **more)
+                single_ratio = ("single_requests_per_s", "mlflow_single_requests_per_s", ">= 10")
+                bench.ratio("single / mlflow requests per s", *single_ratio)
+                bench.ratio("batch / mlflow rows per s", "batch_rows_per_s", "mlflow_batch_rows_per_s", ">= 1.5")
+        bench.save()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
