@@ -7,6 +7,7 @@ the settings table the README carries.
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -35,11 +36,16 @@ def _coerce(key: str, value: Any, source: str) -> Any:
                 return False
             raise ValueError(value)
         if isinstance(default, int):
-            if isinstance(value, bool):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError(value)
             return int(value)
         if isinstance(default, float):
-            return float(value)
+            if isinstance(value, bool):
+                raise ValueError(value)
+            number = float(value)
+            if not math.isfinite(number):
+                raise ValueError(value)
+            return number
         if isinstance(default, list):
             if isinstance(value, str):
                 return [part.strip() for part in value.split(",") if part.strip()]
@@ -49,7 +55,7 @@ def _coerce(key: str, value: Any, source: str) -> Any:
         if isinstance(value, str):
             return value
         raise ValueError(value)
-    except ValueError:
+    except (ValueError, TypeError):
         kind = type(default).__name__
         raise ConfigError(f"{source}: setting '{key}' must be a {kind}, got {value!r}") from None
 

@@ -31,6 +31,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def port_taken(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _refuse_taken(host: str, port: int, name: str) -> None:
+    """Starting on a taken port would find the other server answering and mistake it for ours."""
+    if port_taken(host, port):
+        raise RuntimeError(f"cannot start {name} on {host}:{port}: something already listens there")
+
+
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
     client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
@@ -117,6 +129,7 @@ def start_redis(
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed (make run installs it: apt-get install redis-server)")
+    _refuse_taken(host, port, "redis-server")
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         exe,
@@ -159,6 +172,7 @@ def start_mongo(
     timeout: float = 60.0,
 ) -> ServerProcess:
     """mongod from PATH when there is one (and use_mongod), else a SecantusDB server process."""
+    _refuse_taken(host, port, "MongoDB")
     data_dir.mkdir(parents=True, exist_ok=True)
     mongod = shutil.which("mongod") if use_mongod else None
     if mongod:

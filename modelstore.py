@@ -68,6 +68,8 @@ class ModelStore:
                 try:
                     model = json.loads(raw)
                 except ValueError:
+                    model = None
+                if not isinstance(model, dict):
                     continue  # not a model: db 1 holds only models, but never fail a listing for it
                 out.append(
                     {

@@ -44,19 +44,23 @@ def host_key(host: str, port: int | None) -> str:
 def allowed_hosts(params: dict[str, Any]) -> set[str]:
     hosts = {host_key(h, p) for h, p in _hosts_of(params["mongodb_uri"])}
     for entry in params["mongodb_allowed_hosts"]:
-        host, _, port = entry.rpartition(":") if ":" in entry else (entry, "", "")
-        hosts.add(host_key(host, int(port) if port.isdigit() else None))
+        hosts.update(host_key(h, p) for h, p in _hosts_of(f"mongodb://{entry}/"))
     return hosts
 
 
 def _hosts_of(uri: str) -> list[tuple[str, int | None]]:
+    """(host, port) of each seed of a URI; IPv6 hosts without their brackets."""
     netloc = urlsplit(uri).netloc.rsplit("@", 1)[-1]
     result = []
     for part in netloc.split(","):
         parsed = urlsplit(f"//{part}")
+        try:
+            port = parsed.port
+        except ValueError:
+            raise InvalidRequest(f"MongoDB URI with a bad port: {redact(uri)!r}") from None
         if not parsed.hostname:
-            raise InvalidRequest(f"MongoDB URI without a host: {uri!r}")
-        result.append((parsed.hostname, parsed.port))
+            raise InvalidRequest(f"MongoDB URI without a host: {redact(uri)!r}")
+        result.append((parsed.hostname, port))
     return result
 
 

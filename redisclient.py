@@ -3,15 +3,19 @@ default; ``models_db``: the models)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
 
 def with_db(url: str, db: int) -> str:
-    """The URL with its database number replaced (redis-py lets the URL's db win over db=)."""
+    """The URL with its database number replaced (redis-py lets the URL's db, in the path or a
+    ``?db=`` option, win over db=). A unix:// URL keeps its socket path and takes ``?db=``."""
     parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "db"]
+    if parts.scheme == "unix":
+        return f"unix://{parts.netloc}{parts.path}?{urlencode([*query, ('db', str(db))])}"
+    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", urlencode(query), parts.fragment))
 
 
 def connect(url: str, db: int | None = None, timeout: float = 5.0) -> redis.Redis:

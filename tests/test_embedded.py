@@ -89,11 +89,6 @@ def test_stop_ends_redis_and_it_no_longer_answers(tmp_path):
     assert (tmp_path / "r" / "redis.log").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ServerProcess.wait_until takes any server answering on the port for the child it started; "
-    "start_redis on an occupied port returns a dead process instead of raising",
-)
 def test_start_redis_on_an_occupied_port_raises(redis_url, tmp_path):
     port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     try:

@@ -181,20 +181,12 @@ def test_resolve_refuses_bad_namespaces_in_uris(spec, error, message):
     assert caught.value.message.startswith(message)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bug: mongotarget._hosts_of lets urlsplit's ValueError for a bad port escape (a 500)"
-)
 @pytest.mark.parametrize("spec", ["mongodb://mongo.internal:abc/a.b", "mongodb://mongo.internal:99999/a.b"])
 def test_a_uri_with_a_bad_port_is_an_invalid_request(spec):
     with pytest.raises(InvalidRequest):
         resolve(spec, PARAMS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: mongotarget.allowed_hosts keeps the brackets of an IPv6 entry ('[::1]:27017') while URIs "
-    "yield the bare address ('::1'), so an allowlisted IPv6 host never matches",
-)
 def test_an_allowlisted_ipv6_host_is_accepted():
     params = {**PARAMS, "mongodb_allowed_hosts": ["[::1]:27017"]}
     assert resolve("mongodb://[::1]:27017/a.b", params).namespace == "a.b"

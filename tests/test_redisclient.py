@@ -65,10 +65,6 @@ def test_connect_without_db_uses_the_urls(server_url, redis_db):
         client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with_db keeps a ?db= query option, which redis-py prefers over the path: the db is not replaced",
-)
 def test_a_db_query_option_does_not_win_over_the_db_asked_for(server_url, redis_db):
     client = connect(server_url + "/0?db=3", 9)
     try:
@@ -77,10 +73,6 @@ def test_a_db_query_option_does_not_win_over_the_db_asked_for(server_url, redis_
         client.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: with_db turns unix:///path?db=0 into unix:/1?db=0: socket path lost, redis-py refuses the URL",
-)
 def test_with_db_keeps_a_unix_socket_path():
     url = with_db("unix:///run/redis/redis.sock?db=0", 1)
     client = connect("unix:///run/redis/redis.sock?db=0", 1)
