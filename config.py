@@ -91,7 +91,7 @@ def load_parameters(
         for key, value in loaded.items():
             if key != "_comment":
                 params[key] = _coerce(key, value, str(file))
-    elif path is not None:
+    elif path is not None or environ.get(PARAMETERS_FILE_ENV):
         raise ConfigError(f"{file}: no such file")
     for key, setting in SETTINGS.items():
         if setting.env in environ:

@@ -34,6 +34,10 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 return 1
 """
 HISTORY = 200
+_ATTEMPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+"""
 
 _JSON_FIELDS = ("metrics", "result", "parameters")
 _FLOAT_FIELDS = ("progress", "created_at", "updated_at")
@@ -53,6 +57,7 @@ class JobStore:
         self.client = client
         self.ttl = ttl
         self._update = client.register_script(_UPDATE)
+        self._attempt = client.register_script(_ATTEMPT)
 
     def create(self, job_id: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
         now = time.time()
@@ -106,8 +111,9 @@ class JobStore:
         return [json.loads(raw) for raw in self.client.lrange(history_key(job_id), 0, -1)]
 
     def begin_attempt(self, job_id: str) -> int:
-        """Count one more start of the job (a re-run after a lost worker counts again)."""
-        return int(self.client.hincrby(job_key(job_id), "attempts", 1))
+        """Count one more start of the job (a re-run after a lost worker counts again); 0 when
+        the job has no record (never a partial record without a TTL)."""
+        return int(self._attempt(keys=[job_key(job_id)]))
 
 
 def _encode(record: dict[str, Any]) -> dict[str, str]:

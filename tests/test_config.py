@@ -229,3 +229,9 @@ def test_every_environment_variable_is_distinct_and_named_after_its_setting():
     envs = [s.env for s in SETTINGS.values()]
     assert len(set(envs)) == len(envs)
     assert all(s.env == key.upper() for key, s in SETTINGS.items())
+
+
+def test_a_parameters_file_named_in_the_environment_must_exist(tmp_path):
+    missing = tmp_path / "nowhere.json"
+    with pytest.raises(ConfigError, match="no such file"):
+        load_parameters(environ={"PARAMETERS_FILE": str(missing)})

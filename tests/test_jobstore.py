@@ -205,3 +205,8 @@ def test_records_are_stored_as_a_plain_hash(jobs, redis_db):
     raw = {k.decode(): v.decode() for k, v in redis_db.hgetall("job:h").items()}
     assert raw["status"] == "PENDING" and raw["kind"] == "training"
     assert json.loads(raw["parameters"]) == {"a": [1, 2]}
+
+
+def test_begin_attempt_of_a_job_without_record_creates_nothing(jobs, redis_db):
+    assert jobs.begin_attempt("never-issued") == 0
+    assert redis_db.keys("*") == []
