@@ -391,7 +391,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         target = resolve(body["outputCollection"], params, "outputCollection")
         if (source.uri, source.namespace) == (target.uri, target.namespace):
             raise InvalidRequest("'outputCollection' must differ from 'inputCollection': it is replaced whole")
-        predictor = services.factory.get_model(services.models, body["modelkey"])
+        predictor = stored_model(body["modelkey"])
         _check_schema(body, predictor)
         if services.mongo.collection(source).find_one({}, {"_id": 1}) is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
@@ -400,12 +400,18 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
     # --------------------------------------------------------------------- prediction
 
+    def stored_model(key: str) -> Any:
+        """The compiled model for a key; the store's own entries ('__versions__') are no model."""
+        if key.startswith("__"):
+            raise NotFound(f"model '{key}' not found")
+        return services.factory.get_model(services.models, key)
+
     @app.post("/predict/", strict_slashes=False)
     def predict() -> Response:
         body = _json_body()
         services.predict_validator.check(body, "prediction request")
         key = body["modelkey"]
-        predictor = services.factory.get_model(services.models, key)
+        predictor = stored_model(key)
         _check_schema(body, predictor)
         if "record" in body:
             try:
