@@ -26,12 +26,14 @@ import redis
 from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import Flask, Response, request
+from pymongo import uri_parser
 from werkzeug.exceptions import HTTPException
 
 import datasetloader
 from config import load_parameters
 from dataparser import DataParser, infer_schema
 from exceptions import (
+    ForbiddenTarget,
     InvalidDataset,
     InvalidRequest,
     MethodNotAllowed,
@@ -47,7 +49,7 @@ from jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
 from modelstore import ModelStore
-from mongotarget import MongoClients, path_ref, resolve
+from mongotarget import CollectionRef, MongoClients, path_ref, resolve
 from openapi import openapi_document
 from redisclient import connect
 from validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR, Validator, job_with_defaults, parse_json, predict_schema
@@ -67,6 +69,21 @@ QUEUE = "prediction_service"
 JSON = "application/json"
 SAMPLE_DOCS = 5
 FIELD_SCAN_DOCS = 100
+# The options a job's own mongodb:// URI may carry: none reads a file on the server (tlsCAFile ...)
+# or takes credentials from elsewhere (MONGODB-AWS, GSSAPI, OIDC) or another host.
+URI_OPTIONS = frozenset(
+    {
+        "authsource",
+        "authmechanism",
+        "replicaset",
+        "directconnection",
+        "readpreference",
+        "retryreads",
+        "retrywrites",
+        "w",
+    }
+)
+AUTH_MECHANISMS = frozenset({"DEFAULT", "SCRAM-SHA-1", "SCRAM-SHA-256"})
 
 
 # ------------------------------------------------------------------------------------- Celery
@@ -347,16 +364,27 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
     # --------------------------------------------------------------------------- jobs
 
+    def first_document(source: CollectionRef, field: str) -> Any:
+        """Whether a job's input has a document; a server behind a job's own URI that refuses
+        the read (wrong credentials) is the client's mistake, not a 500."""
+        try:
+            return services.mongo.collection(source).find_one({}, {"_id": 1})
+        except pymongo.errors.OperationFailure as exc:
+            if source.uri == params["mongodb_uri"]:
+                raise
+            reason = (exc.details or {}).get("errmsg") or str(exc)
+            raise InvalidRequest(f"'{field}': MongoDB refused to read {source}: {reason[:200]}") from None
+
     @app.post("/train/", strict_slashes=False)
     def submit_training() -> Response:
         job = _json_body()
         JOB_VALIDATOR.check(job, "job document")
         services.factory.check(job["name"])
-        source = resolve(job["inputCollection"], params, "inputCollection")
+        source = _target(job["inputCollection"], params, "inputCollection")
         if "outputCollection" in job:
-            resolve(job["outputCollection"], params, "outputCollection")
+            _target(job["outputCollection"], params, "outputCollection")
         DataParser(job)
-        if services.mongo.collection(source).find_one({}, {"_id": 1}) is None:
+        if first_document(source, "inputCollection") is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
         job_id = services.submit(TRAIN_TASK, "training", job_with_defaults(job))
         return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
@@ -387,13 +415,13 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     def submit_predictall() -> Response:
         body = _json_body()
         PREDICTALL_VALIDATOR.check(body, "scoring request")
-        source = resolve(body["inputCollection"], params, "inputCollection")
-        target = resolve(body["outputCollection"], params, "outputCollection")
+        source = _target(body["inputCollection"], params, "inputCollection")
+        target = _target(body["outputCollection"], params, "outputCollection")
         if (source.uri, source.namespace) == (target.uri, target.namespace):
             raise InvalidRequest("'outputCollection' must differ from 'inputCollection': it is replaced whole")
         predictor = stored_model(body["modelkey"])
         _check_schema(body, predictor)
-        if services.mongo.collection(source).find_one({}, {"_id": 1}) is None:
+        if first_document(source, "inputCollection") is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
         job_id = services.submit(PREDICTALL_TASK, "predictall", body)
         return json_response({"job_id": job_id}, 202, {"Location": f"/predictall/status/{job_id}"})
@@ -543,6 +571,31 @@ def _workers(services: Services) -> int:
         return len(services.celery.control.ping(timeout=0.5) or [])
     except Exception:  # no broker or no answer: no workers to report
         return 0
+
+
+def _target(spec: Any, params: dict[str, Any], field: str) -> CollectionRef:
+    """A job's collection spec, resolved and refused at submission when pymongo could not use
+    it or it could make the service read a local file or reach beyond the allowlisted hosts."""
+    try:
+        ref = resolve(spec, params, field)
+    except ValueError as exc:  # urlsplit: a port that is no number or out of range
+        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({exc})") from None
+    if ref.uri == params["mongodb_uri"]:
+        return ref
+    try:
+        options = uri_parser.parse_uri(ref.uri, warn=False)["options"]
+    except (pymongo.errors.PyMongoError, ValueError) as exc:
+        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({str(exc)[:200]})") from None
+    refused = sorted(name for name in options if name.lower() not in URI_OPTIONS)
+    if refused:
+        raise ForbiddenTarget(
+            f"'{field}': URI option(s) {', '.join(refused)} not accepted; a job's URI may carry only "
+            + ", ".join(sorted(URI_OPTIONS))
+        )
+    mechanism = str(options.get("authMechanism", "DEFAULT")).upper()
+    if mechanism not in AUTH_MECHANISMS:
+        raise ForbiddenTarget(f"'{field}': authMechanism {mechanism} not accepted (only SCRAM)")
+    return ref
 
 
 def _check_schema(body: dict[str, Any], predictor: Any) -> None:
