@@ -471,8 +471,17 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
     # ----------------------------------------------------------------------- datasets
 
+    def dataset_ref(db: str, collection: str) -> CollectionRef:
+        """The collection a dataset route names. CherryPy hands an encoded slash on as '%2F'
+        (a plain '/' never reaches a segment): a name holding one is a confused path, refused
+        rather than created as the database 'e2e%2Fx'."""
+        for name in (db, collection):
+            if "/" in name or "%2f" in name.lower():
+                raise InvalidRequest(f"dataset name {name!r} is not allowed: no '/', encoded or not")
+        return path_ref(db, collection, params)
+
     def existing(db: str, collection: str) -> Any:
-        ref = path_ref(db, collection, params)
+        ref = dataset_ref(db, collection)
         coll = services.mongo.collection(ref)
         if not coll.database.list_collection_names(filter={"name": collection}):
             raise NotFound(f"dataset {ref} not found")
@@ -480,7 +489,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
     @app.put("/datasets/<db>/<collection>")
     def put_dataset(db: str, collection: str) -> Response:
-        ref = path_ref(db, collection, params)
+        ref = dataset_ref(db, collection)
         mode = request.args.get("mode", "replace")
         if mode not in ("replace", "append"):
             raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {mode!r}")
