@@ -566,6 +566,11 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
             return json_response(report, 503)
         return json_response(report)
 
+    # '/predict' reaches the '/predict/' rule (strict_slashes=False) only with the rule's own
+    # methods: Werkzeug answered any other method 404, not 405. Slashless twins make it 405.
+    for rule in [r for r in app.url_map.iter_rules() if r.rule.endswith("/") and not r.strict_slashes]:
+        app.add_url_rule(rule.rule.rstrip("/"), rule.endpoint, methods=(rule.methods or set()) - {"OPTIONS"})
+
     document = openapi_document(params)
 
     @app.get("/openapi.json")
