@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import bson.errors
 import pymongo
 import pymongo.errors
 import redis
@@ -501,7 +502,10 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
             inserted = datasetloader.load_csv(target, io.BufferedReader(request.stream), mode=mode)
         elif mimetype == JSON:
             documents = datasetloader.iter_json_documents(parse_json(_body_bytes()))
-            inserted = datasetloader.load_documents(target, documents, mode=mode)
+            try:
+                inserted = datasetloader.load_documents(target, documents, mode=mode)
+            except (OverflowError, bson.errors.InvalidDocument) as exc:  # an integer beyond 64 bits
+                raise InvalidDataset(f"a document cannot be stored in MongoDB: {str(exc)[:200]}") from None
         else:
             raise UnsupportedMediaType(
                 f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
