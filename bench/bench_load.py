@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import harness
 from harness import BANK, Bench, arg_parser, parse_args
 
 import datasetloader
@@ -120,4 +121,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(harness.run(main))

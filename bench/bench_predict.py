@@ -18,10 +18,12 @@ scikit-learn on the bank data and stored through ModelStore (no worker or Spark 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
 
+import harness
 import loadgen
 import requests
 from harness import BENCH_DIR, JOB, Bench, arg_parser, bank_documents, encode_valid, fit_and_store, parse_args, rss_mb
@@ -29,7 +31,7 @@ from harness import BENCH_DIR, JOB, Bench, arg_parser, bank_documents, encode_va
 import embedded
 from dataparser import DataParser
 
-MLFLOW_REQUIREMENTS = ["mlflow==3.18.0", "scikit-learn==1.9.1", "pandas==2.3.3"]
+MLFLOW_REQUIREMENTS = ["mlflow==3.17.2", "scikit-learn==1.9.1", "pandas==2.3.3"]
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
 
 
@@ -88,7 +90,9 @@ def mlflow_server(bench: Bench) -> str | None:
         subprocess.run(script, check=True, timeout=600)
         port = embedded.free_port()
         url = f"http://127.0.0.1:{port}"
-        serve = [str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir)]
+        # mlflow runs `uvicorn` from PATH: the venv's bin directory must be on it.
+        path = f"PATH={MLFLOW_VENV / 'bin'}:{os.environ.get('PATH', '')}"
+        serve = ["env", path, str(MLFLOW_VENV / "bin" / "mlflow"), "models", "serve", "-m", str(model_dir)]
         serve += ["-h", "127.0.0.1", "-p", str(port), "--env-manager", "local"]
         bench.start_server("mlflow", serve, url, lambda: answers(url + "/ping"), timeout=180)
         bench.say(f"mlflow models serve at {url}")
@@ -173,4 +177,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(harness.run(main))

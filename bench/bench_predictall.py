@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import harness
 import numpy as np
 from harness import (
     BANK,
@@ -100,4 +101,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(harness.run(main))

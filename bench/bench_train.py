@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import harness
 from harness import (
     BANK,
     JOB,
@@ -131,4 +132,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(harness.run(main))

@@ -103,6 +103,15 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def run(main: Callable[[], int]) -> int:
+    """A benchmark's exit status: main's, or 130 when interrupted (Ctrl-C, SIGTERM, SIGHUP)."""
+    try:
+        return main()
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({str(exc) or 'Ctrl-C'}); everything this run started was stopped", file=sys.stderr)
+        return 130
+
+
 def own_children() -> dict[int, str]:
     """This process's live children (pid: command line), but multiprocessing's resource
     tracker, which ends by itself when this process does."""

@@ -11,6 +11,7 @@ and scaling of the numeric ones (a ColumnTransformer), then LogisticRegression.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import mlflow.sklearn
 import pandas as pd
@@ -21,6 +22,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 
 def main(csv: str, rows: int, model_dir: str) -> int:
+    warnings.filterwarnings("ignore", category=UserWarning)  # the integer-columns hint of the signature
     data = pd.read_csv(csv, sep=";", nrows=rows or None)
     label = data.pop("y").eq("yes").astype(int)
     categorical = [c for c in data.columns if data[c].dtype == object]
