@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import harness
-from harness import BANK, Bench, arg_parser, parse_args
+from harness import BANK, Bench, arg_parser, end_process, parse_args
 
 import datasetloader
 
@@ -78,7 +78,15 @@ def bench_reading(bench: Bench, runs: int, rows: int) -> None:
     params = bench.params()
     bench.say(f"starting Spark ({params['spark_master']}, {params['spark_shuffle_partitions']} shuffle partitions)")
     spark = sparksession.get_spark(params)
-    bench.on_stop("Spark", spark.stop)
+    gateway = spark.sparkContext._gateway
+
+    def stop_spark() -> None:
+        spark.stop()
+        jvm = getattr(gateway, "proc", None)  # the JVM outlives SparkSession.stop() until Python exits
+        if jvm is not None:
+            end_process(jvm.pid)
+
+    bench.on_stop("Spark", stop_spark)
     ref = resolve(BANK, params)
     layouts = {
         "default": {"partitions": params["spark_read_partitions"], "partition_mb": params["spark_partition_mb"]},

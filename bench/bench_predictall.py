@@ -32,6 +32,7 @@ from harness import (
     encode_valid,
     fit_and_store,
     parse_args,
+    report_stages,
     warm_then_timed,
 )
 
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.figure("service_seconds", median_run["seconds"], "s", f"(lower) median of {median_run['times']}")
         bench.figure("service_rows_written", written, "", f"{median_run['status'].get('invalid_rows', 0)} invalid")
         bench.figure("service_rows_per_s", written / median_run["seconds"], "rows/s")
-        bench.result["history"] = median_run["history"]
+        report_stages(bench, median_run)
         bench.goal("service_rows_per_s", "service_rows_per_s", ">= 5000")
 
         bench.section("baseline: pymongo find() + numpy scoring + insert_many, no Spark")

@@ -29,40 +29,12 @@ from harness import (
     encode_valid,
     logistic_pipeline,
     parse_args,
+    report_stages,
     warm_then_timed,
 )
 
 from dataparser import DataParser
 from validation import job_with_defaults
-
-# A step's message starts with one of these; the stage it opens (API.md: SUBMITTED messages).
-STAGES = {
-    "job ": "start",
-    "reading": "read + encode + count (Spark)",
-    "encoded": "split + cache",
-    "fitting": "cross-validation",
-    "cross-validation": "cross-validation",
-    "evaluating": "held-out evaluation",
-    "saving": "save the model",
-    "model ": "until the client saw COMPLETED",
-}
-
-
-def stage_times(run: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, float]]:
-    """Each step of the job with the time until the next one, and those times by stage. The
-    first step counts from the POST (queueing); the last one until the client saw it final."""
-    steps = []
-    since, label = run["submitted_at"], "queued: POST to the worker's first update"
-    for step in run["history"]:
-        steps.append({"step": label, "seconds": round(step["updated_at"] - since, 3)})
-        since, label = step["updated_at"], f"{step['status']}: {step['message']}"
-    steps.append({"step": label, "seconds": round(run["submitted_at"] + run["seconds"] - since, 3)})
-    stages: dict[str, float] = {}
-    for step in steps:
-        message = step["step"].split(": ", 1)[1]
-        stage = next((name for prefix, name in STAGES.items() if message.startswith(prefix)), "queued")
-        stages[stage] = round(stages.get(stage, 0.0) + step["seconds"], 3)
-    return steps, stages
 
 
 def sklearn_baseline(bench: Bench, job: dict[str, Any], jobs: int) -> None:
@@ -116,12 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         bench.figure("service_train_seconds", median_run["seconds"], "s", f"(lower) median of {median_run['times']}")
         bench.figure("service_heldout_auc", median_run["status"]["metrics"]["auc"])
         bench.figure("service_invalid_rows", median_run["status"].get("invalid_rows", 0))
-        steps, stages = stage_times(median_run)
-        bench.result["steps"] = steps
-        bench.result["stages"] = stages
-        print("  stages of that run (from the job history):")
-        for stage, seconds in stages.items():
-            print(f"    {stage:<42} {seconds:8.3f} s")
+        report_stages(bench, median_run)
 
         bench.section("baseline: scikit-learn GridSearchCV on the same rows and columns")
         sklearn_baseline(bench, job_with_defaults(job), args.sklearn_jobs)

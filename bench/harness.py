@@ -129,7 +129,7 @@ def own_children() -> dict[int, str]:
 
 def end_process(pid: int) -> None:
     """TERM (its whole group when it leads one), then KILL after a few seconds."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
+    with contextlib.suppress(ProcessLookupError, PermissionError, ChildProcessError):
         leader = os.getpgid(pid) == pid
         for sig in (signal.SIGTERM, signal.SIGKILL):
             if leader:
@@ -183,13 +183,14 @@ class Bench:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup short
+        # Another Ctrl-C or SIGTERM must not cut the cleanup short.
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         try:
             self.say("stopping what this run started")
             self.stop_all()
             self.say("stopped")
         finally:
-            signal.signal(signal.SIGINT, previous)
+            signal.signal(signal.SIGINT, previous[signal.SIGINT])
             for sig, handler in self._signals.items():
                 signal.signal(sig, handler)
         if exc_type is None and not self.args.keep:
@@ -402,6 +403,48 @@ def warm_then_timed(bench: Bench, api: Api, path: str, body: dict[str, Any], rep
     median = sorted(runs, key=lambda run: run["seconds"])[(len(runs) - 1) // 2]
     median["times"] = ", ".join(f"{run['seconds']:.2f}" for run in runs)
     return median
+
+
+# The stage a job step opens, by the start of its message (the worker's progress messages).
+STAGES = {
+    "job ": "start",
+    "reading": "read + encode + count (Spark)",
+    "encoded": "split + cache",
+    "fitting": "cross-validation",
+    "cross-validation": "cross-validation",
+    "evaluating": "held-out evaluation",
+    "saving": "save the model",
+    "scoring": "score + write (Spark)",
+    "model ": "until the client saw COMPLETED",
+    "scored": "until the client saw COMPLETED",
+}
+
+
+def stage_times(run: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, float]]:
+    """Each step of a job run with the time until the next one, and those times by stage. The
+    first step counts from the POST (queueing); the last one until the client saw it final."""
+    steps = []
+    since, label = run["submitted_at"], "queued: POST to the worker's first update"
+    for step in run["history"]:
+        steps.append({"step": label, "seconds": round(step["updated_at"] - since, 3)})
+        since, label = step["updated_at"], f"{step['status']}: {step['message']}"
+    steps.append({"step": label, "seconds": round(run["submitted_at"] + run["seconds"] - since, 3)})
+    stages: dict[str, float] = {}
+    for step in steps:
+        message = step["step"].split(": ", 1)[1]
+        stage = next((name for prefix, name in STAGES.items() if message.startswith(prefix)), "queued")
+        stages[stage] = round(stages.get(stage, 0.0) + step["seconds"], 3)
+    return steps, stages
+
+
+def report_stages(bench: Bench, run: dict[str, Any]) -> None:
+    """Print the stages of a job run and keep its steps and stages in the result."""
+    steps, stages = stage_times(run)
+    bench.result["steps"] = steps
+    bench.result["stages"] = stages
+    print("  stages of that run (from GET /jobs/<id>?history=1):")
+    for stage, seconds in stages.items():
+        print(f"    {stage:<42} {seconds:8.3f} s")
 
 
 # ---------------------------------------------------------------------- the sklearn side
