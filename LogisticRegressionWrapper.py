@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from dataparser import DataParser
-from exceptions import InvalidSchema, NotFound, ServiceError
+from exceptions import InvalidSchema, NotFound, RecordError, ServiceError
 from modelfactory import Resources
 from mongotarget import CollectionRef, resolve
 from validation import job_with_defaults
@@ -49,7 +49,14 @@ class LinearPredictor:
         return self.parser.schema()
 
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        margin = self.parser.encode(records) @ self.weights + self.intercept
+        if len(records) == 1:  # the common online case: one vector, no column-wise batch set-up
+            try:
+                vector = np.asarray(self.parser.parse_line(records[0], train=False), dtype=np.float64)
+            except RecordError as exc:
+                raise exc.at(0) from None
+            margin = np.atleast_1d(vector @ self.weights + self.intercept)
+        else:
+            margin = self.parser.encode(records) @ self.weights + self.intercept
         with np.errstate(over="ignore"):
             probability = 1.0 / (1.0 + np.exp(-margin))
         labels = self.labels

@@ -69,14 +69,22 @@ def mongo_answers(uri: str, timeout_ms: int = 500) -> bool:
 class ServerProcess:
     """A child server process with a URL; ``stop()`` ends it (TERM, then KILL) and only it."""
 
-    def __init__(self, name: str, argv: Sequence[str], url: str, log_path: Path, cwd: Path | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        url: str,
+        log_path: Path,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.name = name
         self.url = url
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[bytes] = open(log_path, "ab")
         self.process = subprocess.Popen(
-            list(argv), stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+            list(argv), stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True
         )
 
     @property
@@ -87,26 +95,32 @@ class ServerProcess:
         return self.process.poll() is None
 
     def wait_until(self, ready, timeout: float) -> None:
+        """Wait for ready(); on any failure (time-out, exit, Ctrl-C) the server is stopped."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running():
-                raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
-            if ready():
-                return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.name} did not answer within {timeout:.0f}s; see {self.log_path}")
+        try:
+            while time.monotonic() < deadline:
+                if not self.running():
+                    raise RuntimeError(f"{self.name} exited with {self.process.returncode}; see {self.log_path}")
+                if ready():
+                    return
+                time.sleep(0.1)
+            raise RuntimeError(f"{self.name} did not answer within {timeout:.0f}s; see {self.log_path}")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 15.0) -> None:
+        """TERM the server's process group (it runs in a session of its own), KILL what stays."""
         if self.running():
             with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
+                os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    self.process.kill()
-                self.process.wait()
+                pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
         self._log.close()
 
     def __enter__(self) -> ServerProcess:

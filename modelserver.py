@@ -53,9 +53,10 @@ def configure(app: Any, params: dict[str, Any]) -> None:
     )
 
 
-def run(params: dict[str, Any]) -> None:
+def run(params: dict[str, Any], app: Any = None) -> None:
+    """Serve ``app`` (default: the service, inside TransLogger) until SIGTERM or SIGINT."""
     logging.basicConfig(level=params["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    configure(wsgi_app(params), params)
+    configure(app if app is not None else wsgi_app(params), params)
     cherrypy.engine.signals.subscribe()  # SIGTERM -> exit, SIGHUP -> exit (not daemonized)
     cherrypy.engine.start()
     logging.getLogger("prediction_service").info(

@@ -12,18 +12,16 @@ what the ratio of the two measures.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import cherrypy
 from flask import Flask, Response, request
 from paste.translogger import TransLogger
 
 from config import load_parameters
-from modelserver import access_logger, configure
+from modelserver import access_logger, run
 
 
 def bare_app() -> Flask:
@@ -48,11 +46,7 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     params = load_parameters(argv[1], environ={})  # the file alone, as the service's web server reads it
-    logging.basicConfig(level=params["log_level"])
-    configure(TransLogger(bare_app(), logger=access_logger(params["access_log"])), params)
-    cherrypy.engine.signals.subscribe()
-    cherrypy.engine.start()
-    cherrypy.engine.block()
+    run(params, TransLogger(bare_app(), logger=access_logger(params["access_log"])))
     return 0
 
 

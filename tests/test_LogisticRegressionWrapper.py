@@ -1,0 +1,76 @@
+"""The algorithm's scoring paths agree: numpy single record, numpy batch, Spark column expressions."""
+
+import json
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from conftest import JOB
+from exceptions import InvalidSchema, UnknownCategory
+from LogisticRegressionWrapper import LinearPredictor, LogisticRegressionWrapper
+from sparksession import read_collection
+from test_sparkmongo import ref
+
+
+@pytest.fixture(scope="module")
+def model():
+    n = 51
+    rng = np.random.default_rng(7)
+    coefficients = rng.normal(0, 0.05, n).tolist()
+    return {"name": "LogisticRegressionWrapper", "schema": JOB["schema"], "coefficients": coefficients,
+            "intercept": -1.25, "numFeatures": n, "numClasses": 2}  # fmt: skip
+
+
+def test_single_and_batch_scoring_agree_with_the_formula(model, bank_collection):
+    predictor = LogisticRegressionWrapper().compile(model)
+    docs = [d for d in bank_collection.find({"job": {"$ne": "killhim"}}, {"_id": 0, "y": 0}, limit=500)]
+    batch = predictor.predict(docs)
+    x = np.array([predictor.parser.parse_line(d, train=False) for d in docs])
+    margin = x @ np.array(model["coefficients"]) + model["intercept"]
+    assert [p["prediction"] for p in batch] == (margin > 0).astype(int).tolist()
+    with np.errstate(over="ignore"):
+        expected = 1 / (1 + np.exp(-margin))
+    np.testing.assert_allclose([p["probability"] for p in batch], expected, rtol=1e-12)
+    assert {p["label"] for p in batch} <= {"no", "yes"}
+    for i in (0, 123, 499):
+        (single,) = predictor.predict([docs[i]])
+        assert single["prediction"] == batch[i]["prediction"] and single["label"] == batch[i]["label"]
+        assert single["probability"] == pytest.approx(batch[i]["probability"], rel=1e-12)
+
+
+def test_extreme_margins_do_not_overflow(model):
+    predictor = LinearPredictor({**model, "intercept": 5000.0})
+    record = json.loads(json.dumps({"age": 1, "job": "student", "marital": "single", "education": "primary",
+                                    "default": "no", "balance": 0, "housing": "no", "loan": "no", "contact": "unknown",
+                                    "day": 1, "month": "jan", "duration": 0, "campaign": 0, "pdays": 0, "previous": 0,
+                                    "poutcome": "other"}))  # fmt: skip
+    assert predictor.predict([record])[0] == {"prediction": 1, "label": "yes", "probability": 1.0}
+    low = LinearPredictor({**model, "intercept": -5000.0}).predict([record, record])
+    assert low[0] == {"prediction": 0, "label": "no", "probability": 0.0}
+
+
+def test_a_bad_record_is_named_with_its_index(model):
+    predictor = LinearPredictor(model)
+    with pytest.raises(UnknownCategory, match="record 0: field 'job'"):
+        predictor.predict([{"job": "pilot", **{k: 1 for k in ("age",)}}])
+
+
+def test_a_model_whose_coefficients_do_not_fit_its_schema_is_refused(model):
+    with pytest.raises(InvalidSchema, match="50 coefficients for 51 features"):
+        LinearPredictor({**model, "coefficients": model["coefficients"][:50]})
+
+
+def test_spark_scoring_expressions_equal_numpy_on_the_whole_bank_data(spark, bank_collection, model):
+    predictor = LinearPredictor(model)
+    df = read_collection(spark, ref(bank_collection), partitions=2)
+    margin, error = predictor.parser.spark_margin(df.schema, model["coefficients"], model["intercept"])
+    rows = df.select("_id", margin.alias("m"), error.alias("e"),
+                     (F.lit(1.0) / (F.lit(1.0) + F.exp(-margin))).alias("p")).collect()  # fmt: skip
+    docs = {str(d["_id"]): d for d in bank_collection.find({}, {"y": 0})}
+    good = [r for r in rows if r["e"] is None]
+    assert len(rows) == 45211 and len(good) == 45209
+    assert all(r["m"] is None for r in rows if r["e"] is not None)
+    expected = predictor.predict([docs[r["_id"]] for r in good])
+    np.testing.assert_allclose([r["p"] for r in good], [e["probability"] for e in expected], rtol=1e-9)
+    assert [int(r["m"] > 0) for r in good] == [e["prediction"] for e in expected]
