@@ -394,7 +394,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         record = services.jobs.get(job_id) if len(job_id) <= 64 else None
         if record is None or (kind is not None and record["kind"] != kind):
             what = {"training": "training job", "predictall": "scoring job", None: "job"}[kind]
-            raise NotFound(f"no {what} with id {job_id!r}")
+            raise NotFound(f"no {what} with id {_shown(job_id)}")
         view = public_view(record)
         if request.args.get("history", "").lower() in ("1", "true", "yes"):
             view["history"] = services.jobs.history(job_id)
@@ -460,14 +460,14 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     def get_model(key: str) -> Response:
         loaded = services.models.load(key) if not key.startswith("__") else None
         if loaded is None:
-            raise NotFound(f"model {key!r} not found")
+            raise NotFound(f"model {_shown(key)} not found")
         model, _ = loaded
         return json_response({**model, "model_key": key})
 
     @app.delete("/models/<key>")
     def delete_model(key: str) -> Response:
         if key.startswith("__") or not services.models.delete(key):
-            raise NotFound(f"model {key!r} not found")
+            raise NotFound(f"model {_shown(key)} not found")
         return Response(status=204)
 
     # ----------------------------------------------------------------------- datasets
@@ -478,7 +478,9 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         rather than created as the database 'e2e%2Fx'."""
         for name in (db, collection):
             if "/" in name or "%2f" in name.lower():
-                raise InvalidRequest(f"dataset name {name!r} is not allowed: no '/', encoded or not")
+                raise InvalidRequest(f"dataset name {_shown(name)} is not allowed: no '/', encoded or not")
+            if len(name) > 255:
+                raise InvalidRequest(f"dataset name {_shown(name)} is not allowed: longer than 255 characters")
         return path_ref(db, collection, params)
 
     def existing(db: str, collection: str) -> Any:
@@ -616,6 +618,12 @@ def _target(spec: Any, params: dict[str, Any], field: str) -> CollectionRef:
     return ref
 
 
+def _shown(value: str, limit: int = 100, *, quote: bool = True) -> str:
+    """A client's id, key or path as an error message shows it: a 200 kB id is not echoed whole."""
+    text = repr(value) if quote else value
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(value)} characters)"
+
+
 def _check_schema(body: dict[str, Any], predictor: Any) -> None:
     """A classic body may carry the schema: it must agree with the model's."""
     if "schema" in body and DataParser({"schema": body["schema"]}).schema() != predictor.schema():
@@ -640,11 +648,13 @@ def _register_errors(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         if status == 404:
-            return reply(NotFound(f"no route {request.method} {request.path}; see /openapi.json"))
+            return reply(NotFound(f"no route {request.method} {_shown(request.path, quote=False)}; see /openapi.json"))
         if status == 405:
             allowed = ", ".join(sorted(getattr(error, "valid_methods", None) or []))
             return reply(
-                MethodNotAllowed(f"{request.method} is not allowed on {request.path} (allowed: {allowed})"),
+                MethodNotAllowed(
+                    f"{request.method} is not allowed on {_shown(request.path, quote=False)} (allowed: {allowed})"
+                ),
                 {"Allow": allowed},
             )
         if status == 413:

@@ -189,7 +189,12 @@ class Validator:
 
 
 def _path(error: Any) -> str:
-    return ".".join(str(p) for p in error.absolute_path)
+    return _clipped(".".join(str(p) for p in error.absolute_path))
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    """A message part that echoes the client's keys or values, bounded (a 4 MB key is not sent back)."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _message(error: Any) -> str:
@@ -198,15 +203,14 @@ def _message(error: Any) -> str:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"needs the field '{missing}'"
     if validator == "additionalProperties":
-        return f"has unknown field(s): {error.message.split('(')[-1].rstrip(')')}"
+        return _clipped(f"has unknown field(s): {error.message.split('(')[-1].rstrip(')')}")
     if validator == "type":
         return f"must be of type {error.validator_value}"
     if validator == "oneOf":
         return "must carry either 'record' (one object) or 'records' (an array of objects) beside 'modelkey'"
     if validator == "pattern":
         return f"must match {error.validator_value}"
-    text = error.message
-    return text if len(text) <= 200 else text[:200] + "..."
+    return _clipped(error.message)
 
 
 JOB_VALIDATOR = Validator(JOB)
