@@ -50,6 +50,7 @@ JSON_TYPE = {"Content-Type": "application/json"}
 CSV_TYPE = {"Content-Type": "text/csv"}
 MAX_BODY = 4 * 1024 * 1024  # the default max_body_bytes the session's service runs with
 MAX_DATASET = 512 * 1024 * 1024
+MAX_ANSWER = 16 * 1024  # an error never echoes a huge id, key, path or field name back whole
 
 # Placeholders a case's path or body may hold, filled in from the session: the trained model's
 # key (also its training job's id), the configured MongoDB's host:port, the canary's port.
@@ -115,6 +116,7 @@ def assert_error_answer(answer: Answer, status: int, code: str | None = None, *,
     text = answer.body.decode("utf-8", "replace")
     assert answer.status == status, f"expected {status}, got {answer.status}: {text[:500]}"
     assert not TRACEBACK.search(text), text[:2000]
+    assert len(answer.body) <= MAX_ANSWER, f"a {len(answer.body)}-byte error echoes the request: {text[:300]}"
     if status == 405:
         allowed = {m.strip() for m in answer.headers.get("allow", "").split(",") if m.strip()}
         assert allowed and method not in allowed, answer.headers
@@ -259,6 +261,8 @@ CASES = [
     post("job-seed-negative", "/train/", job(seed=-1), code="invalid_request"),
     post("job-standardization-string", "/train/", job(standardization="yes"), code="invalid_request"),
     post("job-unknown-field", "/train/", job(shell="rm -rf /"), code="invalid_request"),
+    post("job-unknown-1mb-field-name", "/train/", job(**{"f" * 1_000_000: 1}), code="invalid_request"),
+    post("job-values-1mb-category", "/train/", first_feature(values={"c" * 1_000_000: "zero"}), code="invalid_request"),
     post("job-missing-name", "/train/", {k: v for k, v in job().items() if k != "name"}, code="invalid_request"),
     post("job-missing-inputCollection", "/train/", {k: v for k, v in job().items() if k != "inputCollection"}),
     post("job-missing-schema", "/train/", {k: v for k, v in job().items() if k != "schema"}, code="invalid_request"),
@@ -568,6 +572,11 @@ CASES = [
     Case("status-10000-char-id", "GET", "/predictall/status/" + "a" * 10_000, 404, "not_found"),
     Case("jobs-10000-char-id", "GET", "/jobs/" + "f" * 10_000, 404, "not_found"),
     Case("jobs-nul-id", "GET", "/jobs/%00", 404, "not_found"),
+    Case("jobs-200000-char-id", "GET", "/jobs/" + "j" * 200_000, 404, "not_found"),
+    Case("model-100000-char-key-delete", "DELETE", "/models/" + "k" * 100_000, 404, "not_found"),
+    Case("route-100000-char-path", "GET", "/" + "r" * 100_000, 404, "not_found"),
+    Case("method-100000-char-path", "POST", "/jobs/" + "m" * 100_000, 405, "method_not_allowed", {}, JSON_TYPE),
+    Case("dataset-100000-char-name", "DELETE", "/datasets/" + "d" * 100_000 + "/x", 400, "invalid_request"),
     Case("jobs-glob-id", "GET", "/jobs/*", 404, "not_found"),
     Case("predictall-status-of-a-training-job", "GET", f"/predictall/status/{MODEL}", 404, "not_found"),
     Case("model-unknown", "GET", "/models/no-such-model", 404, "not_found"),
