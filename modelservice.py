@@ -368,13 +368,22 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     def first_document(source: CollectionRef, field: str) -> Any:
         """Whether a job's input has a document; a server behind a job's own URI that refuses
         the read (wrong credentials) is the client's mistake, not a 500."""
-        try:
+        if source.uri == params["mongodb_uri"]:
             return services.mongo.collection(source).find_one({}, {"_id": 1})
+        # A job's own URI gets a client for this one read, closed after it: kept in the shared
+        # cache, every new URI (credentials, authSource, w ...) left a client and its monitor
+        # threads behind, and a stream of submissions piled them up without bound.
+        timeout = params["mongodb_timeout_ms"]
+        client: pymongo.MongoClient = pymongo.MongoClient(
+            source.uri, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout
+        )
+        try:
+            return client[source.db][source.collection].find_one({}, {"_id": 1})
         except pymongo.errors.OperationFailure as exc:
-            if source.uri == params["mongodb_uri"]:
-                raise
             reason = (exc.details or {}).get("errmsg") or str(exc)
             raise InvalidRequest(f"'{field}': MongoDB refused to read {source}: {reason[:200]}") from None
+        finally:
+            client.close()
 
     @app.post("/train/", strict_slashes=False)
     def submit_training() -> Response:
