@@ -17,9 +17,11 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import os
 import re
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -794,6 +796,26 @@ def test_after_the_battery_nothing_changed(service, mongo_client, before, canary
     assert canary[1] == [], f"the service connected to the canary 'foreign' host: {canary[1]}"
     assert not service.canary_mark.exists()  # no algorithm module was imported by name
     assert service.get("/health").json()["workers"] >= 1
+
+
+def threads_of(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def test_submissions_with_ever_new_uris_leave_no_clients_behind(service):
+    """Each distinct URI a job names must not leave a MongoClient (and its monitor threads) in
+    the web process: a stream of submissions would exhaust it."""
+    web = service.children["web"].pid
+    mongo = service.params["mongodb_uri"].split("//", 1)[1].split("/", 1)[0]
+    baseline = threads_of(web)
+    for i in range(60):
+        spec = f"mongodb://{mongo}/hostile.never_created?authSource=hostile{i}"
+        answer = send(service.url, "POST", "/train/", json.dumps(job(inputCollection=spec)).encode(), JSON_TYPE)
+        assert_error_answer(answer, 404, "not_found", method="POST")
+    deadline = time.monotonic() + 30  # closed clients stop their monitor threads in the background
+    while threads_of(web) > baseline + 20 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert threads_of(web) <= baseline + 20, f"{baseline} threads before, {threads_of(web)} after 60 URIs"
 
 
 # -------------------------------------------------------------------- dataset size limit
