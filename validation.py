@@ -12,6 +12,7 @@ import json
 import math
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
@@ -87,26 +88,18 @@ RECORD = {"type": "object", "maxProperties": 10_000, "description": "field -> va
 
 
 def predict_schema(max_records: int) -> dict[str, Any]:
-    common = {"modelkey": {"type": "string", "pattern": KEY_PATTERN}, "schema": SCHEMA_BLOCK}
     return {
         "title": "Prediction request",
-        "oneOf": [
-            {
-                "type": "object",
-                "required": ["modelkey", "record"],
-                "properties": {**common, "record": RECORD},
-                "additionalProperties": False,
-            },
-            {
-                "type": "object",
-                "required": ["modelkey", "records"],
-                "properties": {
-                    **common,
-                    "records": {"type": "array", "minItems": 1, "maxItems": max_records, "items": RECORD},
-                },
-                "additionalProperties": False,
-            },
-        ],
+        "type": "object",
+        "required": ["modelkey"],
+        "properties": {
+            "modelkey": {"type": "string", "pattern": KEY_PATTERN},
+            "schema": SCHEMA_BLOCK,
+            "record": RECORD,
+            "records": {"type": "array", "minItems": 1, "maxItems": max_records, "items": RECORD},
+        },
+        "additionalProperties": False,
+        "oneOf": [{"required": ["record"]}, {"required": ["records"]}],
     }
 
 
@@ -135,18 +128,22 @@ def _finite_float(text: str) -> float:
     return value
 
 
+_CONTAINERS = (dict, list)
+
+
 def _depth(value: Any, limit: int) -> int:
-    stack = [(value, 1)]
-    deepest = 0
-    while stack:
-        item, depth = stack.pop()
-        deepest = max(deepest, depth)
+    """Nesting depth of a parsed document (a scalar counts one level), visiting containers only
+    and stopping as soon as it passes limit."""
+    if type(value) not in _CONTAINERS:
+        return 1
+    level, deepest = [value], 1
+    while level:
+        children = [c for item in level for c in (item.values() if type(item) is dict else item)]
+        nested = [c for c in children if type(c) in _CONTAINERS]
+        deepest += 1 if len(nested) < len(children) or nested else 0
         if deepest > limit:
             return deepest
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
+        level = nested
     return deepest
 
 
@@ -176,8 +173,16 @@ class Validator:
         Draft202012Validator.check_schema(schema)
         self.schema = schema
         self._validator = Draft202012Validator(schema)
+        self._fast = jsonschema_rs.Draft202012Validator(schema)
 
     def check(self, document: Any, what: str) -> None:
+        # The compiled (Rust) validator answers the common case, a valid body, in microseconds;
+        # only a body it refuses goes through jsonschema, which then words the error.
+        try:
+            if self._fast.is_valid(document):
+                return
+        except (ValueError, OverflowError):  # a value it cannot represent (a huge integer)
+            pass
         errors = list(self._validator.iter_errors(document))
         if not errors:
             return
@@ -210,6 +215,8 @@ def _message(error: Any) -> str:
         return "must carry either 'record' (one object) or 'records' (an array of objects) beside 'modelkey'"
     if validator == "pattern":
         return f"must match {error.validator_value}"
+    if validator in ("maxItems", "maxProperties"):  # jsonschema's own message repeats the whole value
+        return f"must have at most {error.validator_value} {'items' if validator == 'maxItems' else 'fields'}"
     return _clipped(error.message)
 
 

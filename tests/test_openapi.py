@@ -166,7 +166,7 @@ def test_the_request_bodies_are_the_validation_schemas(document, base_params):
     )
     predict = paths["/predict/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert predict == validation.predict_schema(base_params["max_records_per_request"])
-    assert predict["oneOf"][1]["properties"]["records"]["maxItems"] == 10_000
+    assert predict["properties"]["records"]["maxItems"] == 10_000
     assert document["components"]["schemas"]["Job"] is validation.JOB
     assert document["components"]["schemas"]["Schema"] is validation.SCHEMA_BLOCK
 
@@ -174,7 +174,7 @@ def test_the_request_bodies_are_the_validation_schemas(document, base_params):
 def test_the_predict_limit_follows_the_setting(base_params):
     document = openapi.openapi_document({**base_params, "max_records_per_request": 7})
     predict = document["paths"]["/predict/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert predict["oneOf"][1]["properties"]["records"]["maxItems"] == 7
+    assert predict["properties"]["records"]["maxItems"] == 7
 
 
 def test_no_security_without_a_token(document):
