@@ -25,7 +25,7 @@ import numpy as np
 from dataparser import DataParser
 from exceptions import InvalidSchema, NotFound, RecordError, ServiceError
 from modelfactory import Resources
-from mongotarget import CollectionRef, resolve
+from mongotarget import CollectionRef, redact_job, resolve
 from validation import job_with_defaults
 
 NAME = "LogisticRegressionWrapper"
@@ -176,7 +176,7 @@ class LogisticRegressionWrapper:
             "numClasses": int(best.numClasses),
             "feature_names": parser.feature_names(),
             "schema": parser.schema(),
-            "parameters": dict(job),
+            "parameters": redact_job(job),
             "metrics": {"auc": auc, "area_under_pr": pr, "accuracy": agg["accuracy"]},
             "training": {
                 "rows": total,

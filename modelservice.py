@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from functools import cached_property
@@ -27,14 +28,12 @@ import redis
 from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 from flask import Flask, Response, request
-from pymongo import uri_parser
 from werkzeug.exceptions import HTTPException
 
 import datasetloader
 from config import load_parameters
 from dataparser import DataParser, infer_schema
 from exceptions import (
-    ForbiddenTarget,
     InvalidDataset,
     InvalidRequest,
     MethodNotAllowed,
@@ -50,7 +49,7 @@ from jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
 from modelstore import ModelStore
-from mongotarget import CollectionRef, MongoClients, path_ref, resolve
+from mongotarget import CollectionRef, MongoClients, path_ref, redact_job, resolve
 from openapi import openapi_document
 from redisclient import connect
 from validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR, Validator, job_with_defaults, parse_json, predict_schema
@@ -70,21 +69,6 @@ QUEUE = "prediction_service"
 JSON = "application/json"
 SAMPLE_DOCS = 5
 FIELD_SCAN_DOCS = 100
-# The options a job's own mongodb:// URI may carry: none reads a file on the server (tlsCAFile ...)
-# or takes credentials from elsewhere (MONGODB-AWS, GSSAPI, OIDC) or another host.
-URI_OPTIONS = frozenset(
-    {
-        "authsource",
-        "authmechanism",
-        "replicaset",
-        "directconnection",
-        "readpreference",
-        "retryreads",
-        "retrywrites",
-        "w",
-    }
-)
-AUTH_MECHANISMS = frozenset({"DEFAULT", "SCRAM-SHA-1", "SCRAM-SHA-256"})
 
 
 # ------------------------------------------------------------------------------------- Celery
@@ -166,7 +150,7 @@ def failure_message(exc: BaseException, params: dict[str, Any]) -> str:
     name = type(exc).__name__
     if isinstance(exc, ServiceError):
         return exc.message
-    if name in ("TimeLimitExceeded", "SoftTimeLimitExceeded"):
+    if _timed_out(exc):
         return f"the job exceeded its time limit of {params['job_time_limit']} s and was stopped"
     if name == "WorkerLostError":
         return "the worker process running this job was lost (killed or out of memory)"
@@ -174,6 +158,17 @@ def failure_message(exc: BaseException, params: dict[str, Any]) -> str:
     if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
         return f"the Spark job failed: {cause}" if cause else "the Spark job failed"
     return f"internal error ({name}): {cause}" if cause else f"internal error ({name})"
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    """A time limit, even when it struck inside a py4j call that wrapped it in an error of its own."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if type(exc).__name__ in ("TimeLimitExceeded", "SoftTimeLimitExceeded"):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 _CAUSE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|TooLarge|Failure|Exceeded)): (.+)$", re.MULTILINE)
@@ -194,7 +189,7 @@ def run_job(task: ServiceTask, kind: str, parameters: dict[str, Any], work: Call
     worker process fails after job_max_attempts starts."""
     job_id = task.request.id
     jobs = task.jobs
-    record = jobs.get(job_id) or jobs.create(job_id, kind, parameters)
+    record = jobs.get(job_id) or jobs.create(job_id, kind, redact_job(parameters))
     if record["status"] in FINAL:
         return public_view(record)
     attempt = jobs.begin_attempt(job_id)
@@ -209,6 +204,7 @@ def run_job(task: ServiceTask, kind: str, parameters: dict[str, Any], work: Call
         return public_view(jobs.get(job_id))
     again = f" (attempt {attempt} of {limit}: the previous worker process was lost)" if attempt > 1 else ""
     handler.update(STARTED, f"job {job_id} started{again}", 0.0)
+    started = time.monotonic()
     try:
         extra = work(handler)
     except ServiceError as exc:
@@ -216,8 +212,12 @@ def run_job(task: ServiceTask, kind: str, parameters: dict[str, Any], work: Call
     except SoftTimeLimitExceeded as exc:
         handler.update(FAILED, failure_message(exc, task.params))
     except Exception as exc:
-        handler.update(FAILED, failure_message(exc, task.params))
-        log.exception("job %s failed", job_id)
+        # The soft limit can strike inside a py4j call, which reports an error of its own.
+        soft_limit = task.app.conf.task_soft_time_limit or float("inf")
+        late = SoftTimeLimitExceeded() if time.monotonic() - started >= soft_limit else None
+        handler.update(FAILED, failure_message(late or exc, task.params))
+        if late is None:
+            log.exception("job %s failed", job_id)
     else:
         handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)
     return public_view(jobs.get(job_id))
@@ -272,7 +272,7 @@ class Services:
 
     def submit(self, task: str, kind: str, job: dict[str, Any]) -> str:
         job_id = uuid.uuid4().hex
-        self.jobs.create(job_id, kind, job)
+        self.jobs.create(job_id, kind, redact_job(job))  # the record is shown: no credentials
         try:
             self.celery.send_task(task, args=[job], task_id=job_id, queue=QUEUE)
         except Exception as exc:
@@ -368,31 +368,20 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     def first_document(source: CollectionRef, field: str) -> Any:
         """Whether a job's input has a document; a server behind a job's own URI that refuses
         the read (wrong credentials) is the client's mistake, not a 500."""
-        if source.uri == params["mongodb_uri"]:
-            return services.mongo.collection(source).find_one({}, {"_id": 1})
-        # A job's own URI gets a client for this one read, closed after it: kept in the shared
-        # cache, every new URI (credentials, authSource, w ...) left a client and its monitor
-        # threads behind, and a stream of submissions piled them up without bound.
-        timeout = params["mongodb_timeout_ms"]
-        client: pymongo.MongoClient = pymongo.MongoClient(
-            source.uri, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout
-        )
         try:
-            return client[source.db][source.collection].find_one({}, {"_id": 1})
+            return services.mongo.collection(source).find_one({}, {"_id": 1})
         except pymongo.errors.OperationFailure as exc:
             reason = (exc.details or {}).get("errmsg") or str(exc)
             raise InvalidRequest(f"'{field}': MongoDB refused to read {source}: {reason[:200]}") from None
-        finally:
-            client.close()
 
     @app.post("/train/", strict_slashes=False)
     def submit_training() -> Response:
         job = _json_body()
         JOB_VALIDATOR.check(job, "job document")
         services.factory.check(job["name"])
-        source = _target(job["inputCollection"], params, "inputCollection")
+        source = resolve(job["inputCollection"], params, "inputCollection")
         if "outputCollection" in job:
-            _target(job["outputCollection"], params, "outputCollection")
+            resolve(job["outputCollection"], params, "outputCollection")
         DataParser(job)
         if first_document(source, "inputCollection") is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
@@ -425,8 +414,8 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     def submit_predictall() -> Response:
         body = _json_body()
         PREDICTALL_VALIDATOR.check(body, "scoring request")
-        source = _target(body["inputCollection"], params, "inputCollection")
-        target = _target(body["outputCollection"], params, "outputCollection")
+        source = resolve(body["inputCollection"], params, "inputCollection")
+        target = resolve(body["outputCollection"], params, "outputCollection")
         if (source.uri, source.namespace) == (target.uri, target.namespace):
             raise InvalidRequest("'outputCollection' must differ from 'inputCollection': it is replaced whole")
         predictor = stored_model(body["modelkey"])
@@ -600,31 +589,6 @@ def _workers(services: Services) -> int:
         return len(services.celery.control.ping(timeout=0.5) or [])
     except Exception:  # no broker or no answer: no workers to report
         return 0
-
-
-def _target(spec: Any, params: dict[str, Any], field: str) -> CollectionRef:
-    """A job's collection spec, resolved and refused at submission when pymongo could not use
-    it or it could make the service read a local file or reach beyond the allowlisted hosts."""
-    try:
-        ref = resolve(spec, params, field)
-    except ValueError as exc:  # urlsplit: a port that is no number or out of range
-        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({exc})") from None
-    if ref.uri == params["mongodb_uri"]:
-        return ref
-    try:
-        options = uri_parser.parse_uri(ref.uri, warn=False)["options"]
-    except (pymongo.errors.PyMongoError, ValueError) as exc:
-        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({str(exc)[:200]})") from None
-    refused = sorted(name for name in options if name.lower() not in URI_OPTIONS)
-    if refused:
-        raise ForbiddenTarget(
-            f"'{field}': URI option(s) {', '.join(refused)} not accepted; a job's URI may carry only "
-            + ", ".join(sorted(URI_OPTIONS))
-        )
-    mechanism = str(options.get("authMechanism", "DEFAULT")).upper()
-    if mechanism not in AUTH_MECHANISMS:
-        raise ForbiddenTarget(f"'{field}': authMechanism {mechanism} not accepted (only SCRAM)")
-    return ref
 
 
 def _shown(value: str, limit: int = 100, *, quote: bool = True) -> str:

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import pymongo
+import pymongo.errors
+from pymongo import uri_parser
 
 from defaults import SYSTEM_DATABASES
 from exceptions import ForbiddenTarget, InvalidRequest
 
 _DB_FORBIDDEN = re.compile(r'[/\\. "$*<>:|?\x00]')
+URI_OPTIONS = frozenset(
+    {"authsource", "authmechanism", "replicaset", "directconnection", "readpreference", "retryreads",
+     "retrywrites", "w"}
+)  # fmt: skip
+AUTH_MECHANISMS = frozenset({"DEFAULT", "SCRAM-SHA-1", "SCRAM-SHA-256"})
 _MAX_DB = 63
 _MAX_NAMESPACE = 255
 
@@ -87,7 +95,10 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
     if spec.startswith(("mongodb://", "mongodb+srv://")):
         if spec.startswith("mongodb+srv://"):
             raise ForbiddenTarget(f"'{field}': mongodb+srv URIs are not accepted; name the hosts")
-        parsed = urlsplit(spec)
+        try:
+            parsed = urlsplit(spec)
+        except ValueError as exc:  # an unbalanced IPv6 bracket ...
+            raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({exc})") from None
         hosts = _hosts_of(spec)
         allowed = allowed_hosts(params)
         for host, port in hosts:
@@ -99,10 +110,29 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
         db, _, collection = namespace.partition(".")
         check_namespace(db, collection)
         uri = f"mongodb://{parsed.netloc}/" + (f"?{parsed.query}" if parsed.query else "")
+        _check_options(uri, field)
         return CollectionRef(uri, db, collection)
     db, _, collection = spec.partition(".")
     check_namespace(db, collection)
     return CollectionRef(params["mongodb_uri"], db, collection)
+
+
+def _check_options(uri: str, field: str) -> None:
+    """A job's own URI may only carry harmless options: none that reads a file on the server
+    (tlsCAFile ...), fetches credentials elsewhere (MONGODB-AWS, GSSAPI, OIDC) or adds hosts."""
+    try:
+        options = uri_parser.parse_uri(uri, warn=False)["options"]
+    except (pymongo.errors.PyMongoError, ValueError) as exc:
+        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({str(exc)[:200]})") from None
+    refused = sorted(name for name in options if name.lower() not in URI_OPTIONS)
+    if refused:
+        raise ForbiddenTarget(
+            f"'{field}': URI option(s) {', '.join(refused)} not accepted; a job's URI may carry only "
+            + ", ".join(sorted(URI_OPTIONS))
+        )
+    mechanism = str(options.get("authMechanism", "DEFAULT")).upper()
+    if mechanism not in AUTH_MECHANISMS:
+        raise ForbiddenTarget(f"'{field}': authMechanism {mechanism} not accepted (only SCRAM)")
 
 
 def path_ref(db: str, collection: str, params: dict[str, Any]) -> CollectionRef:
@@ -111,14 +141,19 @@ def path_ref(db: str, collection: str, params: dict[str, Any]) -> CollectionRef:
 
 
 class MongoClients:
-    """One pymongo client per URI, created on first use and shared (pymongo pools internally)."""
+    """One pymongo client per URI, created on first use and shared (pymongo pools internally).
 
-    def __init__(self, timeout_ms: int = 5000):
+    At most ``size`` clients are kept: each holds monitor threads and sockets, and job documents
+    may name many URIs (credentials, options), so the least recently used one is closed."""
+
+    def __init__(self, timeout_ms: int = 5000, size: int = 8):
         self._timeout_ms = timeout_ms
-        self._clients: dict[str, pymongo.MongoClient] = {}
+        self._size = size
+        self._clients: OrderedDict[str, pymongo.MongoClient] = OrderedDict()
         self._lock = threading.Lock()
 
     def client(self, uri: str) -> pymongo.MongoClient:
+        evicted = []
         with self._lock:
             client = self._clients.get(uri)
             if client is None:
@@ -126,7 +161,12 @@ class MongoClients:
                     uri, serverSelectionTimeoutMS=self._timeout_ms, connectTimeoutMS=self._timeout_ms
                 )
                 self._clients[uri] = client
-            return client
+                while len(self._clients) > self._size:
+                    evicted.append(self._clients.popitem(last=False)[1])
+            self._clients.move_to_end(uri)
+        for old in evicted:
+            old.close()
+        return client
 
     def collection(self, ref: CollectionRef) -> pymongo.collection.Collection:
         return self.client(ref.uri)[ref.db][ref.collection]
@@ -136,6 +176,12 @@ class MongoClients:
             for client in self._clients.values():
                 client.close()
             self._clients.clear()
+
+
+def redact_job(job: dict[str, Any]) -> dict[str, Any]:
+    """A job document fit to store and show: credentials in its collection URIs replaced."""
+    return {k: redact(v) if k in ("inputCollection", "outputCollection") and isinstance(v, str) else v
+            for k, v in job.items()}  # fmt: skip
 
 
 def redact(uri: str) -> str:

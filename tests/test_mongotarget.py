@@ -2,10 +2,20 @@
 
 from urllib.parse import urlsplit
 
+import pymongo.errors
 import pytest
 
 from exceptions import ForbiddenTarget, InvalidRequest
-from mongotarget import CollectionRef, MongoClients, allowed_hosts, check_namespace, path_ref, redact, resolve
+from mongotarget import (
+    CollectionRef,
+    MongoClients,
+    allowed_hosts,
+    check_namespace,
+    path_ref,
+    redact,
+    redact_job,
+    resolve,
+)
 
 PARAMS = {
     "mongodb_uri": "mongodb://Mongo.Internal:27017/",
@@ -248,3 +258,33 @@ def test_mongo_clients_reach_an_allowed_uri(base_params, mongo_client, mongo_db)
         assert clients.collection(ref).find_one({"_id": "a"}) == {"_id": "a", "n": 5}
     finally:
         clients.close()
+
+
+def test_a_job_uri_may_not_carry_options_that_read_files_or_fetch_credentials(base_params):
+    host = base_params["mongodb_uri"].split("//", 1)[1].rstrip("/")
+    for option in ("tls=true&tlsCAFile=/etc/passwd", "authMechanism=MONGODB-AWS", "authMechanism=GSSAPI"):
+        with pytest.raises(ForbiddenTarget, match="not accepted"):
+            resolve(f"mongodb://{host}/db.c?{option}", base_params)
+    with pytest.raises(InvalidRequest, match="not a valid MongoDB URI"):
+        resolve(f"mongodb://{host}/db.c?w=banana&retryWrites=maybe", base_params)
+    with pytest.raises(InvalidRequest, match="not a valid MongoDB URI"):
+        resolve("mongodb://[::1/db.c", base_params)
+    assert resolve(f"mongodb://u:p@{host}/db.c?authSource=admin&w=1", base_params).db == "db"
+
+
+def test_credentials_never_reach_a_stored_job_document():
+    job = {"name": "X", "inputCollection": "mongodb://alice:s3cret@h:1/db.c", "outputCollection": "db.out", "n": 1}
+    shown = redact_job(job)
+    assert "s3cret" not in str(shown) and shown["inputCollection"] == "mongodb://%2A%2A%2A@h:1/db.c"
+    assert shown["outputCollection"] == "db.out" and shown["n"] == 1 and job["inputCollection"].count("s3cret") == 1
+
+
+def test_the_client_cache_is_bounded_and_closes_what_it_drops(mongo_uri):
+    clients = MongoClients(timeout_ms=2000, size=3)
+    made = [clients.client(f"{mongo_uri}?appname=c{i}") for i in range(5)]
+    assert made[4].admin.command("ping")["ok"] == 1
+    assert clients.client(f"{mongo_uri}?appname=c4") is made[4]
+    assert len(clients._clients) == 3
+    with pytest.raises(pymongo.errors.InvalidOperation):
+        made[0].admin.command("ping")  # closed when it was dropped
+    clients.close()
