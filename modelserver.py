@@ -48,7 +48,6 @@ def configure(app: Any, params: dict[str, Any]) -> None:
             "server.thread_pool": int(params["threads"]),
             "server.socket_queue_size": 128,
             "server.max_request_body_size": 0,  # the app enforces its own per-route limits
-            "server.max_request_header_size": 64 * 1024,
             "server.shutdown_timeout": 5,
         }
     )

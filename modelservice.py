@@ -140,6 +140,10 @@ class ServiceTask(Task):
     def factory(self) -> ModelFactory:
         return ModelFactory(self.params["algorithms"])
 
+    def discard_spark(self) -> None:
+        if "sparksession" in sys.modules:  # never start Spark just to stop it
+            sys.modules["sparksession"].discard()
+
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Also runs in the worker's main process for a hard time limit or a lost pool process
         past its last attempt: the job must end FAILED, never stay STARTED or SUBMITTED."""
@@ -162,12 +166,16 @@ def failure_message(exc: BaseException, params: dict[str, Any]) -> str:
 
 def _timed_out(exc: BaseException | None) -> bool:
     """A time limit, even when it struck inside a py4j call that wrapped it in an error of its own."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
+    pending, seen = [exc], set()
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
         if type(exc).__name__ in ("TimeLimitExceeded", "SoftTimeLimitExceeded"):
             return True
         seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
+        # py4j keeps the error it caught as .cause (Py4JNetworkError) rather than chaining it
+        pending += [exc.__cause__, exc.__context__, getattr(exc, "cause", None)]
     return False
 
 
@@ -211,12 +219,16 @@ def run_job(task: ServiceTask, kind: str, parameters: dict[str, Any], work: Call
         handler.update(FAILED, exc.message)
     except SoftTimeLimitExceeded as exc:
         handler.update(FAILED, failure_message(exc, task.params))
+        task.discard_spark()
     except Exception as exc:
-        # The soft limit can strike inside a py4j call, which reports an error of its own.
+        # The soft limit can strike inside a py4j call, which then reports an error of its own
+        # (the limit's clock started a moment before this function did, hence the margin).
         soft_limit = task.app.conf.task_soft_time_limit or float("inf")
-        late = SoftTimeLimitExceeded() if time.monotonic() - started >= soft_limit else None
-        handler.update(FAILED, failure_message(late or exc, task.params))
-        if late is None:
+        late = _timed_out(exc) or time.monotonic() - started >= soft_limit - 2
+        handler.update(FAILED, failure_message(SoftTimeLimitExceeded() if late else exc, task.params))
+        if late:
+            task.discard_spark()  # interrupted mid-call: its py4j link cannot be trusted again
+        else:
             log.exception("job %s failed", job_id)
     else:
         handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)

@@ -7,6 +7,7 @@ Only Celery worker processes import this module; the web process never starts a 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import threading
@@ -14,7 +15,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from pyspark import SparkConf
+from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 import sparkmongo
@@ -68,6 +69,37 @@ def get_spark(params: Mapping[str, Any], jobparameters: Mapping[str, Any] | None
         spark.sparkContext.addPyFile(str(Path(sparkmongo.__file__).resolve()))
         spark.dataSource.register(sparkmongo.MongoDataSource)
         return spark
+
+
+def discard(timeout: float = 20.0) -> None:
+    """Stop this process's SparkSession so the next job starts a fresh one: after a job was
+    interrupted in the middle of a py4j call (a time limit), that link cannot be trusted. When the
+    session does not stop cleanly, its JVM is killed and the next session launches a new one."""
+    with _lock:
+        context = SparkContext._active_spark_context
+        if context is None:
+            return
+        stopped = threading.Event()
+
+        def stop() -> None:
+            try:
+                context.stop()
+                stopped.set()
+            except Exception:
+                logging.getLogger("prediction_service").warning("Spark did not stop cleanly", exc_info=True)
+
+        stopper = threading.Thread(target=stop, daemon=True)
+        stopper.start()
+        stopper.join(timeout)
+        if not stopped.is_set():
+            process = getattr(SparkContext._gateway, "proc", None)
+            if process is not None:
+                process.kill()
+            SparkContext._gateway = None
+            SparkContext._jvm = None
+        SparkContext._active_spark_context = None
+        SparkSession._instantiatedSession = None
+        SparkSession._activeSession = None
 
 
 def read_collection(

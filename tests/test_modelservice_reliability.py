@@ -1,0 +1,130 @@
+"""Celery reliability with real processes: a pool process SIGKILLed mid-training, a job that keeps
+losing its worker, a job past its time limit. Each stack here has Redis databases of its own, so
+its worker never takes the session service's jobs."""
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import JOB, Service
+from modelstore import ModelStore
+from redisclient import connect, with_db
+
+
+def _stack(tmp_path_factory, base_params, name, broker_db, **overrides):
+    params = {**base_params, "redis_url": with_db(base_params["redis_url"], broker_db),
+              "models_db": broker_db + 1, **overrides}  # fmt: skip
+    return Service(tmp_path_factory.mktemp(name), params)
+
+
+@pytest.fixture(scope="module")
+def fragile(tmp_path_factory, base_params, bank_over_http):
+    stack = _stack(tmp_path_factory, base_params, "fragile", 2, job_max_attempts=2)
+    yield stack
+    stack.stop()
+
+
+# A lighter grid than job.json (2 folds, 1 grid point): the point here is the worker's life cycle.
+LIGHT_JOB = {**JOB, "numFolds": 2, "regParam": [0.01]}
+
+
+def _submit(stack, source):
+    response = stack.post("/train/", json={**LIGHT_JOB, "inputCollection": source})
+    assert response.status_code == 202, response.text
+    return response.json()["job_id"]
+
+
+def _kill_pool_when_spark_runs(stack, job_id, timeout=240.0):
+    """SIGKILL the worker's pool process once the job is fitting (Spark work under way)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = stack.get(f"/jobs/{job_id}").json()
+        assert status["status"] not in ("COMPLETED", "FAILED"), status
+        if status["status"] == "SUBMITTED" and status["message"].startswith("fitting fold"):
+            pools = stack.pool_pids()
+            assert len(pools) == 1, pools
+            os.kill(pools[0], signal.SIGKILL)
+            return pools[0]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached the fitting stage")
+
+
+def _wait_replaced(stack, old_pid, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pools = stack.pool_pids()
+        if pools and old_pid not in pools:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the worker did not replace its pool process")
+
+
+def test_a_pool_process_killed_mid_training_is_rerun_to_completion(fragile, bank_over_http):
+    job_id = _submit(fragile, bank_over_http)
+    killed = _kill_pool_when_spark_runs(fragile, job_id)
+    _wait_replaced(fragile, killed)
+    final, history = fragile.wait_job(job_id, timeout=600)
+    assert final["status"] == "COMPLETED", final
+    assert final["attempts"] == 2
+    assert any("attempt 2 of 2: the previous worker process was lost" in s["message"] for s in history)
+    # Idempotent: the re-run wrote the model under the same key, once.
+    models = ModelStore(connect(fragile.params["redis_url"], fragile.params["models_db"]))
+    assert list(models.keys()) == [job_id]
+    assert final["model_key"] == job_id and final["metrics"]["auc"] >= 0.90
+    # The killed process's Spark JVM exited with it (its stdin closed): no orphan left.
+    assert not [p for p in _java_processes() if _ppid(p) == killed]
+
+
+def test_a_job_that_keeps_losing_its_worker_ends_failed(fragile, bank_over_http):
+    job_id = _submit(fragile, bank_over_http)
+    for _ in range(2):
+        killed = _kill_pool_when_spark_runs(fragile, job_id)
+        _wait_replaced(fragile, killed)
+    final, _ = fragile.wait_job(job_id, timeout=120)
+    assert final["status"] == "FAILED"
+    assert final["message"].startswith("gave up after 2 attempts: the worker process running this job was lost")
+    assert final["attempts"] == 3
+
+
+def test_a_job_past_its_time_limit_ends_failed_and_the_worker_recovers(
+    tmp_path_factory, base_params, bank_over_http, mongo_client, mongo_db
+):
+    stack = _stack(tmp_path_factory, base_params, "slow", 4, job_time_limit=45)
+    try:
+        slow = {**JOB, "inputCollection": bank_over_http, "numFolds": 5, "tol": 1e-12, "iterations": 500,
+                "regParam": [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]}  # fmt: skip
+        response = stack.post("/train/", json=slow)
+        assert response.status_code == 202
+        final, _ = stack.wait_job(response.json()["job_id"], timeout=180)
+        assert final["status"] == "FAILED"
+        assert final["message"] == "the job exceeded its time limit of 45 s and was stopped"
+        # The pool process discarded its interrupted Spark session: the next job runs on a new one.
+        db, name = bank_over_http.split(".")
+        sample = mongo_client[db][name].find({"job": {"$ne": "killhim"}}, {"_id": 0}, limit=600)
+        mongo_db.small.insert_many(list(sample))
+        response = stack.post("/train/", json={**LIGHT_JOB, "inputCollection": f"{mongo_db.name}.small"})
+        final, _ = stack.wait_job(response.json()["job_id"], timeout=180)
+        assert final["status"] == "COMPLETED", final
+    finally:
+        stack.stop()
+
+
+def _java_processes() -> list[Path]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if (stat.parent / "comm").read_text().strip() == "java":
+                found.append(stat)
+        except OSError:
+            continue
+    return found
+
+
+def _ppid(stat: Path) -> int:
+    try:
+        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
