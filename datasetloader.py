@@ -219,6 +219,37 @@ def load_csv(
         text.detach()
 
 
+def bank_csv_candidates(explicit: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where bank-full.csv may be, in order: the given path (BANK_CSV), ./data/, ../shared/data/
+    beside this project and, in a git clone of a local repository (CI clones into a temporary
+    folder), ../shared/data/ beside the repository it was cloned from."""
+    project = Path(__file__).resolve().parent
+    places = [Path(explicit)] if explicit else []
+    places += [project / "data" / UCI_BANK_MEMBER, project.parent / "shared" / "data" / UCI_BANK_MEMBER]
+    origin = _origin_checkout(project)
+    if origin is not None:
+        places.append(origin.parent / "shared" / "data" / UCI_BANK_MEMBER)
+    return places
+
+
+def find_bank_csv(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    return next((p for p in bank_csv_candidates(explicit) if p.is_file()), None)
+
+
+def _origin_checkout(project: Path) -> Path | None:
+    config = project / ".git" / "config"
+    try:
+        text = config.read_text()
+    except OSError:
+        return None
+    match = re.search(r'\[remote "origin"\][^\[]*?url\s*=\s*(\S+)', text)
+    if not match or "://" in match.group(1) or ":" in match.group(1).split("/")[0]:
+        return None  # not a local path (https://, git@host:...)
+    origin = Path(match.group(1))
+    origin = origin if origin.is_absolute() else (project / origin).resolve()
+    return origin if origin != project and origin.is_dir() else None
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

@@ -120,12 +120,7 @@ class Stack:
             if collection.find_one({}, {"_id": 1}) is not None:
                 say(f"{db}.{name}: already loaded ({collection.estimated_document_count()} documents)")
                 return
-            candidates = [
-                self.params["bank_csv"],
-                PROJECT_DIR / "data" / "bank-full.csv",
-                PROJECT_DIR.parent / "shared" / "data" / "bank-full.csv",
-            ]
-            found = next((Path(c) for c in candidates if c and Path(c).exists()), None)
+            found = datasetloader.find_bank_csv(self.params["bank_csv"] or None)
             if found is None:
                 say(
                     f"{db}.{name}: empty and no bank-full.csv found (BANK_CSV, ./data/, ../shared/data/); "

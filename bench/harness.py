@@ -61,7 +61,8 @@ SETTING_ENV = frozenset(s.env for s in SETTINGS.values())
 
 
 def default_csv() -> Path:
-    return Path(os.environ.get("BANK_CSV") or ROOT.parent / "shared" / "data" / "bank-full.csv")
+    found = datasetloader.find_bank_csv(os.environ.get("BANK_CSV"))
+    return found if found is not None else datasetloader.bank_csv_candidates(os.environ.get("BANK_CSV"))[0]
 
 
 # --------------------------------------------------------------------------------- options

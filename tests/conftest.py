@@ -26,14 +26,15 @@ from config import load_parameters
 from serviceprocesses import ServiceProcesses
 
 ROOT = Path(__file__).resolve().parent.parent
-BANK_CSV = Path(os.environ.get("BANK_CSV") or ROOT.parent / "shared" / "data" / "bank-full.csv")
+BANK_CSV = datasetloader.find_bank_csv(os.environ.get("BANK_CSV"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
 @pytest.fixture(scope="session")
 def bank_csv() -> Path:
-    if not BANK_CSV.exists():
-        pytest.fail(f"bank-full.csv not found at {BANK_CSV} (set BANK_CSV)")
+    if BANK_CSV is None:
+        places = ", ".join(str(p) for p in datasetloader.bank_csv_candidates(os.environ.get("BANK_CSV")))
+        pytest.fail(f"bank-full.csv not found (set BANK_CSV); looked at {places}")
     return BANK_CSV
 
 
