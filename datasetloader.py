@@ -25,7 +25,6 @@ import re
 import sys
 import tempfile
 import urllib.request
-import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -35,6 +34,7 @@ import pymongo
 from pymongo.collection import Collection
 
 from exceptions import InvalidDataset
+from tempcollections import drop_stale, temp_name
 
 DEFAULT_BATCH = 5000
 UCI_BANK_URL = "https://archive.ics.uci.edu/static/public/222/bank+marketing.zip"
@@ -141,10 +141,6 @@ def _batches(docs: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[st
         yield batch
 
 
-def temp_name(collection: str) -> str:
-    return f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}_{collection}"[:120]
-
-
 def load_documents(
     collection: Collection,
     docs: Iterable[dict[str, Any]],
@@ -156,7 +152,7 @@ def load_documents(
     if mode not in ("replace", "append"):
         raise InvalidDataset(f"mode must be 'replace' or 'append', not {mode!r}")
     db = collection.database
-    temp = db[temp_name(collection.name)]
+    temp = db[temp_name(TEMP_PREFIX, collection.name)]
     inserted = 0
     try:
         for batch in _batches(docs, batch_size):
@@ -174,6 +170,7 @@ def load_documents(
             _append(temp, collection)
     finally:
         temp.drop()
+    drop_stale(db, TEMP_PREFIX)
     return inserted
 
 

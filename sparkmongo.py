@@ -1,14 +1,15 @@
 """A MongoDB source and sink for Spark, on Spark's Python Data Source API.
 
 The official connector comes from Maven; this one is pure Python and needs only pymongo and
-pyarrow on the executors. It is self-contained (this file is shipped to executors with
-``SparkContext.addPyFile``) and works the same on ``local[N]`` and on a multi-process cluster:
+pyarrow on the executors, and of the project only tempcollections.py (both files are shipped to
+executors with ``SparkContext.addPyFile``). It works the same on ``local[N]`` and on a
+multi-process cluster:
 
-* **read** - the collection is split into ``numPartitions`` ranges of ``_id`` whose bounds come
-  from a server-side ``$sample`` (the connector's SamplePartitioner idea), plus one partition for
-  ``_id`` values of any other BSON type, so nothing is missed. Each executor reads its own range
-  with pymongo, projecting only the schema's fields, and hands Spark Arrow record batches. The
-  driver never sees the data.
+* **read** - the collection is split into at most ``numPartitions`` ranges of ``_id`` of about
+  ``partitionSizeMB`` each, whose bounds come from a server-side ``$sample`` (the connector's
+  SamplePartitioner idea); the last range also takes every ``_id`` of another BSON type, so
+  nothing is missed. Each executor reads its own range with pymongo, projecting the requested
+  fields, and hands Spark Arrow record batches. The driver never sees the data.
 * **write** - every executor inserts its rows in batches into one temporary collection; the
   driver's commit then renames it over the target (``dropTarget``: an atomic replace) or merges it
   into the target for ``mode("append")``; an abort drops it. A failed job leaves the target as it
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import itertools
 import math
-import uuid
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -55,9 +56,12 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from tempcollections import drop_stale, temp_name
+
 FORMAT = "mongodb"
 ARROW_CHUNK = 8192
 TEMP_PREFIX = "__writing_"
+ABORT_WATCH = 5.0  # seconds an abort keeps dropping what late tasks of the failed job recreate
 SAMPLES_PER_PARTITION = 20
 
 
@@ -346,7 +350,7 @@ class MongoWriter(DataSourceArrowWriter):
         self.uri, self.db, self.collection = _options(options)
         self.overwrite = overwrite
         self.batch_size = max(1, int(options.get("batchSize", 1000)))
-        self.temp = f"{TEMP_PREFIX}{uuid.uuid4().hex[:12]}_{self.collection}"[:120]
+        self.temp = temp_name(TEMP_PREFIX, self.collection)
 
     def write(self, iterator: Iterator[Any]) -> Written:
         rows = 0
@@ -389,10 +393,19 @@ class MongoWriter(DataSourceArrowWriter):
             else:
                 list(temp.aggregate([{"$merge": {"into": self.collection, "whenMatched": "fail"}}]))
                 temp.drop()
+            drop_stale(db, TEMP_PREFIX)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         with _client(self.uri) as client:
-            client[self.db].drop_collection(self.temp)
+            db = client[self.db]
+            db.drop_collection(self.temp)
+            # Spark aborts as soon as one task fails; tasks still finishing an insert would create
+            # the temporary collection again, so keep dropping it for a little while.
+            deadline = time.monotonic() + ABORT_WATCH
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                if db.list_collection_names(filter={"name": self.temp}):
+                    db.drop_collection(self.temp)
 
 
 def rows_written(messages: list[WriterCommitMessage | None]) -> int:

@@ -19,6 +19,7 @@ from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
 import sparkmongo
+import tempcollections
 from mongotarget import CollectionRef, resolve
 
 APP_NAME = "prediction-service"
@@ -65,8 +66,9 @@ def get_spark(params: Mapping[str, Any], jobparameters: Mapping[str, Any] | None
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this venv
         spark = SparkSession.builder.config(conf=start_conf(jobparameters or {}, params)).getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
-        # Executors and the data source planner import the source from this one shipped file.
-        spark.sparkContext.addPyFile(str(Path(sparkmongo.__file__).resolve()))
+        # Executors and the data source planner import the source from these shipped files.
+        for module in (tempcollections, sparkmongo):
+            spark.sparkContext.addPyFile(str(Path(module.__file__).resolve()))
         spark.dataSource.register(sparkmongo.MongoDataSource)
         return spark
 

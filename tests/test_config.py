@@ -143,7 +143,6 @@ def test_a_wrong_type_in_the_file_is_a_config_error_naming_the_setting(tmp_path,
     assert str(caught.value) == f"{file}: {message}"
 
 
-
 @pytest.mark.parametrize("value", [None, [1], {"n": 1}])
 def test_a_null_or_structured_value_for_a_number_setting_is_a_config_error(tmp_path, value):
     file = write(tmp_path, {"port": value})
@@ -151,12 +150,10 @@ def test_a_null_or_structured_value_for_a_number_setting_is_a_config_error(tmp_p
         load_parameters(file, environ={})
 
 
-
 def test_a_fractional_number_for_an_int_setting_is_refused(tmp_path):
     file = write(tmp_path, {"threads": 2.7})
     with pytest.raises(ConfigError, match=r"setting 'threads' must be a int, got 2\.7"):
         load_parameters(file, environ={})
-
 
 
 def test_a_boolean_for_a_float_setting_is_refused(tmp_path):
