@@ -579,6 +579,8 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         report["workers"] = _workers(services) if "redis" not in down else 0
         if down:
             report["status"] = "unavailable: " + ", ".join(down)
+            # the health report, and the error every non-success answer carries
+            report |= ServiceUnavailable(f"{' and '.join(down)} not answering", details=down).to_dict()
             return json_response(report, 503)
         return json_response(report)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from exceptions import STATUS
 from validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
 
 VERSION = "0.1.0"
@@ -167,15 +168,15 @@ def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
     job_paths = {
         "/training/status/{job_id}": {
             "parameters": [JOB_ID],
-            "get": _op("Status of a training job", {"200": status, **_errors("401", "404")}),
+            "get": _op("Status of a training job", {"200": status, **_errors("401", "404", "503")}),
         },
         "/predictall/status/{job_id}": {
             "parameters": [JOB_ID],
-            "get": _op("Status of a scoring job", {"200": status, **_errors("401", "404")}),
+            "get": _op("Status of a scoring job", {"200": status, **_errors("401", "404", "503")}),
         },
         "/jobs/{job_id}": {
             "parameters": [JOB_ID],
-            "get": _op("Status of any job", {"200": status, **_errors("401", "404")}),
+            "get": _op("Status of any job", {"200": status, **_errors("401", "404", "503")}),
         },
     }
     paths: dict[str, Any] = {
@@ -220,9 +221,9 @@ def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
             "parameters": [KEY],
             "get": _op(
                 "One model with schema, parameters, metrics and coefficients",
-                {"200": _json(MODEL, "the model"), **_errors("401", "404")},
+                {"200": _json(MODEL, "the model"), **_errors("401", "404", "503")},
             ),
-            "delete": _op("Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404")}),
+            "delete": _op("Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404", "503")}),
         },
         "/datasets/{db}/{collection}": {
             "parameters": [DB, COLLECTION],
@@ -246,15 +247,15 @@ def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
             ),
             "get": _op(
                 "Count, field types and a sample",
-                {"200": _json(DATASET, "the dataset"), **_errors("400", "401", "404")},
+                {"200": _json(DATASET, "the dataset"), **_errors("400", "401", "404", "503")},
             ),
-            "delete": _op("Drop a dataset", {"204": {"description": "dropped"}, **_errors("400", "401", "404")}),
+            "delete": _op("Drop a dataset", {"204": {"description": "dropped"}, **_errors("400", "401", "404", "503")}),
         },
         "/datasets/{db}/{collection}/schema": {
             "parameters": [DB, COLLECTION],
             "get": _op(
                 "A ready 'schema' block for a job document, inferred from the data",
-                {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404")},
+                {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404", "503")},
                 parameters=[
                     {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
                 ],
@@ -263,7 +264,10 @@ def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
         "/health": {
             "get": _op(
                 "Health of the service and its dependencies (no token needed)",
-                {"200": _json(HEALTH, "all dependencies answer"), "503": _json(HEALTH, "names what is down")},
+                {
+                    "200": _json(HEALTH, "all dependencies answer"),
+                    "503": _json({"allOf": [HEALTH, ERROR]}, "the same report, and the error naming what is down"),
+                },
                 security=[],
             )
         },
@@ -275,7 +279,8 @@ def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
             "title": "Prediction service",
             "version": VERSION,
             "description": "Train Spark MLlib models on MongoDB data and serve them over REST. "
-            "Every route also answers without its trailing slash; every GET answers HEAD.",
+            "Every route also answers without its trailing slash; every GET answers HEAD. A method a path does "
+            "not list is 405 (the E405 response). Error codes: " + ", ".join(sorted(STATUS)) + ".",
         },
         "paths": paths,
         "components": {

@@ -1,5 +1,7 @@
 """exceptions.py: codes, HTTP statuses (API.md: Errors) and the JSON error body."""
 
+from pathlib import Path
+
 import pytest
 
 import exceptions as ex
@@ -115,3 +117,8 @@ def test_record_zero_is_an_index_too():
     placed = ex.NotNumeric("age", "is not a number").at(0)
     assert placed.message == "record 0: field 'age' is not a number"
     assert placed.details == [{"field": "age", "problem": "is not a number", "index": 0}]
+
+
+def test_the_readme_lists_every_error_code():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert [code for code in ex.STATUS if f"`{code}`" not in readme] == []

@@ -98,7 +98,19 @@ def test_success_statuses(document):
     assert "204" in paths["/datasets/{db}/{collection}"]["delete"]["responses"]
     assert set(paths["/health"]["get"]["responses"]) == {"200", "503"}
     for route in ("/training/status/{job_id}", "/predictall/status/{job_id}", "/jobs/{job_id}"):
-        assert set(paths[route]["get"]["responses"]) == {"200", "401", "404"}
+        assert set(paths[route]["get"]["responses"]) == {"200", "401", "404", "503"}
+
+
+def test_every_operation_on_a_store_can_be_503_and_health_503_is_an_error_too(document):
+    for route, item in document["paths"].items():
+        for method, operation in item.items():
+            if method != "parameters" and route != "/openapi.json":
+                assert "503" in operation["responses"], (method, route)
+    down = document["paths"]["/health"]["get"]["responses"]["503"]["content"]["application/json"]["schema"]
+    assert {"error", "status", "redis", "mongo", "workers"} <= {
+        key for part in down["allOf"] for key in part.get("required", [])
+    }
+    assert "E405" in document["components"]["responses"]
 
 
 def test_every_path_template_parameter_is_declared(document):
