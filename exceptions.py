@@ -24,6 +24,11 @@ STATUS: dict[str, int] = {
     "unsupported_media_type": 415,
     "service_unavailable": 503,
     "internal_error": 500,
+    # Refused by the HTTP server itself, before the app sees the request (see modelserver.py).
+    "request_timeout": 408,
+    "uri_too_long": 414,
+    "not_implemented": 501,
+    "http_version_not_supported": 505,
 }
 
 

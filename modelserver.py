@@ -9,15 +9,85 @@ cleanly (CherryPy's engine drains the requests in flight).
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from typing import Any
 
 import cherrypy
+from cheroot import errors
+from cheroot.server import HTTPConnection
+from cherrypy._cpwsgi_server import CPWSGIHTTPRequest, CPWSGIServer
 from paste.translogger import TransLogger
 
 from config import load_parameters
+from exceptions import ServiceError
 from modelservice import modelservice
+
+# The code of each status the HTTP server answers by itself (a request it cannot parse).
+PROTOCOL_CODES = {
+    400: "invalid_request",
+    405: "method_not_allowed",
+    408: "request_timeout",
+    413: "payload_too_large",
+    414: "uri_too_long",
+    500: "internal_error",
+    501: "not_implemented",
+    503: "service_unavailable",
+    505: "http_version_not_supported",
+}
+
+
+def protocol_error(status: str, message: str) -> bytes:
+    """The service's error body for a status line of the HTTP server's own."""
+    number = int(status[:3])
+    code = PROTOCOL_CODES.get(number, "invalid_request" if number < 500 else "internal_error")
+    text = message or status[4:] or "the HTTP server refused the request"
+    return json.dumps(ServiceError(text, code=code).to_dict()).encode()
+
+
+class JSONErrorRequest(CPWSGIHTTPRequest):
+    """cheroot answers a request it cannot parse (request line, HTTP version, Content-Length,
+    Transfer-Encoding, oversized URI) before the app runs, in plain text: here in the service's
+    error body, as cheroot's own simple_response otherwise does (HTTP/1.0 has no 413/414)."""
+
+    def read_request_line(self) -> bool:
+        try:
+            return super().read_request_line()
+        except ValueError:  # urlsplit of a malformed absolute URI ('http://[::1'): cheroot said 500
+            self.simple_response("400 Bad Request", "Malformed Request-URI")
+            return False
+
+    def simple_response(self, status: Any, msg: Any = "") -> None:
+        status = str(status)
+        close = status[:3] in {"413", "414"}
+        if close:
+            self.close_connection = True
+            if self.response_protocol != "HTTP/1.1":
+                status = "400 Bad Request"
+        message = msg.decode("ISO-8859-1") if isinstance(msg, bytes) else str(msg)
+        body = protocol_error(status, message)
+        head = [f"{self.server.protocol} {status}", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+        if close and self.response_protocol == "HTTP/1.1":
+            head.append("Connection: close")
+        try:
+            self.conn.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("ISO-8859-1") + body)
+        except OSError as ex:
+            if ex.args[0] not in errors.socket_errors_to_ignore:
+                raise
+
+
+class JSONErrorConnection(HTTPConnection):
+    RequestHandlerClass = JSONErrorRequest
+
+
+class JSONErrorServer(CPWSGIServer):
+    """CherryPy's WSGI server with JSON protocol errors (it sets a request class of its own on
+    cheroot's shared connection class, hence a connection class of ours)."""
+
+    def __init__(self, server_adapter: Any = cherrypy.server):
+        super().__init__(server_adapter)
+        self.ConnectionClass = JSONErrorConnection
 
 
 def access_logger(enabled: bool) -> logging.Logger:
@@ -51,6 +121,7 @@ def configure(app: Any, params: dict[str, Any]) -> None:
             "server.shutdown_timeout": 5,
         }
     )
+    cherrypy.server.httpserver = JSONErrorServer(cherrypy.server)
 
 
 def run(params: dict[str, Any], app: Any = None) -> None:

@@ -22,6 +22,11 @@ API_STATUS = {
     "unsupported_media_type": 415,
     "service_unavailable": 503,
     "internal_error": 500,
+    # HTTP-level refusals of the server, before any route (not in API.md's list)
+    "request_timeout": 408,
+    "uri_too_long": 414,
+    "not_implemented": 501,
+    "http_version_not_supported": 505,
 }
 
 CLASSES = {
@@ -46,7 +51,12 @@ def test_every_code_maps_to_the_status_api_md_lists():
 
 
 def test_only_client_mistakes_are_4xx_and_only_internal_error_is_500():
-    assert [code for code, status in ex.STATUS.items() if status >= 500] == ["service_unavailable", "internal_error"]
+    assert [code for code, status in ex.STATUS.items() if status >= 500] == [
+        "service_unavailable",
+        "internal_error",
+        "not_implemented",
+        "http_version_not_supported",
+    ]
 
 
 @pytest.mark.parametrize(("cls", "code"), list(CLASSES.items()), ids=[c.__name__ for c in CLASSES])

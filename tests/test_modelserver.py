@@ -1,0 +1,133 @@
+"""modelserver.py: the CherryPy server itself, driven with raw HTTP over a socket.
+
+Requests the HTTP server refuses before the app runs (bad request line, HTTP version,
+Content-Length, Transfer-Encoding, an oversized URI) get the service's JSON error body with the
+code of exceptions.STATUS, like every error of the app; the access log (TransLogger) records
+what the app answered; the server stays up and keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+from conftest import Service
+from exceptions import STATUS
+from modelserver import PROTOCOL_CODES, protocol_error
+
+# (id, raw request, expected status, expected code)
+REFUSED = [
+    ("http-2", b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+    ("http-9", b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+    ("no-version", b"GET /health\r\n\r\n", 400, "invalid_request"),
+    ("garbage-line", b"\x00\x01\x02 garbage\r\n\r\n", 400, "invalid_request"),
+    (
+        "bad-content-length",
+        b"POST /predict/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        400,
+        "invalid_request",
+    ),
+    (
+        "transfer-encoding-gzip",
+        b"POST /predict/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        501,
+        "not_implemented",
+    ),
+    ("header-without-colon", b"GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "invalid_request"),
+    ("absolute-uri-bad", b"GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+    # cut before its protocol was read, so answered as to HTTP/1.0 (no 414 there), as cheroot does
+    ("uri-too-long", b"GET /" + b"a" * 600_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+    (
+        "headers-too-large",
+        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 600_000 + b"\r\n\r\n",
+        413,
+        "payload_too_large",
+    ),
+    ("options-bad", b"OPTIONS http://[x HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+    ("lowercase-method", b"get /health HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+    (
+        "chunked-bad-size",
+        b"POST /predict/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        400,
+        "invalid_request",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory, base_params):
+    started = Service(tmp_path_factory.mktemp("modelserver"), base_params, worker=False)
+    yield started
+    started.stop()
+
+
+def raw(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send bytes as they are; the status, headers and body of the answer."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        try:
+            sock.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before reading all of an oversized request
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+            head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+            length = [line for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")]
+            if length and len(body) >= int(length[0].split(b":")[1]):
+                break
+    head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+    lines = head.decode("iso-8859-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    if "content-length" in headers:  # what follows is the answer to a next request, if any
+        body = body[: int(headers["content-length"])]
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize(("name", "request_bytes", "status", "code"), REFUSED, ids=[r[0] for r in REFUSED])
+def test_a_request_the_http_server_refuses_gets_the_json_error_body(web, name, request_bytes, status, code):
+    got, headers, body = raw(web.url, request_bytes)
+    assert got == status, body[:300]
+    assert headers["content-type"] == "application/json"
+    error = json.loads(body)["error"]
+    assert error["code"] == code and STATUS[code] == status
+    assert error["message"] and error["details"] == []
+    assert b"Traceback" not in body
+    assert web.get("/health").json()["status"] == "ok"
+
+
+def test_every_protocol_status_has_a_code_of_the_status_table():
+    for status, code in PROTOCOL_CODES.items():
+        assert STATUS[code] == status
+    assert json.loads(protocol_error("418 I'm a teapot", ""))["error"] == {
+        "code": "invalid_request",
+        "message": "I'm a teapot",
+        "details": [],
+    }
+
+
+def test_keep_alive_requests_and_the_access_log(web):
+    request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    got, _, body = raw(web.url, b"GET /no-such-route HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert got == 404 and json.loads(body)["error"]["code"] == "not_found"
+    parts = urlsplit(web.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        for _ in range(3):  # one connection, three answers
+            sock.sendall(request)
+            data = b""
+            while b'"workers"' not in data:
+                data += sock.recv(65536)
+            assert data.startswith(b"HTTP/1.1 200 ")
+    log = web.log("web")
+    assert '"GET /no-such-route HTTP/1.1" 404' in log
+    assert log.count('"GET /health HTTP/1.1" 200') >= 3
