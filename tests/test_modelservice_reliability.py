@@ -37,13 +37,16 @@ def _submit(stack, source):
     return response.json()["job_id"]
 
 
-def _kill_pool_when_spark_runs(stack, job_id, timeout=240.0):
-    """SIGKILL the worker's pool process once the job is fitting (Spark work under way)."""
+def _kill_pool_when_spark_runs(stack, job_id, attempt=1, timeout=240.0):
+    """SIGKILL the worker's pool process once the job's given attempt is fitting (Spark work
+    under way). The record of a killed attempt still says 'fitting': the attempt count tells the
+    re-run apart, so an idle new pool process is never the one killed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = stack.get(f"/jobs/{job_id}").json()
         assert status["status"] not in ("COMPLETED", "FAILED"), status
-        if status["status"] == "SUBMITTED" and status["message"].startswith("fitting fold"):
+        fitting = status["status"] == "SUBMITTED" and status["message"].startswith("fitting fold")
+        if fitting and status["attempts"] == attempt:
             pools = stack.pool_pids()
             assert len(pools) == 1, pools
             os.kill(pools[0], signal.SIGKILL)
@@ -80,8 +83,8 @@ def test_a_pool_process_killed_mid_training_is_rerun_to_completion(fragile, bank
 
 def test_a_job_that_keeps_losing_its_worker_ends_failed(fragile, bank_over_http):
     job_id = _submit(fragile, bank_over_http)
-    for _ in range(2):
-        killed = _kill_pool_when_spark_runs(fragile, job_id)
+    for attempt in (1, 2):
+        killed = _kill_pool_when_spark_runs(fragile, job_id, attempt)
         _wait_replaced(fragile, killed)
     final, _ = fragile.wait_job(job_id, timeout=120)
     assert final["status"] == "FAILED"
