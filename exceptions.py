@@ -1,8 +1,8 @@
 """The service's one error type and its specific names.
 
 Every failure a client can cause or see is a :class:`ServiceError` with a ``code``; ``STATUS``
-maps codes to HTTP statuses and is consulted in exactly one place (the Flask error handler). The
-core modules raise these without knowing anything about HTTP.
+maps codes to HTTP statuses, and ``code_for_status`` names the answers whose status the HTTP layer
+chose itself. The core modules raise these without knowing anything about HTTP.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 STATUS: dict[str, int] = {
+    "invalid_request": 400,  # the general code of its status comes first (see code_for_status)
     "invalid_json": 400,
-    "invalid_request": 400,
     "invalid_record": 400,
     "invalid_schema": 400,
     "invalid_dataset": 400,
@@ -30,6 +30,13 @@ STATUS: dict[str, int] = {
     "not_implemented": 501,
     "http_version_not_supported": 505,
 }
+_GENERAL_CODE: dict[int, str] = {status: code for code, status in reversed(STATUS.items())}
+
+
+def code_for_status(status: int) -> str:
+    """The code of an answer whose status the HTTP layer chose itself (Werkzeug's or cheroot's
+    own refusals, raised as no ServiceError): the first code of that status in STATUS."""
+    return _GENERAL_CODE.get(status, "invalid_request" if status < 500 else "internal_error")
 
 
 class ServiceError(Exception):

@@ -21,29 +21,14 @@ from cherrypy._cpwsgi_server import CPWSGIHTTPRequest, CPWSGIServer
 from paste.translogger import TransLogger
 
 from config import load_parameters
-from exceptions import ServiceError
+from exceptions import ServiceError, code_for_status
 from modelservice import modelservice
-
-# The code of each status the HTTP server answers by itself (a request it cannot parse).
-PROTOCOL_CODES = {
-    400: "invalid_request",
-    405: "method_not_allowed",
-    408: "request_timeout",
-    413: "payload_too_large",
-    414: "uri_too_long",
-    500: "internal_error",
-    501: "not_implemented",
-    503: "service_unavailable",
-    505: "http_version_not_supported",
-}
 
 
 def protocol_error(status: str, message: str) -> bytes:
     """The service's error body for a status line of the HTTP server's own."""
-    number = int(status[:3])
-    code = PROTOCOL_CODES.get(number, "invalid_request" if number < 500 else "internal_error")
     text = message or status[4:] or "the HTTP server refused the request"
-    return json.dumps(ServiceError(text, code=code).to_dict()).encode()
+    return json.dumps(ServiceError(text, code=code_for_status(int(status[:3]))).to_dict()).encode()
 
 
 class JSONErrorRequest(CPWSGIHTTPRequest):

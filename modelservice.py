@@ -44,6 +44,7 @@ from exceptions import (
     ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
+    code_for_status,
 )
 from jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from messagehandler import MessageHandler
@@ -650,8 +651,8 @@ def _register_errors(app: Flask) -> None:
         if status == 415:
             return reply(UnsupportedMediaType(error.description or "unsupported content type"))
         if 400 <= status < 500:  # any other client error Werkzeug raises (400, 411, 414, 431 ...)
-            body = {"error": {"code": "invalid_request", "message": error.description or error.name, "details": []}}
-            return json_response(body, status)
+            error_body = ServiceError(error.description or error.name, code=code_for_status(status)).to_dict()
+            return json_response(error_body, status)
         log.error("HTTP %s on %s %s: %s", status, request.method, request.path, error)
         return json_response(ServiceError("internal error").to_dict(), 500)
 

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from conftest import Service
-from exceptions import STATUS
-from modelserver import PROTOCOL_CODES, protocol_error
+from exceptions import STATUS, code_for_status
+from modelserver import protocol_error
 
 # (id, raw request, expected status, expected code)
 REFUSED = [
@@ -107,8 +107,8 @@ def test_a_request_the_http_server_refuses_gets_the_json_error_body(web, name, r
 
 
 def test_every_protocol_status_has_a_code_of_the_status_table():
-    for status, code in PROTOCOL_CODES.items():
-        assert STATUS[code] == status
+    for status in (400, 405, 408, 413, 414, 500, 501, 503, 505):  # what cheroot answers by itself
+        assert STATUS[code_for_status(status)] == status
     assert json.loads(protocol_error("418 I'm a teapot", ""))["error"] == {
         "code": "invalid_request",
         "message": "I'm a teapot",

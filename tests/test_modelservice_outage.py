@@ -31,12 +31,6 @@ MODEL = {
 PREDICT = {"modelkey": MODEL_KEY, "record": {"x": 1.0}}
 
 
-def workdir(tmp_path):
-    path = tmp_path / "web"
-    path.mkdir()
-    return path
-
-
 def assert_unavailable(response, *, naming: str) -> dict:
     assert response.status_code == 503, response.text[:300]
     assert response.headers["Content-Type"].startswith("application/json")
@@ -47,14 +41,14 @@ def assert_unavailable(response, *, naming: str) -> dict:
     return body
 
 
-def test_redis_down_is_503_everywhere_it_is_needed_and_the_service_recovers(tmp_path, base_params):
-    port, data = embedded.free_port(), tmp_path / "redis"
+def test_redis_down_is_503_everywhere_it_is_needed_and_the_service_recovers(tmp_path_factory, base_params):
+    port, data = embedded.free_port(), tmp_path_factory.mktemp("redis")
     redis_server = embedded.start_redis(port, data, persistent=True)
     ModelStore(connect(redis_server.url, base_params["models_db"])).save(MODEL_KEY, MODEL)
     params = {**base_params, "redis_url": redis_server.url, "redis_timeout": 1.0}
     service = None
     try:
-        service = Service(workdir(tmp_path), params, worker=False)
+        service = Service(tmp_path_factory.mktemp("outage"), params, worker=False)
         served = service.post("/predict/", json=PREDICT)
         assert served.status_code == 200, served.text  # now cached in the web process
         redis_server.stop()
@@ -81,14 +75,14 @@ def test_redis_down_is_503_everywhere_it_is_needed_and_the_service_recovers(tmp_
 
 
 @pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="needs a MongoDB server of its own to stop")
-def test_mongodb_down_is_503_for_data_routes_while_online_prediction_goes_on(tmp_path, base_params, redis_url):
-    mongo_server = embedded.start_mongo(embedded.free_port(), tmp_path / "mongo", use_mongod=False)
+def test_mongodb_down_is_503_for_data_routes_while_online_prediction_goes_on(tmp_path_factory, base_params, redis_url):
+    mongo_server = embedded.start_mongo(embedded.free_port(), tmp_path_factory.mktemp("mongo"), use_mongod=False)
     models = ModelStore(connect(redis_url, base_params["models_db"]))
     models.save(MODEL_KEY, MODEL)
     params = {**base_params, "mongodb_uri": mongo_server.url, "mongodb_timeout_ms": 1000}
     service = None
     try:
-        service = Service(workdir(tmp_path), params, worker=False)
+        service = Service(tmp_path_factory.mktemp("outage"), params, worker=False)
         loaded = service.request(
             "PUT", "/datasets/outage/rows", data=b"x,y\n1,yes\n0,no\n", headers={"Content-Type": "text/csv"}
         )
