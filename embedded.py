@@ -25,6 +25,17 @@ import pymongo
 import redis
 
 
+def child_pids(parent: int, *, running_only: bool = False) -> list[int]:
+    """The processes whose parent is ``parent``, from /proc (zombies too, unless running_only)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == parent and not (running_only and fields[0] == "Z"):
+                found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -18,6 +18,7 @@ from typing import IO, Any
 import requests
 
 from config import PROJECT_DIR
+from embedded import child_pids
 
 
 class ServiceProcesses:
@@ -121,15 +122,7 @@ class ServiceProcesses:
     def pool_pids(self) -> list[int]:
         """The worker's pool processes (children of its main process)."""
         worker = self.children.get("worker")
-        if worker is None:
-            return []
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == worker.pid:
-                    found.append(int(stat.parent.name))
-        return sorted(found)
+        return child_pids(worker.pid) if worker is not None else []
 
     def stop(self, timeout: float = 30.0) -> None:
         for process in self.children.values():

@@ -116,15 +116,12 @@ def run(main: Callable[[], int]) -> int:
 def own_children() -> dict[int, str]:
     """This process's live children (pid: command line), but multiprocessing's resource
     tracker, which ends by itself when this process does."""
-    me = os.getpid()
     found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if int(fields[1]) == me and fields[0] != "Z":
-                command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if "multiprocessing.resource_tracker" not in command:
-                    found[int(stat.parent.name)] = command.strip()
+    for pid in embedded.child_pids(os.getpid(), running_only=True):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if "multiprocessing.resource_tracker" not in command:
+                found[pid] = command.strip()
     return found
 
 

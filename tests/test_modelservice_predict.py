@@ -10,6 +10,7 @@ from bson import ObjectId
 
 from conftest import E2E_BANK, JOB
 from dataparser import DataParser
+from embedded import child_pids
 from modelstore import ModelStore
 from redisclient import connect
 
@@ -195,14 +196,6 @@ def test_a_predictall_that_fails_midway_leaves_the_earlier_output_intact(service
 def test_the_web_process_runs_no_jvm(service, bank_model):
     assert service.post("/predict/", json={"modelkey": bank_model, "record": RECORD}).status_code == 200
     web = service.children["web"].pid
-    children = [p for p in Path("/proc").glob("[0-9]*/stat") if _ppid(p) == web]
-    assert children == []
+    assert child_pids(web) == []
     maps = Path(f"/proc/{web}/maps").read_text()
     assert "libjvm" not in maps
-
-
-def _ppid(stat: Path) -> int:
-    try:
-        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1

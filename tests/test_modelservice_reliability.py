@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import JOB, Service
+from embedded import child_pids
 from modelstore import ModelStore
 from redisclient import connect, with_db
 
@@ -39,8 +40,9 @@ def _submit(stack, source):
 
 def _kill_pool_when_spark_runs(stack, job_id, attempt=1, timeout=240.0):
     """SIGKILL the worker's pool process once the job's given attempt is fitting (Spark work
-    under way). The record of a killed attempt still says 'fitting': the attempt count tells the
-    re-run apart, so an idle new pool process is never the one killed."""
+    under way); its pid and the pids of its Spark JVMs. The record of a killed attempt still says
+    'fitting': the attempt count tells the re-run apart, so an idle new pool process is never the
+    one killed."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = stack.get(f"/jobs/{job_id}").json()
@@ -49,8 +51,9 @@ def _kill_pool_when_spark_runs(stack, job_id, attempt=1, timeout=240.0):
         if fitting and status["attempts"] == attempt:
             pools = stack.pool_pids()
             assert len(pools) == 1, pools
+            jvms = [pid for pid in child_pids(pools[0]) if _command(pid) == "java"]
             os.kill(pools[0], signal.SIGKILL)
-            return pools[0]
+            return pools[0], jvms
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} never reached the fitting stage")
 
@@ -67,7 +70,7 @@ def _wait_replaced(stack, old_pid, timeout=60.0):
 
 def test_a_pool_process_killed_mid_training_is_rerun_to_completion(fragile, bank_over_http):
     job_id = _submit(fragile, bank_over_http)
-    killed = _kill_pool_when_spark_runs(fragile, job_id)
+    killed, jvms = _kill_pool_when_spark_runs(fragile, job_id)
     _wait_replaced(fragile, killed)
     final, history = fragile.wait_job(job_id, timeout=600)
     assert final["status"] == "COMPLETED", final
@@ -78,13 +81,14 @@ def test_a_pool_process_killed_mid_training_is_rerun_to_completion(fragile, bank
     assert list(models.keys()) == [job_id]
     assert final["model_key"] == job_id and final["metrics"]["auc"] >= 0.90
     # The killed process's Spark JVM exited with it (its stdin closed): no orphan left.
-    assert not [p for p in _java_processes() if _ppid(p) == killed]
+    assert jvms, "the pool process ran no Spark JVM when it was killed"
+    assert [pid for pid in jvms if _command(pid) == "java"] == []
 
 
 def test_a_job_that_keeps_losing_its_worker_ends_failed(fragile, bank_over_http):
     job_id = _submit(fragile, bank_over_http)
     for attempt in (1, 2):
-        killed = _kill_pool_when_spark_runs(fragile, job_id, attempt)
+        killed, _ = _kill_pool_when_spark_runs(fragile, job_id, attempt)
         _wait_replaced(fragile, killed)
     final, _ = fragile.wait_job(job_id, timeout=120)
     assert final["status"] == "FAILED"
@@ -115,19 +119,10 @@ def test_a_job_past_its_time_limit_ends_failed_and_the_worker_recovers(
         stack.stop()
 
 
-def _java_processes() -> list[Path]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if (stat.parent / "comm").read_text().strip() == "java":
-                found.append(stat)
-        except OSError:
-            continue
-    return found
-
-
-def _ppid(stat: Path) -> int:
+def _command(pid: int) -> str | None:
+    """A live process's command name; None once it is gone (or only a zombie is left)."""
     try:
-        return int(stat.read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return None if stat.rsplit(")", 1)[1].split()[0] == "Z" else stat[stat.index("(") + 1 : stat.rindex(")")]
