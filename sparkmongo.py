@@ -149,9 +149,9 @@ def converter(data_type: DataType):
                 return None
             if isinstance(v, int):
                 return v
-            if isinstance(v, float) and v.is_integer():
+            if isinstance(v, float) and v.is_integer() and -(2**63) <= v < 2**63:
                 return int(v)
-            return None
+            return None  # pymongo's ints are 64-bit already: only a float can be out of range
 
         return to_long
     if isinstance(data_type, DoubleType):
@@ -326,10 +326,7 @@ def _record_batch(
         # else (ids, stray types, big numbers) goes through the converter, value by value.
         if plain is None or not all(v is None or type(v) in plain for v in values):
             values = [conv(v) for v in values]
-        try:
-            arrays.append(pa.array(values, type=arrow_field.type))
-        except OverflowError:
-            arrays.append(pa.array([v if -(2**63) <= v < 2**63 else None for v in values], type=arrow_field.type))
+        arrays.append(pa.array(values, type=arrow_field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 

@@ -169,3 +169,18 @@ def test_start_conf_is_the_classic_one(base_params):
     assert conf.get("spark.mongodb.write.connection.uri").endswith("/datasets.bankResults")
     assert start_conf({}, base_params).get("spark.master") == "local[2]"
     assert sparkmongo.MongoDataSource.name() == "mongodb"
+
+
+def test_a_whole_float_beyond_64_bits_reads_as_null_beside_missing_values():
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.types import LongType, StructField, StructType
+
+    schema = StructType([StructField("x", LongType()), StructField("s", StructType([StructField("y", LongType())]))])
+    fields = list(schema.fields)
+    docs = [{"x": 1, "s": {"y": 2}}, {"x": 1e20, "s": {"y": -1e20}}, {}, {"x": 2.0**63, "s": {"y": 4.0}}]
+    batch = sparkmongo._record_batch(
+        docs, fields, [sparkmongo.converter(f.dataType) for f in fields], to_arrow_schema(schema), pa
+    )
+    assert batch.column("x").to_pylist() == [1, None, None, None]
+    assert batch.column("s").to_pylist() == [{"y": 2}, {"y": None}, None, {"y": 4}]
