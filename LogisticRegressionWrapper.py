@@ -15,6 +15,7 @@ pyspark is imported inside the worker-side methods only, so the web process neve
 from __future__ import annotations
 
 import functools
+import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -44,19 +45,28 @@ class LinearPredictor:
                 f"stored model has {self.weights.size} coefficients for {self.parser.num_features} features"
             )
         self.labels = [self.parser.label_name(0), self.parser.label_name(1)]
+        # The schema as JSON text: a body that repeats it verbatim agrees without being parsed.
+        self.schema_json = json.dumps(self.parser.schema())
 
     def schema(self) -> dict[str, Any]:
         return self.parser.schema()
 
+    def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The common online case: one vector, scalar arithmetic, no column-wise batch set-up."""
+        vector = np.asarray(self.parser.parse_line(record, train=False), dtype=np.float64)
+        margin = vector @ self.weights + self.intercept
+        with np.errstate(over="ignore"):
+            probability = 1.0 / (1.0 + np.exp(-margin))
+        positive = bool(margin > 0)
+        return {"prediction": int(positive), "label": self.labels[positive], "probability": float(probability)}
+
     def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        if len(records) == 1:  # the common online case: one vector, no column-wise batch set-up
+        if len(records) == 1:
             try:
-                vector = np.asarray(self.parser.parse_line(records[0], train=False), dtype=np.float64)
+                return [self.predict_one(records[0])]
             except RecordError as exc:
                 raise exc.at(0) from None
-            margin = np.atleast_1d(vector @ self.weights + self.intercept)
-        else:
-            margin = self.parser.encode(records) @ self.weights + self.intercept
+        margin = self.parser.encode(records) @ self.weights + self.intercept
         with np.errstate(over="ignore"):
             probability = 1.0 / (1.0 + np.exp(-margin))
         labels = self.labels

@@ -42,6 +42,11 @@ return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 _JSON_FIELDS = ("metrics", "result", "parameters")
 _FLOAT_FIELDS = ("progress", "created_at", "updated_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
+# What public_view reads; the first is in every record.
+_SHOWN = (
+    "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
+    "model_key", "metrics", "rows", "invalid_rows",
+)  # fmt: skip
 
 
 def job_key(job_id: str) -> str:
@@ -82,6 +87,14 @@ class JobStore:
     def get(self, job_id: str) -> dict[str, Any] | None:
         raw = self.client.hgetall(job_key(job_id))
         return _decode(raw) if raw else None
+
+    def view(self, job_id: str) -> dict[str, Any] | None:
+        """The job as the API shows it (public_view), reading only the fields shown: clients poll
+        this, and the stored job document beside them can be large."""
+        values = self.client.hmget(job_key(job_id), _SHOWN)
+        if values[0] is None:  # every record holds its job_id from create() on
+            return None
+        return public_view(_decode({f.encode(): v for f, v in zip(_SHOWN, values, strict=True) if v is not None}))
 
     def update(
         self,

@@ -39,7 +39,6 @@ from exceptions import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    RecordError,
     ServiceError,
     ServiceUnavailable,
     Unauthorized,
@@ -210,7 +209,7 @@ def run_job(task: ServiceTask, kind: str, parameters: dict[str, Any], work: Call
             f"gave up after {limit} attempts: the worker process running this job was lost each time "
             "(killed, or out of memory)",
         )
-        return public_view(jobs.get(job_id))
+        return jobs.view(job_id)
     again = f" (attempt {attempt} of {limit}: the previous worker process was lost)" if attempt > 1 else ""
     handler.update(STARTED, f"job {job_id} started{again}", 0.0)
     started = time.monotonic()
@@ -233,7 +232,7 @@ def run_job(task: ServiceTask, kind: str, parameters: dict[str, Any], work: Call
             log.exception("job %s failed", job_id)
     else:
         handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)
-    return public_view(jobs.get(job_id))
+    return jobs.view(job_id)
 
 
 @celery.task(bind=True, base=ServiceTask, name=TRAIN_TASK)
@@ -402,11 +401,10 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
 
     def job_status(job_id: str, kind: str | None) -> Response:
-        record = services.jobs.get(job_id) if len(job_id) <= 64 else None
-        if record is None or (kind is not None and record["kind"] != kind):
+        view = services.jobs.view(job_id) if len(job_id) <= 64 else None
+        if view is None or (kind is not None and view["kind"] != kind):
             what = {"training": "training job", "predictall": "scoring job", None: "job"}[kind]
             raise NotFound(f"no {what} with id {_shown(job_id)}")
-        view = public_view(record)
         if request.args.get("history", "").lower() in ("1", "true", "yes"):
             view["history"] = services.jobs.history(job_id)
         return json_response(view)
@@ -454,11 +452,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         predictor = stored_model(key)
         _check_schema(body, predictor)
         if "record" in body:
-            try:
-                (result,) = predictor.predict([body["record"]])
-            except RecordError as exc:
-                raise exc.at(None) from None
-            return json_response({"modelkey": key, **result})
+            return json_response({"modelkey": key, **predictor.predict_one(body["record"])})
         return json_response({"modelkey": key, "predictions": predictor.predict(body["records"])})
 
     # ------------------------------------------------------------------------- models
@@ -614,7 +608,9 @@ def _shown(value: str, limit: int = 100, *, quote: bool = True) -> str:
 
 def _check_schema(body: dict[str, Any], predictor: Any) -> None:
     """A classic body may carry the schema: it must agree with the model's."""
-    if "schema" in body and DataParser({"schema": body["schema"]}).schema() != predictor.schema():
+    if "schema" not in body or json.dumps(body["schema"]) == predictor.schema_json:  # verbatim: agrees
+        return
+    if DataParser({"schema": body["schema"]}).schema() != predictor.schema():
         raise InvalidRequest(
             "'schema' does not agree with the schema stored with the model; send the record alone",
             details=[{"field": "schema", "problem": "differs from the model's schema"}],

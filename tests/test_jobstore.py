@@ -210,3 +210,19 @@ def test_records_are_stored_as_a_plain_hash(jobs, redis_db):
 def test_begin_attempt_of_a_job_without_record_creates_nothing(jobs, redis_db):
     assert jobs.begin_attempt("never-issued") == 0
     assert redis_db.keys("*") == []
+
+
+def test_view_reads_only_the_shown_fields_and_equals_the_public_view_of_the_record(jobs):
+    big = {"schema": {"features": [{"key": f"f{i}"} for i in range(2000)]}}
+    jobs.create("t", "training", big)
+    jobs.update("t", STARTED, "started")
+    assert jobs.view("t") == public_view(jobs.get("t"))
+    jobs.update("t", COMPLETED, "done", model_key="t", metrics={"auc": 0.91}, invalid_rows=2)
+    assert jobs.view("t") == public_view(jobs.get("t"))
+    assert jobs.view("t")["metrics"] == {"auc": 0.91} and jobs.view("t")["invalid_rows"] == 2
+    jobs.create("p", "predictall", big)
+    jobs.update("p", COMPLETED, "scored", rows=7, invalid_rows=0, result={"rows": 7})
+    assert jobs.view("p") == public_view(jobs.get("p"))
+    assert jobs.view("p")["rows"] == 7
+    assert jobs.view("never-issued") is None
+    assert set(public_view(jobs.get("t"))) <= set(jobstore._SHOWN)

@@ -92,6 +92,15 @@ def test_a_schema_in_the_body_must_agree(service, bank_model):
     other["features"] = other["features"][:-1]
     refused = service.post("/predict/", json={"modelkey": bank_model, "record": RECORD, "schema": other})
     assert refused.status_code == 400 and "schema" in refused.json()["error"]["message"]
+    # The model's own schema, as GET /models/<key> shows it, agrees as it is; the same with a
+    # position written 1.0 is no schema a job could carry.
+    stored = service.get(f"/models/{bank_model}").json()["schema"]
+    body = {"modelkey": bank_model, "record": RECORD, "schema": stored}
+    assert service.post("/predict/", json=body).json() == agreeing.json()
+    floats = json.loads(json.dumps(stored))
+    values = next(f["values"] for f in floats["features"] if "values" in f)
+    values[next(iter(values))] = 1.0 * values[next(iter(values))]
+    assert service.post("/predict/", json={**body, "schema": floats}).status_code == 400
 
 
 def test_replacing_or_deleting_a_model_is_seen_by_the_next_predict(service, bank_model, models):
