@@ -25,7 +25,7 @@ class ServiceProcesses:
     def __init__(
         self,
         params: dict[str, Any],
-        params_file: Path,
+        params_file: Path | None,
         logs: Path,
         env: dict[str, str] | None = None,
         *,
@@ -37,7 +37,10 @@ class ServiceProcesses:
         self.params_file = params_file
         self.logs = logs
         self.env = dict(os.environ if env is None else env)
-        self.env["PARAMETERS_FILE"] = str(params_file)
+        # No file: the processes run on the built-in defaults and the environment, as params did.
+        self.env.pop("PARAMETERS_FILE", None)
+        if params_file is not None:
+            self.env["PARAMETERS_FILE"] = str(params_file)
         self.env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         self.with_worker = worker
         self.worker_name = worker_name
@@ -93,7 +96,7 @@ class ServiceProcesses:
             )
         self._spawn(
             "web",
-            [sys.executable, "modelserver.py", str(self.params_file)],
+            [sys.executable, "modelserver.py", *([str(self.params_file)] if self.params_file else [])],
             self.logs / "web.log" if self.web_log else None,
         )
 

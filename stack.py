@@ -67,7 +67,7 @@ def say(message: str) -> None:
 
 
 class Stack:
-    def __init__(self, params: dict[str, Any], params_file: Path):
+    def __init__(self, params: dict[str, Any], params_file: Path | None):
         self.params = params
         self.params_file = params_file
         self.var = Path(params["var_dir"])
@@ -162,8 +162,9 @@ class Stack:
 
 
 def main() -> int:
-    params_file = parameters_path()
-    params = load_parameters(params_file if params_file.exists() else None)
+    found = parameters_path()
+    params_file = found if found.exists() else None  # none: the built-in defaults
+    params = load_parameters(params_file)
     stack = Stack(params, params_file)
 
     def terminate(signum: int, frame: Any) -> None:
