@@ -217,12 +217,10 @@ def run_job(task: ServiceTask, kind: str, parameters: dict[str, Any], work: Call
         extra = work(handler)
     except ServiceError as exc:
         handler.update(FAILED, exc.message)
-    except SoftTimeLimitExceeded as exc:
-        handler.update(FAILED, failure_message(exc, task.params))
-        task.discard_spark()
     except Exception as exc:
-        # The soft limit can strike inside a py4j call, which then reports an error of its own
-        # (the limit's clock started a moment before this function did, hence the margin).
+        # The soft limit (SoftTimeLimitExceeded) can also strike inside a py4j call, which then
+        # reports an error of its own (the limit's clock started a moment before this function
+        # did, hence the margin).
         soft_limit = task.app.conf.task_soft_time_limit or float("inf")
         late = _timed_out(exc) or time.monotonic() - started >= soft_limit - 2
         handler.update(FAILED, failure_message(SoftTimeLimitExceeded() if late else exc, task.params))
@@ -356,7 +354,6 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     services = Services(params)
     app = Flask("prediction_service", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = max(params["max_body_bytes"], params["max_dataset_bytes"])
-    app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["prediction_service"] = services
     token = params["auth_token"]
     _register_errors(app)
@@ -429,7 +426,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         target = resolve(body["outputCollection"], params, "outputCollection")
         if (source.uri, source.namespace) == (target.uri, target.namespace):
             raise InvalidRequest("'outputCollection' must differ from 'inputCollection': it is replaced whole")
-        predictor = stored_model(body["modelkey"])
+        predictor = services.factory.get_model(services.models, body["modelkey"])
         _check_schema(body, predictor)
         if first_document(source, "inputCollection") is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
@@ -438,18 +435,12 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
     # --------------------------------------------------------------------- prediction
 
-    def stored_model(key: str) -> Any:
-        """The compiled model for a key; the store's own entries ('__versions__') are no model."""
-        if key.startswith("__"):
-            raise NotFound(f"model '{key}' not found")
-        return services.factory.get_model(services.models, key)
-
     @app.post("/predict/", strict_slashes=False)
     def predict() -> Response:
         body = _json_body()
         services.predict_validator.check(body, "prediction request")
         key = body["modelkey"]
-        predictor = stored_model(key)
+        predictor = services.factory.get_model(services.models, key)
         _check_schema(body, predictor)
         if "record" in body:
             return json_response({"modelkey": key, **predictor.predict_one(body["record"])})
@@ -463,7 +454,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
     @app.get("/models/<key>")
     def get_model(key: str) -> Response:
-        loaded = services.models.load(key) if not key.startswith("__") else None
+        loaded = services.models.load(key)
         if loaded is None:
             raise NotFound(f"model {_shown(key)} not found")
         model, _ = loaded
@@ -471,7 +462,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
     @app.delete("/models/<key>")
     def delete_model(key: str) -> Response:
-        if key.startswith("__") or not services.models.delete(key):
+        if not services.models.delete(key):
             raise NotFound(f"model {_shown(key)} not found")
         return Response(status=204)
 
@@ -657,8 +648,7 @@ def _register_errors(app: Flask) -> None:
         log.warning("Redis unavailable on %s %s: %r", request.method, request.path, error)
         return reply(ServiceUnavailable("Redis is unavailable; try again later"))
 
-    @app.errorhandler(pymongo.errors.ConnectionFailure)
-    @app.errorhandler(pymongo.errors.ServerSelectionTimeoutError)
+    @app.errorhandler(pymongo.errors.ConnectionFailure)  # ServerSelectionTimeoutError included
     def mongo_down(error: Exception) -> Response:
         log.warning("MongoDB unavailable on %s %s: %r", request.method, request.path, error)
         return reply(ServiceUnavailable("MongoDB is unavailable; try again later"))

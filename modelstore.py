@@ -16,6 +16,11 @@ from typing import Any
 import redis
 
 VERSIONS = "__versions__"
+RESERVED = "__"  # the store's own entries (VERSIONS) start so: no model key does
+
+
+def _reserved(key: str) -> bool:
+    return key.startswith(RESERVED)
 
 
 class ModelStore:
@@ -31,11 +36,15 @@ class ModelStore:
         return version
 
     def version(self, key: str) -> str | None:
+        if _reserved(key):
+            return None
         value = self.client.hget(VERSIONS, key)
         return value.decode() if value is not None else None
 
     def load(self, key: str) -> tuple[dict[str, Any], str | None] | None:
         """(model, version) read together, or None when there is no such model."""
+        if _reserved(key):
+            return None
         with self.client.pipeline(transaction=True) as pipe:
             pipe.get(key)
             pipe.hget(VERSIONS, key)
@@ -45,6 +54,8 @@ class ModelStore:
         return json.loads(raw), version.decode() if version is not None else None
 
     def delete(self, key: str) -> bool:
+        if _reserved(key):
+            return False
         with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(key)
             pipe.hdel(VERSIONS, key)
@@ -54,7 +65,7 @@ class ModelStore:
     def keys(self) -> Iterator[str]:
         for raw in self.client.scan_iter(count=500):
             key = raw.decode()
-            if not key.startswith("__"):
+            if not _reserved(key):
                 yield key
 
     def summaries(self) -> list[dict[str, Any]]:

@@ -121,3 +121,10 @@ def test_summaries_read_many_models_in_chunks(store, redis_db):
     assert len(summaries) == 450
     assert summaries[0]["model_key"] == "m449" and summaries[-1]["model_key"] == "m000"
     assert [s["num_features"] for s in summaries] == list(range(449, -1, -1))
+
+
+def test_the_stores_own_entries_are_no_model(store, redis_db):
+    store.save("m", {"name": "x"})
+    assert store.load(VERSIONS) is None and store.version(VERSIONS) is None
+    assert store.delete(VERSIONS) is False
+    assert redis_db.hget(VERSIONS, "m") is not None  # still there
