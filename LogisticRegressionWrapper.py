@@ -128,13 +128,11 @@ class LogisticRegressionWrapper:
             ).cache()
             stats = encoded.groupBy("error", "label").count().collect()
             total = sum(r["count"] for r in stats)
-            invalid = {r["error"]: r["count"] for r in stats if r["error"] is not None}
+            invalid = _invalid(stats)
             classes = {r["label"]: r["count"] for r in stats if r["error"] is None}
             bad_rows = sum(invalid.values())
             _check_classes(classes, parser, source, total, invalid)
-            handler.progress(
-                f"encoded {total} rows of {source}" + (f"; skipping {_describe(invalid)}" if invalid else ""), 0.1
-            )
+            handler.progress(f"encoded {total} rows of {source}{_skipping(invalid)}", 0.1)
             valid = encoded.filter(F.col("error").isNull())
             train_df = valid.filter(~F.col("heldout")).select("features", "label").cache()
             test_df = valid.filter(F.col("heldout")).select("features", "label")
@@ -191,7 +189,7 @@ class LogisticRegressionWrapper:
             "training": {
                 "rows": total,
                 "invalid_rows": bad_rows,
-                "invalid_reasons": dict(list(invalid.items())[:ERROR_EXAMPLES]),
+                "invalid_reasons": _reasons(invalid),
                 "holdout_rows": agg["rows"],
                 "best_params": {
                     "regParam": float(best.getRegParam()),
@@ -230,11 +228,9 @@ class LogisticRegressionWrapper:
             value = F.struct(*[F.col(f"`{c}`") for c in df.columns])
             scored = df.select(margin.alias("margin"), error.alias("error"), value.alias("value")).cache()
             stats = scored.groupBy("error").count().collect()
-            invalid = {r["error"]: r["count"] for r in stats if r["error"] is not None}
+            invalid = _invalid(stats)
             rows = sum(r["count"] for r in stats if r["error"] is None)
-            handler.progress(
-                f"scoring {rows} rows into {target}" + (f"; skipping {_describe(invalid)}" if invalid else ""), 0.3
-            )
+            handler.progress(f"scoring {rows} rows into {target}{_skipping(invalid)}", 0.3)
             out = scored.filter(F.col("error").isNull()).select(
                 (F.col("margin") > 0).cast("int").alias("score"),
                 (F.lit(1.0) / (F.lit(1.0) + F.exp(-F.col("margin")))).alias("probability"),
@@ -242,7 +238,7 @@ class LogisticRegressionWrapper:
             )
             write_collection(out, target, batch_size=params["spark_write_batch"], overwrite=True)
             scored.unpersist()
-        return {"rows": rows, "invalid_rows": sum(invalid.values()), "invalid_reasons": dict(list(invalid.items())[:3])}
+        return {"rows": rows, "invalid_rows": sum(invalid.values()), "invalid_reasons": _reasons(invalid)}
 
 
 @functools.cache
@@ -311,6 +307,19 @@ def _check_classes(
     if len(classes) < 2:
         only = parser.label_name(int(next(iter(classes))))
         raise InvalidSchema(f"label '{parser.label_key}' in {source} has only one class ({only!r}): nothing to learn")
+
+
+def _invalid(stats: Sequence[Any]) -> dict[str, int]:
+    """Rows that could not be encoded, counted by reason, from a groupBy("error", ...).count()."""
+    return {r["error"]: r["count"] for r in stats if r["error"] is not None}
+
+
+def _reasons(invalid: dict[str, int]) -> dict[str, int]:
+    return dict(list(invalid.items())[:ERROR_EXAMPLES])
+
+
+def _skipping(invalid: dict[str, int]) -> str:
+    return f"; skipping {_describe(invalid)}" if invalid else ""
 
 
 def _describe(invalid: dict[str, int]) -> str:

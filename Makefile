@@ -7,7 +7,6 @@ PYTHON  ?= python3
 VENV    := .venv
 REQHASH := $(shell sha256sum requirements.txt | cut -c1-16)
 STAMP   := $(VENV)/.installed-$(REQHASH)
-APT_PACKAGES := redis-server openjdk-17-jre-headless
 
 .PHONY: run test setup system venv lint bench clean
 

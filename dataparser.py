@@ -46,10 +46,6 @@ class Feature:
     width: int
 
     @property
-    def categorical(self) -> bool:
-        return self.values is not None
-
-    @property
     def constant(self) -> bool:
         """A single-valued categorical: one feature that is always 0 (classic behaviour)."""
         return self.values is not None and len(self.values) == 1

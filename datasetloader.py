@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import shutil
 import sys
 import tempfile
 import urllib.request
@@ -247,14 +248,6 @@ def _origin_checkout(project: Path) -> Path | None:
     return origin if origin != project and origin.is_dir() else None
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _find_member(archive: zipfile.ZipFile, member: str, depth: int = 0) -> bytes | None:
     """A file by base name inside a zip, looking into zips nested in it (UCI ships zip-in-zip)."""
     for info in archive.infolist():
@@ -290,8 +283,7 @@ def download_bank(
     dest_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryFile() as spool:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-            for chunk in iter(lambda: response.read(1 << 20), b""):
-                spool.write(chunk)
+            shutil.copyfileobj(response, spool, 1 << 20)
         spool.seek(0)
         try:
             with zipfile.ZipFile(spool) as archive:

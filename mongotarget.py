@@ -113,8 +113,7 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
         _check_options(uri, field)
         return CollectionRef(uri, db, collection)
     db, _, collection = spec.partition(".")
-    check_namespace(db, collection)
-    return CollectionRef(params["mongodb_uri"], db, collection)
+    return path_ref(db, collection, params)
 
 
 def _check_options(uri: str, field: str) -> None:

@@ -403,7 +403,3 @@ class MongoWriter(DataSourceArrowWriter):
                 time.sleep(0.5)
                 if db.list_collection_names(filter={"name": self.temp}):
                     db.drop_collection(self.temp)
-
-
-def rows_written(messages: list[WriterCommitMessage | None]) -> int:
-    return sum(m.rows for m in messages if isinstance(m, Written))

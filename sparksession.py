@@ -57,14 +57,14 @@ def start_conf(jobparameters: Mapping[str, Any], params: Mapping[str, Any]) -> S
     return conf
 
 
-def get_spark(params: Mapping[str, Any], jobparameters: Mapping[str, Any] | None = None) -> SparkSession:
+def get_spark(params: Mapping[str, Any]) -> SparkSession:
     """This process's SparkSession, created on first use and then reused by every job."""
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this venv
-        spark = SparkSession.builder.config(conf=start_conf(jobparameters or {}, params)).getOrCreate()
+        spark = SparkSession.builder.config(conf=start_conf({}, params)).getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
         # Executors and the data source planner import the source from these shipped files.
         for module in (tempcollections, sparkmongo):

@@ -275,12 +275,7 @@ class Bench:
         whatever its process group still holds (worker processes of a pre-forking server)."""
         server = embedded.ServerProcess(name, argv, url, self.dir / "logs" / f"{name}.log", cwd=ROOT)
 
-        def stop() -> None:
-            server.stop()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(server.pid, signal.SIGKILL)
-
-        self.on_stop(name, stop)
+        self.on_stop(name, server.stop)  # which also kills what its process group still holds
         server.wait_until(ready, timeout)
         return server
 

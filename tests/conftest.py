@@ -140,14 +140,11 @@ class Service(ServiceProcesses):
         super().__init__(
             params, params_file, workdir, env, worker=worker, worker_name=f"test-{uuid.uuid4().hex[:6]}@%h"
         )
-        self.token = params.get("auth_token") or ""
         self.start()
         self.wait_healthy(timeout=90)
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = kwargs.pop("headers", {})
-        if self.token and "Authorization" not in headers:
-            headers["Authorization"] = f"Bearer {self.token}"
+        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
         return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
 
     def get(self, path: str, **kwargs) -> requests.Response:
