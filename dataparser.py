@@ -261,36 +261,28 @@ class DataParser:
 
     # ------------------------------------------------------------------------------ Spark
 
-    def spark_columns(self, df_schema: StructType, train: bool = True) -> tuple[Column, Column | None, Column]:
+    def spark_columns(self, df_schema: StructType) -> tuple[Column, Column, Column]:
         """``(features, label, error)`` column expressions over a DataFrame of that schema.
 
-        ``features`` is an ML dense vector, ``label`` a double (None unless train), ``error``
-        null for a good row or "field '<key>' <problem>" for the first field that fails, exactly
-        as parse_line would fail.
+        ``features`` is an ML dense vector, ``label`` a double, ``error`` null for a good row or
+        "field '<key>' <problem>" for the first field that fails, exactly as parse_line would fail.
         """
         from pyspark.ml.functions import array_to_vector
         from pyspark.sql import functions as F
 
-        types = {field.name: field.dataType.typeName() for field in df_schema.fields}
+        types, values, checks = self._spark_fields(df_schema, F)
         slots: list[Column] = []
-        checks: list[Column] = []
-        for f in self.features:
-            value, problem = self._spark_value(f.key, f.values, types, F)
-            checks.append(problem)
+        for f, value in zip(self.features, values, strict=True):
             if f.values is None:
                 slots.append(F.coalesce(value, F.lit(0.0)))
             elif f.constant:
                 slots.append(F.lit(0.0))
             else:
                 slots.extend(F.coalesce((value == F.lit(p)).cast("double"), F.lit(0.0)) for p in range(f.width))
-        label = None
-        if train:
-            label, label_problem = self._spark_value(self.label_key, self.label_values, types, F)
-            label = label.cast("double")
-            checks.append(label_problem)
-        error = F.coalesce(*checks) if len(checks) > 1 else checks[0]
+        label, label_problem = self._spark_value(self.label_key, self.label_values, types, F)
+        error = F.coalesce(*checks, label_problem)
         # A bad row gets no vector (null), never a half-made one.
-        return F.when(error.isNull(), array_to_vector(F.array(*slots))), label, error
+        return F.when(error.isNull(), array_to_vector(F.array(*slots))), label.cast("double"), error
 
     def spark_margin(self, df_schema: StructType, weights: Sequence[float], intercept: float) -> tuple[Column, Column]:
         """``(margin, error)``: intercept + weights . features, as column expressions.
@@ -301,12 +293,9 @@ class DataParser:
 
         if len(weights) != self.num_features:
             raise InvalidSchema(f"{len(weights)} weights for {self.num_features} features")
-        types = {field.name: field.dataType.typeName() for field in df_schema.fields}
+        _, values, checks = self._spark_fields(df_schema, F)
         margin = F.lit(float(intercept))
-        checks: list[Column] = []
-        for f in self.features:
-            value, problem = self._spark_value(f.key, f.values, types, F)
-            checks.append(problem)
+        for f, value in zip(self.features, values, strict=True):
             if f.values is None:
                 margin = margin + value * F.lit(float(weights[f.offset]))
             elif not f.constant:
@@ -314,6 +303,12 @@ class DataParser:
                 margin = margin + F.element_at(block, (value + F.lit(1)).cast("int"))
         error = F.coalesce(*checks) if len(checks) > 1 else checks[0]
         return F.when(error.isNull(), margin), error
+
+    def _spark_fields(self, df_schema: StructType, F: Any) -> tuple[dict[str, str], list[Column], list[Column]]:
+        """The DataFrame's column types, and each feature's value and problem columns, in order."""
+        types = {field.name: field.dataType.typeName() for field in df_schema.fields}
+        pairs = [self._spark_value(f.key, f.values, types, F) for f in self.features]
+        return types, [value for value, _ in pairs], [problem for _, problem in pairs]
 
     @staticmethod
     def _spark_value(
@@ -340,7 +335,7 @@ class DataParser:
                 bad = F.when(F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE))
             else:
                 parsed = F.lit(None).cast("double")
-                bad = F.lit(f"field '{key}' {NOT_A_NUMBER}")
+                bad = problem(NOT_A_NUMBER)
             return parsed, F.coalesce(missing, bad)
         lookup = F.create_map(*[x for name, pos in values.items() for x in (F.lit(name), F.lit(pos))])
         if kind == "string":
