@@ -140,7 +140,7 @@ def _depth(value: Any, limit: int) -> int:
     while level:
         children = [c for item in level for c in (item.values() if type(item) is dict else item)]
         nested = [c for c in children if type(c) in _CONTAINERS]
-        deepest += 1 if len(nested) < len(children) or nested else 0
+        deepest += 1 if children else 0  # a non-empty container adds a level
         if deepest > limit:
             return deepest
         level = nested
