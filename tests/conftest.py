@@ -119,6 +119,22 @@ def spark(base_params):
 JOB = json.loads((ROOT / "job.json").read_text())
 FINAL = ("COMPLETED", "FAILED")
 
+# API.md, route by route: the methods each path answers (HEAD is implied by GET and not listed).
+API_ROUTES = {
+    "/train/": {"post"},
+    "/training/status/{job_id}": {"get"},
+    "/predictall/": {"post"},
+    "/predictall/status/{job_id}": {"get"},
+    "/jobs/{job_id}": {"get"},
+    "/predict/": {"post"},
+    "/models/": {"get"},
+    "/models/{key}": {"get", "delete"},
+    "/datasets/{db}/{collection}": {"put", "get", "delete"},
+    "/datasets/{db}/{collection}/schema": {"get"},
+    "/health": {"get"},
+    "/openapi.json": {"get"},
+}
+
 
 class Service(ServiceProcesses):
     """A real worker process and a real web server (CherryPy on loopback) on this session's

@@ -40,7 +40,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from conftest import E2E_BANK, JOB, Service
+from conftest import API_ROUTES, E2E_BANK, JOB, Service
 
 RECORD = {
     "age": 41, "job": "management", "marital": "married", "education": "tertiary", "default": "no",
@@ -857,23 +857,7 @@ def test_a_dataset_past_max_dataset_bytes_is_413_and_the_old_data_stays(small_li
 
 FUZZ_PREFIX = "fuzz_"
 # API.md's operations, as /openapi.json lists them; a test checks the live document has no others.
-OPERATIONS = [
-    ("POST", "/train/"),
-    ("GET", "/training/status/{job_id}"),
-    ("POST", "/predictall/"),
-    ("GET", "/predictall/status/{job_id}"),
-    ("GET", "/jobs/{job_id}"),
-    ("POST", "/predict/"),
-    ("GET", "/models/"),
-    ("GET", "/models/{key}"),
-    ("DELETE", "/models/{key}"),
-    ("PUT", "/datasets/{db}/{collection}"),
-    ("GET", "/datasets/{db}/{collection}"),
-    ("DELETE", "/datasets/{db}/{collection}"),
-    ("GET", "/datasets/{db}/{collection}/schema"),
-    ("GET", "/health"),
-    ("GET", "/openapi.json"),
-]
+OPERATIONS = [(method.upper(), route) for route, methods in API_ROUTES.items() for method in sorted(methods)]
 
 
 @schemathesis.check

@@ -8,26 +8,12 @@ from jsonschema import Draft202012Validator
 
 import openapi
 import validation
+from conftest import API_ROUTES as ROUTES
 from exceptions import NotFound
 from jobstore import COMPLETED, JobStore, public_view
 
 API_MD = Path("/work/shared/API.md")
 
-# API.md, route by route: the methods each path answers (HEAD is implied by GET and not listed).
-ROUTES = {
-    "/train/": {"post"},
-    "/training/status/{job_id}": {"get"},
-    "/predictall/": {"post"},
-    "/predictall/status/{job_id}": {"get"},
-    "/jobs/{job_id}": {"get"},
-    "/predict/": {"post"},
-    "/models/": {"get"},
-    "/models/{key}": {"get", "delete"},
-    "/datasets/{db}/{collection}": {"put", "get", "delete"},
-    "/datasets/{db}/{collection}/schema": {"get"},
-    "/health": {"get"},
-    "/openapi.json": {"get"},
-}
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
