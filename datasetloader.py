@@ -35,7 +35,7 @@ import pymongo
 from pymongo.collection import Collection
 
 from exceptions import InvalidDataset
-from tempcollections import drop_stale, temp_name
+from tempcollections import IdClash, drop_stale, publish, temp_name
 
 DEFAULT_BATCH = 5000
 UCI_BANK_URL = "https://archive.ics.uci.edu/static/public/222/bank+marketing.zip"
@@ -165,32 +165,13 @@ def load_documents(
             inserted += len(batch)
         if inserted == 0:
             raise InvalidDataset("empty input: no rows after the header")
-        if mode == "replace":
-            temp.rename(collection.name, dropTarget=True)
-        else:
-            _append(temp, collection)
+        publish(db, temp.name, collection.name, replace=mode == "replace")
+    except IdClash as exc:
+        raise InvalidDataset(str(exc)) from None
     finally:
         temp.drop()
     drop_stale(db, TEMP_PREFIX)
     return inserted
-
-
-def _append(temp: Collection, target: Collection) -> None:
-    """Merge a fully loaded temp collection into target, refusing _id clashes up front so the
-    merge cannot stop halfway."""
-    clash = list(
-        temp.aggregate(
-            [
-                {"$lookup": {"from": target.name, "localField": "_id", "foreignField": "_id", "as": "hit"}},
-                {"$match": {"hit.0": {"$exists": True}}},
-                {"$limit": 1},
-                {"$project": {"_id": 1}},
-            ]
-        )
-    )
-    if clash:
-        raise InvalidDataset(f"document _id {clash[0]['_id']!r} already exists in {target.full_name}")
-    list(temp.aggregate([{"$merge": {"into": target.name, "whenMatched": "fail", "whenNotMatched": "insert"}}]))
 
 
 def text_stream(binary: IO[bytes]) -> IO[str]:

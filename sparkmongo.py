@@ -56,7 +56,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from tempcollections import drop_stale, temp_name
+from tempcollections import drop_stale, publish, temp_name
 
 FORMAT = "mongodb"
 ARROW_CHUNK = 8192
@@ -382,14 +382,9 @@ class MongoWriter(DataSourceArrowWriter):
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         with _client(self.uri) as client:
             db = client[self.db]
-            temp = db[self.temp]
             if self.temp not in db.list_collection_names(filter={"name": self.temp}):
                 db.create_collection(self.temp)  # an empty result still replaces the target
-            if self.overwrite:
-                temp.rename(self.collection, dropTarget=True)
-            else:
-                list(temp.aggregate([{"$merge": {"into": self.collection, "whenMatched": "fail"}}]))
-                temp.drop()
+            publish(db, self.temp, self.collection, replace=self.overwrite)
             drop_stale(db, TEMP_PREFIX)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:

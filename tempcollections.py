@@ -17,6 +17,35 @@ def temp_name(prefix: str, collection: str) -> str:
     return f"{prefix}{int(time.time()):x}_{uuid.uuid4().hex[:8]}_{collection}"[:120]
 
 
+class IdClash(ValueError):
+    """An append would meet a document already in the target: nothing was merged."""
+
+
+def publish(db: Any, temp: str, target: str, *, replace: bool) -> None:
+    """Make a fully written temporary collection the target, all or nothing: renamed over it
+    (replace) or merged into it (append). An append refuses an _id clash up front, so the merge
+    cannot stop halfway. The temporary collection is gone afterwards, whatever happened."""
+    try:
+        if replace:
+            db[temp].rename(target, dropTarget=True)
+            return
+        clash = list(
+            db[temp].aggregate(
+                [
+                    {"$lookup": {"from": target, "localField": "_id", "foreignField": "_id", "as": "hit"}},
+                    {"$match": {"hit.0": {"$exists": True}}},
+                    {"$limit": 1},
+                    {"$project": {"_id": 1}},
+                ]
+            )
+        )
+        if clash:
+            raise IdClash(f"document _id {clash[0]['_id']!r} already exists in {db.name}.{target}")
+        list(db[temp].aggregate([{"$merge": {"into": target, "whenMatched": "fail", "whenNotMatched": "insert"}}]))
+    finally:
+        db.drop_collection(temp)
+
+
 def drop_stale(db: Any, prefix: str, max_age: float = STALE_AFTER) -> list[str]:
     """Drop this prefix's temporary collections older than max_age; returns their names."""
     dropped = []

@@ -79,6 +79,15 @@ def test_append_merges(spark, mongo_db):
     assert sorted(d["x"] for d in mongo_db.out.find()) == [0, 1, 2, 3]
 
 
+def test_an_append_meeting_an_existing_id_merges_nothing(spark, mongo_db):
+    mongo_db.out.insert_many([{"_id": 2, "x": "kept"}])
+    rows = spark.range(1, 4).select(F.col("id").alias("_id"), F.lit("new").alias("x"))
+    with pytest.raises(Exception, match="already exists"):
+        write_collection(rows, ref(mongo_db.out), batch_size=1, overwrite=False)
+    assert list(mongo_db.out.find()) == [{"_id": 2, "x": "kept"}]
+    assert mongo_db.list_collection_names() == ["out"]
+
+
 def test_empty_result_still_replaces(spark, mongo_db):
     mongo_db.out.insert_many([{"x": 0}])
     write_collection(spark.range(0).withColumnRenamed("id", "x"), ref(mongo_db.out), batch_size=2)
