@@ -9,14 +9,13 @@
 * ``predict_all`` (worker): scores a collection with column expressions and writes
   ``{score, probability, value}`` documents, replacing the output only on success.
 
-pyspark is imported inside the worker-side methods only, so the web process never loads it.
+pyspark (and the library's Spark modules) are imported inside the worker-side functions only, so
+the web process, which compiles predictors from this module, never loads it.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,10 +23,10 @@ from typing import Any
 import numpy as np
 
 from dataparser import DataParser
-from exceptions import InvalidSchema, NotFound, RecordError, ServiceError
 from modelfactory import Resources
-from mongotarget import CollectionRef, redact_job, resolve
-from validation import job_with_defaults
+from predictionservice.exceptions import InvalidSchema, NotFound, RecordError, ServiceError
+from predictionservice.mongotarget import CollectionRef, redact_job, resolve
+from predictionservice.validation import job_with_defaults
 
 NAME = "LogisticRegressionWrapper"
 ERROR_EXAMPLES = 3
@@ -37,7 +36,7 @@ class LinearPredictor:
     """Scores records with a stored binary logistic-regression model, in numpy."""
 
     def __init__(self, model: Mapping[str, Any]):
-        self.parser = DataParser({"schema": model["schema"]})
+        self.parser = DataParser(model["schema"])
         self.weights = np.asarray(model["coefficients"], dtype=np.float64)
         self.intercept = float(model["intercept"])
         if self.weights.shape != (self.parser.num_features,):
@@ -53,7 +52,7 @@ class LinearPredictor:
 
     def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
         """The common online case: one vector, scalar arithmetic, no column-wise batch set-up."""
-        vector = np.asarray(self.parser.parse_line(record, train=False), dtype=np.float64)
+        vector = np.asarray(self.parser.encode_one(record), dtype=np.float64)
         margin = vector @ self.weights + self.intercept
         with np.errstate(over="ignore"):
             probability = 1.0 / (1.0 + np.exp(-margin))
@@ -79,154 +78,59 @@ class LinearPredictor:
 class LogisticRegressionWrapper:
     name = NAME
 
-    def compile(self, model: Mapping[str, Any]) -> LinearPredictor:
-        return LinearPredictor(model)
+    def compile(self, stored: Mapping[str, Any]) -> LinearPredictor:
+        return LinearPredictor(stored)
 
     # ------------------------------------------------------------------------------ training
 
-    def train(self, jobparameters: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
+    def train(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
         started = time.monotonic()
-        job = job_with_defaults(jobparameters)
-        parser = DataParser(job)
+        job = job_with_defaults(job)
+        parser = DataParser(job["schema"])
         if parser.label_values is not None and sorted(parser.label_values.values()) != [0, 1]:
             raise InvalidSchema(
                 f"{NAME} is a binary classifier: schema.label.values must map two categories to 0 and 1"
             )
-        params = resources.params
-        source = resolve(job["inputCollection"], params, "inputCollection")
+        source = resolve(job["inputCollection"], resources.params, "inputCollection")
         handler.progress(f"reading {source}", 0.05)
         _check_fields(resources.mongo.collection(source), source, parser)
         spark = resources.spark()
-        from pyspark.ml import Pipeline
-        from pyspark.ml.classification import LogisticRegression
-        from pyspark.ml.evaluation import BinaryClassificationEvaluator
-        from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
-        from pyspark.sql import functions as F
+        from predictionservice.sparksession import job_group
 
-        from sparksession import job_group, read_collection
-
-        fields = [parser.label_key, *(f.key for f in parser.features)]
-        with job_group(spark, handler.get_id(), f"training {source}"):
-            df = read_collection(
-                spark,
-                source,
-                partitions=params["spark_read_partitions"],
-                partition_mb=params["spark_partition_mb"],
-                fields=fields,
-            )
-            features, label, error = parser.spark_columns(df.schema)
-            holdout = float(job["holdoutFraction"])
-            # The held-out split hashes each row's fields with the seed: a row lands on the same
-            # side whatever else the collection holds, however it is partitioned or loaded.
-            content = [F.col(f"`{name}`") for name in fields]
-            bucket = F.pmod(F.xxhash64(F.lit(int(job["seed"])), *content), F.lit(10_000))
-            encoded = df.select(
-                features.alias("features"),
-                label.alias("label"),
-                error.alias("error"),
-                (bucket < F.lit(round(holdout * 10_000))).alias("heldout"),
-            ).cache()
-            stats = encoded.groupBy("error", "label").count().collect()
-            total = sum(r["count"] for r in stats)
-            invalid = _invalid(stats)
-            classes = {r["label"]: r["count"] for r in stats if r["error"] is None}
-            bad_rows = sum(invalid.values())
-            _check_classes(classes, parser, source, total, invalid)
-            handler.progress(f"encoded {total} rows of {source}{_skipping(invalid)}", 0.1)
-            valid = encoded.filter(F.col("error").isNull())
-            train_df = valid.filter(~F.col("heldout")).select("features", "label").cache()
-            test_df = valid.filter(F.col("heldout")).select("features", "label")
-
-            lr = LogisticRegression(
-                maxIter=int(job["iterations"]), tol=float(job["tol"]), standardization=bool(job["standardization"])
-            )
-            grid = (
-                ParamGridBuilder()
-                .addGrid(lr.regParam, [float(x) for x in job["regParam"]])
-                .addGrid(lr.elasticNetParam, [float(x) for x in job["elasticNetParam"]])
-                .build()
-            )
-            folds = int(job["numFolds"])
-            evaluator = _progress_evaluator()(metricName="areaUnderROC")
-            evaluator.on_evaluate = _fold_progress(handler, folds, len(grid))
-            handler.progress(f"fitting fold 1 of {folds}", 0.15)
-            cv = CrossValidator(
-                estimator=Pipeline(stages=[lr]),
-                estimatorParamMaps=grid,
-                evaluator=evaluator,
-                numFolds=folds,
-                seed=int(job["seed"]),
-                parallelism=int(params["spark_cv_parallelism"]),
-            )
-            cv_model = cv.fit(train_df)
-
-            handler.progress("evaluating the best model on the held-out split", 0.85)
-            predictions = cv_model.bestModel.transform(test_df).cache()
-            auc = BinaryClassificationEvaluator(metricName="areaUnderROC").evaluate(predictions)
-            pr = BinaryClassificationEvaluator(metricName="areaUnderPR").evaluate(predictions)
-            agg = predictions.agg(
-                F.avg((F.col("prediction") == F.col("label")).cast("double")).alias("accuracy"),
-                F.count("*").alias("rows"),
-            ).first()
-            best = cv_model.bestModel.stages[-1]
-            best_index = int(np.argmax(cv_model.avgMetrics))
-            for cached in (predictions, train_df, encoded):
-                cached.unpersist()
-
+        with job_group(spark, handler.job_id, f"training {source}"):
+            encoded, stats = _encoded(spark, job, parser, source, resources.params)
+            _check_classes(stats["classes"], parser, source, stats["rows"], stats["invalid"])
+            handler.progress(f"encoded {stats['rows']} rows of {source}{_skipping(stats['invalid'])}", 0.1)
+            fit = _cross_validate(encoded, job, resources.params, handler)
         handler.progress("saving the model", 0.95)
-        model = {
-            "model_key": handler.get_id(),
-            "name": NAME,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "coefficients": [float(x) for x in best.coefficients.toArray()],
-            "intercept": float(best.intercept),
-            "numFeatures": int(best.numFeatures),
-            "numClasses": int(best.numClasses),
-            "feature_names": parser.feature_names(),
-            "schema": parser.schema(),
-            "parameters": redact_job(job),
-            "metrics": {"auc": auc, "area_under_pr": pr, "accuracy": agg["accuracy"]},
-            "training": {
-                "rows": total,
-                "invalid_rows": bad_rows,
-                "invalid_reasons": _reasons(invalid),
-                "holdout_rows": agg["rows"],
-                "best_params": {
-                    "regParam": float(best.getRegParam()),
-                    "elasticNetParam": float(best.getElasticNetParam()),
-                },
-                "cv_auc": [float(x) for x in cv_model.avgMetrics],
-                "best_grid_index": best_index,
-                "seconds": round(time.monotonic() - started, 3),
-            },
-        }
-        resources.models.save(handler.get_id(), model)
+        model = _stored_model(handler.job_id, job, parser, fit, stats, time.monotonic() - started)
+        resources.models.save(handler.job_id, model)
         return model
 
     # -------------------------------------------------------------------------- batch scoring
 
     def predict_all(
-        self, model: Mapping[str, Any], jobparameters: Mapping[str, Any], resources: Resources, handler: Any
+        self, stored: Mapping[str, Any], job: Mapping[str, Any], resources: Resources, handler: Any
     ) -> dict[str, Any]:
-        parser = DataParser({"schema": model["schema"]})
+        parser = DataParser(stored["schema"])
         params = resources.params
-        source = resolve(jobparameters["inputCollection"], params, "inputCollection")
-        target = resolve(jobparameters["outputCollection"], params, "outputCollection")
+        source = resolve(job["inputCollection"], params, "inputCollection")
+        target = resolve(job["outputCollection"], params, "outputCollection")
         handler.progress(f"reading {source}", 0.05)
         if resources.mongo.collection(source).find_one({}, {"_id": 1}) is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
         spark = resources.spark()
         from pyspark.sql import functions as F
 
-        from sparksession import job_group, read_collection, write_collection
+        from predictionservice.sparkml import margin_column, record_column
+        from predictionservice.sparksession import job_group, read_collection, write_collection
 
-        with job_group(spark, handler.get_id(), f"scoring {source} into {target}"):
+        with job_group(spark, handler.job_id, f"scoring {source} into {target}"):
             df = read_collection(
                 spark, source, partitions=params["spark_read_partitions"], partition_mb=params["spark_partition_mb"]
             )
-            margin, error = parser.spark_margin(df.schema, model["coefficients"], model["intercept"])
-            value = F.struct(*[F.col(f"`{c}`") for c in df.columns])
-            scored = df.select(margin.alias("margin"), error.alias("error"), value.alias("value")).cache()
+            margin, error = margin_column(parser, df.schema, stored["coefficients"], stored["intercept"])
+            scored = df.select(margin.alias("margin"), error.alias("error"), record_column(df).alias("value")).cache()
             stats = scored.groupBy("error").count().collect()
             invalid = _invalid(stats)
             rows = sum(r["count"] for r in stats if r["error"] is None)
@@ -241,42 +145,124 @@ class LogisticRegressionWrapper:
         return {"rows": rows, "invalid_rows": sum(invalid.values()), "invalid_reasons": _reasons(invalid)}
 
 
-@functools.cache
-def _progress_evaluator() -> type:
+def _encoded(spark: Any, job: Mapping[str, Any], parser: DataParser, source: CollectionRef, params: Any) -> tuple:
+    """The input's valid rows encoded and cached (features, label, heldout), and its counts:
+    rows, invalid rows by reason, and rows per class."""
+
+    from predictionservice.sparkml import feature_columns, heldout_column
+    from predictionservice.sparksession import read_collection
+
+    fields = [parser.label_key, *(f.key for f in parser.features)]
+    df = read_collection(
+        spark,
+        source,
+        partitions=params["spark_read_partitions"],
+        partition_mb=params["spark_partition_mb"],
+        fields=fields,
+    )
+    features, label, error = feature_columns(parser, df.schema)
+    heldout = heldout_column(fields, int(job["seed"]), float(job["holdoutFraction"]))
+    encoded = df.select(
+        features.alias("features"), label.alias("label"), error.alias("error"), heldout.alias("heldout")
+    ).cache()
+    stats = encoded.groupBy("error", "label").count().collect()
+    counts = {
+        "rows": sum(r["count"] for r in stats),
+        "invalid": _invalid(stats),
+        "classes": {r["label"]: r["count"] for r in stats if r["error"] is None},
+    }
+    return encoded, counts
+
+
+def _cross_validate(encoded: Any, job: Mapping[str, Any], params: Any, handler: Any) -> dict[str, Any]:
+    """CrossValidator over the grid on the training split, the best model evaluated on the
+    held-out split; what the stored model keeps of it."""
+    from pyspark.ml import Pipeline
+    from pyspark.ml.classification import LogisticRegression
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
+    from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
+    from pyspark.sql import functions as F
 
-    class ProgressEvaluator(BinaryClassificationEvaluator):
-        """Reports each (fold, grid point) evaluation: CrossValidator offers no other hook."""
+    from predictionservice.sparkml import ProgressEvaluator, fold_progress
 
-        on_evaluate = None
+    valid = encoded.filter(F.col("error").isNull())
+    train_df = valid.filter(~F.col("heldout")).select("features", "label").cache()
+    test_df = valid.filter(F.col("heldout")).select("features", "label")
+    lr = LogisticRegression(
+        maxIter=int(job["iterations"]), tol=float(job["tol"]), standardization=bool(job["standardization"])
+    )
+    grid = (
+        ParamGridBuilder()
+        .addGrid(lr.regParam, [float(x) for x in job["regParam"]])
+        .addGrid(lr.elasticNetParam, [float(x) for x in job["elasticNetParam"]])
+        .build()
+    )
+    folds = int(job["numFolds"])
+    evaluator = ProgressEvaluator(metricName="areaUnderROC")
+    evaluator.on_evaluate = fold_progress(handler, folds, len(grid))
+    handler.progress(f"fitting fold 1 of {folds}", 0.15)
+    cv = CrossValidator(
+        estimator=Pipeline(stages=[lr]),
+        estimatorParamMaps=grid,
+        evaluator=evaluator,
+        numFolds=folds,
+        seed=int(job["seed"]),
+        parallelism=int(params["spark_cv_parallelism"]),
+    )
+    cv_model = cv.fit(train_df)
 
-        def _evaluate(self, dataset: Any) -> float:
-            value = super()._evaluate(dataset)
-            if self.on_evaluate is not None:
-                self.on_evaluate()
-            return value
+    handler.progress("evaluating the best model on the held-out split", 0.85)
+    predictions = cv_model.bestModel.transform(test_df).cache()
+    metrics = {
+        "auc": BinaryClassificationEvaluator(metricName="areaUnderROC").evaluate(predictions),
+        "area_under_pr": BinaryClassificationEvaluator(metricName="areaUnderPR").evaluate(predictions),
+    }
+    agg = predictions.agg(
+        F.avg((F.col("prediction") == F.col("label")).cast("double")).alias("accuracy"),
+        F.count("*").alias("rows"),
+    ).first()
+    metrics["accuracy"] = agg["accuracy"]
+    for cached in (predictions, train_df, encoded):
+        cached.unpersist()
+    return {
+        "best": cv_model.bestModel.stages[-1],
+        "cv_auc": [float(x) for x in cv_model.avgMetrics],
+        "metrics": metrics,
+        "holdout_rows": agg["rows"],
+    }
 
-    return ProgressEvaluator
 
-
-def _fold_progress(handler: Any, folds: int, grid: int):
-    total = folds * grid
-    done = 0
-    lock = threading.Lock()
-
-    def step() -> None:
-        nonlocal done
-        with lock:
-            done += 1
-            fold = min(done // grid + 1, folds)
-            message = (
-                f"fitting fold {fold} of {folds} ({done} of {total} fits done)"
-                if done < total
-                else f"cross-validation done ({total} fits)"
-            )
-            handler.progress(message, 0.15 + 0.7 * done / total)
-
-    return step
+def _stored_model(
+    key: str, job: Mapping[str, Any], parser: DataParser, fit: dict[str, Any], stats: dict[str, Any], seconds: float
+) -> dict[str, Any]:
+    """The stored model: coefficients, schema, metrics and how it was trained."""
+    best = fit["best"]
+    return {
+        "model_key": key,
+        "name": NAME,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "coefficients": [float(x) for x in best.coefficients.toArray()],
+        "intercept": float(best.intercept),
+        "numFeatures": int(best.numFeatures),
+        "numClasses": int(best.numClasses),
+        "feature_names": parser.feature_names(),
+        "schema": parser.schema(),
+        "parameters": redact_job(job),
+        "metrics": fit["metrics"],
+        "training": {
+            "rows": stats["rows"],
+            "invalid_rows": sum(stats["invalid"].values()),
+            "invalid_reasons": _reasons(stats["invalid"]),
+            "holdout_rows": fit["holdout_rows"],
+            "best_params": {
+                "regParam": float(best.getRegParam()),
+                "elasticNetParam": float(best.getElasticNetParam()),
+            },
+            "cv_auc": fit["cv_auc"],
+            "best_grid_index": int(np.argmax(fit["cv_auc"])),
+            "seconds": round(seconds, 3),
+        },
+    }
 
 
 def _check_fields(collection: Any, source: CollectionRef, parser: DataParser) -> None:
@@ -310,8 +296,13 @@ def _check_classes(
 
 
 def _invalid(stats: Sequence[Any]) -> dict[str, int]:
-    """Rows that could not be encoded, counted by reason, from a groupBy("error", ...).count()."""
-    return {r["error"]: r["count"] for r in stats if r["error"] is not None}
+    """Rows that could not be encoded, counted by reason, from a groupBy("error", ...).count():
+    a reason seen with several labels sums their counts."""
+    invalid: dict[str, int] = {}
+    for r in stats:
+        if r["error"] is not None:
+            invalid[r["error"]] = invalid.get(r["error"], 0) + r["count"]
+    return invalid
 
 
 def _reasons(invalid: dict[str, int]) -> dict[str, int]:

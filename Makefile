@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.installed-$(REQHASH)
 .PHONY: run test setup system venv lint bench clean
 
 run: setup
-	$(VENV)/bin/python stack.py
+	$(VENV)/bin/python -m localservers.stack
 
 test: setup
 	$(VENV)/bin/python -m pytest

@@ -1,15 +1,18 @@
-"""DataParser: turns records into feature vectors the classic way, in Python, numpy and Spark.
+"""DataParser: turns records into feature vectors the classic way, in Python and numpy.
 
-A job's ``schema`` lists a label and features. A feature without ``values`` is numeric (numbers,
-or strings that spell a number); one with ``values`` is one-hot encoded at the positions the map
-gives, and a categorical with a single value contributes one constant 0, as the classic parser
-did. The same encoding exists three times and the tests hold them equal:
+``DataParser(schema)`` takes a job document's ``schema``: a label and features. A feature without
+``values`` is numeric (numbers, or strings that spell a number); one with ``values`` is one-hot
+encoded at the positions the map gives, and a categorical with a single value contributes one
+constant 0, as the classic parser did. The same encoding exists three times and the tests hold
+them equal:
 
-* ``parse_line(record)`` - one record, plain Python (the reference);
+* ``encode_one(record)`` - one record, plain Python (the reference, and online single records);
 * ``encode(records)`` - a batch into a numpy matrix (online micro-batches);
-* ``spark_columns(df_schema)`` - Spark column expressions, so Spark jobs never run Python per row.
+* ``predictionservice.sparkml.feature_columns(parser, df_schema)`` - Spark column expressions, so
+  Spark jobs never run Python per row (kept there: this module imports no Spark).
 
-A record that cannot be encoded raises a :class:`exceptions.RecordError` naming the field; the
+``encode_label(record)`` maps the label by ``schema.label.values`` (a class index) or reads it as
+a number. A record that cannot be encoded raises a :class:`RecordError` naming the field; the
 Spark form yields an ``error`` column instead, so batch jobs count bad rows rather than die.
 """
 
@@ -19,23 +22,25 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from exceptions import InvalidSchema, MissingField, NotNumeric, RecordError, UnknownCategory
-
-if TYPE_CHECKING:  # pyspark is imported only inside spark_columns: the web process never loads it
-    from pyspark.sql import Column
-    from pyspark.sql.types import StructType
+from predictionservice.exceptions import (
+    IS_MISSING,
+    NOT_A_CATEGORY,
+    NOT_A_NUMBER,
+    NOT_FINITE,
+    InvalidSchema,
+    MissingField,
+    NotNumeric,
+    RecordError,
+    UnknownCategory,
+)
 
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 _SPECIAL = re.compile(r"\s*[+-]?(?:nan|inf|infinity)\s*\Z", re.IGNORECASE)
 
-NOT_A_NUMBER = "is not a number"
-NOT_FINITE = "is not a finite number"
-NOT_A_CATEGORY = "has a value that is not one of the schema's categories"
-IS_MISSING = "is missing"
 
 
 @dataclass(frozen=True)
@@ -99,12 +104,11 @@ def category_key(value: Any) -> str | None:
 
 
 class DataParser:
-    """Encodes records by a job's schema; built once per model and reused for every record."""
+    """Encodes records by a schema; built once per model and reused for every record."""
 
-    def __init__(self, parameters: Mapping[str, Any]):
-        schema = parameters.get("schema") if isinstance(parameters, Mapping) else None
+    def __init__(self, schema: Any):
         if not isinstance(schema, Mapping):
-            raise InvalidSchema("the job has no 'schema' object")
+            raise InvalidSchema("'schema' must be an object with a label and features")
         label = schema.get("label")
         if not isinstance(label, Mapping) or not isinstance(label.get("key"), str) or not label["key"]:
             raise InvalidSchema("schema.label must be an object with a non-empty 'key'")
@@ -141,7 +145,7 @@ class DataParser:
             {pos: name for name, pos in self.label_values.items()} if self.label_values else None
         )
 
-    # ----------------------------------------------------------------- one record (reference)
+    # ------------------------------------------------------------------ one record (reference)
 
     def schema(self) -> dict[str, Any]:
         label: dict[str, Any] = {"key": self.label_key}
@@ -182,7 +186,8 @@ class DataParser:
             raise UnknownCategory(key, NOT_A_CATEGORY)
         return pos
 
-    def parse_label(self, record: Mapping[str, Any]) -> float:
+    def encode_label(self, record: Mapping[str, Any]) -> float:
+        """The label of a training record: its class index, or the number it holds."""
         if self.label_key not in record:
             raise MissingField(self.label_key)
         value = record[self.label_key]
@@ -190,8 +195,8 @@ class DataParser:
             return float(self._position(self.label_key, self.label_values, value))
         return self._numeric(self.label_key, value)
 
-    def parse_line(self, record: Mapping[str, Any], train: bool = True) -> Any:
-        """``(features, label)`` when training, ``features`` alone otherwise."""
+    def encode_one(self, record: Mapping[str, Any]) -> list[float]:
+        """The feature vector of one record (the label, if present, is not read)."""
         if not isinstance(record, Mapping):
             raise RecordError("record", "is not an object")
         vector = [0.0] * self.num_features
@@ -205,8 +210,6 @@ class DataParser:
                 pos = self._position(f.key, f.values, value)
                 if not f.constant:
                     vector[f.offset + pos] = 1.0
-        if train:
-            return vector, self.parse_label(record)
         return vector
 
     # ------------------------------------------------------------------------ numpy batch
@@ -258,96 +261,6 @@ class DataParser:
 
     def label_name(self, prediction: int) -> Any:
         return self.label_names.get(prediction, prediction) if self.label_names else prediction
-
-    # ------------------------------------------------------------------------------ Spark
-
-    def spark_columns(self, df_schema: StructType) -> tuple[Column, Column, Column]:
-        """``(features, label, error)`` column expressions over a DataFrame of that schema.
-
-        ``features`` is an ML dense vector, ``label`` a double, ``error`` null for a good row or
-        "field '<key>' <problem>" for the first field that fails, exactly as parse_line would fail.
-        """
-        from pyspark.ml.functions import array_to_vector
-        from pyspark.sql import functions as F
-
-        types, values, checks = self._spark_fields(df_schema, F)
-        slots: list[Column] = []
-        for f, value in zip(self.features, values, strict=True):
-            if f.values is None:
-                slots.append(F.coalesce(value, F.lit(0.0)))
-            elif f.constant:
-                slots.append(F.lit(0.0))
-            else:
-                slots.extend(F.coalesce((value == F.lit(p)).cast("double"), F.lit(0.0)) for p in range(f.width))
-        label, label_problem = self._spark_value(self.label_key, self.label_values, types, F)
-        error = F.coalesce(*checks, label_problem)
-        # A bad row gets no vector (null), never a half-made one.
-        return F.when(error.isNull(), array_to_vector(F.array(*slots))), label.cast("double"), error
-
-    def spark_margin(self, df_schema: StructType, weights: Sequence[float], intercept: float) -> tuple[Column, Column]:
-        """``(margin, error)``: intercept + weights . features, as column expressions.
-
-        The dot product is written per feature (a one-hot block is a lookup of its weight), so
-        batch scoring needs neither a vector column nor Python on the executors."""
-        from pyspark.sql import functions as F
-
-        if len(weights) != self.num_features:
-            raise InvalidSchema(f"{len(weights)} weights for {self.num_features} features")
-        _, values, checks = self._spark_fields(df_schema, F)
-        margin = F.lit(float(intercept))
-        for f, value in zip(self.features, values, strict=True):
-            if f.values is None:
-                margin = margin + value * F.lit(float(weights[f.offset]))
-            elif not f.constant:
-                block = F.array(*[F.lit(float(w)) for w in weights[f.offset : f.offset + f.width]])
-                margin = margin + F.element_at(block, (value + F.lit(1)).cast("int"))
-        error = F.coalesce(*checks) if len(checks) > 1 else checks[0]
-        return F.when(error.isNull(), margin), error
-
-    def _spark_fields(self, df_schema: StructType, F: Any) -> tuple[dict[str, str], list[Column], list[Column]]:
-        """The DataFrame's column types, and each feature's value and problem columns, in order."""
-        types = {field.name: field.dataType.typeName() for field in df_schema.fields}
-        pairs = [self._spark_value(f.key, f.values, types, F) for f in self.features]
-        return types, [value for value, _ in pairs], [problem for _, problem in pairs]
-
-    @staticmethod
-    def _spark_value(
-        key: str, values: Mapping[str, int] | None, types: dict[str, str], F: Any
-    ) -> tuple[Column, Column]:
-        """(value, problem) for one field: the number or category position, and why it is bad."""
-
-        def problem(text: str) -> Column:
-            return F.lit(f"field '{key}' {text}")
-
-        kind = types.get(key)
-        if kind is None or kind in ("null", "void"):
-            return F.lit(None).cast("double"), problem(IS_MISSING)
-        col = F.col(f"`{key}`")
-        missing = F.when(col.isNull(), problem(IS_MISSING))
-        if values is None:
-            if kind in ("string",):
-                parsed = col.try_cast("double")
-                bad = F.when(parsed.isNull(), problem(NOT_A_NUMBER)).when(
-                    F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE)
-                )
-            elif kind in ("integer", "long", "short", "byte", "float", "double", "decimal"):
-                parsed = col.cast("double")
-                bad = F.when(F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE))
-            else:
-                parsed = F.lit(None).cast("double")
-                bad = problem(NOT_A_NUMBER)
-            return parsed, F.coalesce(missing, bad)
-        lookup = F.create_map(*[x for name, pos in values.items() for x in (F.lit(name), F.lit(pos))])
-        if kind == "string":
-            name = col
-        elif kind in ("integer", "long", "short", "byte"):
-            name = col.cast("string")
-        elif kind in ("float", "double"):
-            name = F.when(col == F.floor(col), col.cast("long").cast("string"))
-        else:
-            name = F.lit(None).cast("string")
-        position = lookup[name]
-        return position, F.coalesce(missing, F.when(position.isNull(), problem(NOT_A_CATEGORY)))
 
 
 def infer_schema(

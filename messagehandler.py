@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jobstore import FINAL, JobStore
+from predictionservice.jobstore import FINAL, JobStore
 
 log = logging.getLogger("prediction_service.jobs")
 
@@ -22,12 +22,9 @@ class MessageHandler:
         # Celery's request is thread-local: Spark's CrossValidator reports from its own threads.
         self.job_id: str = task.request.id
 
-    def get_id(self) -> str:
-        return self.job_id
-
     def update(self, state: str, message: str, progress: float | None = None, **extra: Any) -> bool:
         """Record a state; False when the job was already final (the update is then ignored)."""
-        job_id = self.get_id()
+        job_id = self.job_id
         moved = self.jobs.update(job_id, state, message, progress, **extra)
         if moved:
             log.info("job %s %s %s%s", job_id, state, message, f" ({progress:.0%})" if progress is not None else "")

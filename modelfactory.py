@@ -2,14 +2,19 @@
 
 An algorithm ``Name`` is the class ``Name`` of the top-level module ``Name.py`` (the classic
 ``LogisticRegressionWrapper``). A name outside the allowlist is refused before anything is
-imported. An algorithm class offers::
+imported. Three words, each for one thing:
 
-    train(jobparameters, resources, handler) -> dict       # the model to store (worker)
-    compile(model) -> predictor with .predict(records)     # online scoring, numpy (web)
-    predict_all(model, jobparameters, resources, handler) -> dict  # batch scoring (worker)
+* an **algorithm** is an instance of such a class; it offers::
 
-The factory also keeps the web process's cache of compiled models, checked against the store's
-version token on every use.
+      train(job, resources, handler) -> dict                   # the stored model (worker)
+      compile(stored_model) -> predictor                       # online scoring, numpy (web)
+      predict_all(stored_model, job, resources, handler) -> dict  # batch scoring (worker)
+
+* a **stored model** is the JSON document an algorithm's ``train`` saved in the model store;
+* a **predictor** is a stored model compiled for online scoring (``predict_one``, ``predict``).
+
+``PredictorCache`` is the web process's cache of predictors, checked against the store's version
+token on every use, so a replaced or deleted model is never served.
 """
 
 from __future__ import annotations
@@ -18,13 +23,13 @@ import importlib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from exceptions import NotFound, UnknownAlgorithm
-from modelstore import ModelStore
-from mongotarget import MongoClients
+from predictionservice.exceptions import NotFound, UnknownAlgorithm
+from predictionservice.modelstore import ModelStore
+from predictionservice.mongotarget import MongoClients
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 
@@ -40,11 +45,9 @@ class Resources:
 
 
 class ModelFactory:
-    def __init__(self, allowed: Iterable[str], cache_size: int = 64):
+    def __init__(self, allowed: Iterable[str]):
         self.allowed = tuple(allowed)
         self._classes: dict[str, type] = {}
-        self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
-        self._cache_size = cache_size
         self._lock = threading.Lock()
 
     def check(self, name: Any) -> str:
@@ -63,42 +66,54 @@ class ModelFactory:
                 self._classes[name] = cls
         return cls
 
-    def set_model(self, params: Mapping[str, Any]) -> Any:
-        """An instance of the job's algorithm (classic name)."""
-        return self.algorithm_class(params.get("name"))()
+    def algorithm(self, name: Any) -> Any:
+        """An instance of the algorithm called name (a job document's or a stored model's)."""
+        return self.algorithm_class(name)()
 
-    def train(self, jobparameters: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
-        return self.set_model(jobparameters).train(jobparameters, resources, handler)
+    def train(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
+        return self.algorithm(job.get("name")).train(job, resources, handler)
 
-    def predict_all(self, jobparameters: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
-        loaded = resources.models.load(jobparameters["modelkey"])
+    def predict_all(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
+        loaded = resources.models.load(job["modelkey"])
         if loaded is None:
-            raise NotFound(f"model '{jobparameters['modelkey']}' not found")
-        model, _ = loaded
-        return self.set_model(model).predict_all(model, jobparameters, resources, handler)
+            raise NotFound(f"model '{job['modelkey']}' not found")
+        stored, _ = loaded
+        return self.algorithm(stored.get("name")).predict_all(stored, job, resources, handler)
 
-    def get_model(self, store: ModelStore, key: str) -> Any:
-        """The compiled model for key: cached, and re-read whenever the stored version moved."""
-        version = store.version(key)
+    def compile(self, stored: Mapping[str, Any]) -> Any:
+        """The predictor of a stored model."""
+        return self.algorithm(stored.get("name")).compile(stored)
+
+
+class PredictorCache:
+    """Compiled predictors by model key, re-read whenever the stored version token moved."""
+
+    def __init__(self, factory: ModelFactory, store: ModelStore, size: int = 64):
+        self.factory = factory
+        self.store = store
+        self._size = size
+        self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any:
+        """The predictor for key; NotFound when no such model is stored."""
+        version = self.store.version(key)
         with self._lock:
             cached = self._cache.get(key)
             if cached is not None and version is not None and cached[0] == version:
                 self._cache.move_to_end(key)
                 return cached[1]
-        loaded = store.load(key)
+        loaded = self.store.load(key)
         if loaded is None:
             with self._lock:
                 self._cache.pop(key, None)
             raise NotFound(f"model '{key}' not found")
-        model, version = loaded
-        predictor = self.set_model(model).compile(model)
+        stored, version = loaded
+        predictor = self.factory.compile(stored)
         if version is not None:  # a model written around the store has no version: never cached
             with self._lock:
                 self._cache[key] = (version, predictor)
                 self._cache.move_to_end(key)
-                while len(self._cache) > self._cache_size:
+                while len(self._cache) > self._size:
                     self._cache.popitem(last=False)
         return predictor
-
-    def predict(self, store: ModelStore, key: str, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return self.get_model(store, key).predict(records)

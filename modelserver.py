@@ -20,9 +20,9 @@ from cheroot.server import HTTPConnection
 from cherrypy._cpwsgi_server import CPWSGIHTTPRequest, CPWSGIServer
 from paste.translogger import TransLogger
 
-from config import load_parameters
-from exceptions import ServiceError, code_for_status
 from modelservice import modelservice
+from predictionservice.config import load_parameters
+from predictionservice.exceptions import ServiceError, code_for_status
 
 
 def protocol_error(status: str, message: str) -> bytes:

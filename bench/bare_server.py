@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask import Flask, Response, request
 from paste.translogger import TransLogger
 
-from config import load_parameters
 from modelserver import access_logger, run
+from predictionservice.config import load_parameters
 
 
 def bare_app() -> Flask:

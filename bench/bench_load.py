@@ -22,7 +22,7 @@ from typing import Any
 import harness
 from harness import BANK, Bench, arg_parser, end_process, parse_args
 
-import datasetloader
+from predictionservice import datasetloader
 
 
 def timed(runs: int, work: Callable[[], Any]) -> list[float]:
@@ -72,8 +72,8 @@ def bench_loading(bench: Bench, runs: int) -> int:
 
 def bench_reading(bench: Bench, runs: int, rows: int) -> None:
     bench.section("(b) reading the collection with Spark")
-    import sparksession
-    from mongotarget import resolve
+    from predictionservice import sparksession
+    from predictionservice.mongotarget import resolve
 
     params = bench.params()
     bench.say(f"starting Spark ({params['spark_master']}, {params['spark_shuffle_partitions']} shuffle partitions)")

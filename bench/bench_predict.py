@@ -28,8 +28,8 @@ import loadgen
 import requests
 from harness import BENCH_DIR, JOB, Bench, arg_parser, bank_documents, encode_valid, fit_and_store, parse_args, rss_mb
 
-import embedded
 from dataparser import DataParser
+from localservers import embedded
 
 MLFLOW_REQUIREMENTS = ["mlflow==3.17.2", "scikit-learn==1.9.1", "pandas==2.3.3"]
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         service = bench.start_service(params, worker=False)
         bare = start_bare(bench, params)
 
-        _, _, kept = encode_valid(DataParser(JOB), docs, labels=False)
+        _, _, kept = encode_valid(DataParser(JOB["schema"]), docs, labels=False)
         records = [{k: v for k, v in docs[i].items() if k != JOB["schema"]["label"]["key"]} for i in kept]
         single = json.dumps({"modelkey": key, "record": records[0]}).encode()
         batch = json.dumps({"modelkey": key, "records": records[: args.batch]}).encode()

@@ -37,8 +37,8 @@ from harness import (
 )
 
 from LogisticRegressionWrapper import LinearPredictor
-from modelstore import ModelStore
-from redisclient import connect
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect
 
 OUTPUT = "datasets.bankResults"
 BASELINE_OUTPUT = "datasets.bankResults_numpy"

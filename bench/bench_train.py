@@ -7,7 +7,7 @@ of each stage from the job's history (GET /jobs/<id>?history=1).
 Baseline in the same run: scikit-learn GridSearchCV(Pipeline([StandardScaler(),
 LogisticRegression(max_iter=iterations, tol=tol)])) over C = 1 / (regParam * n_train) for each of
 job.json's regParam (0: no penalty), cv=numFolds, scoring roc_auc, on the same documents encoded
-with DataParser(job).encode into the same 51 columns (rows that fail to encode skipped), split
+with DataParser(job["schema"]).encode into the same 51 columns (rows that fail to encode skipped), split
 80/20. Its fit time and held-out AUC; the ratio service time / scikit-learn time (goal <= 3).
 
     .venv/bin/python bench/bench_train.py [--quick] [--repeat N]
@@ -34,7 +34,7 @@ from harness import (
 )
 
 from dataparser import DataParser
-from validation import job_with_defaults
+from predictionservice.validation import job_with_defaults
 
 
 def sklearn_baseline(bench: Bench, job: dict[str, Any], jobs: int) -> None:
@@ -43,7 +43,7 @@ def sklearn_baseline(bench: Bench, job: dict[str, Any], jobs: int) -> None:
 
     docs = list(bench.collection(job["inputCollection"]).find({}, {"_id": 0}))
     started = time.perf_counter()
-    X, y, kept = encode_valid(DataParser(job), docs)
+    X, y, kept = encode_valid(DataParser(job["schema"]), docs)
     bench.figure("sklearn_encode_seconds", time.perf_counter() - started, "s", f"{len(kept)} of {len(docs)} rows")
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=float(job["holdoutFraction"]), random_state=int(job["seed"]), stratify=y

@@ -35,15 +35,15 @@ import numpy as np  # noqa: E402
 import pymongo  # noqa: E402
 import requests  # noqa: E402
 
-import datasetloader  # noqa: E402
-import embedded  # noqa: E402
-from config import load_parameters  # noqa: E402
 from dataparser import DataParser  # noqa: E402
-from defaults import SETTINGS  # noqa: E402
-from exceptions import RecordError  # noqa: E402
-from modelstore import ModelStore  # noqa: E402
-from redisclient import connect  # noqa: E402
-from serviceprocesses import ServiceProcesses  # noqa: E402
+from localservers import embedded  # noqa: E402
+from localservers.serviceprocesses import ServiceProcesses  # noqa: E402
+from predictionservice import datasetloader  # noqa: E402
+from predictionservice.config import load_parameters  # noqa: E402
+from predictionservice.defaults import SETTINGS  # noqa: E402
+from predictionservice.exceptions import RecordError  # noqa: E402
+from predictionservice.modelstore import ModelStore  # noqa: E402
+from predictionservice.redisclient import connect  # noqa: E402
 
 RESULTS_DIR = BENCH_DIR / "results"
 JOB: dict[str, Any] = json.loads((ROOT / "job.json").read_text())
@@ -489,7 +489,7 @@ def c_of(reg_param: float, n_train: int) -> float:
 def model_document(job: Mapping[str, Any], key: str, pipeline: Any, metrics: dict[str, float]) -> dict[str, Any]:
     """A LogisticRegressionWrapper model (what its train() stores) from a fitted
     StandardScaler + LogisticRegression pipeline, with coefficients on the raw features."""
-    parser = DataParser(job)
+    parser = DataParser(job["schema"])
     scaler, lr = pipeline.named_steps["scale"], pipeline.named_steps["logisticregression"]
     weights = lr.coef_[0] / scaler.scale_
     intercept = float(lr.intercept_[0] - np.dot(weights, scaler.mean_))
@@ -515,7 +515,7 @@ def fit_and_store(bench: Bench, params: dict[str, Any], job: Mapping[str, Any], 
     from sklearn.metrics import roc_auc_score
 
     docs = list(docs)
-    X, y, _ = encode_valid(DataParser(job), docs)
+    X, y, _ = encode_valid(DataParser(job["schema"]), docs)
     grid = sorted(job.get("regParam", [0.01]))
     pipeline = logistic_pipeline(c_of(grid[len(grid) // 2], len(y)), int(job["iterations"]), float(job["tol"]))
     pipeline.fit(X, y)

@@ -1,4 +1,5 @@
-"""Session fixtures start real servers once; function fixtures isolate each test.
+"""Fixtures only (what tests share besides fixtures is in helpers.py). Session fixtures start
+real servers once; function fixtures isolate each test.
 
 * ``redis_url``: a private redis-server on a free port (no persistence), per session;
   ``redis_db`` hands each test a flushed database of it.
@@ -9,24 +10,22 @@
 
 from __future__ import annotations
 
-import json
 import os
-import time
+import socket
+import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pymongo
 import pytest
 import redis
-import requests
 
-import datasetloader
-import embedded
-from config import load_parameters
-from serviceprocesses import ServiceProcesses
+from helpers import BANK_CSV, CANARY, E2E_BANK, JOB, MODEL, MONGO, InProcess, Service, snapshot
+from localservers import embedded
+from predictionservice import datasetloader
+from predictionservice.config import load_parameters
 
-ROOT = Path(__file__).resolve().parent.parent
-BANK_CSV = datasetloader.find_bank_csv(os.environ.get("BANK_CSV"))
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
@@ -106,87 +105,11 @@ def base_params(redis_url, mongo_uri):
 
 @pytest.fixture(scope="session")
 def spark(base_params):
-    import sparksession
+    from predictionservice import sparksession
 
     session = sparksession.get_spark(base_params)
     yield session
     session.stop()
-
-
-# ------------------------------------------------------------------------------ the service
-
-
-JOB = json.loads((ROOT / "job.json").read_text())
-FINAL = ("COMPLETED", "FAILED")
-
-# API.md, route by route: the methods each path answers (HEAD is implied by GET and not listed).
-API_ROUTES = {
-    "/train/": {"post"},
-    "/training/status/{job_id}": {"get"},
-    "/predictall/": {"post"},
-    "/predictall/status/{job_id}": {"get"},
-    "/jobs/{job_id}": {"get"},
-    "/predict/": {"post"},
-    "/models/": {"get"},
-    "/models/{key}": {"get", "delete"},
-    "/datasets/{db}/{collection}": {"put", "get", "delete"},
-    "/datasets/{db}/{collection}/schema": {"get"},
-    "/health": {"get"},
-    "/openapi.json": {"get"},
-}
-
-
-class Service(ServiceProcesses):
-    """A real worker process and a real web server (CherryPy on loopback) on this session's
-    Redis and MongoDB, driven over HTTP with requests."""
-
-    def __init__(self, workdir: Path, params: dict, *, worker: bool = True):
-        params = {**params, "port": embedded.free_port()}
-        params_file = workdir / "parameters.json"
-        params_file.write_text(json.dumps(params))
-        # A module that must never be imported: it leaves a mark if it is (see test_modelservice).
-        canary = workdir / "canary"
-        canary.mkdir(exist_ok=True)
-        (canary / "canary_algorithm.py").write_text(
-            f"open({str(canary / 'imported')!r}, 'w').write('imported')\nclass canary_algorithm: pass\n"
-        )
-        self.canary_mark = canary / "imported"
-        env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MONGODB_URI", "PORT", "AUTH_TOKEN")}
-        env["PYTHONPATH"] = str(canary)
-        super().__init__(
-            params, params_file, workdir, env, worker=worker, worker_name=f"test-{uuid.uuid4().hex[:6]}@%h"
-        )
-        self.start()
-        self.wait_healthy(timeout=90)
-
-    def request(self, method: str, path: str, **kwargs) -> requests.Response:
-        headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
-        return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        return self.request("POST", path, **kwargs)
-
-    def wait_job(self, job_id: str, timeout: float = 600.0, path: str = "/jobs/") -> tuple[dict, list[dict]]:
-        """The final status of a job (polled at path) and its history (every step it took)."""
-        deadline = time.monotonic() + timeout
-        status: dict = {}
-        while time.monotonic() < deadline:
-            response = self.get(path + job_id)
-            assert response.status_code == 200, response.text
-            status = response.json()
-            if status["status"] in FINAL:
-                history = self.get(f"/jobs/{job_id}", params={"history": "1"}).json()["history"]
-                return status, history
-            time.sleep(0.25)
-        raise AssertionError(f"job {job_id} not final after {timeout}s; last: {status}\n{self.log('worker')[-3000:]}")
-
-    def train(self, job: dict) -> tuple[dict, list[dict]]:
-        response = self.post("/train/", json=job)
-        assert response.status_code == 202, response.text
-        return self.wait_job(response.json()["job_id"], path="/training/status/")
 
 
 @pytest.fixture(scope="session")
@@ -194,9 +117,6 @@ def service(tmp_path_factory, base_params, bank_collection):
     started = Service(tmp_path_factory.mktemp("service"), base_params)
     yield started
     started.stop()
-
-
-E2E_BANK = "e2e.bank"
 
 
 @pytest.fixture(scope="session")
@@ -220,3 +140,55 @@ def bank_model(service, bank_training):
     final, _ = bank_training
     assert final["status"] == "COMPLETED", final
     return final["model_key"]
+
+
+# ------------------------------------------------------------ hostile batteries (per module)
+
+
+@pytest.fixture(scope="module")
+def canary():
+    """A listener standing for a foreign MongoDB host: every connection to it is recorded."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    hits: list[Any] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, peer = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            hits.append(peer)
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1], hits
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+@pytest.fixture(scope="module")
+def before(service, bank_over_http, bank_model, mongo_client):
+    return snapshot(service, mongo_client)
+
+
+@pytest.fixture(scope="module")
+def fill(service, bank_model, canary, before):
+    mongo = service.params["mongodb_uri"].split("//", 1)[1].split("/", 1)[0]
+    return {MODEL: bank_model, MONGO: mongo, CANARY: str(canary[0])}
+
+
+@pytest.fixture(scope="session")
+def client(base_params):
+    """The app in process on the session's Redis and MongoDB, through Flask's test client: for
+    everything that needs no real HTTP server (no worker runs behind it: nothing may be queued)."""
+    from modelservice import modelservice
+
+    return InProcess(modelservice(base_params))

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from conftest import JOB
-from exceptions import InvalidSchema, UnknownCategory
+from helpers import JOB, ref
 from LogisticRegressionWrapper import LinearPredictor, LogisticRegressionWrapper
-from sparksession import read_collection
-from test_sparkmongo import ref
+from predictionservice.exceptions import InvalidSchema, UnknownCategory
+from predictionservice.sparkml import margin_column
+from predictionservice.sparksession import read_collection
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def test_single_and_batch_scoring_agree_with_the_formula(model, bank_collection)
     predictor = LogisticRegressionWrapper().compile(model)
     docs = [d for d in bank_collection.find({"job": {"$ne": "killhim"}}, {"_id": 0, "y": 0}, limit=500)]
     batch = predictor.predict(docs)
-    x = np.array([predictor.parser.parse_line(d, train=False) for d in docs])
+    x = np.array([predictor.parser.encode_one(d) for d in docs])
     margin = x @ np.array(model["coefficients"]) + model["intercept"]
     assert [p["prediction"] for p in batch] == (margin > 0).astype(int).tolist()
     with np.errstate(over="ignore"):
@@ -64,7 +64,7 @@ def test_a_model_whose_coefficients_do_not_fit_its_schema_is_refused(model):
 def test_spark_scoring_expressions_equal_numpy_on_the_whole_bank_data(spark, bank_collection, model):
     predictor = LinearPredictor(model)
     df = read_collection(spark, ref(bank_collection), partitions=2)
-    margin, error = predictor.parser.spark_margin(df.schema, model["coefficients"], model["intercept"])
+    margin, error = margin_column(predictor.parser, df.schema, model["coefficients"], model["intercept"])
     rows = df.select("_id", margin.alias("m"), error.alias("e"),
                      (F.lit(1.0) / (F.lit(1.0) + F.exp(-margin))).alias("p")).collect()  # fmt: skip
     docs = {str(d["_id"]): d for d in bank_collection.find({}, {"y": 0})}

@@ -1,9 +1,10 @@
-"""A web server started with an auth_token: every route but /health needs 'Authorization: Bearer
+"""An app built with an auth_token: every route but /health needs 'Authorization: Bearer
 <token>'. Without it, with a wrong token or another scheme the answer is 401 with the error shape
 and a WWW-Authenticate: Bearer challenge, and nothing happens; with it the route answers as usual.
 
-The server has no worker of its own and shares the session's Redis: no request here may queue a
-job (the session's worker would run it), so job submissions carry bodies the service refuses.
+The app runs in process (the guard is the app's, not the HTTP server's) on the session's Redis and
+MongoDB: no request here may queue a job (the session's worker would run it), so job submissions
+carry bodies the service refuses.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import requests
 
-from conftest import JOB, Service
-from modelstore import ModelStore
-from redisclient import connect
+from helpers import JOB, InProcess, Reply
+from modelservice import modelservice
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect
 
 TOKEN = "s3cret-token"
 WRONG = {
@@ -58,8 +59,8 @@ ROWS = [{"x": 1.5, "y": "yes"}, {"x": 0.5, "y": "no"}]
 
 
 @pytest.fixture(scope="module")
-def secured(tmp_path_factory, base_params, mongo_client):
-    started = Service(tmp_path_factory.mktemp("auth"), {**base_params, "auth_token": TOKEN}, worker=False)
+def secured(base_params, mongo_client):
+    started = InProcess(modelservice({**base_params, "auth_token": TOKEN}))
     models = ModelStore(connect(base_params["redis_url"], base_params["models_db"]))
     model = {
         "name": "LogisticRegressionWrapper",
@@ -73,20 +74,18 @@ def secured(tmp_path_factory, base_params, mongo_client):
     models.save(MODEL_KEY, model)
     mongo_client[DB]["rows"].insert_many([dict(r) for r in ROWS])
     yield started
-    started.stop()
     models.delete(MODEL_KEY)
     mongo_client.drop_database(DB)
 
 
-def call(service, method, path, body=None, headers=None, authorization=None) -> requests.Response:
-    """Straight requests (Service.request would add the right token)."""
+def call(app, method, path, body=None, headers=None, authorization=None) -> Reply:
     headers = dict(headers or {})
     if authorization is not None:
         headers["Authorization"] = authorization
-    return requests.request(method, service.url + path, json=body, headers=headers, timeout=60)
+    return app.request(method, path, json=body, headers=headers)
 
 
-def assert_challenged(response: requests.Response, method: str) -> None:
+def assert_challenged(response: Reply, method: str) -> None:
     assert response.status_code == 401, response.text[:300]
     assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
     assert response.headers["Content-Type"].startswith("application/json")
@@ -128,11 +127,12 @@ def test_refused_requests_change_nothing(secured, mongo_client):
     assert mongo_client[DB]["rows"].count_documents({}) == len(ROWS)
     assert models.load(MODEL_KEY) is not None
     # The token is checked before the body limit: an unauthenticated client learns nothing more.
-    huge = requests.post(
-        secured.url + "/predict/",
+    huge = secured.request(
+        "POST",
+        "/predict/",
         data=b"{}",
-        headers={**JSON_TYPE, "Content-Length": str(secured.params["max_body_bytes"] + 1)},
-        timeout=60,
+        headers=JSON_TYPE,
+        environ_overrides={"CONTENT_LENGTH": str(secured.params["max_body_bytes"] + 1)},
     )
     assert_challenged(huge, "POST")
 

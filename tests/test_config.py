@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-import defaults
-from config import ConfigError, load_parameters, parameters_path, settings_markdown
-from defaults import SETTINGS
+from predictionservice import defaults
+from predictionservice.config import ConfigError, load_parameters, parameters_path, settings_markdown
+from predictionservice.defaults import SETTINGS
 
 
 def write(tmp_path, content, name="parameters.json"):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dataparser import DataParser, infer_schema
-from exceptions import InvalidSchema, MissingField, NotNumeric, RecordError, UnknownCategory
+from helpers import training_pair
+from predictionservice.exceptions import InvalidSchema, MissingField, NotNumeric, RecordError, UnknownCategory
 
 JOB = {
     "schema": {
@@ -23,28 +24,28 @@ RECORD = {"age": 58, "job": "technician", "default": "no", "balance": "2143", "m
 
 @pytest.fixture()
 def parser():
-    return DataParser(JOB)
+    return DataParser(JOB["schema"])
 
 
 def test_classic_encoding_by_hand(parser):
     # age | job one-hot (3) | default: single-valued -> one constant 0 | balance | month (2)
     assert parser.num_features == 1 + 3 + 1 + 1 + 2
-    assert parser.parse_line(RECORD) == ([58.0, 0.0, 0.0, 1.0, 0.0, 2143.0, 0.0, 1.0], 1.0)
+    assert training_pair(parser, RECORD) == ([58.0, 0.0, 0.0, 1.0, 0.0, 2143.0, 0.0, 1.0], 1.0)
     other = {**RECORD, "job": "admin.", "month": "jun", "balance": -7.5, "y": "no"}
-    assert parser.parse_line(other, train=False) == [58.0, 1.0, 0.0, 0.0, 0.0, -7.5, 1.0, 0.0]
-    assert parser.parse_line(other) == ([58.0, 1.0, 0.0, 0.0, 0.0, -7.5, 1.0, 0.0], 0.0)
+    assert parser.encode_one(other) == [58.0, 1.0, 0.0, 0.0, 0.0, -7.5, 1.0, 0.0]
+    assert training_pair(parser, other) == ([58.0, 1.0, 0.0, 0.0, 0.0, -7.5, 1.0, 0.0], 0.0)
 
 
 def test_prediction_needs_no_label(parser):
     record = {k: v for k, v in RECORD.items() if k != "y"}
-    assert parser.parse_line(record, train=False)[3] == 1.0
+    assert parser.encode_one(record)[3] == 1.0
     with pytest.raises(MissingField, match="field 'y' is missing"):
-        parser.parse_line(record)
+        training_pair(parser, record)
 
 
 def test_numeric_label_without_values():
-    parser = DataParser({"schema": {"label": {"key": "t"}, "features": [{"key": "x"}]}})
-    assert parser.parse_line({"x": 1, "t": 1}) == ([1.0], 1.0)
+    parser = DataParser({"label": {"key": "t"}, "features": [{"key": "x"}]})
+    assert training_pair(parser, {"x": 1, "t": 1}) == ([1.0], 1.0)
     assert parser.label_name(1) == 1
 
 
@@ -82,7 +83,7 @@ def test_feature_names(parser):
 def test_each_error_names_the_field(parser, change, error, text):
     record = {**RECORD, **change}
     with pytest.raises(error, match=text) as info:
-        parser.parse_line(record)
+        training_pair(parser, record)
     assert info.value.details[0]["field"] in change
     if "y" in change:
         return  # encode() is for prediction: the label is not read
@@ -94,7 +95,7 @@ def test_missing_key(parser):
     record = dict(RECORD)
     del record["job"]
     with pytest.raises(MissingField, match="field 'job' is missing"):
-        parser.parse_line(record)
+        training_pair(parser, record)
     with pytest.raises(MissingField, match="record 2: field 'job' is missing"):
         parser.encode([RECORD, RECORD, record])
     with pytest.raises(RecordError, match="record 0: field 'record' is not an object"):
@@ -102,14 +103,12 @@ def test_missing_key(parser):
 
 
 def test_numeric_strings_and_categories_as_numbers():
-    parser = DataParser(
-        {"schema": {"label": {"key": "y"}, "features": [{"key": "n"}, {"key": "c", "values": {"1": 0, "2": 1}}]}}
-    )
-    assert parser.parse_line({"n": " 1e2 ", "c": 2, "y": 0}) == ([100.0, 0.0, 1.0], 0.0)
-    assert parser.parse_line({"n": 3, "c": 1.0}, train=False) == [3.0, 1.0, 0.0]
+    parser = DataParser({"label": {"key": "y"}, "features": [{"key": "n"}, {"key": "c", "values": {"1": 0, "2": 1}}]})
+    assert training_pair(parser, {"n": " 1e2 ", "c": 2, "y": 0}) == ([100.0, 0.0, 1.0], 0.0)
+    assert parser.encode_one({"n": 3, "c": 1.0}) == [3.0, 1.0, 0.0]
 
 
-def test_batch_encoding_equals_parse_line(parser):
+def test_batch_encoding_equals_encode_one(parser):
     rng = np.random.default_rng(0)
     jobs, months = ["admin.", "blue-collar", "technician"], ["may", "jun"]
     records = [
@@ -123,7 +122,7 @@ def test_batch_encoding_equals_parse_line(parser):
         for i in range(200)
     ]
     matrix = parser.encode(records)
-    assert matrix.tolist() == [parser.parse_line(r, train=False) for r in records]
+    assert matrix.tolist() == [parser.encode_one(r) for r in records]
 
 
 @pytest.mark.parametrize(
@@ -140,7 +139,7 @@ def test_batch_encoding_equals_parse_line(parser):
 )
 def test_unusable_schemas_are_refused(schema, text):
     with pytest.raises(InvalidSchema, match=text):
-        DataParser({"schema": schema})
+        DataParser(schema)
 
 
 def test_infer_schema_is_stable_and_skips_ids():
@@ -166,7 +165,7 @@ def test_infer_schema_is_stable_and_skips_ids():
         ],
     }
     assert infer_schema(reversed(docs), "y") == schema
-    DataParser({"schema": schema}).parse_line(docs[0])
+    training_pair(DataParser(schema), docs[0])
     with pytest.raises(InvalidSchema, match="label field 'z' not found"):
         infer_schema(docs, "z")
     with pytest.raises(InvalidSchema, match="empty"):

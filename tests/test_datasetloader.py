@@ -10,8 +10,9 @@ from collections import Counter
 
 import pytest
 
-import datasetloader
-from exceptions import InvalidDataset
+from helpers import ROOT
+from predictionservice import datasetloader
+from predictionservice.exceptions import InvalidDataset
 
 
 def test_bank_full_loads_as_mongoimport_would(bank_collection):
@@ -131,7 +132,8 @@ def test_command_line_load(mongo_db, mongo_uri, tmp_path):
     csv_file.write_text('"a";"b"\n1;"x"\n2;"y"\n')
     cmd = [
         sys.executable,
-        "datasetloader.py",
+        "-m",
+        "predictionservice.datasetloader",
         "load",
         str(csv_file),
         "--uri",
@@ -141,13 +143,11 @@ def test_command_line_load(mongo_db, mongo_uri, tmp_path):
         "--collection",
         "small",
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=datasetloader.__file__.rsplit("/", 1)[0])
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
     assert json.loads(out.stdout) == {"inserted": 2, "collection": f"{mongo_db.name}.small"}
     bad = tmp_path / "bad.csv"
     bad.write_text("a;b\n1\n")
-    out = subprocess.run(
-        [*cmd[:3], str(bad), *cmd[4:]], capture_output=True, text=True, cwd=datasetloader.__file__.rsplit("/", 1)[0]
-    )
+    out = subprocess.run([*cmd[:4], str(bad), *cmd[5:]], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
     assert mongo_db.small.count_documents({}) == 2
 

@@ -9,8 +9,8 @@ import pymongo
 import pytest
 import redis
 
-import embedded
-from embedded import ServerProcess, free_port, mongo_answers, redis_answers, start_mongo, start_redis
+from localservers import embedded
+from localservers.embedded import ServerProcess, free_port, mongo_answers, redis_answers, start_mongo, start_redis
 
 
 def gone(server: ServerProcess) -> bool:

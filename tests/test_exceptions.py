@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-import exceptions as ex
+from predictionservice import exceptions as ex
 
 # What API.md's "Errors" section promises for each kind of failure.
 API_STATUS = {

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-import jobstore
-from jobstore import COMPLETED, FAILED, PENDING, STARTED, SUBMITTED, JobStore, public_view
+from predictionservice import jobstore
+from predictionservice.jobstore import COMPLETED, FAILED, PENDING, STARTED, SUBMITTED, JobStore, public_view
 
 TTL = 1234
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")

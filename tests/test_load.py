@@ -15,7 +15,7 @@ from collections import Counter, defaultdict
 
 import requests
 
-from conftest import E2E_BANK
+from helpers import E2E_BANK
 
 CLIENTS = 16
 DURATION = 30.0

@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from jobstore import COMPLETED, FAILED, STARTED, SUBMITTED, JobStore
 from messagehandler import MessageHandler
+from predictionservice.jobstore import COMPLETED, FAILED, STARTED, SUBMITTED, JobStore
 
 
 class FakeRequest(threading.local):
@@ -89,14 +89,14 @@ def test_an_update_of_a_job_without_record_returns_false(jobs):
     assert jobs.get("never-created") is None
 
 
-def test_get_id_is_the_id_captured_at_construction_even_from_another_thread(jobs):
+def test_job_id_is_the_id_captured_at_construction_even_from_another_thread(jobs):
     jobs.create("j1", "training", {})
     task = FakeTask("j1", jobs)
     handler = MessageHandler(task)
     results = []
 
     def report():  # what Spark's CrossValidator does: report from a thread of its own
-        results.append((handler.get_id(), task.request.id, handler.update(SUBMITTED, "fold 2 of 3", 0.4)))
+        results.append((handler.job_id, task.request.id, handler.update(SUBMITTED, "fold 2 of 3", 0.4)))
 
     thread = threading.Thread(target=report)
     thread.start()

@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from exceptions import NotFound, UnknownAlgorithm
 from LogisticRegressionWrapper import LinearPredictor, LogisticRegressionWrapper
-from modelfactory import ModelFactory
-from modelstore import ModelStore
+from modelfactory import ModelFactory, PredictorCache
+from predictionservice.exceptions import NotFound, UnknownAlgorithm
+from predictionservice.modelstore import ModelStore
 
 ALLOWED = ["LogisticRegressionWrapper"]
 SCHEMA = {
@@ -86,7 +86,7 @@ def test_a_name_outside_the_allowlist_is_refused_before_anything_is_imported(can
     with pytest.raises(UnknownAlgorithm):
         factory.algorithm_class(name)
     with pytest.raises(UnknownAlgorithm):
-        factory.set_model({"name": name})
+        factory.algorithm(name)
     assert name not in sys.modules
     assert not marker.exists()
 
@@ -136,90 +136,90 @@ def test_an_empty_allowlist_offers_none():
 def test_algorithm_class_imports_an_allowed_name():
     factory = ModelFactory(ALLOWED)
     assert factory.algorithm_class("LogisticRegressionWrapper") is LogisticRegressionWrapper
-    assert isinstance(factory.set_model({"name": "LogisticRegressionWrapper"}), LogisticRegressionWrapper)
+    assert isinstance(factory.algorithm("LogisticRegressionWrapper"), LogisticRegressionWrapper)
 
 
-# ------------------------------------------------------------------------------ model cache
+# -------------------------------------------------------------------------- predictor cache
 
 
-def test_get_model_compiles_the_stored_model(store):
+def test_the_cache_compiles_the_stored_model(store):
     store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
-    factory = ModelFactory(ALLOWED)
-    predictor = factory.get_model(store, "m1")
+    cache = PredictorCache(ModelFactory(ALLOWED), store)
+    predictor = cache.get("m1")
     assert isinstance(predictor, LinearPredictor)
     [result] = predictor.predict([RECORD])
     assert result["prediction"] == 1 and result["label"] == "yes"
     assert result["probability"] == pytest.approx(sigmoid(1.0 - 1.0 + 0.5), rel=1e-12)
-    assert factory.predict(store, "m1", [RECORD, {"x": -3, "c": "a"}]) == [
+    assert cache.get("m1").predict([RECORD, {"x": -3, "c": "a"}]) == [
         result,
         {"prediction": 0, "label": "no", "probability": pytest.approx(sigmoid(-3.0 + 2.0 + 0.5), rel=1e-12)},
     ]
 
 
-def test_get_model_caches_the_compiled_predictor(store):
+def test_the_cache_caches_the_compiled_predictor(store):
     store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
-    factory = ModelFactory(ALLOWED)
-    assert factory.get_model(store, "m1") is factory.get_model(store, "m1")
+    cache = PredictorCache(ModelFactory(ALLOWED), store)
+    assert cache.get("m1") is cache.get("m1")
 
 
-def test_get_model_rereads_after_the_stored_version_changes(store):
-    factory = ModelFactory(ALLOWED)
+def test_the_cache_rereads_after_the_stored_version_changes(store):
+    cache = PredictorCache(ModelFactory(ALLOWED), store)
     store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
-    first = factory.get_model(store, "m1")
+    first = cache.get("m1")
     assert first.predict([RECORD])[0]["prediction"] == 1
     store.save("m1", stored_model([-1.0, 0.0, 0.0], 0.0))  # same key, other coefficients
-    second = factory.get_model(store, "m1")
+    second = cache.get("m1")
     assert second is not first
     [result] = second.predict([RECORD])
     assert result["prediction"] == 0 and result["label"] == "no"
     assert result["probability"] == pytest.approx(sigmoid(-1.0), rel=1e-12)
-    assert factory.get_model(store, "m1") is second
+    assert cache.get("m1") is second
 
 
-def test_get_model_raises_not_found_after_delete(store):
-    factory = ModelFactory(ALLOWED)
+def test_the_cache_raises_not_found_after_delete(store):
+    cache = PredictorCache(ModelFactory(ALLOWED), store)
     store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
-    factory.get_model(store, "m1")
+    cache.get("m1")
     assert store.delete("m1") is True
     with pytest.raises(NotFound) as caught:
-        factory.get_model(store, "m1")
+        cache.get("m1")
     assert caught.value.message == "model 'm1' not found" and caught.value.status == 404
     with pytest.raises(NotFound):
-        factory.predict(store, "m1", [RECORD])
+        cache.get("m1").predict([RECORD])
 
 
-def test_get_model_of_an_unknown_key_is_not_found(store):
+def test_the_cache_of_an_unknown_key_is_not_found(store):
     with pytest.raises(NotFound) as caught:
-        ModelFactory(ALLOWED).get_model(store, "nope")
+        PredictorCache(ModelFactory(ALLOWED), store).get("nope")
     assert caught.value.message == "model 'nope' not found"
 
 
 def test_a_model_without_a_version_is_served_but_never_cached(store, redis_db):
-    factory = ModelFactory(ALLOWED)
+    cache = PredictorCache(ModelFactory(ALLOWED), store)
     redis_db.set("raw", json.dumps(stored_model([1.0, 2.0, -1.0], 0.5)))
-    first = factory.get_model(store, "raw")
+    first = cache.get("raw")
     assert first.predict([RECORD])[0]["prediction"] == 1
-    second = factory.get_model(store, "raw")
+    second = cache.get("raw")
     assert second is not first
     redis_db.set("raw", json.dumps(stored_model([-1.0, 0.0, 0.0], 0.0)))  # rewritten around the store
-    assert factory.get_model(store, "raw").predict([RECORD])[0]["prediction"] == 0
+    assert cache.get("raw").predict([RECORD])[0]["prediction"] == 0
 
 
 def test_the_cache_keeps_the_most_recently_used_models(store):
-    factory = ModelFactory(ALLOWED, cache_size=2)
+    cache = PredictorCache(ModelFactory(ALLOWED), store, size=2)
     for key in ("a", "b", "c"):
         store.save(key, stored_model([1.0, 2.0, -1.0], 0.5))
-    a = factory.get_model(store, "a")
-    b = factory.get_model(store, "b")
-    assert factory.get_model(store, "a") is a  # a is now the most recent
-    factory.get_model(store, "c")  # evicts b
-    assert factory.get_model(store, "a") is a
-    assert factory.get_model(store, "b") is not b
+    a = cache.get("a")
+    b = cache.get("b")
+    assert cache.get("a") is a  # a is now the most recent
+    cache.get("c")  # evicts b
+    assert cache.get("a") is a
+    assert cache.get("b") is not b
 
 
 def test_a_stored_model_naming_an_algorithm_not_offered_is_refused_without_import(store, canary):
     name, marker = canary
     store.save("evil", stored_model([1.0, 2.0, -1.0], 0.5, name=name))
     with pytest.raises(UnknownAlgorithm):
-        ModelFactory(ALLOWED).get_model(store, "evil")
+        PredictorCache(ModelFactory(ALLOWED), store).get("evil")
     assert name not in sys.modules and not marker.exists()

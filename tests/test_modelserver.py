@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import Service
-from exceptions import STATUS, code_for_status
+from helpers import Service
 from modelserver import protocol_error
+from predictionservice.exceptions import STATUS, code_for_status
 
 # (id, raw request, expected status, expected code)
 REFUSED = [

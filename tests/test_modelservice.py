@@ -5,8 +5,8 @@ import json
 import pytest
 import redis
 
-from conftest import JOB
-from jobstore import STATES
+from helpers import JOB
+from predictionservice.jobstore import STATES
 
 ORDER = {state: i for i, state in enumerate(STATES)}
 

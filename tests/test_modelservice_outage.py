@@ -2,8 +2,8 @@
 a 500, never a stale model), /health names what is down, what does not need it keeps working, and
 the service recovers by itself when it is back.
 
-Each test runs a web server (no worker) on servers of its own, so stopping them touches no other
-test: a persistent redis-server restarted on the same port and data, a MongoDB server stopped.
+Each test runs the app in process (no worker) on servers of its own, so stopping them touches no
+other test: a persistent redis-server restarted on the same port and data, a MongoDB server stopped.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import uuid
 
 import pytest
 
-import embedded
-from conftest import Service
-from modelstore import ModelStore
-from redisclient import connect
+from helpers import InProcess
+from localservers import embedded
+from modelservice import modelservice
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect
 
 MODEL_KEY = f"outage-{uuid.uuid4().hex[:8]}"
 MODEL = {
@@ -46,9 +47,8 @@ def test_redis_down_is_503_everywhere_it_is_needed_and_the_service_recovers(tmp_
     redis_server = embedded.start_redis(port, data, persistent=True)
     ModelStore(connect(redis_server.url, base_params["models_db"])).save(MODEL_KEY, MODEL)
     params = {**base_params, "redis_url": redis_server.url, "redis_timeout": 1.0}
-    service = None
     try:
-        service = Service(tmp_path_factory.mktemp("outage"), params, worker=False)
+        service = InProcess(modelservice(params))
         served = service.post("/predict/", json=PREDICT)
         assert served.status_code == 200, served.text  # now cached in the web process
         redis_server.stop()
@@ -69,8 +69,6 @@ def test_redis_down_is_503_everywhere_it_is_needed_and_the_service_recovers(tmp_
         again = service.post("/predict/", json=PREDICT)
         assert again.status_code == 200 and again.json() == served.json()
     finally:
-        if service is not None:
-            service.stop()
         redis_server.stop()
 
 
@@ -80,9 +78,8 @@ def test_mongodb_down_is_503_for_data_routes_while_online_prediction_goes_on(tmp
     models = ModelStore(connect(redis_url, base_params["models_db"]))
     models.save(MODEL_KEY, MODEL)
     params = {**base_params, "mongodb_uri": mongo_server.url, "mongodb_timeout_ms": 1000}
-    service = None
     try:
-        service = Service(tmp_path_factory.mktemp("outage"), params, worker=False)
+        service = InProcess(modelservice(params))
         loaded = service.request(
             "PUT", "/datasets/outage/rows", data=b"x,y\n1,yes\n0,no\n", headers={"Content-Type": "text/csv"}
         )
@@ -107,7 +104,5 @@ def test_mongodb_down_is_503_for_data_routes_while_online_prediction_goes_on(tmp
         # Online prediction needs Redis only.
         assert service.post("/predict/", json=PREDICT).status_code == 200
     finally:
-        if service is not None:
-            service.stop()
         mongo_server.stop()
         models.delete(MODEL_KEY)

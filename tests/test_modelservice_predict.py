@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from bson import ObjectId
 
-from conftest import E2E_BANK, JOB
 from dataparser import DataParser
-from embedded import child_pids
-from modelstore import ModelStore
-from redisclient import connect
+from helpers import E2E_BANK, JOB
+from localservers.embedded import child_pids
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect
 
 RECORD = {
     "age": 41, "job": "management", "marital": "married", "education": "tertiary", "default": "no",
@@ -24,8 +24,8 @@ MAX_BSON = 16 * 1024 * 1024
 
 def recompute(model: dict, records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """(prediction, probability) straight from the published coefficients."""
-    parser = DataParser({"schema": model["schema"]})
-    x = np.array([parser.parse_line(r, train=False) for r in records])
+    parser = DataParser(model["schema"])
+    x = np.array([parser.encode_one(r) for r in records])
     margin = x @ np.array(model["coefficients"]) + model["intercept"]
     return (margin > 0).astype(int), 1.0 / (1.0 + np.exp(-margin))
 

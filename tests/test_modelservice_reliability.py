@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import JOB, Service
-from embedded import child_pids
-from modelstore import ModelStore
-from redisclient import connect, with_db
+from helpers import JOB, Service
+from localservers.embedded import child_pids
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect, with_db
 
 
 def _stack(tmp_path_factory, base_params, name, broker_db, **overrides):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from modelstore import VERSIONS, ModelStore
+from predictionservice.modelstore import VERSIONS, ModelStore
 
 
 @pytest.fixture()

@@ -5,8 +5,8 @@ from urllib.parse import urlsplit
 import pymongo.errors
 import pytest
 
-from exceptions import ForbiddenTarget, InvalidRequest
-from mongotarget import (
+from predictionservice.exceptions import ForbiddenTarget, InvalidRequest
+from predictionservice.mongotarget import (
     CollectionRef,
     MongoClients,
     allowed_hosts,

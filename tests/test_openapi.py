@@ -1,18 +1,18 @@
 """openapi.py: the OpenAPI 3.1 document has API.md's routes and is built from validation's schemas."""
 
 import re
-from pathlib import Path
 
 import pytest
 from jsonschema import Draft202012Validator
 
-import openapi
-import validation
-from conftest import API_ROUTES as ROUTES
-from exceptions import NotFound
-from jobstore import COMPLETED, JobStore, public_view
+from helpers import API_ROUTES as ROUTES
+from helpers import NOT_YET_SERVED, ROOT
+from predictionservice import openapi, validation
+from predictionservice.exceptions import NotFound
+from predictionservice.jobstore import COMPLETED, JobStore, public_view
 
-API_MD = Path("/work/shared/API.md")
+API_MD = ROOT / "docs" / "API.md"
+SHARED_API_MD = ROOT.parent / "shared" / "API.md"  # the team's contract, beside a checkout
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
@@ -50,16 +50,24 @@ def operations(document):
                 yield route, method, operation
 
 
+def test_the_repository_carries_the_contract_as_the_team_wrote_it():
+    """docs/API.md is the shared contract, copied: a clone has no ../shared."""
+    if not SHARED_API_MD.exists():
+        pytest.skip(f"{SHARED_API_MD} is not beside this checkout")
+    assert API_MD.read_text() == SHARED_API_MD.read_text(), "copy ../shared/API.md to docs/API.md"
+
+
 def test_the_route_table_matches_api_md():
-    """The expectation above is API.md's: every route heading of it is listed here."""
-    if not API_MD.exists():
-        pytest.skip(f"{API_MD} is not here")
+    """The expectation above is API.md's: every route heading of it is listed here, served or
+    named as not served yet."""
     text = API_MD.read_text()
     headed = set()
     for method, route in re.findall(r"(GET|POST|PUT|DELETE) (/[\w/<>.{}-]*)", text):
         headed.add((method.lower(), re.sub(r"<(\w+)>", r"{\1}", route).replace("{id}", "{job_id}")))
     expected = {(method, route) for route, methods in ROUTES.items() for method in methods}
-    assert headed == expected
+    pending = {(method, route) for route, methods in NOT_YET_SERVED.items() for method in methods}
+    assert not expected & pending
+    assert headed == expected | pending
 
 
 def test_document_header(document):

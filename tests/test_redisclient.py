@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from redisclient import connect, with_db
+from predictionservice.redisclient import connect, with_db
 
 
 @pytest.mark.parametrize(

@@ -2,9 +2,9 @@
 
 import os
 
-import embedded
-from defaults import SETTINGS
-from serviceprocesses import ServiceProcesses
+from localservers import embedded
+from localservers.serviceprocesses import ServiceProcesses
+from predictionservice.defaults import SETTINGS
 
 
 def test_without_a_parameters_file_the_web_server_runs_on_defaults_and_the_environment(

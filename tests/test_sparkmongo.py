@@ -5,19 +5,14 @@ import pytest
 from bson import ObjectId
 from pyspark.sql import functions as F
 
-import sparkmongo
 from dataparser import DataParser, infer_schema
-from exceptions import RecordError
-from mongotarget import CollectionRef
-from sparksession import read_collection, start_conf, write_collection
+from helpers import ref, training_pair
+from predictionservice import sparkmongo
+from predictionservice.exceptions import RecordError
+from predictionservice.sparkml import feature_columns
+from predictionservice.sparksession import read_collection, start_conf, write_collection
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def ref(collection) -> CollectionRef:
-    client = collection.database.client
-    host, port = client.address
-    return CollectionRef(f"mongodb://{host}:{port}/", collection.database.name, collection.name)
 
 
 def test_read_over_four_partitions_equals_the_collection(spark, bank_collection):
@@ -113,14 +108,14 @@ def test_a_write_that_fails_midway_leaves_the_target_as_it_was(spark, mongo_db, 
 
 def _check_encoding(spark, collection, parser):
     df = read_collection(spark, ref(collection), partitions=4, partition_mb=1)
-    features, label, error = parser.spark_columns(df.schema)
+    features, label, error = feature_columns(parser, df.schema)
     rows = df.select("_id", features.alias("f"), label.alias("l"), error.alias("e")).collect()
     documents = {str(d["_id"]): d for d in collection.find()}
     assert len(rows) == len(documents)
     mismatches, errors = [], 0
     for row in rows:
         try:
-            expected = parser.parse_line(documents[row["_id"]])
+            expected = training_pair(parser, documents[row["_id"]])
         except RecordError as exc:
             errors += 1
             if row["e"] != exc.message:
@@ -132,15 +127,15 @@ def _check_encoding(spark, collection, parser):
     return errors
 
 
-def test_spark_encoding_equals_parse_line_on_the_whole_bank_data(spark, bank_collection):
-    inferred = DataParser({"schema": infer_schema(bank_collection.find(), "y")})
+def test_spark_encoding_equals_encode_one_on_the_whole_bank_data(spark, bank_collection):
+    inferred = DataParser(infer_schema(bank_collection.find(), "y"))
     assert _check_encoding(spark, bank_collection, inferred) == 0
-    shipped = DataParser(json.loads((ROOT / "job.json").read_text()))
+    shipped = DataParser(json.loads((ROOT / "job.json").read_text())["schema"])
     # The shared file holds two rows whose job is not a UCI category: both forms must reject them.
     assert _check_encoding(spark, bank_collection, shipped) == 2
 
 
-def test_spark_encoding_reports_bad_rows_like_parse_line(spark, mongo_db):
+def test_spark_encoding_reports_bad_rows_like_encode_one(spark, mongo_db):
     mongo_db.odd.insert_many(
         [
             {"n": 1, "s": "2.5", "c": "a", "y": "yes"},
@@ -155,28 +150,23 @@ def test_spark_encoding_reports_bad_rows_like_parse_line(spark, mongo_db):
     )
     parser = DataParser(
         {
-            "schema": {
-                "label": {"key": "y", "values": {"no": 0, "yes": 1}},
-                "features": [{"key": "n"}, {"key": "s"}, {"key": "c", "values": {"a": 0, "b": 1}}],
-            }
+            "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+            "features": [{"key": "n"}, {"key": "s"}, {"key": "c", "values": {"a": 0, "b": 1}}],
         }
     )
     assert _check_encoding(spark, mongo_db.odd, parser) == 7
-    absent = DataParser({"schema": {"label": {"key": "nope"}, "features": [{"key": "n"}]}})
+    absent = DataParser({"label": {"key": "nope"}, "features": [{"key": "n"}]})
     df = read_collection(spark, ref(mongo_db.odd), partitions=1)
-    assert {r.e for r in df.select(absent.spark_columns(df.schema)[2].alias("e")).collect()} == {
+    assert {r.e for r in df.select(feature_columns(absent, df.schema)[2].alias("e")).collect()} == {
         "field 'nope' is missing"
     }
 
 
 def test_start_conf_is_the_classic_one(base_params):
-    job = {"inputCollection": "datasets.bank", "outputCollection": "datasets.bankResults"}
-    conf = start_conf(job, {**base_params, "spark_master": "spark://10.0.0.5:7077"})
+    conf = start_conf({**base_params, "spark_master": "spark://10.0.0.5:7077"})
     assert conf.get("spark.app.name") == "prediction-service"
     assert conf.get("spark.master") == "spark://10.0.0.5:7077"
-    assert conf.get("spark.mongodb.read.connection.uri").endswith("/datasets.bank")
-    assert conf.get("spark.mongodb.write.connection.uri").endswith("/datasets.bankResults")
-    assert start_conf({}, base_params).get("spark.master") == "local[2]"
+    assert start_conf(base_params).get("spark.master") == "local[2]"
     assert sparkmongo.MongoDataSource.name() == "mongodb"
 
 

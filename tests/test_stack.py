@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import requests
 
-import embedded
-from conftest import JOB, ROOT
-from modelstore import ModelStore
-from redisclient import connect
+from helpers import JOB, ROOT
+from localservers import embedded
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect
 
 
 class StackRun:
@@ -25,7 +25,11 @@ class StackRun:
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MONGODB_URI", "PORT")}
         env["PARAMETERS_FILE"] = str(params_file)
         self.process = subprocess.Popen(
-            [sys.executable, "stack.py"], cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT
+            [sys.executable, "-m", "localservers.stack"],
+            cwd=ROOT,
+            env=env,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
         )
 
     def output(self) -> str:

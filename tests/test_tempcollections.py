@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from tempcollections import IdClash, drop_stale, publish, temp_name
+from predictionservice.tempcollections import IdClash, drop_stale, publish, temp_name
 
 
 def test_names_carry_their_creation_time_and_fit_mongodb(mongo_db):

@@ -7,10 +7,16 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-import defaults
-import validation
-from exceptions import InvalidJSON, InvalidRequest
-from validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR, Validator, job_with_defaults, parse_json, predict_schema
+from predictionservice import defaults, validation
+from predictionservice.exceptions import InvalidJSON, InvalidRequest
+from predictionservice.validation import (
+    JOB_VALIDATOR,
+    PREDICTALL_VALIDATOR,
+    Validator,
+    job_with_defaults,
+    parse_json,
+    predict_schema,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_JOB = json.loads((ROOT / "job.json").read_text())

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exceptions import STATUS
-from validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
+from predictionservice.exceptions import STATUS
+from predictionservice.validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
 
 VERSION = "0.1.0"
 
@@ -159,119 +159,13 @@ def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
 
 
 def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
-    status = _json(JOB_STATUS, "the job's state")
-    accepted = {
-        "description": "queued; poll the Location",
-        "headers": {"Location": {"schema": {"type": "string"}}},
-        "content": {"application/json": {"schema": JOB_ACCEPTED}},
-    }
-    job_paths = {
-        "/training/status/{job_id}": {
-            "parameters": [JOB_ID],
-            "get": _op("Status of a training job", {"200": status, **_errors("401", "404", "503")}),
-        },
-        "/predictall/status/{job_id}": {
-            "parameters": [JOB_ID],
-            "get": _op("Status of a scoring job", {"200": status, **_errors("401", "404", "503")}),
-        },
-        "/jobs/{job_id}": {
-            "parameters": [JOB_ID],
-            "get": _op("Status of any job", {"200": status, **_errors("401", "404", "503")}),
-        },
-    }
+    """The OpenAPI 3.1 document of the service, path by path from the schemas the routes use."""
     paths: dict[str, Any] = {
-        "/train/": {
-            "post": _op(
-                "Submit a training job",
-                {"202": accepted, **_errors("400", "401", "404", "413", "415", "503")},
-                requestBody=_body(JOB),
-            )
-        },
-        **job_paths,
-        "/predict/": {
-            "post": _op(
-                "Score one record ('record') or a micro-batch ('records') with a stored model",
-                {
-                    "200": _json(PREDICT_RESPONSE, "predictions in request order"),
-                    **_errors("400", "401", "404", "413", "415", "503"),
-                },
-                requestBody=_body(predict_schema(params["max_records_per_request"])),
-            )
-        },
-        "/predictall/": {
-            "post": _op(
-                "Score a whole collection with Spark into an output collection (replaced on success)",
-                {"202": accepted, **_errors("400", "401", "404", "413", "415", "503")},
-                requestBody=_body(PREDICTALL),
-            )
-        },
-        "/models/": {
-            "get": _op(
-                "List the stored models",
-                {
-                    "200": _json(
-                        {"type": "object", "properties": {"models": {"type": "array", "items": MODEL_SUMMARY}}},
-                        "models, newest first",
-                    ),
-                    **_errors("401", "503"),
-                },
-            )
-        },
-        "/models/{key}": {
-            "parameters": [KEY],
-            "get": _op(
-                "One model with schema, parameters, metrics and coefficients",
-                {"200": _json(MODEL, "the model"), **_errors("401", "404", "503")},
-            ),
-            "delete": _op("Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404", "503")}),
-        },
-        "/datasets/{db}/{collection}": {
-            "parameters": [DB, COLLECTION],
-            "put": _op(
-                "Load a dataset (CSV with ';' or ',' detected, or a JSON array of objects); replaces it unless "
-                "?mode=append",
-                {
-                    "200": _json({"type": "object", "properties": {"inserted": {"type": "integer"}}}, "loaded"),
-                    **_errors("400", "401", "413", "415", "503"),
-                },
-                parameters=[
-                    {"name": "mode", "in": "query", "schema": {"enum": ["replace", "append"], "default": "replace"}}
-                ],
-                requestBody={
-                    "required": True,
-                    "content": {
-                        "text/csv": {"schema": {"type": "string"}},
-                        "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                    },
-                },
-            ),
-            "get": _op(
-                "Count, field types and a sample",
-                {"200": _json(DATASET, "the dataset"), **_errors("400", "401", "404", "503")},
-            ),
-            "delete": _op("Drop a dataset", {"204": {"description": "dropped"}, **_errors("400", "401", "404", "503")}),
-        },
-        "/datasets/{db}/{collection}/schema": {
-            "parameters": [DB, COLLECTION],
-            "get": _op(
-                "A ready 'schema' block for a job document, inferred from the data",
-                {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404", "503")},
-                parameters=[
-                    {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
-                ],
-            ),
-        },
-        "/health": {
-            "get": _op(
-                "Health of the service and its dependencies (no token needed)",
-                {
-                    "200": _json(HEALTH, "all dependencies answer"),
-                    "503": _json({"allOf": [HEALTH, ERROR]}, "the same report, and the error naming what is down"),
-                },
-                security=[],
-            )
-        },
-        "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}, **_errors("401")})},
+        **_job_paths(),
+        **_prediction_paths(params),
+        **_model_paths(),
+        **_dataset_paths(),
+        **_service_paths(),
     }
     document: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -292,3 +186,117 @@ def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
         document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         document["security"] = [{"bearer": []}]
     return document
+
+
+_ACCEPTED = {
+    "description": "queued; poll the Location",
+    "headers": {"Location": {"schema": {"type": "string"}}},
+    "content": {"application/json": {"schema": JOB_ACCEPTED}},
+}
+
+
+def _job_paths() -> dict[str, Any]:
+    status = _json(JOB_STATUS, "the job's state")
+    submitted = {"202": _ACCEPTED, **_errors("400", "401", "404", "413", "415", "503")}
+    shown = {"200": status, **_errors("401", "404", "503")}
+    return {
+        "/train/": {"post": _op("Submit a training job", submitted, requestBody=_body(JOB))},
+        "/training/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a training job", shown)},
+        "/predictall/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a scoring job", shown)},
+        "/jobs/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of any job", shown)},
+        "/predictall/": {
+            "post": _op(
+                "Score a whole collection with Spark into an output collection (replaced on success)",
+                submitted,
+                requestBody=_body(PREDICTALL),
+            )
+        },
+    }
+
+
+def _prediction_paths(params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "/predict/": {
+            "post": _op(
+                "Score one record ('record') or a micro-batch ('records') with a stored model",
+                {
+                    "200": _json(PREDICT_RESPONSE, "predictions in request order"),
+                    **_errors("400", "401", "404", "413", "415", "503"),
+                },
+                requestBody=_body(predict_schema(params["max_records_per_request"])),
+            )
+        },
+    }
+
+
+def _model_paths() -> dict[str, Any]:
+    models = {"type": "object", "properties": {"models": {"type": "array", "items": MODEL_SUMMARY}}}
+    return {
+        "/models/": {
+            "get": _op(
+                "List the stored models", {"200": _json(models, "models, newest first"), **_errors("401", "503")}
+            )
+        },
+        "/models/{key}": {
+            "parameters": [KEY],
+            "get": _op(
+                "One model with schema, parameters, metrics and coefficients",
+                {"200": _json(MODEL, "the model"), **_errors("401", "404", "503")},
+            ),
+            "delete": _op("Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404", "503")}),
+        },
+    }
+
+
+def _dataset_paths() -> dict[str, Any]:
+    loaded = _json({"type": "object", "properties": {"inserted": {"type": "integer"}}}, "loaded")
+    upload = {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        },
+    }
+    mode = {"name": "mode", "in": "query", "schema": {"enum": ["replace", "append"], "default": "replace"}}
+    label = {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    return {
+        "/datasets/{db}/{collection}": {
+            "parameters": [DB, COLLECTION],
+            "put": _op(
+                "Load a dataset (CSV with ';' or ',' detected, or a JSON array of objects); replaces it unless "
+                "?mode=append",
+                {"200": loaded, **_errors("400", "401", "413", "415", "503")},
+                parameters=[mode],
+                requestBody=upload,
+            ),
+            "get": _op(
+                "Count, field types and a sample",
+                {"200": _json(DATASET, "the dataset"), **_errors("400", "401", "404", "503")},
+            ),
+            "delete": _op("Drop a dataset", {"204": {"description": "dropped"}, **_errors("400", "401", "404", "503")}),
+        },
+        "/datasets/{db}/{collection}/schema": {
+            "parameters": [DB, COLLECTION],
+            "get": _op(
+                "A ready 'schema' block for a job document, inferred from the data",
+                {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404", "503")},
+                parameters=[label],
+            ),
+        },
+    }
+
+
+def _service_paths() -> dict[str, Any]:
+    return {
+        "/health": {
+            "get": _op(
+                "Health of the service and its dependencies (no token needed)",
+                {
+                    "200": _json(HEALTH, "all dependencies answer"),
+                    "503": _json({"allOf": [HEALTH, ERROR]}, "the same report, and the error naming what is down"),
+                },
+                security=[],
+            )
+        },
+        "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}, **_errors("401")})},
+    }

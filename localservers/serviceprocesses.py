@@ -1,6 +1,6 @@
 """The service's own processes, a Celery worker and the web server, run from one parameters file.
 
-``make run`` (stack.py), the tests and the benchmarks all start the service through this class,
+``make run`` (localservers/stack.py), the tests and the benchmarks all start the service through this class,
 so they exercise the very same command lines.
 """
 
@@ -17,8 +17,8 @@ from typing import IO, Any
 
 import requests
 
-from config import PROJECT_DIR
-from embedded import child_pids
+from localservers.embedded import child_pids
+from predictionservice.config import PROJECT_DIR
 
 
 class ServiceProcesses:

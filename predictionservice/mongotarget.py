@@ -18,8 +18,8 @@ import pymongo
 import pymongo.errors
 from pymongo import uri_parser
 
-from defaults import SYSTEM_DATABASES
-from exceptions import ForbiddenTarget, InvalidRequest
+from predictionservice.defaults import SYSTEM_DATABASES
+from predictionservice.exceptions import ForbiddenTarget, InvalidRequest
 
 _DB_FORBIDDEN = re.compile(r'[/\\. "$*<>:|?\x00]')
 URI_OPTIONS = frozenset(

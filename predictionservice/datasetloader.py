@@ -8,8 +8,8 @@ Every load first fills a temporary collection; only a load that parsed and inser
 replaces the target (``renameCollection`` with ``dropTarget``) or is merged into it (append).
 A ragged row, empty input or undecodable bytes therefore leave the target exactly as it was.
 
-    python datasetloader.py load bank-full.csv --db datasets --collection bank
-    python datasetloader.py download --dest data/
+    python -m predictionservice.datasetloader load bank-full.csv --db datasets --collection bank
+    python -m predictionservice.datasetloader download --dest data/
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import IO, Any
 import pymongo
 from pymongo.collection import Collection
 
-from exceptions import InvalidDataset
-from tempcollections import IdClash, drop_stale, publish, temp_name
+from predictionservice.exceptions import InvalidDataset
+from predictionservice.tempcollections import IdClash, drop_stale, publish, temp_name
 
 DEFAULT_BATCH = 5000
 UCI_BANK_URL = "https://archive.ics.uci.edu/static/public/222/bank+marketing.zip"
@@ -202,7 +202,7 @@ def bank_csv_candidates(explicit: str | os.PathLike[str] | None = None) -> list[
     """Where bank-full.csv may be, in order: the given path (BANK_CSV), ./data/, ../shared/data/
     beside this project and, in a git clone of a local repository (CI clones into a temporary
     folder), ../shared/data/ beside the repository it was cloned from."""
-    project = Path(__file__).resolve().parent
+    project = Path(__file__).resolve().parent.parent
     places = [Path(explicit)] if explicit else []
     places += [project / "data" / UCI_BANK_MEMBER, project.parent / "shared" / "data" / UCI_BANK_MEMBER]
     origin = _origin_checkout(project)
@@ -284,7 +284,7 @@ def download_bank(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from config import load_parameters
+    from predictionservice.config import load_parameters
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -305,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "download":
             print(download_bank(args.dest, url=args.url, sha256=args.sha256 or None))
             return 0
-        from mongotarget import check_namespace
+        from predictionservice.mongotarget import check_namespace
 
         check_namespace(args.db, args.collection)
         params = load_parameters()
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"inserted": n, "collection": collection.full_name}))
         return 0
     except Exception as exc:  # a command line reports, it does not dump a trace
-        from exceptions import ServiceError
+        from predictionservice.exceptions import ServiceError
 
         if not isinstance(exc, (ServiceError, OSError, pymongo.errors.PyMongoError, ValueError)):
             raise

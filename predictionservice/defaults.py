@@ -2,7 +2,7 @@
 
 This is the one place defaults live (in the spirit of rq's ``defaults.py``): ``parameters.json``
 may set any key below, and the environment variable named beside it wins over both. The README's
-configuration table is generated from this list (``python config.py --markdown``).
+configuration table is generated from this list (``python -m predictionservice.config --markdown``).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The worker's Spark: its configuration (``start_conf``, as in the classic code) and the one
-SparkSession each worker process creates and reuses for every job.
+"""The worker's Spark: its configuration (``start_conf``, as in the classic code), the one
+SparkSession each worker process creates and reuses for every job, and reading and writing
+collections through the project's MongoDB data source.
 
 Only Celery worker processes import this module; the web process never starts a JVM.
 """
@@ -10,7 +11,9 @@ import contextlib
 import logging
 import os
 import sys
+import tempfile
 import threading
+import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,22 +21,15 @@ from typing import Any
 from pyspark import SparkConf, SparkContext
 from pyspark.sql import SparkSession
 
-import sparkmongo
-import tempcollections
-from mongotarget import CollectionRef, resolve
+from predictionservice import sparkmongo
+from predictionservice.mongotarget import CollectionRef
 
 APP_NAME = "prediction-service"
 _lock = threading.Lock()
 
 
-def _connector_uri(ref: CollectionRef) -> str:
-    base, _, query = ref.uri.partition("?")
-    return f"{base.rstrip('/')}/{ref.namespace}" + (f"?{query}" if query else "")
-
-
-def start_conf(jobparameters: Mapping[str, Any], params: Mapping[str, Any]) -> SparkConf:
-    """SparkConf for a job: app name, master from configuration, the job's input and output
-    collections under the official connector's keys (informational: the sources take options)."""
+def start_conf(params: Mapping[str, Any]) -> SparkConf:
+    """SparkConf of the worker's session: app name and master from configuration."""
     master = params["spark_master"]
     conf = (
         SparkConf()
@@ -50,11 +46,18 @@ def start_conf(jobparameters: Mapping[str, Any], params: Mapping[str, Any]) -> S
     )
     if master.startswith("local"):
         conf.set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1")
-    for key, field in (("read", "inputCollection"), ("write", "outputCollection")):
-        if jobparameters.get(field):
-            ref = resolve(jobparameters[field], dict(params), field)
-            conf.set(f"spark.mongodb.{key}.connection.uri", _connector_uri(ref))
     return conf
+
+
+def package_zip(directory: Path) -> Path:
+    """This library package as one zip for executors (``addPyFile``): an executor whose working
+    directory is not the project imports the data source and what it needs from there."""
+    package = Path(__file__).resolve().parent
+    target = directory / f"{package.name}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source in sorted(package.glob("*.py")):
+            archive.write(source, f"{package.name}/{source.name}")
+    return target
 
 
 def get_spark(params: Mapping[str, Any]) -> SparkSession:
@@ -64,11 +67,10 @@ def get_spark(params: Mapping[str, Any]) -> SparkSession:
         if active is not None:
             return active
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this venv
-        spark = SparkSession.builder.config(conf=start_conf({}, params)).getOrCreate()
+        spark = SparkSession.builder.config(conf=start_conf(params)).getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
-        # Executors and the data source planner import the source from these shipped files.
-        for module in (tempcollections, sparkmongo):
-            spark.sparkContext.addPyFile(str(Path(module.__file__).resolve()))
+        # Executors and the data source planner import the source from the shipped package.
+        spark.sparkContext.addPyFile(str(package_zip(Path(tempfile.mkdtemp(prefix="prediction-service-")))))
         spark.dataSource.register(sparkmongo.MongoDataSource)
         return spark
 

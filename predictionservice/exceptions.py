@@ -113,6 +113,14 @@ class ServiceUnavailable(ServiceError):
     code = "service_unavailable"
 
 
+# Why a field of a record cannot be encoded: the same words online (RecordError) and in the
+# error column of a Spark job (sparkml), so a batch's bad-row reasons read like a 400's.
+NOT_A_NUMBER = "is not a number"
+NOT_FINITE = "is not a finite number"
+NOT_A_CATEGORY = "has a value that is not one of the schema's categories"
+IS_MISSING = "is missing"
+
+
 class RecordError(ServiceError):
     """A record that cannot be encoded; names the field (and, in a batch, the record's index)."""
 
@@ -134,7 +142,7 @@ class RecordError(ServiceError):
 
 
 class MissingField(RecordError):
-    def __init__(self, field: str, problem: str = "is missing", index: int | None = None):
+    def __init__(self, field: str, problem: str = IS_MISSING, index: int | None = None):
         super().__init__(field, problem, index)
 
 

@@ -16,8 +16,8 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from defaults import JOB_DEFAULTS
-from exceptions import InvalidJSON, InvalidRequest
+from predictionservice.defaults import JOB_DEFAULTS
+from predictionservice.exceptions import InvalidJSON, InvalidRequest
 
 MAX_DEPTH = 64
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"

@@ -56,7 +56,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from tempcollections import drop_stale, publish, temp_name
+from predictionservice.tempcollections import drop_stale, publish, temp_name
 
 FORMAT = "mongodb"
 ARROW_CHUNK = 8192

@@ -22,11 +22,11 @@ from typing import Any
 
 import pymongo
 
-import datasetloader
-import embedded
-from config import PROJECT_DIR, load_parameters, parameters_path
-from defaults import BANK_DATASET
-from serviceprocesses import ServiceProcesses
+from localservers import embedded
+from localservers.serviceprocesses import ServiceProcesses
+from predictionservice import datasetloader
+from predictionservice.config import PROJECT_DIR, load_parameters, parameters_path
+from predictionservice.defaults import BANK_DATASET
 
 QUICK_START = """
 The prediction service is up: {url}   (logs: {logs})
@@ -124,7 +124,7 @@ class Stack:
             if found is None:
                 say(
                     f"{db}.{name}: empty and no bank-full.csv found (BANK_CSV, ./data/, ../shared/data/); "
-                    "`python datasetloader.py download` fetches it"
+                    "`python -m predictionservice.datasetloader download` fetches it"
                 )
                 return
             started = time.monotonic()

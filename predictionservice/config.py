@@ -1,6 +1,6 @@
 """Reading the service configuration: built-in defaults < parameters.json < environment.
 
-``python config.py`` prints the effective configuration; ``python config.py --markdown`` prints
+``python -m predictionservice.config`` prints the effective configuration; ``... --markdown`` prints
 the settings table the README carries.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from defaults import DEFAULT_PARAMETERS_FILE, PARAMETERS_FILE_ENV, SETTINGS, defaults
+from predictionservice.defaults import DEFAULT_PARAMETERS_FILE, PARAMETERS_FILE_ENV, SETTINGS, defaults
 
-PROJECT_DIR = Path(__file__).resolve().parent
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(ValueError):

@@ -1,0 +1,49 @@
+"""The Celery app both sides build: its settings and the names of the service's tasks.
+
+The web process sends tasks by name with an app built here (``make_celery(params,
+set_as_current=False)``); the worker (``worker.py``) builds one the same way and registers the
+tasks on it. Nothing is read or built at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+TRAIN_TASK = "prediction_service.train"
+PREDICTALL_TASK = "prediction_service.predict_all"
+QUEUE = "prediction_service"
+
+
+def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
+    """Celery's own guidance for long jobs: acknowledge late, requeue when the process running a
+    job is lost, one message at a time, and a visibility timeout beyond the longest job."""
+    limit = int(params["job_time_limit"])
+    return {
+        "broker_url": params["redis_url"],
+        "result_backend": params["redis_url"],
+        "broker_transport_options": {"visibility_timeout": limit + 600},
+        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+        "broker_connection_retry_on_startup": True,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_concurrency": int(params["worker_concurrency"]),
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_time_limit": limit,
+        "task_soft_time_limit": max(1, limit - min(60, limit // 10)),
+        "result_expires": int(params["job_ttl"]),
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_queue": QUEUE,
+        "worker_hijack_root_logger": False,
+        "service_params": params,
+    }
+
+
+def make_celery(params: dict[str, Any], *, set_as_current: bool = True) -> Celery:
+    app = Celery("prediction_service", set_as_current=set_as_current)
+    app.conf.update(celery_settings(params))
+    return app

@@ -1,0 +1,138 @@
+"""Hostile dataset routes: names in paths, and uploads past max_dataset_bytes.
+
+The battery and its checks are helpers.hostile_battery's.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from helpers import (
+    CSV_TYPE,
+    JSON_TYPE,
+    Case,
+    Service,
+    assert_error_answer,
+    hostile_battery,
+    send,
+)
+
+CASES = [
+    # --- dataset names in paths ---------------------------------------------------------------
+    Case("dataset-put-dollar", "PUT", "/datasets/e2e/a$b", 400, "invalid_request", b'[{"a": 1}]', JSON_TYPE),
+    Case("dataset-get-dotdot-collection", "GET", "/datasets/e2e/..", 400, "invalid_request"),
+    Case("dataset-get-encoded-dotdot", "GET", "/datasets/e2e/%2E%2E", 400, "invalid_request"),
+    Case(
+        "dataset-put-encoded-slash-db",
+        "PUT",
+        "/datasets/e2e%2Fbank/x",
+        400,
+        "invalid_request",
+        b'[{"a": 1}]',
+        JSON_TYPE,
+    ),
+    Case(
+        "dataset-delete-encoded-slash-traversal",
+        "DELETE",
+        "/datasets/e2e/bank%2F..%2F..%2Fadmin",
+        400,
+        "invalid_request",
+    ),
+    Case("dataset-get-encoded-slash-lowercase", "GET", "/datasets/e2e%2fbank/x", 400, "invalid_request"),
+    Case("dataset-get-nul", "GET", "/datasets/e2e/ba%00nk", 400, "invalid_request"),
+    Case("dataset-put-nul-db", "PUT", "/datasets/e2%00e/bank", 400, "invalid_request", b"a\n1\n", CSV_TYPE),
+    Case("dataset-delete-dollar-cmd", "DELETE", "/datasets/e2e/$cmd", 400, "invalid_request"),
+    Case(
+        "dataset-put-long-collection", "PUT", "/datasets/e2e/" + "c" * 300, 400, "invalid_request", b"a\n1\n", CSV_TYPE
+    ),
+    Case("dataset-get-long-db", "GET", "/datasets/" + "d" * 100 + "/bank", 400, "invalid_request"),
+    Case("dataset-put-admin", "PUT", "/datasets/admin/x", 400, "forbidden_target", b'[{"a": 1}]', JSON_TYPE),
+    Case("dataset-get-Local", "GET", "/datasets/Local/startup_log", 400, "forbidden_target"),
+    Case("dataset-delete-CONFIG", "DELETE", "/datasets/CONFIG/system.sessions", 400, "forbidden_target"),
+    Case("dataset-delete-admin-users", "DELETE", "/datasets/admin/system.users", 400, "forbidden_target"),
+    Case("dataset-schema-local", "GET", "/datasets/local/oplog.rs/schema?label=y", 400, "forbidden_target"),
+    Case(
+        "dataset-put-system-collection",
+        "PUT",
+        "/datasets/e2e/system.profile",
+        400,
+        "invalid_request",
+        b'[{"a": 1}]',
+        JSON_TYPE,
+    ),
+    Case(
+        "dataset-put-mode-garbage",
+        "PUT",
+        "/datasets/hostile/mode?mode=drop%00",
+        400,
+        "invalid_request",
+        b"a\n1\n",
+        CSV_TYPE,
+    ),
+    Case(
+        "dataset-put-json-dollar-key",
+        "PUT",
+        "/datasets/hostile/keys",
+        400,
+        "invalid_dataset",
+        b'[{"a": {"$where": "sleep(1000)"}}]',
+        JSON_TYPE,
+    ),
+    Case(
+        "dataset-put-json-huge-int",
+        "PUT",
+        "/datasets/hostile/ints",
+        400,
+        "invalid_dataset",
+        b'[{"a": ' + b"9" * 30 + b"}]",
+        JSON_TYPE,
+    ),
+    Case(
+        "dataset-put-csv-ragged", "PUT", "/datasets/hostile/ragged", 400, "invalid_dataset", b"a,b\n1,2,3\n", CSV_TYPE
+    ),
+    Case("dataset-put-json-nan", "PUT", "/datasets/hostile/nan", 400, "invalid_json", b'[{"a": NaN}]', JSON_TYPE),
+    Case("dataset-schema-no-label", "GET", "/datasets/e2e/bank/schema?label=", 400, "invalid_request"),
+    Case("dataset-schema-nul-label", "GET", "/datasets/e2e/bank/schema?label=%00%ff", 400, "invalid_schema"),
+    Case("dataset-unknown-get", "GET", "/datasets/hostile/never_created", 404, "not_found"),
+    Case("dataset-unknown-delete", "DELETE", "/datasets/hostile/never_created", 404, "not_found"),
+]
+
+(
+    test_a_hostile_request_is_refused_with_the_error_shape,
+    test_the_battery_has_enough_cases,
+    test_after_the_battery_nothing_changed,
+) = hostile_battery(CASES, 26)
+
+
+@pytest.fixture(scope="module")
+def small_limits(tmp_path_factory, base_params):
+    """A web server of its own whose dataset uploads stop at 4 KiB."""
+    started = Service(tmp_path_factory.mktemp("small"), {**base_params, "max_dataset_bytes": 4096}, worker=False)
+    yield started
+    started.stop()
+
+
+def test_a_dataset_past_max_dataset_bytes_is_413_and_the_old_data_stays(small_limits, mongo_db):
+    db = mongo_db.name
+    loaded = send(small_limits.url, "PUT", f"/datasets/{db}/kept", b"a,b\n1,2\n3,4\n", CSV_TYPE)
+    assert loaded.status == 200 and loaded.json()["inserted"] == 2
+    csv = b"a,b\n" + b"5,6\n" * 2000  # 8 KiB
+    documents = json.dumps([{"a": 5, "b": 6}] * 500).encode()  # 7 KiB
+    attempts = [
+        send(small_limits.url, "PUT", f"/datasets/{db}/kept", csv, CSV_TYPE),
+        send(small_limits.url, "PUT", f"/datasets/{db}/kept", csv, CSV_TYPE, chunked=True),
+        send(small_limits.url, "PUT", f"/datasets/{db}/kept?mode=append", csv, CSV_TYPE, chunked=True),
+        send(small_limits.url, "PUT", f"/datasets/{db}/kept", documents, JSON_TYPE),
+        send(small_limits.url, "PUT", f"/datasets/{db}/kept", documents, JSON_TYPE, chunked=True),
+        send(small_limits.url, "PUT", f"/datasets/{db}/kept", None, CSV_TYPE, content_length=4097),
+    ]
+    for answer in attempts:
+        assert_error_answer(answer, 413, "payload_too_large", method="PUT")
+    assert sorted((d["a"], d["b"]) for d in mongo_db.kept.find()) == [(1, 2), (3, 4)]
+    assert mongo_db.list_collection_names() == ["kept"]  # no temporary collection left behind
+    # The limit is the dataset limit, not max_body_bytes: 4 KiB of CSV still loads.
+    fits = b"a,b\n" + b"7,8\n" * 1000
+    assert send(small_limits.url, "PUT", f"/datasets/{db}/kept", fits, CSV_TYPE, chunked=True).status == 200
+    assert mongo_db.kept.count_documents({}) == 1000

@@ -1,0 +1,125 @@
+"""The shape of the code, held by tests: web and worker apart, a library package that imports
+neither the chapter's files nor a web or queue framework, pyspark only where Spark runs, and
+functions short enough to read at once."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+
+from helpers import ROOT
+
+CHAPTER = {"modelserver", "modelservice", "modelfactory", "dataparser", "messagehandler", "LogisticRegressionWrapper"}
+ALGORITHMS = {"LogisticRegressionWrapper"}
+# Where pyspark may be imported: the library's Spark modules and the algorithms' worker side.
+SPARK_MODULES = {"predictionservice/sparkml.py", "predictionservice/sparkmongo.py", "predictionservice/sparksession.py"}
+SERVICE_DIRS = ("predictionservice", "web", "localservers")
+
+
+def service_files() -> list:
+    files = [p for p in ROOT.glob("*.py")]
+    for folder in SERVICE_DIRS:
+        files += sorted((ROOT / folder).glob("*.py"))
+    return files
+
+
+def imported(path) -> set[str]:
+    """Every module a file imports, anywhere in it (top level or inside functions)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def test_pyspark_is_imported_only_by_the_spark_modules_and_the_algorithms():
+    importers = {
+        str(p.relative_to(ROOT)) for p in service_files() if any(n.split(".")[0] == "pyspark" for n in imported(p))
+    }
+    assert importers <= SPARK_MODULES | {f"{name}.py" for name in ALGORITHMS}, importers
+    assert SPARK_MODULES <= importers
+
+
+def test_the_library_imports_no_chapter_file_and_no_web_or_queue_framework():
+    for path in sorted((ROOT / "predictionservice").glob("*.py")):
+        tops = {name.split(".")[0] for name in imported(path)}
+        assert not tops & CHAPTER, f"{path.name} imports {tops & CHAPTER}"
+        assert not tops & {"flask", "werkzeug", "celery", "cherrypy", "web", "worker", "celeryapp"}, path.name
+
+
+def test_the_web_side_imports_no_worker_and_the_worker_no_web():
+    for path in [*sorted((ROOT / "web").glob("*.py")), ROOT / "modelservice.py"]:
+        tops = {name.split(".")[0] for name in imported(path)}
+        assert "pyspark" not in tops and "cherrypy" not in tops, path.name
+    assert not {n.split(".")[0] for n in imported(ROOT / "worker.py")} & {"web", "flask", "modelservice"}
+
+
+def test_modelservice_is_only_the_factory():
+    assert len((ROOT / "modelservice.py").read_text().splitlines()) < 200
+
+
+@pytest.mark.parametrize("path", service_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_function_of_the_service_is_over_80_lines(path):
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80
+    ]
+    assert long == []
+
+
+def test_importing_the_app_module_reads_no_configuration_and_builds_no_celery_app(tmp_path):
+    """A parameters file that does not exist is an error when read: importing must not read it."""
+    probe = (
+        "import sys, celery._state as s; import modelservice; "
+        "assert 'worker' not in sys.modules and 'pyspark' not in sys.modules; "
+        "print(len([a for a in s._apps]))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PARAMETERS_FILE": str(tmp_path / "missing.json")}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "0"
+
+
+def test_the_chapter_command_finds_the_worker_app(tmp_path):
+    """`celery -A modelservice.celery worker` resolves the worker's app, tasks registered."""
+    probe = "import modelservice; print(sorted(t for t in modelservice.celery.tasks if t.startswith('prediction')))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['prediction_service.predict_all', 'prediction_service.train']"
+
+
+def test_the_web_app_builds_one_celery_app(base_params):
+    import celery._state
+
+    from modelservice import modelservice
+
+    before = len(celery._state._apps)
+    modelservice(base_params)
+    assert len(celery._state._apps) == before + 1
+
+
+def test_the_executors_get_the_library_as_one_zip(tmp_path):
+    import zipfile
+
+    from predictionservice.sparksession import package_zip
+
+    archive = package_zip(tmp_path)
+    names = set(zipfile.ZipFile(archive).namelist())
+    assert {
+        "predictionservice/__init__.py",
+        "predictionservice/sparkmongo.py",
+        "predictionservice/tempcollections.py",
+    } <= names
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import predictionservice.tempcollections as t; print(t.__file__)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, str(archive)], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0 and str(archive) in out.stdout, out.stderr

@@ -1,0 +1,62 @@
+"""worker.py: the messages a failed job ends with, and the worker's app (its tasks and settings).
+The job life cycle itself (run_job) runs in real worker processes in test_modelservice*.py."""
+
+from __future__ import annotations
+
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
+
+import worker
+from celeryapp import PREDICTALL_TASK, QUEUE, TRAIN_TASK, celery_settings
+from predictionservice.exceptions import InvalidSchema
+
+
+def test_a_service_error_ends_the_job_with_its_own_message(base_params):
+    assert worker.failure_message(InvalidSchema("label field 'y' not found"), base_params) == (
+        "label field 'y' not found"
+    )
+
+
+def test_time_limits_are_named_with_the_limit_even_inside_a_py4j_error(base_params):
+    limit = base_params["job_time_limit"]
+    expected = f"the job exceeded its time limit of {limit} s and was stopped"
+    assert worker.failure_message(TimeLimitExceeded(), base_params) == expected
+    assert worker.failure_message(SoftTimeLimitExceeded(), base_params) == expected
+
+    class Py4JNetworkError(Exception):
+        pass
+
+    wrapped = Py4JNetworkError("Answer from Java side is empty")
+    wrapped.cause = SoftTimeLimitExceeded()  # py4j keeps what it caught as .cause
+    assert worker.failure_message(wrapped, base_params) == expected
+
+
+def test_a_lost_pool_process_and_a_spark_failure_read_as_such(base_params):
+    assert "worker process running this job was lost" in worker.failure_message(WorkerLostError(), base_params)
+    spark_error = type("AnalysisException", (Exception,), {"__module__": "pyspark.errors"})(
+        "Job aborted.\nTraceback ...\nValueError: could not convert 'x'\n"
+    )
+    assert worker.failure_message(spark_error, base_params) == "the Spark job failed: ValueError: could not convert 'x'"
+    assert worker.failure_message(KeyError("k"), base_params) == "internal error (KeyError): 'k'"
+
+
+def test_the_root_cause_is_the_last_error_line_and_is_bounded():
+    text = "py4j.Py4JException: outer\n  at x\npymongo.errors.OperationFailure: " + "z" * 1000
+    cause = worker._root_cause(text)
+    assert cause.startswith("OperationFailure: zzz") and len(cause) == 300
+    assert worker._root_cause("") == ""
+    assert worker._root_cause("no error word here\nsecond") == "no error word here"
+
+
+def test_the_worker_app_has_both_tasks_on_the_service_queue(base_params):
+    app = worker.make_worker(base_params)
+    assert {TRAIN_TASK, PREDICTALL_TASK} <= set(app.tasks)
+    assert app.conf.task_default_queue == QUEUE
+    assert app.tasks[TRAIN_TASK].params is base_params or app.tasks[TRAIN_TASK].params == base_params
+
+
+def test_celery_settings_follow_celerys_advice_for_long_jobs(base_params):
+    settings = celery_settings({**base_params, "job_time_limit": 3600})
+    assert settings["task_acks_late"] and settings["task_reject_on_worker_lost"]
+    assert settings["worker_prefetch_multiplier"] == 1
+    assert settings["broker_transport_options"]["visibility_timeout"] > 3600
+    assert settings["task_soft_time_limit"] < settings["task_time_limit"] == 3600

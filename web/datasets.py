@@ -1,0 +1,135 @@
+"""Datasets: collections of the service's MongoDB, uploaded (CSV or JSON, all or nothing),
+described, given an inferred schema, and dropped."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import bson.errors
+from flask import Blueprint, Response, request
+
+from dataparser import infer_schema
+from predictionservice import datasetloader
+from predictionservice.exceptions import InvalidDataset, InvalidRequest, NotFound, UnsupportedMediaType
+from predictionservice.mongotarget import CollectionRef, path_ref
+from predictionservice.validation import parse_json
+from web.jsonio import JSON, body_bytes, json_response, shown
+from web.services import services
+
+bp = Blueprint("datasets", __name__)
+
+SAMPLE_DOCS = 5
+FIELD_SCAN_DOCS = 100
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+
+
+@bp.put("/datasets/<db>/<collection>")
+def put_dataset(db: str, collection: str) -> Response:
+    ref = dataset_ref(db, collection)
+    mode = request.args.get("mode", "replace")
+    if mode not in ("replace", "append"):
+        raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {mode!r}")
+    target = services().mongo.collection(ref)
+    mimetype = request.mimetype
+    if mimetype in CSV_TYPES:
+        if not request.content_length and request.content_length is not None:
+            raise InvalidDataset("empty input: expected a header line and at least one row")
+        inserted = datasetloader.load_csv(target, io.BufferedReader(request.stream), mode=mode)
+    elif mimetype == JSON:
+        documents = datasetloader.iter_json_documents(parse_json(body_bytes()))
+        try:
+            inserted = datasetloader.load_documents(target, documents, mode=mode)
+        except (OverflowError, bson.errors.InvalidDocument) as exc:  # an integer beyond 64 bits
+            raise InvalidDataset(f"a document cannot be stored in MongoDB: {str(exc)[:200]}") from None
+    else:
+        raise UnsupportedMediaType(
+            f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
+        )
+    return json_response({"inserted": inserted, "dataset": ref.namespace, "mode": mode})
+
+
+@bp.get("/datasets/<db>/<collection>")
+def describe_dataset(db: str, collection: str) -> Response:
+    coll = existing(db, collection)
+    docs = list(coll.find({}, limit=FIELD_SCAN_DOCS))
+    return json_response(
+        {
+            "dataset": f"{db}.{collection}",
+            "count": coll.count_documents({}),
+            "fields": field_kinds(docs),
+            "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
+        }
+    )
+
+
+@bp.get("/datasets/<db>/<collection>/schema")
+def dataset_schema(db: str, collection: str) -> Response:
+    label = request.args.get("label")
+    if not label:
+        raise InvalidRequest("the query parameter 'label' (the label field) is required")
+    coll = existing(db, collection)
+    return json_response(infer_schema(coll.find({}, {"_id": 0}), label))
+
+
+@bp.delete("/datasets/<db>/<collection>")
+def delete_dataset(db: str, collection: str) -> Response:
+    existing(db, collection).drop()
+    return Response(status=204)
+
+
+def dataset_ref(db: str, collection: str) -> CollectionRef:
+    """The collection a dataset route names. CherryPy hands an encoded slash on as '%2F'
+    (a plain '/' never reaches a segment): a name holding one is a confused path, refused
+    rather than created as the database 'e2e%2Fx'."""
+    for name in (db, collection):
+        if "/" in name or "%2f" in name.lower():
+            raise InvalidRequest(f"dataset name {shown(name)} is not allowed: no '/', encoded or not")
+        if len(name) > 255:
+            raise InvalidRequest(f"dataset name {shown(name)} is not allowed: longer than 255 characters")
+    return path_ref(db, collection, services().params)
+
+
+def existing(db: str, collection: str) -> Any:
+    ref = dataset_ref(db, collection)
+    coll = services().mongo.collection(ref)
+    if not coll.database.list_collection_names(filter={"name": collection}):
+        raise NotFound(f"dataset {ref} not found")
+    return coll
+
+
+def field_kinds(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Each field's JSON kind over a sample; 'mixed' where the sample disagrees (nulls aside)."""
+    fields: dict[str, str] = {}
+    for doc in docs:
+        for key, value in doc.items():
+            kind = kind_of(value)
+            if fields.get(key, kind) != kind and kind != "null":
+                fields[key] = "mixed" if fields[key] != "null" else kind
+            else:
+                fields.setdefault(key, kind)
+    return fields
+
+
+def mongo_json(value: Any) -> Any:
+    """A document as plain JSON (ObjectId and dates as strings)."""
+    if isinstance(value, dict):
+        return {k: mongo_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mongo_json(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+KINDS = ((bool, "boolean"), ((int, float), "number"), (str, "string"), (dict, "object"), (list, "array"))
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    return next((name for types, name in KINDS if isinstance(value, types)), type(value).__name__)

@@ -1,0 +1,90 @@
+"""Jobs: ``POST /train/`` and ``POST /predictall/`` check a job document and queue it for a
+worker at once (202 and its id); the status routes show where a job is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pymongo.errors
+from flask import Blueprint, Response, request
+
+from celeryapp import PREDICTALL_TASK, TRAIN_TASK
+from dataparser import DataParser
+from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.mongotarget import CollectionRef, resolve
+from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR, job_with_defaults
+from web.jsonio import json_body, json_response, shown
+from web.prediction import check_schema
+from web.services import services
+
+bp = Blueprint("jobs", __name__)
+
+KINDS = {"training": "training job", "predictall": "scoring job", None: "job"}
+
+
+@bp.post("/train/", strict_slashes=False)
+def submit_training() -> Response:
+    job = json_body()
+    JOB_VALIDATOR.check(job, "job document")
+    params = services().params
+    services().factory.check(job["name"])
+    source = resolve(job["inputCollection"], params, "inputCollection")
+    if "outputCollection" in job:
+        resolve(job["outputCollection"], params, "outputCollection")
+    DataParser(job["schema"])
+    _require_input(source)
+    job_id = services().submit(TRAIN_TASK, "training", job_with_defaults(job))
+    return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
+
+
+@bp.post("/predictall/", strict_slashes=False)
+def submit_predictall() -> Response:
+    job = json_body()
+    PREDICTALL_VALIDATOR.check(job, "scoring request")
+    params = services().params
+    source = resolve(job["inputCollection"], params, "inputCollection")
+    target = resolve(job["outputCollection"], params, "outputCollection")
+    if (source.uri, source.namespace) == (target.uri, target.namespace):
+        raise InvalidRequest("'outputCollection' must differ from 'inputCollection': it is replaced whole")
+    check_schema(job, services().predictors.get(job["modelkey"]))
+    _require_input(source)
+    job_id = services().submit(PREDICTALL_TASK, "predictall", job)
+    return json_response({"job_id": job_id}, 202, {"Location": f"/predictall/status/{job_id}"})
+
+
+@bp.get("/training/status/<job_id>")
+def training_status(job_id: str) -> Response:
+    return _status(job_id, "training")
+
+
+@bp.get("/predictall/status/<job_id>")
+def predictall_status(job_id: str) -> Response:
+    return _status(job_id, "predictall")
+
+
+@bp.get("/jobs/<job_id>")
+def any_job(job_id: str) -> Response:
+    return _status(job_id, None)
+
+
+def _status(job_id: str, kind: str | None) -> Response:
+    jobs = services().jobs
+    view = jobs.view(job_id) if len(job_id) <= 64 else None
+    if view is None or (kind is not None and view["kind"] != kind):
+        raise NotFound(f"no {KINDS[kind]} with id {shown(job_id)}")
+    if request.args.get("history", "").lower() in ("1", "true", "yes"):
+        view["history"] = jobs.history(job_id)
+    return json_response(view)
+
+
+def _require_input(source: CollectionRef) -> Any:
+    """A job's input must hold a document; a server behind a job's own URI that refuses the
+    read (wrong credentials) is the client's mistake, not a 500."""
+    try:
+        first = services().mongo.collection(source).find_one({}, {"_id": 1})
+    except pymongo.errors.OperationFailure as exc:
+        reason = (exc.details or {}).get("errmsg") or str(exc)
+        raise InvalidRequest(f"'inputCollection': MongoDB refused to read {source}: {reason[:200]}") from None
+    if first is None:
+        raise NotFound(f"input collection {source} is empty or does not exist")
+    return first

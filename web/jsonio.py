@@ -1,0 +1,46 @@
+"""JSON in and out of HTTP: the one way a view reads a body and writes an answer."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, request
+
+from predictionservice.exceptions import PayloadTooLarge, UnsupportedMediaType
+from predictionservice.validation import parse_json
+
+JSON = "application/json"
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    return Response(body, status=status, mimetype=JSON, headers=headers)
+
+
+def json_body() -> Any:
+    """The request's JSON document; 415 unless it was sent as JSON."""
+    mimetype = request.mimetype
+    if mimetype != JSON and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"the body must be JSON sent with 'Content-Type: application/json' (got {mimetype or 'none'!r})"
+        )
+    return parse_json(body_bytes())
+
+
+def body_bytes() -> bytes:
+    """The body, at most the route's limit. A streamed (chunked) body has no Content-Length for
+    the guard to check and Werkzeug cuts it at the limit without a word: one byte past the limit
+    makes it 413 too, never a truncated document."""
+    data = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise PayloadTooLarge(f"the body is larger than this route takes ({limit} bytes)")
+    return data
+
+
+def shown(value: str, limit: int = 100, *, quote: bool = True) -> str:
+    """A client's id, key or path as an error message shows it: a 200 kB id is not echoed whole."""
+    text = repr(value) if quote else value
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(value)} characters)"

@@ -1,0 +1,39 @@
+"""Online prediction: ``POST /predict/`` scores one record or many with a stored model, in numpy
+in this process (no JVM), from a predictor cached against the model's version token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response
+
+from dataparser import DataParser
+from predictionservice.exceptions import InvalidRequest
+from web.jsonio import json_body, json_response
+from web.services import services
+
+bp = Blueprint("prediction", __name__)
+
+
+@bp.post("/predict/", strict_slashes=False)
+def predict() -> Response:
+    body = json_body()
+    services().predict_validator.check(body, "prediction request")
+    key = body["modelkey"]
+    predictor = services().predictors.get(key)
+    check_schema(body, predictor)
+    if "record" in body:
+        return json_response({"modelkey": key, **predictor.predict_one(body["record"])})
+    return json_response({"modelkey": key, "predictions": predictor.predict(body["records"])})
+
+
+def check_schema(body: dict[str, Any], predictor: Any) -> None:
+    """A classic body may carry the schema: it must agree with the model's."""
+    if "schema" not in body or json.dumps(body["schema"]) == predictor.schema_json:  # verbatim: agrees
+        return
+    if DataParser(body["schema"]).schema() != predictor.schema():
+        raise InvalidRequest(
+            "'schema' does not agree with the schema stored with the model; send the record alone",
+            details=[{"field": "schema", "problem": "differs from the model's schema"}],
+        )

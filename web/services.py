@@ -1,0 +1,62 @@
+"""The web app's collaborators, built once from configuration by the app factory, and the
+accessor views reach them through."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import current_app
+
+from celeryapp import QUEUE, make_celery
+from modelfactory import ModelFactory, PredictorCache
+from predictionservice.exceptions import ServiceUnavailable
+from predictionservice.jobstore import FAILED, JobStore
+from predictionservice.modelstore import ModelStore
+from predictionservice.mongotarget import MongoClients, redact_job
+from predictionservice.openapi import openapi_document
+from predictionservice.redisclient import connect
+from predictionservice.validation import Validator, predict_schema
+
+EXTENSION = "prediction_service"
+
+
+class Services:
+    """Stores, clients, the one Celery app and the OpenAPI document of a web process (no
+    module-level clients)."""
+
+    def __init__(self, params: dict[str, Any]):
+        self.params = params
+        timeout = params["redis_timeout"]
+        self.redis = connect(params["redis_url"], timeout=timeout)
+        self.models = ModelStore(connect(params["redis_url"], params["models_db"], timeout))
+        self.jobs = JobStore(self.redis, params["job_ttl"])
+        self.mongo = MongoClients(params["mongodb_timeout_ms"])
+        self.factory = ModelFactory(params["algorithms"])
+        self.predictors = PredictorCache(self.factory, self.models)
+        self.celery = make_celery(params, set_as_current=False)
+        self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
+        self.openapi = openapi_document(params)
+
+    def submit(self, task: str, kind: str, job: dict[str, Any]) -> str:
+        """Record a job and queue it; its id. The record exists before a worker can see the job."""
+        job_id = uuid.uuid4().hex
+        self.jobs.create(job_id, kind, redact_job(job))  # the record is shown: no credentials
+        try:
+            self.celery.send_task(task, args=[job], task_id=job_id, queue=QUEUE)
+        except Exception as exc:
+            self.jobs.update(job_id, FAILED, "the job could not be queued: the broker is unreachable")
+            raise ServiceUnavailable(f"the job queue (Redis) is unreachable: {type(exc).__name__}") from exc
+        return job_id
+
+    def workers(self) -> int:
+        """How many Celery workers answer a ping (0 when the broker does not answer)."""
+        try:
+            return len(self.celery.control.ping(timeout=0.5) or [])
+        except Exception:  # no broker or no answer: no workers to report
+            return 0
+
+
+def services() -> Services:
+    """The current app's collaborators."""
+    return current_app.extensions[EXTENSION]
