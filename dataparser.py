@@ -42,6 +42,8 @@ _NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 _SPECIAL = re.compile(r"\s*[+-]?(?:nan|inf|infinity)\s*\Z", re.IGNORECASE)
 
 
+REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
+
 
 @dataclass(frozen=True)
 class Feature:
@@ -116,6 +118,11 @@ class DataParser:
         self.label_values: dict[str, int] | None = (
             _check_values(label["values"], "schema.label") if "values" in label else None
         )
+        if self.label_values is not None and sorted(self.label_values.values()) != list(range(len(self.label_values))):
+            raise InvalidSchema(
+                "schema.label.values must give each category a position of its own, 0 to "
+                f"{len(self.label_values) - 1} (a class index each)"
+            )
         raw = schema.get("features")
         if not isinstance(raw, list) or not raw:
             raise InvalidSchema("schema.features must be a non-empty array")
@@ -144,6 +151,19 @@ class DataParser:
         self.label_names: dict[int, str] | None = (
             {pos: name for name, pos in self.label_values.items()} if self.label_values else None
         )
+
+    @property
+    def task(self) -> str:
+        """What the schema asks for: a label with values is classification (binary for two
+        categories), one without is a numeric regression target."""
+        if self.label_values is None:
+            return REGRESSION
+        return BINARY if len(self.label_values) == 2 else MULTICLASS
+
+    @property
+    def class_names(self) -> list[str]:
+        """The label's categories by class index (empty for regression)."""
+        return [self.label_names[i] for i in range(len(self.label_names))] if self.label_names else []
 
     # ------------------------------------------------------------------ one record (reference)
 

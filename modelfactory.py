@@ -4,8 +4,9 @@ An algorithm ``Name`` is the class ``Name`` of the top-level module ``Name.py`` 
 ``LogisticRegressionWrapper``). A name outside the allowlist is refused before anything is
 imported. Three words, each for one thing:
 
-* an **algorithm** is an instance of such a class; it offers::
+* an **algorithm** is an instance of such a class, a subclass of ``Algorithm``; it offers::
 
+      check(job) -> parser                                     # at submission: its fields, its task
       train(job, resources, handler) -> dict                   # the stored model (worker)
       compile(stored_model) -> predictor                       # online scoring, numpy (web)
       predict_all(stored_model, job, resources, handler) -> dict  # batch scoring (worker)
@@ -19,17 +20,23 @@ token on every use, so a replaced or deleted model is never served.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from predictionservice.exceptions import NotFound, UnknownAlgorithm
+from dataparser import DataParser
+from predictionservice import trainingdata
+from predictionservice.defaults import ALGORITHM_DEFAULTS, JOB_DEFAULTS
+from predictionservice.exceptions import InvalidSchema, NotFound, UnknownAlgorithm
 from predictionservice.modelstore import ModelStore
-from predictionservice.mongotarget import MongoClients
+from predictionservice.mongotarget import MongoClients, redact_job, resolve
+from predictionservice.validation import Validator, job_schema
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
 
@@ -42,6 +49,154 @@ class Resources:
     models: ModelStore
     mongo: MongoClients
     spark: Callable[[], Any]
+
+
+TASK_WORDS = {"binary": "binary classification", "multiclass": "multi-class classification", "regression": "regression"}
+
+
+class Algorithm:
+    """What every algorithm of the service is, and the steps the Spark ML ones share.
+
+    A subclass names its ``tasks`` (what label kinds it learns), its own job fields as JSON Schema
+    (``job_fields``; their defaults live in defaults.ALGORITHM_DEFAULTS), and fills in four steps:
+    ``estimator`` (the Spark estimator and grid), ``learned`` (what of the fitted model is
+    stored), ``compile`` (the numpy predictor) and ``prepare``/``outputs`` (batch scoring). The
+    steps that read, encode, cross-validate, evaluate, store and write are the same for all."""
+
+    name = ""
+    tasks: frozenset[str] = frozenset()
+    job_fields: dict[str, Any] = {}
+
+    @classmethod
+    def job_schema(cls) -> dict[str, Any]:
+        return job_schema(cls.name, cls.job_fields)
+
+    @classmethod
+    def validator(cls) -> Validator:
+        if cls.__dict__.get("_validator") is None:
+            cls._validator = Validator(cls.job_schema())
+        return cls._validator
+
+    @classmethod
+    def with_defaults(cls, job: Mapping[str, Any]) -> dict[str, Any]:
+        """The job document with every optional field filled in (what the worker runs and stores)."""
+        return copy.deepcopy({**JOB_DEFAULTS, **ALGORITHM_DEFAULTS.get(cls.name, {}), **job})
+
+    @classmethod
+    def check(cls, job: Mapping[str, Any]) -> DataParser:
+        """At submission: the job's fields are this algorithm's, and its schema asks for a task
+        it can learn. The parser of the job's schema."""
+        cls.validator().check(job, "job document")
+        parser = DataParser(job["schema"])
+        if parser.task not in cls.tasks:
+            can = " or ".join(TASK_WORDS[t] for t in sorted(cls.tasks))
+            kind = "a label with 'values' (categories)" if parser.label_values else "a numeric label (no 'values')"
+            raise InvalidSchema(
+                f"{cls.name} does {can}; schema.label '{parser.label_key}' is {kind}, which asks for "
+                f"{TASK_WORDS[parser.task]}",
+                details=[{"field": "schema.label", "problem": f"{parser.task} label for {cls.name}"}],
+            )
+        return parser
+
+    # ------------------------------------------------------------------------------ training
+
+    def train(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
+        started = time.monotonic()
+        job = self.with_defaults(job)
+        parser = self.check(job)
+        source = resolve(job["inputCollection"], resources.params, "inputCollection")
+        handler.progress(f"reading {source}", 0.05)
+        trainingdata.check_fields(resources.mongo.collection(source), source, parser)
+        spark = resources.spark()
+        from predictionservice import sparkml
+        from predictionservice.sparksession import job_group
+
+        with job_group(spark, handler.job_id, f"training {source}"):
+            encoded, counts = sparkml.encoded_input(spark, job, parser, source, resources.params)
+            trainingdata.check_rows(parser, source, counts["rows"], counts["invalid"], counts["classes"])
+            skipped = trainingdata.skipping(counts["invalid"])
+            handler.progress(f"encoded {counts['rows']} rows of {source}{skipped}", 0.1)
+            estimator, grid = self.estimator(job, parser)
+            fit = sparkml.cross_validate(estimator, grid, encoded, parser.task, job, resources.params, handler)
+            handler.progress("saving the model", 0.95)
+            learned = self.learned(fit["best"], parser, spark, resources.params)
+        model = {
+            "model_key": handler.job_id,
+            "name": self.name,
+            "task": parser.task,
+            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "numFeatures": parser.num_features,
+            **({"numClasses": len(parser.class_names)} if parser.class_names else {}),
+            "feature_names": parser.feature_names(),
+            "schema": parser.schema(),
+            **learned,
+            "parameters": redact_job(job),
+            "metrics": fit["metrics"],
+            "training": {
+                "rows": counts["rows"],
+                "invalid_rows": sum(counts["invalid"].values()),
+                "invalid_reasons": trainingdata.reasons(counts["invalid"]),
+                "holdout_rows": fit["holdout_rows"],
+                "best_params": best_params(fit["best"], grid),
+                "cv": fit["cv"],
+                "seconds": round(time.monotonic() - started, 3),
+            },
+        }
+        resources.models.save(handler.job_id, model)
+        return model
+
+    # -------------------------------------------------------------------------- batch scoring
+
+    def predict_all(
+        self, stored: Mapping[str, Any], job: Mapping[str, Any], resources: Resources, handler: Any
+    ) -> dict[str, Any]:
+        parser = DataParser(stored["schema"])
+        params = resources.params
+        source = resolve(job["inputCollection"], params, "inputCollection")
+        target = resolve(job["outputCollection"], params, "outputCollection")
+        handler.progress(f"reading {source}", 0.05)
+        if resources.mongo.collection(source).find_one({}, {"_id": 1}) is None:
+            raise NotFound(f"input collection {source} is empty or does not exist")
+        spark = resources.spark()
+        from predictionservice.sparksession import job_group, read_collection, write_collection
+
+        with job_group(spark, handler.job_id, f"scoring {source} into {target}"):
+            df = read_collection(
+                spark, source, partitions=params["spark_read_partitions"], partition_mb=params["spark_partition_mb"]
+            )
+            prepared = self.prepare(df, stored, parser).cache()
+            stats = prepared.groupBy("error").count().collect()
+            invalid = trainingdata.invalid_counts(stats)
+            rows = sum(r["count"] for r in stats if r["error"] is None)
+            handler.progress(f"scoring {rows} rows into {target}{trainingdata.skipping(invalid)}", 0.3)
+            out = self.outputs(prepared.filter("error IS NULL"), stored, parser)
+            write_collection(out, target, batch_size=params["spark_write_batch"], overwrite=True)
+            prepared.unpersist()
+        return {"rows": rows, "invalid_rows": sum(invalid.values()), "invalid_reasons": trainingdata.reasons(invalid)}
+
+    # ------------------------------------------------------------------ what a subclass fills in
+
+    def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:
+        raise NotImplementedError
+
+    def learned(self, best: Any, parser: DataParser, spark: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def compile(self, stored: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def prepare(self, df: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
+        raise NotImplementedError
+
+    def outputs(self, prepared: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
+        raise NotImplementedError
+
+
+def best_params(model: Any, grid: list) -> dict[str, Any]:
+    """The grid point cross-validation chose: the fitted model's value of each grid field."""
+    names = {param.name for point in grid for param in point}
+    chosen = {param.name: value for param, value in model.extractParamMap().items() if param.name in names}
+    return {name: value.item() if hasattr(value, "item") else value for name, value in sorted(chosen.items())}
 
 
 class ModelFactory:
@@ -66,9 +221,17 @@ class ModelFactory:
                 self._classes[name] = cls
         return cls
 
-    def algorithm(self, name: Any) -> Any:
+    def algorithm(self, name: Any) -> Algorithm:
         """An instance of the algorithm called name (a job document's or a stored model's)."""
         return self.algorithm_class(name)()
+
+    def check_job(self, job: Mapping[str, Any]) -> DataParser:
+        """A job document fit for its algorithm (validated, task agreed): its parser."""
+        return self.algorithm_class(job.get("name")).check(job)
+
+    def job_schemas(self) -> dict[str, dict[str, Any]]:
+        """Each offered algorithm's job document schema (for /openapi.json)."""
+        return {name: self.algorithm_class(name).job_schema() for name in self.allowed}
 
     def train(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
         return self.algorithm(job.get("name")).train(job, resources, handler)

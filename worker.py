@@ -168,15 +168,23 @@ def train(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
 
     def work(handler: MessageHandler) -> dict[str, Any]:
         model = task.factory.train(job, task.resources, handler)
-        auc = model["metrics"]["auc"]
         return {
-            "message": f"model {model['model_key']} trained: held-out AUC {auc:.4f}",
+            "message": f"model {model['model_key']} trained: {headline(model)}",
             "model_key": model["model_key"],
             "metrics": model["metrics"],
             "invalid_rows": model["training"]["invalid_rows"],
         }
 
     return run_job(task, "training", job, work)
+
+
+# The held-out metric a training job's final message quotes, by task.
+HEADLINES = {"binary": ("auc", "AUC"), "multiclass": ("accuracy", "accuracy"), "regression": ("rmse", "RMSE")}
+
+
+def headline(model: dict[str, Any]) -> str:
+    key, words = HEADLINES[model.get("task", "binary")]
+    return f"held-out {words} {model['metrics'][key]:.4f}"
 
 
 def predict_all(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from harness import (
     warm_then_timed,
 )
 
-from LogisticRegressionWrapper import LinearPredictor
+from LogisticRegressionWrapper import LogisticRegressionWrapper
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
 
@@ -48,14 +48,16 @@ def numpy_baseline(bench: Bench, model: dict[str, Any]) -> tuple[int, float]:
     """Rows written and seconds: find() all, score in numpy, insert_many the results."""
     started = time.perf_counter()
     docs = list(bench.collection(BANK).find())
-    predictor = LinearPredictor(model)
+    predictor = LogisticRegressionWrapper().compile(model)
     X, _, kept = encode_valid(predictor.parser, docs, labels=False)
-    margin = X @ predictor.weights + predictor.intercept
+    margin = X @ predictor.weights[0] + predictor.intercepts[0]
     probability = 1.0 / (1.0 + np.exp(-margin))
+    no, yes = predictor.names
     out = [
-        {"score": int(m > 0), "probability": p, "value": docs[i]}
+        {"score": int(m > 0), "label": yes if m > 0 else no, "probability": p,
+         "probabilities": {no: 1.0 - p, yes: p}, "value": docs[i]}
         for i, m, p in zip(kept, margin.tolist(), probability.tolist(), strict=True)
-    ]
+    ]  # fmt: skip
     target = bench.collection(BASELINE_OUTPUT)
     target.drop()
     if out:

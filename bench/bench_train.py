@@ -34,7 +34,7 @@ from harness import (
 )
 
 from dataparser import DataParser
-from predictionservice.validation import job_with_defaults
+from LogisticRegressionWrapper import LogisticRegressionWrapper
 
 
 def sklearn_baseline(bench: Bench, job: dict[str, Any], jobs: int) -> None:
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         report_stages(bench, median_run)
 
         bench.section("baseline: scikit-learn GridSearchCV on the same rows and columns")
-        sklearn_baseline(bench, job_with_defaults(job), args.sklearn_jobs)
+        sklearn_baseline(bench, LogisticRegressionWrapper.with_defaults(job), args.sklearn_jobs)
         bench.ratio("service / sklearn time", "service_train_seconds", "sklearn_fit_seconds", "<= 3")
         bench.ratio("service / sklearn AUC", "service_heldout_auc", "sklearn_heldout_auc")
         bench.save()

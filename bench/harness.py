@@ -467,7 +467,7 @@ def encode_valid(
                     blocks.append(parser.encode([doc]))
                     kept.append(start + i)
     X = np.vstack(blocks) if blocks else np.zeros((0, parser.num_features))
-    y = np.asarray([parser.parse_label(docs[i]) for i in kept]) if labels else None
+    y = np.asarray([parser.encode_label(docs[i]) for i in kept]) if labels else None
     return X, y, kept
 
 

@@ -64,6 +64,12 @@ SETTINGS: dict[str, Setting] = {
         64.0, "SPARK_PARTITION_MB", "About this much data per read partition (the connector's size)."
     ),
     "spark_write_batch": Setting(1000, "SPARK_WRITE_BATCH", "Documents per insert_many of the MongoDB writer."),
+    "spark_scratch_dir": Setting(
+        "",
+        "SPARK_SCRATCH_DIR",
+        "Folder for a fitted forest's nodes on their way from Spark to the stored model (default: the "
+        "system's temporary folder); on a multi-machine cluster, one every Spark node sees at the same path.",
+    ),
     "spark_cv_parallelism": Setting(2, "SPARK_CV_PARALLELISM", "Grid points CrossValidator fits at once."),
     # --- Celery worker ------------------------------------------------------------------------
     "worker_concurrency": Setting(1, "WORKER_CONCURRENCY", "Celery pool processes; each holds a Spark driver."),
@@ -73,7 +79,7 @@ SETTINGS: dict[str, Setting] = {
     ),
     "job_ttl": Setting(14 * 24 * 3600, "JOB_TTL", "Seconds job records and task results are kept for polling."),
     "algorithms": Setting(
-        ["LogisticRegressionWrapper"],
+        ["LogisticRegressionWrapper", "LinearRegressionWrapper", "RandomForestWrapper"],
         "ALGORITHMS",
         "Algorithm names a job may use (comma-separated in the environment); each is the module "
         "and class of the same name. Nothing else is ever imported.",
@@ -87,16 +93,27 @@ SETTINGS: dict[str, Setting] = {
     ),
 }
 
-# Job document defaults: what a job may leave out.
+# Job document defaults: what a job of any algorithm may leave out.
 JOB_DEFAULTS: dict[str, Any] = {
-    "regParam": [0.0],
-    "elasticNetParam": [0.0],
-    "iterations": 100,
     "numFolds": 3,
-    "tol": 1e-6,
     "holdoutFraction": 0.2,
     "seed": 42,
-    "standardization": True,
+}
+
+# What a job may leave out of each algorithm's own fields. The regularisation grids start above
+# zero: on separable data an unregularised fit saturates its probabilities to exactly 0 and 1.
+_LINEAR = {"regParam": [0.001, 0.01], "elasticNetParam": [0.0], "iterations": 100, "tol": 1e-6, "standardization": True}
+ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
+    "LogisticRegressionWrapper": dict(_LINEAR),
+    "LinearRegressionWrapper": dict(_LINEAR),
+    "RandomForestWrapper": {
+        "numTrees": [20],
+        "maxDepth": [5],
+        "maxBins": 32,
+        "minInstancesPerNode": 1,
+        "subsamplingRate": 1.0,
+        "featureSubsetStrategy": "auto",
+    },
 }
 
 # Not settings: names of the environment variables read outside the table above.

@@ -41,26 +41,33 @@ JOB_STATUS = {
         "model_key": {"type": "string", "description": "COMPLETED training jobs"},
         "metrics": {
             "type": "object",
-            "description": "COMPLETED training jobs: measured on the held-out split",
-            "properties": {
-                "auc": {"type": "number"},
-                "area_under_pr": {"type": "number"},
-                "accuracy": {"type": "number"},
-            },
+            "description": "COMPLETED training jobs, measured on the held-out split: binary auc, area_under_pr, "
+            "accuracy, log_loss; multi-class accuracy, f1, log_loss; regression rmse, mae, r2",
+            "additionalProperties": {"type": "number"},
         },
         "rows": {"type": "integer", "description": "COMPLETED scoring jobs: documents written"},
         "invalid_rows": {"type": "integer", "description": "rows skipped because a field could not be encoded"},
     },
 }
-PREDICTION = {
+CLASSIFICATION = {
     "type": "object",
-    "required": ["prediction", "label", "probability"],
+    "required": ["prediction", "label", "probability", "probabilities"],
     "properties": {
-        "prediction": {"type": "integer", "enum": [0, 1]},
-        "label": {"description": "the label category of the prediction (or the number)"},
-        "probability": {"type": "number", "description": "probability of the positive class (position 1)"},
+        "prediction": {"type": "integer", "minimum": 0, "description": "the class index"},
+        "label": {"description": "the label category of the prediction"},
+        "probability": {
+            "type": "number",
+            "description": "binary: the positive class's (position 1) probability; multi-class: the predicted label's",
+        },
+        "probabilities": {
+            "type": "object",
+            "additionalProperties": {"type": "number"},
+            "description": "every label's probability; they sum to 1",
+        },
     },
 }
+REGRESSION = {"type": "object", "required": ["prediction"], "properties": {"prediction": {"type": "number"}}}
+PREDICTION = {"oneOf": [CLASSIFICATION, {**REGRESSION, "not": {"required": ["label"]}}]}
 PREDICT_RESPONSE = {
     "oneOf": [
         {"allOf": [{"type": "object", "properties": {"modelkey": {"type": "string"}}}, PREDICTION]},
@@ -83,13 +90,22 @@ MODEL_SUMMARY = {
 }
 MODEL = {
     "type": "object",
-    "required": ["model_key", "name", "coefficients", "intercept", "numFeatures", "numClasses", "schema"],
+    "required": ["model_key", "name", "numFeatures", "schema"],
     "properties": {
         "model_key": {"type": "string"},
         "name": {"type": "string"},
+        "task": {"enum": ["binary", "multiclass", "regression"]},
         "created_at": {"type": "string"},
-        "coefficients": {"type": "array", "items": {"type": "number"}},
+        "coefficients": {"type": "array", "items": {"type": "number"}, "description": "binary and linear models"},
         "intercept": {"type": "number"},
+        "coefficient_matrix": {
+            "type": "array",
+            "items": {"type": "array", "items": {"type": "number"}},
+            "description": "multinomial models: a row per class",
+        },
+        "intercepts": {"type": "array", "items": {"type": "number"}},
+        "trees": {"type": "array", "items": {"type": "object"}, "description": "forests: flat node arrays per tree"},
+        "feature_importances": {"type": "object", "additionalProperties": {"type": "number"}},
         "numFeatures": {"type": "integer"},
         "numClasses": {"type": "integer"},
         "feature_names": {"type": "array", "items": {"type": "string"}},
@@ -158,10 +174,12 @@ def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
     return {"required": True, "content": {media: {"schema": schema}}}
 
 
-def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the service, path by path from the schemas the routes use."""
+def openapi_document(params: dict[str, Any], job_schemas: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the service, path by path from the schemas the routes use;
+    a job document is one of the offered algorithms' (job_schemas, by name) when they are given."""
+    job = {"oneOf": list(job_schemas.values())} if job_schemas else JOB
     paths: dict[str, Any] = {
-        **_job_paths(),
+        **_job_paths(job),
         **_prediction_paths(params),
         **_model_paths(),
         **_dataset_paths(),
@@ -178,7 +196,7 @@ def openapi_document(params: dict[str, Any]) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR, "Job": JOB, "JobStatus": JOB_STATUS, "Schema": SCHEMA_BLOCK},
+            "schemas": {"Error": ERROR, "Job": job, "JobStatus": JOB_STATUS, "Schema": SCHEMA_BLOCK},
             "responses": {f"E{code}": _json(ERROR, text) for code, text in _ERRORS.items()},
         },
     }
@@ -195,12 +213,12 @@ _ACCEPTED = {
 }
 
 
-def _job_paths() -> dict[str, Any]:
+def _job_paths(job: dict[str, Any]) -> dict[str, Any]:
     status = _json(JOB_STATUS, "the job's state")
     submitted = {"202": _ACCEPTED, **_errors("400", "401", "404", "413", "415", "503")}
     shown = {"200": status, **_errors("401", "404", "503")}
     return {
-        "/train/": {"post": _op("Submit a training job", submitted, requestBody=_body(JOB))},
+        "/train/": {"post": _op("Submit a training job", submitted, requestBody=_body(job))},
         "/training/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a training job", shown)},
         "/predictall/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a scoring job", shown)},
         "/jobs/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of any job", shown)},

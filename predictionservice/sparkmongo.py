@@ -355,7 +355,7 @@ class MongoWriter(DataSourceArrowWriter):
             target = client[self.db][self.temp]
             pending: list[dict[str, Any]] = []
             for batch in iterator:
-                pending.extend(batch.to_pylist())
+                pending.extend(batch.to_pylist(maps_as_pydicts="strict"))  # a map is a sub-document
                 while len(pending) >= self.batch_size:
                     self._insert(target, pending[: self.batch_size], rows)
                     rows += self.batch_size

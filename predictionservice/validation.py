@@ -7,7 +7,6 @@ OpenAPI document is generated from them, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 from typing import Any
@@ -16,7 +15,6 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from predictionservice.defaults import JOB_DEFAULTS
 from predictionservice.exceptions import InvalidJSON, InvalidRequest
 
 MAX_DEPTH = 64
@@ -54,35 +52,61 @@ SCHEMA_BLOCK = {
 }
 
 
-def _numbers(minimum: float, maximum: float) -> dict[str, Any]:
+def numbers(minimum: float, maximum: float, kind: str = "number") -> dict[str, Any]:
+    """A grid field: a list of numbers (or, with kind "integer", whole numbers) to cross-validate
+    over."""
     return {
         "type": "array",
         "minItems": 1,
         "maxItems": 50,
-        "items": {"type": "number", "minimum": minimum, "maximum": maximum},
+        "items": {"type": kind, "minimum": minimum, "maximum": maximum},
     }
 
 
+def integers(minimum: int, maximum: int) -> dict[str, Any]:
+    return numbers(minimum, maximum, "integer")
+
+
+# The fields of every job document, whatever its algorithm; each algorithm adds its own
+# (Algorithm.job_fields) and a job may hold no others.
+JOB_FIELDS: dict[str, Any] = {
+    "name": {"type": "string", "pattern": NAME_PATTERN, "description": "an algorithm the server offers"},
+    "inputCollection": COLLECTION_SPEC,
+    "outputCollection": COLLECTION_SPEC,
+    "schema": SCHEMA_BLOCK,
+    "numFolds": {"type": "integer", "minimum": 2, "maximum": 20},
+    "holdoutFraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
+    "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+    "description": {"type": "string", "maxLength": 2000, "description": "what the model is for, kept with it"},
+    "tags": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {"type": "string", "minLength": 1, "maxLength": 64},
+        "description": "labels to find the model by, kept with it",
+    },
+}
+JOB_REQUIRED = ["name", "inputCollection", "schema"]
+
+# Any job document before its algorithm is known: the common fields checked, the rest left to
+# the algorithm's own schema (job_schema), which refuses what it does not take.
 JOB = {
     "type": "object",
     "title": "Training job document",
-    "required": ["name", "inputCollection", "schema"],
-    "properties": {
-        "name": {"type": "string", "pattern": NAME_PATTERN, "description": "an algorithm the server offers"},
-        "inputCollection": COLLECTION_SPEC,
-        "outputCollection": COLLECTION_SPEC,
-        "schema": SCHEMA_BLOCK,
-        "regParam": _numbers(0, 1e6),
-        "elasticNetParam": _numbers(0, 1),
-        "iterations": {"type": "integer", "minimum": 1, "maximum": 10_000},
-        "numFolds": {"type": "integer", "minimum": 2, "maximum": 20},
-        "tol": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        "holdoutFraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
-        "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-        "standardization": {"type": "boolean"},
-    },
-    "additionalProperties": False,
+    "required": JOB_REQUIRED,
+    "properties": JOB_FIELDS,
 }
+
+
+def job_schema(name: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """The job document of one algorithm: the common fields and its own, nothing else."""
+    return {
+        "type": "object",
+        "title": f"Training job document for {name}",
+        "required": JOB_REQUIRED,
+        "properties": {**JOB_FIELDS, "name": {"const": name}, **fields},
+        "additionalProperties": False,
+    }
+
 
 RECORD = {"type": "object", "maxProperties": 10_000, "description": "field -> value, as in the training data"}
 
@@ -222,11 +246,3 @@ def _message(error: Any) -> str:
 
 JOB_VALIDATOR = Validator(JOB)
 PREDICTALL_VALIDATOR = Validator(PREDICTALL)
-
-
-def job_with_defaults(job: dict[str, Any] | Any) -> dict[str, Any]:
-    """The job document with every optional field filled in (what the worker runs and stores)."""
-    full = copy.deepcopy(dict(job))
-    for key, value in JOB_DEFAULTS.items():
-        full.setdefault(key, copy.deepcopy(value))
-    return full

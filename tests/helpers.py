@@ -476,3 +476,121 @@ class InProcess:
 
     def post(self, path: str, **kw) -> Reply:
         return self.request("POST", path, **kw)
+
+
+# -------------------------------------------------------------------- data with a known answer
+
+CATEGORIES = ("a", "b", "c")
+
+
+def known_rows(kind: str, n: int, seed: int = 0, classes: int = 2) -> tuple[list[dict], dict, float]:
+    """Rows drawn from a known model, the schema that describes them, and the best any model can
+    do on them (the known optimum: the Bayes accuracy, or the noise's standard deviation as RMSE).
+
+    * ``logistic``: classes drawn from a softmax of linear margins in x1, x2 and a categorical c
+      (k classes named c0..c{k-1}; two classes are 'no'/'yes');
+    * ``linear``: y = 3 x1 - 2 x2 + effect(c) + N(0, 0.5);
+    * ``xor``: the class is (x1 > 0) xor (x2 > 0), 3 % flipped: no linear model does better than
+      chance, a forest nearly perfectly;
+    * ``wave``: y = 4 sin(3 x1) cos(2 x2) + N(0, 0.1), a numeric target a line cannot follow."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    c = rng.integers(0, len(CATEGORIES), n)
+    if kind == "logistic":
+        weights = rng.normal(0, 2.5, (classes, 2))
+        effects = rng.normal(0, 1.0, (classes, len(CATEGORIES)))
+        margins = np.outer(x1, weights[:, 0]) + np.outer(x2, weights[:, 1]) + effects[:, c].T
+        p = np.exp(margins - margins.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        drawn = np.array([rng.choice(classes, p=row) for row in p])
+        names = ["no", "yes"] if classes == 2 else [f"c{i}" for i in range(classes)]
+        label: list = [names[i] for i in drawn]
+        optimum = float(p.max(1).mean())  # the Bayes classifier's expected accuracy
+    elif kind == "xor":
+        names = ["no", "yes"]
+        flip = rng.uniform(0, 1, n) < 0.03
+        label = [names[int(v)] for v in ((x1 > 0) ^ (x2 > 0)) ^ flip]
+        optimum = 0.97
+    elif kind == "linear":
+        names = []
+        label = (3 * x1 - 2 * x2 + np.array([0.0, 1.5, -1.0])[c] + rng.normal(0, 0.5, n)).tolist()
+        optimum = 0.5
+    elif kind == "wave":
+        names = []
+        label = (4 * np.sin(3 * x1) * np.cos(2 * x2) + rng.normal(0, 0.1, n)).tolist()
+        optimum = 0.1
+    else:
+        raise ValueError(kind)
+    rows = [
+        {"x1": float(a), "x2": float(b), "c": CATEGORIES[k], "y": y}
+        for a, b, k, y in zip(x1.tolist(), x2.tolist(), c.tolist(), label, strict=True)
+    ]
+    label_block = {"key": "y", **({"values": {name: i for i, name in enumerate(names)}} if names else {})}
+    features = [{"key": "x1"}, {"key": "x2"}, {"key": "c", "values": {k: i for i, k in enumerate(CATEGORIES)}}]
+    return rows, {"label": label_block, "features": features}, optimum
+
+
+class Progress:
+    """What a job reports through, for an algorithm run outside a worker: its id and a record
+    of every step."""
+
+    def __init__(self, job_id: str = "test-job"):
+        self.job_id = job_id
+        self.steps: list[tuple[str, float]] = []
+
+    def progress(self, message: str, progress: float) -> None:
+        self.steps.append((message, progress))
+
+
+def three_ways(spark, algorithm, job: dict, collection, params: dict) -> dict[str, dict]:
+    """One model scored three ways over a whole collection, by _id: the numpy predictor of its
+    stored form, Spark's own fitted model (``transform``) and the batch path (prepare/outputs).
+    The model is fitted at the grid's first point on every valid row."""
+    from pyspark.sql import functions as F
+
+    from predictionservice.sparkml import feature_columns
+    from predictionservice.sparksession import read_collection
+
+    job = algorithm.with_defaults(job)
+    parser = algorithm.check(job)
+    algorithm = algorithm()
+    df = read_collection(spark, ref(collection), partitions=2)
+    features, label, error = feature_columns(parser, df.schema)
+    encoded = df.select("_id", features.alias("features"), label.alias("label"), error.alias("error"))
+    estimator, grid = algorithm.estimator(job, parser)
+    fitted = estimator.fit(encoded.filter("error IS NULL"), grid[0])
+    stored = {"name": algorithm.name, "schema": parser.schema(), **algorithm.learned(fitted, parser, spark, params)}
+    docs = {str(d["_id"]): d for d in collection.find()}
+    keys = sorted(docs)
+    online = dict(zip(keys, algorithm.compile(stored).predict([docs[k] for k in keys]), strict=True))
+    transformed = fitted.transform(encoded.filter("error IS NULL"))
+    spark_cols = ["_id", "prediction"] + (["probability"] if parser.class_names else [])
+    own = {r["_id"]: r for r in transformed.select(*spark_cols).collect()}
+    batch_rows = algorithm.outputs(algorithm.prepare(df, stored, parser).filter("error IS NULL"), stored, parser)
+    batch = {
+        r["_id"]: r.asDict(recursive=True) for r in batch_rows.select(F.col("value._id").alias("_id"), "*").collect()
+    }
+    return {"stored": stored, "online": online, "spark": own, "batch": batch}
+
+
+def assert_three_ways_agree(ways: dict, classes: list, tolerance: float = 1e-9) -> None:
+    import pytest
+
+    online, own, batch = ways["online"], ways["spark"], ways["batch"]
+    assert set(online) == set(own) == set(batch) and online
+    for key, answer in online.items():
+        if classes:
+            assert answer["prediction"] == int(own[key]["prediction"]) == batch[key]["score"], key
+            assert answer["label"] == classes[answer["prediction"]] == batch[key]["label"]
+            spark_p = own[key]["probability"].toArray().tolist()
+            ours = [answer["probabilities"][name] for name in classes]
+            assert ours == pytest.approx(spark_p, rel=tolerance, abs=tolerance)
+            assert [batch[key]["probabilities"][name] for name in classes] == pytest.approx(
+                ours, rel=tolerance, abs=tolerance
+            )
+            assert sum(ours) == pytest.approx(1.0, abs=1e-12)
+        else:
+            assert answer["prediction"] == pytest.approx(own[key]["prediction"], rel=tolerance, abs=tolerance)
+            assert batch[key]["prediction"] == pytest.approx(answer["prediction"], rel=tolerance, abs=tolerance)

@@ -6,11 +6,16 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from helpers import JOB, ref
-from LogisticRegressionWrapper import LinearPredictor, LogisticRegressionWrapper
+from dataparser import DataParser
+from helpers import JOB, assert_three_ways_agree, known_rows, ref, three_ways
+from LogisticRegressionWrapper import LogisticRegressionWrapper
 from predictionservice.exceptions import InvalidSchema, UnknownCategory
 from predictionservice.sparkml import margin_column
 from predictionservice.sparksession import read_collection
+
+
+def LinearPredictor(stored):
+    return LogisticRegressionWrapper().compile(stored)
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +50,11 @@ def test_extreme_margins_do_not_overflow(model):
                                     "default": "no", "balance": 0, "housing": "no", "loan": "no", "contact": "unknown",
                                     "day": 1, "month": "jan", "duration": 0, "campaign": 0, "pdays": 0, "previous": 0,
                                     "poutcome": "other"}))  # fmt: skip
-    assert predictor.predict([record])[0] == {"prediction": 1, "label": "yes", "probability": 1.0}
+    assert predictor.predict([record])[0] == {
+        "prediction": 1, "label": "yes", "probability": 1.0, "probabilities": {"no": 0.0, "yes": 1.0}
+    }  # fmt: skip
     low = LinearPredictor({**model, "intercept": -5000.0}).predict([record, record])
-    assert low[0] == {"prediction": 0, "label": "no", "probability": 0.0}
+    assert low[0] == {"prediction": 0, "label": "no", "probability": 0.0, "probabilities": {"no": 1.0, "yes": 0.0}}
 
 
 def test_a_bad_record_is_named_with_its_index(model):
@@ -57,7 +64,7 @@ def test_a_bad_record_is_named_with_its_index(model):
 
 
 def test_a_model_whose_coefficients_do_not_fit_its_schema_is_refused(model):
-    with pytest.raises(InvalidSchema, match="50 coefficients for 51 features"):
+    with pytest.raises(InvalidSchema, match="50 coefficients for 50 features; its schema has 51"):
         LinearPredictor({**model, "coefficients": model["coefficients"][:50]})
 
 
@@ -74,3 +81,26 @@ def test_spark_scoring_expressions_equal_numpy_on_the_whole_bank_data(spark, ban
     expected = predictor.predict([docs[r["_id"]] for r in good])
     np.testing.assert_allclose([r["p"] for r in good], [e["probability"] for e in expected], rtol=1e-9)
     assert [int(r["m"] > 0) for r in good] == [e["prediction"] for e in expected]
+
+
+# ------------------------------------------------------------------------------- multinomial
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+def test_numpy_spark_transform_and_batch_agree(spark, mongo_db, base_params, classes):
+    rows, schema, _ = known_rows("logistic", 1500, seed=classes, classes=classes)
+    mongo_db.rows.insert_many(rows)
+    job = {"name": "LogisticRegressionWrapper", "inputCollection": f"{mongo_db.name}.rows", "schema": schema}
+    ways = three_ways(spark, LogisticRegressionWrapper, job, mongo_db.rows, base_params)
+    stored = ways["stored"]
+    assert ("coefficient_matrix" in stored) == (classes > 2)
+    if classes > 2:
+        assert len(stored["coefficient_matrix"]) == len(stored["intercepts"]) == classes
+    assert_three_ways_agree(ways, DataParser(schema).class_names)
+
+
+def test_a_label_the_algorithm_cannot_learn_is_refused_naming_it():
+    _, schema, _ = known_rows("linear", 10)
+    job = {"name": "LogisticRegressionWrapper", "inputCollection": "d.c", "schema": schema}
+    with pytest.raises(InvalidSchema, match="LogisticRegressionWrapper does binary classification or multi-class"):
+        LogisticRegressionWrapper.check(job)

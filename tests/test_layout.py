@@ -12,8 +12,8 @@ import pytest
 
 from helpers import ROOT
 
-CHAPTER = {"modelserver", "modelservice", "modelfactory", "dataparser", "messagehandler", "LogisticRegressionWrapper"}
-ALGORITHMS = {"LogisticRegressionWrapper"}
+ALGORITHMS = {"LogisticRegressionWrapper", "LinearRegressionWrapper", "RandomForestWrapper"}
+CHAPTER = {"modelserver", "modelservice", "modelfactory", "dataparser", "messagehandler", *ALGORITHMS}
 # Where pyspark may be imported: the library's Spark modules and the algorithms' worker side.
 SPARK_MODULES = {"predictionservice/sparkml.py", "predictionservice/sparkmongo.py", "predictionservice/sparksession.py"}
 SERVICE_DIRS = ("predictionservice", "web", "localservers")

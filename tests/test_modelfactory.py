@@ -8,10 +8,11 @@ import uuid
 
 import pytest
 
-from LogisticRegressionWrapper import LinearPredictor, LogisticRegressionWrapper
+from LogisticRegressionWrapper import LogisticRegressionWrapper
 from modelfactory import ModelFactory, PredictorCache
 from predictionservice.exceptions import NotFound, UnknownAlgorithm
 from predictionservice.modelstore import ModelStore
+from predictionservice.predictors import LinearClassifier
 
 ALLOWED = ["LogisticRegressionWrapper"]
 SCHEMA = {
@@ -146,13 +147,21 @@ def test_the_cache_compiles_the_stored_model(store):
     store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
     cache = PredictorCache(ModelFactory(ALLOWED), store)
     predictor = cache.get("m1")
-    assert isinstance(predictor, LinearPredictor)
+    assert isinstance(predictor, LinearClassifier)
     [result] = predictor.predict([RECORD])
     assert result["prediction"] == 1 and result["label"] == "yes"
     assert result["probability"] == pytest.approx(sigmoid(1.0 - 1.0 + 0.5), rel=1e-12)
     assert cache.get("m1").predict([RECORD, {"x": -3, "c": "a"}]) == [
         result,
-        {"prediction": 0, "label": "no", "probability": pytest.approx(sigmoid(-3.0 + 2.0 + 0.5), rel=1e-12)},
+        {
+            "prediction": 0,
+            "label": "no",
+            "probability": pytest.approx(sigmoid(-3.0 + 2.0 + 0.5), rel=1e-12),
+            "probabilities": {
+                "no": pytest.approx(1 - sigmoid(-3.0 + 2.0 + 0.5), rel=1e-12),
+                "yes": pytest.approx(sigmoid(-3.0 + 2.0 + 0.5), rel=1e-12),
+            },
+        },
     ]
 
 

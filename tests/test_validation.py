@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
+from LogisticRegressionWrapper import LogisticRegressionWrapper
 from predictionservice import defaults, validation
 from predictionservice.exceptions import InvalidJSON, InvalidRequest
 from predictionservice.validation import (
     JOB_VALIDATOR,
     PREDICTALL_VALIDATOR,
     Validator,
-    job_with_defaults,
     parse_json,
     predict_schema,
 )
@@ -25,6 +25,8 @@ MINIMAL_JOB = {
     "inputCollection": "datasets.bank",
     "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "age"}]},
 }
+LR_JOB = LogisticRegressionWrapper.validator()  # the default algorithm's whole job document
+job_with_defaults = LogisticRegressionWrapper.with_defaults
 
 
 def job(**changes):
@@ -100,12 +102,20 @@ def test_absurd_nesting_is_invalid_json_not_a_recursion_error():
 
 
 def test_the_shipped_job_json_is_valid():
-    assert JOB_VALIDATOR.check(SHIPPED_JOB, "job") is None
-    assert JOB_VALIDATOR.check(MINIMAL_JOB, "job") is None
+    for validator in (JOB_VALIDATOR, LR_JOB):
+        assert validator.check(SHIPPED_JOB, "job") is None
+        assert validator.check(MINIMAL_JOB, "job") is None
+
+
+def test_before_its_algorithm_is_known_a_job_is_checked_for_the_common_fields_only():
+    """The algorithm's own schema (LR_JOB here) refuses the fields it does not take."""
+    assert JOB_VALIDATOR.check(job(numTrees=[10]), "job") is None
+    assert refusal(JOB_VALIDATOR, job(numFolds=1)).message.startswith("job: 'numFolds'")
+    assert refusal(LR_JOB, job(numTrees=[10])).message == "job: job has unknown field(s): 'numTrees' was unexpected"
 
 
 def test_the_schemas_are_valid_draft_2020_12():
-    for schema in (validation.JOB, validation.PREDICTALL, predict_schema(10)):
+    for schema in (validation.JOB, LogisticRegressionWrapper.job_schema(), validation.PREDICTALL, predict_schema(10)):
         Draft202012Validator.check_schema(schema)
 
 
@@ -113,13 +123,13 @@ def test_the_schemas_are_valid_draft_2020_12():
 def test_a_missing_required_field_is_named(field):
     document = job()
     del document[field]
-    error = refusal(JOB_VALIDATOR, document)
+    error = refusal(LR_JOB, document)
     assert error.message == f"job: job needs the field '{field}'"
     assert error.details == [{"field": "", "problem": f"needs the field '{field}'"}]
 
 
 def test_an_unknown_field_is_named():
-    error = refusal(JOB_VALIDATOR, job(regparam=[0.1]))
+    error = refusal(LR_JOB, job(regparam=[0.1]))
     assert error.message == "job: job has unknown field(s): 'regparam' was unexpected"
 
 
@@ -147,7 +157,8 @@ def test_an_unknown_field_is_named():
     ],
 )
 def test_wrong_values_are_refused_naming_the_field(changes, message):
-    error = refusal(JOB_VALIDATOR, job(**changes))
+    # the name is checked before the algorithm it names is known
+    error = refusal(JOB_VALIDATOR if "name" in changes else LR_JOB, job(**changes))
     assert error.message == message
     field = message.split("'")[1]
     assert {"field": field, "problem": message.split(f"'{field}' ", 1)[1]} in error.details
@@ -181,16 +192,16 @@ def test_wrong_values_are_refused_naming_the_field(changes, message):
     ],
 )
 def test_a_bad_schema_block_is_refused_naming_the_field(schema, message):
-    assert refusal(JOB_VALIDATOR, job(schema=schema)).message == message
+    assert refusal(LR_JOB, job(schema=schema)).message == message
 
 
 def test_a_document_that_is_not_an_object_is_refused():
-    error = refusal(JOB_VALIDATOR, ["name"])
+    error = refusal(LR_JOB, ["name"])
     assert error.message == "job: job must be of type object"
 
 
 def test_details_list_every_problem_sorted_by_field():
-    error = refusal(JOB_VALIDATOR, job(numFolds=1, iterations=0, seed=-1))
+    error = refusal(LR_JOB, job(numFolds=1, iterations=0, seed=-1))
     assert [d["field"] for d in error.details] == ["iterations", "numFolds", "seed"]
 
 
@@ -303,13 +314,14 @@ def test_predictall_refusals_name_the_field(body, message):
 # ------------------------------------------------------------------------------ defaults
 
 
-def test_job_with_defaults_fills_every_default():
+def test_with_defaults_fills_every_default():
     full = job_with_defaults(MINIMAL_JOB)
-    assert full == {**MINIMAL_JOB, **defaults.JOB_DEFAULTS}
-    assert JOB_VALIDATOR.check(full, "job") is None
+    own = defaults.ALGORITHM_DEFAULTS[LogisticRegressionWrapper.name]
+    assert full == {**MINIMAL_JOB, **defaults.JOB_DEFAULTS, **own}
+    assert LR_JOB.check(full, "job") is None
 
 
-def test_job_with_defaults_keeps_given_values_and_does_not_mutate_its_input():
+def test_with_defaults_keeps_given_values_and_does_not_mutate_its_input():
     given = {**copy.deepcopy(MINIMAL_JOB), "regParam": [0.5, 0.1], "numFolds": 5, "standardization": False}
     snapshot = copy.deepcopy(given)
     full = job_with_defaults(given)
@@ -321,4 +333,4 @@ def test_job_with_defaults_keeps_given_values_and_does_not_mutate_its_input():
     full["schema"]["features"].append({"key": "extra"})
     full["elasticNetParam"].append(0.5)
     assert given == snapshot
-    assert defaults.JOB_DEFAULTS["elasticNetParam"] == [0.0]
+    assert defaults.ALGORITHM_DEFAULTS[LogisticRegressionWrapper.name]["elasticNetParam"] == [0.0]

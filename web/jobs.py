@@ -9,10 +9,9 @@ import pymongo.errors
 from flask import Blueprint, Response, request
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK
-from dataparser import DataParser
 from predictionservice.exceptions import InvalidRequest, NotFound
 from predictionservice.mongotarget import CollectionRef, resolve
-from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR, job_with_defaults
+from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
 from web.prediction import check_schema
 from web.services import services
@@ -26,14 +25,14 @@ KINDS = {"training": "training job", "predictall": "scoring job", None: "job"}
 def submit_training() -> Response:
     job = json_body()
     JOB_VALIDATOR.check(job, "job document")
-    params = services().params
-    services().factory.check(job["name"])
+    params, factory = services().params, services().factory
+    algorithm = factory.algorithm_class(job["name"])
+    algorithm.check(job)  # its own fields, and a label it can learn
     source = resolve(job["inputCollection"], params, "inputCollection")
     if "outputCollection" in job:
         resolve(job["outputCollection"], params, "outputCollection")
-    DataParser(job["schema"])
     _require_input(source)
-    job_id = services().submit(TRAIN_TASK, "training", job_with_defaults(job))
+    job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job))
     return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
 
 

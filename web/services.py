@@ -36,7 +36,7 @@ class Services:
         self.predictors = PredictorCache(self.factory, self.models)
         self.celery = make_celery(params, set_as_current=False)
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
-        self.openapi = openapi_document(params)
+        self.openapi = openapi_document(params, self.factory.job_schemas())
 
     def submit(self, task: str, kind: str, job: dict[str, Any]) -> str:
         """Record a job and queue it; its id. The record exists before a worker can see the job."""

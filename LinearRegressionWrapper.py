@@ -1,0 +1,53 @@
+"""LinearRegressionWrapper: a numeric label (no ``values``) predicted by a linear model.
+
+Grid: ``regParam`` x ``elasticNetParam`` (ridge, lasso or the elastic net between); also
+``iterations``, ``tol``, ``standardization``. Held-out metrics: ``rmse``, ``mae``, ``r2``.
+
+* ``train`` (worker, through ``Algorithm.train``): Spark ML ``LinearRegression`` cross-validated
+  by RMSE, stored as coefficients and an intercept.
+* ``compile`` (web): ``predictors.LinearRegressor`` in numpy.
+* ``prepare``/``outputs`` (worker): the prediction is one column expression per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from dataparser import DataParser
+from LogisticRegressionWrapper import LINEAR_FIELDS, linear_grid
+from modelfactory import Algorithm
+from predictionservice.predictors import LinearRegressor
+
+NAME = "LinearRegressionWrapper"
+
+
+class LinearRegressionWrapper(Algorithm):
+    name = NAME
+    tasks = frozenset({"regression"})
+    job_fields = LINEAR_FIELDS
+
+    def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:
+        from pyspark.ml.regression import LinearRegression
+
+        linear = LinearRegression(
+            maxIter=int(job["iterations"]), tol=float(job["tol"]), standardization=bool(job["standardization"])
+        )
+        return linear, linear_grid(linear, job)
+
+    def learned(self, best: Any, parser: DataParser, spark: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        return {"coefficients": best.coefficients.toArray().tolist(), "intercept": float(best.intercept)}
+
+    def compile(self, stored: Mapping[str, Any]) -> LinearRegressor:
+        return LinearRegressor(DataParser(stored["schema"]), stored["coefficients"], stored["intercept"])
+
+    def prepare(self, df: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
+        from predictionservice.sparkml import margin_column, record_column
+
+        value, error = margin_column(parser, df.schema, stored["coefficients"], stored["intercept"])
+        return df.select(value.alias("prediction"), error.alias("error"), record_column(df).alias("value"))
+
+    def outputs(self, prepared: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
+        from pyspark.sql import functions as F
+
+        return prepared.select(F.col("prediction").alias("score"), "prediction", "value")

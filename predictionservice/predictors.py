@@ -1,0 +1,234 @@
+"""Predictors: what a stored model compiles to for online scoring, in numpy (no Spark, no JVM).
+
+A predictor is built from a stored model's numbers and the model's DataParser (taken by its shape:
+``encode_one``, ``encode``, ``schema()``, ``class_names``), so this library module needs no import
+of the chapter's dataparser. Every predictor answers one record (``predict_one``, the common online
+case, with as little set-up as possible) and a batch (``predict``, vectorised), the same way:
+
+* classification: ``prediction`` (class index), ``label``, ``probability`` (binary: the positive
+  class's; multi-class: the predicted label's) and ``probabilities`` (every label, summing to 1);
+* regression: ``prediction`` (a float).
+
+The arithmetic is Spark ML's own, step for step (the sigmoid, the max-shifted softmax, the
+forest's normalised leaf votes), so online answers agree with Spark's ``transform`` to 1e-9.
+The forest evaluation also runs on Spark executors, over Arrow batches, for batch scoring.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from predictionservice.exceptions import InvalidSchema, RecordError
+
+
+class Predictor:
+    """The part every predictor shares: the schema, and turning records into a matrix."""
+
+    task: str
+
+    def __init__(self, parser: Any):
+        self.parser = parser
+        # The schema as JSON text: a body that repeats it verbatim agrees without being parsed.
+        self.schema_json = json.dumps(parser.schema())
+
+    def schema(self) -> dict[str, Any]:
+        return self.parser.schema()
+
+    def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        return self._answers(np.asarray([self.parser.encode_one(record)], dtype=np.float64))[0]
+
+    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        if len(records) == 1:
+            try:
+                return [self.predict_one(records[0])]
+            except RecordError as exc:
+                raise exc.at(0) from None
+        return self._answers(self.parser.encode(records))
+
+    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _check_width(self, width: int, what: str) -> None:
+        if width != self.parser.num_features:
+            raise InvalidSchema(
+                f"stored model has {what} for {width} features; its schema has {self.parser.num_features}"
+            )
+
+
+def class_answers(names: Sequence[Any], probabilities: np.ndarray, predicted: np.ndarray) -> list[dict[str, Any]]:
+    """Classification answers from each row's class probabilities and predicted class index; for
+    two classes, ``probability`` is the positive class's (the classic answer)."""
+    binary = len(names) == 2
+    answers = []
+    for row, index in zip(probabilities.tolist(), predicted.tolist(), strict=True):
+        answers.append(
+            {
+                "prediction": index,
+                "label": names[index],
+                "probability": row[1] if binary else row[index],
+                "probabilities": dict(zip(names, row, strict=True)),
+            }
+        )
+    return answers
+
+
+def sigmoid(margin: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-margin))
+
+
+def softmax(margins: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of an (n, k) matrix, shifted by the row's maximum as Spark does."""
+    shifted = np.exp(margins - margins.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+class LinearClassifier(Predictor):
+    """Logistic regression: binary (one weight vector, the sigmoid of the margin, class 1 when the
+    margin is positive) or multinomial (a weight row per class, softmax, the largest margin)."""
+
+    def __init__(self, parser: Any, weights: Any, intercepts: Any):
+        super().__init__(parser)
+        self.weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        self.intercepts = np.atleast_1d(np.asarray(intercepts, dtype=np.float64))
+        self.names = parser.class_names
+        self.task = "binary" if len(self.names) == 2 else "multiclass"
+        self._check_width(self.weights.shape[1], f"{self.weights.shape[1]} coefficients")
+        rows = 1 if self.task == "binary" else len(self.names)
+        if self.weights.shape[0] != rows or self.intercepts.shape != (rows,):
+            raise InvalidSchema(
+                f"stored model has {self.weights.shape[0]} coefficient rows for {len(self.names)} classes"
+            )
+        self._vector, self._intercept = self.weights[0], float(self.intercepts[0])
+
+    def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        if self.task != "binary":
+            return super().predict_one(record)
+        # The common online case: one vector, scalar arithmetic, no column-wise batch set-up.
+        margin = float(np.asarray(self.parser.encode_one(record), dtype=np.float64) @ self._vector) + self._intercept
+        p = float(sigmoid(np.float64(margin)))
+        positive = int(margin > 0)
+        no, yes = self.names
+        return {
+            "prediction": positive,
+            "label": self.names[positive],
+            "probability": p,
+            "probabilities": {no: 1.0 - p, yes: p},
+        }
+
+    def margins(self, matrix: np.ndarray) -> np.ndarray:
+        return matrix @ self.weights.T + self.intercepts
+
+    def probabilities(self, matrix: np.ndarray) -> np.ndarray:
+        margins = self.margins(matrix)
+        if self.task == "binary":
+            p = sigmoid(margins[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return softmax(margins)
+
+    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        margins = self.margins(matrix)
+        if self.task == "binary":
+            p = sigmoid(margins[:, 0])
+            return class_answers(self.names, np.column_stack([1.0 - p, p]), (margins[:, 0] > 0).astype(np.int64))
+        return class_answers(self.names, softmax(margins), margins.argmax(axis=1))
+
+
+class LinearRegressor(Predictor):
+    """Linear regression: the prediction is the margin itself."""
+
+    task = "regression"
+
+    def __init__(self, parser: Any, weights: Any, intercept: float):
+        super().__init__(parser)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.intercept = float(intercept)
+        self._check_width(self.weights.size, f"{self.weights.size} coefficients")
+
+    def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        vector = np.asarray(self.parser.encode_one(record), dtype=np.float64)
+        return {"prediction": float(vector @ self.weights) + self.intercept}
+
+    def values(self, matrix: np.ndarray) -> np.ndarray:
+        return matrix @ self.weights + self.intercept
+
+    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        return [{"prediction": value} for value in self.values(matrix).tolist()]
+
+
+# ------------------------------------------------------------------------------------- forests
+
+
+class Forest:
+    """A tree ensemble as flat node arrays, every tree's nodes end to end.
+
+    ``feature[i]`` is the feature a node splits on (-1 for a leaf), ``threshold[i]`` its split
+    (a row goes left when its value is <= threshold, Spark's continuous split), ``left``/``right``
+    the children's global indices, ``value[i]`` a leaf's class distribution (classification: the
+    leaf's class counts normalised, one row per node) or its prediction (regression)."""
+
+    def __init__(self, trees: Sequence[Mapping[str, Any]], classes: int | None):
+        sizes = [len(tree["feature"]) for tree in trees]
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.roots = offsets
+        self.feature = np.concatenate([np.asarray(t["feature"], dtype=np.int64) for t in trees])
+        self.threshold = np.concatenate([np.asarray(t["threshold"], dtype=np.float64) for t in trees])
+        self.left = np.concatenate(
+            [np.asarray(t["left"], dtype=np.int64) + o for t, o in zip(trees, offsets, strict=True)]
+        )
+        self.right = np.concatenate(
+            [np.asarray(t["right"], dtype=np.int64) + o for t, o in zip(trees, offsets, strict=True)]
+        )
+        self.value = np.concatenate([np.asarray(t["value"], dtype=np.float64) for t in trees])
+        self.classes = classes
+        self.depth = max(int(t.get("depth", len(t["feature"]))) for t in trees)
+        leaves = self.feature < 0
+        self.left[leaves] = np.flatnonzero(leaves)  # a leaf is its own child: extra steps stay put
+        self.right[leaves] = np.flatnonzero(leaves)
+        self.feature[leaves] = 0
+        self.threshold[leaves] = np.inf
+
+    def leaves(self, matrix: np.ndarray) -> np.ndarray:
+        """The leaf each row reaches in each tree: an (n, trees) index array, all trees at once."""
+        rows = np.arange(matrix.shape[0])[:, None]
+        node = np.broadcast_to(self.roots, (matrix.shape[0], self.roots.size)).copy()
+        for _ in range(self.depth):
+            go_left = matrix[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        return node
+
+    def evaluate(self, matrix: np.ndarray) -> np.ndarray:
+        """Classification: (n, k) class probabilities (Spark's normalised sum of the trees' leaf
+        distributions); regression: (n,) the mean of the trees' leaf predictions."""
+        values = self.value[self.leaves(matrix)]
+        if self.classes is None:
+            return values.mean(axis=1)
+        votes = values.sum(axis=1)
+        return votes / votes.sum(axis=1, keepdims=True)
+
+
+class ForestPredictor(Predictor):
+    """A random forest (classification or regression) from its stored trees."""
+
+    def __init__(self, parser: Any, trees: Sequence[Mapping[str, Any]]):
+        super().__init__(parser)
+        self.names = parser.class_names
+        self.task = "regression" if not self.names else ("binary" if len(self.names) == 2 else "multiclass")
+        self.forest = Forest(trees, len(self.names) or None)
+        widest = int(self.forest.feature.max(initial=0)) + 1
+        if widest > parser.num_features:
+            raise InvalidSchema(f"stored trees split on feature {widest - 1}; the schema has {parser.num_features}")
+
+    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        result = self.forest.evaluate(matrix)
+        if self.classes_task:
+            return class_answers(self.names, result, result.argmax(axis=1))
+        return [{"prediction": value} for value in result.tolist()]
+
+    @property
+    def classes_task(self) -> bool:
+        return self.task != "regression"
