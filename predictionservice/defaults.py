@@ -54,6 +54,25 @@ SETTINGS: dict[str, Setting] = {
     # --- Spark (worker only) ------------------------------------------------------------------
     "spark_master": Setting("local[*]", "SPARK_MASTER", "Spark master: local[N] or spark://host:port."),
     "spark_driver_memory": Setting("2g", "SPARK_DRIVER_MEMORY", "Memory of the worker's Spark driver."),
+    "spark_driver_host": Setting(
+        "",
+        "SPARK_DRIVER_HOST",
+        "Address executors reach the driver (the Celery worker) at; empty: 127.0.0.1 for local[N] "
+        "and for a spark:// master on this machine's loopback, Spark's own choice otherwise.",
+    ),
+    "spark_executor_memory": Setting("1g", "SPARK_EXECUTOR_MEMORY", "Memory of each executor on a cluster."),
+    "spark_executor_cores": Setting(
+        0, "SPARK_EXECUTOR_CORES", "Cores of each executor on a cluster; 0: all a cluster worker offers."
+    ),
+    "spark_cores_max": Setting(
+        0, "SPARK_CORES_MAX", "Most cores the service's application takes from a cluster; 0: no limit."
+    ),
+    "spark_pyspark_python": Setting(
+        "",
+        "SPARK_PYSPARK_PYTHON",
+        "The executors' Python (spark.pyspark.python); empty: the worker's own interpreter. It needs "
+        "pymongo, pyarrow and numpy; the library itself is shipped to executors as a zip.",
+    ),
     "spark_shuffle_partitions": Setting(
         4, "SPARK_SHUFFLE_PARTITIONS", "spark.sql.shuffle.partitions; small data, small number."
     ),

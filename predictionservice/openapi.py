@@ -132,7 +132,8 @@ HEALTH = {
         "status": {"type": "string"},
         "redis": {"type": "string"},
         "mongo": {"type": "string"},
-        "workers": {"type": "integer"},
+        "workers": {"type": "integer", "description": "Celery workers answering a ping"},
+        "worker_names": {"type": "array", "items": {"type": "string"}, "description": "their names (-n)"},
     },
 }
 

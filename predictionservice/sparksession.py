@@ -44,9 +44,21 @@ def start_conf(params: Mapping[str, Any]) -> SparkConf:
         .set("spark.sql.adaptive.enabled", "false")  # tiny jobs: planning cost > its gain
         .set("spark.locality.wait", "0")
     )
-    if master.startswith("local"):
-        conf.set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1")
+    conf.set("spark.pyspark.python", params.get("spark_pyspark_python") or sys.executable)
+    host = params.get("spark_driver_host") or ("127.0.0.1" if _loopback(master) else "")
+    if host:
+        conf.set("spark.driver.host", host).set("spark.driver.bindAddress", host)
+    if not master.startswith("local"):
+        conf.set("spark.executor.memory", params.get("spark_executor_memory") or "1g")
+        for key, setting in (("spark.executor.cores", "spark_executor_cores"), ("spark.cores.max", "spark_cores_max")):
+            if int(params.get(setting) or 0) > 0:
+                conf.set(key, str(params[setting]))
     return conf
+
+
+def _loopback(master: str) -> bool:
+    """local[N], or a standalone master on this machine's loopback (the tests' cluster)."""
+    return master.startswith("local") or master.startswith(("spark://127.", "spark://localhost"))
 
 
 def package_zip(directory: Path) -> Path:
@@ -66,7 +78,7 @@ def get_spark(params: Mapping[str, Any]) -> SparkSession:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # executors run this venv
+        os.environ.setdefault("PYSPARK_PYTHON", params.get("spark_pyspark_python") or sys.executable)
         spark = SparkSession.builder.config(conf=start_conf(params)).getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
         # Executors and the data source planner import the source from the shipped package.

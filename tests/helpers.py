@@ -125,6 +125,19 @@ class Service(ServiceProcesses):
         return self.wait_job(response.json()["job_id"], path="/training/status/")
 
 
+
+# Redis databases of the stacks that must not share a queue with the session's service (each takes
+# the broker db given and the next one for its models): the reliability tests 2 and 4, the Spark
+# cluster 6, several workers 10, web replicas 12; db 9 is the stores' tests'.
+def private_stack(tmp_path_factory, base_params: dict, name: str, broker_db: int, *, worker: bool = True, **overrides):
+    """A worker and a web server of their own on the session's servers, on Redis databases of
+    their own, so their worker never takes the session service's jobs."""
+    from predictionservice.redisclient import with_db
+
+    params = {**base_params, "redis_url": with_db(base_params["redis_url"], broker_db),
+              "models_db": broker_db + 1, **overrides}  # fmt: skip
+    return Service(tmp_path_factory.mktemp(name), params, worker=worker)
+
 E2E_BANK = "e2e.bank"
 
 

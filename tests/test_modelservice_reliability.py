@@ -9,21 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import JOB, Service
+from helpers import JOB, private_stack
 from localservers.embedded import child_pids
 from predictionservice.modelstore import ModelStore
-from predictionservice.redisclient import connect, with_db
-
-
-def _stack(tmp_path_factory, base_params, name, broker_db, **overrides):
-    params = {**base_params, "redis_url": with_db(base_params["redis_url"], broker_db),
-              "models_db": broker_db + 1, **overrides}  # fmt: skip
-    return Service(tmp_path_factory.mktemp(name), params)
+from predictionservice.redisclient import connect
 
 
 @pytest.fixture(scope="module")
 def fragile(tmp_path_factory, base_params, bank_over_http):
-    stack = _stack(tmp_path_factory, base_params, "fragile", 2, job_max_attempts=2)
+    stack = private_stack(tmp_path_factory, base_params, "fragile", 2, job_max_attempts=2)
     yield stack
     stack.stop()
 
@@ -99,7 +93,7 @@ def test_a_job_that_keeps_losing_its_worker_ends_failed(fragile, bank_over_http)
 def test_a_job_past_its_time_limit_ends_failed_and_the_worker_recovers(
     tmp_path_factory, base_params, bank_over_http, mongo_client, mongo_db
 ):
-    stack = _stack(tmp_path_factory, base_params, "slow", 4, job_time_limit=60)
+    stack = private_stack(tmp_path_factory, base_params, "slow", 4, job_time_limit=60)
     try:
         slow = {**JOB, "inputCollection": bank_over_http, "numFolds": 5, "tol": 1e-12, "iterations": 500,
                 "regParam": [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]}  # fmt: skip

@@ -32,7 +32,8 @@ def health() -> Response:
     except pymongo.errors.PyMongoError as exc:
         report["mongo"] = f"down: {type(exc).__name__}"
         down.append("mongo")
-    report["workers"] = services().workers() if "redis" not in down else 0
+    names = services().workers() if "redis" not in down else []
+    report["workers"], report["worker_names"] = len(names), names
     if down:
         report["status"] = "unavailable: " + ", ".join(down)
         # the health report, and the error every non-success answer carries

@@ -49,12 +49,13 @@ class Services:
             raise ServiceUnavailable(f"the job queue (Redis) is unreachable: {type(exc).__name__}") from exc
         return job_id
 
-    def workers(self) -> int:
-        """How many Celery workers answer a ping (0 when the broker does not answer)."""
+    def workers(self) -> list[str]:
+        """The names of the Celery workers that answer a ping (none when the broker does not)."""
         try:
-            return len(self.celery.control.ping(timeout=0.5) or [])
+            answers = self.celery.control.ping(timeout=0.5) or []
         except Exception:  # no broker or no answer: no workers to report
-            return 0
+            return []
+        return sorted(name for answer in answers for name in answer)
 
 
 def services() -> Services:
