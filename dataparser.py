@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from predictionservice.defaults import MAX_NUMBER_CHARS
 from predictionservice.exceptions import (
     IS_MISSING,
     NOT_A_CATEGORY,
     NOT_A_NUMBER,
     NOT_FINITE,
+    TOO_LONG,
     InvalidSchema,
     MissingField,
     NotNumeric,
@@ -38,9 +40,14 @@ from predictionservice.exceptions import (
     UnknownCategory,
 )
 
-_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
+# Each part of a number can match in one way only (no '\d+\.?\d*', whose two runs of digits
+# split a long digit string in quadratically many ways before failing), so a match is linear.
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 _SPECIAL = re.compile(r"\s*[+-]?(?:nan|inf|infinity)\s*\Z", re.IGNORECASE)
 
+
+class NumberTooLong(ValueError):
+    """A numeric string longer than MAX_NUMBER_CHARS."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,9 @@ def _check_values(values: Any, where: str) -> dict[str, int]:
 def number(value: Any) -> float | None:
     """A finite float from a number or a numeric string; None for a non-number.
 
-    Raises ValueError for a non-finite number (NaN, infinities, overflow)."""
+    Raises ValueError for a non-finite number (NaN, infinities, overflow) and NumberTooLong for
+    a string longer than any number needs (MAX_NUMBER_CHARS): parsing it would cost the server
+    more than sending it cost the client."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -77,6 +86,8 @@ def number(value: Any) -> float | None:
         except OverflowError:
             raise ValueError("overflow") from None
     elif isinstance(value, str):
+        if len(value) > MAX_NUMBER_CHARS:
+            raise NumberTooLong(value)
         if _NUMBER.match(value):
             result = float(value)
         elif _SPECIAL.match(value):
@@ -171,6 +182,8 @@ class DataParser:
             raise MissingField(key)
         try:
             result = number(value)
+        except NumberTooLong:
+            raise NotNumeric(key, TOO_LONG) from None
         except ValueError:
             raise NotNumeric(key, NOT_FINITE) from None
         if result is None:

@@ -99,6 +99,10 @@ JOB_DEFAULTS: dict[str, Any] = {
     "standardization": True,
 }
 
+# Limits of the request formats themselves (not settings: the API is the same on every server).
+MAX_NUMBER_CHARS = 100  # a numeric string longer than this is refused unparsed: no number needs more
+MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every one can cost gigabytes
+
 # Not settings: names of the environment variables read outside the table above.
 PARAMETERS_FILE_ENV = "PARAMETERS_FILE"  # path of parameters.json for the worker and make run
 DEFAULT_PARAMETERS_FILE = "parameters.json"

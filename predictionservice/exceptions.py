@@ -119,6 +119,7 @@ NOT_A_NUMBER = "is not a number"
 NOT_FINITE = "is not a finite number"
 NOT_A_CATEGORY = "has a value that is not one of the schema's categories"
 IS_MISSING = "is missing"
+TOO_LONG = "is a string too long to be a number"
 
 
 class RecordError(ServiceError):
