@@ -8,6 +8,7 @@ OpenAPI document is generated from them, so the two cannot drift apart.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import math
 from typing import Any
@@ -16,7 +17,7 @@ import jsonschema_rs
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from predictionservice.defaults import JOB_DEFAULTS
+from predictionservice.defaults import JOB_DEFAULTS, MAX_SCHEMA_ERRORS
 from predictionservice.exceptions import InvalidJSON, InvalidRequest
 
 MAX_DEPTH = 64
@@ -183,14 +184,16 @@ class Validator:
                 return
         except (ValueError, OverflowError):  # a value it cannot represent (a huge integer)
             pass
-        errors = list(self._validator.iter_errors(document))
+        # The first few errors only: iter_errors is lazy, and a body of 400,000 wrong items made
+        # 400,000 errors (7 s and 1.5 GB for 1.2 MB of request).
+        errors = list(itertools.islice(self._validator.iter_errors(document), MAX_SCHEMA_ERRORS))
         if not errors:
             return
         main = best_match(errors)
         details = [{"field": _path(e), "problem": _message(e)} for e in sorted(errors, key=lambda e: list(e.path))]
         field = _path(main)
         where = f"'{field}'" if field else what
-        raise InvalidRequest(f"{what}: {where} {_message(main)}", details=details[:20])
+        raise InvalidRequest(f"{what}: {where} {_message(main)}", details=details)
 
 
 def _path(error: Any) -> str:
