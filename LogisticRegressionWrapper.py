@@ -93,7 +93,8 @@ class LogisticRegressionWrapper:
             )
         source = resolve(job["inputCollection"], resources.params, "inputCollection")
         handler.progress(f"reading {source}", 0.05)
-        _check_fields(resources.mongo.collection(source), source, parser)
+        with resources.mongo.collection(source) as collection:
+            _check_fields(collection, source, parser)
         spark = resources.spark()
         from predictionservice.sparksession import job_group
 
@@ -117,7 +118,9 @@ class LogisticRegressionWrapper:
         source = resolve(job["inputCollection"], params, "inputCollection")
         target = resolve(job["outputCollection"], params, "outputCollection")
         handler.progress(f"reading {source}", 0.05)
-        if resources.mongo.collection(source).find_one({}, {"_id": 1}) is None:
+        with resources.mongo.collection(source) as collection:
+            first = collection.find_one({}, {"_id": 1})
+        if first is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
         spark = resources.spark()
         from pyspark.sql import functions as F
