@@ -11,6 +11,7 @@ import copy
 import itertools
 import json
 import math
+import re
 from typing import Any
 
 import jsonschema_rs
@@ -23,7 +24,9 @@ from predictionservice.exceptions import InvalidJSON, InvalidRequest
 MAX_DEPTH = 64
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
-FIELD_KEY = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^[^$.\u0000][^.\u0000]*$"}
+# A field name MongoDB stores and Spark selects: no '$' first, no '.', NUL, ',' (the reader's list of
+# fields is comma-separated) or backtick (Spark quotes a column name in backticks).
+FIELD_KEY = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^[^$.,`\u0000][^.,`\u0000]*$"}
 COLLECTION_SPEC = {
     "type": "string",
     "minLength": 3,
@@ -164,7 +167,34 @@ def parse_json(data: bytes) -> Any:
         raise InvalidJSON(f"malformed JSON: {str(exc)[:120]}") from None
     if _depth(value, MAX_DEPTH) > MAX_DEPTH:
         raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels")
+    if _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(value)
     return value
+
+
+# A \u escape of a UTF-16 surrogate: JSON allows one alone ("\ud800"), which then has no UTF-8
+# form, so MongoDB, Redis and every name check would fail on it later. Only a body holding such
+# an escape is walked (a pair, which json joins into one character, passes).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is dict:
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif type(item) is list:
+            pending.extend(item)
+        elif type(item) is str:
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InvalidJSON(
+                    f"the body holds a lone UTF-16 surrogate (\\u{ord(item[exc.start]):04x}) in a string: "
+                    "it is not Unicode text; send valid UTF-8"
+                ) from None
 
 
 class Validator:
