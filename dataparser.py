@@ -281,12 +281,15 @@ def infer_schema(
     label: str,
     *,
     max_categories: int = 100,
+    max_label_values: int = 100,
 ) -> dict[str, Any]:
     """A ready ``schema`` block from documents: numbers numeric, strings categorical.
 
     Categories are numbered in sorted order, so the same data always gives the same map. Fields
     that are ids (``_id``, or a string distinct in every document), mixed, nested or with more
-    than max_categories values are left out: they would not generalise.
+    than max_categories values are left out: they would not generalise. A numeric label with more
+    than max_label_values distinct values is refused: a label holds classes, and collecting
+    every value of a measurement would cost memory without bound.
     """
     order: list[str] = []
     kinds: dict[str, set[str]] = {}
@@ -316,8 +319,13 @@ def infer_schema(
                 if len(distinct[key]) > max_categories:
                     overflow.add(key)
                     distinct[key] = set()
-            elif kind == "number" and key == label and key not in overflow:
+            elif kind == "number" and key == label:
                 distinct[key].add(value)
+                if len(distinct[key]) > max_label_values:
+                    raise InvalidSchema(
+                        f"label field '{label}' has more than {max_label_values} distinct numbers: a label "
+                        "holds classes, not measurements (schema_max_label_values)"
+                    )
     if count == 0:
         raise InvalidSchema("the collection is empty: nothing to infer a schema from")
     if label not in kinds:
