@@ -42,6 +42,7 @@ class DeadlineSocketIO(socket.SocketIO):
 
     deadline: float | None = None
     rate: float = 0.0
+    timed_out = False  # then nothing more is read: the answer goes out and the connection closes
 
     def start(self, seconds: float, rate: float = 0.0) -> None:
         self.deadline, self.rate = time.monotonic() + seconds, rate
@@ -50,9 +51,14 @@ class DeadlineSocketIO(socket.SocketIO):
         if self.deadline is not None:
             left = self.deadline - time.monotonic()
             if left <= 0:
+                self.timed_out = True
                 raise TimeoutError("timed out")  # what cheroot answers 408 to
             self._sock.settimeout(min(left, self._idle))
-        received = super().readinto(buffer)
+        try:
+            received = super().readinto(buffer)
+        except TimeoutError:
+            self.timed_out = True
+            raise
         if received and self.rate:
             self.deadline += received / self.rate
         return received
@@ -81,6 +87,13 @@ class JSONErrorRequest(CPWSGIHTTPRequest):
         super().parse_request()
         if self.ready:
             self.conn.rfile.raw.start(server.request_header_timeout, server.request_body_min_rate)
+
+    def send_headers(self) -> None:
+        """cheroot reads what is left of a body before it answers, to keep the connection: not
+        from a reader whose deadline struck (it would raise and lose the 408)."""
+        if self.conn.rfile.raw.timed_out:
+            self.close_connection = True
+        super().send_headers()
 
     def read_request_line(self) -> bool:
         try:
