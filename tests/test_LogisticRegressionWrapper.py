@@ -74,3 +74,19 @@ def test_spark_scoring_expressions_equal_numpy_on_the_whole_bank_data(spark, ban
     expected = predictor.predict([docs[r["_id"]] for r in good])
     np.testing.assert_allclose([r["p"] for r in good], [e["probability"] for e in expected], rtol=1e-9)
     assert [int(r["m"] > 0) for r in good] == [e["prediction"] for e in expected]
+
+
+def test_bad_rows_of_both_labels_with_one_reason_are_summed(spark, base_params, mongo_db):
+    """Issue 11, finding 17: the counts came from groupBy("error", "label") into a dict keyed by
+    the reason, so one label's count overwrote the other's (57 blanked cells reported as 32)."""
+    from dataparser import DataParser
+    from LogisticRegressionWrapper import _encoded
+
+    rows = [{"age": None if i < 57 else 30 + i % 20, "y": "yes" if i % 2 else "no"} for i in range(200)]
+    mongo_db.blanks.insert_many(rows)
+    parser = DataParser({"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "age"}]})
+    job = {"seed": 42, "holdoutFraction": 0.2}
+    encoded, stats = _encoded(spark, job, parser, ref(mongo_db.blanks), base_params)
+    encoded.unpersist()
+    assert stats["invalid"] == {"field 'age' is missing": 57}  # 29 'no' and 28 'yes' rows
+    assert stats["rows"] == 200 and sum(stats["classes"].values()) == 143
