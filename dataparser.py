@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from predictionservice.defaults import MAX_NUMBER_CHARS
 from predictionservice.exceptions import (
     IS_MISSING,
     NOT_A_CATEGORY,
     NOT_A_NUMBER,
     NOT_FINITE,
+    TOO_LONG,
     InvalidSchema,
     MissingField,
     NotNumeric,
@@ -38,11 +40,17 @@ from predictionservice.exceptions import (
     UnknownCategory,
 )
 
-_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
+# Each part of a number can match in one way only (no '\d+\.?\d*', whose two runs of digits
+# split a long digit string in quadratically many ways before failing), so a match is linear.
+_NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 _SPECIAL = re.compile(r"\s*[+-]?(?:nan|inf|infinity)\s*\Z", re.IGNORECASE)
 
 
 REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
+
+
+class NumberTooLong(ValueError):
+    """A numeric string longer than MAX_NUMBER_CHARS."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,9 @@ def _check_values(values: Any, where: str) -> dict[str, int]:
 def number(value: Any) -> float | None:
     """A finite float from a number or a numeric string; None for a non-number.
 
-    Raises ValueError for a non-finite number (NaN, infinities, overflow)."""
+    Raises ValueError for a non-finite number (NaN, infinities, overflow) and NumberTooLong for
+    a string longer than any number needs (MAX_NUMBER_CHARS): parsing it would cost the server
+    more than sending it cost the client."""
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -79,6 +89,8 @@ def number(value: Any) -> float | None:
         except OverflowError:
             raise ValueError("overflow") from None
     elif isinstance(value, str):
+        if len(value) > MAX_NUMBER_CHARS:
+            raise NumberTooLong(value)
         if _NUMBER.match(value):
             result = float(value)
         elif _SPECIAL.match(value):
@@ -191,6 +203,8 @@ class DataParser:
             raise MissingField(key)
         try:
             result = number(value)
+        except NumberTooLong:
+            raise NotNumeric(key, TOO_LONG) from None
         except ValueError:
             raise NotNumeric(key, NOT_FINITE) from None
         if result is None:
@@ -288,12 +302,15 @@ def infer_schema(
     label: str,
     *,
     max_categories: int = 100,
+    max_label_values: int = 100,
 ) -> dict[str, Any]:
     """A ready ``schema`` block from documents: numbers numeric, strings categorical.
 
     Categories are numbered in sorted order, so the same data always gives the same map. Fields
     that are ids (``_id``, or a string distinct in every document), mixed, nested or with more
-    than max_categories values are left out: they would not generalise.
+    than max_categories values are left out: they would not generalise. A numeric label with more
+    than max_label_values distinct values is refused: a label holds classes, and collecting
+    every value of a measurement would cost memory without bound.
     """
     order: list[str] = []
     kinds: dict[str, set[str]] = {}
@@ -323,8 +340,13 @@ def infer_schema(
                 if len(distinct[key]) > max_categories:
                     overflow.add(key)
                     distinct[key] = set()
-            elif kind == "number" and key == label and key not in overflow:
+            elif kind == "number" and key == label:
                 distinct[key].add(value)
+                if len(distinct[key]) > max_label_values:
+                    raise InvalidSchema(
+                        f"label field '{label}' has more than {max_label_values} distinct numbers: a label "
+                        "holds classes, not measurements (schema_max_label_values)"
+                    )
     if count == 0:
         raise InvalidSchema("the collection is empty: nothing to infer a schema from")
     if label not in kinds:

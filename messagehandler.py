@@ -8,8 +8,12 @@ mirrors the state into Celery's own result backend. It knows a task only by duck
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import redis
+
+from predictionservice.defaults import FINAL_UPDATE_ATTEMPTS, FINAL_UPDATE_FIRST_WAIT
 from predictionservice.jobstore import FINAL, JobStore
 
 log = logging.getLogger("prediction_service.jobs")
@@ -23,9 +27,20 @@ class MessageHandler:
         self.job_id: str = task.request.id
 
     def update(self, state: str, message: str, progress: float | None = None, **extra: Any) -> bool:
-        """Record a state; False when the job was already final (the update is then ignored)."""
+        """Record a state; False when the job was already final (the update is then ignored).
+
+        A step on the way is best effort: Redis away for a moment must not kill the job it
+        reports on (the update raised inside CrossValidator). The final state is what clients
+        wait for, so it is retried with a doubling wait before the error is let through."""
         job_id = self.job_id
-        moved = self.jobs.update(job_id, state, message, progress, **extra)
+        if state in FINAL:
+            moved = self._final(state, message, progress, **extra)
+        else:
+            try:
+                moved = self.jobs.update(job_id, state, message, progress, **extra)
+            except redis.RedisError as exc:
+                log.warning("job %s: step %r not recorded, Redis did not answer (%s)", job_id, message, exc)
+                return False
         if moved:
             log.info("job %s %s %s%s", job_id, state, message, f" ({progress:.0%})" if progress is not None else "")
             if state not in FINAL:  # Celery records its own outcome when the task returns
@@ -35,6 +50,16 @@ class MessageHandler:
                 except Exception:  # the job record is what clients read; Celery's copy is a courtesy
                     log.warning("could not mirror state %s of job %s into Celery", state, job_id, exc_info=True)
         return moved
+
+    def _final(self, state: str, message: str, progress: float | None, **extra: Any) -> bool:
+        for attempt in range(FINAL_UPDATE_ATTEMPTS - 1):
+            try:
+                return self.jobs.update(self.job_id, state, message, progress, **extra)
+            except redis.RedisError as exc:
+                wait = FINAL_UPDATE_FIRST_WAIT * 2**attempt
+                log.warning("job %s: %s not recorded yet (%s); again in %.1f s", self.job_id, state, exc, wait)
+                time.sleep(wait)
+        return self.jobs.update(self.job_id, state, message, progress, **extra)  # its error is let through
 
     def progress(self, message: str, progress: float) -> None:
         """A step of running Spark work."""

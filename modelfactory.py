@@ -106,7 +106,8 @@ class Algorithm:
         parser = self.check(job)
         source = resolve(job["inputCollection"], resources.params, "inputCollection")
         handler.progress(f"reading {source}", 0.05)
-        trainingdata.check_fields(resources.mongo.collection(source), source, parser)
+        with resources.mongo.collection(source) as collection:
+            trainingdata.check_fields(collection, source, parser)
         spark = resources.spark()
         from predictionservice import sparkml
         from predictionservice.sparksession import job_group
@@ -155,7 +156,9 @@ class Algorithm:
         source = resolve(job["inputCollection"], params, "inputCollection")
         target = resolve(job["outputCollection"], params, "outputCollection")
         handler.progress(f"reading {source}", 0.05)
-        if resources.mongo.collection(source).find_one({}, {"_id": 1}) is None:
+        with resources.mongo.collection(source) as collection:
+            first = collection.find_one({}, {"_id": 1})
+        if first is None:
             raise NotFound(f"input collection {source} is empty or does not exist")
         spark = resources.spark()
         from predictionservice.sparksession import job_group, read_collection, write_collection

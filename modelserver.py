@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
+import time
 from typing import Any
 
 import cherrypy
 from cheroot import errors
+from cheroot.makefile import MakeFile, StreamReader
 from cheroot.server import HTTPConnection
 from cherrypy._cpwsgi_server import CPWSGIHTTPRequest, CPWSGIServer
 from paste.translogger import TransLogger
@@ -31,10 +34,66 @@ def protocol_error(status: str, message: str) -> bytes:
     return json.dumps(ServiceError(text, code=code_for_status(int(status[:3]))).to_dict()).encode()
 
 
+class DeadlineSocketIO(socket.SocketIO):
+    """A socket's reading side with a deadline: every receive waits only for what is left of it,
+    so a client trickling a byte now and then cannot hold a server thread (the socket timeout
+    alone restarts with every byte). ``rate`` extends the deadline by each byte received over it
+    (a body must arrive at that rate on average)."""
+
+    deadline: float | None = None
+    rate: float = 0.0
+    timed_out = False  # then nothing more is read: the answer goes out and the connection closes
+
+    def start(self, seconds: float, rate: float = 0.0) -> None:
+        self.deadline, self.rate = time.monotonic() + seconds, rate
+
+    def readinto(self, buffer: Any) -> int | None:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                self.timed_out = True
+                raise TimeoutError("timed out")  # what cheroot answers 408 to
+            self._sock.settimeout(min(left, self._idle))
+        try:
+            received = super().readinto(buffer)
+        except TimeoutError:
+            self.timed_out = True
+            raise
+        if received and self.rate:
+            self.deadline += received / self.rate
+        return received
+
+
+class DeadlineReader(StreamReader):
+    """cheroot's socket reader over a DeadlineSocketIO."""
+
+    def __init__(self, sock: socket.socket, bufsize: int, idle: float):
+        raw = DeadlineSocketIO(sock, "rb")
+        raw._idle = idle
+        super(StreamReader, self).__init__(raw, bufsize)  # StreamReader's own SocketIO is not wanted
+        self.bytes_read = 0
+
+
 class JSONErrorRequest(CPWSGIHTTPRequest):
     """cheroot answers a request it cannot parse (request line, HTTP version, Content-Length,
     Transfer-Encoding, oversized URI) before the app runs, in plain text: here in the service's
     error body, as cheroot's own simple_response otherwise does (HTTP/1.0 has no 413/414)."""
+
+    def parse_request(self) -> None:
+        """The request line and headers within request_header_timeout, the body at
+        request_body_min_rate after that allowance."""
+        server = self.server
+        self.conn.rfile.raw.start(server.request_header_timeout)
+        super().parse_request()
+        if self.ready:
+            self.conn.rfile.raw.start(server.request_header_timeout, server.request_body_min_rate)
+
+    def send_headers(self) -> None:
+        """cheroot reads what is left of a body before it answers, to keep the connection: not
+        from a reader whose deadline struck (it would raise and lose the 408)."""
+        if self.conn.rfile.raw.timed_out:
+            self.close_connection = True
+        super().send_headers()
 
     def read_request_line(self) -> bool:
         try:
@@ -65,10 +124,18 @@ class JSONErrorRequest(CPWSGIHTTPRequest):
 class JSONErrorConnection(HTTPConnection):
     RequestHandlerClass = JSONErrorRequest
 
+    def __init__(self, server: Any, sock: socket.socket, file_class: Any = MakeFile):
+        super().__init__(server, sock, file_class)
+        plain, self.rfile = self.rfile, DeadlineReader(sock, self.rbufsize, server.timeout)
+        plain.close()  # its hold on the socket would defer the socket's close
+
 
 class JSONErrorServer(CPWSGIServer):
     """CherryPy's WSGI server with JSON protocol errors (it sets a request class of its own on
     cheroot's shared connection class, hence a connection class of ours)."""
+
+    request_header_timeout = 10.0
+    request_body_min_rate = 65536.0
 
     def __init__(self, server_adapter: Any = cherrypy.server):
         super().__init__(server_adapter)
@@ -106,7 +173,10 @@ def configure(app: Any, params: dict[str, Any]) -> None:
             "server.shutdown_timeout": 5,
         }
     )
-    cherrypy.server.httpserver = JSONErrorServer(cherrypy.server)
+    server = JSONErrorServer(cherrypy.server)
+    server.request_header_timeout = float(params["request_header_timeout"])
+    server.request_body_min_rate = float(params["request_body_min_rate"])
+    cherrypy.server.httpserver = server
 
 
 def run(params: dict[str, Any], app: Any = None) -> None:

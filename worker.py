@@ -27,7 +27,7 @@ from predictionservice.config import load_parameters
 from predictionservice.exceptions import ServiceError
 from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from predictionservice.modelstore import ModelStore
-from predictionservice.mongotarget import MongoClients, redact_job
+from predictionservice.mongotarget import MongoClients, redact_job, resolve, scrub
 from predictionservice.redisclient import connect
 
 # `celery -A modelservice.celery worker` puts the working directory on sys.path only while it
@@ -88,7 +88,7 @@ def failure_message(exc: BaseException, params: dict[str, Any]) -> str:
         return f"the job exceeded its time limit of {params['job_time_limit']} s and was stopped"
     if name == "WorkerLostError":
         return "the worker process running this job was lost (killed or out of memory)"
-    cause = _root_cause(str(exc))
+    cause = scrub(_root_cause(str(exc)))
     if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
         return f"the Spark job failed: {cause}" if cause else "the Spark job failed"
     return f"internal error ({name}): {cause}" if cause else f"internal error ({name})"
@@ -193,8 +193,9 @@ def predict_all(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
     def work(handler: MessageHandler) -> dict[str, Any]:
         result = task.factory.predict_all(job, task.resources, handler)
         skipped = f"; {result['invalid_rows']} rows could not be scored" if result["invalid_rows"] else ""
+        target = resolve(job["outputCollection"], task.params, "outputCollection")  # its name, no credentials
         return {
-            "message": f"scored {result['rows']} rows into {job['outputCollection']}{skipped}",
+            "message": f"scored {result['rows']} rows into {target}{skipped}",
             "rows": result["rows"],
             "invalid_rows": result["invalid_rows"],
             "result": result,

@@ -13,6 +13,7 @@ machine's address.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import sys
@@ -27,9 +28,11 @@ from localservers.embedded import ServerProcess, _refuse_taken, free_port
 
 
 def spark_home() -> Path:
-    import pyspark
-
-    return Path(pyspark.__file__).resolve().parent
+    """The pyspark wheel's folder (found, not imported: this process needs no JVM)."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("pyspark is not installed (make setup installs it)")
+    return Path(spec.origin).resolve().parent
 
 
 def spark_class(*args: str) -> list[str]:

@@ -27,21 +27,25 @@ import sys
 import tempfile
 import urllib.request
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+import bson.errors
 import pymongo
 from pymongo.collection import Collection
 
-from predictionservice.exceptions import InvalidDataset
-from predictionservice.tempcollections import IdClash, drop_stale, publish, temp_name
+from predictionservice.defaults import MAX_DOCUMENT_BYTES, SETTINGS
+from predictionservice.exceptions import Conflict, InvalidDataset
+from predictionservice.tempcollections import LOADING_PREFIX, IdClash, drop_stale, publish, temp_name
 
 DEFAULT_BATCH = 5000
 UCI_BANK_URL = "https://archive.ics.uci.edu/static/public/222/bank+marketing.zip"
 UCI_BANK_SHA256 = "67d672041a4b032e2973b06c18ec60c154886dd27b10dc199d8aa7b7a3d12052"
 UCI_BANK_MEMBER = "bank-full.csv"
-TEMP_PREFIX = "__loading_"
+MAX_COLUMNS = SETTINGS["max_dataset_columns"].default
+MAX_HEADER_CHARS = SETTINGS["max_csv_header_chars"].default
 
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
@@ -52,7 +56,7 @@ def typed(value: str) -> Any:
     """A CSV cell as mongoimport would store it: numbers as numbers, empty as null."""
     if value == "":
         return None
-    if _INT.match(value):
+    if len(value) <= 20 and _INT.match(value):  # longer: beyond 64 bits, and int() of over 4300 digits raises
         number = int(value)
         return number if -_INT64 <= number < _INT64 else float(number)
     if _FLOAT.match(value):
@@ -65,8 +69,13 @@ def check_field_name(name: Any, where: str) -> str:
     if not isinstance(name, str) or not name:
         raise InvalidDataset(f"{where}: field names must be non-empty strings")
     if name.startswith("$") or "." in name or "\x00" in name:
-        raise InvalidDataset(f"{where}: field name {name!r} may not start with '$' or hold '.' or NUL")
+        raise InvalidDataset(f"{where}: field name {_clipped(repr(name))} may not start with '$' or hold '.' or NUL")
     return name
+
+
+def _clipped(text: str, limit: int = 200) -> str:
+    """A message part that echoes the client's names, bounded (a 100 kB header is not sent back)."""
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def detect_delimiter(header: str) -> str:
@@ -77,20 +86,44 @@ def detect_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def iter_csv_documents(text: IO[str], delimiter: str | None = None) -> Iterator[dict[str, Any]]:
-    """Documents of a CSV text stream with a header line. Raises InvalidDataset naming the line."""
+def read_header(
+    text: IO[str], delimiter: str | None, max_columns: int, max_chars: int
+) -> tuple[list[str], str]:
+    """The column names of a CSV's header line and its delimiter, the line read no further than
+    max_chars (a header is never read whole into memory just to be refused)."""
     try:
-        header_line = text.readline()
+        header_line = text.readline(max_chars + 1)
     except UnicodeDecodeError as exc:
         raise InvalidDataset(f"line 1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if len(header_line) > max_chars:
+        raise InvalidDataset(f"line 1: the header is longer than {max_chars} characters (max_csv_header_chars)")
     if not header_line.strip():
         raise InvalidDataset("empty input: expected a header line and at least one row")
     delimiter = delimiter or detect_delimiter(header_line)
-    header = next(csv.reader([header_line], delimiter=delimiter))
+    try:
+        header = next(csv.reader([header_line], delimiter=delimiter))
+    except csv.Error as exc:  # a cell past the csv module's field limit (131,072 characters)
+        raise InvalidDataset(f"line 1: malformed CSV header ({exc})") from None
+    if len(header) > max_columns:
+        raise InvalidDataset(
+            f"header: {len(header)} columns; a dataset has at most {max_columns} (max_dataset_columns)"
+        )
     names = [check_field_name(n.strip(), "header") for n in header]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
+    duplicated = sorted(name for name, seen in Counter(names).items() if seen > 1)
     if duplicated:
-        raise InvalidDataset(f"header: duplicate column(s) {', '.join(duplicated)}")
+        raise InvalidDataset(_clipped(f"header: duplicate column(s) {', '.join(duplicated)}"))
+    return names, delimiter
+
+
+def iter_csv_documents(
+    text: IO[str],
+    delimiter: str | None = None,
+    *,
+    max_columns: int = MAX_COLUMNS,
+    max_header_chars: int = MAX_HEADER_CHARS,
+) -> Iterator[dict[str, Any]]:
+    """Documents of a CSV text stream with a header line. Raises InvalidDataset naming the line."""
+    names, delimiter = read_header(text, delimiter, max_columns, max_header_chars)
     width = len(names)
     reader = csv.reader(text, delimiter=delimiter, strict=True)
     line = 1
@@ -104,6 +137,8 @@ def iter_csv_documents(text: IO[str], delimiter: str | None = None) -> Iterator[
                     f"line {line}: {len(row)} fields where the header has {width}",
                     details=[{"line": line, "fields": len(row), "expected": width}],
                 )
+            if sum(map(len, row)) > MAX_DOCUMENT_BYTES:
+                raise InvalidDataset(f"line {line}: the row is larger than a MongoDB document may be (16 MiB)")
             yield {name: typed(value) for name, value in zip(names, row, strict=False)}
     except UnicodeDecodeError as exc:
         raise InvalidDataset(f"after line {line}: not UTF-8 text ({exc.reason})") from None
@@ -111,24 +146,33 @@ def iter_csv_documents(text: IO[str], delimiter: str | None = None) -> Iterator[
         raise InvalidDataset(f"line {reader.line_num + 1}: malformed CSV ({exc})") from None
 
 
-def iter_json_documents(data: Any) -> Iterator[dict[str, Any]]:
+def iter_json_documents(data: Any, *, max_fields: int = MAX_COLUMNS) -> Iterator[dict[str, Any]]:
     """Documents of a parsed JSON body: an array of objects with storable field names."""
     if not isinstance(data, list):
         raise InvalidDataset("a JSON dataset must be an array of objects")
     for index, doc in enumerate(data):
         if not isinstance(doc, dict):
             raise InvalidDataset(f"item {index}: not an object", details=[{"index": index}])
-        _check_document(doc, f"item {index}")
+        if len(doc) > max_fields:
+            raise InvalidDataset(
+                f"item {index}: {len(doc)} fields; a document has at most {max_fields} (max_dataset_columns)"
+            )
+        _check_value(doc, f"item {index}")
         yield doc
 
 
-def _check_document(doc: dict[str, Any], where: str) -> None:
-    for key, value in doc.items():
-        check_field_name(key, where)
-        if isinstance(value, dict):
-            _check_document(value, f"{where}.{key}")
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise InvalidDataset(f"{where}: field {key!r} is not a finite number")
+def _check_value(value: Any, where: str) -> None:
+    """Field names storable at every level: in objects, and in objects inside arrays (MongoDB
+    refuses a '$' key in an array's object as it does at the top)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_field_name(key, where)
+            _check_value(item, f"{where}.{_clipped(key, 40)}")
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            _check_value(item, f"{where}[{position}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidDataset(f"{where}: not a finite number")
 
 
 def _batches(docs: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -151,27 +195,34 @@ def load_documents(
 ) -> int:
     """Store docs in collection, replacing it or appending to it, all or nothing."""
     if mode not in ("replace", "append"):
-        raise InvalidDataset(f"mode must be 'replace' or 'append', not {mode!r}")
+        raise InvalidDataset(f"mode must be 'replace' or 'append', not {_clipped(repr(mode))}")
     db = collection.database
-    temp = db[temp_name(TEMP_PREFIX, collection.name)]
+    temp = db[temp_name(LOADING_PREFIX, collection.name)]
     inserted = 0
     try:
         for batch in _batches(docs, batch_size):
-            try:
-                temp.insert_many(batch, ordered=False)
-            except pymongo.errors.BulkWriteError as exc:
-                first = (exc.details.get("writeErrors") or [{}])[0]
-                raise InvalidDataset(f"document rejected by MongoDB: {first.get('errmsg', exc)}") from None
+            _insert(temp, batch)
             inserted += len(batch)
         if inserted == 0:
             raise InvalidDataset("empty input: no rows after the header")
         publish(db, temp.name, collection.name, replace=mode == "replace")
     except IdClash as exc:
-        raise InvalidDataset(str(exc)) from None
+        raise Conflict(f"{exc}: an append adds new documents only; nothing was merged") from None
     finally:
         temp.drop()
-    drop_stale(db, TEMP_PREFIX)
+    drop_stale(db, LOADING_PREFIX)
     return inserted
+
+
+def _insert(temp: Collection, batch: list[dict[str, Any]]) -> None:
+    """One batch into the temporary collection; a document MongoDB cannot store is the client's."""
+    try:
+        temp.insert_many(batch, ordered=False)
+    except pymongo.errors.BulkWriteError as exc:
+        first = (exc.details.get("writeErrors") or [{}])[0]
+        raise InvalidDataset(f"document rejected by MongoDB: {_clipped(str(first.get('errmsg', exc)))}") from None
+    except (OverflowError, bson.errors.InvalidDocument) as exc:  # an integer beyond 64 bits, over 16 MiB
+        raise InvalidDataset(f"a document cannot be stored in MongoDB: {_clipped(str(exc))}") from None
 
 
 def text_stream(binary: IO[bytes]) -> IO[str]:
@@ -186,14 +237,20 @@ def load_csv(
     mode: str = "replace",
     delimiter: str | None = None,
     batch_size: int = DEFAULT_BATCH,
+    max_columns: int = MAX_COLUMNS,
+    max_header_chars: int = MAX_HEADER_CHARS,
 ) -> int:
     """Load a CSV file (path or binary stream) with a header line. Returns documents inserted."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as binary:
-            return load_csv(collection, binary, mode=mode, delimiter=delimiter, batch_size=batch_size)
+            return load_csv(
+                collection, binary, mode=mode, delimiter=delimiter, batch_size=batch_size,
+                max_columns=max_columns, max_header_chars=max_header_chars,
+            )  # fmt: skip
     text = text_stream(source)
     try:
-        return load_documents(collection, iter_csv_documents(text, delimiter), mode=mode, batch_size=batch_size)
+        documents = iter_csv_documents(text, delimiter, max_columns=max_columns, max_header_chars=max_header_chars)
+        return load_documents(collection, documents, mode=mode, batch_size=batch_size)
     finally:
         text.detach()
 

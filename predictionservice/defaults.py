@@ -23,9 +23,27 @@ SETTINGS: dict[str, Setting] = {
     "host": Setting("127.0.0.1", "HOST", "Address the web server binds; loopback unless you mean it."),
     "port": Setting(5000, "PORT", "TCP port of the web server."),
     "threads": Setting(16, "THREADS", "CherryPy worker threads (concurrent requests)."),
+    "request_header_timeout": Setting(
+        10.0,
+        "REQUEST_HEADER_TIMEOUT",
+        "Seconds a request line and headers may take to arrive, however slowly they trickle (408 after).",
+    ),
+    "request_body_min_rate": Setting(
+        65536,
+        "REQUEST_BODY_MIN_RATE",
+        "Bytes per second a body must arrive at on average once its headers are in, after an allowance "
+        "of request_header_timeout seconds (408 slower).",
+    ),
     "autoreload": Setting(False, "AUTORELOAD", "Restart the web server when a source file changes."),
     "access_log": Setting(True, "ACCESS_LOG", "Paste TransLogger access log on stdout."),
     "log_level": Setting("INFO", "LOG_LEVEL", "Level of the service's own log."),
+    "allowed_hosts": Setting(
+        [],
+        "ALLOWED_HOSTS",
+        "Host names requests may carry in their Host header besides localhost, 127.0.0.1, [::1] and "
+        "'host' (comma-separated in the environment; '*' allows any): others are refused, so a web page "
+        "cannot reach a token-less service through DNS rebinding.",
+    ),
     "auth_token": Setting("", "AUTH_TOKEN", "When set, every route but /health needs 'Authorization: Bearer <token>'."),
     "max_body_bytes": Setting(
         4 * 1024 * 1024, "MAX_BODY_BYTES", "Largest request body outside dataset uploads (413 above)."
@@ -34,6 +52,36 @@ SETTINGS: dict[str, Setting] = {
         512 * 1024 * 1024, "MAX_DATASET_BYTES", "Largest body of PUT /datasets/<db>/<collection>."
     ),
     "max_records_per_request": Setting(10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ may score."),
+    "max_dataset_columns": Setting(
+        1000, "MAX_DATASET_COLUMNS", "Most columns of an uploaded CSV, and fields of an uploaded JSON document."
+    ),
+    "max_csv_header_chars": Setting(
+        64 * 1024, "MAX_CSV_HEADER_CHARS", "Longest header line of an uploaded CSV, in characters."
+    ),
+    "schema_sample_docs": Setting(
+        50_000,
+        "SCHEMA_SAMPLE_DOCS",
+        "GET /datasets/<db>/<collection>/schema reads a random sample of this many documents of a larger "
+        "collection, not all of it.",
+    ),
+    "schema_max_label_values": Setting(
+        100, "SCHEMA_MAX_LABEL_VALUES", "Most distinct numbers a label may hold for a schema to be inferred."
+    ),
+    "max_queued_jobs": Setting(
+        50,
+        "MAX_QUEUED_JOBS",
+        "Jobs that may wait in the queue; a submission beyond is 429 with Retry-After (each waiting "
+        "message holds its whole job document in Redis).",
+    ),
+    "max_job_fits": Setting(
+        100, "MAX_JOB_FITS", "Most model fits one training job may ask for: regParam x elasticNetParam x numFolds."
+    ),
+    "max_iterations": Setting(1000, "MAX_ITERATIONS", "Largest 'iterations' a training job may ask for."),
+    "max_feature_width": Setting(
+        10_000,
+        "MAX_FEATURE_WIDTH",
+        "Largest feature vector a training job's schema may make (numeric features plus one-hot positions).",
+    ),
     # --- Redis --------------------------------------------------------------------------------
     "redis_url": Setting(
         "redis://127.0.0.1:6379/0",
@@ -134,6 +182,14 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
         "featureSubsetStrategy": "auto",
     },
 }
+
+# Limits of the request formats themselves (not settings: the API is the same on every server).
+MAX_NUMBER_CHARS = 100  # a numeric string longer than this is refused unparsed: no number needs more
+MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every one can cost gigabytes
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
+FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
+FINAL_UPDATE_FIRST_WAIT = 0.5  # seconds before the second attempt; each wait doubles (15.5 s in all)
+QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait
 
 # Not settings: names of the environment variables read outside the table above.
 PARAMETERS_FILE_ENV = "PARAMETERS_FILE"  # path of parameters.json for the worker and make run

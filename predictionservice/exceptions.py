@@ -17,11 +17,14 @@ STATUS: dict[str, int] = {
     "invalid_dataset": 400,
     "unknown_algorithm": 400,
     "forbidden_target": 400,
+    "invalid_host": 400,
     "unauthorized": 401,
     "not_found": 404,
     "method_not_allowed": 405,
+    "conflict": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "too_many_requests": 429,
     "service_unavailable": 503,
     "internal_error": 500,
     # Refused by the HTTP server itself, before the app sees the request (see modelserver.py).
@@ -89,6 +92,12 @@ class ForbiddenTarget(ServiceError):
     code = "forbidden_target"
 
 
+class InvalidHost(ServiceError):
+    """A Host header the server does not answer to (DNS rebinding, or a missing allowed_hosts)."""
+
+    code = "invalid_host"
+
+
 class Unauthorized(ServiceError):
     code = "unauthorized"
 
@@ -99,6 +108,22 @@ class NotFound(ServiceError):
 
 class MethodNotAllowed(ServiceError):
     code = "method_not_allowed"
+
+
+class Conflict(ServiceError):
+    """The request meets stored data it may not overwrite (an append whose _id is taken)."""
+
+    code = "conflict"
+
+
+class TooManyRequests(ServiceError):
+    """The service is full for now (the job queue); ``retry_after`` seconds is worth a wait."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, details: list[Any] | None = None):
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
 
 
 class PayloadTooLarge(ServiceError):
@@ -119,6 +144,7 @@ NOT_A_NUMBER = "is not a number"
 NOT_FINITE = "is not a finite number"
 NOT_A_CATEGORY = "has a value that is not one of the schema's categories"
 IS_MISSING = "is missing"
+TOO_LONG = "is a string too long to be a number"
 
 
 class RecordError(ServiceError):

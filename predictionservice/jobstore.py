@@ -10,6 +10,7 @@ a late or duplicated update cannot undo an outcome.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -49,6 +50,15 @@ _SHOWN = (
 )  # fmt: skip
 
 
+_ISSUED_ID = re.compile(r"[0-9a-f]{32}\Z")
+
+
+def issued_id(text: str) -> bool:
+    """Whether text has the form of an id the service issues (uuid4().hex). A client's id is
+    checked before it becomes a key: 'x:history' would otherwise name a job's history list."""
+    return bool(_ISSUED_ID.match(text))
+
+
 def job_key(job_id: str) -> str:
     return f"job:{job_id}"
 
@@ -65,6 +75,10 @@ class JobStore:
         self._attempt = client.register_script(_ATTEMPT)
 
     def create(self, job_id: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """A PENDING record. It keeps the job's parameters but not its schema: the queued message
+        already carries the whole document (up to max_body_bytes), the trained model keeps the
+        schema, and a second copy would sit in Redis for job_ttl."""
+        parameters = {k: v for k, v in parameters.items() if k != "schema"}
         now = time.time()
         record = {
             "job_id": job_id,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,6 +22,7 @@ from pymongo import uri_parser
 
 from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import ForbiddenTarget, InvalidRequest
+from predictionservice.tempcollections import RESERVED_PREFIXES
 
 _DB_FORBIDDEN = re.compile(r'[/\\. "$*<>:|?\x00]')
 URI_OPTIONS = frozenset(
@@ -32,17 +35,39 @@ _MAX_NAMESPACE = 255
 
 
 def check_namespace(db: str, collection: str) -> None:
-    """Refuse names MongoDB rejects or the API must not reach (system databases and collections)."""
-    if not db or len(db) > _MAX_DB or _DB_FORBIDDEN.search(db):
-        raise InvalidRequest(f'database name {db!r} is not allowed: 1 to {_MAX_DB} characters, none of /\\. "$*<>:|?')
+    """Refuse names MongoDB rejects or the API must not reach (system databases and collections,
+    the temporary collections of loads and writes). MongoDB measures names in UTF-8 bytes."""
+    db_bytes, collection_bytes = _utf8_length(db, "database"), _utf8_length(collection, "collection")
+    if not db or db_bytes > _MAX_DB or _DB_FORBIDDEN.search(db):
+        raise InvalidRequest(
+            f'database name {_shown(db)} is not allowed: 1 to {_MAX_DB} bytes of UTF-8, none of /\\. "$*<>:|?'
+        )
     if db.lower() in SYSTEM_DATABASES:
         raise ForbiddenTarget(f"database {db!r} is a system database and is never used by the service")
     if not collection or "$" in collection or "\x00" in collection or collection.startswith("."):
-        raise InvalidRequest(f"collection name {collection!r} is not allowed: non-empty, no '$' or NUL")
+        raise InvalidRequest(f"collection name {_shown(collection)} is not allowed: non-empty, no '$' or NUL")
     if collection.startswith("system.") or ".." in collection or collection.endswith("."):
-        raise InvalidRequest(f"collection name {collection!r} is not allowed")
-    if len(db) + 1 + len(collection.encode()) > _MAX_NAMESPACE:
-        raise InvalidRequest(f"namespace {db}.{collection} is longer than {_MAX_NAMESPACE} bytes")
+        raise InvalidRequest(f"collection name {_shown(collection)} is not allowed")
+    if collection.startswith(RESERVED_PREFIXES):
+        raise InvalidRequest(
+            f"collection name {_shown(collection)} is not allowed: names starting "
+            f"{' or '.join(RESERVED_PREFIXES)} are the service's temporary collections"
+        )
+    if db_bytes + 1 + collection_bytes > _MAX_NAMESPACE:
+        raise InvalidRequest(f"namespace {_shown(db + '.' + collection)} is longer than {_MAX_NAMESPACE} bytes")
+
+
+def _utf8_length(name: str, what: str) -> int:
+    try:
+        return len(name.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate ('\ud800') has no UTF-8 form: MongoDB cannot store it
+        raise InvalidRequest(f"{what} name {_shown(name)} is not valid Unicode text (a lone surrogate)") from None
+
+
+def _shown(name: str, limit: int = 100) -> str:
+    """A name as a message shows it, bounded."""
+    text = repr(name)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(name)} characters)"
 
 
 def host_key(host: str, port: int | None) -> str:
@@ -58,18 +83,30 @@ def allowed_hosts(params: dict[str, Any]) -> set[str]:
 
 def _hosts_of(uri: str) -> list[tuple[str, int | None]]:
     """(host, port) of each seed of a URI; IPv6 hosts without their brackets."""
-    netloc = urlsplit(uri).netloc.rsplit("@", 1)[-1]
+    try:
+        netloc = urlsplit(uri).netloc.rsplit("@", 1)[-1]
+    except ValueError:  # an unbalanced IPv6 bracket
+        raise InvalidRequest(f"not a valid MongoDB URI: {_shown(redact(uri))}") from None
     result = []
     for part in netloc.split(","):
-        parsed = urlsplit(f"//{part}")
-        try:
-            port = parsed.port
+        try:  # each seed is parsed on its own: '[zz]' or 'x]' raise here, not in the whole URI
+            parsed = urlsplit(f"//{part}")
+            host, port = parsed.hostname, parsed.port
         except ValueError:
-            raise InvalidRequest(f"MongoDB URI with a bad port: {redact(uri)!r}") from None
-        if not parsed.hostname:
+            raise InvalidRequest(f"MongoDB URI with a bad host or port {_shown(part)}: {_shown(redact(uri))}") from None
+        if not host:
             raise InvalidRequest(f"MongoDB URI without a host: {redact(uri)!r}")
-        result.append((parsed.hostname, port))
+        result.append((host, port))
     return result
+
+
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _server_key(host: str, port: int | None) -> str:
+    """A seed as a server: the loopback names of this machine count as one host."""
+    host = host.lower()
+    return host_key("loopback" if host in _LOOPBACK else host, port)
 
 
 @dataclass(frozen=True)
@@ -87,6 +124,14 @@ class CollectionRef:
     def __str__(self) -> str:  # how messages name it; never shows credentials
         return self.namespace
 
+    def same_target(self, other: CollectionRef) -> bool:
+        """Whether both name one collection of one server, however spelt: 'd.bank' and
+        'mongodb://<the configured host>/d.bank?w=1' do. Seeds in common mean one server."""
+        if self.namespace != other.namespace:
+            return False
+        mine = {_server_key(h, p) for h, p in _hosts_of(self.uri)}
+        return not mine.isdisjoint(_server_key(h, p) for h, p in _hosts_of(other.uri))
+
 
 def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -> CollectionRef:
     """A job's collection spec as a CollectionRef, or an error naming the field."""
@@ -98,7 +143,7 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
         try:
             parsed = urlsplit(spec)
         except ValueError as exc:  # an unbalanced IPv6 bracket ...
-            raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({exc})") from None
+            raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({_shown(str(exc))})") from None
         hosts = _hosts_of(spec)
         allowed = allowed_hosts(params)
         for host, port in hosts:
@@ -132,6 +177,11 @@ def _check_options(uri: str, field: str) -> None:
     mechanism = str(options.get("authMechanism", "DEFAULT")).upper()
     if mechanism not in AUTH_MECHANISMS:
         raise ForbiddenTarget(f"'{field}': authMechanism {mechanism} not accepted (only SCRAM)")
+    if str(options.get("w", "")) == "0":
+        raise ForbiddenTarget(
+            f"'{field}': w=0 (unacknowledged writes) is refused: a job must know its output was written; "
+            "leave w out or use w=1 or w=majority"
+        )
 
 
 def path_ref(db: str, collection: str, params: dict[str, Any]) -> CollectionRef:
@@ -143,16 +193,35 @@ class MongoClients:
     """One pymongo client per URI, created on first use and shared (pymongo pools internally).
 
     At most ``size`` clients are kept: each holds monitor threads and sockets, and job documents
-    may name many URIs (credentials, options), so the least recently used one is closed."""
+    may name many URIs (credentials, options), so the least recently used one is dropped. A client
+    is only ever used under a lease (``lease``, ``collection``): one dropped while another thread
+    still holds it is closed when that lease ends, never under it (a closed pymongo client raises
+    InvalidOperation on its next use)."""
 
     def __init__(self, timeout_ms: int = 5000, size: int = 8):
         self._timeout_ms = timeout_ms
         self._size = size
         self._clients: OrderedDict[str, pymongo.MongoClient] = OrderedDict()
+        self._leases: dict[int, int] = {}  # id(client) -> leases held
+        self._dropped: dict[int, pymongo.MongoClient] = {}  # out of the cache, closed at their last lease
         self._lock = threading.Lock()
 
-    def client(self, uri: str) -> pymongo.MongoClient:
-        evicted = []
+    @contextmanager
+    def lease(self, uri: str) -> Iterator[pymongo.MongoClient]:
+        """The client of uri, open for as long as the with-block runs."""
+        client = self._acquire(uri)
+        try:
+            yield client
+        finally:
+            self._release(client)
+
+    @contextmanager
+    def collection(self, ref: CollectionRef) -> Iterator[pymongo.collection.Collection]:
+        with self.lease(ref.uri) as client:
+            yield client[ref.db][ref.collection]
+
+    def _acquire(self, uri: str) -> pymongo.MongoClient:
+        idle = []
         with self._lock:
             client = self._clients.get(uri)
             if client is None:
@@ -160,27 +229,52 @@ class MongoClients:
                     uri, serverSelectionTimeoutMS=self._timeout_ms, connectTimeoutMS=self._timeout_ms
                 )
                 self._clients[uri] = client
-                while len(self._clients) > self._size:
-                    evicted.append(self._clients.popitem(last=False)[1])
             self._clients.move_to_end(uri)
-        for old in evicted:
+            self._leases[id(client)] = self._leases.get(id(client), 0) + 1
+            while len(self._clients) > self._size:
+                old = self._clients.popitem(last=False)[1]
+                if self._leases.get(id(old)):
+                    self._dropped[id(old)] = old
+                else:
+                    idle.append(old)
+        for old in idle:
             old.close()
         return client
 
-    def collection(self, ref: CollectionRef) -> pymongo.collection.Collection:
-        return self.client(ref.uri)[ref.db][ref.collection]
+    def _release(self, client: pymongo.MongoClient) -> None:
+        with self._lock:
+            left = self._leases.pop(id(client)) - 1
+            if left:
+                self._leases[id(client)] = left
+                return
+            dropped = self._dropped.pop(id(client), None)
+        if dropped is not None:
+            dropped.close()
 
     def close(self) -> None:
         with self._lock:
-            for client in self._clients.values():
+            for client in [*self._clients.values(), *self._dropped.values()]:
                 client.close()
             self._clients.clear()
+            self._dropped.clear()
 
 
 def redact_job(job: dict[str, Any]) -> dict[str, Any]:
     """A job document fit to store and show: credentials in its collection URIs replaced."""
     return {k: redact(v) if k in ("inputCollection", "outputCollection") and isinstance(v, str) else v
             for k, v in job.items()}  # fmt: skip
+
+
+_URI_IN_TEXT = re.compile(r"mongodb(?:\+srv)?://\S+")
+_ADDRESS_TUPLE = re.compile(r"\('[^']*', \d{1,5}\)")  # pymongo's ('127.0.0.1', 27017)
+_HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|\b\d{1,3}(?:\.\d{1,3}){3}|\b[A-Za-z][\w-]*(?:\.[\w-]+)*):\d{1,5}\b")
+
+
+def scrub(text: str) -> str:
+    """An error text of pymongo or Spark fit to show a client: URIs and host:port pairs of the
+    service's own servers replaced ('127.0.0.1:27017: [Errno 111] ...' names no internal host)."""
+    text = _ADDRESS_TUPLE.sub("<host>", _URI_IN_TEXT.sub("<mongodb uri>", text))
+    return _HOST_PORT.sub("<host>", text)
 
 
 def redact(uri: str) -> str:

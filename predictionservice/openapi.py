@@ -142,8 +142,10 @@ _ERRORS = {
     "401": "missing or wrong bearer token (when a token is configured)",
     "404": "unknown job, model or dataset",
     "405": "wrong method",
+    "409": "an append whose _id is already stored: nothing was merged",
     "413": "body too large",
     "415": "wrong content type",
+    "429": "the job queue is full: try again after Retry-After seconds",
     "503": "a dependency (Redis, MongoDB) is down",
 }
 
@@ -216,7 +218,7 @@ _ACCEPTED = {
 
 def _job_paths(job: dict[str, Any]) -> dict[str, Any]:
     status = _json(JOB_STATUS, "the job's state")
-    submitted = {"202": _ACCEPTED, **_errors("400", "401", "404", "413", "415", "503")}
+    submitted = {"202": _ACCEPTED, **_errors("400", "401", "404", "413", "415", "429", "503")}
     shown = {"200": status, **_errors("401", "404", "503")}
     return {
         "/train/": {"post": _op("Submit a training job", submitted, requestBody=_body(job))},
@@ -284,7 +286,7 @@ def _dataset_paths() -> dict[str, Any]:
             "put": _op(
                 "Load a dataset (CSV with ';' or ',' detected, or a JSON array of objects); replaces it unless "
                 "?mode=append",
-                {"200": loaded, **_errors("400", "401", "413", "415", "503")},
+                {"200": loaded, **_errors("400", "401", "409", "413", "415", "503")},
                 parameters=[mode],
                 requestBody=upload,
             ),

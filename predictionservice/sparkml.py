@@ -21,7 +21,15 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from predictionservice.exceptions import IS_MISSING, NOT_A_CATEGORY, NOT_A_NUMBER, NOT_FINITE, InvalidSchema
+from predictionservice.defaults import MAX_NUMBER_CHARS
+from predictionservice.exceptions import (
+    IS_MISSING,
+    NOT_A_CATEGORY,
+    NOT_A_NUMBER,
+    NOT_FINITE,
+    TOO_LONG,
+    InvalidSchema,
+)
 
 SPLIT_BUCKETS = 10_000
 
@@ -117,8 +125,12 @@ def _value(key: str, values: Mapping[str, int] | None, types: dict[str, str]) ->
     if values is None:
         if kind in ("string",):
             parsed = col.try_cast("double")
-            bad = F.when(parsed.isNull(), problem(NOT_A_NUMBER)).when(
-                F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE)
+            bad = (
+                F.when(F.length(col) > MAX_NUMBER_CHARS, problem(TOO_LONG))
+                .when(parsed.isNull(), problem(NOT_A_NUMBER))
+                .when(
+                    F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE)
+                )
             )
         elif kind in ("integer", "long", "short", "byte", "float", "double", "decimal"):
             parsed = col.cast("double")

@@ -56,11 +56,10 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from predictionservice.tempcollections import drop_stale, publish, temp_name
+from predictionservice.tempcollections import WRITING_PREFIX, drop_stale, publish, temp_name
 
 FORMAT = "mongodb"
 ARROW_CHUNK = 8192
-TEMP_PREFIX = "__writing_"
 ABORT_WATCH = 5.0  # seconds an abort keeps dropping what late tasks of the failed job recreate
 SAMPLES_PER_PARTITION = 20
 
@@ -347,7 +346,7 @@ class MongoWriter(DataSourceArrowWriter):
         self.uri, self.db, self.collection = _options(options)
         self.overwrite = overwrite
         self.batch_size = max(1, int(options.get("batchSize", 1000)))
-        self.temp = temp_name(TEMP_PREFIX, self.collection)
+        self.temp = temp_name(WRITING_PREFIX, self.collection)
 
     def write(self, iterator: Iterator[Any]) -> Written:
         rows = 0
@@ -385,7 +384,7 @@ class MongoWriter(DataSourceArrowWriter):
             if self.temp not in db.list_collection_names(filter={"name": self.temp}):
                 db.create_collection(self.temp)  # an empty result still replaces the target
             publish(db, self.temp, self.collection, replace=self.overwrite)
-            drop_stale(db, TEMP_PREFIX)
+            drop_stale(db, WRITING_PREFIX)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         with _client(self.uri) as client:

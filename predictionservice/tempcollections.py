@@ -5,11 +5,16 @@ its executors beside sparkmongo.py."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
 
 STALE_AFTER = 24 * 3600  # seconds: no load or write lives this long; its process died
+LOADING_PREFIX = "__loading_"  # dataset uploads (datasetloader)
+WRITING_PREFIX = "__writing_"  # Spark writes (sparkmongo)
+# No collection the API names may start so: a stale sweep would drop it (mongotarget refuses them).
+RESERVED_PREFIXES = (LOADING_PREFIX, WRITING_PREFIX)
 
 
 def temp_name(prefix: str, collection: str) -> str:
@@ -21,10 +26,27 @@ class IdClash(ValueError):
     """An append would meet a document already in the target: nothing was merged."""
 
 
+_TARGET_LOCKS: dict[str, threading.Lock] = {}
+_TARGET_LOCKS_GUARD = threading.Lock()
+
+
+def _target_lock(db: Any, target: str) -> threading.Lock:
+    """One lock per target namespace in this process."""
+    with _TARGET_LOCKS_GUARD:
+        return _TARGET_LOCKS.setdefault(f"{db.name}.{target}", threading.Lock())
+
+
 def publish(db: Any, temp: str, target: str, *, replace: bool) -> None:
     """Make a fully written temporary collection the target, all or nothing: renamed over it
     (replace) or merged into it (append). An append refuses an _id clash up front, so the merge
-    cannot stop halfway. The temporary collection is gone afterwards, whatever happened."""
+    cannot stop halfway; publishes of one target take turns (the web server's concurrent uploads
+    are threads of one process), so no other append can slip in between the check and the merge.
+    The temporary collection is gone afterwards, whatever happened."""
+    with _target_lock(db, target):
+        _publish(db, temp, target, replace=replace)
+
+
+def _publish(db: Any, temp: str, target: str, *, replace: bool) -> None:
     try:
         if replace:
             db[temp].rename(target, dropTarget=True)

@@ -19,7 +19,7 @@ def test_an_empty_file_and_no_environment_give_the_built_in_defaults(tmp_path):
     params = load_parameters(write(tmp_path, {}), environ={})
     assert params == {key: setting.default for key, setting in SETTINGS.items()}
     assert params["port"] == 5000 and params["host"] == "127.0.0.1"
-    assert params["algorithms"] == ["LogisticRegressionWrapper"]
+    assert params["algorithms"] == ["LogisticRegressionWrapper", "LinearRegressionWrapper", "RandomForestWrapper"]
     assert params["mongodb_allowed_hosts"] == [] and params["redis_timeout"] == 5.0
     assert params["access_log"] is True and params["autoreload"] is False
 
@@ -28,9 +28,17 @@ def test_defaults_returns_fresh_lists():
     first = defaults.defaults()
     first["algorithms"].append("Other")
     first["mongodb_allowed_hosts"].append("evil:1")
-    assert SETTINGS["algorithms"].default == ["LogisticRegressionWrapper"]
+    assert SETTINGS["algorithms"].default == [
+        "LogisticRegressionWrapper",
+        "LinearRegressionWrapper",
+        "RandomForestWrapper",
+    ]
     assert SETTINGS["mongodb_allowed_hosts"].default == []
-    assert defaults.defaults()["algorithms"] == ["LogisticRegressionWrapper"]
+    assert defaults.defaults()["algorithms"] == [
+        "LogisticRegressionWrapper",
+        "LinearRegressionWrapper",
+        "RandomForestWrapper",
+    ]
 
 
 def test_the_file_overrides_defaults(tmp_path):
@@ -215,7 +223,7 @@ def test_settings_markdown_lists_every_setting_with_its_environment_variable():
     assert "| `port` | `PORT` | `5000` | TCP port of the web server. |" in rows
     assert rows[list(SETTINGS).index("auth_token")].startswith('| `auth_token` | `AUTH_TOKEN` | `""` |')
     assert rows[list(SETTINGS).index("algorithms")].startswith(
-        "| `algorithms` | `ALGORITHMS` | `LogisticRegressionWrapper` |"
+        "| `algorithms` | `ALGORITHMS` | `LogisticRegressionWrapper,LinearRegressionWrapper,RandomForestWrapper` |"
     )
     assert rows[list(SETTINGS).index("mongodb_allowed_hosts")].startswith(
         '| `mongodb_allowed_hosts` | `MONGODB_ALLOWED_HOSTS` | `""` |'
@@ -232,3 +240,11 @@ def test_a_parameters_file_named_in_the_environment_must_exist(tmp_path):
     missing = tmp_path / "nowhere.json"
     with pytest.raises(ConfigError, match="no such file"):
         load_parameters(environ={"PARAMETERS_FILE": str(missing)})
+
+
+def test_the_readme_configuration_table_is_the_generated_one():
+    """README's table is `python -m predictionservice.config --markdown`: it cannot miss a setting."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert settings_markdown().strip() in readme

@@ -12,7 +12,7 @@ import pytest
 
 from helpers import ROOT
 from predictionservice import datasetloader
-from predictionservice.exceptions import InvalidDataset
+from predictionservice.exceptions import Conflict, InvalidDataset
 
 
 def test_bank_full_loads_as_mongoimport_would(bank_collection):
@@ -64,6 +64,7 @@ def test_typed_keeps_what_is_not_a_finite_number():
     assert datasetloader.typed("1_000") == "1_000"
     assert datasetloader.typed("99999999999999999999") == pytest.approx(1e20)
     assert datasetloader.typed("007") == 7
+    assert datasetloader.typed("9" * 5000) == "9" * 5000  # int() of over 4300 digits raised ValueError
 
 
 def _existing(collection):
@@ -80,6 +81,9 @@ def _existing(collection):
         (b"a;b\n1;\xff\xfe\n", "not UTF-8"),
         (b"a;a\n1;2\n", "duplicate column"),
         (b"$a;b\n1;2\n", "may not start with '$'"),
+        # issue 11: a header past the caps, a cell past the csv module's limit, a row past 16 MiB
+        (b"a" * 70_000 + b"\n1\n", "line 1: the header is longer than 65536 characters"),
+        (",".join(f"c{i}" for i in range(1001)).encode() + b"\n1\n", "1001 columns; a dataset has at most 1000"),
     ],
 )
 def test_bad_input_is_refused_and_leaves_the_collection_intact(mongo_db, data, message):
@@ -88,6 +92,71 @@ def test_bad_input_is_refused_and_leaves_the_collection_intact(mongo_db, data, m
         datasetloader.load_csv(mongo_db.target, io.BytesIO(data))
     assert sorted(d["keep"] for d in mongo_db.target.find()) == before
     assert mongo_db.list_collection_names() == ["target"]  # no temporary collection left behind
+
+
+def test_a_header_cell_past_the_csv_field_limit_and_a_row_past_16_mib_are_refused(mongo_db):
+    """Issue 11, finding 8: both were 500s (_csv.Error outside the try; DocumentTooLarge)."""
+    before = _existing(mongo_db.target)
+    cell = b"h" * 131_073
+    with pytest.raises(InvalidDataset, match="line 1: malformed CSV header"):
+        datasetloader.load_csv(mongo_db.target, io.BytesIO(cell + b",b\n1,2\n"), max_header_chars=10**6)
+    header = ",".join(f"c{i}" for i in range(130)).encode()
+    row = b",".join([b"x" * 130_000] * 130)  # 16.9 MB, every cell under the csv module's limit
+    with pytest.raises(InvalidDataset, match="line 2: the row is larger than a MongoDB document may be"):
+        datasetloader.load_csv(mongo_db.target, io.BytesIO(header + b"\n" + row + b"\n"))
+    assert sorted(d["keep"] for d in mongo_db.target.find()) == before
+    assert mongo_db.list_collection_names() == ["target"]
+
+
+def test_the_duplicate_header_check_is_linear_and_the_caps_are_settings(mongo_db):
+    """40,000 columns took 14 s to check for duplicates (names.count per name); the cap is a
+    setting, and under a raised one the check names every duplicate at once."""
+    names = [f"c{i}" for i in range(40_000)] + ["c7", "c9"]
+    data = ",".join(names).encode() + b"\n" + b",".join([b"1"] * len(names)) + b"\n"
+    with pytest.raises(InvalidDataset, match="line 1: the header is longer than 65536 characters"):
+        datasetloader.load_csv(mongo_db.wide, io.BytesIO(data))
+    with pytest.raises(InvalidDataset, match="40002 columns; a dataset has at most 1000"):
+        datasetloader.load_csv(mongo_db.wide, io.BytesIO(data), max_header_chars=10**6)
+    with pytest.raises(InvalidDataset, match=r"duplicate column\(s\) c7, c9$"):
+        datasetloader.load_csv(mongo_db.wide, io.BytesIO(data), max_columns=50_000, max_header_chars=10**6)
+    assert mongo_db.list_collection_names() == []
+
+
+def test_concurrent_appends_with_overlapping_ids_merge_all_or_nothing(mongo_db):
+    """Issue 11, finding 13: two appends whose _ids overlap both passed the clash check, and the
+    loser's merge failed halfway (500, 20,000 of 30,000 documents merged). One wins whole; the
+    other is a 409 Conflict that merged nothing."""
+    mongo_db.target.insert_one({"_id": -1})
+    barrier = threading.Barrier(2)
+    outcome: dict[str, object] = {}
+
+    def append(name: str, ids: range) -> None:
+        documents = ({"_id": i, "by": name} for i in ids)
+
+        def gated() -> object:
+            yield from documents
+            barrier.wait(30)  # both temporary collections written: publish at the same moment
+
+        try:
+            outcome[name] = datasetloader.load_documents(mongo_db.target, gated(), mode="append", batch_size=5000)
+        except Exception as exc:  # the test reads what each thread met
+            outcome[name] = exc
+
+    threads = [
+        threading.Thread(target=append, args=("a", range(0, 30_000))),
+        threading.Thread(target=append, args=("b", range(10_000, 40_000))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    won = [name for name, result in outcome.items() if result == 30_000]
+    lost = [result for result in outcome.values() if isinstance(result, Exception)]
+    assert len(won) == 1 and len(lost) == 1, outcome
+    assert isinstance(lost[0], Conflict), repr(lost[0])
+    by = Counter(d.get("by") for d in mongo_db.target.find({}, {"by": 1}))
+    assert by == {won[0]: 30_000, None: 1}  # the winner whole, nothing of the loser
+    assert mongo_db.list_collection_names() == ["target"]
 
 
 def test_ragged_row_deep_in_a_large_file_is_refused_after_batches_were_written(mongo_db):
@@ -111,16 +180,23 @@ def test_replace_and_append(mongo_db):
 def test_json_documents_and_id_clash_on_append(mongo_db):
     docs = [{"_id": 1, "a": 1}, {"_id": 2, "a": {"b": 2}}]
     assert datasetloader.load_documents(mongo_db.j, datasetloader.iter_json_documents(docs)) == 2
-    with pytest.raises(InvalidDataset, match="already exists"):
+    with pytest.raises(Conflict, match="already exists") as clash:
         datasetloader.load_documents(
             mongo_db.j, datasetloader.iter_json_documents([{"_id": 3}, {"_id": 2}]), mode="append"
         )
+    assert clash.value.status == 409
     assert sorted(d["_id"] for d in mongo_db.j.find()) == [1, 2]
     for bad, message in [
         ({"a": 1}, "array"),
         ([1], "not an object"),
         ([{"a.b": 1}], "'.'"),
         ([{"x": {"$set": 1}}], "'\\$'"),
+        ([{"x": [1, {"$where": "sleep(1000)"}]}], "'\\$'"),  # objects inside arrays too (issue 11)
+        ([{"x": [[{"a.b": 1}]]}], "'.'"),
+        ([{f"f{i}": i for i in range(1001)}], "1001 fields; a document has at most 1000"),
+        ([{"x": [1, {"$where": "sleep(1000)"}]}], "'\\$'"),  # objects inside arrays too (issue 11)
+        ([{"x": [[{"a.b": 1}]]}], "'.'"),
+        ([{f"f{i}": i for i in range(1001)}], "1001 fields; a document has at most 1000"),
         ([{"x": float("nan")}], "finite"),
     ]:
         with pytest.raises(InvalidDataset, match=message):

@@ -15,11 +15,14 @@ API_STATUS = {
     "invalid_dataset": 400,
     "unknown_algorithm": 400,  # "any other name is 400"
     "forbidden_target": 400,
+    "invalid_host": 400,  # issue 11: a Host header that is not a name of the server (DNS rebinding)
     "unauthorized": 401,
     "not_found": 404,
     "method_not_allowed": 405,
+    "conflict": 409,  # issue 11: an append whose _id is already stored (not in API.md's list yet)
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "too_many_requests": 429,  # issue 11: the job queue is full (not in API.md's list yet)
     "service_unavailable": 503,
     "internal_error": 500,
     # HTTP-level refusals of the server, before any route (not in API.md's list)
@@ -37,6 +40,8 @@ CLASSES = {
     ex.InvalidDataset: "invalid_dataset",
     ex.UnknownAlgorithm: "unknown_algorithm",
     ex.ForbiddenTarget: "forbidden_target",
+    ex.InvalidHost: "invalid_host",
+    ex.Conflict: "conflict",
     ex.Unauthorized: "unauthorized",
     ex.NotFound: "not_found",
     ex.MethodNotAllowed: "method_not_allowed",

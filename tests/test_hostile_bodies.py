@@ -23,6 +23,13 @@ from helpers import (
     predictall,
 )
 
+SURROGATE = "e2e.b\\ud800nk"  # as JSON text: the escape of a lone surrogate
+
+
+def surrogate_put(id: str, body: bytes) -> Case:
+    return Case(id, "PUT", "/datasets/hostile/surrogates", 400, "invalid_json", body, JSON_TYPE)
+
+
 CASES = [
     # --- JSON syntax ----------------------------------------------------------------------
     post("malformed-json-predict", "/predict/", b'{"modelkey": "x", "record": {', code="invalid_json"),
@@ -59,6 +66,14 @@ CASES = [
     post("whitespace-body-train", "/train/", b" \r\n\t ", code="invalid_json"),
     post("not-utf8-body-predictall", "/predictall/", b'{"modelkey": "caf\xe9"}', code="invalid_json"),
     post("utf16-body-predict", "/predict/", json.dumps(predict()).encode("utf-16"), code="invalid_json"),
+    # --- lone surrogates (issue 11, finding 6): valid JSON, no UTF-8 form --------------------------
+    post("surrogate-train-input", "/train/", SURROGATE.join(json.dumps(job()).split("e2e.bank")).encode()),
+    post("surrogate-predictall-output", "/predictall/", json.dumps(predictall()).replace(".out", ".\\udfff").encode()),
+    post("surrogate-predict-record-key", "/predict/", b'{"modelkey": "x", "record": {"\\ud800": 1}}'),
+    post("surrogate-predict-value", "/predict/", json.dumps(predict()).replace("married", "\\udbff").encode()),
+    surrogate_put("surrogate-dataset-value", b'[{"a": "\\ud800"}]'),
+    surrogate_put("surrogate-dataset-key", b'[{"\\udc00x": 1}]'),
+    surrogate_put("surrogate-dataset-nested", b'[{"a": [{"b": "\\uDABC"}]}]'),
     # --- bodies too large (413) ----------------------------------------------------------------
     Case(
         "oversize-predict-content-length",
@@ -161,4 +176,4 @@ CASES = [
     test_a_hostile_request_is_refused_with_the_error_shape,
     test_the_battery_has_enough_cases,
     test_after_the_battery_nothing_changed,
-) = hostile_battery(CASES, 38)
+) = hostile_battery(CASES, 45)

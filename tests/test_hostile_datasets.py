@@ -19,6 +19,22 @@ from helpers import (
     send,
 )
 
+HEADER_130 = ",".join(f"c{i}" for i in range(130)).encode()
+
+
+def named(id: str, path: str) -> Case:
+    """A good CSV body to a path the service must refuse."""
+    return Case(id, "PUT", path, 400, "invalid_request", b"a\n1\n", CSV_TYPE)
+
+
+def csv(id: str, body: bytes) -> Case:
+    return Case(id, "PUT", "/datasets/hostile/csv", 400, "invalid_dataset", body, CSV_TYPE)
+
+
+def documents(id: str, body: bytes) -> Case:
+    return Case(id, "PUT", "/datasets/hostile/json", 400, "invalid_dataset", body, JSON_TYPE)
+
+
 CASES = [
     # --- dataset names in paths ---------------------------------------------------------------
     Case("dataset-put-dollar", "PUT", "/datasets/e2e/a$b", 400, "invalid_request", b'[{"a": 1}]', JSON_TYPE),
@@ -95,6 +111,27 @@ CASES = [
     Case("dataset-put-json-nan", "PUT", "/datasets/hostile/nan", 400, "invalid_json", b'[{"a": NaN}]', JSON_TYPE),
     Case("dataset-schema-no-label", "GET", "/datasets/e2e/bank/schema?label=", 400, "invalid_request"),
     Case("dataset-schema-nul-label", "GET", "/datasets/e2e/bank/schema?label=%00%ff", 400, "invalid_schema"),
+    # --- issue 11: names in bytes, reserved prefixes, long query values, headers, rows, arrays ---
+    Case("dataset-db-63-e-acute", "GET", "/datasets/" + "%C3%A9" * 63 + "/x", 400, "invalid_request"),
+    named("dataset-put-db-32-e-acute", "/datasets/" + "%C3%A9" * 32 + "/x"),
+    named("dataset-put-loading-prefix", "/datasets/hostile/__loading_1_x_mine"),
+    named("dataset-put-writing-prefix", "/datasets/e2e/__writing_67a0b1c2_deadbeef_bank?mode=append"),
+    Case("dataset-delete-writing-prefix", "DELETE", "/datasets/e2e/__writing_67a0b1c2_x", 400, "invalid_request"),
+    Case("dataset-get-loading-prefix", "GET", "/datasets/e2e/__loading_", 400, "invalid_request"),
+    named("dataset-put-mode-20kb", "/datasets/hostile/m?mode=" + "m" * 20_000),
+    Case("dataset-schema-label-20kb", "GET", "/datasets/e2e/bank/schema?label=" + "l" * 20_000, 400, "invalid_request"),
+    Case("dataset-schema-label-257", "GET", "/datasets/e2e/bank/schema?label=" + "l" * 257, 400, "invalid_request"),
+    Case("dataset-schema-numeric-label", "GET", "/datasets/e2e/bank/schema?label=balance", 400, "invalid_schema"),
+    Case("dataset-schema-numeric-label-day", "GET", "/datasets/e2e/bank/schema?label=duration", 400, "invalid_schema"),
+    csv("dataset-csv-header-cell-131073", b"h" * 131_073 + b",b\n1,2\n"),
+    csv("dataset-csv-header-70000", b"a" * 70_000 + b"\n1\n"),
+    csv("dataset-csv-row-over-16-mib", HEADER_130 + b"\n" + b",".join([b"x" * 130_000] * 130) + b"\n"),
+    csv("dataset-csv-cell-over-field-limit", b"a,b\n" + b"x" * 131_073 + b",1\n"),
+    csv("dataset-csv-5000-digits", b"a\n" + b"9" * 5000 + b"\n\"open"),
+    documents("dataset-json-dollar-in-array", b'[{"a": [1, {"$where": "sleep(1000)"}]}]'),
+    documents("dataset-json-dot-in-nested-array", b'[{"a": [[{"b.c": 1}]]}]'),
+    documents("dataset-json-dollar-deep-in-arrays", b'[{"a": {"b": [[[{"$gt": 1}]]]}}]'),
+    documents("dataset-json-1001-fields", json.dumps([{f"f{i}": i for i in range(1001)}]).encode()),
     Case("dataset-unknown-get", "GET", "/datasets/hostile/never_created", 404, "not_found"),
     Case("dataset-unknown-delete", "DELETE", "/datasets/hostile/never_created", 404, "not_found"),
 ]
@@ -103,7 +140,7 @@ CASES = [
     test_a_hostile_request_is_refused_with_the_error_shape,
     test_the_battery_has_enough_cases,
     test_after_the_battery_nothing_changed,
-) = hostile_battery(CASES, 26)
+) = hostile_battery(CASES, 45)
 
 
 @pytest.fixture(scope="module")

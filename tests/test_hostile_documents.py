@@ -190,6 +190,38 @@ CASES = [
         code="forbidden_target",
     ),
     post("predictall-output-admin", "/predictall/", predictall(outputCollection="admin.out"), code="forbidden_target"),
+    # --- issue 11: URIs, names, caps, keys, same targets, hosts ---------------------------------
+    post("job-input-bad-second-seed", "/train/", job(inputCollection="mongodb://[::1]:27017,[zz]:27017/e2e.bank")),
+    post("job-input-unbalanced-seed", "/train/", job(inputCollection="mongodb://[::1],x]/e2e.bank")),
+    post("job-output-bad-seed", "/train/", job(outputCollection=f"mongodb://{MONGO},[::1/e2e.out")),
+    post("predictall-input-bad-seed", "/predictall/", predictall(inputCollection="mongodb://[zz]/e2e.bank")),
+    post("job-input-db-63-e-acute", "/train/", job(inputCollection="\u00e9" * 63 + ".bank"), code="invalid_request"),
+    post("predictall-output-db-32-e-acute", "/predictall/", predictall(outputCollection="\u00e9" * 32 + ".o")),
+    post("job-input-loading-prefix", "/train/", job(inputCollection="e2e.__loading_1_x_bank"), code="invalid_request"),
+    post("predictall-output-writing-prefix", "/predictall/", predictall(outputCollection="e2e.__writing_x")),
+    post("job-fits-over-the-cap", "/train/", job(regParam=[0.01 * i for i in range(1, 35)]), code="invalid_request"),
+    post("job-fits-grid-of-two-lists", "/train/", job(regParam=[0.1] * 10, elasticNetParam=[0.5] * 10, numFolds=2)),
+    post("job-iterations-over-the-cap", "/train/", job(iterations=1001), code="invalid_request"),
+    post("job-feature-width-over-the-cap", "/train/", first_feature(values={f"v{i}": i for i in range(10_001)})),
+    post("job-feature-key-comma", "/train/", first_feature(key="age,balance"), code="invalid_request"),
+    post("job-feature-key-backtick", "/train/", first_feature(key="age`) or (`x"), code="invalid_request"),
+    post("job-label-key-comma", "/train/", job_schema(label={"key": "y,age"}), code="invalid_request"),
+    post(
+        "predictall-output-is-input-as-uri",
+        "/predictall/",
+        predictall(outputCollection=f"mongodb://{MONGO}/e2e.bank?w=1"),
+        code="invalid_request",
+    ),
+    post(
+        "predictall-input-is-output-as-uri",
+        "/predictall/",
+        predictall(inputCollection=f"mongodb://{MONGO}/hostile.out", outputCollection="hostile.out"),
+        code="invalid_request",
+    ),
+    post("predictall-output-w0", "/predictall/", predictall(outputCollection=f"mongodb://{MONGO}/e2e.o?w=0")),
+    post("job-input-w0", "/train/", job(inputCollection=f"mongodb://{MONGO}/e2e.bank?w=0"), code="forbidden_target"),
+    post("train-rebound-host", "/train/", job(), code="invalid_host", headers={"Host": "rebind.attacker.example"}),
+    post("predict-rebound-host", "/predict/", predict(), code="invalid_host", headers={"Host": "127.0.0.1.nip.io"}),
     # --- unknown jobs, models and algorithms -----------------------------------------------------
     Case("status-never-issued", "GET", f"/training/status/{JOB_ID_404}", 404, "not_found"),
     Case("status-10000-char-id", "GET", "/predictall/status/" + "a" * 10_000, 404, "not_found"),
@@ -231,7 +263,7 @@ CASES = [
     test_a_hostile_request_is_refused_with_the_error_shape,
     test_the_battery_has_enough_cases,
     test_after_the_battery_nothing_changed,
-) = hostile_battery(CASES, 101)
+) = hostile_battery(CASES, 125)
 
 
 def threads_of(pid: int) -> int:

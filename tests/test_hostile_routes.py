@@ -53,6 +53,15 @@ CASES = [
         "invalid_request",
     ),
     Case("query-garbage-unknown-job", "GET", f"/jobs/{JOB_ID_404}?history=%ff%fe&history=1", 404, "not_found"),
+    # --- issue 11: job ids that would name other keys, Host headers of other names ---------------
+    Case("jobs-history-key", "GET", f"/jobs/{MODEL}:history", 404, "not_found"),
+    Case("training-status-history-key", "GET", f"/training/status/{MODEL}:history?history=1", 404, "not_found"),
+    Case("predictall-status-history-key", "GET", f"/predictall/status/{JOB_ID_404}:history", 404, "not_found"),
+    Case("jobs-uppercase-id", "GET", f"/jobs/{JOB_ID_404.upper()}", 404, "not_found"),
+    Case("host-rebound-models", "GET", "/models/", 400, "invalid_host", headers={"Host": "rebind.attacker.example"}),
+    Case("host-rebound-health", "GET", "/health", 400, "invalid_host", headers={"Host": "evil.example:5000"}),
+    Case("host-rebound-dataset-delete", "DELETE", "/datasets/e2e/bank", 400, "invalid_host", headers={"Host": "a.b"}),
+    Case("host-ip-suffix", "GET", "/openapi.json", 400, "invalid_host", headers={"Host": "127.0.0.1.evil.example"}),
 ]
 
 # HEAD on every GET route, and GETs with query garbage that must be ignored: 200, never a 5xx.
@@ -76,4 +85,4 @@ OK_CASES = [
     test_head_and_garbage_queries_on_get_routes_answer_200,
     test_the_battery_has_enough_cases,
     test_after_the_battery_nothing_changed,
-) = hostile_battery(CASES, 27, tuple(OK_CASES))
+) = hostile_battery(CASES, 35, tuple(OK_CASES))

@@ -8,8 +8,10 @@ import threading
 
 import pytest
 
+from localservers import embedded
 from messagehandler import MessageHandler
 from predictionservice.jobstore import COMPLETED, FAILED, STARTED, SUBMITTED, JobStore
+from predictionservice.redisclient import connect
 
 
 class FakeRequest(threading.local):
@@ -132,3 +134,34 @@ def test_an_explicit_job_store_wins_over_the_tasks(jobs, redis_db):
     assert handler.jobs is other
     assert handler.update(STARTED, "started", 0.0) is True
     assert jobs.get("j1")["status"] == STARTED  # same database: the one record moved
+
+
+def test_a_redis_blip_does_not_kill_the_job_and_its_final_state_lands(tmp_path):
+    """Issue 11, finding 16: Redis away for a moment made the progress update raise inside
+    CrossValidator (the job died) and the FAILED update raise too (the record stayed SUBMITTED).
+    A step is skipped; the final state is retried until Redis is back (the same data: AOF)."""
+    port = embedded.free_port()
+    server = embedded.start_redis(port, tmp_path, persistent=True)
+    client = connect(server.url, timeout=0.5)
+    jobs = JobStore(client, 600)
+    jobs.create("blip", "training", {})
+    handler = MessageHandler(FakeTask("blip", jobs))
+    handler.update(STARTED, "job blip started", 0.0)
+    server.stop()
+    restarted: list = []
+    back = threading.Timer(1.0, lambda: restarted.append(embedded.start_redis(port, tmp_path, persistent=True)))
+    try:
+        assert handler.update(SUBMITTED, "fitting fold 2 of 3", 0.4) is False  # skipped, not raised
+        back.start()
+        assert handler.update(COMPLETED, "model trained", 1.0) is True  # retried until Redis answered
+        back.join()
+        record = jobs.get("blip")
+        assert (record["status"], record["message"]) == (COMPLETED, "model trained")
+        assert [h["status"] for h in jobs.history("blip")] == [STARTED, COMPLETED]
+    finally:
+        back.cancel()
+        if back.ident is not None:
+            back.join()
+        for started in restarted:
+            started.stop()
+        client.close()

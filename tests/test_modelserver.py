@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from helpers import Service
 from modelserver import protocol_error
@@ -20,37 +23,37 @@ from predictionservice.exceptions import STATUS, code_for_status
 
 # (id, raw request, expected status, expected code)
 REFUSED = [
-    ("http-2", b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
-    ("http-9", b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"),
+    ("http-2", b"GET /health HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 505, "http_version_not_supported"),
+    ("http-9", b"GET /health HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n", 505, "http_version_not_supported"),
     ("no-version", b"GET /health\r\n\r\n", 400, "invalid_request"),
     ("garbage-line", b"\x00\x01\x02 garbage\r\n\r\n", 400, "invalid_request"),
     (
         "bad-content-length",
-        b"POST /predict/ HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"POST /predict/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
         400,
         "invalid_request",
     ),
     (
         "transfer-encoding-gzip",
-        b"POST /predict/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        b"POST /predict/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n",
         501,
         "not_implemented",
     ),
     ("header-without-colon", b"GET /health HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", 400, "invalid_request"),
-    ("absolute-uri-bad", b"GET http://[::1 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+    ("absolute-uri-bad", b"GET http://[::1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, "invalid_request"),
     # cut before its protocol was read, so answered as to HTTP/1.0 (no 414 there), as cheroot does
-    ("uri-too-long", b"GET /" + b"a" * 600_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+    ("uri-too-long", b"GET /" + b"a" * 600_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, "invalid_request"),
     (
         "headers-too-large",
-        b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 600_000 + b"\r\n\r\n",
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"b" * 600_000 + b"\r\n\r\n",
         413,
         "payload_too_large",
     ),
-    ("options-bad", b"OPTIONS http://[x HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
-    ("lowercase-method", b"get /health HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+    ("options-bad", b"OPTIONS http://[x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, "invalid_request"),
+    ("lowercase-method", b"get /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 400, "invalid_request"),
     (
         "chunked-bad-size",
-        b"POST /predict/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"POST /predict/ HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
         b"Content-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
         400,
         "invalid_request",
@@ -117,8 +120,8 @@ def test_every_protocol_status_has_a_code_of_the_status_table():
 
 
 def test_keep_alive_requests_and_the_access_log(web):
-    request = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-    got, _, body = raw(web.url, b"GET /no-such-route HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    got, _, body = raw(web.url, b"GET /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     assert got == 404 and json.loads(body)["error"]["code"] == "not_found"
     parts = urlsplit(web.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
@@ -131,3 +134,59 @@ def test_keep_alive_requests_and_the_access_log(web):
     log = web.log("web")
     assert '"GET /no-such-route HTTP/1.1" 404' in log
     assert log.count('"GET /health HTTP/1.1" 200') >= 3
+
+
+@pytest.fixture(scope="module")
+def few_threads(tmp_path_factory, base_params):
+    """A web server of 4 threads that waits 2 s for a request's headers."""
+    params = {**base_params, "threads": 4, "request_header_timeout": 2.0}
+    started = Service(tmp_path_factory.mktemp("few_threads"), params, worker=False)
+    yield started
+    started.stop()
+
+
+def test_clients_trickling_headers_cannot_hold_every_thread(few_threads):
+    """Issue 11, finding 5: as many connections as threads, each sending a header byte now and
+    then, held every CherryPy thread (/health timed out after 40 s): the socket timeout restarts
+    with each byte. Each now gets its 408 at the header deadline, and /health answers."""
+    parts = urlsplit(few_threads.url)
+    stop = threading.Event()
+    answers: list[bytes] = []
+
+    def trickle() -> None:
+        with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            try:
+                while not stop.wait(0.5):
+                    sock.sendall(b"x")
+            except OSError:  # the server answered and closed
+                pass
+            answers.append(sock.recv(4096))
+
+    tricklers = [threading.Thread(target=trickle) for _ in range(6)]
+    for thread in tricklers:
+        thread.start()
+    try:
+        time.sleep(1.0)  # every thread of the server is reading a trickle by now
+        health = requests.get(few_threads.url + "/health", timeout=20)  # 20 s: before the fix it never came
+        assert health.status_code in (200, 503), health.text
+    finally:
+        stop.set()
+        for thread in tricklers:
+            thread.join(30)
+    assert len(answers) == 6
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
+
+
+def test_a_body_that_stops_arriving_is_408(few_threads):
+    parts = urlsplit(few_threads.url)
+    head = b"POST /predict/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    head += b"Content-Length: 100000\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        sock.sendall(head + b'{"modelkey": "m", ')  # and then nothing more
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    error = json.loads(answer.partition(b"\r\n\r\n")[2])["error"]
+    assert error["code"] == "request_timeout" and "request_body_min_rate" in error["message"]

@@ -56,12 +56,30 @@ def test_system_databases_are_forbidden_in_any_case(db):
 def test_bad_database_names_are_refused(db):
     with pytest.raises(InvalidRequest) as caught:
         check_namespace(db, "c")
-    assert caught.value.message.startswith(f"database name {db!r} is not allowed: 1 to 63 characters")
+    assert caught.value.message.startswith(f"database name {db!r} is not allowed: 1 to 63 bytes of UTF-8")
 
 
-def test_a_database_name_longer_than_63_characters_is_refused():
-    with pytest.raises(InvalidRequest, match="is not allowed: 1 to 63 characters"):
-        check_namespace("d" * 64, "c")
+@pytest.mark.parametrize("db", ["d" * 64, "\u00e9" * 32, "\u00e9" * 63])
+def test_a_database_name_longer_than_63_bytes_is_refused(db):
+    """MongoDB counts bytes: 63 x 'é' (126 bytes) passed a count of characters (issue 11, 9)."""
+    with pytest.raises(InvalidRequest, match="is not allowed: 1 to 63 bytes of UTF-8"):
+        check_namespace(db, "c")
+    assert check_namespace("\u00e9" * 31, "c") is None
+
+
+@pytest.mark.parametrize("collection", ["__loading_1_x_mine", "__writing_67a0b1c2_deadbeef_out", "__loading_"])
+def test_the_temporary_prefixes_are_reserved(collection):
+    """A dataset named like a load's temporary collection was answered 200, then dropped by the
+    same request's stale sweep (issue 11, finding 12)."""
+    with pytest.raises(InvalidRequest, match="the service's temporary collections"):
+        check_namespace("d", collection)
+    assert check_namespace("d", "_loading_x") is None and check_namespace("d", "__load") is None
+
+
+@pytest.mark.parametrize(("db", "collection"), [("d\ud800", "c"), ("d", "c\udfff")])
+def test_a_lone_surrogate_in_a_name_is_refused(db, collection):
+    with pytest.raises(InvalidRequest, match="not valid Unicode text"):
+        check_namespace(db, collection)
 
 
 @pytest.mark.parametrize("collection", ["", "a$b", "$cmd", "a\x00b", ".hidden"])
@@ -82,7 +100,7 @@ def test_system_and_malformed_collections_are_refused(collection):
 def test_a_namespace_longer_than_255_bytes_is_refused(collection):
     with pytest.raises(InvalidRequest) as caught:
         check_namespace("d", collection)
-    assert caught.value.message == f"namespace d.{collection} is longer than 255 bytes"
+    assert caught.value.message.startswith("namespace 'd.") and caught.value.message.endswith("longer than 255 bytes")
 
 
 # ------------------------------------------------------------------------------ resolve
@@ -197,6 +215,39 @@ def test_a_uri_with_a_bad_port_is_an_invalid_request(spec):
         resolve(spec, PARAMS)
 
 
+@pytest.mark.parametrize(
+    "spec", ["mongodb://[::1]:27017,[zz]:27017/a.b", "mongodb://[::1],x]/a.b", "mongodb://[::1]:27017,[::1/a.b"]
+)
+def test_a_seed_that_is_not_a_host_is_an_invalid_request(spec):
+    """Each seed was parsed outside the try: ValueError, a 500 (issue 11, finding 7)."""
+    with pytest.raises(InvalidRequest, match=r"not a valid MongoDB URI|bad host or port"):
+        resolve(spec, {**PARAMS, "mongodb_allowed_hosts": ["[::1]:27017"]})
+
+
+def test_one_collection_spelt_two_ways_is_the_same_target():
+    """'d.bank' and mongodb://<the configured host>/d.bank?w=1 name one collection: a scoring job
+    from one into the other replaced its input with its own scores (issue 11, finding 14)."""
+    params = {"mongodb_uri": "mongodb://127.0.0.1:27017/", "mongodb_allowed_hosts": ["10.0.0.5", "[::1]"]}
+    plain = resolve("d.bank", params)
+    for spelling in (
+        "mongodb://127.0.0.1:27017/d.bank?w=1",
+        "mongodb://127.0.0.1/d.bank",
+        "mongodb://user:pw@127.0.0.1:27017/d.bank?authSource=admin",
+        "mongodb://[::1]:27017/d.bank",
+        "mongodb://10.0.0.5,127.0.0.1/d.bank?replicaSet=rs0",
+    ):
+        assert plain.same_target(resolve(spelling, params)), spelling
+        assert resolve(spelling, params).same_target(plain), spelling
+    assert not plain.same_target(resolve("d.bank2", params))
+    assert not plain.same_target(resolve("mongodb://10.0.0.5/d.bank", params))
+
+
+def test_unacknowledged_writes_are_refused():
+    with pytest.raises(ForbiddenTarget, match="w=0 \\(unacknowledged writes\\) is refused"):
+        resolve("mongodb://mongo.internal/d.out?w=0", PARAMS, "outputCollection")
+    assert resolve("mongodb://mongo.internal/d.out?w=majority", PARAMS).db == "d"
+
+
 def test_an_allowlisted_ipv6_host_is_accepted():
     params = {**PARAMS, "mongodb_allowed_hosts": ["[::1]:27017"]}
     assert resolve("mongodb://[::1]:27017/a.b", params).namespace == "a.b"
@@ -239,10 +290,11 @@ def test_mongo_clients_reach_the_resolved_collection(base_params, mongo_client, 
     assert ref.uri == base_params["mongodb_uri"]
     clients = MongoClients(timeout_ms=5000)
     try:
-        collection = clients.collection(ref)
-        collection.insert_one({"_id": 1, "x": "through MongoClients"})
+        with clients.collection(ref) as collection:
+            collection.insert_one({"_id": 1, "x": "through MongoClients"})
+            with clients.lease(ref.uri) as client:
+                assert client is collection.database.client  # one client per URI
         assert mongo_client[mongo_db.name]["things"].find_one({"_id": 1}) == {"_id": 1, "x": "through MongoClients"}
-        assert clients.client(ref.uri) is collection.database.client  # one client per URI
     finally:
         clients.close()
     assert clients._clients == {}
@@ -255,7 +307,8 @@ def test_mongo_clients_reach_an_allowed_uri(base_params, mongo_client, mongo_db)
     mongo_client[mongo_db.name]["viauri"].insert_one({"_id": "a", "n": 5})
     clients = MongoClients()
     try:
-        assert clients.collection(ref).find_one({"_id": "a"}) == {"_id": "a", "n": 5}
+        with clients.collection(ref) as collection:
+            assert collection.find_one({"_id": "a"}) == {"_id": "a", "n": 5}
     finally:
         clients.close()
 
@@ -281,10 +334,33 @@ def test_credentials_never_reach_a_stored_job_document():
 
 def test_the_client_cache_is_bounded_and_closes_what_it_drops(mongo_uri):
     clients = MongoClients(timeout_ms=2000, size=3)
-    made = [clients.client(f"{mongo_uri}?appname=c{i}") for i in range(5)]
+    made = []
+    for i in range(5):
+        with clients.lease(f"{mongo_uri}?appname=c{i}") as client:
+            made.append(client)
     assert made[4].admin.command("ping")["ok"] == 1
-    assert clients.client(f"{mongo_uri}?appname=c4") is made[4]
+    with clients.lease(f"{mongo_uri}?appname=c4") as client:
+        assert client is made[4]
     assert len(clients._clients) == 3
     with pytest.raises(pymongo.errors.InvalidOperation):
         made[0].admin.command("ping")  # closed when it was dropped
     clients.close()
+
+
+def test_a_client_dropped_while_leased_stays_open_until_its_lease_ends(mongo_uri, mongo_db):
+    """Issue 11, finding 18: nine job URIs at once dropped a client another request was using,
+    and closed it under that request (InvalidOperation, a 500)."""
+    clients = MongoClients(timeout_ms=2000, size=2)
+    ref = CollectionRef(f"{mongo_uri}?appname=busy", mongo_db.name, "busy")
+    try:
+        with clients.collection(ref) as busy:
+            for i in range(9):  # other requests, each with a URI of its own, come and go meanwhile
+                with clients.lease(f"{mongo_uri}?appname=other{i}") as other:
+                    other.admin.command("ping")
+            assert ref.uri not in clients._clients  # dropped from the cache ...
+            busy.insert_one({"_id": 1})  # ... and still open for its lease
+        with pytest.raises(pymongo.errors.InvalidOperation):
+            busy.find_one({})  # closed once the lease ended
+        assert list(clients._dropped) == []
+    finally:
+        clients.close()

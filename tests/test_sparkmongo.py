@@ -146,6 +146,7 @@ def test_spark_encoding_reports_bad_rows_like_encode_one(spark, mongo_db):
             {"n": 6, "c": "b", "y": "no"},
             {"n": 7, "s": None, "c": "b", "y": "no"},
             {"n": 8, "s": "-Infinity", "c": "b", "y": "no"},
+            {"n": 9, "s": "1" * 101, "c": "b", "y": "no"},
         ]
     )
     parser = DataParser(
@@ -154,7 +155,7 @@ def test_spark_encoding_reports_bad_rows_like_encode_one(spark, mongo_db):
             "features": [{"key": "n"}, {"key": "s"}, {"key": "c", "values": {"a": 0, "b": 1}}],
         }
     )
-    assert _check_encoding(spark, mongo_db.odd, parser) == 7
+    assert _check_encoding(spark, mongo_db.odd, parser) == 8
     absent = DataParser({"label": {"key": "nope"}, "features": [{"key": "n"}]})
     df = read_collection(spark, ref(mongo_db.odd), partitions=1)
     assert {r.e for r in df.select(feature_columns(absent, df.schema)[2].alias("e")).collect()} == {

@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
-import pytest
+import base64
+import json
 
-from helpers import InProcess
+import pytest
+import redis
+
+from celeryapp import QUEUE
+from helpers import JOB, InProcess
 from modelservice import BLUEPRINTS, modelservice
+from predictionservice.jobstore import JobStore
+from predictionservice.mongotarget import CollectionRef
+from web.datasets import schema_documents
 from web.services import Services, services
 
 
@@ -80,3 +88,153 @@ def test_a_bug_is_a_500_with_an_incident_id_and_no_trace(base_params, caplog):
     assert message.startswith("internal error (incident ") and "secret" not in answer.text
     assert "Traceback" not in answer.text
     assert any("ZeroDivisionError" in (r.exc_text or "") for r in caplog.records)
+
+
+# ------------------------------------------------------------------ issue 11, in process
+
+
+WIDE = {str(i): i for i in range(10_001)}
+
+
+def _job(**changes):
+    return {**JOB, "inputCollection": "datasets.bank", **changes}
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("127.0.0.1:5000", 200), ("localhost", 200), ("[::1]:8080", 200), ("LOCALHOST:1", 200),
+     ("rebind.attacker.example", 400), ("127.0.0.1.nip.io:5000", 400), ("evil.example:127.0.0.1", 400)],
+)  # fmt: skip
+def test_only_the_servers_own_host_names_are_answered(client, host, status):
+    """DNS rebinding: a page whose name resolves to 127.0.0.1 reaches a token-less loopback
+    service with its own name in the Host header."""
+    reply = client.get("/models/", headers={"Host": host})
+    assert reply.status_code == status, reply.text
+    if status == 400:
+        assert reply.json()["error"]["code"] == "invalid_host" and "allowed_hosts" in reply.json()["error"]["message"]
+
+
+def test_allowed_hosts_extend_the_host_names(base_params):
+    named = InProcess(modelservice({**base_params, "allowed_hosts": ["predict.internal"]}))
+    assert named.get("/health", headers={"Host": "predict.internal:5000"}).status_code == 200
+    assert named.get("/health", headers={"Host": "other.internal"}).status_code == 400
+    anything = InProcess(modelservice({**base_params, "allowed_hosts": ["*"]}))
+    assert anything.get("/models/", headers={"Host": "other.internal"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"regParam": [0.1 * i for i in range(1, 36)], "numFolds": 3}, "105 fits (35 grid points x 3 folds)"),
+        ({"regParam": [0.1] * 10, "elasticNetParam": [0.5] * 5, "numFolds": 3}, "at most 100 per job (max_job_fits)"),
+        ({"iterations": 5000}, "'iterations' is 5000; this server runs at most 1000 (max_iterations)"),
+        (
+            {
+                "schema": {
+                    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+                    "features": [{"key": "job", "values": WIDE}],
+                }
+            },
+            "makes 10001 features",
+        ),
+    ],
+)
+def test_a_job_past_the_servers_caps_is_400_naming_the_cap(client, bank_collection, changes, words):
+    reply = client.post("/train/", json=_job(**changes))
+    assert reply.status_code == 400 and words in reply.json()["error"]["message"], reply.text
+
+
+def test_a_full_queue_is_429_with_retry_after(base_params, bank_collection):
+    """Issue 11, finding 4: 1,000 posts of 4 MB filled Redis. Jobs beyond max_queued_jobs wait
+    at the client, and the job record keeps no second copy of the schema."""
+    url = base_params["redis_url"].rsplit("/", 1)[0] + "/5"  # a queue of its own: no worker reads it
+    app = InProcess(modelservice({**base_params, "redis_url": url, "max_queued_jobs": 2}))
+    queue = redis.Redis.from_url(url)
+    queue.flushdb()
+    try:
+        queue.rpush(QUEUE, "waiting-1", "waiting-2")
+        reply = app.post("/train/", json=_job())
+        assert reply.status_code == 429 and reply.headers["Retry-After"] == "30", reply.text
+        assert reply.json()["error"]["code"] == "too_many_requests" and "max_queued_jobs" in reply.text
+        assert not [k for k in queue.scan_iter("job:*")]  # nothing recorded
+        queue.lpop(QUEUE)
+        accepted = app.post("/train/", json=_job())
+        assert accepted.status_code == 202, accepted.text
+        record = JobStore(queue, 60).get(accepted.json()["job_id"])
+        assert "schema" not in record["parameters"] and record["parameters"]["regParam"] == JOB["regParam"]
+        message = json.loads(queue.lindex(QUEUE, 0))
+        (args, _, _) = json.loads(base64.b64decode(message["body"]))
+        assert args[0]["schema"] == JOB["schema"]  # the one copy: the queued message
+    finally:
+        queue.flushdb()
+        queue.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/jobs/0123456789abcdef0123456789abcdef:history",
+        "/training/status/x:history",
+        "/jobs/ABCDEF0123456789abcdef0123456789",
+    ],
+)
+def test_a_job_id_of_another_form_is_404_not_a_redis_error(client, path):
+    """Issue 11, finding 10: '<id>:history' reached the history list: WRONGTYPE, a 503."""
+    reply = client.get(path)
+    assert reply.status_code == 404 and "32 hexadecimal digits" in reply.json()["error"]["message"], reply.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/datasets/web_t/echo?mode=" + "m" * 20_000, b"a\n1\n"),
+        ("GET", "/datasets/datasets/bank/schema?label=" + "l" * 20_000, None),
+        ("GET", "/datasets/datasets/" + "b" * 250 + "/schema?label=y", None),
+    ],
+)
+def test_a_long_query_value_is_not_echoed_back(client, bank_collection, method, path, body):
+    """Issue 11, finding 11: a 20 KB ?mode= or ?label= came back as a 20 KB error."""
+    reply = client.request(method, path, data=body, headers={"Content-Type": "text/csv"})
+    assert 400 <= reply.status_code < 500 and len(reply.content) < 1000, reply.text[:300]
+
+
+def test_a_scoring_job_into_its_own_input_spelt_as_a_uri_is_refused(client):
+    host = client.params["mongodb_uri"].split("//", 1)[1].split("/", 1)[0]
+    body = {
+        "modelkey": "m",
+        "inputCollection": "datasets.bank",
+        "outputCollection": f"mongodb://{host}/datasets.bank?w=1",
+    }
+    reply = client.post("/predictall/", json=body)
+    assert reply.status_code == 400 and "must differ from 'inputCollection'" in reply.text, reply.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/datasets/web_t/surrogates", b'[{"a": "\\ud800"}]'),
+        ("/datasets/web_t/surrogates", b'[{"\\udc00": 1}]'),
+        ("/train/", json.dumps(_job()).replace("datasets.bank", "datasets.b\\ud800").encode()),
+        ("/predictall/", b'{"modelkey": "m", "inputCollection": "d.a", "outputCollection": "d.\\udfff"}'),
+    ],
+)
+def test_a_lone_surrogate_is_400_naming_it(client, path, body):
+    """Issue 11, finding 6: '\\ud800' has no UTF-8 form; MongoDB's encoder raised (a 500)."""
+    method = "PUT" if path.startswith("/datasets") else "POST"
+    reply = client.request(method, path, data=body, headers={"Content-Type": "application/json"})
+    assert reply.status_code == 400 and "lone UTF-16 surrogate" in reply.text, reply.text
+
+
+def test_the_schema_endpoint_reads_a_sample_and_caps_numeric_labels(base_params, mongo_db):
+    mongo_db.wide.insert_many([{"n": i, "x": float(i % 7), "c": "abc"[i % 3]} for i in range(1000)])
+    path = f"/datasets/{mongo_db.name}/wide/schema"
+    full = InProcess(modelservice(base_params))
+    reply = full.get(path, params={"label": "n"})
+    assert reply.status_code == 400 and "more than 100 distinct numbers" in reply.text, reply.text
+    sampled = InProcess(modelservice({**base_params, "schema_sample_docs": 50}))
+    reply = sampled.get(path, params={"label": "n"})  # 50 documents: 50 values, under the cap
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["features"] == [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1, "c": 2}}]
+    with sampled.app.app_context():
+        with services().mongo.collection(CollectionRef(base_params["mongodb_uri"], mongo_db.name, "wide")) as coll:
+            assert len(list(schema_documents(coll, 50))) == 50

@@ -3,10 +3,14 @@ The job life cycle itself (run_job) runs in real worker processes in test_models
 
 from __future__ import annotations
 
+import pymongo
+import pymongo.errors
+import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
 import worker
 from celeryapp import PREDICTALL_TASK, QUEUE, TRAIN_TASK, celery_settings
+from localservers import embedded
 from predictionservice.exceptions import InvalidSchema
 
 
@@ -60,3 +64,19 @@ def test_celery_settings_follow_celerys_advice_for_long_jobs(base_params):
     assert settings["worker_prefetch_multiplier"] == 1
     assert settings["broker_transport_options"]["visibility_timeout"] > 3600
     assert settings["task_soft_time_limit"] < settings["task_time_limit"] == 3600
+
+
+def test_a_pymongo_error_shown_in_a_job_names_no_internal_host(base_params):
+    """Issue 11, finding 19: a job's message showed pymongo's text whole ('127.0.0.1:27017:
+    [Errno 111] ...', every server of the topology)."""
+    port = embedded.free_port()  # nothing listens there
+    client = pymongo.MongoClient(f"mongodb://127.0.0.1:{port}/", serverSelectionTimeoutMS=200)
+    try:
+        with pytest.raises(pymongo.errors.ServerSelectionTimeoutError) as caught:
+            client.admin.command("ping")
+    finally:
+        client.close()
+    assert f"127.0.0.1:{port}" in str(caught.value)
+    message = worker.failure_message(caught.value, base_params)
+    assert message.startswith("internal error (ServerSelectionTimeoutError): <host>: [Errno 111]"), message
+    assert "127.0.0.1" not in message and str(port) not in message

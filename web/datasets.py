@@ -4,16 +4,17 @@ described, given an inferred schema, and dropped."""
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-import bson.errors
 from flask import Blueprint, Response, request
 
 from dataparser import infer_schema
 from predictionservice import datasetloader
 from predictionservice.exceptions import InvalidDataset, InvalidRequest, NotFound, UnsupportedMediaType
 from predictionservice.mongotarget import CollectionRef, path_ref
-from predictionservice.validation import parse_json
+from predictionservice.validation import FIELD_KEY, parse_json
 from web.jsonio import JSON, body_bytes, json_response, shown
 from web.services import services
 
@@ -29,19 +30,22 @@ def put_dataset(db: str, collection: str) -> Response:
     ref = dataset_ref(db, collection)
     mode = request.args.get("mode", "replace")
     if mode not in ("replace", "append"):
-        raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {mode!r}")
-    target = services().mongo.collection(ref)
+        raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {shown(mode)}")
+    params = services().params
     mimetype = request.mimetype
     if mimetype in CSV_TYPES:
         if not request.content_length and request.content_length is not None:
             raise InvalidDataset("empty input: expected a header line and at least one row")
-        inserted = datasetloader.load_csv(target, io.BufferedReader(request.stream), mode=mode)
+        with services().mongo.collection(ref) as target:
+            inserted = datasetloader.load_csv(
+                target, io.BufferedReader(request.stream), mode=mode,
+                max_columns=params["max_dataset_columns"], max_header_chars=params["max_csv_header_chars"],
+            )  # fmt: skip
     elif mimetype == JSON:
-        documents = datasetloader.iter_json_documents(parse_json(body_bytes()))
-        try:
+        body = parse_json(body_bytes())
+        documents = datasetloader.iter_json_documents(body, max_fields=params["max_dataset_columns"])
+        with services().mongo.collection(ref) as target:
             inserted = datasetloader.load_documents(target, documents, mode=mode)
-        except (OverflowError, bson.errors.InvalidDocument) as exc:  # an integer beyond 64 bits
-            raise InvalidDataset(f"a document cannot be stored in MongoDB: {str(exc)[:200]}") from None
     else:
         raise UnsupportedMediaType(
             f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
@@ -51,12 +55,13 @@ def put_dataset(db: str, collection: str) -> Response:
 
 @bp.get("/datasets/<db>/<collection>")
 def describe_dataset(db: str, collection: str) -> Response:
-    coll = existing(db, collection)
-    docs = list(coll.find({}, limit=FIELD_SCAN_DOCS))
+    with existing(db, collection) as coll:
+        docs = list(coll.find({}, limit=FIELD_SCAN_DOCS))
+        count = coll.count_documents({})
     return json_response(
         {
             "dataset": f"{db}.{collection}",
-            "count": coll.count_documents({}),
+            "count": count,
             "fields": field_kinds(docs),
             "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
         }
@@ -68,13 +73,26 @@ def dataset_schema(db: str, collection: str) -> Response:
     label = request.args.get("label")
     if not label:
         raise InvalidRequest("the query parameter 'label' (the label field) is required")
-    coll = existing(db, collection)
-    return json_response(infer_schema(coll.find({}, {"_id": 0}), label))
+    if len(label) > FIELD_KEY["maxLength"]:
+        raise InvalidRequest(f"'label' is {len(label)} characters; a field name has at most {FIELD_KEY['maxLength']}")
+    params = services().params
+    with existing(db, collection) as coll:
+        documents = schema_documents(coll, params["schema_sample_docs"])
+        return json_response(infer_schema(documents, label, max_label_values=params["schema_max_label_values"]))
+
+
+def schema_documents(coll: Any, sample: int) -> Iterator[dict[str, Any]]:
+    """What a schema is inferred from: the whole collection when it is small, else a random
+    sample of that many documents (a scan of every document is not what one GET may cost)."""
+    if coll.estimated_document_count() <= sample:
+        return coll.find({}, {"_id": 0})
+    return coll.aggregate([{"$sample": {"size": sample}}, {"$project": {"_id": 0}}])
 
 
 @bp.delete("/datasets/<db>/<collection>")
 def delete_dataset(db: str, collection: str) -> Response:
-    existing(db, collection).drop()
+    with existing(db, collection) as coll:
+        coll.drop()
     return Response(status=204)
 
 
@@ -90,12 +108,14 @@ def dataset_ref(db: str, collection: str) -> CollectionRef:
     return path_ref(db, collection, services().params)
 
 
-def existing(db: str, collection: str) -> Any:
+@contextmanager
+def existing(db: str, collection: str) -> Iterator[Any]:
+    """The dataset's collection, for the with-block; NotFound when it does not exist."""
     ref = dataset_ref(db, collection)
-    coll = services().mongo.collection(ref)
-    if not coll.database.list_collection_names(filter={"name": collection}):
-        raise NotFound(f"dataset {ref} not found")
-    return coll
+    with services().mongo.collection(ref) as coll:
+        if not coll.database.list_collection_names(filter={"name": collection}):
+            raise NotFound(f"dataset {shown(ref.namespace)} not found")
+        yield coll
 
 
 def field_kinds(docs: list[dict[str, Any]]) -> dict[str, str]:

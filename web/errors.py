@@ -17,6 +17,7 @@ from predictionservice.exceptions import (
     PayloadTooLarge,
     ServiceError,
     ServiceUnavailable,
+    TooManyRequests,
     UnsupportedMediaType,
     code_for_status,
 )
@@ -31,11 +32,15 @@ def reply(error: ServiceError, headers: dict[str, str] | None = None) -> Respons
 
 def service_error(error: ServiceError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="prediction-service"'} if error.status == 401 else None
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after)}
     return reply(error, headers)
 
 
 def http_error(error: HTTPException) -> Response:
     status = error.code or 500
+    if isinstance(error.__context__, TimeoutError):  # Werkzeug's ClientDisconnected of a read deadline
+        return body_timeout(error.__context__)
     if status == 404:
         return reply(NotFound(f"no route {request.method} {shown(request.path, quote=False)}; see /openapi.json"))
     if status == 405:
@@ -65,6 +70,12 @@ def mongo_down(error: Exception) -> Response:
     return reply(ServiceUnavailable("MongoDB is unavailable; try again later"))
 
 
+def body_timeout(error: TimeoutError) -> Response:
+    """The HTTP server's read deadline struck while a view read the body (modelserver.py)."""
+    message = "the request body did not arrive in time: send it at request_body_min_rate bytes per second at least"
+    return reply(ServiceError(message, code="request_timeout"), {"Connection": "close"})
+
+
 def unexpected(error: Exception) -> Response:
     """A bug: logged with its trace under an incident id; the client gets the id, no trace."""
     incident = uuid.uuid4().hex[:12]
@@ -77,4 +88,5 @@ def register_errors(app: Flask) -> None:
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(redis.RedisError, redis_down)
     app.register_error_handler(pymongo.errors.ConnectionFailure, mongo_down)  # ServerSelectionTimeoutError too
+    app.register_error_handler(TimeoutError, body_timeout)  # not Redis's or pymongo's: those are theirs
     app.register_error_handler(Exception, unexpected)

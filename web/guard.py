@@ -1,20 +1,26 @@
-"""What every request passes before its view: the bearer token, when one is configured, and the
-body limit of its route."""
+"""What every request passes before its view: its Host header, the bearer token, when one is
+configured, and the body limit of its route."""
 
 from __future__ import annotations
 
 import hmac
+from typing import Any
 
 from flask import request
 
-from predictionservice.exceptions import PayloadTooLarge, Unauthorized
+from predictionservice.exceptions import InvalidHost, PayloadTooLarge, Unauthorized
+from web.jsonio import shown
 from web.services import services
 
 OPEN_PATHS = frozenset({"/health"})
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
 def guard() -> None:
     params = services().params
+    check_host(params)
     token = params["auth_token"]
     if token and request.path not in OPEN_PATHS:
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
@@ -26,3 +32,28 @@ def guard() -> None:
         raise PayloadTooLarge(
             f"the body is {request.content_length} bytes; this route takes at most {request.max_content_length}"
         )
+
+
+def check_host(params: dict[str, Any]) -> None:
+    """A page of any site can make a browser send requests to a loopback service whose name the
+    page's own DNS points at 127.0.0.1 (DNS rebinding): such requests carry the site's name in
+    their Host header. Only the names of this server are answered."""
+    allowed = params["allowed_hosts"]
+    if "*" in allowed:
+        return
+    name = host_name(request.host)
+    own = params["host"].lower()
+    names = {*LOOPBACK_NAMES, f"[{own}]" if ":" in own else own, *(h.lower() for h in allowed)}
+    if name not in names:
+        raise InvalidHost(
+            f"the Host header names {shown(name)}, not a name of this server; add it to allowed_hosts "
+            "if the service is meant to answer to it"
+        )
+
+
+def host_name(host: str) -> str:
+    """The name of a Host header value without its port ('[::1]:5000' -> '[::1]')."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host

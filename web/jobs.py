@@ -3,6 +3,7 @@ worker at once (202 and its id); the status routes show where a job is."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pymongo.errors
@@ -10,7 +11,8 @@ from flask import Blueprint, Response, request
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK
 from predictionservice.exceptions import InvalidRequest, NotFound
-from predictionservice.mongotarget import CollectionRef, resolve
+from predictionservice.jobstore import issued_id
+from predictionservice.mongotarget import CollectionRef, resolve, scrub
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
 from web.prediction import check_schema
@@ -27,10 +29,11 @@ def submit_training() -> Response:
     JOB_VALIDATOR.check(job, "job document")
     params, factory = services().params, services().factory
     algorithm = factory.algorithm_class(job["name"])
-    algorithm.check(job)  # its own fields, and a label it can learn
+    parser = algorithm.check(job)  # its own fields, and a label it can learn
     source = resolve(job["inputCollection"], params, "inputCollection")
     if "outputCollection" in job:
         resolve(job["outputCollection"], params, "outputCollection")
+    _check_size(algorithm, job, parser, params)
     _require_input(source)
     job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job))
     return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
@@ -43,8 +46,11 @@ def submit_predictall() -> Response:
     params = services().params
     source = resolve(job["inputCollection"], params, "inputCollection")
     target = resolve(job["outputCollection"], params, "outputCollection")
-    if (source.uri, source.namespace) == (target.uri, target.namespace):
-        raise InvalidRequest("'outputCollection' must differ from 'inputCollection': it is replaced whole")
+    if source.same_target(target):
+        raise InvalidRequest(
+            "'outputCollection' must differ from 'inputCollection': it is replaced whole (both name "
+            f"{source} on the same server)"
+        )
     check_schema(job, services().predictors.get(job["modelkey"]))
     _require_input(source)
     job_id = services().submit(PREDICTALL_TASK, "predictall", job)
@@ -68,7 +74,9 @@ def any_job(job_id: str) -> Response:
 
 def _status(job_id: str, kind: str | None) -> Response:
     jobs = services().jobs
-    view = jobs.view(job_id) if len(job_id) <= 64 else None
+    if not issued_id(job_id):
+        raise NotFound(f"no {KINDS[kind]} with id {shown(job_id)}: a job id is 32 hexadecimal digits, as issued")
+    view = jobs.view(job_id)
     if view is None or (kind is not None and view["kind"] != kind):
         raise NotFound(f"no {KINDS[kind]} with id {shown(job_id)}")
     if request.args.get("history", "").lower() in ("1", "true", "yes"):
@@ -76,13 +84,42 @@ def _status(job_id: str, kind: str | None) -> Response:
     return json_response(view)
 
 
+def _check_size(algorithm: Any, job: dict[str, Any], parser: Any, params: dict[str, Any]) -> None:
+    """What one job may cost a worker: fits (grid x folds), iterations and feature width, each
+    refused naming its cap. The JSON schema's bounds (50 x 50 x 20 fits, 10,000 iterations) say
+    what a document may hold; these say what this server runs."""
+    full = algorithm.with_defaults(job)
+    grid_fields = [name for name, schema in algorithm.job_fields.items() if schema.get("type") == "array"]
+    grid = math.prod(len(full[name]) for name in grid_fields)
+    fits = grid * full["numFolds"]
+    if fits > params["max_job_fits"]:
+        raise InvalidRequest(
+            f"the job asks for {fits} fits ({grid} grid points x {full['numFolds']} folds); this server "
+            f"runs at most {params['max_job_fits']} per job (max_job_fits)",
+            details=[{"field": grid_fields[0], "problem": f"grid x numFolds over {params['max_job_fits']}"}],
+        )
+    if full.get("iterations", 0) > params["max_iterations"]:
+        raise InvalidRequest(
+            f"'iterations' is {full['iterations']}; this server runs at most {params['max_iterations']} "
+            "(max_iterations)",
+            details=[{"field": "iterations", "problem": f"over {params['max_iterations']}"}],
+        )
+    if parser.num_features > params["max_feature_width"]:
+        raise InvalidRequest(
+            f"the schema makes {parser.num_features} features (numeric features plus one-hot positions); "
+            f"this server trains at most {params['max_feature_width']} (max_feature_width)",
+            details=[{"field": "schema.features", "problem": f"over {params['max_feature_width']} features"}],
+        )
+
+
 def _require_input(source: CollectionRef) -> Any:
     """A job's input must hold a document; a server behind a job's own URI that refuses the
     read (wrong credentials) is the client's mistake, not a 500."""
     try:
-        first = services().mongo.collection(source).find_one({}, {"_id": 1})
+        with services().mongo.collection(source) as collection:
+            first = collection.find_one({}, {"_id": 1})
     except pymongo.errors.OperationFailure as exc:
-        reason = (exc.details or {}).get("errmsg") or str(exc)
+        reason = scrub((exc.details or {}).get("errmsg") or str(exc))
         raise InvalidRequest(f"'inputCollection': MongoDB refused to read {source}: {reason[:200]}") from None
     if first is None:
         raise NotFound(f"input collection {source} is empty or does not exist")

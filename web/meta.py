@@ -27,7 +27,8 @@ def health() -> Response:
         report["redis"] = f"down: {type(exc).__name__}"
         down.append("redis")
     try:
-        services().mongo.client(services().params["mongodb_uri"]).admin.command("ping")
+        with services().mongo.lease(services().params["mongodb_uri"]) as client:
+            client.admin.command("ping")
         report["mongo"] = "ok"
     except pymongo.errors.PyMongoError as exc:
         report["mongo"] = f"down: {type(exc).__name__}"

@@ -10,7 +10,8 @@ from flask import current_app
 
 from celeryapp import QUEUE, make_celery
 from modelfactory import ModelFactory, PredictorCache
-from predictionservice.exceptions import ServiceUnavailable
+from predictionservice.defaults import QUEUE_FULL_RETRY_AFTER
+from predictionservice.exceptions import ServiceUnavailable, TooManyRequests
 from predictionservice.jobstore import FAILED, JobStore
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, redact_job
@@ -39,7 +40,16 @@ class Services:
         self.openapi = openapi_document(params, self.factory.job_schemas())
 
     def submit(self, task: str, kind: str, job: dict[str, Any]) -> str:
-        """Record a job and queue it; its id. The record exists before a worker can see the job."""
+        """Record a job and queue it; its id. The record exists before a worker can see the job.
+        A full queue refuses the job (429): each waiting message holds its job document in Redis,
+        and Redis full (noeviction) would fail every write of the service."""
+        waiting = self.redis.llen(QUEUE)
+        if waiting >= self.params["max_queued_jobs"]:
+            raise TooManyRequests(
+                f"{waiting} jobs are waiting for a worker, the most this server queues (max_queued_jobs); "
+                f"retry in {QUEUE_FULL_RETRY_AFTER} s",
+                retry_after=QUEUE_FULL_RETRY_AFTER,
+            )
         job_id = uuid.uuid4().hex
         self.jobs.create(job_id, kind, redact_job(job))  # the record is shown: no credentials
         try:
