@@ -8,16 +8,20 @@ to the core: ModelFactory runs the algorithm, MessageHandler reports, the job st
 from __future__ import annotations
 
 import functools
+import json
 import logging
+import os
 import re
+import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery, Task, signals
 from celery.exceptions import SoftTimeLimitExceeded
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK, make_celery
@@ -123,12 +127,13 @@ def _root_cause(text: str) -> str:
 
 def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[MessageHandler], dict]) -> dict:
     """The life of a job on a worker: STARTED, the work (which moves SUBMITTED), then COMPLETED or
-    FAILED. A redelivered job that already ended is not run again; one that keeps losing its
-    worker process fails after job_max_attempts starts."""
+    FAILED, with a heartbeat all along. A redelivered job that already ended, or that a live
+    worker process is running, is not run again; one that keeps losing its worker process fails
+    after job_max_attempts starts."""
     job_id = task.request.id
     jobs = task.jobs
     record = jobs.get(job_id) or jobs.create(job_id, kind, redact_job(job))
-    if record["status"] in FINAL:
+    if record["status"] in FINAL or running_elsewhere(jobs, record, task.params):
         return public_view(record)
     attempt = jobs.begin_attempt(job_id)
     handler = MessageHandler(task, jobs)
@@ -141,7 +146,13 @@ def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[M
         )
         return jobs.view(job_id)
     again = f" (attempt {attempt} of {limit}: the previous worker process was lost)" if attempt > 1 else ""
-    handler.update(STARTED, f"job {job_id} started{again}", 0.0)
+    with Heartbeat(jobs, job_id, float(task.params["job_heartbeat_interval"])):
+        handler.update(STARTED, f"job {job_id} started{again}", 0.0)
+        _attempt(task, handler, work)
+    return jobs.view(job_id)
+
+
+def _attempt(task: ServiceTask, handler: MessageHandler, work: Callable[[MessageHandler], dict]) -> None:
     started = time.monotonic()
     try:
         extra = work(handler)
@@ -157,10 +168,113 @@ def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[M
         if late:
             task.discard_spark()  # interrupted mid-call: its py4j link cannot be trusted again
         else:
-            log.exception("job %s failed", job_id)
+            log.exception("job %s failed", handler.job_id)
     else:
         handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)
-    return jobs.view(job_id)
+
+
+# ------------------------------------------------------------------- heartbeats and the reaper
+
+
+def owner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def running_elsewhere(jobs: JobStore, record: dict[str, Any], params: dict[str, Any]) -> bool:
+    """Another worker process is alive and running this job: its heartbeat is fresh and, when it
+    runs on this machine, its process exists (a pool process that just died left a fresh beat)."""
+    beat = jobs.beat_of(record)
+    if beat is None or beat[1] >= float(params["job_heartbeat_timeout"]):
+        return False
+    host, _, pid = beat[0].rpartition(":")
+    if beat[0] == owner_id():
+        return False
+    if host == socket.gethostname():
+        return pid.isdigit() and Path(f"/proc/{pid}").exists()
+    return True
+
+
+class Heartbeat:
+    """While a job runs, its worker process says so every interval seconds (best effort: a
+    Redis blip skips a beat; the reaper waits job_heartbeat_timeout before it acts)."""
+
+    def __init__(self, jobs: JobStore, job_id: str, interval: float):
+        self.jobs, self.job_id, self.interval = jobs, job_id, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+
+    def _beat(self) -> None:
+        owner = owner_id()
+        while True:
+            try:
+                self.jobs.heartbeat(self.job_id, owner)
+            except Exception:
+                log.warning("job %s: a heartbeat did not reach Redis", self.job_id, exc_info=True)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def reap(app: Celery, jobs: JobStore, params: dict[str, Any]) -> list[str]:
+    """Re-queue each running job whose worker stopped beating: its own unacknowledged message is
+    put back on the queue (the whole job document, as submitted), for any worker to take; a job
+    whose message is gone ends FAILED. The ids it acted on."""
+    timeout = float(params["job_heartbeat_timeout"])
+    acted = []
+    for job_id in jobs.stopped_beating(timeout):
+        if not jobs.claim_reaping(job_id, timeout):
+            continue  # another worker's reaper has it
+        record = jobs.get(job_id)
+        jobs.forget_beat(job_id)  # the next attempt beats again
+        if record is None or record["status"] in FINAL:
+            continue
+        if requeue(app, job_id):
+            log.warning("job %s: its worker stopped beating; re-queued for another worker", job_id)
+        else:
+            jobs.update(
+                job_id, FAILED, "the worker running this job was lost and its queued message is gone; submit it again"
+            )
+        acted.append(job_id)
+    return acted
+
+
+def requeue(app: Celery, job_id: str) -> bool:
+    """Put the job's unacknowledged message back on its queue (kombu's own restore, by delivery
+    tag); False when no unacknowledged message carries that task id."""
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        client = channel.client
+        for tag, raw in client.hscan_iter(channel.unacked_key):
+            payload = json.loads(raw)[0]
+            if payload.get("headers", {}).get("id") == job_id:
+                channel.qos.restore_by_tag(tag, client)
+                return True
+    return False
+
+
+def start_reaper(app: Celery) -> threading.Thread:
+    """The reaper runs in each worker's main process: it outlives any pool process."""
+    params = app.conf["service_params"]
+    jobs = JobStore(connect(params["redis_url"], timeout=params["redis_timeout"]), params["job_ttl"])
+
+    def loop() -> None:
+        while True:
+            time.sleep(float(params["job_reaper_interval"]))
+            try:
+                reap(app, jobs, params)
+            except Exception:
+                log.warning("the reaper could not look for lost jobs", exc_info=True)
+
+    thread = threading.Thread(target=loop, name="job-reaper", daemon=True)
+    thread.start()
+    return thread
 
 
 def train(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
@@ -205,10 +319,17 @@ def predict_all(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_worker(params: dict[str, Any]) -> Celery:
-    """A Celery app from params with the service's tasks registered on it."""
+    """A Celery app from params with the service's tasks registered on it, and the reaper started
+    in the worker's main process once it is ready."""
     app = make_celery(params)
     app.task(bind=True, base=ServiceTask, name=TRAIN_TASK)(train)
     app.task(bind=True, base=ServiceTask, name=PREDICTALL_TASK)(predict_all)
+
+    def ready(sender: Any = None, **_: Any) -> None:
+        if getattr(sender, "app", app) is app:
+            start_reaper(app)
+
+    signals.worker_ready.connect(ready, weak=False)
     return app
 
 

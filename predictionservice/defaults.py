@@ -144,6 +144,18 @@ SETTINGS: dict[str, Setting] = {
     "job_max_attempts": Setting(
         3, "JOB_MAX_ATTEMPTS", "Starts of one job (re-runs after a lost worker) before it FAILs."
     ),
+    "job_heartbeat_interval": Setting(
+        10.0, "JOB_HEARTBEAT_INTERVAL", "Seconds between a running job's heartbeats (its worker process is alive)."
+    ),
+    "job_heartbeat_timeout": Setting(
+        45.0,
+        "JOB_HEARTBEAT_TIMEOUT",
+        "Seconds without a heartbeat after which a running job's worker counts as lost and the job is "
+        "re-queued for another worker (or FAILED after job_max_attempts).",
+    ),
+    "job_reaper_interval": Setting(
+        10.0, "JOB_REAPER_INTERVAL", "Seconds between each worker's look for jobs whose worker was lost."
+    ),
     "job_ttl": Setting(14 * 24 * 3600, "JOB_TTL", "Seconds job records and task results are kept for polling."),
     "algorithms": Setting(
         ["LogisticRegressionWrapper", "LinearRegressionWrapper", "RandomForestWrapper"],

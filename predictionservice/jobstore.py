@@ -20,6 +20,7 @@ PENDING, STARTED, SUBMITTED, COMPLETED, FAILED = "PENDING", "STARTED", "SUBMITTE
 STATES = (PENDING, STARTED, SUBMITTED, COMPLETED, FAILED)
 FINAL = frozenset({COMPLETED, FAILED})
 KINDS = ("training", "predictall")
+ALIVE = "jobs:alive"  # job id -> time of its worker's last heartbeat, while it runs
 
 # Sets fields unless the record is missing (0) or final (-1), appends the step to the job's
 # history (the last HISTORY steps), refreshes both TTLs.
@@ -41,7 +42,7 @@ return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 """
 
 _JSON_FIELDS = ("metrics", "result", "parameters")
-_FLOAT_FIELDS = ("progress", "created_at", "updated_at")
+_FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
@@ -131,11 +132,41 @@ class JobStore:
         flat = [x for pair in _encode(fields).items() for x in pair]
         step = json.dumps({k: fields[k] for k in ("status", "message", "progress", "updated_at") if k in fields})
         keys = [job_key(job_id), history_key(job_id)]
-        return self._update(keys=keys, args=[self.ttl, "1" if force else "0", step, HISTORY, *flat]) == 1
+        moved = self._update(keys=keys, args=[self.ttl, "1" if force else "0", step, HISTORY, *flat]) == 1
+        if moved and status in FINAL:
+            self.forget_beat(job_id)  # an ended job is no reaper's business
+        return moved
 
     def history(self, job_id: str) -> list[dict[str, Any]]:
         """Every step the job went through (the last HISTORY), oldest first."""
         return [json.loads(raw) for raw in self.client.lrange(history_key(job_id), 0, -1)]
+
+    # ------------------------------------------------------------------ liveness (heartbeats)
+
+    def heartbeat(self, job_id: str, owner: str) -> None:
+        """The worker process running the job (owner: host:pid) says it is alive, now."""
+        now = time.time()
+        with self.client.pipeline() as pipe:
+            pipe.hset(job_key(job_id), mapping={"heartbeat_at": str(now), "owner": owner})
+            pipe.zadd(ALIVE, {job_id: now})
+            pipe.execute()
+
+    def beat_of(self, record: dict[str, Any]) -> tuple[str, float] | None:
+        """(owner, seconds since its last heartbeat) of a record that has one."""
+        if "owner" not in record or "heartbeat_at" not in record:
+            return None
+        return record["owner"], time.time() - float(record["heartbeat_at"])
+
+    def stopped_beating(self, timeout: float) -> list[str]:
+        """Jobs whose worker has not said it is alive for timeout seconds."""
+        return [i.decode() for i in self.client.zrangebyscore(ALIVE, "-inf", time.time() - timeout)]
+
+    def claim_reaping(self, job_id: str, seconds: float) -> bool:
+        """One reaper at a time per job, whichever worker it runs in."""
+        return bool(self.client.set(f"{job_key(job_id)}:reaping", "1", nx=True, ex=max(1, int(seconds))))
+
+    def forget_beat(self, job_id: str) -> None:
+        self.client.zrem(ALIVE, job_id)
 
     def begin_attempt(self, job_id: str) -> int:
         """Count one more start of the job (a re-run after a lost worker counts again); 0 when
