@@ -14,6 +14,7 @@ from predictionservice.mongotarget import CollectionRef, resolve
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
 from web.prediction import check_schema
+from web.requestid import current
 from web.services import services
 
 bp = Blueprint("jobs", __name__)
@@ -32,7 +33,7 @@ def submit_training() -> Response:
     if "outputCollection" in job:
         resolve(job["outputCollection"], params, "outputCollection")
     _require_input(source)
-    job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job))
+    job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job), current())
     return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
 
 
@@ -47,7 +48,7 @@ def submit_predictall() -> Response:
         raise InvalidRequest("'outputCollection' must differ from 'inputCollection': it is replaced whole")
     check_schema(job, services().predictors.get(job["modelkey"]))
     _require_input(source)
-    job_id = services().submit(PREDICTALL_TASK, "predictall", job)
+    job_id = services().submit(PREDICTALL_TASK, "predictall", job, current())
     return json_response({"job_id": job_id}, 202, {"Location": f"/predictall/status/{job_id}"})
 
 
