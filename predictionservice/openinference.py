@@ -114,10 +114,14 @@ def model_metadata(key: str, stored: Mapping[str, Any], parser: Any) -> dict[str
 
 
 def refuse_binary(body: Mapping[str, Any]) -> None:
-    """Inputs whose values travel in the binary extension cannot be read from JSON."""
-    for tensor in body.get("inputs", ()):
-        if isinstance(tensor, Mapping) and "binary_data_size" in (tensor.get("parameters") or {}):
-            raise InvalidRequest(f"input '{tensor.get('name')}': {BINARY_REFUSED}")
+    """Inputs whose values travel in the binary extension cannot be read from JSON. Runs before
+    the schema (such an input has no 'data', which the schema would name instead), so it takes
+    the body as it comes: anything else is left to the schema."""
+    inputs = body.get("inputs")
+    for tensor in inputs if isinstance(inputs, list) else ():
+        parameters = tensor.get("parameters") if isinstance(tensor, Mapping) else None
+        if isinstance(parameters, Mapping) and "binary_data_size" in parameters:
+            raise InvalidRequest(f"input '{str(tensor.get('name'))[:100]}': {BINARY_REFUSED}")
 
 
 def _flat(tensor: Mapping[str, Any]) -> list[Any]:

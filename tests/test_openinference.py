@@ -64,6 +64,8 @@ def test_binary_data_is_refused_with_how_to_send_json():
         openinference.refuse_binary(body)
     assert "binary_data=False" in caught.value.message
     openinference.refuse_binary({"inputs": [tensor("x", [1.0]) | {"parameters": {"content_type": "np"}}]})
+    for odd in ({"inputs": 7}, {"inputs": [7, {"parameters": 7}, {"parameters": ["binary_data_size"]}]}):
+        openinference.refuse_binary(odd)  # not this check's to refuse: the schema's
 
 
 def test_metadata_uses_int64_only_where_training_recorded_whole_numbers():
