@@ -130,6 +130,7 @@ class Algorithm:
             **({"numClasses": len(parser.class_names)} if parser.class_names else {}),
             "feature_names": parser.feature_names(),
             "schema": parser.schema(),
+            "integral_features": counts["integral"],
             **learned,
             "parameters": redact_job(job),
             "metrics": fit["metrics"],
@@ -247,12 +248,19 @@ class ModelFactory:
         return self.algorithm(stored.get("name")).predict_all(stored, job, resources, handler)
 
     def compile(self, stored: Mapping[str, Any]) -> Any:
-        """The predictor of a stored model."""
-        return self.algorithm(stored.get("name")).compile(stored)
+        """The predictor of a stored model, labelled with its algorithm's name (what the
+        predictions of /metrics are counted by)."""
+        predictor = self.algorithm(stored.get("name")).compile(stored)
+        predictor.algorithm = stored.get("name")
+        return predictor
 
 
 class PredictorCache:
-    """Compiled predictors by model key, re-read whenever the stored version token moved."""
+    """Compiled predictors by model key, re-read whenever the stored version token moved.
+
+    ``hits`` counts the lookups answered from the cache, ``misses`` the others (a model read and
+    compiled, or not found): /metrics shows both, so an operator sees whether the cache is big
+    enough for the models in use."""
 
     def __init__(self, factory: ModelFactory, store: ModelStore, size: int = 64):
         self.factory = factory
@@ -260,6 +268,8 @@ class PredictorCache:
         self._size = size
         self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
         self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
 
     def get(self, key: str) -> Any:
         """The predictor for key; NotFound when no such model is stored."""
@@ -268,7 +278,9 @@ class PredictorCache:
             cached = self._cache.get(key)
             if cached is not None and version is not None and cached[0] == version:
                 self._cache.move_to_end(key)
+                self.hits += 1
                 return cached[1]
+            self.misses += 1
         loaded = self.store.load(key)
         if loaded is None:
             with self._lock:

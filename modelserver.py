@@ -3,7 +3,8 @@
     python modelserver.py parameters.json
 
 Host, port and thread pool come from the configuration (loopback unless told otherwise);
-autoreload is off unless asked for; the access log goes to stdout. SIGTERM and SIGINT stop it
+autoreload is off unless asked for; the access log goes to stdout, one line per request in the
+combined log format followed by the request's X-Request-ID. SIGTERM and SIGINT stop it
 cleanly (CherryPy's engine drains the requests in flight).
 """
 
@@ -14,6 +15,7 @@ import logging
 import socket
 import sys
 import time
+import uuid
 from typing import Any
 
 import cherrypy
@@ -26,6 +28,7 @@ from paste.translogger import TransLogger
 from modelservice import modelservice
 from predictionservice.config import load_parameters
 from predictionservice.exceptions import ServiceError, code_for_status
+from web.requestid import ENVIRON_KEY, HEADER
 
 
 def protocol_error(status: str, message: str) -> bytes:
@@ -111,7 +114,12 @@ class JSONErrorRequest(CPWSGIHTTPRequest):
                 status = "400 Bad Request"
         message = msg.decode("ISO-8859-1") if isinstance(msg, bytes) else str(msg)
         body = protocol_error(status, message)
-        head = [f"{self.server.protocol} {status}", "Content-Type: application/json", f"Content-Length: {len(body)}"]
+        head = [
+            f"{self.server.protocol} {status}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            f"{HEADER}: {uuid.uuid4().hex}",  # every answer has one, even those the app never saw
+        ]
         if close and self.response_protocol == "HTTP/1.1":
             head.append("Connection: close")
         try:
@@ -142,6 +150,27 @@ class JSONErrorServer(CPWSGIServer):
         self.ConnectionClass = JSONErrorConnection
 
 
+class RequestLogger(TransLogger):
+    """TransLogger's combined log line with the request's X-Request-ID at its end (the app
+    puts the id in the WSGI environ; '-' when the app never ran)."""
+
+    def write_log(self, environ: dict, method: str, req_uri: str, start: Any, status: str, bytes: Any) -> None:
+        line = '%s - %s [%s] "%s %s %s" %s %s "%s" "%s" %s' % (  # noqa: UP031 - the log format's own notation
+            environ.get("HTTP_X_FORWARDED_FOR") or environ.get("REMOTE_ADDR") or "-",
+            environ.get("REMOTE_USER") or "-",
+            time.strftime("%d/%b/%Y:%H:%M:%S %z", start),
+            method,
+            req_uri,
+            environ.get("SERVER_PROTOCOL"),
+            status.split(None, 1)[0],
+            bytes or "-",
+            environ.get("HTTP_REFERER", "-"),
+            environ.get("HTTP_USER_AGENT", "-"),
+            environ.get(ENVIRON_KEY, "-"),
+        )
+        self.logger.log(self.logging_level, line)
+
+
 def access_logger(enabled: bool) -> logging.Logger:
     logger = logging.getLogger("prediction_service.access")
     if not logger.handlers:
@@ -154,8 +183,8 @@ def access_logger(enabled: bool) -> logging.Logger:
 
 
 def wsgi_app(params: dict[str, Any]) -> Any:
-    """The Flask app of ``modelservice(params)`` inside TransLogger."""
-    return TransLogger(modelservice(params), logger=access_logger(params["access_log"]))
+    """The Flask app of ``modelservice(params)`` inside TransLogger (with request ids)."""
+    return RequestLogger(modelservice(params), logger=access_logger(params["access_log"]))
 
 
 def configure(app: Any, params: dict[str, Any]) -> None:

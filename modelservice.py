@@ -17,12 +17,12 @@ from typing import Any
 from flask import Flask
 
 from predictionservice.config import load_parameters
-from web import datasets, jobs, meta, models, prediction
+from web import datasets, jobs, meta, metrics, models, prediction, requestid, v2
 from web.errors import register_errors
 from web.guard import guard
 from web.services import EXTENSION, Services
 
-BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, datasets.bp, meta.bp)
+BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, datasets.bp, meta.bp, v2.bp, metrics.bp)
 
 
 def modelservice(params: dict[str, Any] | None = None) -> Flask:
@@ -32,6 +32,11 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = max(params["max_body_bytes"], params["max_dataset_bytes"])
     app.extensions[EXTENSION] = Services(params)
     register_errors(app)
+    app.before_request(requestid.begin)  # before the guard: a refused request has an id too
+    app.after_request(requestid.stamp)
+    if params["metrics"]:
+        app.before_request(metrics.start)
+        app.after_request(metrics.count)
     app.before_request(guard)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
@@ -41,9 +46,15 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
 
 def _slashless_twins(app: Flask) -> None:
     """'/predict' reaches the '/predict/' rule (strict_slashes=False) only with the rule's own
-    methods: Werkzeug answered any other method 404, not 405. Slashless twins make it 405."""
-    for rule in [r for r in app.url_map.iter_rules() if r.rule.endswith("/") and not r.strict_slashes]:
+    methods: Werkzeug answered any other method 404, not 405. Slashless twins make it 405; each
+    carries its original's template, the route /metrics counts both under."""
+    originals = [r for r in app.url_map.iter_rules() if r.rule.endswith("/") and not r.strict_slashes]
+    for rule in originals:
         app.add_url_rule(rule.rule.rstrip("/"), rule.endpoint, methods=(rule.methods or set()) - {"OPTIONS"})
+    templates = {rule.rule.rstrip("/"): rule.rule for rule in originals}
+    for rule in app.url_map.iter_rules():
+        if rule.rule in templates:
+            rule.template = templates[rule.rule]
 
 
 def __getattr__(name: str) -> Any:

@@ -51,7 +51,15 @@ SETTINGS: dict[str, Setting] = {
     "max_dataset_bytes": Setting(
         512 * 1024 * 1024, "MAX_DATASET_BYTES", "Largest body of PUT /datasets/<db>/<collection>."
     ),
-    "max_records_per_request": Setting(10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ may score."),
+    "max_records_per_request": Setting(
+        10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ or one V2 infer request may score."
+    ),
+    "metrics": Setting(
+        True,
+        "METRICS",
+        "Count and time every request and serve GET /metrics (Prometheus); off, nothing is counted and "
+        "/metrics is 404 (bench/bench_metrics.py measures the difference).",
+    ),
     "max_dataset_columns": Setting(
         1000, "MAX_DATASET_COLUMNS", "Most columns of an uploaded CSV, and fields of an uploaded JSON document."
     ),

@@ -5,6 +5,11 @@ states, so each job has a record of its own (a hash ``job:<id>``) written when t
 and moved by the worker through :class:`messagehandler.MessageHandler`. A never-issued id has no
 record (404, not an eternal PENDING); a final record (COMPLETED, FAILED) is never moved again, so
 a late or duplicated update cannot undo an outcome.
+
+For /metrics, the same scripts keep two summaries beside the records, so a scrape never scans
+them: each record's key in a sorted set per kind and status (``jobs:status:<kind>:<status>``,
+scored by the record's expiry, so an expired record drops out of the count), and the time from
+submission to outcome of every job that ended (``jobs:durations:<kind>``, a histogram's buckets).
 """
 
 from __future__ import annotations
@@ -22,19 +27,48 @@ FINAL = frozenset({COMPLETED, FAILED})
 KINDS = ("training", "predictall")
 ALIVE = "jobs:alive"  # job id -> time of its worker's last heartbeat, while it runs
 
+STATUS_INDEX = "jobs:status:"  # + kind:status, a sorted set of record keys scored by expiry
+DURATIONS = "jobs:durations:"  # + kind, a hash: bucket:<i> counts, sum, count
+# Upper bounds (seconds) of the job-duration histogram's buckets; the last bucket is +Inf.
+DURATION_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
+
 # Sets fields unless the record is missing (0) or final (-1), appends the step to the job's
-# history (the last HISTORY steps), refreshes both TTLs.
+# history (the last HISTORY steps), refreshes both TTLs, moves the record's key to the status
+# index of its new status and, when the job has just ended, counts its duration.
 _UPDATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-local status = redis.call('HGET', KEYS[1], 'status')
-if ARGV[2] == '0' and (status == 'COMPLETED' or status == 'FAILED') then return -1 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+local key, now, ttl = KEYS[1], tonumber(ARGV[5]), tonumber(ARGV[1])
+if redis.call('EXISTS', key) == 0 then return 0 end
+local old = redis.call('HGET', key, 'status')
+local was_final = old == 'COMPLETED' or old == 'FAILED'
+if ARGV[2] == '0' and was_final then return -1 end
+redis.call('HSET', key, unpack(ARGV, 6))
+redis.call('EXPIRE', key, ttl)
 redis.call('RPUSH', KEYS[2], ARGV[3])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
-redis.call('EXPIRE', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ttl)
+local kind = redis.call('HGET', key, 'kind') or 'unknown'
+local new = redis.call('HGET', key, 'status')
+if old then redis.call('ZREM', '@INDEX@' .. kind .. ':' .. old, key) end
+redis.call('ZADD', '@INDEX@' .. kind .. ':' .. new, now + ttl, key)
+local created = tonumber(redis.call('HGET', key, 'created_at'))
+if created and not was_final and (new == 'COMPLETED' or new == 'FAILED') then
+  local seconds = math.max(0, now - created)
+  local bounds, slot = {@BOUNDS@}, @INF@
+  for i, bound in ipairs(bounds) do
+    if seconds <= bound then slot = i - 1; break end
+  end
+  redis.call('HINCRBY', '@DURATIONS@' .. kind, 'bucket:' .. slot, 1)
+  redis.call('HINCRBYFLOAT', '@DURATIONS@' .. kind, 'sum', seconds)
+  redis.call('HINCRBY', '@DURATIONS@' .. kind, 'count', 1)
+end
 return 1
 """
+_UPDATE = (
+    _UPDATE.replace("@INDEX@", STATUS_INDEX)
+    .replace("@DURATIONS@", DURATIONS)
+    .replace("@BOUNDS@", ", ".join(repr(b) for b in DURATION_BUCKETS))
+    .replace("@INF@", str(len(DURATION_BUCKETS)))
+)
 HISTORY = 200
 _ATTEMPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -47,7 +81,7 @@ _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
     "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
-    "model_key", "metrics", "rows", "invalid_rows",
+    "model_key", "metrics", "rows", "invalid_rows", "request_id",
 )  # fmt: skip
 
 
@@ -75,10 +109,13 @@ class JobStore:
         self._update = client.register_script(_UPDATE)
         self._attempt = client.register_script(_ATTEMPT)
 
-    def create(self, job_id: str, kind: str, parameters: dict[str, Any]) -> dict[str, Any]:
-        """A PENDING record. It keeps the job's parameters but not its schema: the queued message
-        already carries the whole document (up to max_body_bytes), the trained model keeps the
-        schema, and a second copy would sit in Redis for job_ttl."""
+    def create(
+        self, job_id: str, kind: str, parameters: dict[str, Any], request_id: str | None = None
+    ) -> dict[str, Any]:
+        """A PENDING record; request_id is the X-Request-ID of the request that submitted it. It
+        keeps the job's parameters but not its schema: the queued message already carries the whole
+        document (up to max_body_bytes), the trained model keeps the schema, and a second copy would
+        sit in Redis for job_ttl."""
         parameters = {k: v for k, v in parameters.items() if k != "schema"}
         now = time.time()
         record = {
@@ -91,11 +128,13 @@ class JobStore:
             "created_at": now,
             "updated_at": now,
             "parameters": parameters,
+            **({"request_id": request_id} if request_id else {}),
         }
         key = job_key(job_id)
         with self.client.pipeline() as pipe:
             pipe.hset(key, mapping=_encode(record))
             pipe.expire(key, self.ttl)
+            pipe.zadd(f"{STATUS_INDEX}{kind}:{PENDING}", {key: now + self.ttl})
             pipe.execute()
         return record
 
@@ -132,10 +171,36 @@ class JobStore:
         flat = [x for pair in _encode(fields).items() for x in pair]
         step = json.dumps({k: fields[k] for k in ("status", "message", "progress", "updated_at") if k in fields})
         keys = [job_key(job_id), history_key(job_id)]
-        moved = self._update(keys=keys, args=[self.ttl, "1" if force else "0", step, HISTORY, *flat]) == 1
+        args = [self.ttl, "1" if force else "0", step, HISTORY, repr(fields["updated_at"]), *flat]
+        moved = self._update(keys=keys, args=args) == 1
         if moved and status in FINAL:
             self.forget_beat(job_id)  # an ended job is no reaper's business
         return moved
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many job records there are of each kind in each status (expired ones dropped)."""
+        pairs = [(kind, status) for kind in KINDS for status in STATES]
+        now = time.time()
+        with self.client.pipeline(transaction=False) as pipe:
+            for kind, status in pairs:
+                pipe.zremrangebyscore(f"{STATUS_INDEX}{kind}:{status}", "-inf", now)
+                pipe.zcard(f"{STATUS_INDEX}{kind}:{status}")
+            replies = pipe.execute()
+        return dict(zip(pairs, replies[1::2], strict=True))
+
+    def durations(self) -> dict[str, tuple[list[int], float, int]]:
+        """Each kind's job durations (submission to outcome) so far: the count in each bucket of
+        DURATION_BUCKETS and +Inf (not cumulative), their sum in seconds and their count."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for kind in KINDS:
+                pipe.hgetall(DURATIONS + kind)
+            replies = pipe.execute()
+        out = {}
+        for kind, raw in zip(KINDS, replies, strict=True):
+            fields = {k.decode(): v.decode() for k, v in raw.items()}
+            buckets = [int(fields.get(f"bucket:{i}", 0)) for i in range(len(DURATION_BUCKETS) + 1)]
+            out[kind] = (buckets, float(fields.get("sum", 0.0)), int(fields.get("count", 0)))
+        return out
 
     def history(self, job_id: str) -> list[dict[str, Any]]:
         """Every step the job went through (the last HISTORY), oldest first."""
@@ -218,6 +283,8 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
             view["rows"] = record.get("rows", 0)
     if "invalid_rows" in record:
         view["invalid_rows"] = record["invalid_rows"]
+    if "request_id" in record:
+        view["request_id"] = record["request_id"]
     return view
 
 

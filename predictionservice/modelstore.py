@@ -62,6 +62,10 @@ class ModelStore:
             deleted, _ = pipe.execute()
         return bool(deleted)
 
+    def count(self) -> int:
+        """How many models the store holds: one version token each, so one HLEN, no scan."""
+        return int(self.client.hlen(VERSIONS))
+
     def keys(self) -> Iterator[str]:
         for raw in self.client.scan_iter(count=500):
             key = raw.decode()

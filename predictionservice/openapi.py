@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from predictionservice.exceptions import STATUS
+from predictionservice.openinference import DATATYPES, infer_schema
 from predictionservice.validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
 
 VERSION = "0.1.0"
@@ -47,6 +48,7 @@ JOB_STATUS = {
         },
         "rows": {"type": "integer", "description": "COMPLETED scoring jobs: documents written"},
         "invalid_rows": {"type": "integer", "description": "rows skipped because a field could not be encoded"},
+        "request_id": {"type": "string", "description": "the X-Request-ID of the request that submitted the job"},
     },
 }
 CLASSIFICATION = {
@@ -109,6 +111,11 @@ MODEL = {
         "numFeatures": {"type": "integer"},
         "numClasses": {"type": "integer"},
         "feature_names": {"type": "array", "items": {"type": "string"}},
+        "integral_features": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "numeric features whose training column held whole numbers (V2 metadata: INT64)",
+        },
         "schema": SCHEMA_BLOCK,
         "parameters": JOB,
         "metrics": {"type": "object"},
@@ -135,6 +142,55 @@ HEALTH = {
         "workers": {"type": "integer", "description": "Celery workers answering a ping"},
         "worker_names": {"type": "array", "items": {"type": "string"}, "description": "their names (-n)"},
     },
+}
+
+V2_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+TENSOR_METADATA = {
+    "type": "object",
+    "required": ["name", "datatype", "shape"],
+    "properties": {
+        "name": {"type": "string"},
+        "datatype": {"enum": DATATYPES},
+        "shape": {"type": "array", "items": {"type": "integer"}},
+        "parameters": {"type": "object"},
+    },
+}
+V2_MODEL = {
+    "type": "object",
+    "required": ["name", "versions", "platform", "inputs", "outputs"],
+    "properties": {
+        "name": {"type": "string"},
+        "versions": {"type": "array", "items": {"type": "string"}},
+        "platform": {"type": "string"},
+        "inputs": {"type": "array", "items": TENSOR_METADATA, "description": "one per feature, named by its key"},
+        "outputs": {"type": "array", "items": TENSOR_METADATA},
+        "parameters": {"type": "object"},
+    },
+}
+V2_INFER_RESPONSE = {
+    "type": "object",
+    "required": ["model_name", "outputs"],
+    "properties": {
+        "model_name": {"type": "string"},
+        "model_version": {"type": "string"},
+        "id": {"type": "string", "description": "the request's id, echoed"},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "datatype", "shape", "data"],
+                "properties": {**TENSOR_METADATA["properties"], "data": {"type": "array"}},
+            },
+        },
+    },
+}
+_V2_ERRORS = {
+    "400": "a malformed inference request, an unknown or missing input, or binary tensor data",
+    "401": "missing or wrong bearer token (when a token is configured)",
+    "404": "unknown model",
+    "413": "body too large",
+    "415": "a Content-Type other than JSON (none at all is JSON)",
+    "503": "Redis is down",
 }
 
 _ERRORS = {
@@ -187,6 +243,7 @@ def openapi_document(params: dict[str, Any], job_schemas: dict[str, Any] | None 
         **_model_paths(),
         **_dataset_paths(),
         **_service_paths(),
+        **_v2_paths(params),
     }
     document: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -195,7 +252,9 @@ def openapi_document(params: dict[str, Any], job_schemas: dict[str, Any] | None 
             "version": VERSION,
             "description": "Train Spark MLlib models on MongoDB data and serve them over REST. "
             "Every route also answers without its trailing slash; every GET answers HEAD. A method a path does "
-            "not list is 405 (the E405 response). Error codes: " + ", ".join(sorted(STATUS)) + ".",
+            "not list is 405 (the E405 response). Every answer carries an X-Request-ID header (the request's own "
+            "when it sent a usable one). The /v2 routes speak the Open Inference Protocol V2; their errors are "
+            '{"error": "<message>"}. Error codes: ' + ", ".join(sorted(STATUS)) + ".",
         },
         "paths": paths,
         "components": {
@@ -320,4 +379,63 @@ def _service_paths() -> dict[str, Any]:
             )
         },
         "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}, **_errors("401")})},
+        "/metrics": {
+            "get": _op(
+                "Prometheus metrics in the text format (404 when the setting 'metrics' is off)",
+                {
+                    "200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    **_errors("401", "404"),
+                },
+            )
+        },
+    }
+
+
+def _v2(schema: dict[str, Any], description: str, *codes: str) -> dict[str, Any]:
+    return {"200": _json(schema, description), **{code: _json(V2_ERROR, _V2_ERRORS[code]) for code in codes}}
+
+
+def _flag(flag: str, **more: Any) -> dict[str, Any]:
+    """An object answering with the boolean flag (live, ready) and more required fields."""
+    return {"type": "object", "required": [flag, *more], "properties": {flag: {"type": "boolean"}, **more}}
+
+
+def _v2_paths(params: dict[str, Any]) -> dict[str, Any]:
+    server = {
+        "type": "object",
+        "required": ["name", "version", "extensions"],
+        "properties": {
+            "name": {"type": "string"},
+            "version": {"type": "string"},
+            "extensions": {"type": "array", "items": {"type": "string"}},
+        },
+    }
+    not_ready = _json(_flag("ready", error={"type": "string"}), "not ready: Redis is down (and the error)")
+    return {
+        "/v2/health/live": {"get": _op("V2: the server is live", _v2(_flag("live"), "live", "401"))},
+        "/v2/health/ready": {
+            "get": _op(
+                "V2: the server is ready (Redis answers)", {**_v2(_flag("ready"), "ready", "401"), "503": not_ready}
+            )
+        },
+        "/v2": {"get": _op("V2: server metadata", _v2(server, "name, version, extensions", "401"))},
+        "/v2/models/{key}": {
+            "parameters": [KEY],
+            "get": _op("V2: model metadata (version '1')", _v2(V2_MODEL, "inputs and outputs", "401", "404", "503")),
+        },
+        "/v2/models/{key}/ready": {
+            "parameters": [KEY],
+            "get": _op(
+                "V2: the model can be served",
+                _v2(_flag("ready", name={"type": "string"}), "ready", "401", "404", "503"),
+            ),
+        },
+        "/v2/models/{key}/infer": {
+            "parameters": [KEY],
+            "post": _op(
+                "V2: score the rows of one input per feature, as /predict/ would",
+                _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "413", "415", "503"),
+                requestBody=_body(infer_schema(params["max_records_per_request"])),
+            ),
+        },
     }

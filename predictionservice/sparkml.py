@@ -19,7 +19,7 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator, MulticlassClass
 from pyspark.ml.functions import array_to_vector
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql.types import StructType
+from pyspark.sql.types import ByteType, IntegerType, LongType, ShortType, StructType
 
 from predictionservice.defaults import MAX_NUMBER_CHARS
 from predictionservice.exceptions import (
@@ -235,8 +235,17 @@ def encoded_input(spark: Any, job: Mapping[str, Any], parser: Any, source: Any, 
         "rows": sum(r["count"] for r in stats),
         "invalid": invalid_counts(stats),
         "classes": {r["label"]: r["count"] for r in stats if r["error"] is None} if classify else {},
+        "integral": integral_features(parser, df.schema),
     }
     return encoded, counts
+
+
+def integral_features(parser: Any, df_schema: StructType) -> list[str]:
+    """The numeric features whose column the read gave a whole-number type (what the Open
+    Inference Protocol's model metadata calls INT64 rather than FP64)."""
+    integral = (ByteType, ShortType, IntegerType, LongType)
+    types = {field.name: field.dataType for field in df_schema.fields}
+    return [f.key for f in parser.features if f.values is None and isinstance(types.get(f.key), integral)]
 
 
 def cross_validate(

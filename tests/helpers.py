@@ -52,6 +52,13 @@ API_ROUTES = {
     "/datasets/{db}/{collection}/schema": {"get"},
     "/health": {"get"},
     "/openapi.json": {"get"},
+    "/metrics": {"get"},
+    "/v2/health/live": {"get"},  # the Open Inference Protocol V2
+    "/v2/health/ready": {"get"},
+    "/v2": {"get"},
+    "/v2/models/{key}": {"get"},
+    "/v2/models/{key}/ready": {"get"},
+    "/v2/models/{key}/infer": {"post"},
 }
 
 # Routes docs/API.md already names that this service does not answer yet, with the issue that
@@ -62,13 +69,6 @@ NOT_YET_SERVED = {
     "/datasets/": {"get"},
     "/datasets/{db}/{collection}/export": {"get"},
     "/docs": {"get"},
-    "/v2/health/live": {"get"},  # issue 14: Open Inference Protocol V2 and metrics
-    "/v2/health/ready": {"get"},
-    "/v2": {"get"},
-    "/v2/models/{key}": {"get"},
-    "/v2/models/{key}/ready": {"get"},
-    "/v2/models/{key}/infer": {"post"},
-    "/metrics": {"get"},
 }
 
 

@@ -35,6 +35,7 @@ MODEL_KEY = f"auth-test-{uuid.uuid4().hex[:8]}"
 JSON_TYPE = {"Content-Type": "application/json"}
 
 # (id, method, path, body, headers, the status it answers with the right token)
+V2_X = {"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1.5]}
 ROUTES = [
     ("train", "POST", "/train/", {**JOB, "name": "os"}, JSON_TYPE, 400),
     ("train-no-slash", "POST", "/train", {}, JSON_TYPE, 400),
@@ -54,6 +55,12 @@ ROUTES = [
     ("head-models", "HEAD", "/models/", None, {}, 200),
     ("unknown-route", "GET", "/no-such-route", None, {}, 404),
     ("wrong-method", "DELETE", "/predict/", None, {}, 405),
+    ("metrics", "GET", "/metrics", None, {}, 200),
+    ("v2-live", "GET", "/v2/health/live", None, {}, 200),
+    ("v2-server", "GET", "/v2", None, {}, 200),
+    ("v2-model", "GET", f"/v2/models/{MODEL_KEY}", None, {}, 200),
+    ("v2-model-ready", "GET", f"/v2/models/{MODEL_KEY}/ready", None, {}, 200),
+    ("v2-infer", "POST", f"/v2/models/{MODEL_KEY}/infer", {"inputs": [V2_X]}, JSON_TYPE, 200),
 ]
 ROWS = [{"x": 1.5, "y": "yes"}, {"x": 0.5, "y": "no"}]
 
@@ -85,11 +92,13 @@ def call(app, method, path, body=None, headers=None, authorization=None) -> Repl
     return app.request(method, path, json=body, headers=headers)
 
 
-def assert_challenged(response: Reply, method: str) -> None:
+def assert_challenged(response: Reply, method: str, path: str = "") -> None:
     assert response.status_code == 401, response.text[:300]
     assert response.headers["WWW-Authenticate"].startswith("Bearer"), response.headers
     assert response.headers["Content-Type"].startswith("application/json")
-    if method != "HEAD":
+    if path.startswith("/v2"):  # the Open Inference Protocol's error shape
+        assert response.json()["error"].startswith("missing or wrong bearer token")
+    elif method != "HEAD":
         error = response.json()["error"]
         assert error["code"] == "unauthorized" and error["message"] and error["details"] == []
 
@@ -98,7 +107,7 @@ def assert_challenged(response: Reply, method: str) -> None:
 @pytest.mark.parametrize(("name", "method", "path", "body", "headers", "_"), ROUTES, ids=[r[0] for r in ROUTES])
 def test_every_route_but_health_is_401_without_the_right_token(secured, wrong, name, method, path, body, headers, _):
     response = call(secured, method, path, body, headers, WRONG[wrong])
-    assert_challenged(response, method)
+    assert_challenged(response, method, path)
 
 
 @pytest.mark.parametrize(("name", "method", "path", "body", "headers", "status"), ROUTES, ids=[r[0] for r in ROUTES])

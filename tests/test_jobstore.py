@@ -226,3 +226,51 @@ def test_view_reads_only_the_shown_fields_and_equals_the_public_view_of_the_reco
     assert jobs.view("p")["rows"] == 7
     assert jobs.view("never-issued") is None
     assert set(public_view(jobs.get("t"))) <= set(jobstore._SHOWN)
+
+
+# ------------------------------------------------------------------ what /metrics reads here
+
+
+def test_counts_follow_a_job_through_its_statuses(jobs):
+    def training():
+        return {status: n for (kind, status), n in jobs.counts().items() if kind == "training" and n}
+
+    assert training() == {}
+    jobs.create("j1", "training", {})
+    jobs.create("j2", "predictall", {})
+    assert training() == {PENDING: 1}
+    assert jobs.counts()[("predictall", PENDING)] == 1
+    for status in (STARTED, SUBMITTED, SUBMITTED, COMPLETED):
+        jobs.update("j1", status, "moving")
+        assert training() == {status: 1}
+    assert not jobs.update("j1", FAILED, "late")  # refused: the counts do not move either
+    assert training() == {COMPLETED: 1}
+    assert jobs.counts()[("predictall", PENDING)] == 1
+
+
+def test_an_expired_record_drops_out_of_the_counts(jobs, redis_db):
+    jobs.create("j1", "training", {})
+    redis_db.zadd(f"{jobstore.STATUS_INDEX}training:{PENDING}", {"job:j1": time.time() - 1})  # as if expired
+    assert jobs.counts()[("training", PENDING)] == 0
+
+
+def test_a_job_that_ends_counts_its_duration_once(jobs, redis_db):
+    jobs.create("j1", "training", {})
+    redis_db.hset("job:j1", "created_at", str(time.time() - 42.0))  # submitted 42 s ago
+    jobs.update("j1", STARTED, "started")
+    assert jobs.durations()["training"][2] == 0
+    jobs.update("j1", COMPLETED, "done")
+    jobs.update("j1", FAILED, "a late duplicate", force=True)  # moved again, but it had already ended
+    buckets, total, count = jobs.durations()["training"]
+    assert count == 1 and 42.0 <= total < 60.0
+    slot = next(i for i, bound in enumerate(jobstore.DURATION_BUCKETS) if 42.0 <= bound)
+    assert buckets == [1 if i == slot else 0 for i in range(len(jobstore.DURATION_BUCKETS) + 1)]
+    assert jobs.durations()["predictall"] == ([0] * (len(jobstore.DURATION_BUCKETS) + 1), 0.0, 0)
+
+
+def test_the_request_id_is_kept_and_shown(jobs):
+    jobs.create("j1", "training", {}, request_id="trace-9")
+    assert jobs.get("j1")["request_id"] == "trace-9"
+    assert jobs.view("j1")["request_id"] == "trace-9"
+    jobs.create("j2", "training", {})
+    assert "request_id" not in jobs.view("j2")

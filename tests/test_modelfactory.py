@@ -232,3 +232,21 @@ def test_a_stored_model_naming_an_algorithm_not_offered_is_refused_without_impor
     with pytest.raises(UnknownAlgorithm):
         PredictorCache(ModelFactory(ALLOWED), store).get("evil")
     assert name not in sys.modules and not marker.exists()
+
+
+def test_the_cache_counts_its_hits_and_misses(store):
+    store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
+    cache = PredictorCache(ModelFactory(ALLOWED), store)
+    cache.get("m1")
+    cache.get("m1")
+    cache.get("m1")
+    with pytest.raises(NotFound):
+        cache.get("nope")
+    store.save("m1", stored_model([1.0, 2.0, -1.0], 0.25))  # a new version: read again
+    cache.get("m1")
+    assert (cache.hits, cache.misses) == (2, 3)
+
+
+def test_a_compiled_predictor_names_its_algorithm(store):
+    store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
+    assert PredictorCache(ModelFactory(ALLOWED), store).get("m1").algorithm == "LogisticRegressionWrapper"

@@ -102,6 +102,7 @@ def test_a_request_the_http_server_refuses_gets_the_json_error_body(web, name, r
     got, headers, body = raw(web.url, request_bytes)
     assert got == status, body[:300]
     assert headers["content-type"] == "application/json"
+    assert len(headers["x-request-id"]) == 32  # an id even where the app never ran
     error = json.loads(body)["error"]
     assert error["code"] == code and STATUS[code] == status
     assert error["message"] and error["details"] == []
@@ -121,8 +122,10 @@ def test_every_protocol_status_has_a_code_of_the_status_table():
 
 def test_keep_alive_requests_and_the_access_log(web):
     request = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    got, _, body = raw(web.url, b"GET /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+    lost = b"GET /no-such-route HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: lost-1\r\nConnection: close\r\n\r\n"
+    got, headers, body = raw(web.url, lost)
     assert got == 404 and json.loads(body)["error"]["code"] == "not_found"
+    assert headers["x-request-id"] == "lost-1"
     parts = urlsplit(web.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
         for _ in range(3):  # one connection, three answers
@@ -133,6 +136,8 @@ def test_keep_alive_requests_and_the_access_log(web):
             assert data.startswith(b"HTTP/1.1 200 ")
     log = web.log("web")
     assert '"GET /no-such-route HTTP/1.1" 404' in log
+    (line,) = [line for line in log.splitlines() if "/no-such-route" in line]
+    assert line.endswith(" lost-1")  # the request's id closes its access log line
     assert log.count('"GET /health HTTP/1.1" 200') >= 3
 
 

@@ -128,3 +128,13 @@ def test_the_stores_own_entries_are_no_model(store, redis_db):
     assert store.load(VERSIONS) is None and store.version(VERSIONS) is None
     assert store.delete(VERSIONS) is False
     assert redis_db.hget(VERSIONS, "m") is not None  # still there
+
+
+def test_count_is_the_number_of_models(store, redis_db):
+    assert store.count() == 0
+    store.save("a", {"name": "x"})
+    store.save("b", {"name": "y"})
+    store.save("a", {"name": "x again"})
+    assert store.count() == 2
+    store.delete("a")
+    assert store.count() == 1

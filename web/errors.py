@@ -1,5 +1,7 @@
 """One error model for the whole app: every non-success is {"error": {"code", "message",
-"details"}}, whoever raised it (a view, Werkzeug, Redis, MongoDB or a bug)."""
+"details"}}, whoever raised it (a view, Werkzeug, Redis, MongoDB or a bug). On the Open
+Inference Protocol's routes (/v2/...) the same errors are the protocol's {"error": "<message>"}:
+its clients (tritonclient, MLServer's) read the message from there."""
 
 from __future__ import annotations
 
@@ -21,13 +23,17 @@ from predictionservice.exceptions import (
     UnsupportedMediaType,
     code_for_status,
 )
+from predictionservice.openinference import PATH_PREFIX
 from web.jsonio import json_response, shown
 
 log = logging.getLogger("prediction_service")
 
 
-def reply(error: ServiceError, headers: dict[str, str] | None = None) -> Response:
-    return json_response(error.to_dict(), error.status, headers)
+def reply(error: ServiceError, headers: dict[str, str] | None = None, status: int | None = None) -> Response:
+    path = request.path
+    if path == PATH_PREFIX or path.startswith(PATH_PREFIX + "/"):
+        return json_response({"error": error.message}, status or error.status, headers)
+    return json_response(error.to_dict(), status or error.status, headers)
 
 
 def service_error(error: ServiceError) -> Response:
@@ -54,10 +60,9 @@ def http_error(error: HTTPException) -> Response:
     if status == 415:
         return reply(UnsupportedMediaType(error.description or "unsupported content type"))
     if 400 <= status < 500:  # any other client error Werkzeug raises (400, 411, 414, 431 ...)
-        error_body = ServiceError(error.description or error.name, code=code_for_status(status)).to_dict()
-        return json_response(error_body, status)
+        return reply(ServiceError(error.description or error.name, code=code_for_status(status)), status=status)
     log.error("HTTP %s on %s %s: %s", status, request.method, request.path, error)
-    return json_response(ServiceError("internal error").to_dict(), 500)
+    return reply(ServiceError("internal error"), status=500)
 
 
 def redis_down(error: redis.RedisError) -> Response:

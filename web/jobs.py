@@ -16,6 +16,7 @@ from predictionservice.mongotarget import CollectionRef, resolve, scrub
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
 from web.prediction import check_schema
+from web.requestid import current
 from web.services import services
 
 bp = Blueprint("jobs", __name__)
@@ -35,7 +36,7 @@ def submit_training() -> Response:
         resolve(job["outputCollection"], params, "outputCollection")
     _check_size(algorithm, job, parser, params)
     _require_input(source)
-    job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job))
+    job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job), current())
     return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
 
 
@@ -53,7 +54,7 @@ def submit_predictall() -> Response:
         )
     check_schema(job, services().predictors.get(job["modelkey"]))
     _require_input(source)
-    job_id = services().submit(PREDICTALL_TASK, "predictall", job)
+    job_id = services().submit(PREDICTALL_TASK, "predictall", job, current())
     return json_response({"job_id": job_id}, 202, {"Location": f"/predictall/status/{job_id}"})
 
 

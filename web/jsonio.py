@@ -18,10 +18,11 @@ def json_response(payload: Any, status: int = 200, headers: dict[str, str] | Non
     return Response(body, status=status, mimetype=JSON, headers=headers)
 
 
-def json_body() -> Any:
-    """The request's JSON document; 415 unless it was sent as JSON."""
+def json_body(*, untyped: bool = False) -> Any:
+    """The request's JSON document; 415 unless it was sent as JSON (or, when untyped is allowed,
+    with no Content-Type at all: the Open Inference Protocol's clients send none)."""
     mimetype = request.mimetype
-    if mimetype != JSON and not mimetype.endswith("+json"):
+    if mimetype != JSON and not mimetype.endswith("+json") and not (untyped and not mimetype):
         raise UnsupportedMediaType(
             f"the body must be JSON sent with 'Content-Type: application/json' (got {mimetype or 'none'!r})"
         )

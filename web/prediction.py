@@ -1,5 +1,6 @@
 """Online prediction: ``POST /predict/`` scores one record or many with a stored model, in numpy
-in this process (no JVM), from a predictor cached against the model's version token."""
+in this process (no JVM), from a predictor cached against the model's version token. ``score``
+is the one way records are scored online: the V2 infer route (web.v2) calls it too."""
 
 from __future__ import annotations
 
@@ -24,8 +25,23 @@ def predict() -> Response:
     predictor = services().predictors.get(key)
     check_schema(body, predictor)
     if "record" in body:
-        return json_response({"modelkey": key, **predictor.predict_one(body["record"])})
-    return json_response({"modelkey": key, "predictions": predictor.predict(body["records"])})
+        answer = predictor.predict_one(body["record"])
+        counted(predictor, 1)
+        return json_response({"modelkey": key, **answer})
+    return json_response({"modelkey": key, "predictions": score(predictor, body["records"])})
+
+
+def score(predictor: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The predictor's answers for records, counted for /metrics."""
+    answers = predictor.predict(records)
+    counted(predictor, len(answers))
+    return answers
+
+
+def counted(predictor: Any, records: int) -> None:
+    metrics = services().metrics
+    if metrics is not None:
+        metrics.predicted(predictor.algorithm, records)
 
 
 def check_schema(body: dict[str, Any], predictor: Any) -> None:

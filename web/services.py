@@ -13,9 +13,11 @@ from modelfactory import ModelFactory, PredictorCache
 from predictionservice.defaults import QUEUE_FULL_RETRY_AFTER
 from predictionservice.exceptions import ServiceUnavailable, TooManyRequests
 from predictionservice.jobstore import FAILED, JobStore
+from predictionservice.metrics import Metrics
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, redact_job
 from predictionservice.openapi import openapi_document
+from predictionservice.openinference import infer_schema
 from predictionservice.redisclient import connect
 from predictionservice.validation import Validator, predict_schema
 
@@ -37,12 +39,17 @@ class Services:
         self.predictors = PredictorCache(self.factory, self.models)
         self.celery = make_celery(params, set_as_current=False)
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
+        self.infer_validator = Validator(infer_schema(params["max_records_per_request"]))
         self.openapi = openapi_document(params, self.factory.job_schemas())
+        # the Celery broker is the same Redis database: the queue's length is read there
+        metrics = params["metrics"]
+        self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, QUEUE) if metrics else None
 
-    def submit(self, task: str, kind: str, job: dict[str, Any]) -> str:
-        """Record a job and queue it; its id. The record exists before a worker can see the job.
-        A full queue refuses the job (429): each waiting message holds its job document in Redis,
-        and Redis full (noeviction) would fail every write of the service."""
+    def submit(self, task: str, kind: str, job: dict[str, Any], request_id: str | None = None) -> str:
+        """Record a job and queue it; its id. The record exists before a worker can see the job,
+        and names the request that submitted it. A full queue refuses the job (429): each waiting
+        message holds its job document in Redis, and Redis full (noeviction) would fail every write
+        of the service."""
         waiting = self.redis.llen(QUEUE)
         if waiting >= self.params["max_queued_jobs"]:
             raise TooManyRequests(
@@ -51,7 +58,7 @@ class Services:
                 retry_after=QUEUE_FULL_RETRY_AFTER,
             )
         job_id = uuid.uuid4().hex
-        self.jobs.create(job_id, kind, redact_job(job))  # the record is shown: no credentials
+        self.jobs.create(job_id, kind, redact_job(job), request_id)  # the record is shown: no credentials
         try:
             self.celery.send_task(task, args=[job], task_id=job_id, queue=QUEUE)
         except Exception as exc:

@@ -1,0 +1,198 @@
+"""The Open Inference Protocol V2 (KServe V2, spoken by Triton and MLServer) in the service's
+terms: a stored model's metadata as tensors, an infer request's tensors as the records
+``/predict/`` scores, and the predictor's answers as output tensors.
+
+A model is named by its key, version "1". Each feature is one input column named by its key:
+shape ``[-1, 1]``, ``BYTES`` for a categorical, ``INT64`` for a numeric feature whose training
+column was whole numbers (recorded as ``integral_features`` at training), ``FP64`` otherwise and
+for models stored before that was recorded. The outputs are the predictor's answer fields, so an
+infer request and ``/predict/`` with the same records answer the same (one scoring path).
+
+Only JSON tensors are spoken: data in the binary tensor extension is refused (``binary_data_size``
+or an ``Inference-Header-Content-Length`` body); a request for binary outputs is answered in JSON,
+which the protocol's clients read as well. Unknown request, input and output ``parameters`` (such
+as MLServer's ``content_type``) are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from predictionservice.exceptions import InvalidRequest, RecordError
+
+PATH_PREFIX = "/v2"  # every route of the protocol, and only those, starts so
+SERVER_NAME = "prediction-service"
+MODEL_VERSION = "1"
+PLATFORM = "prediction-service-numpy"
+BINARY_HEADER = "Inference-Header-Content-Length"
+BINARY_REFUSED = (
+    "the binary tensor extension is not supported: send every input's values as JSON in 'data' "
+    "(tritonclient: set_data_from_numpy(array, binary_data=False))"
+)
+
+INTEGER_TYPES = frozenset({"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64"})
+FLOAT_TYPES = frozenset({"FP16", "FP32", "FP64"})
+DATATYPES = sorted(INTEGER_TYPES | FLOAT_TYPES | {"BOOL", "BYTES"})
+_SCALAR = {"type": ["number", "string", "boolean"]}
+
+
+def infer_schema(max_records: int) -> dict[str, Any]:
+    """The infer request body (the protocol's $inference_request), bounded like /predict/: at
+    most max_records rows, one input per column."""
+    tensor = {
+        "type": "object",
+        "required": ["name", "shape", "datatype", "data"],
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 256},
+            "shape": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 2,
+                "prefixItems": [{"type": "integer", "minimum": 1, "maximum": max_records}, {"const": 1}],
+                "description": "[N] or [N, 1]: N rows of one column",
+            },
+            "datatype": {"enum": DATATYPES},
+            "parameters": {"type": "object"},
+            "data": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": max_records,
+                "items": {"anyOf": [_SCALAR, {"type": "array", "minItems": 1, "maxItems": 1, "items": _SCALAR}]},
+                "description": "the column's N values, flat or nested ([[v], ...]) in row-major order",
+            },
+        },
+    }
+    output = {
+        "type": "object",
+        "required": ["name"],
+        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 256}, "parameters": {"type": "object"}},
+    }
+    return {
+        "title": "Open Inference Protocol V2 inference request",
+        "type": "object",
+        "required": ["inputs"],
+        "properties": {
+            "id": {"type": "string", "maxLength": 256},
+            "parameters": {"type": "object"},
+            "inputs": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": tensor},
+            "outputs": {"type": "array", "maxItems": 4, "items": output},
+        },
+    }
+
+
+def output_tensors(parser: Any) -> list[dict[str, Any]]:
+    """What a model answers, as tensor metadata: its predictor's answer fields."""
+    names = parser.class_names
+    if not names:
+        return [{"name": "prediction", "datatype": "FP64", "shape": [-1, 1]}]
+    return [
+        {"name": "prediction", "datatype": "INT64", "shape": [-1, 1]},
+        {"name": "label", "datatype": "BYTES", "shape": [-1, 1]},
+        {"name": "probability", "datatype": "FP64", "shape": [-1, 1]},
+        {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(names)], "parameters": {"labels": names}},
+    ]
+
+
+def model_metadata(key: str, stored: Mapping[str, Any], parser: Any) -> dict[str, Any]:
+    """GET /v2/models/<key>: one input per feature and the outputs of the model's task."""
+    integral = set(stored.get("integral_features") or ())
+
+    def datatype(feature: Any) -> str:
+        if feature.values is not None:
+            return "BYTES"
+        return "INT64" if feature.key in integral else "FP64"
+
+    return {
+        "name": key,
+        "versions": [MODEL_VERSION],
+        "platform": PLATFORM,
+        "inputs": [{"name": f.key, "datatype": datatype(f), "shape": [-1, 1]} for f in parser.features],
+        "outputs": output_tensors(parser),
+        "parameters": {"algorithm": stored.get("name"), "task": parser.task},
+    }
+
+
+def refuse_binary(body: Mapping[str, Any]) -> None:
+    """Inputs whose values travel in the binary extension cannot be read from JSON. Runs before
+    the schema (such an input has no 'data', which the schema would name instead), so it takes
+    the body as it comes: anything else is left to the schema."""
+    inputs = body.get("inputs")
+    for tensor in inputs if isinstance(inputs, list) else ():
+        parameters = tensor.get("parameters") if isinstance(tensor, Mapping) else None
+        if isinstance(parameters, Mapping) and "binary_data_size" in parameters:
+            raise InvalidRequest(f"input '{str(tensor.get('name'))[:100]}': {BINARY_REFUSED}")
+
+
+def _flat(tensor: Mapping[str, Any]) -> list[Any]:
+    """The tensor's values as one list of N scalars, its shape and datatype checked."""
+    name, shape, data = tensor["name"], tensor["shape"], tensor["data"]
+    values = [v[0] if isinstance(v, list) else v for v in data]
+    if len(values) != shape[0]:
+        raise InvalidRequest(f"input '{name}' has shape {shape} but {len(values)} values")
+    datatype = tensor["datatype"]
+    if datatype == "BYTES":
+        wrong = next((i for i, v in enumerate(values) if not isinstance(v, str)), None)
+    elif datatype == "BOOL":
+        wrong = next((i for i, v in enumerate(values) if not isinstance(v, bool)), None)
+    else:
+        kinds = (int,) if datatype in INTEGER_TYPES else (int, float)
+        wrong = next((i for i, v in enumerate(values) if isinstance(v, bool) or not isinstance(v, kinds)), None)
+    if wrong is not None:
+        raise InvalidRequest(f"input '{name}' is {datatype} but value {wrong} is {type(values[wrong]).__name__}")
+    return values
+
+
+def records(key: str, body: Mapping[str, Any], parser: Any) -> list[dict[str, Any]]:
+    """The records an infer request's columns make, row by row (what /predict/ would be sent);
+    one input per feature, all of the same length."""
+    features = [f.key for f in parser.features]
+    columns: dict[str, list[Any]] = {}
+    for tensor in body["inputs"]:
+        name = tensor["name"]
+        if name not in features:
+            known = ", ".join(features)
+            raise InvalidRequest(f"model '{key}' has no input '{name[:100]}' (its inputs: {known[:2000]})")
+        if name in columns:
+            raise InvalidRequest(f"input '{name}' is given twice")
+        columns[name] = _flat(tensor)
+    missing = [name for name in features if name not in columns]
+    if missing:
+        raise InvalidRequest(f"model '{key}' needs the input(s) {', '.join(missing)[:2000]}")
+    lengths = {len(values) for values in columns.values()}
+    if len(lengths) > 1:
+        raise InvalidRequest(f"the inputs have different numbers of rows: {sorted(lengths)}")
+    (rows,) = lengths
+    return [{name: values[i] for name, values in columns.items()} for i in range(rows)]
+
+
+def row_error(error: RecordError) -> InvalidRequest:
+    """A record the parser refused, in the protocol's words: the row and the input."""
+    where = f"row {error.index}: " if error.index is not None else ""
+    return InvalidRequest(f"{where}input '{error.field}' {error.problem}", details=error.details)
+
+
+def infer_response(
+    key: str, body: Mapping[str, Any], parser: Any, answers: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The answers as output tensors, only those requested when the request names some."""
+    offered = {tensor["name"]: tensor for tensor in output_tensors(parser)}
+    wanted = [output["name"] for output in body.get("outputs") or ()] or list(offered)
+    unknown = [name for name in wanted if name not in offered]
+    if unknown:
+        raise InvalidRequest(f"model '{key}' has no output '{unknown[0][:100]}' (its outputs: {', '.join(offered)})")
+    n = len(answers)
+    outputs = []
+    for name in dict.fromkeys(wanted):
+        tensor = offered[name]
+        if name == "probabilities":
+            data = [answer[name][label] for answer in answers for label in parser.class_names]
+            shape = [n, len(parser.class_names)]
+        else:
+            data = [answer[name] for answer in answers]
+            shape = [n, 1]
+        outputs.append({"name": name, "datatype": tensor["datatype"], "shape": shape, "data": data})
+    response: dict[str, Any] = {"model_name": key, "model_version": MODEL_VERSION, "outputs": outputs}
+    if "id" in body:
+        response["id"] = body["id"]
+    return response

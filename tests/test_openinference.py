@@ -1,0 +1,93 @@
+"""openinference.py: the Open Inference Protocol's tensors in the service's terms, without HTTP
+(web/v2.py and tests/test_v2.py hold the routes, over a real server with tritonclient)."""
+
+import pytest
+
+from dataparser import DataParser
+from predictionservice import openinference
+from predictionservice.exceptions import InvalidRequest
+from predictionservice.validation import Validator
+
+SCHEMA = {
+    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+    "features": [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1}}],
+}
+PARSER = DataParser(SCHEMA)
+
+
+def tensor(name, data, datatype="FP64", shape=None):
+    return {"name": name, "shape": shape or [len(data), 1], "datatype": datatype, "data": data}
+
+
+def test_columns_become_records_flat_or_nested():
+    body = {"inputs": [tensor("x", [[1.5], [2]]), tensor("c", ["a", "b"], "BYTES", [2])]}
+    assert openinference.records("m", body, PARSER) == [{"x": 1.5, "c": "a"}, {"x": 2, "c": "b"}]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ([tensor("x", [1.0])], "model 'm' needs the input(s) c"),
+        ([tensor("x", [1.0]), tensor("c", ["a"], "BYTES"), tensor("z", [1.0])], "model 'm' has no input 'z'"),
+        ([tensor("x", [1.0]), tensor("x", [1.0])], "input 'x' is given twice"),
+        ([tensor("x", [1.0, 2.0]), tensor("c", ["a"], "BYTES")], "the inputs have different numbers of rows"),
+        ([tensor("x", [1.0], shape=[2, 1]), tensor("c", ["a"], "BYTES")], "input 'x' has shape [2, 1] but 1 values"),
+        ([tensor("x", ["1"]), tensor("c", ["a"], "BYTES")], "input 'x' is FP64 but value 0 is str"),
+        ([tensor("x", [True], "FP64"), tensor("c", ["a"], "BYTES")], "input 'x' is FP64 but value 0 is bool"),
+        ([tensor("x", [1.0]), tensor("c", [1], "BYTES")], "input 'c' is BYTES but value 0 is int"),
+    ],
+)
+def test_inputs_that_do_not_make_records(inputs, message):
+    with pytest.raises(InvalidRequest) as caught:
+        openinference.records("m", {"inputs": inputs}, PARSER)
+    assert caught.value.message.startswith(message)
+
+
+def test_the_body_schema_bounds_rows_and_shapes():
+    validator = Validator(openinference.infer_schema(3))
+    validator.check({"inputs": [tensor("x", [1.0, 2.0, 3.0])]}, "request")
+    for bad in (
+        {"inputs": [tensor("x", [1.0] * 4)]},  # more rows than the limit
+        {"inputs": [tensor("x", [1.0], shape=[1, 2])]},  # one column per input
+        {"inputs": [tensor("x", [1.0], shape=[1, 1, 1])]},
+        {"inputs": [tensor("x", [1.0], datatype="FP128")]},
+        {"inputs": []},
+        {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64"}]},  # no data
+    ):
+        with pytest.raises(InvalidRequest):
+            validator.check(bad, "request")
+
+
+def test_binary_data_is_refused_with_how_to_send_json():
+    body = {"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "parameters": {"binary_data_size": 8}}]}
+    with pytest.raises(InvalidRequest) as caught:
+        openinference.refuse_binary(body)
+    assert "binary_data=False" in caught.value.message
+    openinference.refuse_binary({"inputs": [tensor("x", [1.0]) | {"parameters": {"content_type": "np"}}]})
+    for odd in ({"inputs": 7}, {"inputs": [7, {"parameters": 7}, {"parameters": ["binary_data_size"]}]}):
+        openinference.refuse_binary(odd)  # not this check's to refuse: the schema's
+
+
+def test_metadata_uses_int64_only_where_training_recorded_whole_numbers():
+    inputs = openinference.model_metadata("m", {"name": "A", "integral_features": ["x"]}, PARSER)["inputs"]
+    assert [i["datatype"] for i in inputs] == ["INT64", "BYTES"]
+    inputs = openinference.model_metadata("m", {"name": "A"}, PARSER)["inputs"]
+    assert [i["datatype"] for i in inputs] == ["FP64", "BYTES"]
+
+
+def test_the_answers_as_tensors_requested_ones_only_and_the_id_echoed():
+    answers = [
+        {"prediction": 1, "label": "yes", "probability": 0.75, "probabilities": {"no": 0.25, "yes": 0.75}},
+        {"prediction": 0, "label": "no", "probability": 0.25, "probabilities": {"no": 0.75, "yes": 0.25}},
+    ]
+    response = openinference.infer_response("m", {"id": "r"}, PARSER, answers)
+    assert response["id"] == "r" and response["model_version"] == "1"
+    by_name = {o["name"]: o for o in response["outputs"]}
+    assert by_name["probabilities"] == {
+        "name": "probabilities", "datatype": "FP64", "shape": [2, 2], "data": [0.25, 0.75, 0.75, 0.25]
+    }  # fmt: skip
+    assert by_name["label"]["data"] == ["yes", "no"] and by_name["prediction"]["datatype"] == "INT64"
+    only = openinference.infer_response("m", {"outputs": [{"name": "probability"}]}, PARSER, answers)
+    assert [o["name"] for o in only["outputs"]] == ["probability"] and "id" not in only
+    with pytest.raises(InvalidRequest, match="has no output 'nope'"):
+        openinference.infer_response("m", {"outputs": [{"name": "nope"}]}, PARSER, answers)

@@ -1,0 +1,34 @@
+"""Request ids: every answer carries ``X-Request-ID``, the client's own when it sent a usable one
+(so a caller's trace id follows the request), else one made here. The id is also in the access
+log line (modelserver's logger reads it from the WSGI environ) and in the record of a job the
+request submitted, so one id ties a client's call, the log and the job together."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from flask import Response, request
+
+HEADER = "X-Request-ID"
+ENVIRON_KEY = "prediction_service.request_id"
+# What an id taken from a client may be: short, printable, nothing a log line or header could
+# be confused by (no spaces, quotes or control characters). Anything else is replaced.
+_USABLE = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+def begin() -> None:
+    """The request's id, taken or made, kept in the WSGI environ for the log and the views."""
+    given = request.headers.get(HEADER, "")
+    request.environ[ENVIRON_KEY] = given if _USABLE.fullmatch(given) else uuid.uuid4().hex
+
+
+def current() -> str | None:
+    return request.environ.get(ENVIRON_KEY)
+
+
+def stamp(response: Response) -> Response:
+    request_id = current()
+    if request_id is not None:
+        response.headers[HEADER] = request_id
+    return response
