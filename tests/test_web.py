@@ -80,3 +80,11 @@ def test_a_bug_is_a_500_with_an_incident_id_and_no_trace(base_params, caplog):
     assert message.startswith("internal error (incident ") and "secret" not in answer.text
     assert "Traceback" not in answer.text
     assert any("ZeroDivisionError" in (r.exc_text or "") for r in caplog.records)
+
+
+def test_the_jobs_list_checks_its_query(client):
+    assert isinstance(client.get("/jobs/").json()["jobs"], list)
+    for query in ({"kind": "nope"}, {"status": "done"}, {"limit": "0"}, {"limit": "x"}, {"limit": "501"}):
+        answer = client.get("/jobs/", params=query)
+        assert answer.status_code == 400, query
+        assert list(query)[0] in answer.json()["error"]["message"]

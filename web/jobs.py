@@ -10,6 +10,8 @@ from flask import Blueprint, Response, request
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK
 from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.jobstore import KINDS as JOB_KINDS
+from predictionservice.jobstore import MAX_LIST, STATES
 from predictionservice.mongotarget import CollectionRef, resolve
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
@@ -64,6 +66,27 @@ def predictall_status(job_id: str) -> Response:
 @bp.get("/jobs/<job_id>")
 def any_job(job_id: str) -> Response:
     return _status(job_id, None)
+
+
+DEFAULT_LIST = 50
+
+
+@bp.get("/jobs/", strict_slashes=False)
+def list_jobs() -> Response:
+    """Recent jobs, newest first (``?kind=``, ``?status=``, ``?limit=``)."""
+    kind = _choice("kind", JOB_KINDS)
+    status = _choice("status", STATES)
+    limit = request.args.get("limit", str(DEFAULT_LIST))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST:
+        raise InvalidRequest(f"'limit' must be a whole number from 1 to {MAX_LIST}, not {shown(limit)}")
+    return json_response({"jobs": services().jobs.recent(int(limit), kind, status)})
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is not None and value not in allowed:
+        raise InvalidRequest(f"'{name}' must be one of {', '.join(allowed)}, not {shown(value)}")
+    return value
 
 
 def _status(job_id: str, kind: str | None) -> Response:
