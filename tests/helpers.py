@@ -36,6 +36,10 @@ def ref(collection) -> CollectionRef:
 
 
 JOB = json.loads((ROOT / "job.json").read_text())
+EXAMPLES = ROOT / "examples"
+# examples/random_forest_xor.json on a one-point grid: a small forest with probabilities, quickly
+XOR_JOB = {**json.loads((EXAMPLES / "random_forest_xor.json").read_text()), "numTrees": [10], "maxDepth": [4]}
+TOKEN = "s3cret-token"  # the token of the token_service fixture
 FINAL = ("COMPLETED", "FAILED")
 
 # API.md, route by route: the methods each path answers (HEAD is implied by GET and not listed).
