@@ -86,7 +86,7 @@ class Job:
         return status
 
 
-_BAR = "{l_bar}{bar}| {n_fmt}% {postfix}"
+_BAR = "{l_bar}{bar}|{postfix}"  # "45%|████▌     |, SUBMITTED: fitting ..."
 
 
 class PredictionClient:

@@ -76,6 +76,11 @@ NOT_YET_SERVED = {
 }
 
 
+def bar_percentages(text: str) -> list[int]:
+    """The percentages a tqdm bar showed, frame by frame, in what it wrote."""
+    return [int(p) for p in re.findall(r"(\d+)%\|", text)]
+
+
 class Service(ServiceProcesses):
     """A real worker process and a real web server (CherryPy on loopback) on this session's
     Redis and MongoDB, driven over HTTP with requests."""

@@ -10,7 +10,7 @@ import uuid
 import pandas as pd
 import pytest
 
-from helpers import EXAMPLES, TOKEN, XOR_JOB
+from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages
 from localservers import embedded
 from predictionclient import Job, PredictionClient, PredictionServiceError
 from predictionservice.jobstore import FAILED, JobStore
@@ -44,10 +44,9 @@ def test_train_waits_to_the_end_with_a_moving_progress_bar(trained):
     final, bar = trained
     assert final["status"] == "COMPLETED" and final["model_key"] == final["job_id"]
     assert set(final["metrics"]) >= {"auc", "accuracy"}
-    frames = [frame for frame in bar.split("\r") if "%" in frame]
-    shown = [int(frame.split("|")[-1].split("%")[0]) for frame in frames if "|" in frame]
+    shown = bar_percentages(bar)
     assert shown[-1] == 100 and len(set(shown)) >= 3, bar  # it moved on the way, and ended full
-    assert "COMPLETED" in frames[-1]
+    assert f"COMPLETED: {final['message']}"[:100] in bar
 
 
 def test_predict_one_many_and_a_dataframe_are_the_apis_answers(api, service, trained):

@@ -87,4 +87,4 @@ def test_the_jobs_list_checks_its_query(client):
     for query in ({"kind": "nope"}, {"status": "done"}, {"limit": "0"}, {"limit": "x"}, {"limit": "501"}):
         answer = client.get("/jobs/", params=query)
         assert answer.status_code == 400, query
-        assert list(query)[0] in answer.json()["error"]["message"]
+        assert next(iter(query)) in answer.json()["error"]["message"]
