@@ -17,12 +17,12 @@ from typing import Any
 from flask import Flask
 
 from predictionservice.config import load_parameters
-from web import datasets, jobs, meta, models, prediction
+from web import datasets, jobs, meta, models, prediction, ui
 from web.errors import register_errors
 from web.guard import guard
 from web.services import EXTENSION, Services
 
-BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, datasets.bp, meta.bp)
+BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, datasets.bp, meta.bp, ui.bp)
 
 
 def modelservice(params: dict[str, Any] | None = None) -> Flask:

@@ -18,6 +18,7 @@ STATUS: dict[str, int] = {
     "unknown_algorithm": 400,
     "forbidden_target": 400,
     "unauthorized": 401,
+    "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "payload_too_large": 413,
@@ -91,6 +92,12 @@ class ForbiddenTarget(ServiceError):
 
 class Unauthorized(ServiceError):
     code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    """A page's form posted without its CSRF token, or from another site."""
+
+    code = "forbidden"
 
 
 class NotFound(ServiceError):

@@ -16,6 +16,7 @@ API_STATUS = {
     "unknown_algorithm": 400,  # "any other name is 400"
     "forbidden_target": 400,
     "unauthorized": 401,
+    "forbidden": 403,  # a page's form without its CSRF token, or posted from another site
     "not_found": 404,
     "method_not_allowed": 405,
     "payload_too_large": 413,
@@ -38,6 +39,7 @@ CLASSES = {
     ex.UnknownAlgorithm: "unknown_algorithm",
     ex.ForbiddenTarget: "forbidden_target",
     ex.Unauthorized: "unauthorized",
+    ex.Forbidden: "forbidden",
     ex.NotFound: "not_found",
     ex.MethodNotAllowed: "method_not_allowed",
     ex.PayloadTooLarge: "payload_too_large",

@@ -11,7 +11,7 @@ from web.services import Services, services
 
 
 def test_each_resource_is_one_blueprint_of_module_level_views(client):
-    assert {bp.name for bp in BLUEPRINTS} == {"jobs", "prediction", "models", "datasets", "meta"}
+    assert {bp.name for bp in BLUEPRINTS} == {"jobs", "prediction", "models", "datasets", "meta", "ui"}
     endpoints = {rule.endpoint for rule in client.app.url_map.iter_rules()}
     assert {"jobs.submit_training", "prediction.predict", "models.show_model", "datasets.put_dataset"} <= endpoints
     assert "meta.health" in endpoints

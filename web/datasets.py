@@ -11,6 +11,7 @@ from flask import Blueprint, Response, request
 
 from dataparser import infer_schema
 from predictionservice import datasetloader
+from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import InvalidDataset, InvalidRequest, NotFound, UnsupportedMediaType
 from predictionservice.mongotarget import CollectionRef, path_ref
 from predictionservice.validation import parse_json
@@ -22,6 +23,7 @@ bp = Blueprint("datasets", __name__)
 SAMPLE_DOCS = 5
 FIELD_SCAN_DOCS = 100
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
 
 
 @bp.put("/datasets/<db>/<collection>")
@@ -51,25 +53,47 @@ def put_dataset(db: str, collection: str) -> Response:
 
 @bp.get("/datasets/<db>/<collection>")
 def describe_dataset(db: str, collection: str) -> Response:
+    return json_response(description(db, collection))
+
+
+def description(db: str, collection: str) -> dict[str, Any]:
+    """A dataset's count, fields and sample: what the API and the datasets page show."""
     coll = existing(db, collection)
     docs = list(coll.find({}, limit=FIELD_SCAN_DOCS))
-    return json_response(
-        {
-            "dataset": f"{db}.{collection}",
-            "count": coll.count_documents({}),
-            "fields": field_kinds(docs),
-            "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
-        }
-    )
+    return {
+        "dataset": f"{db}.{collection}",
+        "count": coll.count_documents({}),
+        "fields": field_kinds(docs),
+        "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
+    }
 
 
 @bp.get("/datasets/<db>/<collection>/schema")
 def dataset_schema(db: str, collection: str) -> Response:
-    label = request.args.get("label")
+    return json_response(inferred_schema(db, collection, request.args.get("label")))
+
+
+def inferred_schema(db: str, collection: str, label: str | None) -> dict[str, Any]:
+    """The schema block of a dataset with label as its label (the API's and the training page's)."""
     if not label:
         raise InvalidRequest("the query parameter 'label' (the label field) is required")
     coll = existing(db, collection)
-    return json_response(infer_schema(coll.find({}, {"_id": 0}), label))
+    return infer_schema(coll.find({}, {"_id": 0}), label)
+
+
+def collections() -> list[dict[str, Any]]:
+    """Every collection the API can reach, with its count (the system databases never, nor a
+    load or a Spark write in progress)."""
+    client = services().mongo.client(services().params["mongodb_uri"])
+    found = []
+    for db in sorted(client.list_database_names()):
+        if db.lower() in SYSTEM_DATABASES:
+            continue
+        for name in sorted(client[db].list_collection_names()):
+            if not name.startswith(HIDDEN_PREFIXES):
+                count = client[db][name].estimated_document_count()
+                found.append({"dataset": f"{db}.{name}", "db": db, "collection": name, "count": count})
+    return found
 
 
 @bp.delete("/datasets/<db>/<collection>")

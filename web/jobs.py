@@ -25,7 +25,13 @@ KINDS = {"training": "training job", "predictall": "scoring job", None: "job"}
 
 @bp.post("/train/", strict_slashes=False)
 def submit_training() -> Response:
-    job = json_body()
+    job_id = queue_training(json_body())
+    return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
+
+
+def queue_training(job: Any) -> str:
+    """Check a training job document as POST /train/ does and queue it: its id (the training
+    page submits through here too)."""
     JOB_VALIDATOR.check(job, "job document")
     params, factory = services().params, services().factory
     algorithm = factory.algorithm_class(job["name"])
@@ -34,8 +40,7 @@ def submit_training() -> Response:
     if "outputCollection" in job:
         resolve(job["outputCollection"], params, "outputCollection")
     _require_input(source)
-    job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job))
-    return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
+    return services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job))
 
 
 @bp.post("/predictall/", strict_slashes=False)

@@ -18,14 +18,18 @@ bp = Blueprint("prediction", __name__)
 
 @bp.post("/predict/", strict_slashes=False)
 def predict() -> Response:
-    body = json_body()
+    return json_response(answer(json_body()))
+
+
+def answer(body: Any) -> dict[str, Any]:
+    """The answer to a prediction request: what POST /predict/ sends and the model page shows."""
     services().predict_validator.check(body, "prediction request")
     key = body["modelkey"]
     predictor = services().predictors.get(key)
     check_schema(body, predictor)
     if "record" in body:
-        return json_response({"modelkey": key, **predictor.predict_one(body["record"])})
-    return json_response({"modelkey": key, "predictions": predictor.predict(body["records"])})
+        return {"modelkey": key, **predictor.predict_one(body["record"])}
+    return {"modelkey": key, "predictions": predictor.predict(body["records"])}
 
 
 def check_schema(body: dict[str, Any], predictor: Any) -> None:

@@ -3,6 +3,8 @@ accessor views reach them through."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from typing import Any
 
@@ -37,6 +39,9 @@ class Services:
         self.celery = make_celery(params, set_as_current=False)
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
         self.openapi = openapi_document(params, self.factory.job_schemas())
+        token = params["auth_token"]
+        # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
+        self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
 
     def submit(self, task: str, kind: str, job: dict[str, Any]) -> str:
         """Record a job and queue it; its id. The record exists before a worker can see the job."""
