@@ -18,11 +18,14 @@ test: setup
 
 setup: system venv
 
-# apt packages: only when a command is missing (or Java is older than 17).
+# apt packages: only when a command is missing (or Java is older than 17). Chromium and its
+# driver are for the browser tests and the README's screenshot.
 system:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v haproxy >/dev/null 2>&1 || missing="$$missing haproxy"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	jv=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1); \
 	[ -n "$$jv" ] && [ "$$jv" -ge 17 ] || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \

@@ -86,9 +86,7 @@ def detect_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def read_header(
-    text: IO[str], delimiter: str | None, max_columns: int, max_chars: int
-) -> tuple[list[str], str]:
+def read_header(text: IO[str], delimiter: str | None, max_columns: int, max_chars: int) -> tuple[list[str], str]:
     """The column names of a CSV's header line and its delimiter, the line read no further than
     max_chars (a header is never read whole into memory just to be refused)."""
     try:

@@ -19,6 +19,7 @@ STATUS: dict[str, int] = {
     "forbidden_target": 400,
     "invalid_host": 400,
     "unauthorized": 401,
+    "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,
@@ -100,6 +101,12 @@ class InvalidHost(ServiceError):
 
 class Unauthorized(ServiceError):
     code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    """A page's form posted without its CSRF token, or from another site."""
+
+    code = "forbidden"
 
 
 class NotFound(ServiceError):

@@ -83,6 +83,12 @@ _SHOWN = (
     "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
     "model_key", "metrics", "rows", "invalid_rows", "request_id",
 )  # fmt: skip
+MAX_LIST = 500  # most jobs one listing shows
+
+
+def index_key() -> str:
+    """The sorted set of job ids by creation time: listings read it newest first."""
+    return "jobs"
 
 
 _ISSUED_ID = re.compile(r"[0-9a-f]{32}\Z")
@@ -135,6 +141,9 @@ class JobStore:
             pipe.hset(key, mapping=_encode(record))
             pipe.expire(key, self.ttl)
             pipe.zadd(f"{STATUS_INDEX}{kind}:{PENDING}", {key: now + self.ttl})
+            pipe.zadd(index_key(), {job_id: now})
+            # ids older than the TTL have no record left: the index forgets them as it grows
+            pipe.zremrangebyscore(index_key(), "-inf", now - self.ttl)
             pipe.execute()
         return record
 
@@ -145,10 +154,33 @@ class JobStore:
     def view(self, job_id: str) -> dict[str, Any] | None:
         """The job as the API shows it (public_view), reading only the fields shown: clients poll
         this, and the stored job document beside them can be large."""
-        values = self.client.hmget(job_key(job_id), _SHOWN)
-        if values[0] is None:  # every record holds its job_id from create() on
-            return None
-        return public_view(_decode({f.encode(): v for f, v in zip(_SHOWN, values, strict=True) if v is not None}))
+        return _shown(self.client.hmget(job_key(job_id), _SHOWN))
+
+    def recent(self, limit: int, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """The newest jobs first, at most limit, of a kind and a status when given: what a person
+        who lost a job id looks at. The index is read in pages, so a rare status is still found."""
+        found: list[dict[str, Any]] = []
+        start, page = 0, max(limit, 50)
+        while len(found) < limit:
+            ids = self.client.zrevrange(index_key(), start, start + page - 1)
+            if not ids:
+                break
+            with self.client.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hmget(job_key(job_id.decode()), _SHOWN)
+                rows = pipe.execute()
+            gone = [job_id for job_id, values in zip(ids, rows, strict=True) if values[0] is None]
+            if gone:  # expired records
+                self.client.zrem(index_key(), *gone)
+            views = (_shown(values) for values in rows)
+            found += [v for v in views if v and kind in (None, v["kind"]) and status in (None, v["status"])]
+            start += page - len(gone)
+        return found[:limit]
+
+    def parameters(self, job_id: str) -> dict[str, Any]:
+        """The job document a job was submitted with (credentials redacted); {} when unknown."""
+        raw = self.client.hget(job_key(job_id), "parameters")
+        return json.loads(raw) if raw else {}
 
     def update(
         self,
@@ -237,6 +269,12 @@ class JobStore:
         """Count one more start of the job (a re-run after a lost worker counts again); 0 when
         the job has no record (never a partial record without a TTL)."""
         return int(self._attempt(keys=[job_key(job_id)]))
+
+
+def _shown(values: list[bytes | None]) -> dict[str, Any] | None:
+    if values[0] is None:  # every record holds its job_id from create() on
+        return None
+    return public_view(_decode({f.encode(): v for f, v in zip(_SHOWN, values, strict=True) if v is not None}))
 
 
 def _encode(record: dict[str, Any]) -> dict[str, str]:

@@ -51,6 +51,7 @@ JOB_STATUS = {
         "request_id": {"type": "string", "description": "the X-Request-ID of the request that submitted the job"},
     },
 }
+JOB_LIST = {"type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": JOB_STATUS}}}
 CLASSIFICATION = {
     "type": "object",
     "required": ["prediction", "label", "probability", "probabilities"],
@@ -219,6 +220,10 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
 
 
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
 JOB_ID = _path_param("job_id", "a job id issued by POST /train/ or POST /predictall/")
 DB = _path_param("db", "database (not admin, local or config)")
 COLLECTION = _path_param("collection", "collection")
@@ -284,6 +289,17 @@ def _job_paths(job: dict[str, Any]) -> dict[str, Any]:
         "/training/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a training job", shown)},
         "/predictall/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a scoring job", shown)},
         "/jobs/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of any job", shown)},
+        "/jobs/": {
+            "get": _op(
+                "Recent jobs, newest first",
+                {"200": _json(JOB_LIST, "the jobs"), **_errors("400", "401", "503")},
+                parameters=[
+                    _query("kind", {"enum": ["training", "predictall"]}),
+                    _query("status", JOB_STATUS["properties"]["status"]),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
+                ],
+            )
+        },
         "/predictall/": {
             "post": _op(
                 "Score a whole collection with Spark into an output collection (replaced on success)",

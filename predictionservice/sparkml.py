@@ -128,9 +128,7 @@ def _value(key: str, values: Mapping[str, int] | None, types: dict[str, str]) ->
             bad = (
                 F.when(F.length(col) > MAX_NUMBER_CHARS, problem(TOO_LONG))
                 .when(parsed.isNull(), problem(NOT_A_NUMBER))
-                .when(
-                    F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE)
-                )
+                .when(F.isnan(parsed) | (F.abs(parsed) == float("inf")), problem(NOT_FINITE))
             )
         elif kind in ("integer", "long", "short", "byte", "float", "double", "decimal"):
             parsed = col.cast("double")

@@ -21,7 +21,20 @@ import pymongo
 import pytest
 import redis
 
-from helpers import BANK_CSV, CANARY, E2E_BANK, JOB, MODEL, MONGO, InProcess, Service, snapshot
+from helpers import (
+    BANK_CSV,
+    CANARY,
+    E2E_BANK,
+    EXAMPLES,
+    JOB,
+    MODEL,
+    MONGO,
+    TOKEN,
+    XOR_JOB,
+    InProcess,
+    Service,
+    snapshot,
+)
 from localservers import embedded
 from predictionservice import datasetloader
 from predictionservice.config import load_parameters
@@ -117,6 +130,25 @@ def service(tmp_path_factory, base_params, bank_collection):
     started = Service(tmp_path_factory.mktemp("service"), base_params)
     yield started
     started.stop()
+
+
+@pytest.fixture(scope="session")
+def token_service(tmp_path_factory, base_params, service):
+    """A second web server (no worker of its own: the session's takes its jobs) with a token."""
+    started = Service(tmp_path_factory.mktemp("token-service"), {**base_params, "auth_token": TOKEN}, worker=False)
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="session")
+def xor_model(service):
+    """examples/xor.csv loaded through the API into examples.xor and a small forest trained on it."""
+    with open(EXAMPLES / "xor.csv", "rb") as body:
+        response = service.request("PUT", "/datasets/examples/xor", data=body, headers={"Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    final, _ = service.train(XOR_JOB)
+    assert final["status"] == "COMPLETED", final
+    return final["model_key"]
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,10 @@ def ref(collection) -> CollectionRef:
 
 
 JOB = json.loads((ROOT / "job.json").read_text())
+EXAMPLES = ROOT / "examples"
+# examples/random_forest_xor.json on a one-point grid: a small forest with probabilities, quickly
+XOR_JOB = {**json.loads((EXAMPLES / "random_forest_xor.json").read_text()), "numTrees": [10], "maxDepth": [4]}
+TOKEN = "s3cret-token"  # the token of the token_service fixture
 FINAL = ("COMPLETED", "FAILED")
 
 # API.md, route by route: the methods each path answers (HEAD is implied by GET and not listed).
@@ -45,6 +49,7 @@ API_ROUTES = {
     "/predictall/": {"post"},
     "/predictall/status/{job_id}": {"get"},
     "/jobs/{job_id}": {"get"},
+    "/jobs/": {"get"},  # brought forward from issue 12 for the client's jobs() and the jobs page
     "/predict/": {"post"},
     "/models/": {"get"},
     "/models/{key}": {"get", "delete"},
@@ -65,11 +70,15 @@ API_ROUTES = {
 # brings them. The route-table test holds API.md == API_ROUTES | NOT_YET_SERVED, so this list can
 # only shrink by serving a route, and a route missing from both is caught.
 NOT_YET_SERVED = {
-    "/jobs/": {"get"},  # issue 12: lists, documentation, export
-    "/datasets/": {"get"},
+    "/datasets/": {"get"},  # issue 12: lists, documentation, export
     "/datasets/{db}/{collection}/export": {"get"},
     "/docs": {"get"},
 }
+
+
+def bar_percentages(text: str) -> list[int]:
+    """The percentages a tqdm bar showed, frame by frame, in what it wrote."""
+    return [int(p) for p in re.findall(r"(\d+)%\|", text)]
 
 
 class Service(ServiceProcesses):
@@ -125,7 +134,6 @@ class Service(ServiceProcesses):
         return self.wait_job(response.json()["job_id"], path="/training/status/")
 
 
-
 # Redis databases of the stacks that must not share a queue with the session's service (each takes
 # the broker db given and the next one for its models): the reliability tests 2 and 4, the Spark
 # cluster 6, several workers 10, web replicas 12; db 9 is the stores' tests'.
@@ -137,6 +145,7 @@ def private_stack(tmp_path_factory, base_params: dict, name: str, broker_db: int
     params = {**base_params, "redis_url": with_db(base_params["redis_url"], broker_db),
               "models_db": broker_db + 1, **overrides}  # fmt: skip
     return Service(tmp_path_factory.mktemp(name), params, worker=worker)
+
 
 E2E_BANK = "e2e.bank"
 

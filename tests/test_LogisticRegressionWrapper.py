@@ -104,6 +104,8 @@ def test_a_label_the_algorithm_cannot_learn_is_refused_naming_it():
     job = {"name": "LogisticRegressionWrapper", "inputCollection": "d.c", "schema": schema}
     with pytest.raises(InvalidSchema, match="LogisticRegressionWrapper does binary classification or multi-class"):
         LogisticRegressionWrapper.check(job)
+
+
 def test_bad_rows_of_both_labels_with_one_reason_are_summed(spark, base_params, mongo_db):
     """Issue 11, finding 17: the counts came from groupBy("error", "label") into a dict keyed by
     the reason, so one label's count overwrote the other's (57 blanked cells reported as 32)."""

@@ -17,6 +17,7 @@ API_STATUS = {
     "forbidden_target": 400,
     "invalid_host": 400,  # issue 11: a Host header that is not a name of the server (DNS rebinding)
     "unauthorized": 401,
+    "forbidden": 403,  # a page's form without its CSRF token, or posted from another site
     "not_found": 404,
     "method_not_allowed": 405,
     "conflict": 409,  # issue 11: an append whose _id is already stored (not in API.md's list yet)
@@ -43,6 +44,7 @@ CLASSES = {
     ex.InvalidHost: "invalid_host",
     ex.Conflict: "conflict",
     ex.Unauthorized: "unauthorized",
+    ex.Forbidden: "forbidden",
     ex.NotFound: "not_found",
     ex.MethodNotAllowed: "method_not_allowed",
     ex.PayloadTooLarge: "payload_too_large",

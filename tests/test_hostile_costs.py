@@ -17,6 +17,7 @@ from helpers import CSV_TYPE, MODEL, RECORD, Case, check_refused, hostile_batter
 LONG_DIGITS = "1" * 15_000 + "x"  # a backtracking parse of it took 4.8 s and held the GIL
 WIDE_HEADER = ",".join(f"c{i}" for i in range(40_000)).encode()  # its duplicate check took 14 s
 
+
 def csv_put(id: str, body: bytes) -> Case:
     return Case(id, "PUT", "/datasets/hostile/costly", 400, "invalid_dataset", body, CSV_TYPE)
 

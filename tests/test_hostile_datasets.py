@@ -127,7 +127,7 @@ CASES = [
     csv("dataset-csv-header-70000", b"a" * 70_000 + b"\n1\n"),
     csv("dataset-csv-row-over-16-mib", HEADER_130 + b"\n" + b",".join([b"x" * 130_000] * 130) + b"\n"),
     csv("dataset-csv-cell-over-field-limit", b"a,b\n" + b"x" * 131_073 + b",1\n"),
-    csv("dataset-csv-5000-digits", b"a\n" + b"9" * 5000 + b"\n\"open"),
+    csv("dataset-csv-5000-digits", b"a\n" + b"9" * 5000 + b'\n"open'),
     documents("dataset-json-dollar-in-array", b'[{"a": [1, {"$where": "sleep(1000)"}]}]'),
     documents("dataset-json-dot-in-nested-array", b'[{"a": [[{"b.c": 1}]]}]'),
     documents("dataset-json-dollar-deep-in-arrays", b'[{"a": {"b": [[[{"$gt": 1}]]]}}]'),

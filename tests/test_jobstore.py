@@ -274,3 +274,24 @@ def test_the_request_id_is_kept_and_shown(jobs):
     assert jobs.view("j1")["request_id"] == "trace-9"
     jobs.create("j2", "training", {})
     assert "request_id" not in jobs.view("j2")
+
+
+def test_recent_lists_newest_first_filtered_and_forgets_expired_records(jobs, redis_db):
+    for i, kind in enumerate(("training", "predictall", "training")):
+        jobs.create(f"r{i}", kind, {})
+        redis_db.zadd(jobstore.index_key(), {f"r{i}": time.time() + i})  # distinct creation times
+    jobs.update("r0", COMPLETED, "trained", model_key="r0")
+    assert [v["job_id"] for v in jobs.recent(10)] == ["r2", "r1", "r0"]
+    assert [v["job_id"] for v in jobs.recent(1)] == ["r2"]
+    assert [v["job_id"] for v in jobs.recent(10, kind="training")] == ["r2", "r0"]
+    assert [v["job_id"] for v in jobs.recent(10, status=COMPLETED)] == ["r0"]
+    assert jobs.recent(10)[2] == jobs.view("r0")
+    redis_db.delete("job:r1")  # expired
+    assert [v["job_id"] for v in jobs.recent(10)] == ["r2", "r0"]
+    assert redis_db.zscore(jobstore.index_key(), "r1") is None
+
+
+def test_parameters_are_the_submitted_document(jobs):
+    jobs.create("p1", "predictall", {"modelkey": "m", "outputCollection": "a.b"})
+    assert jobs.parameters("p1") == {"modelkey": "m", "outputCollection": "a.b"}
+    assert jobs.parameters("never-issued") == {}

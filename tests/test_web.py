@@ -19,7 +19,7 @@ from web.services import Services, services
 
 
 def test_each_resource_is_one_blueprint_of_module_level_views(client):
-    assert {bp.name for bp in BLUEPRINTS} == {"jobs", "prediction", "models", "datasets", "meta", "v2", "metrics"}
+    assert {bp.name for bp in BLUEPRINTS} == {"jobs", "prediction", "models", "datasets", "meta", "v2", "metrics", "ui"}
     endpoints = {rule.endpoint for rule in client.app.url_map.iter_rules()}
     assert {"jobs.submit_training", "prediction.predict", "models.show_model", "datasets.put_dataset"} <= endpoints
     assert "meta.health" in endpoints
@@ -238,3 +238,11 @@ def test_the_schema_endpoint_reads_a_sample_and_caps_numeric_labels(base_params,
     with sampled.app.app_context():
         with services().mongo.collection(CollectionRef(base_params["mongodb_uri"], mongo_db.name, "wide")) as coll:
             assert len(list(schema_documents(coll, 50))) == 50
+
+
+def test_the_jobs_list_checks_its_query(client):
+    assert isinstance(client.get("/jobs/").json()["jobs"], list)
+    for query in ({"kind": "nope"}, {"status": "done"}, {"limit": "0"}, {"limit": "x"}, {"limit": "501"}):
+        answer = client.get("/jobs/", params=query)
+        assert answer.status_code == 400, query
+        assert next(iter(query)) in answer.json()["error"]["message"]

@@ -12,6 +12,7 @@ from flask import Blueprint, Response, request
 
 from dataparser import infer_schema
 from predictionservice import datasetloader
+from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import InvalidDataset, InvalidRequest, NotFound, UnsupportedMediaType
 from predictionservice.mongotarget import CollectionRef, path_ref
 from predictionservice.validation import FIELD_KEY, parse_json
@@ -22,6 +23,7 @@ bp = Blueprint("datasets", __name__)
 
 SAMPLE_DOCS = 5
 FIELD_SCAN_DOCS = 100
+HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 
 
@@ -55,22 +57,29 @@ def put_dataset(db: str, collection: str) -> Response:
 
 @bp.get("/datasets/<db>/<collection>")
 def describe_dataset(db: str, collection: str) -> Response:
+    return json_response(description(db, collection))
+
+
+def description(db: str, collection: str) -> dict[str, Any]:
+    """A dataset's count, fields and sample: what the API and the datasets page show."""
     with existing(db, collection) as coll:
         docs = list(coll.find({}, limit=FIELD_SCAN_DOCS))
         count = coll.count_documents({})
-    return json_response(
-        {
-            "dataset": f"{db}.{collection}",
-            "count": count,
-            "fields": field_kinds(docs),
-            "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
-        }
-    )
+    return {
+        "dataset": f"{db}.{collection}",
+        "count": count,
+        "fields": field_kinds(docs),
+        "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
+    }
 
 
 @bp.get("/datasets/<db>/<collection>/schema")
 def dataset_schema(db: str, collection: str) -> Response:
-    label = request.args.get("label")
+    return json_response(inferred_schema(db, collection, request.args.get("label")))
+
+
+def inferred_schema(db: str, collection: str, label: str | None) -> dict[str, Any]:
+    """The schema block of a dataset with label as its label (the API's and the training page's)."""
     if not label:
         raise InvalidRequest("the query parameter 'label' (the label field) is required")
     if len(label) > FIELD_KEY["maxLength"]:
@@ -78,7 +87,22 @@ def dataset_schema(db: str, collection: str) -> Response:
     params = services().params
     with existing(db, collection) as coll:
         documents = schema_documents(coll, params["schema_sample_docs"])
-        return json_response(infer_schema(documents, label, max_label_values=params["schema_max_label_values"]))
+        return infer_schema(documents, label, max_label_values=params["schema_max_label_values"])
+
+
+def collections() -> list[dict[str, Any]]:
+    """Every collection the API can reach, with its count (the system databases never, nor a
+    load or a Spark write in progress)."""
+    found = []
+    with services().mongo.lease(services().params["mongodb_uri"]) as client:
+        for db in sorted(client.list_database_names()):
+            if db.lower() in SYSTEM_DATABASES:
+                continue
+            for name in sorted(client[db].list_collection_names()):
+                if not name.startswith(HIDDEN_PREFIXES):
+                    count = client[db][name].estimated_document_count()
+                    found.append({"dataset": f"{db}.{name}", "db": db, "collection": name, "count": count})
+    return found
 
 
 def schema_documents(coll: Any, sample: int) -> Iterator[dict[str, Any]]:

@@ -88,6 +88,20 @@ def unexpected(error: Exception) -> Response:
     return reply(ServiceError(f"internal error (incident {incident}); the server log has the details"))
 
 
+def answer(error: Exception) -> Response:
+    """The error envelope the API answers for error, chosen as register_errors chooses (the
+    pages render the same status and message)."""
+    if isinstance(error, ServiceError):
+        return service_error(error)
+    if isinstance(error, HTTPException):
+        return http_error(error)
+    if isinstance(error, redis.RedisError):
+        return redis_down(error)
+    if isinstance(error, pymongo.errors.ConnectionFailure):
+        return mongo_down(error)
+    return unexpected(error)
+
+
 def register_errors(app: Flask) -> None:
     app.register_error_handler(ServiceError, service_error)
     app.register_error_handler(HTTPException, http_error)

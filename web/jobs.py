@@ -11,7 +11,8 @@ from flask import Blueprint, Response, request
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK
 from predictionservice.exceptions import InvalidRequest, NotFound
-from predictionservice.jobstore import issued_id
+from predictionservice.jobstore import KINDS as JOB_KINDS
+from predictionservice.jobstore import MAX_LIST, STATES, issued_id
 from predictionservice.mongotarget import CollectionRef, resolve, scrub
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
@@ -26,7 +27,13 @@ KINDS = {"training": "training job", "predictall": "scoring job", None: "job"}
 
 @bp.post("/train/", strict_slashes=False)
 def submit_training() -> Response:
-    job = json_body()
+    job_id = queue_training(json_body())
+    return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
+
+
+def queue_training(job: Any) -> str:
+    """Check a training job document as POST /train/ does and queue it: its id (the training
+    page submits through here too)."""
     JOB_VALIDATOR.check(job, "job document")
     params, factory = services().params, services().factory
     algorithm = factory.algorithm_class(job["name"])
@@ -36,8 +43,7 @@ def submit_training() -> Response:
         resolve(job["outputCollection"], params, "outputCollection")
     _check_size(algorithm, job, parser, params)
     _require_input(source)
-    job_id = services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job), current())
-    return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
+    return services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job), current())
 
 
 @bp.post("/predictall/", strict_slashes=False)
@@ -71,6 +77,27 @@ def predictall_status(job_id: str) -> Response:
 @bp.get("/jobs/<job_id>")
 def any_job(job_id: str) -> Response:
     return _status(job_id, None)
+
+
+DEFAULT_LIST = 50
+
+
+@bp.get("/jobs/", strict_slashes=False)
+def list_jobs() -> Response:
+    """Recent jobs, newest first (``?kind=``, ``?status=``, ``?limit=``)."""
+    kind = _choice("kind", JOB_KINDS)
+    status = _choice("status", STATES)
+    limit = request.args.get("limit", str(DEFAULT_LIST))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST:
+        raise InvalidRequest(f"'limit' must be a whole number from 1 to {MAX_LIST}, not {shown(limit)}")
+    return json_response({"jobs": services().jobs.recent(int(limit), kind, status)})
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is not None and value not in allowed:
+        raise InvalidRequest(f"'{name}' must be one of {', '.join(allowed)}, not {shown(value)}")
+    return value
 
 
 def _status(job_id: str, kind: str | None) -> Response:

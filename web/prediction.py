@@ -19,16 +19,20 @@ bp = Blueprint("prediction", __name__)
 
 @bp.post("/predict/", strict_slashes=False)
 def predict() -> Response:
-    body = json_body()
+    return json_response(answer(json_body()))
+
+
+def answer(body: Any) -> dict[str, Any]:
+    """The answer to a prediction request: what POST /predict/ sends and the model page shows."""
     services().predict_validator.check(body, "prediction request")
     key = body["modelkey"]
     predictor = services().predictors.get(key)
     check_schema(body, predictor)
     if "record" in body:
-        answer = predictor.predict_one(body["record"])
+        one = predictor.predict_one(body["record"])
         counted(predictor, 1)
-        return json_response({"modelkey": key, **answer})
-    return json_response({"modelkey": key, "predictions": score(predictor, body["records"])})
+        return {"modelkey": key, **one}
+    return {"modelkey": key, "predictions": score(predictor, body["records"])}
 
 
 def score(predictor: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

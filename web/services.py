@@ -3,6 +3,8 @@ accessor views reach them through."""
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from typing import Any
 
@@ -44,6 +46,9 @@ class Services:
         # the Celery broker is the same Redis database: the queue's length is read there
         metrics = params["metrics"]
         self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, QUEUE) if metrics else None
+        token = params["auth_token"]
+        # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
+        self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
 
     def submit(self, task: str, kind: str, job: dict[str, Any], request_id: str | None = None) -> str:
         """Record a job and queue it; its id. The record exists before a worker can see the job,

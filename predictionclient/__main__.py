@@ -1,0 +1,155 @@
+"""The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
+
+Commands: load, schema, train, status, predict, predictall, models, delete (``--help`` on each).
+``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
+machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
+then the final status last). An error the service answers exits 1 with its message on stderr; a
+job that FAILED exits 1 too; a usage error exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from predictionclient.client import TOKEN_ENV, URL_ENV, Job, PredictionClient, PredictionServiceError
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON on stdout")
+    main = argparse.ArgumentParser(prog="python -m predictionclient", description=__doc__.split("\n\n")[1])
+    main.add_argument("--url", help=f"the service (default ${URL_ENV}, else http://localhost:5000)")
+    main.add_argument("--token", help=f"bearer token (default ${TOKEN_ENV})")
+    main.add_argument("--json", action="store_true", help="JSON on stdout")
+    commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], help=text, description=text)
+
+    load = command("load", "upload a CSV file into a dataset (db.collection)")
+    load.add_argument("file", type=Path)
+    load.add_argument("dataset")
+    load.add_argument("--append", action="store_true", help="append instead of replacing")
+    schema = command("schema", "the schema block the service infers for a dataset and its label")
+    schema.add_argument("dataset")
+    schema.add_argument("--label", required=True)
+    train = command("train", "submit a training job document")
+    train.add_argument("job", type=Path, metavar="JOB.json")
+    train.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
+    status = command("status", "a job's status")
+    status.add_argument("job_id", metavar="ID")
+    predict = command("predict", "score a record, or a file of records, online")
+    predict.add_argument("key", metavar="KEY")
+    source = predict.add_mutually_exclusive_group(required=True)
+    source.add_argument("--record", help="one record as a JSON object")
+    source.add_argument("--file", type=Path, help="records, one JSON object a line (.jsonl) or a .csv")
+    predictall = command("predictall", "score a whole collection with Spark into another")
+    predictall.add_argument("key", metavar="KEY")
+    predictall.add_argument("input", metavar="IN")
+    predictall.add_argument("output", metavar="OUT")
+    predictall.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
+    command("models", "stored models, newest first")
+    delete = command("delete", "delete a model")
+    delete.add_argument("key", metavar="KEY")
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    client = PredictionClient(args.url, args.token)
+    try:
+        return run(client, args)
+    except PredictionServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as exc:  # an unreadable file, a record that is not JSON
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(client: PredictionClient, args: argparse.Namespace) -> int:
+    """One command; its exit status."""
+    name = args.command
+    if name == "load":
+        show(args, client.load_csv(args.file, args.dataset, "append" if args.append else "replace"))
+    elif name == "schema":
+        show(args, client.schema(args.dataset, args.label))
+    elif name == "train":
+        return submitted(args, client.train(args.job))
+    elif name == "predictall":
+        return submitted(args, client.predict_all(args.key, args.input, args.output))
+    elif name == "status":
+        show(args, client.status(args.job_id))
+    elif name == "predict":
+        show_predictions(args, client.predict(args.key, records(args)))
+    elif name == "models":
+        show_models(args, client.models())
+    elif name == "delete":
+        client.delete_model(args.key)
+        show(args, {"deleted": args.key})
+    return 0
+
+
+def submitted(args: argparse.Namespace, job: Job) -> int:
+    show(args, {"job_id": job.id, "kind": job.kind})
+    if not args.wait:
+        return 0
+    final = job.wait(progress=True, raise_on_failure=False)
+    show(args, final)
+    if final["status"] == "FAILED":
+        print(f"error: the job FAILED: {final.get('message', '')}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def records(args: argparse.Namespace) -> Any:
+    if args.record is not None:
+        record = json.loads(args.record)
+        if not isinstance(record, dict):
+            raise ValueError("--record must be a JSON object")
+        return record
+    text = args.file.read_text(encoding="utf-8")
+    if args.file.suffix.lower() == ".csv":  # values stay text: the service reads numeric strings as numbers
+        header = text.partition("\n")[0]
+        return list(csv.DictReader(text.splitlines(), delimiter=";" if header.count(";") > header.count(",") else ","))
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def show(args: argparse.Namespace, document: Any) -> None:
+    if args.json:
+        print(json.dumps(document, separators=(",", ":")))
+    else:
+        print(json.dumps(document, indent=2))
+
+
+def show_predictions(args: argparse.Namespace, answers: Any) -> None:
+    if args.json or isinstance(answers, dict):
+        show(args, answers)
+        return
+    for answer in answers:
+        print(summary(answer))
+
+
+def summary(answer: dict[str, Any]) -> str:
+    """One answer on one line: 'yes  p=0.8732' or the regression value."""
+    if "label" in answer:
+        return f"{answer['label']}\tp={answer['probability']:.4f}"
+    return str(answer["prediction"])
+
+
+def show_models(args: argparse.Namespace, models: list[dict[str, Any]]) -> None:
+    if args.json:
+        show(args, models)
+        return
+    for model in models:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted((model.get("metrics") or {}).items()))
+        print(f"{model['model_key']}\t{model.get('name')}\t{model.get('created_at')}\t{metrics}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,262 @@
+"""PredictionClient: the service's HTTP API as Python calls, for notebooks and scripts.
+
+Every answer the API gives as an error becomes one exception type, PredictionServiceError,
+carrying the API's code, message and details, so a caller handles "the service said no" in one
+place. Jobs are objects that can wait for their end, with a tqdm progress bar on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import requests
+from tqdm import tqdm
+
+DEFAULT_URL = "http://localhost:5000"
+URL_ENV, TOKEN_ENV = "PREDICTION_SERVICE_URL", "PREDICTION_SERVICE_TOKEN"
+FINAL = ("COMPLETED", "FAILED")
+BATCH = 1000  # records per POST /predict/ (the service takes up to 10,000 by default)
+
+
+class PredictionServiceError(Exception):
+    """An error the service answered (its code, message and details), or one on the way to it
+    (code 'unreachable', 'timeout', 'job_failed', 'invalid_answer')."""
+
+    def __init__(self, message: str, code: str = "error", status: int | None = None, details: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.details = details if details is not None else []
+
+    def __str__(self) -> str:
+        where = f" (HTTP {self.status})" if self.status else ""
+        return f"{self.code}{where}: {self.message}"
+
+
+class Job:
+    """A training or scoring job the service queued: poll it, or wait for its end."""
+
+    def __init__(self, client: PredictionClient, job_id: str, kind: str = "job"):
+        self.client = client
+        self.id = job_id
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"Job({self.id!r}, kind={self.kind!r})"
+
+    def status(self) -> dict[str, Any]:
+        return self.client.status(self.id)
+
+    def wait(
+        self,
+        progress: bool = False,
+        timeout: float | None = None,
+        poll: float = 0.5,
+        raise_on_failure: bool = True,
+        file: IO[str] | None = None,
+    ) -> dict[str, Any]:
+        """The job's final status. With progress, a tqdm bar (on stderr) moves with the job's
+        progress and shows its message. A FAILED job raises (code 'job_failed', the job's
+        message) unless raise_on_failure is False; timeout (seconds) raises code 'timeout'."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = tqdm(total=100, disable=not progress, file=file or sys.stderr, unit="%", bar_format=_BAR)
+        try:
+            while True:
+                status = self.status()
+                bar.update(round(status.get("progress", 0.0) * 100) - bar.n)
+                bar.set_postfix_str(f"{status['status']}: {status.get('message', '')}"[:120])
+                if status["status"] in FINAL:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    raise PredictionServiceError(f"job {self.id} not finished after {timeout} s", "timeout")
+                time.sleep(poll)
+        finally:
+            bar.close()
+        if status["status"] == "FAILED" and raise_on_failure:
+            raise PredictionServiceError(status.get("message", "the job failed"), "job_failed", details=[status])
+        return status
+
+
+_BAR = "{l_bar}{bar}|{postfix}"  # "45%|████▌     |, SUBMITTED: fitting ..."
+
+
+class PredictionClient:
+    """The prediction service at url (default $PREDICTION_SERVICE_URL, else localhost:5000),
+    with a bearer token when it needs one (default $PREDICTION_SERVICE_TOKEN)."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 60.0):
+        self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self.token = token if token is not None else os.environ.get(TOKEN_ENV) or None
+        self.timeout = timeout
+        self.session = requests.Session()
+        if self.token:
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def __repr__(self) -> str:
+        return f"PredictionClient({self.url!r})"
+
+    # ------------------------------------------------------------------------------ HTTP
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One call of the API; any answer but a success raises PredictionServiceError."""
+        try:
+            response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise PredictionServiceError(f"cannot reach {self.url}: {exc}", "unreachable") from None
+        if response.status_code >= 400:
+            raise _error_of(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise PredictionServiceError(
+                f"{method} {path} answered {response.status_code} with no JSON", "invalid_answer", response.status_code
+            ) from None
+
+    def _post(self, path: str, document: Any) -> Any:
+        body = json.dumps(document, default=_plain, allow_nan=False)
+        return self._json("POST", path, data=body, headers={"Content-Type": "application/json"})
+
+    # ----------------------------------------------------------------------------- datasets
+
+    def load_csv(self, source: str | Path | IO[bytes] | bytes, dataset: str, mode: str = "replace") -> dict:
+        """Upload a CSV (a path, an open binary file or bytes) into dataset 'db.collection',
+        replacing it (or mode='append'). The service's answer: {"inserted": n, ...}."""
+        path = _dataset_path(dataset)
+        headers = {"Content-Type": "text/csv"}
+        if isinstance(source, (str, Path)):
+            with open(source, "rb") as body:
+                return self._json("PUT", path, data=body, headers=headers, params={"mode": mode})
+        return self._json("PUT", path, data=source, headers=headers, params={"mode": mode})
+
+    def load_records(self, records: Any, dataset: str, mode: str = "replace") -> dict:
+        """Upload records (a list of dicts or a pandas DataFrame) into dataset 'db.collection'."""
+        body = json.dumps(_records_of(records), default=_plain, allow_nan=False)
+        headers = {"Content-Type": "application/json"}
+        return self._json("PUT", _dataset_path(dataset), data=body, headers=headers, params={"mode": mode})
+
+    def dataset(self, dataset: str) -> dict:
+        """A dataset's count, fields and a sample."""
+        return self._json("GET", _dataset_path(dataset))
+
+    def schema(self, dataset: str, label: str) -> dict:
+        """The schema block the service infers for dataset with label as the label."""
+        return self._json("GET", _dataset_path(dataset) + "/schema", params={"label": label})
+
+    # --------------------------------------------------------------------------------- jobs
+
+    def train(self, job: Mapping[str, Any] | str | Path, **changes: Any) -> Job:
+        """Submit a training job (a job document, or the path of one, with changes on top)."""
+        document = json.loads(Path(job).read_text()) if isinstance(job, (str, Path)) else dict(job)
+        answer = self._post("/train/", {**document, **changes})
+        return Job(self, answer["job_id"], "training")
+
+    def predict_all(self, model_key: str, input_collection: str, output_collection: str) -> Job:
+        """Score a whole collection with Spark into output_collection (replaced on success)."""
+        answer = self._post(
+            "/predictall/",
+            {"modelkey": model_key, "inputCollection": input_collection, "outputCollection": output_collection},
+        )
+        return Job(self, answer["job_id"], "predictall")
+
+    def job(self, job_id: str) -> Job:
+        return Job(self, job_id)
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/jobs/{quote(job_id, safe='')}")
+
+    def jobs(self, kind: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
+        """Recent jobs, newest first."""
+        query = {k: v for k, v in {"kind": kind, "status": status, "limit": limit}.items() if v is not None}
+        return self._json("GET", "/jobs/", params=query)["jobs"]
+
+    # ------------------------------------------------------------------------------- models
+
+    def predict(self, model_key: str, records: Any) -> Any:
+        """One record (a dict) gives one answer (a dict); many (a list) a list of answers in
+        their order, sent in batches; a pandas DataFrame gives a DataFrame of answers with its
+        index (a 'probabilities' column of dicts for classifiers)."""
+        if isinstance(records, Mapping):
+            answer = self._post("/predict/", {"modelkey": model_key, "record": _clean(records)})
+            answer.pop("modelkey", None)
+            return answer
+        rows = _records_of(records)
+        answers: list[dict[str, Any]] = []
+        for start in range(0, len(rows), BATCH):
+            batch = rows[start : start + BATCH]
+            answers += self._post("/predict/", {"modelkey": model_key, "records": batch})["predictions"]
+        if _is_frame(records):
+            import pandas  # the caller has it: it passed a DataFrame
+
+            return pandas.DataFrame(answers, index=records.index)
+        return answers
+
+    def models(self) -> list[dict]:
+        """Stored models, newest first."""
+        return self._json("GET", "/models/")["models"]
+
+    def model(self, key: str) -> dict:
+        """One model: schema, parameters, metrics, coefficients or trees."""
+        return self._json("GET", f"/models/{quote(key, safe='')}")
+
+    def delete_model(self, key: str) -> None:
+        self.request("DELETE", f"/models/{quote(key, safe='')}")
+
+    def health(self) -> dict:
+        return self._json("GET", "/health")
+
+
+def _error_of(response: requests.Response) -> PredictionServiceError:
+    """The API's error envelope as an exception; a body that is not one still names the status."""
+    try:
+        error = response.json()["error"]
+        if isinstance(error, str):  # the /v2/ protocol's shape
+            return PredictionServiceError(error, "error", response.status_code)
+        return PredictionServiceError(error["message"], error["code"], response.status_code, error.get("details"))
+    except (ValueError, KeyError, TypeError):
+        text = response.text.strip()[:200] or response.reason
+        return PredictionServiceError(f"HTTP {response.status_code}: {text}", "http_error", response.status_code)
+
+
+def _dataset_path(dataset: str) -> str:
+    db, dot, collection = dataset.partition(".")
+    if not (db and dot and collection):
+        raise PredictionServiceError(f"a dataset is named 'db.collection', not {dataset!r}", "invalid_request")
+    return f"/datasets/{quote(db, safe='')}/{quote(collection, safe='')}"
+
+
+def _is_frame(records: Any) -> bool:
+    return hasattr(records, "to_dict") and hasattr(records, "columns") and hasattr(records, "index")
+
+
+def _records_of(records: Any) -> list[dict[str, Any]]:
+    if _is_frame(records):
+        records = records.to_dict(orient="records")
+    if isinstance(records, (str, bytes)) or not isinstance(records, Iterable):
+        raise TypeError("records must be a dict, a list of dicts or a pandas DataFrame")
+    return [_clean(record) for record in records]
+
+
+def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record as JSON takes it: NaN (pandas' missing value) is null."""
+    return {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars (what a DataFrame or an array holds) as Python numbers."""
+    if hasattr(value, "item"):
+        item = value.item()
+        return None if isinstance(item, float) and math.isnan(item) else item
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -1,0 +1,160 @@
+"""predictionclient.client: every method against the real service (CherryPy, a Celery worker,
+Spark), its answers held equal to the HTTP API's, the progress bar, and errors as one type."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+
+import pandas as pd
+import pytest
+
+from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages
+from localservers import embedded
+from predictionclient import Job, PredictionClient, PredictionServiceError
+from predictionservice.jobstore import FAILED, JobStore
+from predictionservice.redisclient import connect
+
+ROWS = list(csv.DictReader(io.StringIO((EXAMPLES / "xor.csv").read_text())))
+RECORDS = [{"x1": float(r["x1"]), "x2": float(r["x2"]), "c": r["c"]} for r in ROWS[:25]]
+
+
+@pytest.fixture(scope="module")
+def api(service):
+    return PredictionClient(service.url)
+
+
+@pytest.fixture(scope="module")
+def trained(api):
+    """load_csv, schema and train with a progress bar, through the client: (final status, bar)."""
+    loaded = api.load_csv(EXAMPLES / "xor.csv", "client.xor")
+    assert loaded["inserted"] == 600
+    schema = api.schema("client.xor", label="y")
+    assert schema["label"] == {"key": "y", "values": {"no": 0, "yes": 1}}
+    assert [f["key"] for f in schema["features"]] == ["x1", "x2", "c"]
+    job = api.train({**XOR_JOB, "schema": schema}, inputCollection="client.xor")
+    assert isinstance(job, Job) and job.kind == "training"
+    bar = io.StringIO()
+    final = job.wait(progress=True, timeout=600, file=bar)
+    return final, bar.getvalue()
+
+
+def test_train_waits_to_the_end_with_a_moving_progress_bar(trained):
+    final, bar = trained
+    assert final["status"] == "COMPLETED" and final["model_key"] == final["job_id"]
+    assert set(final["metrics"]) >= {"auc", "accuracy"}
+    shown = bar_percentages(bar)
+    assert shown[-1] == 100 and len(set(shown)) >= 3, bar  # it moved on the way, and ended full
+    assert f"COMPLETED: {final['message']}"[:100] in bar
+
+
+def test_predict_one_many_and_a_dataframe_are_the_apis_answers(api, service, trained):
+    key = trained[0]["model_key"]
+    direct = service.post("/predict/", json={"modelkey": key, "records": RECORDS}).json()["predictions"]
+    one = api.predict(key, RECORDS[0])
+    assert one == direct[0] and set(one) == {"prediction", "label", "probability", "probabilities"}
+    assert api.predict(key, RECORDS) == direct
+    frame = pd.DataFrame(RECORDS, index=[f"r{i}" for i in range(len(RECORDS))])
+    answers = api.predict(key, frame)
+    assert list(answers.index) == list(frame.index)
+    assert answers["probability"].tolist() == [d["probability"] for d in direct]
+    assert answers["label"].tolist() == [d["label"] for d in direct]
+
+
+def test_many_records_go_in_batches_and_keep_their_order(api, service, trained, monkeypatch):
+    key = trained[0]["model_key"]
+    monkeypatch.setattr("predictionclient.client.BATCH", 7)
+    direct = service.post("/predict/", json={"modelkey": key, "records": RECORDS}).json()["predictions"]
+    assert api.predict(key, RECORDS) == direct
+
+
+def test_a_missing_value_in_a_dataframe_is_the_apis_error_naming_the_field(api, trained):
+    frame = pd.DataFrame(RECORDS[:3])
+    frame.loc[1, "x2"] = float("nan")
+    with pytest.raises(PredictionServiceError) as caught:
+        api.predict(trained[0]["model_key"], frame)
+    assert caught.value.code == "invalid_record" and caught.value.status == 400
+    assert caught.value.details[0]["field"] == "x2" and caught.value.details[0]["index"] == 1
+
+
+def test_predict_all_scores_a_collection(api, service, trained):
+    job = api.predict_all(trained[0]["model_key"], "client.xor", "client.xor_scored")
+    assert job.kind == "predictall"
+    final = job.wait(timeout=600)
+    assert final["status"] == "COMPLETED" and final["rows"] == 600
+    scored = api.dataset("client.xor_scored")
+    assert scored["count"] == 600 and {"score", "probability", "value"} <= set(scored["fields"])
+
+
+def test_a_failed_job_raises_with_its_message_unless_told_not_to(api, service):
+    jobs = JobStore(connect(service.params["redis_url"]), 600)
+    job_id = uuid.uuid4().hex
+    jobs.create(job_id, "training", {})
+    jobs.update(job_id, FAILED, "no usable rows in client.nothing")
+    with pytest.raises(PredictionServiceError) as caught:
+        api.job(job_id).wait()
+    assert caught.value.code == "job_failed" and caught.value.message == "no usable rows in client.nothing"
+    assert api.job(job_id).wait(raise_on_failure=False)["status"] == FAILED
+
+
+def test_api_errors_are_one_type_with_the_apis_code_and_message(api, service):
+    with pytest.raises(PredictionServiceError) as caught:
+        api.predict("no-such-model", RECORDS[0])
+    assert (caught.value.code, caught.value.status) == ("not_found", 404)
+    assert (
+        caught.value.message
+        == service.post("/predict/", json={"modelkey": "no-such-model", "record": {}}).json()["error"]["message"]
+    )
+    with pytest.raises(PredictionServiceError) as caught:
+        api.train({"name": "NoSuchAlgorithm", "inputCollection": "client.xor", "schema": XOR_JOB["schema"]})
+    assert caught.value.code == "unknown_algorithm" and "NoSuchAlgorithm" in str(caught.value)
+    with pytest.raises(PredictionServiceError) as caught:
+        api.schema("client.never_loaded", "y")
+    assert caught.value.code == "not_found"
+    with pytest.raises(PredictionServiceError) as caught:
+        api.schema("no-dot", "y")
+    assert caught.value.code == "invalid_request" and "db.collection" in caught.value.message
+
+
+def test_an_unreachable_service_is_the_same_error_type():
+    with pytest.raises(PredictionServiceError) as caught:
+        PredictionClient(f"http://127.0.0.1:{embedded.free_port()}", timeout=5).models()
+    assert caught.value.code == "unreachable"
+
+
+def test_url_and_token_default_to_the_environment(token_service, monkeypatch):
+    monkeypatch.setenv("PREDICTION_SERVICE_URL", token_service.url)
+    monkeypatch.delenv("PREDICTION_SERVICE_TOKEN", raising=False)
+    with pytest.raises(PredictionServiceError) as caught:
+        PredictionClient().models()
+    assert (caught.value.code, caught.value.status) == ("unauthorized", 401)
+    monkeypatch.setenv("PREDICTION_SERVICE_TOKEN", TOKEN)
+    assert isinstance(PredictionClient().models(), list)
+    assert PredictionClient(token="wrong").url == token_service.url
+    with pytest.raises(PredictionServiceError):
+        PredictionClient(token="wrong").models()
+    monkeypatch.delenv("PREDICTION_SERVICE_URL")
+    assert PredictionClient().url == "http://localhost:5000"
+
+
+def test_load_records_and_append(api):
+    assert api.load_records(pd.DataFrame(RECORDS[:4]), "client.small")["inserted"] == 4
+    assert api.load_csv(b"x1,x2,c\n1,2,a\n", "client.small", "append")["inserted"] == 1
+    assert api.dataset("client.small")["count"] == 5
+
+
+def test_models_model_jobs_and_delete(api, trained):
+    key = trained[0]["model_key"]
+    assert key in [m["model_key"] for m in api.models()]
+    model = api.model(key)
+    assert model["name"] == "RandomForestWrapper" and model["schema"]["label"]["key"] == "y"
+    assert key in [j["job_id"] for j in api.jobs()]
+    assert [j["job_id"] for j in api.jobs(kind="training", limit=1)] == [api.jobs(kind="training")[0]["job_id"]]
+    assert all(j["status"] == "COMPLETED" for j in api.jobs(status="COMPLETED"))
+    api.delete_model(key)
+    with pytest.raises(PredictionServiceError) as caught:
+        api.model(key)
+    assert (caught.value.code, caught.value.status) == ("not_found", 404)
+    with pytest.raises(PredictionServiceError):
+        api.delete_model(key)

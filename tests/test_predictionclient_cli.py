@@ -1,0 +1,144 @@
+"""python -m predictionclient: every command as a subprocess against the real service, the
+progress bar on stderr, --json on stdout, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages
+
+RECORD = {"x1": 0.4, "x2": -0.3, "c": "b"}
+
+
+def cli(*args: str, url: str | None = None, token: str | None = None) -> subprocess.CompletedProcess:
+    """The CLI run as a user runs it, its service named by the environment."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    if url:
+        env["PREDICTION_SERVICE_URL"] = url
+    if token:
+        env["PREDICTION_SERVICE_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "predictionclient", *args], capture_output=True, text=True, env=env, timeout=900
+    )
+
+
+def last_json(text: str):
+    return json.loads(text.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def trained(service, tmp_path_factory):
+    """load, schema and train --wait --json from the command line: (the train run, model key)."""
+    loaded = cli("--json", "load", str(EXAMPLES / "xor.csv"), "cli.xor", url=service.url)
+    assert loaded.returncode == 0, loaded.stderr
+    assert last_json(loaded.stdout)["inserted"] == 600
+    schema = cli("schema", "cli.xor", "--label", "y", "--json", url=service.url)
+    assert schema.returncode == 0, schema.stderr
+    job_file = tmp_path_factory.mktemp("cli") / "job.json"
+    job_file.write_text(json.dumps({**XOR_JOB, "inputCollection": "cli.xor", "schema": last_json(schema.stdout)}))
+    run = cli("train", str(job_file), "--wait", "--json", url=service.url)
+    assert run.returncode == 0, run.stderr
+    return run, last_json(run.stdout)["model_key"]
+
+
+def test_train_wait_json_ends_with_the_final_status_and_shows_a_bar_on_stderr(trained, service):
+    run, key = trained
+    lines = run.stdout.strip().splitlines()
+    submitted, final = json.loads(lines[0]), json.loads(lines[-1])
+    assert submitted == {"job_id": key, "kind": "training"}
+    assert final == service.get(f"/jobs/{key}").json()
+    assert final["status"] == "COMPLETED"
+    shown = bar_percentages(run.stderr)
+    assert shown[-1] == 100 and len(set(shown)) >= 3, run.stderr  # the bar moved on the way, and ended full
+    assert f"COMPLETED: {final['message']}"[:100] in run.stderr
+
+
+def test_status_models_and_predict_one(trained, service):
+    _, key = trained
+    status = cli("status", key, "--json", url=service.url)
+    assert status.returncode == 0 and last_json(status.stdout)["status"] == "COMPLETED"
+    models = cli("models", url=service.url)
+    assert models.returncode == 0 and any(line.startswith(key + "\t") for line in models.stdout.splitlines())
+    assert key in [m["model_key"] for m in last_json(cli("models", "--json", url=service.url).stdout)]
+    one = cli("predict", key, "--record", json.dumps(RECORD), "--json", url=service.url)
+    assert one.returncode == 0, one.stderr
+    expected = service.post("/predict/", json={"modelkey": key, "record": RECORD}).json()
+    assert last_json(one.stdout) == {k: v for k, v in expected.items() if k != "modelkey"}
+
+
+def test_predict_a_jsonl_and_a_csv_file(trained, service, tmp_path):
+    _, key = trained
+    rows = (EXAMPLES / "xor.csv").read_text().splitlines()[:6]
+    csv_file = tmp_path / "records.csv"
+    csv_file.write_text("\n".join(rows) + "\n")
+    jsonl = tmp_path / "records.jsonl"
+    records = [dict(zip(rows[0].split(","), line.split(","), strict=True)) for line in rows[1:]]
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    expected = service.post("/predict/", json={"modelkey": key, "records": records}).json()["predictions"]
+    for path in (csv_file, jsonl):
+        run = cli("--json", "predict", key, "--file", str(path), url=service.url)
+        assert run.returncode == 0, run.stderr
+        assert last_json(run.stdout) == expected
+    human = cli("predict", key, "--file", str(csv_file), url=service.url)
+    assert human.stdout.splitlines() == [f"{a['label']}\tp={a['probability']:.4f}" for a in expected]
+
+
+def test_predictall_wait_then_delete(trained, service):
+    _, key = trained
+    run = cli("predictall", key, "cli.xor", "cli.xor_scored", "--wait", "--json", url=service.url)
+    assert run.returncode == 0, run.stderr
+    final = last_json(run.stdout)
+    assert final["status"] == "COMPLETED" and final["rows"] == 600
+    assert "100%" in run.stderr
+    deleted = cli("delete", key, url=service.url)
+    assert deleted.returncode == 0 and service.get(f"/models/{key}").status_code == 404
+    again = cli("delete", key, url=service.url)
+    assert again.returncode == 1
+    assert (
+        again.stderr.strip()
+        == f"error: not_found (HTTP 404): {service.get(f'/models/{key}').json()['error']['message']}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (("predict", "no-such-model", "--record", "{}"), 1, "not_found (HTTP 404)"),
+        (("schema", "cli.never_loaded", "--label", "y"), 1, "not found"),
+        (("status", "0123456789abcdef0123456789abcdef"), 1, "no job with id"),
+        (("predict", "m", "--record", "[1, 2]"), 2, "--record must be a JSON object"),
+        (("predict", "m", "--record", "{not json"), 2, "error:"),
+        (("load", "/no/such/file.csv", "cli.x"), 2, "No such file"),
+        (("train",), 2, "JOB.json"),
+        (("nosuchcommand",), 2, "invalid choice"),
+    ],
+)
+def test_errors_exit_non_zero_with_the_message(service, args, code, words):
+    run = cli(*args, url=service.url)
+    assert run.returncode == code, (run.stdout, run.stderr)
+    assert words in run.stderr and "Traceback" not in run.stderr
+    assert run.stdout == ""
+
+
+def test_an_invalid_job_document_is_the_apis_400(service, tmp_path):
+    job_file = tmp_path / "job.json"
+    job_file.write_text(json.dumps({**XOR_JOB, "name": "NoSuchAlgorithm", "inputCollection": "cli.xor"}))
+    run = cli("train", str(job_file), "--wait", url=service.url)
+    assert run.returncode == 1 and "unknown_algorithm (HTTP 400)" in run.stderr and "NoSuchAlgorithm" in run.stderr
+
+
+def test_the_token_comes_from_the_option_or_the_environment(token_service):
+    refused = cli("models", url=token_service.url)
+    assert refused.returncode == 1 and "unauthorized (HTTP 401)" in refused.stderr
+    assert cli("models", "--json", url=token_service.url, token=TOKEN).returncode == 0
+    assert cli("--token", TOKEN, "models", url=token_service.url).returncode == 0
+    assert cli("--url", token_service.url, "--token", "wrong", "models").returncode == 1
+
+
+def test_an_unreachable_service_exits_1_naming_it():
+    run = cli("--url", "http://127.0.0.1:9", "models")
+    assert run.returncode == 1 and "unreachable" in run.stderr and "127.0.0.1:9" in run.stderr

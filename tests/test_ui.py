@@ -1,0 +1,187 @@
+"""web/ui.py in process (Flask's test client on the session's Redis and MongoDB): every page
+renders, the predict form answers as POST /predict/ does, bad values show the API's message by
+their field, everything is escaped, forms need their CSRF token and token mode asks once."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from html import unescape
+
+import pytest
+
+from helpers import InProcess
+from modelservice import modelservice
+from predictionservice.jobstore import COMPLETED, JobStore
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect
+
+EVIL = '<script>alert("x")</script>'
+SCHEMA = {
+    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+    "features": [{"key": "x1"}, {"key": "c", "values": {"a": 0, EVIL: 1}}],
+}
+STORED = {
+    "name": "LogisticRegressionWrapper",
+    "task": "binary",
+    "created_at": "2026-01-01T00:00:00Z",
+    "numFeatures": 3,
+    "feature_names": ["x1", "c=a", f"c={EVIL}"],
+    "schema": SCHEMA,
+    "coefficients": [1.5, -0.5, 0.25],
+    "intercept": 0.1,
+    "parameters": {"inputCollection": "ui_test.none", "regParam": [0.01]},
+    "metrics": {"auc": 0.9, "accuracy": 0.8},
+    "training": {"rows": 10, "holdout_rows": 2, "invalid_rows": 0, "best_params": {"regParam": 0.01}},
+}
+
+
+@pytest.fixture(scope="module")
+def model(client):
+    key = f"ui-{uuid.uuid4().hex[:8]}"
+    store = ModelStore(connect(client.params["redis_url"], client.params["models_db"]))
+    store.save(key, {**STORED, "model_key": key})
+    yield key
+    store.delete(key)
+
+
+def form_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([0-9a-f]+)"', html).group(1)
+
+
+def post_form(client, path: str, data: dict, **kw):
+    """A form post as the page makes it: the CSRF token of a GET of the same page first."""
+    token = form_token(client.get(path).text)
+    return client.post(path, data={**data, "csrf_token": token}, **kw)
+
+
+def test_root_redirects_to_the_pages(client):
+    answer = client.get("/")
+    assert answer.status_code == 302 and answer.headers["Location"] == "/ui/"
+    assert client.get("/ui").status_code == 308
+
+
+def test_the_models_page_lists_the_model_with_its_metrics(client, model):
+    page = client.get("/ui/")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert f'href="/ui/models/{model}"' in page.text and "auc 0.9" in page.text
+    assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_the_model_page_has_the_predict_form_chart_and_curl_all_escaped(client, model):
+    page = client.get(f"/ui/models/{model}")
+    assert page.status_code == 200
+    html = page.text
+    assert '<form id="predict-form"' in html
+    assert re.search(r'<input[^>]+type="number"[^>]+name="x1"', html)
+    assert re.search(r'<select[^>]+name="c"', html)
+    assert EVIL not in html and "&lt;script&gt;" in html  # a category, a feature name: escaped
+    assert "<svg" in html and html.count('class="bar') == 3
+    assert "regParam" in html and "0.01" in html
+    curl = unescape(re.search(r'<code id="curl">(.*?)</code>', html, re.S).group(1))
+    assert curl.startswith("curl -s -X POST http://localhost/predict/") and f'"modelkey": "{model}"' in curl
+    assert 'id="prediction"' not in html
+
+
+def test_the_form_answers_as_predict_does(client, model):
+    record = {"x1": "0.7", "c": EVIL}
+    page = post_form(client, f"/ui/models/{model}", record)
+    assert page.status_code == 200, page.text
+    api = client.post("/predict/", json={"modelkey": model, "record": {"x1": 0.7, "c": EVIL}}).json()
+    found = re.search(r'id="prediction"[^>]*data-label="([^"]*)" data-probability="([^"]*)"', page.text)
+    assert found and (unescape(found.group(1)), float(found.group(2))) == (api["label"], api["probability"])
+    assert f'value="{0.7}"' in page.text  # the posted record stays in the form
+
+
+def test_a_bad_value_shows_the_apis_message_by_its_field(client, model):
+    page = post_form(client, f"/ui/models/{model}", {"x1": "abc", "c": "a"})
+    assert page.status_code == 400
+    api = client.post("/predict/", json={"modelkey": model, "record": {"x1": "abc", "c": "a"}}).json()
+    error = re.search(r'<span class="field-error" data-field="x1">([^<]*)</span>', page.text)
+    assert error and unescape(error.group(1)) == api["error"]["message"]
+    assert 'id="prediction"' not in page.text
+
+
+def test_an_unknown_model_is_a_404_page_with_the_apis_message(client):
+    page = client.get("/ui/models/no-such-model")
+    assert page.status_code == 404 and "model &#39;no-such-model&#39; not found" in page.text
+
+
+def test_a_form_without_its_csrf_token_or_from_another_site_is_refused(client, model):
+    assert client.post(f"/ui/models/{model}/delete", data={}).status_code == 403
+    assert client.post(f"/ui/models/{model}/delete", data={"csrf_token": "0" * 64}).status_code == 403
+    token = form_token(client.get(f"/ui/models/{model}").text)
+    for headers in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        refused = client.post(f"/ui/models/{model}/delete", data={"csrf_token": token}, headers=headers)
+        assert refused.status_code == 403 and "another site" in refused.text
+    assert client.get(f"/models/{model}").status_code == 200  # still there
+
+
+def test_cookies_are_httponly_and_samesite_strict(client):
+    fresh = InProcess(client.app)
+    cookie = fresh.get("/ui/").headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui/" in cookie
+
+
+def test_the_jobs_page_and_a_job_page(client, model):
+    jobs = JobStore(connect(client.params["redis_url"]), 600)
+    job_id = uuid.uuid4().hex
+    jobs.create(job_id, "predictall", {"modelkey": model, "outputCollection": "ui_test.out"})
+    jobs.update(job_id, COMPLETED, "scored", rows=7)
+    listing = client.get("/ui/jobs").text
+    assert f'data-job="{job_id}"' in listing and 'href="/ui/datasets/ui_test/out"' in listing
+    page = client.get(f"/ui/jobs/{job_id}")
+    assert page.status_code == 200 and 'data-final="1"' in page.text and "(7 rows)" in page.text
+    status = client.get(f"/ui/jobs/{job_id}/status").json()
+    assert status == client.get(f"/jobs/{job_id}").json()
+    assert client.get("/ui/jobs/never-issued").status_code == 404
+
+
+def test_datasets_train_and_a_scored_collection(client, mongo_client):
+    db = mongo_client["ui_test"]
+    db["rows"].delete_many({})
+    db["rows"].insert_many([{"x1": float(i), "c": "ab"[i % 2], "y": "yes" if i % 3 else "no"} for i in range(30)])
+    db["scored"].delete_many({})
+    db["scored"].insert_many(
+        [
+            {"score": i % 2, "label": "yes" if i % 2 else "no", "probability": i / 30, "value": {"y": "yes"}}
+            for i in range(30)
+        ]
+    )
+    assert 'href="/ui/datasets/ui_test/rows"' in client.get("/ui/datasets").text
+    scored = client.get("/ui/datasets/ui_test/scored", params={"label": "y"})
+    assert scored.status_code == 200 and "<svg" in scored.text and 'id="confusion"' in scored.text
+    assert "Accuracy 0.5000" in scored.text
+    train = client.get("/ui/train", params={"dataset": "ui_test.rows", "label": "y"})
+    assert train.status_code == 200 and 'id="inferred-schema"' in train.text
+    assert 'value="LogisticRegressionWrapper"' in train.text and 'value="LinearRegressionWrapper"' not in train.text
+    refused = post_form(
+        client,
+        "/ui/train?dataset=ui_test.rows&label=y",
+        {
+            "dataset": "ui_test.rows",
+            "label": "y",
+            "algorithm": "LogisticRegressionWrapper",
+            "LogisticRegressionWrapper.regParam": "0.1, x",
+        },
+    )
+    assert refused.status_code == 400 and "&#39;regParam&#39;: &#39;x&#39; is not a number" in refused.text
+    mongo_client.drop_database("ui_test")
+
+
+def test_token_mode_asks_once_and_keeps_a_session_cookie(base_params):
+    app = InProcess(modelservice({**base_params, "auth_token": "page-token"}))
+    asked = app.get("/ui/jobs")
+    assert asked.status_code == 401 and 'id="login-form"' in asked.text
+    csrf = form_token(asked.text)
+    assert app.get("/jobs/").status_code == 401  # the API still wants its bearer header
+    wrong = app.post("/ui/login", data={"token": "nope", "next": "/ui/jobs", "csrf_token": csrf})
+    assert wrong.status_code == 401 and "not this service" in wrong.text
+    right = app.post("/ui/login", data={"token": "page-token", "next": "/ui/jobs", "csrf_token": csrf})
+    assert right.status_code == 303 and right.headers["Location"] == "/ui/jobs"
+    assert "page-token" not in right.headers["Set-Cookie"]
+    assert app.get("/ui/jobs").status_code == 200
+    assert app.get("/jobs/").status_code == 401  # the cookie is for the pages only
+    away = app.post("/ui/login", data={"token": "page-token", "next": "//evil.example/", "csrf_token": csrf})
+    assert away.status_code == 303 and away.headers["Location"] == "/ui/"  # never off the site
+    assert app.post("/ui/login", data={"token": "page-token", "csrf_token": "x"}).status_code == 403

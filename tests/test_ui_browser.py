@@ -1,0 +1,166 @@
+"""The pages in a real headless Chromium against the real service (CherryPy, a Celery worker,
+Spark): the predict form answers as /predict/ does, a bad value shows the API's message, the jobs
+page moves a training job's progress to its end, training from /ui/train completes, and token
+mode asks for the token and refuses another site's form post. Every wait is bounded."""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from helpers import FINAL, TOKEN, XOR_JOB
+from localservers.browser import chromium
+
+WAIT = 60  # seconds for a page to show what it should
+JOB_WAIT = 600  # seconds for a training job to end on a shared machine
+ATTACKER = "attacker.test"  # another site: Chromium maps it to 127.0.0.1
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = chromium(f"--host-resolver-rules=MAP {ATTACKER} 127.0.0.1")
+    yield driver
+    driver.quit()
+
+
+def shown(browser, css: str, timeout: float = WAIT):
+    return WebDriverWait(browser, timeout).until(lambda b: b.find_element(By.CSS_SELECTOR, css))
+
+
+def form_record(browser) -> dict[str, str]:
+    form = browser.find_element(By.ID, "predict-form")
+    fields = form.find_elements(By.CSS_SELECTOR, "input[name]:not([type=hidden]), select[name]")
+    return {field.get_attribute("name"): field.get_attribute("value") for field in fields}
+
+
+def test_the_predict_form_answers_what_predict_answers(browser, service, xor_model):
+    browser.get(f"{service.url}/ui/models/{xor_model}")
+    record = form_record(browser)
+    assert set(record) == {"x1", "x2", "c"} and record["c"] in ("a", "b", "c")  # prefilled
+    browser.find_element(By.CSS_SELECTOR, "#predict-form button[type=submit]").click()
+    answer = shown(browser, "#prediction")
+    api = service.post("/predict/", json={"modelkey": xor_model, "record": record}).json()
+    assert answer.get_attribute("data-label") == api["label"]
+    assert float(answer.get_attribute("data-probability")) == api["probability"]
+    numbers = {k: float(v) if k != "c" else v for k, v in record.items()}
+    assert service.post("/predict/", json={"modelkey": xor_model, "record": numbers}).json() == api
+    assert form_record(browser) == record
+
+
+def test_a_bad_value_shows_the_apis_message_next_to_its_field(browser, service, xor_model):
+    browser.get(f"{service.url}/ui/models/{xor_model}")
+    field = browser.find_element(By.CSS_SELECTOR, "#predict-form input[name=x1]")
+    field.clear()
+    field.send_keys("abc")  # a number input takes none of it: the form sends ''
+    browser.find_element(By.CSS_SELECTOR, "#predict-form button[type=submit]").click()
+    error = shown(browser, ".field-error[data-field=x1]")
+    sent = {**form_record(browser), "x1": ""}
+    api = service.post("/predict/", json={"modelkey": xor_model, "record": sent}).json()
+    assert error.text == api["error"]["message"] == "field 'x1' is not a number"
+    assert browser.find_elements(By.ID, "prediction") == []
+
+
+def row_state(browser, job_id: str) -> tuple[str, float] | None:
+    """The jobs page's row of a job: (status, progress), read as the page shows it now."""
+    try:
+        row = browser.find_element(By.CSS_SELECTOR, f"tr[data-job='{job_id}']")
+        return row.find_element(By.CSS_SELECTOR, ".status").text, float(
+            row.find_element(By.CSS_SELECTOR, "progress").get_attribute("data-progress")
+        )
+    except (NoSuchElementException, StaleElementReferenceException):
+        return None  # reloading
+
+
+def test_the_jobs_page_moves_a_training_jobs_progress_to_its_end(browser, service, xor_model):
+    job_id = service.post("/train/", json=XOR_JOB).json()["job_id"]
+    browser.get(f"{service.url}/ui/jobs")
+    seen: list[tuple[str, float]] = []
+    deadline = time.monotonic() + JOB_WAIT
+    while time.monotonic() < deadline and not (seen and seen[-1][0] in FINAL):
+        state = row_state(browser, job_id)
+        if state and (not seen or state != seen[-1]):
+            seen.append(state)
+        time.sleep(0.2)
+    assert seen and seen[-1] == ("COMPLETED", 1.0), seen
+    running = [progress for status, progress in seen if status not in FINAL]
+    assert len(set(running)) >= 2, seen  # it moved while it ran (the script polls; no reload)
+    link = shown(browser, f"tr[data-job='{job_id}'] .result a")
+    assert link.get_attribute("href").endswith(f"/ui/models/{job_id}")
+
+
+def test_training_from_the_train_page_completes(browser, service, xor_model):
+    browser.get(f"{service.url}/ui/train")
+    Select(browser.find_element(By.ID, "dataset")).select_by_value("examples.xor")
+    browser.find_element(By.CSS_SELECTOR, "#dataset-form button").click()
+    Select(shown(browser, "#label")).select_by_value("y")
+    browser.find_element(By.CSS_SELECTOR, "#dataset-form button").click()
+    shown(browser, "#inferred-schema")
+    assert browser.find_elements(By.CSS_SELECTOR, "input[value=LinearRegressionWrapper]") == []  # not for a class
+    browser.find_element(By.CSS_SELECTOR, "input[name=algorithm][value=RandomForestWrapper]").click()
+    for name, value in (("numTrees", "8"), ("maxDepth", "3")):
+        field = browser.find_element(By.ID, f"RandomForestWrapper.{name}")
+        field.clear()
+        field.send_keys(value)
+    browser.find_element(By.ID, "train-submit").click()
+    WebDriverWait(browser, WAIT).until(lambda b: "/ui/jobs/" in b.current_url)
+    job_id = browser.current_url.rsplit("/", 1)[1]
+    WebDriverWait(browser, JOB_WAIT, poll_frequency=1).until(
+        lambda b: b.find_element(By.ID, "job-status").text in FINAL
+    )
+    assert browser.find_element(By.ID, "job-status").text == "COMPLETED", browser.find_element(By.ID, "job").text
+    model = service.get(f"/models/{job_id}").json()
+    assert model["name"] == "RandomForestWrapper" and model["training"]["best_params"] == {"maxDepth": 3, "numTrees": 8}
+    shown(browser, "#model-link").click()
+    WebDriverWait(browser, WAIT).until(lambda b: b.current_url.endswith(f"/ui/models/{job_id}"))
+    assert browser.find_element(By.ID, "predict-form")
+
+
+class AttackerPage(BaseHTTPRequestHandler):
+    """Another site's page that posts a form to the service as soon as it loads."""
+
+    target = ""
+
+    def do_GET(self):
+        body = (
+            f'<form id="f" method="post" action="{self.target}"><input name="csrf_token" value="guess"></form>'
+            '<script>document.getElementById("f").submit()</script>'
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_token_mode_asks_for_the_token_and_refuses_a_cross_site_post(token_service, xor_model):
+    browser = chromium(f"--host-resolver-rules=MAP {ATTACKER} 127.0.0.1")
+    AttackerPage.target = f"{token_service.url}/ui/models/{xor_model}/delete"
+    attacker = HTTPServer(("127.0.0.1", 0), AttackerPage)
+    thread = threading.Thread(target=attacker.serve_forever, daemon=True)
+    thread.start()
+    try:
+        browser.get(f"{token_service.url}/ui/models/{xor_model}")
+        field = shown(browser, "#login-form input[name=token]")
+        field.send_keys(TOKEN)
+        browser.find_element(By.CSS_SELECTOR, "#login-form button").click()
+        shown(browser, "#predict-form")  # signed in, back where it asked
+        browser.get(f"{token_service.url}/ui/jobs")
+        assert browser.find_elements(By.ID, "login-form") == []  # asked once
+        browser.get(f"http://{ATTACKER}:{attacker.server_port}/")
+        message = shown(browser, "#error-message")
+        assert "another site" in message.text and ATTACKER in message.text
+        assert token_service.get(f"/models/{xor_model}").status_code == 200  # not deleted
+    finally:
+        browser.quit()
+        attacker.shutdown()
+        attacker.server_close()
+        thread.join(5)

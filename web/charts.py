@@ -1,0 +1,77 @@
+"""Charts for the pages, drawn on the server: the geometry of bar charts and histograms, which a
+template turns into inline SVG (so a chart needs no JavaScript and every label is escaped there)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+WIDTH = 640
+LABEL_WIDTH = 220
+ROW = 18
+MAX_BARS = 30
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    text: str  # the value as shown
+    x: float
+    y: float
+    width: float
+    height: float
+    negative: bool = False
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    zero: float  # x of the value 0 (bar charts); the x axis's labels (histograms) below
+    axis: tuple[tuple[float, str], ...] = ()
+    note: str = ""
+
+
+def bar_chart(title: str, items: Sequence[tuple[str, float]], limit: int = MAX_BARS) -> Chart:
+    """Horizontal bars, largest magnitude first (at most limit of them), signed around a zero
+    line when any value is negative: coefficients or feature importances."""
+    ranked = sorted(items, key=lambda item: -abs(item[1]))[:limit]
+    span = max((abs(v) for _, v in ranked), default=0.0) or 1.0
+    signed = any(v < 0 for _, v in ranked)
+    plot = WIDTH - LABEL_WIDTH - 70  # room for the value text
+    zero = LABEL_WIDTH + (plot / 2 if signed else 0)
+    scale = (plot / 2 if signed else plot) / span
+    bars = []
+    for i, (label, value) in enumerate(ranked):
+        length = abs(value) * scale
+        x = zero - length if value < 0 else zero
+        bars.append(Bar(label, f"{value:.4g}", x, i * ROW + 4, length, ROW - 4, value < 0))
+    note = f"the {len(ranked)} largest of {len(items)}" if len(items) > len(ranked) else ""
+    return Chart(title, WIDTH, len(ranked) * ROW + 8, tuple(bars), zero, note=note)
+
+
+def histogram(
+    title: str, values: Sequence[float], bins: int = 10, low: float | None = None, high: float | None = None
+) -> Chart:
+    """Counts of values in equal bins from low to high (default: their range), as columns."""
+    finite = [v for v in values if math.isfinite(v)]
+    low = min(finite, default=0.0) if low is None else low
+    high = max(finite, default=1.0) if high is None else high
+    if high <= low:
+        high = low + 1.0
+    counts = [0] * bins
+    for v in finite:
+        counts[min(bins - 1, max(0, int((v - low) / (high - low) * bins)))] += 1
+    height, left, step = 160, 40, (WIDTH - 60) / bins
+    top = max(counts, default=0) or 1
+    edges = [low + i * (high - low) / bins for i in range(bins + 1)]
+    bars = []
+    for i, count in enumerate(counts):
+        tall = count / top * height
+        label = f"{edges[i]:.3g} to {edges[i + 1]:.3g}"
+        bars.append(Bar(label, str(count), left + i * step, height - tall + 10, step - 2, tall))
+    axis = tuple((left + i * step, f"{edges[i]:.3g}") for i in range(0, bins + 1, max(1, bins // 5)))
+    return Chart(title, WIDTH, height + 40, tuple(bars), left, axis, note=f"{len(finite)} values")
