@@ -25,6 +25,7 @@ import numpy as np
 from dataparser import DataParser
 from modelfactory import Resources
 from predictionservice.exceptions import InvalidSchema, NotFound, RecordError, ServiceError
+from predictionservice.jobstore import iso
 from predictionservice.mongotarget import CollectionRef, redact_job, resolve
 from predictionservice.validation import job_with_defaults
 
@@ -78,6 +79,19 @@ class LinearPredictor:
 class LogisticRegressionWrapper:
     name = NAME
 
+    @staticmethod
+    def check_schema(parser: DataParser) -> None:
+        """The labels this algorithm takes, checked at submission (400) and again on the worker."""
+        if parser.label_values is None:
+            raise InvalidSchema(
+                f"{NAME} is a binary classifier: schema.label '{parser.label_key}' has no 'values', which makes "
+                'it a number to predict; map its two categories to 0 and 1, e.g. {"no": 0, "yes": 1}'
+            )
+        if sorted(parser.label_values.values()) != [0, 1]:
+            raise InvalidSchema(
+                f"{NAME} is a binary classifier: schema.label.values must map two categories to 0 and 1"
+            )
+
     def compile(self, stored: Mapping[str, Any]) -> LinearPredictor:
         return LinearPredictor(stored)
 
@@ -87,10 +101,7 @@ class LogisticRegressionWrapper:
         started = time.monotonic()
         job = job_with_defaults(job)
         parser = DataParser(job["schema"])
-        if parser.label_values is not None and sorted(parser.label_values.values()) != [0, 1]:
-            raise InvalidSchema(
-                f"{NAME} is a binary classifier: schema.label.values must map two categories to 0 and 1"
-            )
+        self.check_schema(parser)
         source = resolve(job["inputCollection"], resources.params, "inputCollection")
         handler.progress(f"reading {source}", 0.05)
         _check_fields(resources.mongo.collection(source), source, parser)
@@ -240,11 +251,11 @@ def _stored_model(
     return {
         "model_key": key,
         "name": NAME,
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "created_at": iso(time.time()),
         "coefficients": [float(x) for x in best.coefficients.toArray()],
         "intercept": float(best.intercept),
-        "numFeatures": int(best.numFeatures),
-        "numClasses": int(best.numClasses),
+        "num_features": int(best.numFeatures),
+        "num_classes": int(best.numClasses),
         "feature_names": parser.feature_names(),
         "schema": parser.schema(),
         "parameters": redact_job(job),

@@ -66,6 +66,12 @@ class ModelFactory:
                 self._classes[name] = cls
         return cls
 
+    def check_schema(self, name: Any, parser: Any) -> None:
+        """The algorithm's own check of a job's schema (the label kinds it takes), if it has one."""
+        check = getattr(self.algorithm_class(name), "check_schema", None)
+        if check is not None:
+            check(parser)
+
     def algorithm(self, name: Any) -> Any:
         """An instance of the algorithm called name (a job document's or a stored model's)."""
         return self.algorithm_class(name)()

@@ -84,7 +84,7 @@ class ServiceProcesses:
                     "modelservice.celery",
                     "worker",
                     "-Q",
-                    "prediction_service",
+                    self.params["queue_name"],
                     "-l",
                     "info",
                     "-c",

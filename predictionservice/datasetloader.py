@@ -46,12 +46,21 @@ TEMP_PREFIX = "__loading_"
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
 _INT64 = 2**63
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d+,\d*|,\d+)\Z")
+ONE_LINE = (
+    "the body is a single line with no line break: 'curl -d @file' strips a file's newlines; send the file "
+    "as it is: curl -X PUT --data-binary @file.csv -H 'Content-Type: text/csv'"
+)
 
 
-def typed(value: str) -> Any:
-    """A CSV cell as mongoimport would store it: numbers as numbers, empty as null."""
+def typed(value: str, decimal_comma: bool = False) -> Any:
+    """A CSV cell as mongoimport would store it: numbers as numbers, empty as null. In a file
+    delimited by ';' or a tab, '1,5' is the decimal-comma spelling of 1.5 (what a spreadsheet in
+    most of Europe writes); with ',' as the delimiter no cell can hold one unquoted."""
     if value == "":
         return None
+    if decimal_comma and _DECIMAL_COMMA.match(value):
+        return float(value.replace(",", "."))
     if _INT.match(value):
         number = int(value)
         return number if -_INT64 <= number < _INT64 else float(number)
@@ -85,7 +94,10 @@ def iter_csv_documents(text: IO[str], delimiter: str | None = None) -> Iterator[
         raise InvalidDataset(f"line 1: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if not header_line.strip():
         raise InvalidDataset("empty input: expected a header line and at least one row")
+    if not header_line.endswith(("\n", "\r")):  # no row can follow: the body was one line
+        raise InvalidDataset(ONE_LINE)
     delimiter = delimiter or detect_delimiter(header_line)
+    decimal_comma = delimiter != ","
     header = next(csv.reader([header_line], delimiter=delimiter))
     names = [check_field_name(n.strip(), "header") for n in header]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -104,7 +116,7 @@ def iter_csv_documents(text: IO[str], delimiter: str | None = None) -> Iterator[
                     f"line {line}: {len(row)} fields where the header has {width}",
                     details=[{"line": line, "fields": len(row), "expected": width}],
                 )
-            yield {name: typed(value) for name, value in zip(names, row, strict=False)}
+            yield {name: typed(value, decimal_comma) for name, value in zip(names, row, strict=False)}
     except UnicodeDecodeError as exc:
         raise InvalidDataset(f"after line {line}: not UTF-8 text ({exc.reason})") from None
     except csv.Error as exc:

@@ -41,6 +41,15 @@ SETTINGS: dict[str, Setting] = {
         "Redis for the Celery broker, task results and job records (its db number is used).",
     ),
     "models_db": Setting(1, "MODELS_DB", "Redis database that holds the models, keyed by job id."),
+    "redis_key_prefix": Setting(
+        "",
+        "REDIS_KEY_PREFIX",
+        "Prefix of every Redis key the service writes (job records, models, Celery's queue and results): "
+        "two services sharing one Redis knowingly each take their own.",
+    ),
+    "queue_name": Setting(
+        "prediction_service", "QUEUE_NAME", "Celery queue the web server sends jobs to and the worker consumes."
+    ),
     "redis_timeout": Setting(5.0, "REDIS_TIMEOUT", "Seconds before a Redis call counts as failed."),
     # --- MongoDB ------------------------------------------------------------------------------
     "mongodb_uri": Setting("mongodb://127.0.0.1:27017/", "MONGODB_URI", "MongoDB holding the datasets."),
@@ -65,6 +74,12 @@ SETTINGS: dict[str, Setting] = {
     ),
     "spark_write_batch": Setting(1000, "SPARK_WRITE_BATCH", "Documents per insert_many of the MongoDB writer."),
     "spark_cv_parallelism": Setting(2, "SPARK_CV_PARALLELISM", "Grid points CrossValidator fits at once."),
+    "spark_ui": Setting(
+        False,
+        "SPARK_UI",
+        "Turn on the Spark web UI of each worker process; a running job's status then gives its address.",
+    ),
+    "spark_ui_port": Setting(4040, "SPARK_UI_PORT", "First port the Spark UI tries (Spark takes the next free one)."),
     # --- Celery worker ------------------------------------------------------------------------
     "worker_concurrency": Setting(1, "WORKER_CONCURRENCY", "Celery pool processes; each holds a Spark driver."),
     "job_time_limit": Setting(3600, "JOB_TIME_LIMIT", "Seconds a job may run before its pool process is killed."),
@@ -79,7 +94,13 @@ SETTINGS: dict[str, Setting] = {
         "and class of the same name. Nothing else is ever imported.",
     ),
     # --- local stack (make run) ---------------------------------------------------------------
-    "var_dir": Setting("var", "VAR_DIR", "Where make run keeps the data of the servers it starts."),
+    "var_dir": Setting("var", "VAR_DIR", "Where make run keeps the data of the servers it starts (and its lock)."),
+    "local_redis_port": Setting(
+        6390, "LOCAL_REDIS_PORT", "Port of the redis-server make run starts for itself (unless REDIS_URL names one)."
+    ),
+    "local_mongo_port": Setting(
+        27090, "LOCAL_MONGO_PORT", "Port of the MongoDB make run starts for itself (unless MONGODB_URI names one)."
+    ),
     "bank_csv": Setting(
         "",
         "BANK_CSV",
@@ -87,9 +108,11 @@ SETTINGS: dict[str, Setting] = {
     ),
 }
 
-# Job document defaults: what a job may leave out.
+# Job document defaults: what a job may leave out. regParam is a small positive grid: with no
+# penalty a separable dataset drives the coefficients to infinity and every probability to
+# exactly 0 or 1, and one-hot columns plus an intercept leave the coefficients not unique.
 JOB_DEFAULTS: dict[str, Any] = {
-    "regParam": [0.0],
+    "regParam": [0.001, 0.01, 0.1],
     "elasticNetParam": [0.0],
     "iterations": 100,
     "numFolds": 3,

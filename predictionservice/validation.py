@@ -80,6 +80,14 @@ JOB = {
         "holdoutFraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
         "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
         "standardization": {"type": "boolean"},
+        "description": {"type": "string", "maxLength": 2000, "description": "what the model is for, shown with it"},
+        "tags": {
+            "type": "array",
+            "maxItems": 20,
+            "uniqueItems": True,
+            "items": {"type": "string", "minLength": 1, "maxLength": 64},
+            "description": "short labels shown with the model in GET /models/",
+        },
     },
     "additionalProperties": False,
 }
@@ -189,8 +197,10 @@ class Validator:
         main = best_match(errors)
         details = [{"field": _path(e), "problem": _message(e)} for e in sorted(errors, key=lambda e: list(e.path))]
         field = _path(main)
-        where = f"'{field}'" if field else what
-        raise InvalidRequest(f"{what}: {where} {_message(main)}", details=details[:20])
+        message = f"{what}: '{field}' {_message(main)}" if field else f"{what} {_message(main)}"
+        if main.validator == "required":  # every field it needs, not one at a time
+            message += f" (required: {', '.join(main.validator_value)})"
+        raise InvalidRequest(message, details=details[:20])
 
 
 def _path(error: Any) -> str:

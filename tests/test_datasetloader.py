@@ -59,6 +59,16 @@ def test_semicolon_uci_format_with_bom(mongo_db):
     assert mongo_db.c.find_one({}, {"_id": 0}) == {"a": 1, "b": "x;y"}
 
 
+def test_a_decimal_comma_csv_is_read_as_numbers(mongo_db):
+    """'1,5;2,5' is what a spreadsheet in most of Europe saves: numbers, not strings that no
+    schema can use ('no usable feature' was the answer)."""
+    data = b"a;b;c;label\n1,5;-2,25;,5;yes\n3;4,0;x,y;no\n"
+    datasetloader.load_csv(mongo_db.eu, io.BytesIO(data))
+    docs = list(mongo_db.eu.find({}, {"_id": 0}))
+    assert docs == [{"a": 1.5, "b": -2.25, "c": 0.5, "label": "yes"}, {"a": 3, "b": 4.0, "c": "x,y", "label": "no"}]
+    assert datasetloader.typed("1,5") == "1,5"  # a comma-delimited file cannot mean a decimal comma
+
+
 def test_typed_keeps_what_is_not_a_finite_number():
     assert datasetloader.typed("nan") == "nan"
     assert datasetloader.typed("1_000") == "1_000"
@@ -80,6 +90,9 @@ def _existing(collection):
         (b"a;b\n1;\xff\xfe\n", "not UTF-8"),
         (b"a;a\n1;2\n", "duplicate column"),
         (b"$a;b\n1;2\n", "may not start with '$'"),
+        # curl -d @file.csv strips the newlines: the header would run into the first row
+        (b"cultivar;alcohol1;14.232;13.2", "single line with no line break: 'curl -d @file' strips"),
+        (b"a;b", "--data-binary @file.csv -H 'Content-Type: text/csv'"),
     ],
 )
 def test_bad_input_is_refused_and_leaves_the_collection_intact(mongo_db, data, message):

@@ -10,13 +10,14 @@ from flask import request
 from predictionservice.exceptions import PayloadTooLarge, Unauthorized
 from web.services import services
 
-OPEN_PATHS = frozenset({"/health"})
+OPEN_PATHS = frozenset({"/health", "/docs"})
+OPEN_PREFIXES = ("/docs/",)  # the documentation page's static files: nothing of the service's data
 
 
 def guard() -> None:
     params = services().params
     token = params["auth_token"]
-    if token and request.path not in OPEN_PATHS:
+    if token and request.path not in OPEN_PATHS and not request.path.startswith(OPEN_PREFIXES):
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             raise Unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <token>')")

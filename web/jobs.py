@@ -3,14 +3,17 @@ worker at once (202 and its id); the status routes show where a job is."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pymongo.errors
 from flask import Blueprint, Response, request
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK
-from dataparser import DataParser
+from dataparser import DataParser, check_sample
 from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.jobstore import KINDS as JOB_KINDS
+from predictionservice.jobstore import MAX_LIST, PENDING, STATES, queue_position
 from predictionservice.mongotarget import CollectionRef, resolve
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR, job_with_defaults
 from web.jsonio import json_body, json_response, shown
@@ -31,8 +34,9 @@ def submit_training() -> Response:
     source = resolve(job["inputCollection"], params, "inputCollection")
     if "outputCollection" in job:
         resolve(job["outputCollection"], params, "outputCollection")
-    DataParser(job["schema"])
-    _require_input(source)
+    parser = DataParser(job["schema"])
+    services().factory.check_schema(job["name"], parser)
+    _readable(lambda: check_sample(parser, services().mongo.collection(source), str(source)), source)
     job_id = services().submit(TRAIN_TASK, "training", job_with_defaults(job))
     return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
 
@@ -67,24 +71,66 @@ def any_job(job_id: str) -> Response:
     return _status(job_id, None)
 
 
+DEFAULT_LIST = 50
+
+
+@bp.get("/jobs/", strict_slashes=False)
+def list_jobs() -> Response:
+    """Recent jobs, newest first: what a user who lost a job id looks at first."""
+    kind = _choice("kind", JOB_KINDS)
+    status = _choice("status", STATES)
+    limit = request.args.get("limit", str(DEFAULT_LIST))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIST:
+        raise InvalidRequest(f"'limit' must be a whole number from 1 to {MAX_LIST}, not {shown(limit)}")
+    return json_response({"jobs": services().jobs.recent(int(limit), kind, status)})
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.args.get(name)
+    if value is None:
+        return None
+    if value.upper() in allowed and value not in allowed:  # ?status=failed
+        return value.upper()
+    if value not in allowed:
+        raise InvalidRequest(f"'{name}' must be one of {', '.join(allowed)}, not {shown(value)}")
+    return value
+
+
 def _status(job_id: str, kind: str | None) -> Response:
     jobs = services().jobs
     view = jobs.view(job_id) if len(job_id) <= 64 else None
     if view is None or (kind is not None and view["kind"] != kind):
         raise NotFound(f"no {KINDS[kind]} with id {shown(job_id)}")
+    if view["status"] == PENDING:
+        view["message"] = _queued(job_id)
     if request.args.get("history", "").lower() in ("1", "true", "yes"):
         view["history"] = jobs.history(job_id)
     return json_response(view)
 
 
-def _require_input(source: CollectionRef) -> Any:
-    """A job's input must hold a document; a server behind a job's own URI that refuses the
-    read (wrong credentials) is the client's mistake, not a 500."""
+def _queued(job_id: str) -> str:
+    """A waiting job's message: where it stands in the queue, which is what the user waits for."""
+    queue = services().params["queue_name"]
+    found = queue_position(services().redis, services().queue_key, job_id)
+    if found is None:
+        return f"job {job_id} was taken by a worker and is about to start"
+    position, length = found
+    ahead = "next to start" if position == 1 else f"{position - 1} job{'s' if position > 2 else ''} ahead of it"
+    return f"waiting in queue '{queue}': position {position} of {length} ({ahead})"
+
+
+def _require_input(source: CollectionRef) -> None:
+    """A job's input must hold a document."""
+    first = _readable(lambda: services().mongo.collection(source).find_one({}, {"_id": 1}), source)
+    if first is None:
+        raise NotFound(f"input collection {source} is empty or does not exist")
+
+
+def _readable(read: Callable[[], Any], source: CollectionRef) -> Any:
+    """A read of a job's input; a server behind a job's own URI that refuses it (wrong
+    credentials) is the client's mistake, not a 500."""
     try:
-        first = services().mongo.collection(source).find_one({}, {"_id": 1})
+        return read()
     except pymongo.errors.OperationFailure as exc:
         reason = (exc.details or {}).get("errmsg") or str(exc)
         raise InvalidRequest(f"'inputCollection': MongoDB refused to read {source}: {reason[:200]}") from None
-    if first is None:
-        raise NotFound(f"input collection {source} is empty or does not exist")
-    return first

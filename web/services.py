@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app
 
-from celeryapp import QUEUE, make_celery
+from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory, PredictorCache
 from predictionservice.exceptions import ServiceUnavailable
 from predictionservice.jobstore import FAILED, JobStore
@@ -29,8 +29,10 @@ class Services:
         self.params = params
         timeout = params["redis_timeout"]
         self.redis = connect(params["redis_url"], timeout=timeout)
-        self.models = ModelStore(connect(params["redis_url"], params["models_db"], timeout))
-        self.jobs = JobStore(self.redis, params["job_ttl"])
+        prefix = params["redis_key_prefix"]
+        self.models = ModelStore(connect(params["redis_url"], params["models_db"], timeout), prefix)
+        self.jobs = JobStore(self.redis, params["job_ttl"], prefix)
+        self.queue_key = queue_key(params)
         self.mongo = MongoClients(params["mongodb_timeout_ms"])
         self.factory = ModelFactory(params["algorithms"])
         self.predictors = PredictorCache(self.factory, self.models)
@@ -43,7 +45,7 @@ class Services:
         job_id = uuid.uuid4().hex
         self.jobs.create(job_id, kind, redact_job(job))  # the record is shown: no credentials
         try:
-            self.celery.send_task(task, args=[job], task_id=job_id, queue=QUEUE)
+            self.celery.send_task(task, args=[job], task_id=job_id, queue=self.params["queue_name"])
         except Exception as exc:
             self.jobs.update(job_id, FAILED, "the job could not be queued: the broker is unreachable")
             raise ServiceUnavailable(f"the job queue (Redis) is unreachable: {type(exc).__name__}") from exc
