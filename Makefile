@@ -18,10 +18,12 @@ test: setup
 
 setup: system venv
 
-# apt packages: only when a command is missing (or Java is older than 17).
+# apt packages: only when a command is missing (or Java is older than 17); tmux for the test of
+# make run in a real terminal.
 system:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	jv=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1); \
 	[ -n "$$jv" ] && [ "$$jv" -ge 17 ] || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \

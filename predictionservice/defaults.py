@@ -38,7 +38,8 @@ SETTINGS: dict[str, Setting] = {
     "redis_url": Setting(
         "redis://127.0.0.1:6379/0",
         "REDIS_URL",
-        "Redis for the Celery broker, task results and job records (its db number is used).",
+        "Redis for the Celery broker, task results and job records (its db number is used); make run "
+        "starts its own instead unless $REDIS_URL names one.",
     ),
     "models_db": Setting(1, "MODELS_DB", "Redis database that holds the models, keyed by job id."),
     "redis_key_prefix": Setting(
@@ -52,7 +53,11 @@ SETTINGS: dict[str, Setting] = {
     ),
     "redis_timeout": Setting(5.0, "REDIS_TIMEOUT", "Seconds before a Redis call counts as failed."),
     # --- MongoDB ------------------------------------------------------------------------------
-    "mongodb_uri": Setting("mongodb://127.0.0.1:27017/", "MONGODB_URI", "MongoDB holding the datasets."),
+    "mongodb_uri": Setting(
+        "mongodb://127.0.0.1:27017/",
+        "MONGODB_URI",
+        "MongoDB holding the datasets; make run starts its own instead unless $MONGODB_URI names one.",
+    ),
     "mongodb_allowed_hosts": Setting(
         [],
         "MONGODB_ALLOWED_HOSTS",
