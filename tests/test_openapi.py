@@ -216,7 +216,6 @@ def test_the_job_status_schema_describes_public_views(document, redis_db):
     assert list(validator.iter_errors({**view, "status": "SUCCESS"}))
 
 
-
 def query_parameters(document):
     return {
         (route, p["name"])
