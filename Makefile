@@ -19,11 +19,13 @@ test: setup
 setup: system venv
 
 # apt packages: only when a command is missing (or Java is older than 17). Chromium and its
-# driver are for the browser tests and the README's screenshot.
+# driver are for the browser tests and the README's screenshot; tmux for the test of make run in
+# a real terminal.
 system:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	command -v haproxy >/dev/null 2>&1 || missing="$$missing haproxy"; \
+	command -v tmux >/dev/null 2>&1 || missing="$$missing tmux"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null 2>&1 || missing="$$missing chromium-driver"; \
 	jv=$$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n1); \

@@ -13,18 +13,24 @@ from celery import Celery
 
 TRAIN_TASK = "prediction_service.train"
 PREDICTALL_TASK = "prediction_service.predict_all"
-QUEUE = "prediction_service"
+
+
+def queue_key(params: dict[str, Any]) -> str:
+    """The Redis list the broker keeps the queue's waiting messages in (kombu's own layout:
+    the queue name, behind the global key prefix)."""
+    return params["redis_key_prefix"] + params["queue_name"]
 
 
 def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Celery's own guidance for long jobs: acknowledge late, requeue when the process running a
     job is lost, one message at a time, and a visibility timeout beyond the longest job."""
     limit = int(params["job_time_limit"])
+    prefix = {"global_keyprefix": params["redis_key_prefix"]} if params["redis_key_prefix"] else {}
     return {
         "broker_url": params["redis_url"],
         "result_backend": params["redis_url"],
-        "broker_transport_options": {"visibility_timeout": limit + 600},
-        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}},
+        "broker_transport_options": {"visibility_timeout": limit + 600, **prefix},
+        "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}, **prefix},
         "broker_connection_retry_on_startup": True,
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -37,7 +43,7 @@ def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
-        "task_default_queue": QUEUE,
+        "task_default_queue": params["queue_name"],
         "worker_hijack_root_logger": False,
         "service_params": params,
     }

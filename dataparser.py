@@ -18,6 +18,7 @@ Spark form yields an ``error`` column instead, so batch jobs count bad rows rath
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,12 +30,14 @@ import numpy as np
 from predictionservice.defaults import MAX_NUMBER_CHARS
 from predictionservice.exceptions import (
     IS_MISSING,
+    IS_NULL,
     NOT_A_CATEGORY,
     NOT_A_NUMBER,
     NOT_FINITE,
     TOO_LONG,
     InvalidSchema,
     MissingField,
+    NotFound,
     NotNumeric,
     RecordError,
     UnknownCategory,
@@ -102,6 +105,21 @@ def number(value: Any) -> float | None:
     if not math.isfinite(result):
         raise ValueError("non-finite")
     return result
+
+
+def unknown_category(value: Any, values: Mapping[str, int]) -> str:
+    """Why a value is no category, with the categories it was most likely meant to be: a case
+    slip first ('Management' for 'management'), then the closest spellings, else a few allowed."""
+    text = value if isinstance(value, str) else repr(value)
+    shown = repr(text if len(text) <= 60 else text[:60] + "...") if isinstance(value, str) else text[:60]
+    same_case = [name for name in values if name.lower() == text.lower()]
+    close = same_case or difflib.get_close_matches(text, list(values), n=3, cutoff=0.6)
+    if close:
+        hint = "closest: " + ", ".join(repr(n) for n in close)
+    else:
+        more = f", ... ({len(values)} in all)" if len(values) > 5 else ""
+        hint = "allowed: " + ", ".join(repr(n) for n in sorted(values)[:5]) + more
+    return f"has the value {shown}, which is not one of the schema's categories ({hint})"
 
 
 def category_key(value: Any) -> str | None:
@@ -200,7 +218,7 @@ class DataParser:
 
     def _numeric(self, key: str, value: Any) -> float:
         if value is None:
-            raise MissingField(key)
+            raise MissingField(key, f"{IS_NULL}: a number is expected", reason=IS_MISSING)
         try:
             result = number(value)
         except NumberTooLong:
@@ -213,11 +231,11 @@ class DataParser:
 
     def _position(self, key: str, values: Mapping[str, int], value: Any) -> int:
         if value is None:
-            raise MissingField(key)
+            raise MissingField(key, f"{IS_NULL}: one of the schema's categories is expected", reason=IS_MISSING)
         name = category_key(value)
         pos = values.get(name) if name is not None else None
         if pos is None:
-            raise UnknownCategory(key, NOT_A_CATEGORY)
+            raise UnknownCategory(key, unknown_category(value, values), reason=NOT_A_CATEGORY)
         return pos
 
     def encode_label(self, record: Mapping[str, Any]) -> float:
@@ -374,3 +392,92 @@ def infer_schema(
 
 def _positions(values: set[Any]) -> dict[str, int]:
     return {name: pos for pos, name in enumerate(sorted(values))}
+
+
+SAMPLE_SIZE = 100  # documents a job's fields are checked against at submission
+
+
+def check_sample(parser: DataParser, collection: Any, source: str, size: int = SAMPLE_SIZE) -> None:
+    """Check a job's schema against a sample of its input collection before it is queued: a
+    misspelled field or a label no row can have would otherwise be accepted (202) and then FAIL
+    on the worker. Only certain mistakes are refused: a field absent from the whole collection,
+    or a field none of whose sampled values can be encoded (a few bad rows are counted, not
+    refused). InvalidSchema names the field, what the data holds and what to change."""
+    keys = [parser.label_key, *(f.key for f in parser.features)]
+    sample = list(collection.find({}, {"_id": 0, **dict.fromkeys(keys, 1)}, limit=size))
+    if not sample:
+        raise NotFound(f"input collection {source} is empty or does not exist")
+    seen = {key for doc in sample for key in doc}
+    missing = [k for k in keys if k not in seen and collection.find_one({k: {"$exists": True}}, {"_id": 1}) is None]
+    if missing:
+        fields = _field_names(collection)
+        hints = [f"'{k}'" + _did_you_mean(k, fields) for k in missing]
+        kind = "field" if parser.label_key in missing else "feature field"
+        kind = "label field" if missing == [parser.label_key] else kind + ("s" if len(missing) > 1 else "")
+        raise InvalidSchema(f"{kind} {', '.join(hints)} not found in {source}")
+    _check_label(parser, [d.get(parser.label_key) for d in sample], source)
+    for feature in parser.features:
+        _check_feature(feature, [d.get(feature.key) for d in sample], source)
+
+
+def _field_names(collection: Any) -> list[str]:
+    return sorted({key for doc in collection.find({}, {"_id": 0}, limit=SAMPLE_SIZE) for key in doc})
+
+
+def _did_you_mean(key: str, fields: list[str]) -> str:
+    close = [f for f in fields if f.lower() == key.lower()] or difflib.get_close_matches(key, fields, n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def _examples(values: list[Any]) -> str:
+    distinct = list(dict.fromkeys(repr(v)[:40] for v in values))
+    return ", ".join(distinct[:3]) + (", ..." if len(distinct) > 3 else "")
+
+
+def _check_label(parser: DataParser, values: list[Any], source: str) -> None:
+    present = [v for v in values if v is not None]
+    key = parser.label_key
+    if not present:
+        return  # all null in the sample: the worker counts the rows and says so
+    if parser.label_values is None:
+        if not any(_is_number(v) for v in present):
+            raise InvalidSchema(
+                f"label '{key}' has no 'values', so it is a number to predict, but {source} holds "
+                f"{_examples(present)}: give schema.label.values (category -> class) to classify"
+            )
+        return
+    if all(category_key(v) not in parser.label_values for v in present):
+        allowed = ", ".join(repr(n) for n in list(parser.label_values)[:5])
+        raise InvalidSchema(
+            f"label '{key}' in {source} holds {_examples(present)}, none of schema.label.values ({allowed})"
+        )
+
+
+def _check_feature(feature: Feature, values: list[Any], source: str) -> None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return
+    if feature.values is None:
+        if not any(_is_number(v) for v in present):
+            comma = any(isinstance(v, str) and re.fullmatch(r"\s*[+-]?\d*,\d+\s*", v) for v in present)
+            hint = (
+                ": numbers with a decimal comma; upload the CSV delimited by ';', which reads '1,5' as 1.5"
+                if comma
+                else "; give the feature 'values' to make it categorical"
+            )
+            raise InvalidSchema(
+                f"feature '{feature.key}' is numeric in the schema but {source} holds {_examples(present)}{hint}"
+            )
+    elif all(category_key(v) not in feature.values for v in present):
+        allowed = ", ".join(repr(n) for n in list(feature.values)[:5])
+        raise InvalidSchema(
+            f"feature '{feature.key}' in {source} holds {_examples(present)}, none of its schema 'values' "
+            f"({allowed}{', ...' if len(feature.values) > 5 else ''})"
+        )
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        return number(value) is not None
+    except ValueError:
+        return False

@@ -8,6 +8,7 @@ mirrors the state into Celery's own result backend. It knows a task only by duck
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Any
 
@@ -25,6 +26,7 @@ class MessageHandler:
         self.jobs: JobStore = jobs if jobs is not None else task.jobs
         # Celery's request is thread-local: Spark's CrossValidator reports from its own threads.
         self.job_id: str = task.request.id
+        self._spark_ui: str | None = None
 
     def update(self, state: str, message: str, progress: float | None = None, **extra: Any) -> bool:
         """Record a state; False when the job was already final (the update is then ignored).
@@ -62,5 +64,14 @@ class MessageHandler:
         return self.jobs.update(self.job_id, state, message, progress, **extra)  # its error is let through
 
     def progress(self, message: str, progress: float) -> None:
-        """A step of running Spark work."""
-        self.update("SUBMITTED", message, progress)
+        """A step of running Spark work; with the Spark UI on (spark_ui), its address too, so a
+        user watching a long job knows where to look."""
+        ui = self.spark_ui()
+        self.update("SUBMITTED", message, progress, **({"spark_ui": ui} if ui else {}))
+
+    def spark_ui(self) -> str | None:
+        """This process's Spark UI, once its session runs; Spark is never imported for it."""
+        if self._spark_ui is None:
+            session = sys.modules.get("predictionservice.sparksession")
+            self._spark_ui = session.ui_url() if session is not None else None
+        return self._spark_ui

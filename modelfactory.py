@@ -34,6 +34,7 @@ from dataparser import DataParser
 from predictionservice import trainingdata
 from predictionservice.defaults import ALGORITHM_DEFAULTS, JOB_DEFAULTS
 from predictionservice.exceptions import InvalidSchema, NotFound, UnknownAlgorithm
+from predictionservice.jobstore import iso
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, redact_job, resolve
 from predictionservice.validation import Validator, job_schema
@@ -125,9 +126,9 @@ class Algorithm:
             "model_key": handler.job_id,
             "name": self.name,
             "task": parser.task,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "numFeatures": parser.num_features,
-            **({"numClasses": len(parser.class_names)} if parser.class_names else {}),
+            "created_at": iso(time.time()),
+            "num_features": parser.num_features,
+            **({"num_classes": len(parser.class_names)} if parser.class_names else {}),
             "feature_names": parser.feature_names(),
             "schema": parser.schema(),
             "integral_features": counts["integral"],

@@ -55,12 +55,15 @@ class ServiceTask(Task):
 
     @cached_property
     def jobs(self) -> JobStore:
-        return JobStore(connect(self.params["redis_url"], timeout=self.params["redis_timeout"]), self.params["job_ttl"])
+        params = self.params
+        client = connect(params["redis_url"], timeout=params["redis_timeout"])
+        return JobStore(client, params["job_ttl"], params["redis_key_prefix"])
 
     @cached_property
     def resources(self) -> Resources:
         params = self.params
-        models = ModelStore(connect(params["redis_url"], params["models_db"], params["redis_timeout"]))
+        client = connect(params["redis_url"], params["models_db"], params["redis_timeout"])
+        models = ModelStore(client, params["redis_key_prefix"])
 
         def spark() -> Any:
             from predictionservice.sparksession import get_spark
@@ -262,7 +265,9 @@ def requeue(app: Celery, job_id: str) -> bool:
 def start_reaper(app: Celery) -> threading.Thread:
     """The reaper runs in each worker's main process: it outlives any pool process."""
     params = app.conf["service_params"]
-    jobs = JobStore(connect(params["redis_url"], timeout=params["redis_timeout"]), params["job_ttl"])
+    jobs = JobStore(
+        connect(params["redis_url"], timeout=params["redis_timeout"]), params["job_ttl"], params["redis_key_prefix"]
+    )
 
     def loop() -> None:
         while True:

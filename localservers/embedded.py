@@ -48,6 +48,30 @@ def port_taken(host: str, port: int) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+def port_holder(port: int) -> str:
+    """Who listens on a TCP port, as a person would want to be told: 'pid 123 (redis-server
+    127.0.0.1:6390)', from /proc (the socket's inode, then the process holding it); a process
+    this user cannot see is named as such."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                    inodes.add(f"socket:[{fields[9]}]")
+    if not inodes:
+        return "a process that is not listening any more"
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        with contextlib.suppress(OSError):
+            for fd in fd_dir.iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        pid = fd_dir.parent.name
+                        command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                        return f"pid {pid} ({command.strip()[:120]})"
+    return "a process of another user (not visible from here)"
+
+
 def _refuse_taken(host: str, port: int, name: str) -> None:
     """Starting on a taken port would find the other server answering and mistake it for ours."""
     if port_taken(host, port):

@@ -84,7 +84,7 @@ class ServiceProcesses:
                     "modelservice.celery",
                     "worker",
                     "-Q",
-                    "prediction_service",
+                    self.params["queue_name"],
                     "-l",
                     "info",
                     "-c",
@@ -107,7 +107,8 @@ class ServiceProcesses:
     def check(self) -> None:
         for name, process in self.children.items():
             if process.poll() is not None:
-                raise RuntimeError(f"the {name} exited with {process.returncode}:\n{self.log(name)[-3000:]}")
+                log = self.log(name)[-3000:] or "(no log file: its output is above)"
+                raise RuntimeError(f"the {name} exited with {process.returncode}:\n{log}")
 
     def wait_healthy(self, timeout: float = 120.0) -> dict[str, Any]:
         """The /health answer once it says ok (and, with a worker, counts one)."""

@@ -1,26 +1,35 @@
-"""``make run``: the whole service on one machine, on embedded defaults.
+"""``make run``: the whole service on one machine, self-contained.
 
-* Redis: $REDIS_URL if set; else a Redis answering at ``redis_url`` (127.0.0.1:6379); else its own
-  ``redis-server`` there, with AOF persistence and ``noeviction``, data under ``var/redis``.
-* MongoDB: $MONGODB_URI if set; else one answering at ``mongodb_uri`` (127.0.0.1:27017); else
-  ``mongod`` from PATH; else SecantusDB as a separate server process; data under ``var/mongo``.
+* Redis: its own ``redis-server`` on ``local_redis_port`` (6390) with AOF persistence and
+  ``noeviction``, data under ``var/redis``; an existing Redis only when ``$REDIS_URL`` names it
+  (with a warning when that Redis does not persist).
+* MongoDB: its own ``mongod`` (from PATH) or SecantusDB on ``local_mongo_port`` (27090), data under
+  ``var/mongo``; an existing one only when ``$MONGODB_URI`` names it. A server that merely answers
+  on a usual port (another checkout's, the machine's) is never adopted: its workers would take
+  this service's jobs and its data would vanish when it stops.
+* One ``make run`` per folder: ``var/make-run.lock`` is held while it runs; a second refuses.
+* Every port it needs is checked before anything starts; a taken one is named with its holder.
 * Loads the bank data into ``datasets.bank`` when that collection is empty and a CSV is found.
 * Starts a Celery worker and the web server, waits until /health answers, prints the quick start.
 
-Ctrl-C or SIGTERM stops everything this started, in reverse order, and nothing else.
+Ctrl-C or SIGTERM stops everything this started, in reverse order, and nothing else; a second
+Ctrl-C during that kills what is left at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pymongo
+import redis
 
 from localservers import embedded
 from localservers.serviceprocesses import ServiceProcesses
@@ -29,18 +38,16 @@ from predictionservice.config import PROJECT_DIR, load_parameters, parameters_pa
 from predictionservice.defaults import BANK_DATASET
 
 QUICK_START = """
-The prediction service is up: {url}   (logs: {logs})
+The prediction service is up: {url}   (logs: {logs}; API: {url}/docs)
 
   curl -s {url}/health
-  curl -s -X POST{auth} -H 'Content-Type: application/json' -d @job.json {url}/train/
-  curl -s{auth} {url}/training/status/<job_id>
+  job=$(curl -s -X POST{auth} -H 'Content-Type: application/json' -d @job.json {url}/train/ \\
+        | python3 -c 'import json,sys; print(json.load(sys.stdin)["job_id"])')
+  curl -s{auth} {url}/training/status/$job
   curl -s -X POST{auth} -H 'Content-Type: application/json' \\
-       -d '{{"modelkey": "<job_id>", "record": {record}}}' {url}/predict/
-  curl -s -X POST{auth} -H 'Content-Type: application/json' \\
-       -d '{{"modelkey": "<job_id>", "inputCollection": "datasets.bank", \\
-            "outputCollection": "datasets.bankResults"}}' {url}/predictall/
+       -d '{{"modelkey": "'$job'", "record": {record}}}' {url}/predict/
 
-Ctrl-C stops everything started here.
+README.md (Quick start) has the rest. Ctrl-C stops everything started here.
 """
 SAMPLE_RECORD = {
     "age": 41,
@@ -66,51 +73,92 @@ def say(message: str) -> None:
     print(f"[make run] {message}", flush=True)
 
 
+class Refused(RuntimeError):
+    """make run cannot start as configured; the message says why and what to do."""
+
+
+LOCAL = "127.0.0.1"
+
+
 class Stack:
-    def __init__(self, params: dict[str, Any], params_file: Path | None):
+    def __init__(self, params: dict[str, Any], params_file: Path | None, environ: dict[str, str] | None = None):
         self.params = params
         self.params_file = params_file
+        self.environ = dict(os.environ if environ is None else environ)
         self.var = Path(params["var_dir"])
         if not self.var.is_absolute():
             self.var = PROJECT_DIR / self.var
         self.logs = self.var / "log"
         self.servers: list[embedded.ServerProcess] = []
         self.service: ServiceProcesses | None = None
+        self._lock: IO[str] | None = None
+
+    # ------------------------------------------------------------------ before anything starts
+
+    def lock(self) -> None:
+        """One make run per folder: two would share its servers, queue and data."""
+        self.var.mkdir(parents=True, exist_ok=True)
+        handle = open(self.var / "make-run.lock", "a+")  # closed (and so released) in stop()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise Refused(
+                f"another make run (pid {holder}) is running from {self.var}; stop it first (Ctrl-C in its "
+                "terminal), or give this one a folder of its own with VAR_DIR=..."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._lock = handle
+
+    def needed_ports(self) -> list[tuple[int, str, str]]:
+        """(port, what needs it, the setting that moves it) for every port this run will bind."""
+        ports = [(int(self.params["port"]), "the web server", "PORT")]
+        if not self.environ.get("REDIS_URL"):
+            ports.append((int(self.params["local_redis_port"]), "make run's redis-server", "LOCAL_REDIS_PORT"))
+        if not self.environ.get("MONGODB_URI"):
+            ports.append((int(self.params["local_mongo_port"]), "make run's MongoDB", "LOCAL_MONGO_PORT"))
+        return ports
+
+    def check_ports(self) -> None:
+        taken = [
+            f"port {port} ({what}) is taken by {embedded.port_holder(port)}; stop it or set {setting}=<another port>"
+            for port, what, setting in self.needed_ports()
+            if embedded.port_taken(LOCAL, port)
+        ]
+        if taken:
+            raise Refused("nothing was started:\n  " + "\n  ".join(taken))
 
     # ------------------------------------------------------------------ dependencies
 
     def redis(self) -> str:
-        if os.environ.get("REDIS_URL"):
-            url = os.environ["REDIS_URL"]
+        url = self.environ.get("REDIS_URL")
+        if url:
             if not embedded.redis_answers(url, timeout=2):
-                raise SystemExit(f"REDIS_URL={url} does not answer")
-            say(f"Redis: {url} (REDIS_URL)")
+                raise Refused(f"REDIS_URL={url} does not answer")
+            say(f"Redis: {url} (REDIS_URL){persistence_warning(url)}")
             return url
-        url = self.params["redis_url"]
-        if embedded.redis_answers(url):
-            say(f"Redis: {url} (already running; its persistence settings are its own)")
-            return url
-        host, port = embedded.host_port(url, 6379)
-        server = embedded.start_redis(port, self.var / "redis", host=host, persistent=True)
+        port = int(self.params["local_redis_port"])
+        server = embedded.start_redis(port, self.var / "redis", host=LOCAL, persistent=True)
         self.servers.append(server)
-        say(f"Redis: started redis-server on {host}:{port} (AOF, noeviction, data in {self.var / 'redis'})")
-        return url
+        say(f"Redis: started redis-server on {LOCAL}:{port} (AOF, noeviction, data in {self.var / 'redis'})")
+        return server.url
 
     def mongo(self) -> str:
-        if os.environ.get("MONGODB_URI"):
-            uri = os.environ["MONGODB_URI"]
+        uri = self.environ.get("MONGODB_URI")
+        if uri:
             if not embedded.mongo_answers(uri, timeout_ms=3000):
-                raise SystemExit(f"MONGODB_URI={uri} does not answer")
+                raise Refused("MONGODB_URI does not answer")
             say("MongoDB: $MONGODB_URI")
             return uri
-        uri = self.params["mongodb_uri"]
-        if embedded.mongo_answers(uri):
-            say(f"MongoDB: {uri} (already running)")
-            return uri
-        host, port = embedded.host_port(uri, 27017)
-        server = embedded.start_mongo(port, self.var / "mongo", host=host)
+        port = int(self.params["local_mongo_port"])
+        server = embedded.start_mongo(port, self.var / "mongo", host=LOCAL)
         self.servers.append(server)
-        say(f"MongoDB: started {server.name} on {host}:{port} (data in {self.var / 'mongo'})")
+        say(f"MongoDB: started {server.name} on {LOCAL}:{port} (data in {self.var / 'mongo'})")
         return server.url
 
     def load_bank(self, uri: str) -> None:
@@ -134,12 +182,15 @@ class Stack:
     # ----------------------------------------------------------------------- service
 
     def start(self) -> None:
+        self.lock()
+        self.check_ports()
         self.logs.mkdir(parents=True, exist_ok=True)
         redis_url = self.redis()
         mongo_uri = self.mongo()
         self.load_bank(mongo_uri)
-        env = embedded.env_with(REDIS_URL=redis_url, MONGODB_URI=mongo_uri)
-        self.service = ServiceProcesses(self.params, self.params_file, self.logs, env, web_log=False)
+        env = {**self.environ, "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri}
+        params = {**self.params, "redis_url": redis_url, "mongodb_uri": mongo_uri}
+        self.service = ServiceProcesses(params, self.params_file, self.logs, env, web_log=False)
         say(f"starting a Celery worker (log: {self.logs / 'worker.log'}) and the web server")
         self.service.start()
         self.service.wait_healthy()
@@ -153,12 +204,45 @@ class Stack:
             self.service.check()
 
     def stop(self) -> None:
+        """Stop what this run started; a signal meanwhile (a second Ctrl-C) kills it all at once
+        instead of interrupting the stop half-way and leaving servers behind."""
+        signal.signal(signal.SIGINT, self.hurry)
+        signal.signal(signal.SIGTERM, self.hurry)
         if self.service is not None:
             say("stopping the web server and the worker")
             self.service.stop(timeout=20)
         for server in reversed(self.servers):
             say(f"stopping {server.name}")
             server.stop()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def hurry(self, signum: int, frame: Any) -> None:
+        say("second signal: killing what is left now")
+        groups = [p.pid for p in (self.service.children.values() if self.service else [])]
+        groups += [server.pid for server in self.servers]
+        for pid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def persistence_warning(url: str) -> str:
+    """A named Redis that keeps nothing on disk loses every model and job record when it stops."""
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        appendonly = client.config_get("appendonly").get("appendonly")
+        save = client.config_get("save").get("save")
+    except redis.RedisError:
+        return "; its persistence settings could not be read (CONFIG GET refused)"
+    finally:
+        client.close()
+    if appendonly != "yes" and not save:
+        return (
+            "\n[make run] warning: this Redis does not persist (appendonly no, save ''): models and job records "
+            "are lost when it stops"
+        )
+    return ""
 
 
 def main() -> int:

@@ -50,12 +50,21 @@ MAX_HEADER_CHARS = SETTINGS["max_csv_header_chars"].default
 _INT = re.compile(r"[+-]?\d+\Z")
 _FLOAT = re.compile(r"[+-]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?\Z")
 _INT64 = 2**63
+_DECIMAL_COMMA = re.compile(r"[+-]?(?:\d+,\d*|,\d+)\Z")
+ONE_LINE = (
+    "the body is a single line with no line break: 'curl -d @file' strips a file's newlines; send the file "
+    "as it is: curl -X PUT --data-binary @file.csv -H 'Content-Type: text/csv'"
+)
 
 
-def typed(value: str) -> Any:
-    """A CSV cell as mongoimport would store it: numbers as numbers, empty as null."""
+def typed(value: str, decimal_comma: bool = False) -> Any:
+    """A CSV cell as mongoimport would store it: numbers as numbers, empty as null. In a file
+    delimited by ';' or a tab, '1,5' is the decimal-comma spelling of 1.5 (what a spreadsheet in
+    most of Europe writes); with ',' as the delimiter no cell can hold one unquoted."""
     if value == "":
         return None
+    if decimal_comma and _DECIMAL_COMMA.match(value):
+        return float(value.replace(",", "."))
     if len(value) <= 20 and _INT.match(value):  # longer: beyond 64 bits, and int() of over 4300 digits raises
         number = int(value)
         return number if -_INT64 <= number < _INT64 else float(number)
@@ -97,6 +106,8 @@ def read_header(text: IO[str], delimiter: str | None, max_columns: int, max_char
         raise InvalidDataset(f"line 1: the header is longer than {max_chars} characters (max_csv_header_chars)")
     if not header_line.strip():
         raise InvalidDataset("empty input: expected a header line and at least one row")
+    if not header_line.endswith(("\n", "\r")):  # no row can follow: the body was one line
+        raise InvalidDataset(ONE_LINE)
     delimiter = delimiter or detect_delimiter(header_line)
     try:
         header = next(csv.reader([header_line], delimiter=delimiter))
@@ -122,6 +133,7 @@ def iter_csv_documents(
 ) -> Iterator[dict[str, Any]]:
     """Documents of a CSV text stream with a header line. Raises InvalidDataset naming the line."""
     names, delimiter = read_header(text, delimiter, max_columns, max_header_chars)
+    decimal_comma = delimiter != ","  # 1,5 in a ';' or tab file is one and a half
     width = len(names)
     reader = csv.reader(text, delimiter=delimiter, strict=True)
     line = 1
@@ -137,7 +149,7 @@ def iter_csv_documents(
                 )
             if sum(map(len, row)) > MAX_DOCUMENT_BYTES:
                 raise InvalidDataset(f"line {line}: the row is larger than a MongoDB document may be (16 MiB)")
-            yield {name: typed(value) for name, value in zip(names, row, strict=False)}
+            yield {name: typed(value, decimal_comma) for name, value in zip(names, row, strict=False)}
     except UnicodeDecodeError as exc:
         raise InvalidDataset(f"after line {line}: not UTF-8 text ({exc.reason})") from None
     except csv.Error as exc:

@@ -94,12 +94,26 @@ SETTINGS: dict[str, Setting] = {
     "redis_url": Setting(
         "redis://127.0.0.1:6379/0",
         "REDIS_URL",
-        "Redis for the Celery broker, task results and job records (its db number is used).",
+        "Redis for the Celery broker, task results and job records (its db number is used); make run "
+        "starts its own instead unless $REDIS_URL names one.",
     ),
     "models_db": Setting(1, "MODELS_DB", "Redis database that holds the models, keyed by job id."),
+    "redis_key_prefix": Setting(
+        "",
+        "REDIS_KEY_PREFIX",
+        "Prefix of every Redis key the service writes (job records, models, Celery's queue and results): "
+        "two services sharing one Redis knowingly each take their own.",
+    ),
+    "queue_name": Setting(
+        "prediction_service", "QUEUE_NAME", "Celery queue the web server sends jobs to and the worker consumes."
+    ),
     "redis_timeout": Setting(5.0, "REDIS_TIMEOUT", "Seconds before a Redis call counts as failed."),
     # --- MongoDB ------------------------------------------------------------------------------
-    "mongodb_uri": Setting("mongodb://127.0.0.1:27017/", "MONGODB_URI", "MongoDB holding the datasets."),
+    "mongodb_uri": Setting(
+        "mongodb://127.0.0.1:27017/",
+        "MONGODB_URI",
+        "MongoDB holding the datasets; make run starts its own instead unless $MONGODB_URI names one.",
+    ),
     "mongodb_allowed_hosts": Setting(
         [],
         "MONGODB_ALLOWED_HOSTS",
@@ -146,6 +160,12 @@ SETTINGS: dict[str, Setting] = {
         "system's temporary folder); on a multi-machine cluster, one every Spark node sees at the same path.",
     ),
     "spark_cv_parallelism": Setting(2, "SPARK_CV_PARALLELISM", "Grid points CrossValidator fits at once."),
+    "spark_ui": Setting(
+        False,
+        "SPARK_UI",
+        "Turn on the Spark web UI of each worker process; a running job's status then gives its address.",
+    ),
+    "spark_ui_port": Setting(4040, "SPARK_UI_PORT", "First port the Spark UI tries (Spark takes the next free one)."),
     # --- Celery worker ------------------------------------------------------------------------
     "worker_concurrency": Setting(1, "WORKER_CONCURRENCY", "Celery pool processes; each holds a Spark driver."),
     "job_time_limit": Setting(3600, "JOB_TIME_LIMIT", "Seconds a job may run before its pool process is killed."),
@@ -172,7 +192,13 @@ SETTINGS: dict[str, Setting] = {
         "and class of the same name. Nothing else is ever imported.",
     ),
     # --- local stack (make run) ---------------------------------------------------------------
-    "var_dir": Setting("var", "VAR_DIR", "Where make run keeps the data of the servers it starts."),
+    "var_dir": Setting("var", "VAR_DIR", "Where make run keeps the data of the servers it starts (and its lock)."),
+    "local_redis_port": Setting(
+        6390, "LOCAL_REDIS_PORT", "Port of the redis-server make run starts for itself (unless REDIS_URL names one)."
+    ),
+    "local_mongo_port": Setting(
+        27090, "LOCAL_MONGO_PORT", "Port of the MongoDB make run starts for itself (unless MONGODB_URI names one)."
+    ),
     "bank_csv": Setting(
         "",
         "BANK_CSV",

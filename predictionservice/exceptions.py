@@ -152,16 +152,22 @@ NOT_FINITE = "is not a finite number"
 NOT_A_CATEGORY = "has a value that is not one of the schema's categories"
 IS_MISSING = "is missing"
 TOO_LONG = "is a string too long to be a number"
+IS_NULL = "is null"
 
 
 class RecordError(ServiceError):
-    """A record that cannot be encoded; names the field (and, in a batch, the record's index)."""
+    """A record that cannot be encoded; names the field (and, in a batch, the record's index).
+
+    ``problem`` is what the client is told (the value and the closest categories, null as null);
+    ``reason`` is the shorter words a Spark job's error column has for the same row, where a null
+    and an absent field look alike and bad rows are counted by reason, never by value."""
 
     code = "invalid_record"
 
-    def __init__(self, field: str, problem: str, index: int | None = None):
+    def __init__(self, field: str, problem: str, index: int | None = None, *, reason: str | None = None):
         self.field = field
         self.problem = problem
+        self.reason = reason or problem
         self.index = index
         where = f"record {index}: " if index is not None else ""
         super().__init__(
@@ -171,12 +177,17 @@ class RecordError(ServiceError):
 
     def at(self, index: int) -> RecordError:
         """The same error, placed at a record's position in a batch."""
-        return type(self)(self.field, self.problem, index)
+        return type(self)(self.field, self.problem, index, reason=self.reason)
+
+    @property
+    def reason_message(self) -> str:
+        """The error as a Spark job's error column words it."""
+        return f"field '{self.field}' {self.reason}"
 
 
 class MissingField(RecordError):
-    def __init__(self, field: str, problem: str = IS_MISSING, index: int | None = None):
-        super().__init__(field, problem, index)
+    def __init__(self, field: str, problem: str = IS_MISSING, index: int | None = None, *, reason: str | None = None):
+        super().__init__(field, problem, index, reason=reason)
 
 
 class NotNumeric(RecordError):

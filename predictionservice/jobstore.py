@@ -63,11 +63,8 @@ if created and not was_final and (new == 'COMPLETED' or new == 'FAILED') then
 end
 return 1
 """
-_UPDATE = (
-    _UPDATE.replace("@INDEX@", STATUS_INDEX)
-    .replace("@DURATIONS@", DURATIONS)
-    .replace("@BOUNDS@", ", ".join(repr(b) for b in DURATION_BUCKETS))
-    .replace("@INF@", str(len(DURATION_BUCKETS)))
+_UPDATE = _UPDATE.replace("@BOUNDS@", ", ".join(repr(b) for b in DURATION_BUCKETS)).replace(
+    "@INF@", str(len(DURATION_BUCKETS))
 )
 HISTORY = 200
 _ATTEMPT = """
@@ -75,20 +72,20 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 """
 
-_JSON_FIELDS = ("metrics", "result", "parameters")
+_JSON_FIELDS = ("metrics", "result", "parameters", "lineage")
 _FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
     "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
-    "model_key", "metrics", "rows", "invalid_rows", "request_id",
+    "model_key", "metrics", "rows", "invalid_rows", "request_id", "spark_ui", "lineage",
 )  # fmt: skip
 MAX_LIST = 500  # most jobs one listing shows
 
 
-def index_key() -> str:
+def index_key(prefix: str = "") -> str:
     """The sorted set of job ids by creation time: listings read it newest first."""
-    return "jobs"
+    return f"{prefix}jobs"
 
 
 _ISSUED_ID = re.compile(r"[0-9a-f]{32}\Z")
@@ -100,19 +97,39 @@ def issued_id(text: str) -> bool:
     return bool(_ISSUED_ID.match(text))
 
 
-def job_key(job_id: str) -> str:
-    return f"job:{job_id}"
+def job_key(job_id: str, prefix: str = "") -> str:
+    return f"{prefix}job:{job_id}"
 
 
-def history_key(job_id: str) -> str:
-    return f"job:{job_id}:history"
+def history_key(job_id: str, prefix: str = "") -> str:
+    return f"{prefix}job:{job_id}:history"
+
+
+def lineage(job: dict[str, Any]) -> dict[str, Any]:
+    """What a list of jobs shows of a job document: what it runs on, and the user's words."""
+    schema = job.get("schema") if isinstance(job.get("schema"), dict) else {}
+    label = schema.get("label") if isinstance(schema.get("label"), dict) else {}
+    shown = {
+        "algorithm": job.get("name"),
+        "input_collection": job.get("inputCollection"),
+        "output_collection": job.get("outputCollection"),
+        "model_key": job.get("modelkey"),
+        "label": label.get("key"),
+        "description": job.get("description"),
+        "tags": job.get("tags"),
+    }
+    return {k: v for k, v in shown.items() if v is not None}
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, ttl: int):
+    def __init__(self, client: redis.Redis, ttl: int, prefix: str = ""):
+        """prefix (the redis_key_prefix setting) begins every key this store writes, so two
+        services can share one Redis database knowingly."""
         self.client = client
         self.ttl = ttl
-        self._update = client.register_script(_UPDATE)
+        self.prefix = prefix
+        script = _UPDATE.replace("@INDEX@", prefix + STATUS_INDEX).replace("@DURATIONS@", prefix + DURATIONS)
+        self._update = client.register_script(script)
         self._attempt = client.register_script(_ATTEMPT)
 
     def create(
@@ -135,26 +152,27 @@ class JobStore:
             "updated_at": now,
             "parameters": parameters,
             **({"request_id": request_id} if request_id else {}),
+            "lineage": lineage(parameters),
         }
-        key = job_key(job_id)
+        key = job_key(job_id, self.prefix)
         with self.client.pipeline() as pipe:
             pipe.hset(key, mapping=_encode(record))
             pipe.expire(key, self.ttl)
-            pipe.zadd(f"{STATUS_INDEX}{kind}:{PENDING}", {key: now + self.ttl})
-            pipe.zadd(index_key(), {job_id: now})
+            pipe.zadd(f"{self.prefix}{STATUS_INDEX}{kind}:{PENDING}", {key: now + self.ttl})
+            pipe.zadd(index_key(self.prefix), {job_id: now})
             # ids older than the TTL have no record left: the index forgets them as it grows
-            pipe.zremrangebyscore(index_key(), "-inf", now - self.ttl)
+            pipe.zremrangebyscore(index_key(self.prefix), "-inf", now - self.ttl)
             pipe.execute()
         return record
 
     def get(self, job_id: str) -> dict[str, Any] | None:
-        raw = self.client.hgetall(job_key(job_id))
+        raw = self.client.hgetall(job_key(job_id, self.prefix))
         return _decode(raw) if raw else None
 
     def view(self, job_id: str) -> dict[str, Any] | None:
         """The job as the API shows it (public_view), reading only the fields shown: clients poll
         this, and the stored job document beside them can be large."""
-        return _shown(self.client.hmget(job_key(job_id), _SHOWN))
+        return _shown(self.client.hmget(job_key(job_id, self.prefix), _SHOWN))
 
     def recent(self, limit: int, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """The newest jobs first, at most limit, of a kind and a status when given: what a person
@@ -162,16 +180,16 @@ class JobStore:
         found: list[dict[str, Any]] = []
         start, page = 0, max(limit, 50)
         while len(found) < limit:
-            ids = self.client.zrevrange(index_key(), start, start + page - 1)
+            ids = self.client.zrevrange(index_key(self.prefix), start, start + page - 1)
             if not ids:
                 break
             with self.client.pipeline(transaction=False) as pipe:
                 for job_id in ids:
-                    pipe.hmget(job_key(job_id.decode()), _SHOWN)
+                    pipe.hmget(job_key(job_id.decode(), self.prefix), _SHOWN)
                 rows = pipe.execute()
             gone = [job_id for job_id, values in zip(ids, rows, strict=True) if values[0] is None]
             if gone:  # expired records
-                self.client.zrem(index_key(), *gone)
+                self.client.zrem(index_key(self.prefix), *gone)
             views = (_shown(values) for values in rows)
             found += [v for v in views if v and kind in (None, v["kind"]) and status in (None, v["status"])]
             start += page - len(gone)
@@ -179,7 +197,7 @@ class JobStore:
 
     def parameters(self, job_id: str) -> dict[str, Any]:
         """The job document a job was submitted with (credentials redacted); {} when unknown."""
-        raw = self.client.hget(job_key(job_id), "parameters")
+        raw = self.client.hget(job_key(job_id, self.prefix), "parameters")
         return json.loads(raw) if raw else {}
 
     def update(
@@ -202,7 +220,7 @@ class JobStore:
             fields["progress"] = 1.0
         flat = [x for pair in _encode(fields).items() for x in pair]
         step = json.dumps({k: fields[k] for k in ("status", "message", "progress", "updated_at") if k in fields})
-        keys = [job_key(job_id), history_key(job_id)]
+        keys = [job_key(job_id, self.prefix), history_key(job_id, self.prefix)]
         args = [self.ttl, "1" if force else "0", step, HISTORY, repr(fields["updated_at"]), *flat]
         moved = self._update(keys=keys, args=args) == 1
         if moved and status in FINAL:
@@ -215,8 +233,8 @@ class JobStore:
         now = time.time()
         with self.client.pipeline(transaction=False) as pipe:
             for kind, status in pairs:
-                pipe.zremrangebyscore(f"{STATUS_INDEX}{kind}:{status}", "-inf", now)
-                pipe.zcard(f"{STATUS_INDEX}{kind}:{status}")
+                pipe.zremrangebyscore(f"{self.prefix}{STATUS_INDEX}{kind}:{status}", "-inf", now)
+                pipe.zcard(f"{self.prefix}{STATUS_INDEX}{kind}:{status}")
             replies = pipe.execute()
         return dict(zip(pairs, replies[1::2], strict=True))
 
@@ -225,7 +243,7 @@ class JobStore:
         DURATION_BUCKETS and +Inf (not cumulative), their sum in seconds and their count."""
         with self.client.pipeline(transaction=False) as pipe:
             for kind in KINDS:
-                pipe.hgetall(DURATIONS + kind)
+                pipe.hgetall(self.prefix + DURATIONS + kind)
             replies = pipe.execute()
         out = {}
         for kind, raw in zip(KINDS, replies, strict=True):
@@ -235,8 +253,13 @@ class JobStore:
         return out
 
     def history(self, job_id: str) -> list[dict[str, Any]]:
-        """Every step the job went through (the last HISTORY), oldest first."""
-        return [json.loads(raw) for raw in self.client.lrange(history_key(job_id), 0, -1)]
+        """Every step the job went through (the last HISTORY), oldest first; times in ISO 8601
+        UTC like every other time the API shows (stored as epoch seconds)."""
+        steps = [json.loads(raw) for raw in self.client.lrange(history_key(job_id, self.prefix), 0, -1)]
+        for step in steps:
+            if isinstance(step.get("updated_at"), (int, float)):
+                step["updated_at"] = iso(step["updated_at"])
+        return steps
 
     # ------------------------------------------------------------------ liveness (heartbeats)
 
@@ -244,8 +267,8 @@ class JobStore:
         """The worker process running the job (owner: host:pid) says it is alive, now."""
         now = time.time()
         with self.client.pipeline() as pipe:
-            pipe.hset(job_key(job_id), mapping={"heartbeat_at": str(now), "owner": owner})
-            pipe.zadd(ALIVE, {job_id: now})
+            pipe.hset(job_key(job_id, self.prefix), mapping={"heartbeat_at": str(now), "owner": owner})
+            pipe.zadd(self.prefix + ALIVE, {job_id: now})
             pipe.execute()
 
     def beat_of(self, record: dict[str, Any]) -> tuple[str, float] | None:
@@ -256,25 +279,37 @@ class JobStore:
 
     def stopped_beating(self, timeout: float) -> list[str]:
         """Jobs whose worker has not said it is alive for timeout seconds."""
-        return [i.decode() for i in self.client.zrangebyscore(ALIVE, "-inf", time.time() - timeout)]
+        return [i.decode() for i in self.client.zrangebyscore(self.prefix + ALIVE, "-inf", time.time() - timeout)]
 
     def claim_reaping(self, job_id: str, seconds: float) -> bool:
         """One reaper at a time per job, whichever worker it runs in."""
-        return bool(self.client.set(f"{job_key(job_id)}:reaping", "1", nx=True, ex=max(1, int(seconds))))
+        return bool(self.client.set(f"{job_key(job_id, self.prefix)}:reaping", "1", nx=True, ex=max(1, int(seconds))))
 
     def forget_beat(self, job_id: str) -> None:
-        self.client.zrem(ALIVE, job_id)
+        self.client.zrem(self.prefix + ALIVE, job_id)
 
     def begin_attempt(self, job_id: str) -> int:
         """Count one more start of the job (a re-run after a lost worker counts again); 0 when
         the job has no record (never a partial record without a TTL)."""
-        return int(self._attempt(keys=[job_key(job_id)]))
+        return int(self._attempt(keys=[job_key(job_id, self.prefix)]))
 
 
 def _shown(values: list[bytes | None]) -> dict[str, Any] | None:
     if values[0] is None:  # every record holds its job_id from create() on
         return None
     return public_view(_decode({f.encode(): v for f, v in zip(_SHOWN, values, strict=True) if v is not None}))
+
+
+def queue_position(client: redis.Redis, queue_key: str, job_id: str) -> tuple[int, int] | None:
+    """(position, length) of a job's message in the broker's queue, 1 = the next a worker takes
+    (kombu pushes on the left and pops on the right); None when it is not there (taken by a
+    worker that has not started it yet). Read only for a PENDING job's status."""
+    needle = job_id.encode()
+    messages = client.lrange(queue_key, 0, -1)
+    for index, raw in enumerate(messages):
+        if needle in raw:
+            return len(messages) - index, len(messages)
+    return None
 
 
 def _encode(record: dict[str, Any]) -> dict[str, str]:
@@ -310,8 +345,8 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
         "message": record["message"],
         "progress": round(record.get("progress", 0.0), 4),
         "attempts": record.get("attempts", 0),
-        "created_at": _iso(record["created_at"]),
-        "updated_at": _iso(record["updated_at"]),
+        "created_at": iso(record["created_at"]),
+        "updated_at": iso(record["updated_at"]),
     }
     if record["status"] == COMPLETED:
         if record["kind"] == "training":
@@ -323,8 +358,13 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
         view["invalid_rows"] = record["invalid_rows"]
     if "request_id" in record:
         view["request_id"] = record["request_id"]
+    if record.get("lineage"):
+        view["lineage"] = record["lineage"]
+    if record.get("spark_ui") and record["status"] not in FINAL:
+        view["spark_ui"] = record["spark_ui"]  # the UI lives as long as the job runs
     return view
 
 
-def _iso(timestamp: float) -> str:
+def iso(timestamp: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds, the one time format of the API."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(timestamp)) + f".{int(timestamp % 1 * 1000):03d}Z"

@@ -4,6 +4,9 @@ Each model is one JSON string. Beside them, the hash ``__versions__`` holds a ra
 model, replaced in the same transaction as the model: a web process that caches a compiled model
 only has to read that token (one small HGET) to know its copy is still the stored one, so a
 replaced or deleted model is never served stale.
+
+With a ``redis_key_prefix`` every Redis key (models and ``__versions__``) carries it, so services
+sharing one Redis each list only their own models; the API's model keys never show it.
 """
 
 from __future__ import annotations
@@ -23,22 +26,74 @@ def _reserved(key: str) -> bool:
     return key.startswith(RESERVED)
 
 
+def num_features(model: dict[str, Any]) -> Any:
+    """The one spelling the API shows; models stored before it spelled it numFeatures."""
+    return model.get("num_features", model.get("numFeatures"))
+
+
+def task_of(schema: Any) -> str | None:
+    """What a model's schema makes it: a label with k >= 2 categories is classification
+    (binary for two), one without values a regression."""
+    label = schema.get("label") if isinstance(schema, dict) else None
+    if not isinstance(label, dict):
+        return None
+    values = label.get("values")
+    if not values:
+        return "regression"
+    return "binary classification" if len(values) == 2 else "multi-class classification"
+
+
+def summary(key: str, model: dict[str, Any]) -> dict[str, Any]:
+    """A model as GET /models/ lists it: what it is, how good, and where it came from."""
+    parameters = model.get("parameters") if isinstance(model.get("parameters"), dict) else {}
+    schema = model.get("schema")
+    label = schema.get("label", {}) if isinstance(schema, dict) else {}
+    return {
+        "model_key": key,
+        "name": model.get("name"),
+        "created_at": model.get("created_at"),
+        "metrics": model.get("metrics"),
+        "num_features": num_features(model),
+        "description": parameters.get("description"),
+        "tags": parameters.get("tags", []),
+        "lineage": {
+            "algorithm": model.get("name"),
+            "input_collection": parameters.get("inputCollection"),
+            "label": label.get("key") if isinstance(label, dict) else None,
+            "task": task_of(schema),
+        },
+    }
+
+
+def detail(key: str, model: dict[str, Any]) -> dict[str, Any]:
+    """A model as GET /models/<key> shows it: as stored, in the list's spelling (num_features,
+    num_classes) whatever spelling it was stored with, and with the list's lineage."""
+    shown = {k: v for k, v in model.items() if k not in ("numFeatures", "numClasses")}
+    shown["num_features"] = num_features(model)
+    shown["num_classes"] = model.get("num_classes", model.get("numClasses"))
+    listed = summary(key, model)
+    return {**shown, "description": listed["description"], "tags": listed["tags"], "lineage": listed["lineage"],
+            "model_key": key}  # fmt: skip
+
+
 class ModelStore:
-    def __init__(self, client: redis.Redis):
+    def __init__(self, client: redis.Redis, prefix: str = ""):
         self.client = client
+        self.prefix = prefix
+        self.versions = prefix + VERSIONS
 
     def save(self, key: str, model: dict[str, Any]) -> str:
         version = uuid.uuid4().hex
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(key, json.dumps(model, separators=(",", ":")))
-            pipe.hset(VERSIONS, key, version)
+            pipe.set(self.prefix + key, json.dumps(model, separators=(",", ":")))
+            pipe.hset(self.versions, key, version)
             pipe.execute()
         return version
 
     def version(self, key: str) -> str | None:
         if _reserved(key):
             return None
-        value = self.client.hget(VERSIONS, key)
+        value = self.client.hget(self.versions, key)
         return value.decode() if value is not None else None
 
     def load(self, key: str) -> tuple[dict[str, Any], str | None] | None:
@@ -46,8 +101,8 @@ class ModelStore:
         if _reserved(key):
             return None
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.get(key)
-            pipe.hget(VERSIONS, key)
+            pipe.get(self.prefix + key)
+            pipe.hget(self.versions, key)
             raw, version = pipe.execute()
         if raw is None:
             return None
@@ -57,8 +112,8 @@ class ModelStore:
         if _reserved(key):
             return False
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.hdel(VERSIONS, key)
+            pipe.delete(self.prefix + key)
+            pipe.hdel(self.versions, key)
             deleted, _ = pipe.execute()
         return bool(deleted)
 
@@ -67,8 +122,8 @@ class ModelStore:
         return int(self.client.hlen(VERSIONS))
 
     def keys(self) -> Iterator[str]:
-        for raw in self.client.scan_iter(count=500):
-            key = raw.decode()
+        for raw in self.client.scan_iter(match=_glob_escape(self.prefix) + "*", count=500):
+            key = raw.decode()[len(self.prefix) :]
             if not _reserved(key):
                 yield key
 
@@ -77,7 +132,7 @@ class ModelStore:
         out: list[dict[str, Any]] = []
         for start in range(0, len(keys), 200):
             chunk = keys[start : start + 200]
-            for key, raw in zip(chunk, self.client.mget(chunk), strict=True):
+            for key, raw in zip(chunk, self.client.mget([self.prefix + k for k in chunk]), strict=True):
                 if raw is None:
                     continue  # deleted meanwhile
                 try:
@@ -86,14 +141,11 @@ class ModelStore:
                     model = None
                 if not isinstance(model, dict):
                     continue  # not a model: db 1 holds only models, but never fail a listing for it
-                out.append(
-                    {
-                        "model_key": key,
-                        "name": model.get("name"),
-                        "created_at": model.get("created_at"),
-                        "metrics": model.get("metrics"),
-                        "num_features": model.get("numFeatures"),
-                    }
-                )
+                out.append(summary(key, model))
         out.sort(key=lambda m: str(m.get("created_at") or ""), reverse=True)
         return out
+
+
+def _glob_escape(text: str) -> str:
+    """A prefix as a literal in a SCAN MATCH pattern."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)

@@ -151,14 +151,25 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
                 raise ForbiddenTarget(
                     f"'{field}': MongoDB host {host}:{port or 27017} is not in the configured allowlist"
                 )
-        namespace = parsed.path.lstrip("/")
-        db, _, collection = namespace.partition(".")
+        db, collection = _split(parsed.path.lstrip("/"), field)
         check_namespace(db, collection)
         uri = f"mongodb://{parsed.netloc}/" + (f"?{parsed.query}" if parsed.query else "")
         _check_options(uri, field)
         return CollectionRef(uri, db, collection)
-    db, _, collection = spec.partition(".")
+    db, collection = _split(spec, field)
     return path_ref(db, collection, params)
+
+
+def _split(namespace: str, field: str) -> tuple[str, str]:
+    """'db.collection' as its two names; a name without a dot is the commonest slip (a
+    collection named without its database), so the answer shows the form expected."""
+    db, dot, collection = namespace.partition(".")
+    if not dot and db:
+        raise InvalidRequest(
+            f"'{field}': {db[:100]!r} has no database: expected 'db.collection' (for example "
+            f"'datasets.{db[:50]}', which PUT /datasets/datasets/{db[:50]} fills) or a mongodb:// URI"
+        )
+    return db, collection
 
 
 def _check_options(uri: str, field: str) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from predictionservice.exceptions import STATUS
+from predictionservice.jobstore import KINDS, MAX_LIST, STATES
 from predictionservice.openinference import DATATYPES, infer_schema
 from predictionservice.validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
 
@@ -49,9 +50,27 @@ JOB_STATUS = {
         "rows": {"type": "integer", "description": "COMPLETED scoring jobs: documents written"},
         "invalid_rows": {"type": "integer", "description": "rows skipped because a field could not be encoded"},
         "request_id": {"type": "string", "description": "the X-Request-ID of the request that submitted the job"},
+        "spark_ui": {"type": "string", "description": "address of the Spark UI while the job runs (spark_ui on)"},
+        "lineage": {
+            "type": "object",
+            "description": "what the job runs: algorithm, input (and output) collection, label, model, "
+            "description and tags of its document",
+        },
+        "history": {
+            "type": "array",
+            "description": "?history=1: every step, oldest first",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "status": {"type": "string"},
+                    "message": {"type": "string"},
+                    "progress": {"type": "number"},
+                    "updated_at": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
     },
 }
-JOB_LIST = {"type": "object", "required": ["jobs"], "properties": {"jobs": {"type": "array", "items": JOB_STATUS}}}
 CLASSIFICATION = {
     "type": "object",
     "required": ["prediction", "label", "probability", "probabilities"],
@@ -81,19 +100,32 @@ PREDICT_RESPONSE = {
         },
     ]
 }
+LINEAGE = {
+    "type": "object",
+    "properties": {
+        "algorithm": {"type": "string"},
+        "input_collection": {"type": ["string", "null"]},
+        "label": {"type": ["string", "null"]},
+        "task": {"enum": ["binary classification", "multi-class classification", "regression", None]},
+    },
+}
 MODEL_SUMMARY = {
     "type": "object",
+    "required": ["model_key", "name", "created_at", "num_features", "lineage"],
     "properties": {
         "model_key": {"type": "string"},
         "name": {"type": "string"},
         "created_at": {"type": "string"},
         "metrics": {"type": "object"},
         "num_features": {"type": "integer"},
+        "description": {"type": ["string", "null"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "lineage": LINEAGE,
     },
 }
 MODEL = {
     "type": "object",
-    "required": ["model_key", "name", "numFeatures", "schema"],
+    "required": ["model_key", "name", "schema"],
     "properties": {
         "model_key": {"type": "string"},
         "name": {"type": "string"},
@@ -111,6 +143,11 @@ MODEL = {
         "feature_importances": {"type": "object", "additionalProperties": {"type": "number"}},
         "numFeatures": {"type": "integer"},
         "numClasses": {"type": "integer"},
+        "num_features": {"type": "integer"},
+        "num_classes": {"type": "integer"},
+        "description": {"type": ["string", "null"]},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "lineage": LINEAGE,
         "feature_names": {"type": "array", "items": {"type": "string"}},
         "integral_features": {
             "type": "array",
@@ -131,6 +168,16 @@ DATASET = {
         "count": {"type": "integer"},
         "fields": {"type": "object", "additionalProperties": {"type": "string"}},
         "sample": {"type": "array", "items": {"type": "object"}},
+    },
+}
+DATASET_ENTRY = {
+    "type": "object",
+    "required": ["dataset", "db", "collection", "count"],
+    "properties": {
+        "dataset": {"type": "string"},
+        "db": {"type": "string"},
+        "collection": {"type": "string"},
+        "count": {"type": "integer"},
     },
 }
 HEALTH = {
@@ -216,12 +263,15 @@ def _errors(*codes: str) -> dict[str, Any]:
     return {code: {"$ref": f"#/components/responses/E{code}"} for code in wanted}
 
 
+def _query(name: str, description: str, schema: dict[str, Any], *, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": schema}
+
+
+HISTORY = _query("history", "1 (or true, yes): add every step the job went through", {"enum": ["1", "true", "yes"]})
+
+
 def _path_param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
-
-
-def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 JOB_ID = _path_param("job_id", "a job id issued by POST /train/ or POST /predictall/")
@@ -284,21 +334,25 @@ def _job_paths(job: dict[str, Any]) -> dict[str, Any]:
     status = _json(JOB_STATUS, "the job's state")
     submitted = {"202": _ACCEPTED, **_errors("400", "401", "404", "413", "415", "429", "503")}
     shown = {"200": status, **_errors("401", "404", "503")}
+    listed = _json({"type": "object", "properties": {"jobs": {"type": "array", "items": JOB_STATUS}}}, "newest first")
+    filters = [
+        _query("kind", "only jobs of this kind", {"enum": list(KINDS)}),
+        _query("status", "only jobs in this state", {"enum": list(STATES)}),
+        _query("limit", "at most this many", {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 50}),
+    ]
     return {
         "/train/": {"post": _op("Submit a training job", submitted, requestBody=_body(job))},
-        "/training/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a training job", shown)},
-        "/predictall/status/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of a scoring job", shown)},
-        "/jobs/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of any job", shown)},
+        "/training/status/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": _op("Status of a training job", shown, parameters=[HISTORY]),
+        },
+        "/predictall/status/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": _op("Status of a scoring job", shown, parameters=[HISTORY]),
+        },
+        "/jobs/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of any job", shown, parameters=[HISTORY])},
         "/jobs/": {
-            "get": _op(
-                "Recent jobs, newest first",
-                {"200": _json(JOB_LIST, "the jobs"), **_errors("400", "401", "503")},
-                parameters=[
-                    _query("kind", {"enum": ["training", "predictall"]}),
-                    _query("status", JOB_STATUS["properties"]["status"]),
-                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 500}),
-                ],
-            )
+            "get": _op("Recent jobs, newest first", {"200": listed, **_errors("400", "401", "503")}, parameters=filters)
         },
         "/predictall/": {
             "post": _op(
@@ -355,7 +409,31 @@ def _dataset_paths() -> dict[str, Any]:
     }
     mode = {"name": "mode", "in": "query", "schema": {"enum": ["replace", "append"], "default": "replace"}}
     label = {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    fmt = _query("format", "csv (a header of the sampled fields, nested ones dotted) or jsonl (one document a "
+                 "line)", {"enum": ["csv", "jsonl"], "default": "csv"})  # fmt: skip
+    exported = {
+        "description": "the whole collection, streamed",
+        "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}},
+    }
+    listed = {
+        "type": "object",
+        "properties": {"datasets": {"type": "array", "items": DATASET_ENTRY}},
+    }
     return {
+        "/datasets/": {
+            "get": _op(
+                "Every collection with its count (never the system databases)",
+                {"200": _json(listed, "collections by database"), **_errors("401", "503")},
+            )
+        },
+        "/datasets/{db}/{collection}/export": {
+            "parameters": [DB, COLLECTION],
+            "get": _op(
+                "The whole collection, streamed as CSV or JSON lines",
+                {"200": exported, **_errors("400", "401", "404", "503")},
+                parameters=[fmt],
+            ),
+        },
         "/datasets/{db}/{collection}": {
             "parameters": [DB, COLLECTION],
             "put": _op(
@@ -395,6 +473,13 @@ def _service_paths() -> dict[str, Any]:
             )
         },
         "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}, **_errors("401")})},
+        "/docs": {
+            "get": _op(
+                "Swagger UI over this document, served offline (its files are /docs/<file>; no token needed)",
+                {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+                security=[],
+            )
+        },
         "/metrics": {
             "get": _op(
                 "Prometheus metrics in the text format (404 when the setting 'metrics' is off)",

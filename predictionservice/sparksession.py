@@ -38,7 +38,8 @@ def start_conf(params: Mapping[str, Any]) -> SparkConf:
         .set("spark.driver.memory", params["spark_driver_memory"])
         .set("spark.sql.shuffle.partitions", str(params["spark_shuffle_partitions"]))
         .set("spark.default.parallelism", str(params["spark_shuffle_partitions"]))
-        .set("spark.ui.enabled", "false")
+        .set("spark.ui.enabled", "true" if params["spark_ui"] else "false")
+        .set("spark.ui.port", str(params["spark_ui_port"]))
         .set("spark.ui.showConsoleProgress", "false")
         .set("spark.sql.execution.arrow.pyspark.enabled", "true")
         .set("spark.sql.adaptive.enabled", "false")  # tiny jobs: planning cost > its gain
@@ -116,6 +117,13 @@ def discard(timeout: float = 20.0) -> None:
         SparkContext._active_spark_context = None
         SparkSession._instantiatedSession = None
         SparkSession._activeSession = None
+
+
+def ui_url() -> str | None:
+    """The address of this process's Spark UI (None while no session runs, or with the UI off).
+    The context, not the thread's active session: CrossValidator reports from its own threads."""
+    context = SparkContext._active_spark_context
+    return context.uiWebUrl if context is not None else None
 
 
 def read_collection(

@@ -86,6 +86,7 @@ JOB_FIELDS: dict[str, Any] = {
     "tags": {
         "type": "array",
         "maxItems": 20,
+        "uniqueItems": True,
         "items": {"type": "string", "minLength": 1, "maxLength": 64},
         "description": "labels to find the model by, kept with it",
     },
@@ -247,8 +248,10 @@ class Validator:
         main = best_match(errors)
         details = [{"field": _path(e), "problem": _message(e)} for e in sorted(errors, key=lambda e: list(e.path))]
         field = _path(main)
-        where = f"'{field}'" if field else what
-        raise InvalidRequest(f"{what}: {where} {_message(main)}", details=details)
+        message = f"{what}: '{field}' {_message(main)}" if field else f"{what} {_message(main)}"
+        if main.validator == "required":  # every field it needs, not one at a time
+            message += f" (required: {', '.join(main.validator_value)})"
+        raise InvalidRequest(message, details=details)
 
 
 def _path(error: Any) -> str:

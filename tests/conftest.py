@@ -164,7 +164,8 @@ def bank_over_http(service, bank_csv):
 @pytest.fixture(scope="session")
 def bank_training(service, bank_over_http):
     """job.json trained once per session on the uploaded data: (final status, statuses seen)."""
-    return service.train({**JOB, "inputCollection": bank_over_http})
+    return service.train({**JOB, "inputCollection": bank_over_http, "description": "who subscribes a term deposit",
+                          "tags": ["uci"]})  # fmt: skip
 
 
 @pytest.fixture(scope="session")

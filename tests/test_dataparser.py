@@ -65,7 +65,7 @@ def test_feature_names(parser):
 @pytest.mark.parametrize(
     "change, error, text",
     [
-        ({"age": None}, MissingField, "field 'age' is missing"),
+        ({"age": None}, MissingField, "field 'age' is null: a number is expected"),
         ({"age": "old"}, NotNumeric, "field 'age' is not a number"),
         ({"age": True}, NotNumeric, "field 'age' is not a number"),
         ({"age": [1]}, NotNumeric, "field 'age' is not a number"),
@@ -77,7 +77,7 @@ def test_feature_names(parser):
         # the costly string of issue 11 (a backtracking parse took 4.8 s), refused by its length
         ({"age": "1" * 15000 + "x"}, NotNumeric, "field 'age' is a string too long to be a number"),
         ({"balance": "1" * 101}, NotNumeric, "field 'balance' is a string too long to be a number"),
-        ({"job": "pilot"}, UnknownCategory, "field 'job' has a value that is not one of"),
+        ({"job": "pilot"}, UnknownCategory, "field 'job' has the value 'pilot', which is not one of"),
         ({"job": 3}, UnknownCategory, "field 'job'"),
         ({"default": "yes"}, UnknownCategory, "field 'default'"),
         ({"y": "maybe"}, UnknownCategory, "field 'y'"),
@@ -173,3 +173,31 @@ def test_infer_schema_is_stable_and_skips_ids():
         infer_schema(docs, "z")
     with pytest.raises(InvalidSchema, match="empty"):
         infer_schema([], "y")
+
+
+def test_an_unknown_category_names_the_value_and_the_closest_allowed_ones():
+    parser = DataParser({"label": {"key": "y"}, "features": [{"key": "job", "values": {"management": 0, "manager": 1,
+                         "retired": 2}}]})  # fmt: skip
+    with pytest.raises(UnknownCategory) as info:
+        parser.encode_one({"job": "Management"})
+    assert info.value.problem == (
+        "has the value 'Management', which is not one of the schema's categories (closest: 'management')"
+    )
+    assert info.value.reason == "has a value that is not one of the schema's categories"  # Spark's words
+    with pytest.raises(UnknownCategory, match=r"\(closest: 'manager', 'management'\)"):
+        parser.encode_one({"job": "managr"})
+    with pytest.raises(UnknownCategory, match=r"\(allowed: 'management', 'manager', 'retired'\)"):
+        parser.encode_one({"job": "astronaut"})
+    with pytest.raises(UnknownCategory, match="has the value 7, which"):
+        parser.encode_one({"job": 7})
+
+
+def test_null_is_null_not_missing():
+    parser = DataParser({"label": {"key": "y"}, "features": [{"key": "age"}, {"key": "c", "values": {"a": 0}}]})
+    with pytest.raises(MissingField, match="field 'age' is null: a number is expected") as info:
+        parser.encode_one({"age": None, "c": "a"})
+    assert info.value.reason == "is missing"  # a Spark column cannot tell null from absent
+    with pytest.raises(MissingField, match="field 'c' is null: one of the schema's categories is expected"):
+        parser.encode_one({"age": 1, "c": None})
+    with pytest.raises(MissingField, match="field 'age' is missing"):
+        parser.encode_one({"c": "a"})

@@ -59,6 +59,16 @@ def test_semicolon_uci_format_with_bom(mongo_db):
     assert mongo_db.c.find_one({}, {"_id": 0}) == {"a": 1, "b": "x;y"}
 
 
+def test_a_decimal_comma_csv_is_read_as_numbers(mongo_db):
+    """'1,5;2,5' is what a spreadsheet in most of Europe saves: numbers, not strings that no
+    schema can use ('no usable feature' was the answer)."""
+    data = b"a;b;c;label\n1,5;-2,25;,5;yes\n3;4,0;x,y;no\n"
+    datasetloader.load_csv(mongo_db.eu, io.BytesIO(data))
+    docs = list(mongo_db.eu.find({}, {"_id": 0}))
+    assert docs == [{"a": 1.5, "b": -2.25, "c": 0.5, "label": "yes"}, {"a": 3, "b": 4.0, "c": "x,y", "label": "no"}]
+    assert datasetloader.typed("1,5") == "1,5"  # a comma-delimited file cannot mean a decimal comma
+
+
 def test_typed_keeps_what_is_not_a_finite_number():
     assert datasetloader.typed("nan") == "nan"
     assert datasetloader.typed("1_000") == "1_000"
@@ -84,6 +94,9 @@ def _existing(collection):
         # issue 11: a header past the caps, a cell past the csv module's limit, a row past 16 MiB
         (b"a" * 70_000 + b"\n1\n", "line 1: the header is longer than 65536 characters"),
         (",".join(f"c{i}" for i in range(1001)).encode() + b"\n1\n", "1001 columns; a dataset has at most 1000"),
+        # curl -d @file.csv strips the newlines: the header would run into the first row
+        (b"cultivar;alcohol1;14.232;13.2", "single line with no line break: 'curl -d @file' strips"),
+        (b"a;b", "--data-binary @file.csv -H 'Content-Type: text/csv'"),
     ],
 )
 def test_bad_input_is_refused_and_leaves_the_collection_intact(mongo_db, data, message):

@@ -154,3 +154,15 @@ def test_secantus_command_names_something_runnable():
     command = embedded.secantus_command()
     assert Path(command[0]).exists()
     assert command == [str(Path(sys.executable).with_name("secantusd-py"))] or command[1:] == ["-m", "secantus"]
+
+
+def test_port_holder_names_the_process_listening(redis_url):
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    holder = embedded.port_holder(port)
+    assert holder.startswith("pid ") and "redis-server" in holder
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        mine = embedded.port_holder(sock.getsockname()[1])
+        assert mine.startswith(f"pid {os.getpid()} (") and sys.executable.rsplit("/", 1)[-1][:6] in mine
+    assert embedded.port_holder(free_port()) == "a process that is not listening any more"

@@ -7,7 +7,16 @@ import time
 import pytest
 
 from predictionservice import jobstore
-from predictionservice.jobstore import COMPLETED, FAILED, PENDING, STARTED, SUBMITTED, JobStore, public_view
+from predictionservice.jobstore import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    STARTED,
+    SUBMITTED,
+    JobStore,
+    public_view,
+    queue_position,
+)
 
 TTL = 1234
 ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
@@ -295,3 +304,54 @@ def test_parameters_are_the_submitted_document(jobs):
     jobs.create("p1", "predictall", {"modelkey": "m", "outputCollection": "a.b"})
     assert jobs.parameters("p1") == {"modelkey": "m", "outputCollection": "a.b"}
     assert jobs.parameters("never-issued") == {}
+
+
+def test_recent_lists_newest_first_filtered_and_bounded(jobs):
+    for i in range(7):
+        jobs.create(f"j{i}", "training" if i % 2 else "predictall", {"name": "LogisticRegressionWrapper"})
+        time.sleep(0.002)  # distinct creation times: the index orders by them
+    jobs.update("j5", FAILED, "no")
+    assert [v["job_id"] for v in jobs.recent(3)] == ["j6", "j5", "j4"]
+    assert [v["job_id"] for v in jobs.recent(50, kind="training")] == ["j5", "j3", "j1"]
+    assert [v["job_id"] for v in jobs.recent(50, status=FAILED)] == ["j5"]
+    assert [v["job_id"] for v in jobs.recent(1, kind="predictall", status=PENDING)] == ["j6"]
+    assert jobs.recent(50, kind="training")[0]["lineage"] == {"algorithm": "LogisticRegressionWrapper"}
+
+
+def test_recent_forgets_expired_records(jobs, redis_db):
+    jobs.create("gone", "training", {})
+    jobs.create("kept", "training", {})
+    redis_db.delete("job:gone")  # what the TTL does
+    assert [v["job_id"] for v in jobs.recent(10)] == ["kept"]
+    assert redis_db.zrange("jobs", 0, -1) == [b"kept"]
+
+
+def test_history_times_are_iso_utc(jobs):
+    jobs.create("h", "training", {})
+    jobs.update("h", STARTED, "started")
+    (step,) = jobs.history("h")
+    assert step["status"] == STARTED and ISO.match(step["updated_at"])
+
+
+def test_the_spark_ui_address_is_shown_while_the_job_runs_only(jobs):
+    jobs.create("s", "training", {})
+    jobs.update("s", SUBMITTED, "fitting", 0.5, spark_ui="http://127.0.0.1:4040")
+    assert jobs.view("s")["spark_ui"] == "http://127.0.0.1:4040"
+    jobs.update("s", COMPLETED, "done", model_key="s", metrics={})
+    assert "spark_ui" not in jobs.view("s")
+
+
+def test_a_key_prefix_keeps_job_records_apart(redis_db):
+    mine, theirs = JobStore(redis_db, 60, "a:"), JobStore(redis_db, 60, "b:")
+    mine.create("x", "training", {})
+    assert theirs.view("x") is None and theirs.recent(10) == []
+    assert mine.view("x")["job_id"] == "x"
+    assert sorted(k.decode() for k in redis_db.keys("*")) == ["a:job:x", "a:jobs", "a:jobs:status:training:PENDING"]
+
+
+def test_queue_position_counts_from_the_end_a_worker_takes(redis_db):
+    for job_id in ("first", "second", "third"):  # kombu LPUSHes each message
+        redis_db.lpush("q", json.dumps({"headers": {"id": job_id}}))
+    assert queue_position(redis_db, "q", "first") == (1, 3)
+    assert queue_position(redis_db, "q", "third") == (3, 3)
+    assert queue_position(redis_db, "q", "elsewhere") is None

@@ -1,12 +1,18 @@
 """The service end to end: real worker, real web server, real Redis, MongoDB and Spark."""
 
 import json
+import re
+import time
 
 import pytest
 import redis
+import requests
 
-from helpers import JOB
+from helpers import JOB, Service
+from localservers import embedded
 from predictionservice.jobstore import STATES
+
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\Z")
 
 ORDER = {state: i for i, state in enumerate(STATES)}
 
@@ -34,7 +40,7 @@ def test_training_end_to_end(service, bank_training):
 def test_the_model_is_in_redis_db_1_and_served(service, bank_model):
     models = redis.Redis.from_url(service.params["redis_url"].rsplit("/", 1)[0] + "/1")
     stored = json.loads(models.get(bank_model))
-    assert stored["numFeatures"] == len(stored["coefficients"]) == 51 and stored["numClasses"] == 2
+    assert stored["num_features"] == len(stored["coefficients"]) == 51 and stored["num_classes"] == 2
     assert stored["name"] == "LogisticRegressionWrapper" and stored["created_at"]
     assert stored["parameters"]["regParam"] == JOB["regParam"]
     response = service.get(f"/models/{bank_model}")
@@ -42,22 +48,32 @@ def test_the_model_is_in_redis_db_1_and_served(service, bank_model):
     model = response.json()
     assert model["coefficients"] == stored["coefficients"] and model["schema"] == JOB["schema"]
     assert model["metrics"] == stored["metrics"] and model["model_key"] == bank_model
+    assert model["num_features"] == 51 and model["num_classes"] == 2 and "numFeatures" not in model
     listed = {m["model_key"]: m for m in service.get("/models/").json()["models"]}
     assert listed[bank_model]["num_features"] == 51 and listed[bank_model]["metrics"]["auc"] >= 0.90
+    assert listed[bank_model]["description"] == "who subscribes a term deposit"
+    assert listed[bank_model]["tags"] == ["uci"]
+    assert listed[bank_model]["lineage"] == {"algorithm": "LogisticRegressionWrapper", "input_collection": "e2e.bank",
+                                             "label": "y", "task": "binary classification"}  # fmt: skip
+    assert ISO.match(model["created_at"])
+    history = service.get(f"/jobs/{bank_model}", params={"history": "1"}).json()["history"]
+    assert history and all(ISO.match(step["updated_at"]) for step in history)
+    recent = service.get("/jobs/", params={"kind": "training", "status": "COMPLETED"}).json()["jobs"]
+    assert bank_model in [job["job_id"] for job in recent]
     assert service.get(f"/jobs/{bank_model}").json()["status"] == "COMPLETED"
 
 
-def test_a_missing_label_field_ends_failed_with_that_message(service, bank_over_http):
+def test_a_missing_label_field_is_refused_at_submission(service, bank_over_http):
     job = {
         **JOB,
         "inputCollection": bank_over_http,
         "schema": {**JOB["schema"], "label": {"key": "outcome", "values": {"no": 0, "yes": 1}}},
     }
-    final, _ = service.train(job)
-    assert final["status"] == "FAILED"
-    assert final["message"] == "label field 'outcome' not found in e2e.bank"
-    assert "model_key" not in final
-    assert service.get(f"/models/{final['job_id']}").status_code == 404
+    response = service.post("/train/", json=job)
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert message == "label field 'outcome' (did you mean 'poutcome'?) not found in e2e.bank"
+    assert service.get("/jobs/", params={"status": "PENDING"}).json()["jobs"] == []  # nothing was queued
 
 
 @pytest.mark.parametrize("path", ["/training/status/", "/predictall/status/", "/jobs/"])
@@ -103,18 +119,48 @@ def test_the_inferred_schema_trains_as_well_as_job_json(service, bank_over_http,
     assert final["metrics"]["auc"] >= 0.90 and abs(final["metrics"]["auc"] - reference) < 0.005
 
 
-def test_location_header_and_trailing_slashes(service, bank_over_http):
-    response = service.post(
-        "/train",
-        json={
-            **JOB,
-            "inputCollection": bank_over_http,
-            "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "nope"}]},
-        },
-    )
+def test_location_header_and_trailing_slashes(service, mongo_client):
+    """A job the sample cannot fault (its one class shows only on the whole data) is queued and
+    FAILS on the worker with a message a person can act on."""
+    mongo_client["e2e"]["oneclass"].drop()
+    mongo_client["e2e"]["oneclass"].insert_many([{"age": 20 + i, "y": "no"} for i in range(20)])
+    schema = {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "age"}]}
+    response = service.post("/train", json={**JOB, "inputCollection": "e2e.oneclass", "schema": schema})
     assert response.status_code == 202
     job_id = response.json()["job_id"]
     assert response.headers["Location"] == f"/training/status/{job_id}"
     final, _ = service.wait_job(job_id)
-    assert final["status"] == "FAILED" and final["message"] == "feature field 'nope' not found in e2e.bank"
+    assert final["status"] == "FAILED"
+    assert final["message"] == "label 'y' in e2e.oneclass has only one class ('no'): nothing to learn"
     assert service.request("HEAD", f"/jobs/{job_id}").status_code == 200
+    assert job_id in [j["job_id"] for j in service.get("/jobs/?status=FAILED").json()["jobs"]]
+
+
+def test_the_spark_ui_address_is_in_a_running_jobs_status(tmp_path, base_params, mongo_client):
+    """With spark_ui on, a job's status gives the Spark UI while the job runs (and the UI answers
+    there); off by default. Its own queue and keys: the session's worker never takes its job."""
+    mongo_client["e2e"]["ui"].drop()
+    mongo_client["e2e"]["ui"].insert_many([{"age": i % 50, "y": "yes" if i % 3 else "no"} for i in range(300)])
+    assert base_params["spark_ui"] is False
+    params = {**base_params, "spark_ui": True, "spark_ui_port": embedded.free_port(), "queue_name": "ui_test",
+              "redis_key_prefix": "ui:"}  # fmt: skip
+    service = Service(tmp_path, params)
+    try:
+        schema = {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "age"}]}
+        job_id = service.post("/train/", json={**JOB, "inputCollection": "e2e.ui", "schema": schema}).json()["job_id"]
+        seen, page = None, None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            status = service.get(f"/jobs/{job_id}").json()
+            if status["status"] in ("COMPLETED", "FAILED"):
+                break
+            if "spark_ui" in status and page is None:
+                seen = status["spark_ui"]
+                page = requests.get(seen + "/jobs/", timeout=10)
+            time.sleep(0.1)
+        assert status["status"] == "COMPLETED", status
+        assert seen is not None and seen.startswith("http://127.0.0.1:")
+        assert page.status_code == 200 and "Spark" in page.text
+        assert "spark_ui" not in status  # a finished job's UI address is no longer shown
+    finally:
+        service.stop()

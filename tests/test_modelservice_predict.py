@@ -130,15 +130,36 @@ def test_replacing_or_deleting_a_model_is_seen_by_the_next_predict(service, bank
 @pytest.mark.parametrize(
     "change, field, problem",
     [
-        ({"age": None}, "age", "is missing"),
+        ({"age": None}, "age", "is null: a number is expected"),
+        ({"marital": None}, "marital", "is null: one of the schema's categories is expected"),
         ({"age": "forty"}, "age", "is not a number"),
         ({"age": [41]}, "age", "is not a number"),
         ({"age": True}, "age", "is not a number"),
         ({"balance": "NaN"}, "balance", "is not a finite number"),
         ({"balance": "-Infinity"}, "balance", "is not a finite number"),
         ({"balance": 10**400}, "balance", "is not a finite number"),
-        ({"job": "astronaut"}, "job", "has a value that is not one of the schema's categories"),
-        ({"month": 5}, "month", "has a value that is not one of the schema's categories"),
+        (
+            {"job": "Management"},
+            "job",
+            "has the value 'Management', which is not one of the schema's categories (closest: 'management')",
+        ),
+        (
+            {"job": "managment"},
+            "job",
+            "has the value 'managment', which is not one of the schema's categories (closest: 'management')",
+        ),
+        (
+            {"job": "astronaut"},
+            "job",
+            "has the value 'astronaut', which is not one of the schema's categories (allowed: 'admin.', "
+            "'blue-collar', 'entrepreneur', 'housemaid', 'management', ... (12 in all))",
+        ),
+        (
+            {"month": 5},
+            "month",
+            "has the value 5, which is not one of the schema's categories (allowed: 'apr', 'aug', 'dec', 'feb', "
+            "'jan', ... (12 in all))",
+        ),
     ],
 )
 def test_a_bad_record_is_a_400_naming_the_field(service, bank_model, change, field, problem):

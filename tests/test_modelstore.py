@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from predictionservice.modelstore import VERSIONS, ModelStore
+from predictionservice.modelstore import VERSIONS, ModelStore, detail
 
 
 @pytest.fixture()
@@ -85,6 +85,9 @@ def test_summaries_are_newest_first_with_num_features(store):
         "created_at": "2024-01-01T10:00:00Z",
         "metrics": {"auc": 0.7},
         "num_features": 7,
+        "description": None,
+        "tags": [],
+        "lineage": {"algorithm": "LogisticRegressionWrapper", "input_collection": None, "label": None, "task": None},
     }
     assert [s["num_features"] for s in summaries] == [51, 7, 2]
 
@@ -94,7 +97,8 @@ def test_a_model_without_created_at_sorts_last(store):
     store.save("undated", {"name": "X", "numFeatures": 1})
     summaries = store.summaries()
     assert [s["model_key"] for s in summaries] == ["dated", "undated"]
-    assert summaries[1] == {"model_key": "undated", "name": "X", "created_at": None, "metrics": None, "num_features": 1}
+    assert summaries[1]["created_at"] is None and summaries[1]["metrics"] is None
+    assert summaries[1]["num_features"] == 1
 
 
 def test_summaries_skip_values_that_are_not_json_or_not_strings(store, redis_db):
@@ -138,3 +142,45 @@ def test_count_is_the_number_of_models(store, redis_db):
     assert store.count() == 2
     store.delete("a")
     assert store.count() == 1
+
+
+BANK_SCHEMA = {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "age"}]}
+
+
+def test_the_list_shows_description_tags_and_lineage_from_the_job_document(store):
+    parameters = {"name": "LogisticRegressionWrapper", "inputCollection": "datasets.bank", "schema": BANK_SCHEMA,
+                  "description": "who subscribes", "tags": ["bank", "demo"]}  # fmt: skip
+    store.save("m", {**model("2024-01-01T00:00:00Z"), "schema": BANK_SCHEMA, "parameters": parameters})
+    (listed,) = store.summaries()
+    assert listed["description"] == "who subscribes" and listed["tags"] == ["bank", "demo"]
+    assert listed["lineage"] == {
+        "algorithm": "LogisticRegressionWrapper",
+        "input_collection": "datasets.bank",
+        "label": "y",
+        "task": "binary classification",
+    }
+    regression = {**BANK_SCHEMA, "label": {"key": "balance"}}
+    store.save("r", {**model("2023-01-01T00:00:00Z"), "schema": regression})
+    assert store.summaries()[1]["lineage"]["task"] == "regression"
+
+
+def test_one_spelling_num_features_whichever_spelling_a_model_was_stored_with():
+    old = {**model("2024-01-01T00:00:00Z", num_features=4), "numClasses": 2, "schema": BANK_SCHEMA}
+    new = {k: v for k, v in old.items() if k not in ("numFeatures", "numClasses")}
+    new |= {"num_features": 4, "num_classes": 2}
+    for stored in (old, new):
+        shown = detail("k", stored)
+        assert shown["num_features"] == 4 and shown["num_classes"] == 2
+        assert "numFeatures" not in shown and "numClasses" not in shown
+        assert shown["model_key"] == "k" and shown["lineage"]["label"] == "y"
+
+
+def test_a_key_prefix_keeps_two_services_models_apart(redis_db):
+    mine, theirs = ModelStore(redis_db, "a:"), ModelStore(redis_db, "b:")
+    mine.save("m1", model("2024-01-01T00:00:00Z"))
+    theirs.save("m2", model("2024-01-01T00:00:00Z"))
+    assert [s["model_key"] for s in mine.summaries()] == ["m1"]
+    assert mine.load("m2") is None and theirs.load("m2") is not None
+    assert mine.version("m1") and theirs.version("m1") is None
+    assert sorted(k.decode() for k in redis_db.keys("*")) == ["a:__versions__", "a:m1", "b:__versions__", "b:m2"]
+    assert theirs.delete("m1") is False and mine.delete("m1") is True

@@ -120,7 +120,12 @@ def test_resolve_db_dot_collection_on_the_configured_mongodb():
         (None, InvalidRequest, "'outputCollection' must be 'db.collection' or a mongodb:// URI"),
         ("", InvalidRequest, "'outputCollection' must be 'db.collection' or a mongodb:// URI"),
         (["a.b"], InvalidRequest, "'outputCollection' must be 'db.collection' or a mongodb:// URI"),
-        ("nodot", InvalidRequest, "collection name '' is not allowed: non-empty, no '$' or NUL"),
+        (
+            "breast_cancer",
+            InvalidRequest,
+            "'outputCollection': 'breast_cancer' has no database: expected 'db.collection' (for example "
+            "'datasets.breast_cancer', which PUT /datasets/datasets/breast_cancer fills) or a mongodb:// URI",
+        ),
         ("admin.users", ForbiddenTarget, "database 'admin' is a system database and is never used by the service"),
         ("datasets.system.users", InvalidRequest, "collection name 'system.users' is not allowed"),
     ],
@@ -199,7 +204,7 @@ def test_resolve_refuses_srv_uris():
             "database 'LOCAL' is a system database and is never used by the service",
         ),
         ("mongodb://mongo.internal/", InvalidRequest, "database name '' is not allowed"),
-        ("mongodb://mongo.internal/datasets", InvalidRequest, "collection name '' is not allowed"),
+        ("mongodb://mongo.internal/datasets", InvalidRequest, "'inputCollection': 'datasets' has no database"),
         ("mongodb:///datasets.bank", InvalidRequest, "MongoDB URI without a host: 'mongodb:///datasets.bank'"),
     ],
 )

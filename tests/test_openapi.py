@@ -96,7 +96,7 @@ def test_success_statuses(document):
 
 
 # Operations that read no store, or (/metrics) answer without it: Redis down is redis_up 0.
-NO_STORE = {"/openapi.json", "/v2/health/live", "/v2", "/metrics"}
+NO_STORE = {"/openapi.json", "/v2/health/live", "/v2", "/metrics", "/docs"}
 
 
 def test_every_operation_on_a_store_can_be_503_and_health_503_is_an_error_too(document):
@@ -218,3 +218,31 @@ def test_the_job_status_schema_describes_public_views(document, redis_db):
     view = public_view(jobs.get("j1"))
     validator.validate(view)
     assert list(validator.iter_errors({**view, "status": "SUCCESS"}))
+
+
+def query_parameters(document):
+    return {
+        (route, p["name"])
+        for route, item in document["paths"].items()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for p in operation.get("parameters", [])
+        if p["in"] == "query"
+    }
+
+
+def test_every_query_parameter_the_views_read_is_in_the_document(document):
+    """Each name web/ reads from the query string (request.args, and _choice for filters) is a
+    query parameter of some route, and of the routes that read it."""
+    source = "".join(path.read_text() for path in (ROOT / "web").glob("*.py"))
+    read = set(re.findall(r'request\.args\.get\("(\w+)"', source)) | set(re.findall(r'_choice\("(\w+)"', source))
+    assert read >= {"history", "kind", "status", "limit", "format", "mode", "label"}
+    listed = query_parameters(document)
+    assert read == {name for _, name in listed}
+    expected = {
+        ("/jobs/", "kind"), ("/jobs/", "status"), ("/jobs/", "limit"),
+        ("/training/status/{job_id}", "history"), ("/predictall/status/{job_id}", "history"),
+        ("/jobs/{job_id}", "history"), ("/datasets/{db}/{collection}/export", "format"),
+        ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}/schema", "label"),
+    }  # fmt: skip
+    assert listed == expected

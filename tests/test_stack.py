@@ -1,16 +1,22 @@
-"""`make run` (stack.py) as a user runs it: it starts its own Redis and MongoDB when none answer,
-loads the bank data, starts the worker and the web server, prints the quick start, and on SIGTERM
-stops what it started and nothing else. Its Redis keeps models and job records across a restart."""
+"""`make run` (stack.py) as a user runs it: its own Redis and MongoDB on ports of its own, never
+servers that merely answer where the configuration points (another checkout's, the machine's);
+an existing one only when REDIS_URL / MONGODB_URI names it; every port checked before anything
+starts; one run per folder; SIGTERM, Ctrl-C and a double Ctrl-C in a real terminal (tmux) stop
+what it started and nothing else. Its Redis keeps models and job records across a restart."""
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pymongo
 import pytest
+import redis
 import requests
 
 from helpers import JOB, ROOT
@@ -20,10 +26,11 @@ from predictionservice.redisclient import connect
 
 
 class StackRun:
-    def __init__(self, params_file: Path, log: Path):
+    def __init__(self, params_file: Path, log: Path, **env_changes: str):
         self.log = log
         env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MONGODB_URI", "PORT")}
         env["PARAMETERS_FILE"] = str(params_file)
+        env.update(env_changes)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "localservers.stack"],
             cwd=ROOT,
@@ -49,15 +56,29 @@ class StackRun:
         return self.process.wait(90)
 
 
+@pytest.fixture(scope="module")
+def foreign(tmp_path_factory):
+    """A Redis that keeps nothing on disk and a MongoDB, both someone else's, where the
+    configuration's redis_url and mongodb_uri point (as 6379 and 27017 were before)."""
+    root = tmp_path_factory.mktemp("foreign")
+    redis_server = embedded.start_redis(embedded.free_port(), root / "redis", persistent=False)
+    mongo_server = embedded.start_mongo(embedded.free_port(), root / "mongo", use_mongod=False)
+    yield redis_server.url, mongo_server.url
+    redis_server.stop()
+    mongo_server.stop()
+
+
 @pytest.fixture()
-def stack_config(tmp_path, bank_csv):
+def stack_config(tmp_path, bank_csv, foreign):
     small = tmp_path / "bank-small.csv"
     with open(bank_csv) as src:
         small.write_text("".join(line for _, line in zip(range(2001), src, strict=False)))
     params = {
         "port": embedded.free_port(),
-        "redis_url": f"redis://127.0.0.1:{embedded.free_port()}/0",
-        "mongodb_uri": f"mongodb://127.0.0.1:{embedded.free_port()}/",
+        "redis_url": foreign[0],
+        "mongodb_uri": foreign[1],
+        "local_redis_port": embedded.free_port(),
+        "local_mongo_port": embedded.free_port(),
         "var_dir": str(tmp_path / "var"),
         "bank_csv": str(small),
         "spark_master": "local[1]",
@@ -67,24 +88,48 @@ def stack_config(tmp_path, bank_csv):
     return path, params
 
 
-def _answers(params: dict) -> dict[str, bool]:
+def own(params: dict) -> dict[str, str]:
     return {
-        "redis": embedded.redis_answers(params["redis_url"]),
-        "mongo": embedded.mongo_answers(params["mongodb_uri"]),
+        "redis": f"redis://127.0.0.1:{params['local_redis_port']}/0",
+        "mongo": f"mongodb://127.0.0.1:{params['local_mongo_port']}/",
+        "url": f"http://127.0.0.1:{params['port']}",
+    }
+
+
+def answers(params: dict) -> dict[str, bool]:
+    return {
+        "redis": embedded.redis_answers(own(params)["redis"]),
+        "mongo": embedded.mongo_answers(own(params)["mongo"]),
         "web": embedded.port_taken("127.0.0.1", params["port"]),
     }
 
 
-def test_make_run_brings_up_the_stack_and_takes_it_down(stack_config, tmp_path, redis_url):
+def foreign_untouched(foreign) -> None:
+    client = redis.Redis.from_url(foreign[0].rsplit("/", 1)[0] + "/0")
+    try:
+        for db in range(16):
+            client.execute_command("SELECT", db)
+            assert client.dbsize() == 0, f"make run wrote to the foreign Redis (db {db})"
+    finally:
+        client.close()
+    with pymongo.MongoClient(foreign[1], serverSelectionTimeoutMS=5000) as mongo:
+        assert set(mongo.list_database_names()) <= {"admin", "local", "config"}
+
+
+def leftovers(path: Path) -> list[Path]:
+    return [p for p in Path("/proc").glob("[0-9]*/environ") if _mentions(p, str(path))]
+
+
+def test_make_run_starts_its_own_servers_and_never_the_ones_that_answer(stack_config, tmp_path, foreign):
     path, params = stack_config
-    url = f"http://127.0.0.1:{params['port']}"
+    url = own(params)["url"]
     first = StackRun(path, tmp_path / "first.log")
     try:
         out = first.wait_up()
-        assert "Redis: started redis-server" in out and "AOF" in out
-        assert "MongoDB: started" in out
+        assert f"Redis: started redis-server on 127.0.0.1:{params['local_redis_port']}" in out and "AOF" in out
+        assert f"MongoDB: started secantusdb on 127.0.0.1:{params['local_mongo_port']}" in out or "mongod" in out
         assert "datasets.bank: loaded 2000 documents" in out
-        assert f"curl -s -X POST -H 'Content-Type: application/json' -d @job.json {url}/train/" in out
+        assert "job=$(curl -s -X POST -H 'Content-Type: application/json' -d @job.json" in out
         health = requests.get(url + "/health", timeout=5).json()
         assert {k: health[k] for k in ("status", "redis", "mongo", "workers")} == {
             "status": "ok",
@@ -92,47 +137,108 @@ def test_make_run_brings_up_the_stack_and_takes_it_down(stack_config, tmp_path, 
             "mongo": "ok",
             "workers": 1,
         }
-        # A job record (it fails before any Spark work: no such label) and a model to keep.
-        bad = {**JOB, "schema": {**JOB["schema"], "label": {"key": "absent"}}}
-        job_id = requests.post(url + "/train/", json=bad, timeout=10).json()["job_id"]
-        deadline = time.monotonic() + 60
+        # a second make run in the same folder refuses, and starts nothing
+        second = StackRun(path, tmp_path / "second.log")
+        assert second.process.wait(60) == 1
+        assert f"another make run (pid {first.process.pid}) is running from {params['var_dir']}" in second.output()
+        # A job record (it fails on the worker: one class only) and a model to keep.
+        job = {**JOB, "schema": {"label": JOB["schema"]["label"], "features": [{"key": "age"}]}}
+        with pymongo.MongoClient(own(params)["mongo"]) as client:
+            client["datasets"]["one"].insert_many([{"age": i, "y": "no"} for i in range(5)])
+        job_id = requests.post(url + "/train/", json={**job, "inputCollection": "datasets.one"}, timeout=10)
+        job_id = job_id.json()["job_id"]
+        deadline = time.monotonic() + 120
         while requests.get(f"{url}/jobs/{job_id}", timeout=5).json()["status"] != "FAILED":
             assert time.monotonic() < deadline
             time.sleep(0.2)
-        models = ModelStore(connect(params["redis_url"], 1))
-        models.save("kept-model", {"name": "LogisticRegressionWrapper", "numFeatures": 1})
+        models = ModelStore(connect(own(params)["redis"], 1))
+        models.save("kept-model", {"name": "LogisticRegressionWrapper", "num_features": 1})
         models.client.close()
     finally:
         assert first.terminate() == 0
-    assert _answers(params) == {"redis": False, "mongo": False, "web": False}
-    assert embedded.redis_answers(redis_url)  # what it did not start is left alone
-    leftovers = [p for p in Path("/proc").glob("[0-9]*/environ") if _mentions(p, str(path))]
-    assert leftovers == []
+    assert answers(params) == {"redis": False, "mongo": False, "web": False}
+    foreign_untouched(foreign)
+    assert embedded.redis_answers(foreign[0]) and embedded.mongo_answers(foreign[1])  # left alone
+    assert leftovers(path) == []
 
-    second = StackRun(path, tmp_path / "second.log")
+    again = StackRun(path, tmp_path / "again.log")
     try:
-        out = second.wait_up()
+        out = again.wait_up()
         assert "datasets.bank: already loaded (2000 documents)" in out
         status = requests.get(f"{url}/jobs/{job_id}", timeout=5).json()
-        assert status["status"] == "FAILED" and status["message"] == "label field 'absent' not found in datasets.bank"
+        assert status["status"] == "FAILED" and "has only one class" in status["message"]
         assert requests.get(f"{url}/models/kept-model", timeout=5).status_code == 200
     finally:
-        assert second.terminate() == 0
-    assert _answers(params) == {"redis": False, "mongo": False, "web": False}
+        assert again.terminate() == 0
+    assert answers(params) == {"redis": False, "mongo": False, "web": False}
+    foreign_untouched(foreign)
 
 
-def test_make_run_uses_servers_that_already_answer(stack_config, tmp_path, redis_url, mongo_uri):
+def test_a_named_redis_and_mongodb_are_used_with_a_warning_when_redis_keeps_nothing(stack_config, tmp_path, foreign):
     path, params = stack_config
-    params = {**params, "redis_url": redis_url.rsplit("/", 1)[0] + "/5", "mongodb_uri": mongo_uri,
-              "bank_csv": str(tmp_path / "none.csv")}  # fmt: skip
-    path.write_text(json.dumps(params))
-    run = StackRun(path, tmp_path / "reuse.log")
+    named_redis = foreign[0].rsplit("/", 1)[0] + "/5"
+    run = StackRun(path, tmp_path / "named.log", REDIS_URL=named_redis, MONGODB_URI=foreign[1])
     try:
         out = run.wait_up()
-        assert "(already running" in out and "started redis-server" not in out and "MongoDB: started" not in out
+        assert f"Redis: {named_redis} (REDIS_URL)" in out and "MongoDB: $MONGODB_URI" in out
+        assert "warning: this Redis does not persist (appendonly no, save '')" in out
+        assert "started redis-server" not in out and "MongoDB: started" not in out
+        assert not embedded.port_taken("127.0.0.1", params["local_redis_port"])
     finally:
         assert run.terminate() == 0
-    assert embedded.redis_answers(redis_url) and embedded.mongo_answers(mongo_uri)
+    assert embedded.redis_answers(foreign[0]) and embedded.mongo_answers(foreign[1])
+    client = redis.Redis.from_url(named_redis)
+    client.flushdb()  # what this run queued and recorded there
+    client.close()
+    with pymongo.MongoClient(foreign[1]) as mongo:
+        mongo.drop_database("datasets")
+
+
+def test_a_taken_port_is_named_with_its_holder_before_anything_starts(stack_config, tmp_path):
+    path, params = stack_config
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as squatter:
+        squatter.bind(("127.0.0.1", params["port"]))
+        squatter.listen()
+        run = StackRun(path, tmp_path / "taken.log")
+        assert run.process.wait(60) == 1
+    out = run.output()
+    assert f"port {params['port']} (the web server) is taken by pid {os.getpid()} (" in out
+    assert "stop it or set PORT=<another port>" in out
+    assert "Redis: started" not in out and "The prediction service is up" not in out
+    assert answers(params) == {"redis": False, "mongo": False, "web": False}
+
+
+def test_a_double_ctrl_c_in_a_terminal_leaves_nothing_running(stack_config, tmp_path):
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed (make system installs it: apt-get install tmux)")
+    path, params = stack_config
+    session = f"stack-{os.getpid()}-{params['port']}"
+    log = tmp_path / "tmux.log"
+    # output to a file, not through a pipe: Ctrl-C reaches the whole foreground group, a tee too
+    command = f"cd {ROOT} && PARAMETERS_FILE={path} exec {sys.executable} -m localservers.stack > {log} 2>&1"
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "MONGODB_URI", "PORT", "TMUX")}
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "200", "-y", "50", command], env=env, check=True)
+    try:
+        deadline = time.monotonic() + 180
+        while "The prediction service is up" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, log.read_text() if log.exists() else "no output"
+            time.sleep(0.3)
+        assert all(answers(params).values())
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+        while "stopping the web server" not in log.read_text():
+            assert time.monotonic() < deadline + 60, log.read_text()
+            time.sleep(0.05)
+        subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+        while subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode == 0:
+            assert time.monotonic() < deadline + 120, log.read_text()
+            time.sleep(0.2)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    assert answers(params) == {"redis": False, "mongo": False, "web": False}, log.read_text()
+    assert leftovers(path) == [], log.read_text()
+    # the second Ctrl-C came while the worker was still shutting down (seconds, against the
+    # milliseconds from the first line of the stop to the second key)
+    assert "second signal: killing what is left now" in log.read_text()
 
 
 def _mentions(environ: Path, text: str) -> bool:

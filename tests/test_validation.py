@@ -112,7 +112,7 @@ def test_before_its_algorithm_is_known_a_job_is_checked_for_the_common_fields_on
     """The algorithm's own schema (LR_JOB here) refuses the fields it does not take."""
     assert JOB_VALIDATOR.check(job(numTrees=[10]), "job") is None
     assert refusal(JOB_VALIDATOR, job(numFolds=1)).message.startswith("job: 'numFolds'")
-    assert refusal(LR_JOB, job(numTrees=[10])).message == "job: job has unknown field(s): 'numTrees' was unexpected"
+    assert refusal(LR_JOB, job(numTrees=[10])).message == "job has unknown field(s): 'numTrees' was unexpected"
 
 
 def test_the_schemas_are_valid_draft_2020_12():
@@ -125,13 +125,13 @@ def test_a_missing_required_field_is_named(field):
     document = job()
     del document[field]
     error = refusal(LR_JOB, document)
-    assert error.message == f"job: job needs the field '{field}'"
+    assert error.message == f"job needs the field '{field}' (required: name, inputCollection, schema)"
     assert error.details == [{"field": "", "problem": f"needs the field '{field}'"}]
 
 
 def test_an_unknown_field_is_named():
     error = refusal(LR_JOB, job(regparam=[0.1]))
-    assert error.message == "job: job has unknown field(s): 'regparam' was unexpected"
+    assert error.message == "job has unknown field(s): 'regparam' was unexpected"
 
 
 @pytest.mark.parametrize(
@@ -168,7 +168,7 @@ def test_wrong_values_are_refused_naming_the_field(changes, message):
 @pytest.mark.parametrize(
     ("schema", "message"),
     [
-        ({"label": {"key": "y"}}, "job: 'schema' needs the field 'features'"),
+        ({"label": {"key": "y"}}, "job: 'schema' needs the field 'features' (required: label, features)"),
         ({"label": {"key": "y"}, "features": []}, "job: 'schema.features' [] should be non-empty"),
         (
             {"label": {"key": "y"}, "features": [{"key": "$where"}]},
@@ -198,7 +198,7 @@ def test_a_bad_schema_block_is_refused_naming_the_field(schema, message):
 
 def test_a_document_that_is_not_an_object_is_refused():
     error = refusal(LR_JOB, ["name"])
-    assert error.message == "job: job must be of type object"
+    assert error.message == "job must be of type object"
 
 
 def test_details_list_every_problem_sorted_by_field():
@@ -225,8 +225,7 @@ def test_predict_accepts_record_or_records(body):
 
 
 ONE_OF = (
-    "prediction request: prediction request must carry either 'record' (one object) or 'records' "
-    "(an array of objects) beside 'modelkey'"
+    "prediction request must carry either 'record' (one object) or 'records' (an array of objects) beside 'modelkey'"
 )
 
 
@@ -287,7 +286,7 @@ def test_a_bad_modelkey_is_named(modelkey):
 
 def test_a_missing_modelkey_is_named():
     error = refusal(PREDICT, {"record": {"a": 1}}, "prediction request")
-    assert error.message == "prediction request: prediction request needs the field 'modelkey'"
+    assert error.message == "prediction request needs the field 'modelkey' (required: modelkey)"
 
 
 # ------------------------------------------------------------------------------ predictall bodies
@@ -303,15 +302,16 @@ def test_predictall_accepts_a_body():
     [
         (
             {"modelkey": "k", "inputCollection": "d.b"},
-            "scoring request: scoring request needs the field 'outputCollection'",
+            "scoring request needs the field 'outputCollection' "
+            "(required: modelkey, inputCollection, outputCollection)",
         ),
         (
             {"inputCollection": "d.b", "outputCollection": "d.c"},
-            "scoring request: scoring request needs the field 'modelkey'",
+            "scoring request needs the field 'modelkey' (required: modelkey, inputCollection, outputCollection)",
         ),
         (
             {"modelkey": "k", "inputCollection": "d.b", "outputCollection": "d.c", "x": 1},
-            "scoring request: scoring request has unknown field(s): 'x' was unexpected",
+            "scoring request has unknown field(s): 'x' was unexpected",
         ),
         (
             {"modelkey": 1, "inputCollection": "d.b", "outputCollection": "d.c"},

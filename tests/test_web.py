@@ -9,7 +9,7 @@ import json
 import pytest
 import redis
 
-from celeryapp import QUEUE
+from celeryapp import queue_key
 from helpers import JOB, InProcess
 from modelservice import BLUEPRINTS, modelservice
 from predictionservice.jobstore import JobStore
@@ -152,17 +152,17 @@ def test_a_full_queue_is_429_with_retry_after(base_params, bank_collection):
     queue = redis.Redis.from_url(url)
     queue.flushdb()
     try:
-        queue.rpush(QUEUE, "waiting-1", "waiting-2")
+        queue.rpush(queue_key(base_params), "waiting-1", "waiting-2")
         reply = app.post("/train/", json=_job())
         assert reply.status_code == 429 and reply.headers["Retry-After"] == "30", reply.text
         assert reply.json()["error"]["code"] == "too_many_requests" and "max_queued_jobs" in reply.text
         assert not [k for k in queue.scan_iter("job:*")]  # nothing recorded
-        queue.lpop(QUEUE)
+        queue.lpop(queue_key(base_params))
         accepted = app.post("/train/", json=_job())
         assert accepted.status_code == 202, accepted.text
         record = JobStore(queue, 60).get(accepted.json()["job_id"])
         assert "schema" not in record["parameters"] and record["parameters"]["regParam"] == JOB["regParam"]
-        message = json.loads(queue.lindex(QUEUE, 0))
+        message = json.loads(queue.lindex(queue_key(base_params), 0))
         (args, _, _) = json.loads(base64.b64decode(message["body"]))
         assert args[0]["schema"] == JOB["schema"]  # the one copy: the queued message
     finally:

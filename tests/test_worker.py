@@ -9,7 +9,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
 import worker
-from celeryapp import PREDICTALL_TASK, QUEUE, TRAIN_TASK, celery_settings
+from celeryapp import PREDICTALL_TASK, TRAIN_TASK, celery_settings, queue_key
 from localservers import embedded
 from predictionservice.exceptions import InvalidSchema
 
@@ -54,7 +54,7 @@ def test_the_root_cause_is_the_last_error_line_and_is_bounded():
 def test_the_worker_app_has_both_tasks_on_the_service_queue(base_params):
     app = worker.make_worker(base_params)
     assert {TRAIN_TASK, PREDICTALL_TASK} <= set(app.tasks)
-    assert app.conf.task_default_queue == QUEUE
+    assert app.conf.task_default_queue == base_params["queue_name"] == "prediction_service"
     assert app.tasks[TRAIN_TASK].params is base_params or app.tasks[TRAIN_TASK].params == base_params
 
 
@@ -80,3 +80,14 @@ def test_a_pymongo_error_shown_in_a_job_names_no_internal_host(base_params):
     message = worker.failure_message(caught.value, base_params)
     assert message.startswith("internal error (ServerSelectionTimeoutError): <host>: [Errno 111]"), message
     assert "127.0.0.1" not in message and str(port) not in message
+
+
+def test_the_queue_name_and_key_prefix_are_settings(base_params):
+    """Two services sharing one Redis knowingly: each its own queue and its own keys, Celery's too."""
+    params = {**base_params, "queue_name": "svc_b", "redis_key_prefix": "b:"}
+    settings = celery_settings(params)
+    assert settings["task_default_queue"] == "svc_b"
+    assert settings["broker_transport_options"]["global_keyprefix"] == "b:"
+    assert settings["result_backend_transport_options"]["global_keyprefix"] == "b:"
+    assert queue_key(params) == "b:svc_b"
+    assert "global_keyprefix" not in celery_settings(base_params)["broker_transport_options"]

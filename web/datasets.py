@@ -3,12 +3,14 @@ described, given an inferred schema, and dropped."""
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, request, stream_with_context
 
 from dataparser import infer_schema
 from predictionservice import datasetloader
@@ -25,6 +27,87 @@ SAMPLE_DOCS = 5
 FIELD_SCAN_DOCS = 100
 HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+EXPORT_BATCH = 500  # documents per cursor batch and per chunk sent: what an export holds at once
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
+HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
+# curl -T sends no Content-Type; curl -d sends a form type and strips the file's newlines
+SEND_AS = "send the file as it is: curl -X PUT --data-binary @file.csv -H 'Content-Type: text/csv'"
+
+
+@bp.get("/datasets/", strict_slashes=False)
+def list_datasets() -> Response:
+    """Every collection the API can reach, with its count; the system databases never."""
+    return json_response({"datasets": collections()})
+
+
+@bp.get("/datasets/<db>/<collection>/export")
+def export_dataset(db: str, collection: str) -> Response:
+    """The whole collection, streamed a batch at a time (a generator response): scored results
+    must be taken away whatever their size, so memory holds one batch, never the collection."""
+    fmt = request.args.get("format", "csv")
+    if fmt not in EXPORT_TYPES:
+        raise InvalidRequest(f"'format' must be 'csv' or 'jsonl', not {shown(fmt)}")
+    with existing(db, collection):
+        pass  # a missing dataset is a 404 before the answer starts
+
+    def body() -> Iterator[str]:  # the collection is leased for as long as the answer streams
+        with existing(db, collection) as coll:
+            yield from _csv_chunks(coll, csv_header(coll)) if fmt == "csv" else _jsonl_chunks(coll)
+
+    disposition = f'attachment; filename="{db}.{collection}.{fmt}"'
+    return Response(stream_with_context(body()), mimetype=EXPORT_TYPES[fmt],
+                    headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+def csv_header(coll: Any) -> list[str]:
+    """The CSV columns: every field of a sample of documents in first-seen order, nested objects
+    as dotted columns (a scored document's value.age), _id left out."""
+    columns: dict[str, None] = {}
+    for doc in coll.find({}, {"_id": 0}, limit=FIELD_SCAN_DOCS):
+        columns.update(dict.fromkeys(flat(doc)))
+    return list(columns)
+
+
+def flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(mongo_json(value))
+    return mongo_json(value)
+
+
+def _csv_chunks(coll: Any, header: list[str]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for count, doc in enumerate(coll.find({}, {"_id": 0}, batch_size=EXPORT_BATCH), 1):
+        row = flat(doc)
+        writer.writerow([_cell(row.get(column)) for column in header])
+        if count % EXPORT_BATCH == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _jsonl_chunks(coll: Any) -> Iterator[str]:
+    lines: list[str] = []
+    for doc in coll.find({}, batch_size=EXPORT_BATCH):
+        lines.append(json.dumps(mongo_json(doc), separators=(",", ":")) + "\n")
+        if len(lines) >= EXPORT_BATCH:
+            yield "".join(lines)
+            lines.clear()
+    yield "".join(lines)
 
 
 @bp.put("/datasets/<db>/<collection>")
@@ -51,6 +134,7 @@ def put_dataset(db: str, collection: str) -> Response:
     else:
         raise UnsupportedMediaType(
             f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
+            + (f"; {SEND_AS}" if mimetype in ("", "application/x-www-form-urlencoded") else "")
         )
     return json_response({"inserted": inserted, "dataset": ref.namespace, "mode": mode})
 

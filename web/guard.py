@@ -20,12 +20,13 @@ from predictionservice.exceptions import Forbidden, InvalidHost, PayloadTooLarge
 from web.jsonio import shown
 from web.services import services
 
-OPEN_PATHS = frozenset({"/health", "/", "/ui"})  # '/' and '/ui' only redirect to the pages
+OPEN_PATHS = frozenset({"/health", "/", "/ui", "/docs"})  # '/' and '/ui' only redirect to the pages
 PAGES = "/ui/"
 STATIC, LOGIN = "/ui/static/", "/ui/login"  # the pages' own files, and where the token is asked
 SESSION_COOKIE, CSRF_COOKIE, CSRF_FIELD = "ps_session", "ps_csrf", "csrf_token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+OPEN_PREFIXES = ("/docs/",)  # the documentation page's static files: nothing of the service's data
 
 
 def guard() -> None:
@@ -34,8 +35,9 @@ def guard() -> None:
     token = params["auth_token"]
     if request.path.startswith(PAGES):
         _page_guard(token)
-    elif token and request.path not in OPEN_PATHS and not _bearer_ok(token):
-        raise Unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <token>')")
+    elif token and request.path not in OPEN_PATHS and not request.path.startswith(OPEN_PREFIXES):
+        if not _bearer_ok(token):
+            raise Unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <token>')")
     dataset_upload = request.method == "PUT" and request.path.startswith("/datasets/")
     request.max_content_length = params["max_dataset_bytes"] if dataset_upload else params["max_body_bytes"]
     if request.content_length is not None and request.content_length > request.max_content_length:

@@ -4,15 +4,17 @@ worker at once (202 and its id); the status routes show where a job is."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pymongo.errors
 from flask import Blueprint, Response, request
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK
+from dataparser import check_sample
 from predictionservice.exceptions import InvalidRequest, NotFound
 from predictionservice.jobstore import KINDS as JOB_KINDS
-from predictionservice.jobstore import MAX_LIST, STATES, issued_id
+from predictionservice.jobstore import MAX_LIST, PENDING, STATES, issued_id, queue_position
 from predictionservice.mongotarget import CollectionRef, resolve, scrub
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
@@ -43,6 +45,12 @@ def queue_training(job: Any) -> str:
         resolve(job["outputCollection"], params, "outputCollection")
     _check_size(algorithm, job, parser, params)
     _require_input(source)
+
+    def sample_check() -> None:  # the fields and the label against a sample of the data
+        with services().mongo.collection(source) as collection:
+            check_sample(parser, collection, str(source))
+
+    _readable(sample_check, source)
     return services().submit(TRAIN_TASK, "training", algorithm.with_defaults(job), current())
 
 
@@ -84,7 +92,8 @@ DEFAULT_LIST = 50
 
 @bp.get("/jobs/", strict_slashes=False)
 def list_jobs() -> Response:
-    """Recent jobs, newest first (``?kind=``, ``?status=``, ``?limit=``)."""
+    """Recent jobs, newest first (``?kind=``, ``?status=``, ``?limit=``): what a user who lost a
+    job id looks at first."""
     kind = _choice("kind", JOB_KINDS)
     status = _choice("status", STATES)
     limit = request.args.get("limit", str(DEFAULT_LIST))
@@ -95,7 +104,11 @@ def list_jobs() -> Response:
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
     value = request.args.get(name)
-    if value is not None and value not in allowed:
+    if value is None:
+        return None
+    if value.upper() in allowed and value not in allowed:  # ?status=failed
+        return value.upper()
+    if value not in allowed:
         raise InvalidRequest(f"'{name}' must be one of {', '.join(allowed)}, not {shown(value)}")
     return value
 
@@ -107,6 +120,8 @@ def _status(job_id: str, kind: str | None) -> Response:
     view = jobs.view(job_id)
     if view is None or (kind is not None and view["kind"] != kind):
         raise NotFound(f"no {KINDS[kind]} with id {shown(job_id)}")
+    if view["status"] == PENDING:
+        view["message"] = _queued(job_id)
     if request.args.get("history", "").lower() in ("1", "true", "yes"):
         view["history"] = jobs.history(job_id)
     return json_response(view)
@@ -140,15 +155,33 @@ def _check_size(algorithm: Any, job: dict[str, Any], parser: Any, params: dict[s
         )
 
 
-def _require_input(source: CollectionRef) -> Any:
-    """A job's input must hold a document; a server behind a job's own URI that refuses the
-    read (wrong credentials) is the client's mistake, not a 500."""
-    try:
+def _queued(job_id: str) -> str:
+    """A waiting job's message: where it stands in the queue, which is what the user waits for."""
+    queue = services().params["queue_name"]
+    found = queue_position(services().redis, services().queue_key, job_id)
+    if found is None:
+        return f"job {job_id} was taken by a worker and is about to start"
+    position, length = found
+    ahead = "next to start" if position == 1 else f"{position - 1} job{'s' if position > 2 else ''} ahead of it"
+    return f"waiting in queue '{queue}': position {position} of {length} ({ahead})"
+
+
+def _require_input(source: CollectionRef) -> None:
+    """A job's input must hold a document."""
+
+    def first() -> Any:
         with services().mongo.collection(source) as collection:
-            first = collection.find_one({}, {"_id": 1})
+            return collection.find_one({}, {"_id": 1})
+
+    if _readable(first, source) is None:
+        raise NotFound(f"input collection {source} is empty or does not exist")
+
+
+def _readable(read: Callable[[], Any], source: CollectionRef) -> Any:
+    """A read of a job's input; a server behind a job's own URI that refuses it (wrong
+    credentials) is the client's mistake, not a 500."""
+    try:
+        return read()
     except pymongo.errors.OperationFailure as exc:
         reason = scrub((exc.details or {}).get("errmsg") or str(exc))
         raise InvalidRequest(f"'inputCollection': MongoDB refused to read {source}: {reason[:200]}") from None
-    if first is None:
-        raise NotFound(f"input collection {source} is empty or does not exist")
-    return first

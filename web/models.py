@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from predictionservice.exceptions import NotFound
+from predictionservice.modelstore import detail
 from web.jsonio import json_response, shown
 from web.services import services
 
@@ -22,7 +23,7 @@ def show_model(key: str) -> Response:
     if loaded is None:
         raise NotFound(f"model {shown(key)} not found")
     stored, _ = loaded
-    return json_response({**stored, "model_key": key})
+    return json_response(detail(key, stored))
 
 
 @bp.delete("/models/<key>")

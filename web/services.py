@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import current_app
 
-from celeryapp import QUEUE, make_celery
+from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory, PredictorCache
 from predictionservice.defaults import QUEUE_FULL_RETRY_AFTER
 from predictionservice.exceptions import ServiceUnavailable, TooManyRequests
@@ -34,8 +34,10 @@ class Services:
         self.params = params
         timeout = params["redis_timeout"]
         self.redis = connect(params["redis_url"], timeout=timeout)
-        self.models = ModelStore(connect(params["redis_url"], params["models_db"], timeout))
-        self.jobs = JobStore(self.redis, params["job_ttl"])
+        prefix = params["redis_key_prefix"]
+        self.models = ModelStore(connect(params["redis_url"], params["models_db"], timeout), prefix)
+        self.jobs = JobStore(self.redis, params["job_ttl"], prefix)
+        self.queue_key = queue_key(params)
         self.mongo = MongoClients(params["mongodb_timeout_ms"])
         self.factory = ModelFactory(params["algorithms"])
         self.predictors = PredictorCache(self.factory, self.models)
@@ -45,7 +47,7 @@ class Services:
         self.openapi = openapi_document(params, self.factory.job_schemas())
         # the Celery broker is the same Redis database: the queue's length is read there
         metrics = params["metrics"]
-        self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, QUEUE) if metrics else None
+        self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, self.queue_key) if metrics else None
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
@@ -55,7 +57,7 @@ class Services:
         and names the request that submitted it. A full queue refuses the job (429): each waiting
         message holds its job document in Redis, and Redis full (noeviction) would fail every write
         of the service."""
-        waiting = self.redis.llen(QUEUE)
+        waiting = self.redis.llen(self.queue_key)
         if waiting >= self.params["max_queued_jobs"]:
             raise TooManyRequests(
                 f"{waiting} jobs are waiting for a worker, the most this server queues (max_queued_jobs); "
@@ -65,7 +67,7 @@ class Services:
         job_id = uuid.uuid4().hex
         self.jobs.create(job_id, kind, redact_job(job), request_id)  # the record is shown: no credentials
         try:
-            self.celery.send_task(task, args=[job], task_id=job_id, queue=QUEUE)
+            self.celery.send_task(task, args=[job], task_id=job_id, queue=self.params["queue_name"])
         except Exception as exc:
             self.jobs.update(job_id, FAILED, "the job could not be queued: the broker is unreachable")
             raise ServiceUnavailable(f"the job queue (Redis) is unreachable: {type(exc).__name__}") from exc
