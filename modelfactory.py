@@ -175,7 +175,7 @@ class Algorithm:
             rows = sum(r["count"] for r in stats if r["error"] is None)
             handler.progress(f"scoring {rows} rows into {target}{trainingdata.skipping(invalid)}", 0.3)
             out = self.outputs(prepared.filter("error IS NULL"), stored, parser)
-            write_collection(out, target, batch_size=params["spark_write_batch"], overwrite=True)
+            write_collection(out, target, batch_size=params["spark_write_batch"], overwrite=True, key="value._id")
             prepared.unpersist()
         return {"rows": rows, "invalid_rows": sum(invalid.values()), "invalid_reasons": trainingdata.reasons(invalid)}
 

@@ -341,6 +341,9 @@ class Written(WriterCommitMessage):
     rows: int
 
 
+DUPLICATE_KEY = 11000
+
+
 class MongoWriter(DataSourceArrowWriter):
     def __init__(self, options: Any, schema: StructType, overwrite: bool):
         self.uri, self.db, self.collection = _options(options)
@@ -370,7 +373,16 @@ class MongoWriter(DataSourceArrowWriter):
         try:
             target.insert_many(docs, ordered=False)
         except pymongo.errors.BulkWriteError as exc:
-            first = (exc.details.get("writeErrors") or [{}])[0]
+            # A retried task attempt writes its rows again: a document that carries its own _id
+            # and is already there was written by an earlier attempt, so the write is idempotent.
+            errors = [
+                e
+                for e in exc.details.get("writeErrors") or []
+                if not (e.get("code") == DUPLICATE_KEY and "_id" in docs[e["index"]])
+            ]
+            if not errors:
+                return
+            first = errors[0]
             where = offset + int(first.get("index", 0))
             # The default message carries the whole refused document: keep what a person needs.
             raise MongoWriteError(

@@ -150,7 +150,16 @@ def read_collection(
     return reader.load()
 
 
-def write_collection(df: Any, ref: CollectionRef, *, batch_size: int, overwrite: bool = True) -> None:
+def write_collection(
+    df: Any, ref: CollectionRef, *, batch_size: int, overwrite: bool = True, key: str | None = None
+) -> None:
+    """Write df through the MongoDB sink. key names a column unique per row that becomes each
+    document's _id (a scored document takes its input's, value._id): a task attempt Spark
+    retries then writes the same documents again, which the sink recognises, never twice."""
+    if key is not None:
+        from pyspark.sql import functions as F
+
+        df = df.select(F.col(key).alias("_id"), *[c for c in df.columns if c != "_id"])
     (
         df.write.format(sparkmongo.FORMAT)
         .option("uri", ref.uri)

@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -184,3 +187,44 @@ def test_a_whole_float_beyond_64_bits_reads_as_null_beside_missing_values():
     )
     assert batch.column("x").to_pylist() == [1, None, None, None]
     assert batch.column("s").to_pylist() == [{"y": 2}, {"y": None}, None, {"y": 4}]
+
+
+RETRIED_WRITE = r"""
+import json, sys
+from pyspark import TaskContext
+from predictionservice.config import load_parameters
+from predictionservice.mongotarget import CollectionRef
+from predictionservice.sparksession import get_spark, write_collection
+
+uri, db = sys.argv[1], sys.argv[2]
+params = load_parameters(environ={}, overrides={"spark_master": "local[2,2]", "spark_driver_memory": "1g",
+                                                "spark_shuffle_partitions": 2})
+spark = get_spark(params)
+spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
+df = spark.range(0, 20000, numPartitions=2).selectExpr("concat('row-', id) AS id", "id * 2 AS twice")
+
+def flaky(batches):
+    ctx = TaskContext.get()
+    for i, batch in enumerate(batches):
+        if ctx.partitionId() == 0 and ctx.attemptNumber() == 0 and i == 150:
+            raise RuntimeError("this attempt is lost after 7,500 rows went to the writer")
+        yield batch
+
+out = df.mapInPandas(flaky, df.schema)
+write_collection(out, CollectionRef(uri, db, "retried"), batch_size=100, overwrite=True, key="id")
+print(json.dumps({"ok": True}))
+"""
+
+
+def test_a_retried_write_task_writes_each_document_once(mongo_db, mongo_uri):
+    """Issue 11, finding 15: a task attempt Spark retries inserts its batches again; with each
+    document's _id its input's (write_collection's key), the second attempt's copies are known."""
+    out = subprocess.run(
+        [sys.executable, "-c", RETRIED_WRITE, mongo_uri, mongo_db.name],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "SPARK_LOCAL_IP": "127.0.0.1"},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "this attempt is lost" in out.stderr  # the first attempt did fail after writing
+    docs = list(mongo_db.retried.find())
+    assert len(docs) == 20000 and len({d["_id"] for d in docs}) == 20000
+    assert sorted(d["twice"] for d in docs) == [2 * i for i in range(20000)]

@@ -96,7 +96,8 @@ FEATURES = JOB["schema"]["features"]
         ),
         (
             bank_job(label={"key": "y"}),
-            "LogisticRegressionWrapper does binary classification or multi-class classification; schema.label 'y' is a numeric label",
+            "LogisticRegressionWrapper does binary classification or multi-class classification; "
+            "schema.label 'y' is a numeric label",
         ),
         (
             bank_job(features=[{"key": "job"}, *FEATURES[2:]]),
