@@ -46,6 +46,7 @@ class ServiceProcesses:
         self.worker_name = worker_name
         self.web_log = web_log
         self.children: dict[str, subprocess.Popen] = {}
+        self._commands: dict[str, tuple[list[str], Path | None]] = {}
         self._files: list[IO[bytes]] = []
 
     @property
@@ -58,6 +59,7 @@ class ServiceProcesses:
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _spawn(self, name: str, argv: list[str], log: Path | None) -> None:
+        self._commands[name] = (argv, log)
         out = None
         if log is not None:
             out = open(log, "ab")  # closed in stop()
@@ -103,6 +105,18 @@ class ServiceProcesses:
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def exited(self) -> list[str]:
+        """The children that are no longer running."""
+        return [name for name, process in self.children.items() if process.poll() is not None]
+
+    def restart(self, name: str) -> None:
+        """Start a child that exited again, with the command it was started with; what is left of
+        its process group (a pool process, a Spark JVM) is killed first."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.children[name].pid, signal.SIGKILL)
+        argv, log = self._commands[name]
+        self._spawn(name, argv, log)
 
     def check(self) -> None:
         for name, process in self.children.items():

@@ -92,6 +92,7 @@ class Stack:
         self.servers: list[embedded.ServerProcess] = []
         self.service: ServiceProcesses | None = None
         self._lock: IO[str] | None = None
+        self._restarts: list[float] = []  # when a dead child was last started again
 
     # ------------------------------------------------------------------ before anything starts
 
@@ -200,8 +201,19 @@ class Stack:
         print(QUICK_START.format(url=self.service.url, logs=self.logs, auth=auth, record=record), flush=True)
 
     def check(self) -> None:
-        if self.service is not None:
-            self.service.check()
+        """A worker (or web server) that died is started again, so a lost worker does not leave
+        the queue without one; one that keeps dying within a minute ends the run, with its log."""
+        if self.service is None:
+            return
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW]
+        for name in self.service.exited():
+            if len(self._restarts) >= MAX_RESTARTS:
+                self.service.check()  # raises, naming the process and its log
+            code = self.service.children[name].returncode
+            say(f"the {name} exited with {code}; starting it again (log: {self.logs / (name + '.log')})")
+            self.service.restart(name)
+            self._restarts.append(now)
 
     def stop(self) -> None:
         """Stop what this run started; a signal meanwhile (a second Ctrl-C) kills it all at once
@@ -225,6 +237,9 @@ class Stack:
         for pid in groups:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
+
+
+RESTART_WINDOW, MAX_RESTARTS = 60.0, 3  # at most 3 restarts a minute, then the run ends
 
 
 def persistence_warning(url: str) -> str:

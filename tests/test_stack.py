@@ -246,3 +246,33 @@ def _mentions(environ: Path, text: str) -> bool:
         return text.encode() in environ.read_bytes()
     except OSError:
         return False
+
+
+def test_a_dead_worker_is_started_again_and_sigterm_mid_training_leaves_nothing(stack_config, tmp_path):
+    """Issue 11, findings 20 and 21: make run starts a worker that died again; SIGTERM while a
+    job trains stops everything within the bound, the worker's pool and Spark JVM included."""
+    path, params = stack_config
+    url = own(params)["url"]
+    run = StackRun(path, tmp_path / "run.log")
+    try:
+        run.wait_up()
+        worker = next(p for p in Path("/proc").glob("[0-9]*/cmdline") if b"celery" in p.read_bytes()
+                      and _mentions(p.parent / "environ", str(path)))  # fmt: skip
+        os.killpg(int(worker.parent.name), signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while "the worker exited with -9; starting it again" not in run.output():
+            assert time.monotonic() < deadline and run.process.poll() is None, run.output()
+            time.sleep(0.3)
+        while requests.get(url + "/health", timeout=5).json()["workers"] < 1:
+            assert time.monotonic() < deadline, run.output()
+            time.sleep(0.5)
+        job_id = requests.post(url + "/train/", json=JOB, timeout=10).json()["job_id"]
+        while "fitting" not in requests.get(f"{url}/jobs/{job_id}", timeout=5).json()["message"]:
+            assert time.monotonic() < deadline, requests.get(f"{url}/jobs/{job_id}", timeout=5).json()
+            time.sleep(0.3)
+    finally:
+        started = time.monotonic()
+        assert run.terminate() == 0, run.output()
+    assert time.monotonic() - started < 60, "stopping mid-training took too long"
+    assert answers(params) == {"redis": False, "mongo": False, "web": False}
+    assert leftovers(path) == [], run.output()
