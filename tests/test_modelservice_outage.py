@@ -61,7 +61,7 @@ def test_redis_down_is_503_everywhere_it_is_needed_and_the_service_recovers(tmp_
         assert_unavailable(service.post("/predict/", json=PREDICT), naming="redis")
         assert_unavailable(service.get("/models/"), naming="redis")
         assert_unavailable(service.get(f"/models/{MODEL_KEY}"), naming="redis")
-        assert_unavailable(service.get("/jobs/0123456789abcdef"), naming="redis")
+        assert_unavailable(service.get("/jobs/" + "0" * 32), naming="redis")
         assert_unavailable(service.request("DELETE", f"/models/{MODEL_KEY}"), naming="redis")
 
         redis_server = embedded.start_redis(port, data, persistent=True)

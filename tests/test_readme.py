@@ -4,6 +4,7 @@ address in place of localhost:5000, so an example can never rot."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -22,7 +23,7 @@ def quick_start_blocks() -> list[tuple[str, str]]:
 
 def test_the_quick_start_has_shell_and_python_blocks():
     languages = [language for language, _ in quick_start_blocks()]
-    assert languages.count("sh") >= 4 and languages.count("python") == 1
+    assert languages.count("sh") >= 4 and languages.count("python") == 2  # requests, then the client
     assert "../shared" not in README.read_text().split("\n## Quick start\n", 1)[1].split("\n## Configuration", 1)[0]
     assert "[`docs/API.md`](docs/API.md)" in README.read_text()
 
@@ -40,12 +41,19 @@ def test_the_quick_start_runs_as_written(service, bank_collection, tmp_path):
     assert "COMPLETED model " in out and "trained: held-out AUC" in out
     assert re.search(r'"prediction":0,"label":"no","probability":0\.12\d*', out), out[-2000:]
     assert "COMPLETED scored 45209 rows into datasets.bankResults" in out
-    assert "score,probability,value._id,value.age," in out
+    # the export's header: the scored fields, then the input document's, nested ones dotted
+    assert "score,label,probability,probabilities.no,probabilities.yes,value._id,value.age," in out, out[-3000:]
     assert '"inserted":300' in out and '"label":{"key":"churned","values":{"no":0,"yes":1}}' in out
-    (python,) = [code for language, code in blocks if language == "python"]
+    python, client_flow = [code for language, code in blocks if language == "python"]
     script = tmp_path / "flow.py"
     script.write_text(python.replace("localhost:5000", host))
     run = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "{'inserted': 300, 'dataset': 'examples.churn', 'mode': 'replace'}" in run.stdout
     assert "'task': 'binary classification'" in run.stdout and "'input_collection': 'examples.churn'" in run.stdout
+    script = tmp_path / "client.py"
+    script.write_text(client_flow)
+    env = {**os.environ, "PREDICTION_SERVICE_URL": service.url, "PYTHONPATH": str(ROOT)}  # as from the checkout
+    run = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "invalid_record field 'age'" in run.stdout

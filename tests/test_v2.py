@@ -206,7 +206,9 @@ def test_a_wrong_input_raises_the_clients_exception_with_the_servers_message(tri
     with pytest.raises(InferenceServerException) as caught:
         triton.infer(keys["binary"], tensors(bad))
     assert caught.value.status() == "400"
-    assert caught.value.message() == "row 2: input 'c' has a value that is not one of the schema's categories"
+    assert caught.value.message() == (
+        "row 2: input 'c' has the value 'zebra', which is not one of the schema's categories (allowed: 'a', 'b', 'c')"
+    )
     with pytest.raises(InferenceServerException) as caught:
         triton.infer(keys["binary"], tensors(ROWS)[:2])
     assert caught.value.message() == f"model '{keys['binary']}' needs the input(s) c"
