@@ -16,7 +16,7 @@ ALGORITHMS = {"LogisticRegressionWrapper", "LinearRegressionWrapper", "RandomFor
 CHAPTER = {"modelserver", "modelservice", "modelfactory", "dataparser", "messagehandler", *ALGORITHMS}
 # Where pyspark may be imported: the library's Spark modules and the algorithms' worker side.
 SPARK_MODULES = {"predictionservice/sparkml.py", "predictionservice/sparkmongo.py", "predictionservice/sparksession.py"}
-SERVICE_DIRS = ("predictionservice", "web", "localservers")
+SERVICE_DIRS = ("predictionservice", "web", "localservers", "predictionclient")
 
 
 def service_files() -> list:
