@@ -123,13 +123,6 @@ class LinearClassifier(Predictor):
     def margins(self, matrix: np.ndarray) -> np.ndarray:
         return matrix @ self.weights.T + self.intercepts
 
-    def probabilities(self, matrix: np.ndarray) -> np.ndarray:
-        margins = self.margins(matrix)
-        if self.task == "binary":
-            p = sigmoid(margins[:, 0])
-            return np.column_stack([1.0 - p, p])
-        return softmax(margins)
-
     def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
         margins = self.margins(matrix)
         if self.task == "binary":
@@ -225,10 +218,6 @@ class ForestPredictor(Predictor):
 
     def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
         result = self.forest.evaluate(matrix)
-        if self.classes_task:
+        if self.names:  # classification
             return class_answers(self.names, result, result.argmax(axis=1))
         return [{"prediction": value} for value in result.tolist()]
-
-    @property
-    def classes_task(self) -> bool:
-        return self.task != "regression"
