@@ -54,6 +54,19 @@ SETTINGS: dict[str, Setting] = {
     "max_records_per_request": Setting(
         10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ or one V2 infer request may score."
     ),
+    "model_watch": Setting(
+        True,
+        "MODEL_WATCH",
+        "Subscribe to the model store's change channel and trust cached predictors while that subscription "
+        "is alive, instead of reading each model's version token on every prediction (one Redis round trip "
+        "per request); off, every prediction checks the token.",
+    ),
+    "model_watch_ping": Setting(
+        0.25,
+        "MODEL_WATCH_PING",
+        "Seconds between the change subscription's pings; unanswered for four of them, cached predictors "
+        "are dropped and each prediction checks the version token until the subscription is back.",
+    ),
     "metrics": Setting(
         True,
         "METRICS",

@@ -98,6 +98,14 @@ class StoreCollector:
                                   value=self.cache.hits)  # fmt: skip
         yield CounterMetricFamily(PREFIX + "model_cache_misses", "Predictor lookups that read the model store.",
                                   value=self.cache.misses)  # fmt: skip
+        watch = self.cache.watch
+        if watch is not None:
+            yield GaugeMetricFamily(PREFIX + "model_watch_healthy", "1 while cached predictors are trusted on the "
+                                    "model store's change channel, 0 while each prediction checks the version.",
+                                    value=int(watch.healthy()))  # fmt: skip
+            yield CounterMetricFamily(PREFIX + "model_watch_resets", "Times the predictor cache was emptied "
+                                      "because the change subscription was lost or made again.",
+                                      value=watch.resets)  # fmt: skip
         up = GaugeMetricFamily(PREFIX + "redis_up", "1 when Redis answered this scrape, else 0.")
         try:
             families = list(self._from_redis())

@@ -7,18 +7,24 @@ replaced or deleted model is never served stale.
 
 With a ``redis_key_prefix`` every Redis key (models and ``__versions__``) carries it, so services
 sharing one Redis each list only their own models; the API's model keys never show it.
+
+Every save and delete also publishes the model's key on ``channel`` in the same transaction (and
+tells this process's own listeners at once, before the call returns): web processes subscribed to
+it (``predictionservice.modelwatch``) evict their cached copy without a per-request check. Pub/sub
+channels are not per database, so the channel's name carries the database number and the prefix.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
 
 VERSIONS = "__versions__"
+CHANNEL = "__model_changes__"
 RESERVED = "__"  # the store's own entries (VERSIONS) start so: no model key does
 
 
@@ -81,14 +87,25 @@ class ModelStore:
         self.client = client
         self.prefix = prefix
         self.versions = prefix + VERSIONS
+        db = client.connection_pool.connection_kwargs.get("db", 0)
+        self.channel = f"{prefix}{CHANNEL}:{db}"
+        self.listeners: list[Callable[[str], None]] = []  # called with the key after each change
 
     def save(self, key: str, model: dict[str, Any]) -> str:
         version = uuid.uuid4().hex
         with self.client.pipeline(transaction=True) as pipe:
             pipe.set(self.prefix + key, json.dumps(model, separators=(",", ":")))
             pipe.hset(self.versions, key, version)
+            pipe.publish(self.channel, key)
             pipe.execute()
+        self._changed(key)
         return version
+
+    def _changed(self, key: str) -> None:
+        """This process hears of its own change before the call returns, not when the message
+        comes back: the process that replaced or deleted a model never answers with it again."""
+        for listener in self.listeners:
+            listener(key)
 
     def version(self, key: str) -> str | None:
         if _reserved(key):
@@ -114,12 +131,14 @@ class ModelStore:
         with self.client.pipeline(transaction=True) as pipe:
             pipe.delete(self.prefix + key)
             pipe.hdel(self.versions, key)
-            deleted, _ = pipe.execute()
+            pipe.publish(self.channel, key)
+            deleted, _, _ = pipe.execute()
+        self._changed(key)
         return bool(deleted)
 
     def count(self) -> int:
         """How many models the store holds: one version token each, so one HLEN, no scan."""
-        return int(self.client.hlen(VERSIONS))
+        return int(self.client.hlen(self.versions))
 
     def keys(self) -> Iterator[str]:
         for raw in self.client.scan_iter(match=_glob_escape(self.prefix) + "*", count=500):

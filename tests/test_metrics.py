@@ -125,6 +125,17 @@ def test_the_cache_hits_and_misses_and_the_model_count(client, model_key, base_p
     assert value(after, "prediction_service_redis_up") == 1.0
 
 
+def test_the_model_watch_is_shown_healthy_once_subscribed(client, model_key):
+    client.post("/predict/", json={"modelkey": model_key, "record": RECORDS[0]})  # starts the subscriber
+    watch = client.app.extensions["prediction_service"].predictors.watch
+    deadline = time.monotonic() + 5
+    while not watch.healthy() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    samples = scrape(client)
+    assert value(samples, "prediction_service_model_watch_healthy") == 1.0
+    assert value(samples, "prediction_service_model_watch_resets_total") == watch.resets >= 1
+
+
 def test_metrics_off_is_a_404_and_nothing_is_counted(base_params):
     app = modelservice({**base_params, "metrics": False})
     quiet = InProcess(app)

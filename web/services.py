@@ -17,6 +17,7 @@ from predictionservice.exceptions import ServiceUnavailable, TooManyRequests
 from predictionservice.jobstore import FAILED, JobStore
 from predictionservice.metrics import Metrics
 from predictionservice.modelstore import ModelStore
+from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import MongoClients, redact_job
 from predictionservice.openapi import openapi_document
 from predictionservice.openinference import infer_schema
@@ -40,7 +41,7 @@ class Services:
         self.queue_key = queue_key(params)
         self.mongo = MongoClients(params["mongodb_timeout_ms"])
         self.factory = ModelFactory(params["algorithms"])
-        self.predictors = PredictorCache(self.factory, self.models)
+        self.predictors = PredictorCache(self.factory, self.models, watch=self._model_watch(params))
         self.celery = make_celery(params, set_as_current=False)
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
         self.infer_validator = Validator(infer_schema(params["max_records_per_request"]))
@@ -51,6 +52,18 @@ class Services:
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
+
+    def _model_watch(self, params: dict[str, Any]) -> ModelWatch | None:
+        """The subscription that lets the predictor cache skip the per-request version check."""
+        if not params["model_watch"]:
+            return None
+        return ModelWatch(
+            self.models.client,
+            self.models.channel,
+            on_change=lambda key: self.predictors.forget(key),
+            on_reset=lambda: self.predictors.clear(),
+            ping_interval=params["model_watch_ping"],
+        )
 
     def submit(self, task: str, kind: str, job: dict[str, Any], request_id: str | None = None) -> str:
         """Record a job and queue it; its id. The record exists before a worker can see the job,
