@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import jsonschema_rs
+import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
@@ -178,9 +179,30 @@ def _depth(value: Any, limit: int) -> int:
 
 
 def parse_json(data: bytes) -> Any:
-    """A request body as JSON: UTF-8, finite numbers, bounded nesting; InvalidJSON otherwise."""
+    """A request body as JSON: UTF-8, finite numbers, bounded nesting; InvalidJSON otherwise.
+
+    orjson reads a well-formed body in a third of the standard parser's time (its refusals are
+    the same: NaN and Infinity, numbers out of range, bad UTF-8, lone surrogates); anything it
+    refuses is read again by the standard parser, whose refusal names the problem, and a body
+    with an integer too long for 64 bits goes to it directly (orjson would make it a float)."""
     if not data.strip():
         raise InvalidJSON("the request body is empty; a JSON document was expected")
+    if not _LONG_NUMBER.search(data):
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+                raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels")
+            return value
+    return _parse_json_slowly(data)
+
+
+_LONG_NUMBER = re.compile(rb"\d{19,}")
+
+
+def _parse_json_slowly(data: bytes) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -76,6 +76,28 @@ def test_parse_json_refusals(body, message):
     assert caught.value.code == "invalid_json" and caught.value.status == 400
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": [1, -2, 3.25, 1e-7, 1E+3, -0.0, 0, "x", "\\u00e9\\ud83d\\ude00", null, true, false, {}, []]}',
+        '{"dup": 1, "dup": 2}',  # the last wins, as the standard parser has it
+        '{"n": 9223372036854775807, "m": -9223372036854775808, "f": 0.1000000000000000055511151231257827}',
+        '{"big": 123456789012345678901234567890}',  # exact, not a float: the standard parser reads it
+        '  [ "caf\u00e9" ]  ',
+    ],
+)
+def test_the_fast_parser_reads_what_the_standard_one_reads(text):
+    parsed = parse_json(text.encode())
+    expected = json.loads(text)
+    assert parsed == expected and json.dumps(parsed) == json.dumps(expected)
+
+
+def test_a_lone_surrogate_is_refused_on_either_parser():
+    for body in (b'{"a": "\\ud800"}', b'{"a": "\\ud800", "n": 1234567890123456789012}'):
+        with pytest.raises(InvalidJSON):
+            parse_json(body)
+
+
 def test_a_five_thousand_digit_integer_is_refused():
     with pytest.raises(InvalidJSON) as caught:
         parse_json(b'{"seed": ' + b"1" + b"0" * 5000 + b"}")

@@ -246,3 +246,14 @@ def test_the_jobs_list_checks_its_query(client):
         answer = client.get("/jobs/", params=query)
         assert answer.status_code == 400, query
         assert next(iter(query)) in answer.json()["error"]["message"]
+
+
+def test_answers_are_compact_json_whatever_the_payload_holds():
+    import numpy as np
+
+    from web.jsonio import json_bytes
+
+    payload = {"p": np.float64(0.25), "n": np.int64(3), "v": np.array([1.5, 2.0]), "s": "café", "l": [True, None]}
+    assert json.loads(json_bytes(payload)) == {"p": 0.25, "n": 3, "v": [1.5, 2.0], "s": "café", "l": [True, None]}
+    assert b" " not in json_bytes({"a": [1, 2], "b": {"c": 1}})
+    assert json.loads(json_bytes({1: "x", "big": 2**70})) == {"1": "x", "big": 2**70}  # the standard encoder's
