@@ -160,18 +160,26 @@ def _finite_float(text: str) -> float:
 
 
 _CONTAINERS = (dict, list)
+_CONTAINER_SET = frozenset(_CONTAINERS)
 
 
 def _depth(value: Any, limit: int) -> int:
     """Nesting depth of a parsed document (a scalar counts one level), visiting containers only
-    and stopping as soon as it passes limit."""
+    and stopping as soon as it passes limit. Scalars are looked at once, never gathered: a batch
+    of 1,000 records holds 16,000 of them and three containers."""
     if type(value) not in _CONTAINERS:
         return 1
     level, deepest = [value], 1
     while level:
-        children = [c for item in level for c in (item.values() if type(item) is dict else item)]
-        nested = [c for c in children if type(c) in _CONTAINERS]
-        deepest += 1 if children else 0  # a non-empty container adds a level
+        nested: list[Any] = []
+        filled = False
+        for item in level:
+            if item:
+                filled = True
+                children = item.values() if type(item) is dict else item
+                if not _CONTAINER_SET.isdisjoint(map(type, children)):  # C speed over the scalars
+                    nested += [c for c in children if type(c) in _CONTAINERS]
+        deepest += 1 if filled else 0  # a non-empty container adds a level
         if deepest > limit:
             return deepest
         level = nested
@@ -187,19 +195,24 @@ def parse_json(data: bytes) -> Any:
     with an integer too long for 64 bits goes to it directly (orjson would make it a float)."""
     if not data.strip():
         raise InvalidJSON("the request body is empty; a JSON document was expected")
-    if not _LONG_NUMBER.search(data):
+    if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZERO):
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
         else:
-            if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+            # fewer brackets than levels allowed (one record, say) cannot nest too deep: no walk
+            brackets = data.count(b"[") + data.count(b"{")
+            if brackets >= MAX_DEPTH and _depth(value, MAX_DEPTH) > MAX_DEPTH:
                 raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels")
             return value
     return _parse_json_slowly(data)
 
 
-_LONG_NUMBER = re.compile(rb"\d{19,}")
+# 19 digits in a row, found by mapping every byte to "0" (a digit) or " " and one substring
+# search: C speed, where a regular expression took 20 ms over a body of 1,000 records.
+_DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_DIGITS = b"0" * 19
 
 
 def _parse_json_slowly(data: bytes) -> Any:
