@@ -11,6 +11,7 @@ real servers once; function fixtures isolate each test.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -40,6 +41,18 @@ from predictionservice import datasetloader
 from predictionservice.config import load_parameters
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def pytest_sessionstart(session):
+    """SIGTERM (a CI timeout, `timeout`, a kill) ends the run as Ctrl-C does, so the session
+    fixtures' finalizers stop the servers they started; pytest's default is to die at once and
+    leave them running. A second SIGTERM while they stop is ignored (SIGKILL still works)."""
+    signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")

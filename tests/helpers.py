@@ -100,8 +100,12 @@ class Service(ServiceProcesses):
         super().__init__(
             params, params_file, workdir, env, worker=worker, worker_name=f"test-{uuid.uuid4().hex[:6]}@%h"
         )
-        self.start()
-        self.wait_healthy(timeout=90)
+        try:
+            self.start()
+            self.wait_healthy(timeout=90)
+        except BaseException:  # a failed start, or the run interrupted meanwhile: no fixture will stop it
+            self.stop()
+            raise
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
