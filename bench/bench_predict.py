@@ -8,11 +8,15 @@
 (c) the web server's RSS (VmRSS) before and after 10,000 single-record predictions.
 (d) with --mlflow: `mlflow models serve` of a scikit-learn pipeline fitted on the same data, loaded
     the same way (installed into bench/.venv-mlflow on first use).
+(e) with --mlserver: MLServer 1.7.1's scikit-learn runtime serving the same pipeline over its V2
+    JSON endpoint, probabilities asked for (installed into bench/.venv-mlserver on first use).
+The (a) run also loads a second web server of the service with model_watch off (the per-request
+version check): single / polling is what the change channel gained, in the same run.
 
 The model is a real LogisticRegressionWrapper model with job.json's schema, fitted with
 scikit-learn on the bank data and stored through ModelStore (no worker or Spark needed).
 
-    .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--mlflow]
+    .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--mlflow] [--mlserver]
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ from localservers import embedded
 
 MLFLOW_REQUIREMENTS = ["mlflow==3.17.2", "scikit-learn==1.9.1", "pandas==2.3.3"]
 MLFLOW_VENV = BENCH_DIR / ".venv-mlflow"
+MLSERVER_REQUIREMENTS = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "scikit-learn==1.9.1", "pandas==2.3.3"]
+MLSERVER_VENV = BENCH_DIR / ".venv-mlserver"
 
 
 def answers(url: str) -> bool:
@@ -75,15 +81,67 @@ def start_bare(bench: Bench, params: dict[str, Any]) -> str:
     return url
 
 
+def start_polling(bench: Bench, params: dict[str, Any]) -> str:
+    """A second web server of the service with model_watch off: each prediction reads the model's
+    version token (the per-request HGET), as before the change channel; the same run's before."""
+    polling = {**params, "port": embedded.free_port(), "model_watch": False}
+    path = bench.write_params(polling, "polling-parameters")
+    url = f"http://127.0.0.1:{polling['port']}"
+    argv = [sys.executable, str(harness.ROOT / "modelserver.py"), str(path)]
+    bench.start_server("web_polling", argv, url, lambda: answers(url + "/health"))
+    bench.say(f"the service with model_watch off at {url}")
+    return url
+
+
+def own_venv(bench: Bench, venv: Any, requirements: list[str], program: str) -> Any:
+    """The Python of a venv of the comparison's own (installed on first use, pinned)."""
+    python = venv / "bin" / "python"
+    if not (venv / "bin" / program).exists():
+        bench.say(f"installing {' '.join(requirements)} into {venv} (first use only)")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, *requirements], check=True, timeout=1800)
+    return python
+
+
+def mlserver_server(bench: Bench) -> str | None:
+    """MLServer's scikit-learn runtime serving the pipeline over its V2 endpoint, or None (said
+    why) when it cannot run."""
+    try:
+        python = own_venv(bench, MLSERVER_VENV, MLSERVER_REQUIREMENTS, "mlserver")
+        repo = bench.dir / "mlserver-model"
+        port, grpc, metrics = embedded.free_port(), embedded.free_port(), embedded.free_port()
+        script = [str(python), str(BENCH_DIR / "mlserver_model.py"), str(bench.args.csv), str(bench.args.rows or 0)]
+        subprocess.run([*script, str(repo), str(port), str(grpc), str(metrics)], check=True, timeout=600)
+        url = f"http://127.0.0.1:{port}"
+        path = f"PATH={MLSERVER_VENV / 'bin'}:{os.environ.get('PATH', '')}"
+        serve = ["env", path, str(MLSERVER_VENV / "bin" / "mlserver"), "start", str(repo)]
+        bench.start_server("mlserver", serve, url, lambda: answers(url + "/v2/models/bank/ready"), timeout=180)
+        bench.say(f"MLServer at {url}")
+        return url
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        bench.say(f"MLServer comparison skipped: {type(exc).__name__}: {exc}")
+        bench.result["mlserver_skipped"] = f"{type(exc).__name__}: {exc}"
+        return None
+
+
+def v2_body(records: list[dict[str, Any]]) -> bytes:
+    """An Open Inference Protocol request for MLServer: one input per column, decoded into a
+    DataFrame (the pandas codec), asking for the probabilities."""
+    inputs = []
+    for name in records[0]:
+        column = [r[name] for r in records]
+        numeric = all(isinstance(v, int | float) for v in column)
+        inputs.append({"name": name, "shape": [len(column)], "datatype": "FP64" if numeric else "BYTES",
+                       "data": column})  # fmt: skip
+    outputs = [{"name": "predict_proba"}]
+    return json.dumps({"parameters": {"content_type": "pd"}, "inputs": inputs, "outputs": outputs}).encode()
+
+
 def mlflow_server(bench: Bench) -> str | None:
     """`mlflow models serve` of the scikit-learn pipeline, or None (said why) when it cannot run."""
-    python = MLFLOW_VENV / "bin" / "python"
     try:
-        if not (MLFLOW_VENV / "bin" / "mlflow").exists():
-            bench.say(f"installing {' '.join(MLFLOW_REQUIREMENTS)} into {MLFLOW_VENV} (first use only)")
-            subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-            pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-            subprocess.run([*pip, *MLFLOW_REQUIREMENTS], check=True, timeout=1800)
+        python = own_venv(bench, MLFLOW_VENV, MLFLOW_REQUIREMENTS, "mlflow")
         model_dir = bench.dir / "mlflow-model"
         rows = str(bench.args.rows or 0)
         script = [str(python), str(BENCH_DIR / "mlflow_model.py"), str(bench.args.csv), rows, str(model_dir)]
@@ -112,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-connections", type=int, help="connections in (b) (default 2)")
     parser.add_argument("--rss-predictions", type=int, help="predictions before the RSS reading (default 10000)")
     parser.add_argument("--mlflow", action="store_true", help="also compare with `mlflow models serve`")
+    parser.add_argument("--mlserver", action="store_true", help="also compare with MLServer's scikit-learn runtime")
     normal = {
         "duration": 20.0,
         "connections": 16,
@@ -128,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         key = fit_and_store(bench, params, JOB, docs)["model_key"]
         service = bench.start_service(params, worker=False)
         bare = start_bare(bench, params)
+        polling = start_polling(bench, params) + "/predict/"
 
         _, _, kept = encode_valid(DataParser(JOB["schema"]), docs, labels=False)
         records = [{k: v for k, v in docs[i].items() if k != JOB["schema"]["label"]["key"]} for i in kept]
@@ -138,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         for url, body, expect in ((predict, single, '"probability"'), (predict, batch, '"predictions"')):
             check(url, body, expect)
         check(bare_predict, single, '"records"')
+        check(polling, single, '"probability"')
         web = service.children["web"].pid
 
         bench.section(f"(c) RSS of the web server (pid {web}) and {args.rss_predictions} predictions")
@@ -149,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.section(f"(a) single records, {args.connections} keep-alive connections, {args.duration:g}s each")
         load(bench, "bare", bare_predict, single, args)
         load(bench, "single", predict, single, args)
+        load(bench, "polling", polling, single, args)
         bench.ratio("single / bare requests per s", "single_requests_per_s", "bare_requests_per_s", ">= 0.8")
+        bench.ratio("single / polling requests per s", "single_requests_per_s", "polling_requests_per_s")
         bench.goal("single_p99", "single_p99_ms", "<= 20")
 
         bench.section(f"(b) {rows} records per request, {args.batch_connections} connections, {args.duration:g}s each")
@@ -172,8 +235,23 @@ def main(argv: list[str] | None = None) -> int:
                 single_ratio = ("single_requests_per_s", "mlflow_single_requests_per_s", ">= 10")
                 bench.ratio("single / mlflow requests per s", *single_ratio)
                 bench.ratio("batch / mlflow rows per s", "batch_rows_per_s", "mlflow_batch_rows_per_s", ">= 1.5")
+        if args.mlserver:
+            compare_mlserver(bench, args, records, single_rate="single_requests_per_s", more=more)
         bench.save()
     return 0
+
+
+def compare_mlserver(bench: Bench, args: Any, records: list[dict[str, Any]], single_rate: str, more: dict) -> None:
+    bench.section("(e) MLServer 1.7.1, scikit-learn runtime, V2 JSON")
+    mlserver = mlserver_server(bench)
+    if mlserver is None:
+        return
+    infer = mlserver + "/v2/models/bank/infer"
+    check(infer, v2_body(records[:1]), "predict_proba")
+    load(bench, "mlserver_single", infer, v2_body(records[:1]), args)
+    load(bench, "mlserver_batch", infer, v2_body(records[: args.batch]), args, **more)
+    bench.ratio("single / mlserver requests per s", single_rate, "mlserver_single_requests_per_s", ">= 10")
+    bench.ratio("batch / mlserver rows per s", "batch_rows_per_s", "mlserver_batch_rows_per_s", ">= 1.5")
 
 
 if __name__ == "__main__":
