@@ -23,6 +23,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,8 @@ REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
 class NumberTooLong(ValueError):
     """A numeric string longer than MAX_NUMBER_CHARS."""
 
+
+_NUMBER_TYPES = frozenset((int, float))  # exactly: bool is an int subclass, and refused
 
 @dataclass(frozen=True)
 class Feature:
@@ -276,14 +279,17 @@ class DataParser:
         for f in self.features:
             key = f.key
             try:
-                column = [r[key] for r in records]
+                column = list(map(itemgetter(key), records))  # the loops over rows run in C
             except KeyError:
                 raise MissingField(key, IS_MISSING, next(i for i, r in enumerate(records) if key not in r)) from None
             if f.values is None:
                 matrix[:, f.offset] = self._numeric_column(key, column)
             else:
                 values = f.values
-                positions = [values.get(v) if type(v) is str else None for v in column]
+                try:
+                    positions = list(map(values.get, column))  # keys are str: any other value misses
+                except TypeError:  # an unhashable value (a list, an object): each one is looked at
+                    positions = [None] * n
                 if None in positions:
                     for i, v in enumerate(column):
                         if positions[i] is None:
@@ -296,7 +302,9 @@ class DataParser:
         return matrix
 
     def _numeric_column(self, key: str, column: list[Any]) -> np.ndarray:
-        if all(type(v) is float or type(v) is int for v in column):
+        """The column as floats; the row-by-row checks only when it holds anything but int and
+        float (bool included: it is refused there by name)."""
+        if _NUMBER_TYPES.issuperset(map(type, column)):
             try:
                 array = np.asarray(column, dtype=np.float64)
             except OverflowError:
