@@ -16,21 +16,24 @@ version check): single / polling is what the change channel gained, in the same 
 The model is a real LogisticRegressionWrapper model with job.json's schema, fitted with
 scikit-learn on the bank data and stored through ModelStore (no worker or Spark needed).
 
-    .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--mlflow] [--mlserver]
+    .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--mlflow] [--mlserver] [--profile]
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import harness
 import loadgen
 import requests
 from harness import BENCH_DIR, JOB, Bench, arg_parser, bank_documents, encode_valid, fit_and_store, parse_args, rss_mb
+from profiling import Profile
 
 from dataparser import DataParser
 from localservers import embedded
@@ -81,16 +84,16 @@ def start_bare(bench: Bench, params: dict[str, Any]) -> str:
     return url
 
 
-def start_polling(bench: Bench, params: dict[str, Any]) -> str:
+def start_polling(bench: Bench, params: dict[str, Any]) -> tuple[str, int]:
     """A second web server of the service with model_watch off: each prediction reads the model's
     version token (the per-request HGET), as before the change channel; the same run's before."""
     polling = {**params, "port": embedded.free_port(), "model_watch": False}
     path = bench.write_params(polling, "polling-parameters")
     url = f"http://127.0.0.1:{polling['port']}"
     argv = [sys.executable, str(harness.ROOT / "modelserver.py"), str(path)]
-    bench.start_server("web_polling", argv, url, lambda: answers(url + "/health"))
+    server = bench.start_server("web_polling", argv, url, lambda: answers(url + "/health"))
     bench.say(f"the service with model_watch off at {url}")
-    return url
+    return url, server.process.pid
 
 
 def own_venv(bench: Bench, venv: Any, requirements: list[str], program: str) -> Any:
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rss-predictions", type=int, help="predictions before the RSS reading (default 10000)")
     parser.add_argument("--mlflow", action="store_true", help="also compare with `mlflow models serve`")
     parser.add_argument("--mlserver", action="store_true", help="also compare with MLServer's scikit-learn runtime")
+    parser.add_argument("--profile", action="store_true", help="py-spy the web servers during the single-record loads")
     normal = {
         "duration": 20.0,
         "connections": 16,
@@ -187,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         key = fit_and_store(bench, params, JOB, docs)["model_key"]
         service = bench.start_service(params, worker=False)
         bare = start_bare(bench, params)
-        polling = start_polling(bench, params) + "/predict/"
+        polling, polling_pid = start_polling(bench, params)
+        polling += "/predict/"
 
         _, _, kept = encode_valid(DataParser(JOB["schema"]), docs, labels=False)
         records = [{k: v for k, v in docs[i].items() if k != JOB["schema"]["label"]["key"]} for i in kept]
@@ -209,8 +214,10 @@ def main(argv: list[str] | None = None) -> int:
 
         bench.section(f"(a) single records, {args.connections} keep-alive connections, {args.duration:g}s each")
         load(bench, "bare", bare_predict, single, args)
-        load(bench, "single", predict, single, args)
-        load(bench, "polling", polling, single, args)
+        with profiled(bench, "single", web):
+            load(bench, "single", predict, single, args)
+        with profiled(bench, "polling", polling_pid):
+            load(bench, "polling", polling, single, args)
         bench.ratio("single / bare requests per s", "single_requests_per_s", "bare_requests_per_s", ">= 0.8")
         bench.ratio("single / polling requests per s", "single_requests_per_s", "polling_requests_per_s")
         bench.goal("single_p99", "single_p99_ms", "<= 20")
@@ -239,6 +246,26 @@ def main(argv: list[str] | None = None) -> int:
             compare_mlserver(bench, args, records, single_rate="single_requests_per_s", more=more)
         bench.save()
     return 0
+
+
+@contextlib.contextmanager
+def profiled(bench: Bench, key: str, pid: int) -> Iterator[None]:
+    """With --profile: py-spy samples the web server while the block's load runs; the summary
+    goes into the results as profile_<key> and the top of it is printed."""
+    if not bench.args.profile:
+        yield
+        return
+    profile = Profile(pid, bench.dir / f"profile-{key}.txt")
+    with profile:
+        yield
+    summary = profile.summary(within="app.py:Flask.wsgi_app")  # the app's share of a request
+    bench.result.setdefault("profiles", {})[key] = summary
+    if "error" in summary:
+        bench.say(f"profile of {key}: {summary['error']}")
+        return
+    bench.say(f"profile of {key} (pid {pid}, {summary['samples']} samples in Flask.wsgi_app), inclusive %:")
+    for name, percent in summary["inclusive_percent"]:
+        print(f"      {percent:5.1f}  {name}")
 
 
 def compare_mlserver(bench: Bench, args: Any, records: list[dict[str, Any]], single_rate: str, more: dict) -> None:

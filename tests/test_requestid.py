@@ -28,3 +28,13 @@ def test_a_refused_request_has_an_id_too(base_params):
     guarded = InProcess(modelservice({**base_params, "auth_token": "s3cret"}))
     answer = guarded.get("/models/", headers={"X-Request-ID": "denied-1"})
     assert answer.status_code == 401 and answer.headers["X-Request-ID"] == "denied-1"
+
+
+def test_made_ids_are_32_hex_digits_and_do_not_repeat():
+    import re
+
+    from web.requestid import new_id
+
+    ids = [new_id() for _ in range(20_000)]
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == len(ids)
