@@ -59,6 +59,7 @@ class NumberTooLong(ValueError):
 
 _NUMBER_TYPES = frozenset((int, float))  # exactly: bool is an int subclass, and refused
 
+
 @dataclass(frozen=True)
 class Feature:
     key: str
