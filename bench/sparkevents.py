@@ -32,11 +32,21 @@ TASK_PHASES = (
 )
 
 
+def log_files(path: Path) -> list[Path]:
+    """The files of one event log: the file itself, or a rolling log's folder
+    (eventlog_v2_<app>/events_<n>_<app>, Spark's default since 4.0) in the order of n."""
+    if not path.is_dir():
+        return [path]
+    parts = [p for p in path.iterdir() if p.name.startswith("events_")]
+    return sorted(parts, key=lambda p: int(p.name.split("_")[1]))
+
+
 def events(path: Path) -> Iterable[dict[str, Any]]:
-    with path.open() as lines:
-        for line in lines:
-            if line.strip():
-                yield json.loads(line)
+    for part in log_files(path):
+        with part.open() as lines:
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
 
 
 def _task(event: dict[str, Any]) -> dict[str, float]:
@@ -101,6 +111,20 @@ def _union_ms(intervals: list[tuple[float, float]]) -> float:
     return total
 
 
+def _site(jobs: list[dict[str, Any]]) -> dict[str, float]:
+    """The jobs of one call site: how many, their mean wall time, and their tasks' means."""
+    walls = [j["completed"] - j["submitted"] for j in jobs]
+    tasks = [t for j in jobs for t in j["tasks"]]
+    return {
+        "jobs": len(jobs),
+        "mean_ms": _mean(walls),
+        "sum_ms": sum(walls),
+        "tasks_per_job": len(tasks) / len(jobs),
+        "task_run_ms": _mean([t["run_ms"] for t in tasks]),
+        "task_other_ms": _mean([t["finish"] - t["launch"] - t["run_ms"] for t in tasks]),
+    }
+
+
 def summary(jobs: list[dict[str, Any]]) -> dict[str, Any]:
     """Counts and means over the jobs (milliseconds, as the event log records them)."""
     tasks = [t for j in jobs for t in j["tasks"]]
@@ -109,9 +133,9 @@ def summary(jobs: list[dict[str, Any]]) -> dict[str, Any]:
     spans = [max(t["finish"] for t in j["tasks"]) - min(t["launch"] for t in j["tasks"]) for j in jobs if j["tasks"]]
     after = [j["completed"] - max(t["finish"] for t in j["tasks"]) for j in jobs if j["tasks"]]
     span = (jobs[-1]["completed"] - jobs[0]["submitted"]) if jobs else 0
-    by_site: dict[str, list[float]] = defaultdict(list)
-    for job, wall in zip(jobs, walls, strict=True):
-        by_site[job["name"]].append(wall)
+    by_site: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for job in jobs:
+        by_site[job["name"]].append(job)
     return {
         "jobs": len(jobs),
         "stages": sum(j["stages"] for j in jobs),
@@ -127,10 +151,9 @@ def summary(jobs: list[dict[str, Any]]) -> dict[str, Any]:
         "job_after_last_task_ms": _mean(after),
         "task_mean": {key: _mean([t[key] for t in tasks]) for key, _ in TASK_PHASES},
         "task_result_bytes_mean": _mean([t["result_bytes"] for t in tasks]),
-        "by_call_site": {
-            site: {"jobs": len(w), "mean_ms": _mean(w)}
-            for site, w in sorted(by_site.items(), key=lambda kv: -sum(kv[1]))
-        },
+        "by_call_site": dict(
+            sorted(((site, _site(site_jobs)) for site, site_jobs in by_site.items()), key=lambda kv: -kv[1]["sum_ms"])
+        ),
         "call_sites": dict(Counter(j["name"] for j in jobs).most_common()),
     }
 
@@ -155,13 +178,18 @@ def report(result: dict[str, Any], out: Any = None) -> None:
     )
     phases = ", ".join(f"{label} {r['task_mean'][key]:.1f}" for key, label in TASK_PHASES)
     print(f"    per task (mean ms): {phases}; result {r['task_result_bytes_mean']:.0f} bytes", file=out)
-    for site, figures in list(r["by_call_site"].items())[:8]:
-        print(f"      {figures['jobs']:4d} jobs x {figures['mean_ms']:6.1f} ms  {site}", file=out)
+    print("    by call site: jobs x mean wall ms (tasks per job, task run ms + other task ms)", file=out)
+    for site, f in list(r["by_call_site"].items())[:8]:
+        print(
+            f"      {f['jobs']:4d} x {f['mean_ms']:7.1f} ms ({f['tasks_per_job']:.1f} tasks, {f['task_run_ms']:.1f} + "
+            f"{f['task_other_ms']:.1f} ms)  {site}",
+            file=out,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("log", type=Path, help="an event log file (spark.eventLog.compress=false)")
+    parser.add_argument("log", type=Path, help="an event log, file or rolling folder (spark.eventLog.compress=false)")
     parser.add_argument("--group", help="only the jobs of this job group (a service job's id)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     args = parser.parse_args(argv)
