@@ -159,18 +159,7 @@ SETTINGS: dict[str, Setting] = {
         "Folder for a fitted forest's nodes on their way from Spark to the stored model (default: the "
         "system's temporary folder); on a multi-machine cluster, one every Spark node sees at the same path.",
     ),
-    "spark_cv_parallelism": Setting(
-        4,
-        "SPARK_CV_PARALLELISM",
-        "Cross-validation fits (of any fold and grid point) run at once; each is a chain of small Spark jobs, "
-        "so more than the cores can help.",
-    ),
-    "spark_train_partitions": Setting(
-        0,
-        "SPARK_TRAIN_PARTITIONS",
-        "Partitions of the cached training split every fit reads; 0: as read (spark_read_partitions of about "
-        "spark_partition_mb each: a small collection is one, each L-BFGS step one task).",
-    ),
+    "spark_cv_parallelism": Setting(2, "SPARK_CV_PARALLELISM", "Grid points CrossValidator fits at once."),
     "spark_ui": Setting(
         False,
         "SPARK_UI",

@@ -249,84 +249,40 @@ def integral_features(parser: Any, df_schema: StructType) -> list[str]:
 def cross_validate(
     estimator: Any, grid: list, encoded: DataFrame, task: str, job: Mapping[str, Any], params: Any, handler: Any
 ) -> dict[str, Any]:
-    """Cross-validation over the grid on the training split, each fit reported; then the best
-    model's predictions on the held-out split and the task's metrics there.
+    """CrossValidator over the grid on the training split, each fit reported; then the best
+    model's predictions on the held-out split and the task's metrics there."""
+    from pyspark.ml.tuning import CrossValidator
 
-    CrossValidator's own loop (numFolds random folds of ``rand(seed)``, each grid point fitted on
-    the other folds and evaluated on its fold, the mean metric per grid point, the best one refitted
-    on the whole training split), with two differences that change no result: every (fold, grid
-    point) fit may run at once (``spark_cv_parallelism`` of them), where CrossValidator waits for a
-    fold's grid points before it starts the next fold; and a fold is not cached before its fits,
-    since each fit caches its own standardised blocks (Spark's "double caching" warning)."""
     valid = encoded.filter(F.col("error").isNull())
-    train_df = training_set(valid.filter(~F.col("heldout")).select("features", "label"), params)
+    train_df = valid.filter(~F.col("heldout")).select("features", "label").cache()
     test_df = valid.filter(F.col("heldout")).select("features", "label")
     folds = int(job["numFolds"])
     evaluator_class, metric = CV_METRICS[task]
     evaluator = evaluator_class(metricName=metric)
     evaluator.on_evaluate = fold_progress(handler, folds, len(grid))
     handler.progress(f"fitting fold 1 of {folds}", 0.15)
-    cv_metrics = fold_metrics(estimator, grid, evaluator, train_df, folds, int(job["seed"]), params)
-    sign = 1 if evaluator.isLargerBetter() else -1
-    best_index = max(range(len(cv_metrics)), key=lambda i: (sign * cv_metrics[i], -i))
-    best = estimator.fit(train_df, grid[best_index])
+    cv_model = CrossValidator(
+        estimator=estimator,
+        estimatorParamMaps=grid,
+        evaluator=evaluator,
+        numFolds=folds,
+        seed=int(job["seed"]),
+        parallelism=int(params["spark_cv_parallelism"]),
+    ).fit(train_df)
     handler.progress("evaluating the best model on the held-out split", 0.85)
-    predictions = best.transform(test_df).cache()
+    predictions = cv_model.bestModel.transform(test_df).cache()
     metrics, rows = heldout_metrics(predictions, task)
     for cached in (predictions, train_df, encoded):
         cached.unpersist()
+    cv_metrics = [float(x) for x in cv_model.avgMetrics]
+    sign = 1 if evaluator.isLargerBetter() else -1
+    best_index = max(range(len(cv_metrics)), key=lambda i: sign * cv_metrics[i])
     return {
-        "best": best,
+        "best": cv_model.bestModel,
         "cv": {"metric": metric, "values": cv_metrics, "best_grid_index": best_index},
         "metrics": metrics,
         "holdout_rows": rows,
     }
-
-
-def training_set(df: DataFrame, params: Mapping[str, Any]) -> DataFrame:
-    """The training split cached (in ``spark_train_partitions`` partitions when set; 0 keeps the
-    read's, about spark_partition_mb each) and materialised once, before fits read it from several
-    threads. A small collection is one partition, and that is what suits it: every L-BFGS step is
-    then one task with no shuffle (with several partitions Spark 4's treeAggregate adds a stage
-    that merges them on an executor), and the cores go to fits running side by side."""
-    partitions = int(params["spark_train_partitions"])
-    if partitions and df.rdd.getNumPartitions() != partitions:
-        df = df.repartition(partitions)
-    df = df.cache()
-    df.count()
-    return df
-
-
-def fold_metrics(
-    estimator: Any, grid: list, evaluator: Any, train_df: DataFrame, folds: int, seed: int, params: Any
-) -> list[float]:
-    """Each grid point's metric averaged over the folds (CrossValidator's avgMetrics), the
-    folds split as CrossValidator._kFold splits them, the fits run ``spark_cv_parallelism`` at a
-    time. Each thread carries the caller's job group (and other local properties), so a
-    cancelled job cancels its fits."""
-    from multiprocessing.pool import ThreadPool
-
-    from pyspark.util import inheritable_thread_target
-
-    df = train_df.select("*", F.rand(seed).alias("_fold_rand"))
-    h = 1.0 / folds  # bounds computed as _kFold computes them, to the last bit
-    splits = []
-    for i in range(folds):
-        inside = (df["_fold_rand"] >= i * h) & (df["_fold_rand"] < (i + 1) * h)
-        splits.append((df.filter(~inside), df.filter(inside)))
-
-    def fit(pair: tuple[int, int]) -> tuple[int, int, float]:
-        i, j = pair
-        training, validation = splits[i]
-        model = estimator.fit(training, grid[j])
-        return i, j, evaluator.evaluate(model.transform(validation, grid[j]))
-
-    pairs = [(i, j) for i in range(folds) for j in range(len(grid))]
-    values = [[0.0] * len(grid) for _ in range(folds)]
-    with ThreadPool(max(1, min(int(params["spark_cv_parallelism"]), len(pairs)))) as pool:
-        for i, j, value in pool.imap_unordered(inheritable_thread_target(train_df.sparkSession)(fit), pairs):
-            values[i][j] = float(value)
-    return [sum(values[i][j] for i in range(folds)) / folds for j in range(len(grid))]
 
 
 def heldout_metrics(predictions: DataFrame, task: str) -> tuple[dict[str, float], int]:
