@@ -10,15 +10,22 @@ job.json's regParam (0: no penalty), cv=numFolds, scoring roc_auc, on the same d
 with DataParser(job["schema"]).encode into the same 51 columns (rows that fail to encode skipped), split
 80/20. Its fit time and held-out AUC; the ratio service time / scikit-learn time (goal <= 3).
 
-    .venv/bin/python bench/bench_train.py [--quick] [--repeat N]
+With --profile the worker's Spark writes its event log (spark.eventLog.enabled, through a
+SPARK_CONF_DIR of the run's own) and the Spark jobs of the median timed run are summarised
+(bench/sparkevents.py): how many, their mean time, and where a job's time goes.
+
+    .venv/bin/python bench/bench_train.py [--quick] [--repeat N] [--profile]
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import harness
+import sparkevents
 from harness import (
     BANK,
     JOB,
@@ -66,18 +73,61 @@ def sklearn_baseline(bench: Bench, job: dict[str, Any], jobs: int) -> None:
     bench.result["sklearn_best_params"] = search.best_params_
 
 
+def event_log_conf(bench: Bench) -> Path:
+    """A Spark configuration folder whose spark-defaults.conf turns the event log on (plain JSON
+    lines into the run's directory); SPARK_CONF_DIR names it for the worker's spark-submit."""
+    conf, logs = bench.dir / "spark-conf", bench.dir / "spark-events"
+    conf.mkdir()
+    logs.mkdir()
+    settings = {
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": logs.as_uri(),
+        "spark.eventLog.compress": "false",
+    }
+    (conf / "spark-defaults.conf").write_text("".join(f"{k} {v}\n" for k, v in settings.items()))
+    os.environ["SPARK_CONF_DIR"] = str(conf)
+    return logs
+
+
+def profile_run(bench: Bench, logs: Path, run: dict[str, Any]) -> None:
+    """The Spark jobs of one service job (its job group) from the worker's event log."""
+    files = sorted(logs.iterdir())
+    if not files:
+        bench.say("no Spark event log was written")
+        return
+    result = sparkevents.summary(sparkevents.read_jobs(files[-1], run["job_id"]))
+    bench.result["profile"] = result
+    bench.figure("spark_jobs", result["jobs"], "", "Spark jobs of the median timed run")
+    bench.figure("spark_job_mean_ms", result["job_mean_ms"], "ms", "mean wall time of one Spark job")
+    sparkevents.report(result)
+
+
+def headline(bench: Bench) -> None:
+    figures = bench.result["figures"]
+    ratio = bench.result["ratios"]["service / sklearn time"]
+    met = "met" if ratio.get("met") else "NOT met"
+    print(
+        f"\n  RATIO service / scikit-learn: {figures['service_train_seconds']:.2f} s / "
+        f"{figures['sklearn_fit_seconds']:.2f} s = {ratio['value']:.2f}x (goal <= 3: {met}); held-out AUC "
+        f"{figures['service_heldout_auc']:.4f} (goal >= 0.905) vs scikit-learn {figures['sklearn_heldout_auc']:.4f}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = arg_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, help="timed trainings (default 2; --quick: 1); the median counts")
     parser.add_argument("--sklearn-jobs", type=int, help="n_jobs of GridSearchCV (default 1)")
     parser.add_argument("--reg-params", help="comma-separated regParam grid (default job.json's; --quick: 0.01)")
     parser.add_argument("--folds", type=int, help="numFolds (default job.json's; --quick: 2)")
+    parser.add_argument("--profile", action="store_true", help="Spark's event log: where the timed run's jobs spend")
     grid = ",".join(map(str, JOB["regParam"]))
     normal = {"repeat": 2, "sklearn_jobs": 1, "reg_params": grid, "folds": JOB["numFolds"]}
     args = parse_args(parser, normal, {"repeat": 1, "reg_params": "0.01", "folds": 2, "rows": 3000}, argv)
     with Bench("train", args) as bench:
         bench.start_stores()
         bench.load_bank()
+        logs = event_log_conf(bench) if args.profile else None
         api = Api(bench.start_service(bench.params()))
         grid = [float(x) for x in args.reg_params.split(",")]
         job = {**JOB, "inputCollection": BANK, "regParam": grid, "numFolds": args.folds}
@@ -89,11 +139,14 @@ def main(argv: list[str] | None = None) -> int:
         bench.figure("service_heldout_auc", median_run["status"]["metrics"]["auc"])
         bench.figure("service_invalid_rows", median_run["status"].get("invalid_rows", 0))
         report_stages(bench, median_run)
+        if logs is not None:
+            profile_run(bench, logs, median_run)
 
         bench.section("baseline: scikit-learn GridSearchCV on the same rows and columns")
         sklearn_baseline(bench, LogisticRegressionWrapper.with_defaults(job), args.sklearn_jobs)
         bench.ratio("service / sklearn time", "service_train_seconds", "sklearn_fit_seconds", "<= 3")
         bench.ratio("service / sklearn AUC", "service_heldout_auc", "sklearn_heldout_auc")
+        headline(bench)
         bench.save()
     return 0
 

@@ -381,7 +381,13 @@ class Api:
         history = self.call("GET", f"/jobs/{job_id}", params={"history": "1"})["history"]
         if status["status"] != "COMPLETED":
             raise RuntimeError(f"job {job_id} {status['status']}: {status['message']}")
-        return {"status": status, "history": history, "seconds": seconds, "submitted_at": submitted_at}
+        return {
+            "job_id": job_id,
+            "status": status,
+            "history": history,
+            "seconds": seconds,
+            "submitted_at": submitted_at,
+        }
 
 
 def warm_then_timed(bench: Bench, api: Api, path: str, body: dict[str, Any], repeat: int) -> dict[str, Any]:
@@ -413,14 +419,25 @@ STAGES = {
 }
 
 
+def epoch(value: Any) -> float:
+    """Epoch seconds of a job record's time: the API's ISO 8601 UTC ('...T23:15:04.123Z'), or a
+    number as the records held before issue 12."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+
+
 def stage_times(run: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Each step of a job run with the time until the next one, and those times by stage. The
     first step counts from the POST (queueing); the last one until the client saw it final."""
     steps = []
     since, label = run["submitted_at"], "queued: POST to the worker's first update"
     for step in run["history"]:
-        steps.append({"step": label, "seconds": round(step["updated_at"] - since, 3)})
-        since, label = step["updated_at"], f"{step['status']}: {step['message']}"
+        at = epoch(step["updated_at"])
+        steps.append({"step": label, "seconds": round(at - since, 3)})
+        since, label = at, f"{step['status']}: {step['message']}"
     steps.append({"step": label, "seconds": round(run["submitted_at"] + run["seconds"] - since, 3)})
     stages: dict[str, float] = {}
     for step in steps:
