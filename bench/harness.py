@@ -413,14 +413,25 @@ STAGES = {
 }
 
 
+def epoch(value: float | str) -> float:
+    """A job record's time as epoch seconds: the API gives ISO 8601 UTC ('...T23:15:56.123Z')."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    import calendar
+
+    whole, _, millis = value.rstrip("Z").partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + float(f"0.{millis or 0}")
+
+
 def stage_times(run: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, float]]:
     """Each step of a job run with the time until the next one, and those times by stage. The
     first step counts from the POST (queueing); the last one until the client saw it final."""
     steps = []
     since, label = run["submitted_at"], "queued: POST to the worker's first update"
     for step in run["history"]:
-        steps.append({"step": label, "seconds": round(step["updated_at"] - since, 3)})
-        since, label = step["updated_at"], f"{step['status']}: {step['message']}"
+        at = epoch(step["updated_at"])
+        steps.append({"step": label, "seconds": round(at - since, 3)})
+        since, label = at, f"{step['status']}: {step['message']}"
     steps.append({"step": label, "seconds": round(run["submitted_at"] + run["seconds"] - since, 3)})
     stages: dict[str, float] = {}
     for step in steps:
