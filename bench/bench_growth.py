@@ -34,6 +34,8 @@ WARM_ROWS = 2000
 SAMPLE_EVERY = 0.2
 TIME_GOAL, RSS_GOAL = "<= 1.1", "<= 1.25"
 OPERATIONS = ("load", "train", "predictall")
+CSV_TYPE = {"Content-Type": "text/csv"}
+UPLOAD_TIMEOUT = 3600  # seconds: the answer to a PUT comes once the whole load is published
 
 
 def tree(pid: int) -> list[int]:
@@ -115,7 +117,7 @@ def run_size(bench: Bench, api: Api, sampler_of: Any, job: dict[str, Any], data:
     out: dict[str, Any] = {}
     seconds, answer, peaks = measure(
         bench, sampler_of, f"{k}x: PUT /datasets ({len(csv) / 2**20:.0f} MB)",
-        lambda: api.call("PUT", f"/datasets/{DB}/{GROWTH}", data=csv, headers={"Content-Type": "text/csv"}),
+        lambda: api.call("PUT", f"/datasets/{DB}/{GROWTH}", data=csv, headers=CSV_TYPE, timeout=UPLOAD_TIMEOUT),
     )  # fmt: skip
     rows = answer["inserted"]
     out["load"] = {"seconds": seconds, "rows": rows, "rss": peaks}
