@@ -60,7 +60,7 @@ def bench_loading(bench: Bench, runs: int) -> int:
     counts: dict[str, int] = {}
     work: dict[str, Callable[[], int]] = {
         "load_csv": lambda: datasetloader.load_csv(target, io.BytesIO(data)),
-        "put": lambda: api.call("PUT", put_path, data=data, headers=csv_type)["inserted"],
+        "put": lambda: api.call("PUT", put_path, data=data, headers=csv_type, timeout=3600)["inserted"],
     }
     seconds: dict[str, list[float]] = {"load_csv": [], "put": [], "insert_many": []}
     for _ in range(runs):
