@@ -158,10 +158,6 @@ class Algorithm:
         source = resolve(job["inputCollection"], params, "inputCollection")
         target = resolve(job["outputCollection"], params, "outputCollection")
         handler.progress(f"reading {source}", 0.05)
-        with resources.mongo.collection(source) as collection:
-            first = collection.find_one({}, {"_id": 1})
-        if first is None:
-            raise NotFound(f"input collection {source} is empty or does not exist")
         spark = resources.spark()
         from predictionservice.sparksession import job_group, read_collection, write_collection
 
@@ -169,6 +165,8 @@ class Algorithm:
             df = read_collection(
                 spark, source, partitions=params["spark_read_partitions"], partition_mb=params["spark_partition_mb"]
             )
+            if not df.schema.fields:  # the inferred schema's sample found no document (POST checked it too)
+                raise NotFound(f"input collection {source} is empty or does not exist")
             prepared = self.prepare(df, stored, parser).cache()
             stats = prepared.groupBy("error").count().collect()
             invalid = trainingdata.invalid_counts(stats)

@@ -356,8 +356,10 @@ class Api:
         self.session = requests.Session()
         self.session.headers.update(service.auth_headers())
 
-    def call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> Any:
-        response = self.session.request(method, self.url + path, timeout=60, **kwargs)
+    def call(self, method: str, path: str, expect: int = 200, timeout: float = 60, **kwargs: Any) -> Any:
+        """One request; timeout: seconds without a byte sent or received (a large upload's answer
+        comes only once the load is published)."""
+        response = self.session.request(method, self.url + path, timeout=timeout, **kwargs)
         if response.status_code != expect:
             raise RuntimeError(f"{method} {path}: {response.status_code} {response.text[:500]}")
         return response.json() if response.content else None

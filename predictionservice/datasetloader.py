@@ -29,6 +29,7 @@ import urllib.request
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, Any
 
@@ -63,6 +64,12 @@ def typed(value: str, decimal_comma: bool = False) -> Any:
     most of Europe writes); with ',' as the delimiter no cell can hold one unquoted."""
     if value == "":
         return None
+    first = value[0]
+    if not (first.isdecimal() or first in "+-.,"):  # no number starts otherwise: a word, at once
+        return value
+    if first.isdecimal() and len(value) <= 20 and value.isdecimal():  # what _INT matches, unsigned
+        number = int(value)
+        return number if number < _INT64 else float(number)
     if decimal_comma and _DECIMAL_COMMA.match(value):
         return float(value.replace(",", "."))
     if len(value) <= 20 and _INT.match(value):  # longer: beyond 64 bits, and int() of over 4300 digits raises
@@ -208,11 +215,8 @@ def load_documents(
         raise InvalidDataset(f"mode must be 'replace' or 'append', not {_clipped(repr(mode))}")
     db = collection.database
     temp = db[temp_name(LOADING_PREFIX, collection.name)]
-    inserted = 0
     try:
-        for batch in _batches(docs, batch_size):
-            _insert(temp, batch)
-            inserted += len(batch)
+        inserted = _insert_all(temp, _batches(docs, batch_size))
         if inserted == 0:
             raise InvalidDataset("empty input: no rows after the header")
         publish(db, temp.name, collection.name, replace=mode == "replace")
@@ -221,6 +225,29 @@ def load_documents(
     finally:
         temp.drop()
     drop_stale(db, LOADING_PREFIX)
+    return inserted
+
+
+def _insert_all(temp: Collection, batches: Iterator[list[dict[str, Any]]]) -> int:
+    """Insert every batch into temp, one batch in flight while the next is parsed: the server
+    stores batch k while this thread reads and types batch k+1 (pymongo waits for the answer
+    without the GIL). Returns only once no insert is running any more, whatever happened, so
+    nothing writes into temp after the caller drops it."""
+    inserted = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dataset-insert") as pool:
+        pending: Future[None] | None = None
+        try:
+            for batch in batches:
+                if pending is not None:
+                    pending.result()  # its error (a refused document) stops the load here
+                pending = pool.submit(_insert, temp, batch)
+                inserted += len(batch)
+            if pending is not None:
+                pending.result()
+        except BaseException:
+            if pending is not None:
+                wait([pending])  # the parse failed: let the batch in flight end before temp is dropped
+            raise
     return inserted
 
 

@@ -197,6 +197,8 @@ class MongoDataSource(DataSource):
         return [f.strip() for f in fields.split(",") if f.strip()] if fields else None
 
     def schema(self) -> StructType:
+        import bson
+
         uri, db, coll = _options(self.options)
         size = int(self.options.get("sampleSize", 1000))
         fields = self._fields()
@@ -207,13 +209,33 @@ class MongoDataSource(DataSource):
             if projection:
                 pipeline.append({"$project": projection})
             docs = list(collection.aggregate(pipeline))
+        if not fields:  # whole documents: the sample also tells the reader their size
+            # Spark hands the reader this very instance (pickled after schema()), so the planner
+            # need not ask the server again what the sample showed: fewer documents than asked
+            # for is the whole collection, counted exactly.
+            self.sampled = Sample(len(docs), size, sum(len(bson.encode(d)) for d in docs) / len(docs) if docs else 0.0)
         return infer_schema(docs, fields)
 
     def reader(self, schema: StructType) -> MongoReader:
-        return MongoReader(self.options, schema)
+        return MongoReader(self.options, schema, getattr(self, "sampled", None))
 
     def writer(self, schema: StructType, overwrite: bool) -> MongoWriter:
         return MongoWriter(self.options, schema, overwrite)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What schema inference's $sample showed: documents returned of those asked for, and their
+    average BSON size."""
+
+    docs: int
+    asked: int
+    avg_bytes: float
+
+    @property
+    def whole(self) -> bool:
+        """Fewer documents than asked for: the sample is the whole collection."""
+        return self.docs < self.asked
 
 
 @dataclass
@@ -251,9 +273,10 @@ def _id_kind(value: Any) -> str | None:
 
 
 class MongoReader(DataSourceReader):
-    def __init__(self, options: Any, schema: StructType):
+    def __init__(self, options: Any, schema: StructType, sampled: Sample | None = None):
         self.uri, self.db, self.collection = _options(options)
         self.schema = schema
+        self.sampled = sampled
         self.num_partitions = max(1, int(options.get("numPartitions", 4)))
         self.partition_mb = float(options.get("partitionSizeMB", 64))
         # Project only when asked for some fields: reading "all" needs no projection.
@@ -263,13 +286,11 @@ class MongoReader(DataSourceReader):
     def partitions(self) -> Sequence[InputPartition]:
         """At most numPartitions ranges of about partitionSizeMB each (the official connector's
         default size is 64 MB: a small collection is one partition, read by one query)."""
-        import bson
-
+        if self.num_partitions == 1 or (self.sampled is not None and self.sampled.whole and self.sampled.docs < 2):
+            return [IdRange()]  # nothing to plan: no question to the server
         with _client(self.uri) as client:
             collection = client[self.db][self.collection]
-            count = collection.estimated_document_count()
-            head = list(collection.find({}, limit=100))
-            avg = sum(len(bson.encode(d)) for d in head) / len(head) if head else 0
+            count, avg = self._size(collection)
             wanted = min(self.num_partitions, math.ceil(count * avg / (self.partition_mb * 2**20)))
             if wanted <= 1 or count < 2 * wanted:
                 return [IdRange()]
@@ -286,6 +307,21 @@ class MongoReader(DataSourceReader):
         # A range only matches one BSON type (numbers count as one): the last partition also
         # takes every _id of another type, so a mixed collection is still read whole.
         return [IdRange(lo, hi, other_than=kind if hi is None else None) for lo, hi in itertools.pairwise(edges)]
+
+    def _size(self, collection: Any) -> tuple[int, float]:
+        """Documents in the collection and their average BSON size, from schema inference's
+        sample when there was one (a server may scan the collection to answer a count or a
+        first find; SecantusDB does), else from the server."""
+        import bson
+
+        sampled = self.sampled
+        if sampled is not None and sampled.whole:
+            return sampled.docs, sampled.avg_bytes
+        count = collection.estimated_document_count()
+        if sampled is not None:
+            return count, sampled.avg_bytes
+        head = list(collection.find({}, limit=100))
+        return count, sum(len(bson.encode(d)) for d in head) / len(head) if head else 0.0
 
     def read(self, partition: InputPartition) -> Iterator[Any]:
         import pyarrow as pa
@@ -352,20 +388,37 @@ class MongoWriter(DataSourceArrowWriter):
         self.temp = temp_name(WRITING_PREFIX, self.collection)
 
     def write(self, iterator: Iterator[Any]) -> Written:
+        """Insert the task's rows in batches, one batch in flight while the next is converted:
+        the server stores batch k while this thread turns Arrow into documents for batch k+1."""
+        from concurrent.futures import ThreadPoolExecutor, wait
+
         rows = 0
-        with _client(self.uri) as client:
+        with _client(self.uri) as client, ThreadPoolExecutor(max_workers=1) as pool:
             target = client[self.db][self.temp]
-            pending: list[dict[str, Any]] = []
-            for batch in iterator:
-                pending.extend(batch.to_pylist(maps_as_pydicts="strict"))  # a map is a sub-document
-                while len(pending) >= self.batch_size:
-                    self._insert(target, pending[: self.batch_size], rows)
-                    rows += self.batch_size
-                    del pending[: self.batch_size]
-            if pending:
-                self._insert(target, pending, rows)
-                rows += len(pending)
+            inflight = None
+            try:
+                for docs in self._batches(iterator):
+                    if inflight is not None:
+                        inflight.result()  # a refused document stops the task here
+                    inflight = pool.submit(self._insert, target, docs, rows)
+                    rows += len(docs)
+                if inflight is not None:
+                    inflight.result()
+            except BaseException:
+                if inflight is not None:
+                    wait([inflight])  # no insert outlives the task (an abort drops the collection)
+                raise
         return Written(rows)
+
+    def _batches(self, iterator: Iterator[Any]) -> Iterator[list[dict[str, Any]]]:
+        pending: list[dict[str, Any]] = []
+        for batch in iterator:
+            pending.extend(batch.to_pylist(maps_as_pydicts="strict"))  # a map is a sub-document
+            while len(pending) >= self.batch_size:
+                yield pending[: self.batch_size]
+                del pending[: self.batch_size]
+        if pending:
+            yield pending
 
     def _insert(self, target: Any, docs: list[dict[str, Any]], offset: int) -> None:
         import pymongo.errors

@@ -296,3 +296,18 @@ def test_download_refuses_a_wrong_checksum_and_writes_nothing(archive_server, tm
     with pytest.raises(InvalidDataset, match="not a zip"):
         datasetloader.download_bank(tmp_path, url=base + "/b.zip")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_document_refused_by_mongodb_after_batches_were_written_leaves_the_target(mongo_db):
+    """Inserts run one batch behind the parse (issue 16): a batch the server refuses, after
+    others went in, still stops the load with a 4xx and leaves the target exactly as it was."""
+    before = _existing(mongo_db.target)
+    docs = [{"_id": i} for i in range(12_000)] + [{"_id": 5}]  # a clash in the third batch
+
+    def parsed():
+        yield from docs
+
+    with pytest.raises(InvalidDataset, match="rejected by MongoDB"):
+        datasetloader.load_documents(mongo_db.target, parsed(), batch_size=5000)
+    assert sorted(d["keep"] for d in mongo_db.target.find()) == before
+    assert mongo_db.list_collection_names() == ["target"]

@@ -250,3 +250,32 @@ def test_the_cache_counts_its_hits_and_misses(store):
 def test_a_compiled_predictor_names_its_algorithm(store):
     store.save("m1", stored_model([1.0, 2.0, -1.0], 0.5))
     assert PredictorCache(ModelFactory(ALLOWED), store).get("m1").algorithm == "LogisticRegressionWrapper"
+
+
+class Progress:
+    """What Algorithm.predict_all reports to (the worker's MessageHandler): the steps, kept."""
+
+    def __init__(self) -> None:
+        self.job_id = f"test-{uuid.uuid4().hex[:8]}"
+        self.steps: list[str] = []
+
+    def progress(self, message: str, progress: float) -> None:
+        self.steps.append(message)
+
+
+def test_scoring_an_empty_or_missing_input_is_not_found_and_leaves_the_output(spark, base_params, mongo_db, store):
+    """The worker learns that its input is empty from the schema Spark infers (its sample found
+    no document), not from a find_one of its own: the POST checked already, and on SecantusDB a
+    find_one reads the whole collection."""
+    from modelfactory import Resources
+    from predictionservice.mongotarget import MongoClients
+
+    mongo_db.out.insert_one({"keep": 1})
+    mongo_db.create_collection("empty")
+    resources = Resources(base_params, store, MongoClients(), lambda: spark)
+    for name in ("empty", "missing"):
+        job = {"inputCollection": f"{mongo_db.name}.{name}", "outputCollection": f"{mongo_db.name}.out"}
+        with pytest.raises(NotFound, match="is empty or does not exist"):
+            LogisticRegressionWrapper().predict_all(stored_model([1.0, 2.0, -1.0], 0.5), job, resources, Progress())
+    assert list(mongo_db.out.find({}, {"_id": 0})) == [{"keep": 1}]
+    assert set(mongo_db.list_collection_names()) == {"empty", "out"}  # no temporary collection left

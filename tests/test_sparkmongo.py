@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from bson import ObjectId
 from pyspark.sql import functions as F
+from pyspark.sql.types import StructType
 
 from dataparser import DataParser, infer_schema
 from helpers import ref, training_pair
@@ -228,3 +229,29 @@ def test_a_retried_write_task_writes_each_document_once(mongo_db, mongo_uri):
     docs = list(mongo_db.retried.find())
     assert len(docs) == 20000 and len({d["_id"] for d in docs}) == 20000
     assert sorted(d["twice"] for d in docs) == [2 * i for i in range(20000)]
+
+
+def test_the_reader_plans_from_what_the_schema_sample_showed(mongo_db, mongo_uri):
+    """Issue 16: a server may scan the whole collection to answer a count or a first find
+    (SecantusDB does), so the planner takes the document size, and for a collection smaller than
+    the sample its exact count, from schema inference's $sample (Spark hands the reader the data
+    source instance that inferred the schema, pickled)."""
+    import pickle
+
+    import bson
+
+    mongo_db.s.insert_many([{"v": i, "s": "x" * (i % 7)} for i in range(300)])
+    options = {"uri": mongo_uri, "database": mongo_db.name, "collection": "s"}
+    source = sparkmongo.MongoDataSource(options)
+    schema = source.schema()
+    sampled = pickle.loads(pickle.dumps(source)).sampled
+    assert sampled.whole and sampled.docs == 300
+    assert sampled.avg_bytes == pytest.approx(sum(len(bson.encode(d)) for d in mongo_db.s.find()) / 300)
+    assert source.reader(schema)._size(None) == (300, sampled.avg_bytes)  # the server is not asked
+    partial = sparkmongo.MongoDataSource({**options, "sampleSize": "50"})
+    partial.schema()
+    assert not partial.sampled.whole and partial.sampled.docs == 50
+    assert partial.reader(schema)._size(mongo_db.s)[0] == 300  # the count is the server's
+    empty = sparkmongo.MongoDataSource({**options, "collection": "missing"})
+    assert empty.schema().fields == [] and empty.sampled.docs == 0
+    assert len(empty.reader(StructType([])).partitions()) == 1
