@@ -107,6 +107,15 @@ class Service(ServiceProcesses):
             self.stop()
             raise
 
+    def logged(self, condition, timeout: float = 10.0) -> str:
+        """The web server's log once condition(log) holds: its access log is written by a
+        thread of its own, a moment after the answer went out."""
+        deadline = time.monotonic() + timeout
+        while not condition(log := self.log("web")):
+            assert time.monotonic() < deadline, f"not in the web server's log after {timeout} s:\n{log[-2000:]}"
+            time.sleep(0.05)
+        return log
+
     def request(self, method: str, path: str, **kwargs) -> requests.Response:
         headers = {**self.auth_headers(), **kwargs.pop("headers", {})}
         return requests.request(method, self.url + path, headers=headers, timeout=60, **kwargs)

@@ -82,8 +82,10 @@ def test_requests_spread_over_the_replicas(replicas, bank_model):
     before = [served_by(r) for r in started]
     for _ in range(20):
         assert predict(balancer.url, bank_model).status_code == 200
-    time.sleep(0.5)  # the access log is flushed per line; give the last ones a moment
-    gained = [served_by(r) - b for r, b in zip(started, before, strict=True)]
+    deadline = time.monotonic() + 10  # each access log is written by a thread of its own, a moment later
+    while sum(gained := [served_by(r) - b for r, b in zip(started, before, strict=True)]) < 20:
+        assert time.monotonic() < deadline, gained
+        time.sleep(0.05)
     assert sum(gained) == 20 and min(gained) >= 5, gained
 
 

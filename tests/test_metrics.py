@@ -213,7 +213,8 @@ def test_a_queued_job_is_pending_in_the_gauges_and_the_queue(queued):
 def test_the_submitting_requests_id_is_in_the_job_record_and_the_access_log(queued):
     web, job_id, _ = queued
     assert web.get(f"/jobs/{job_id}").json()["request_id"] == "trace-metrics-1"
-    line = next(line for line in web.log("web").splitlines() if '"POST /train/ HTTP/1.1" 202' in line)
+    log = web.logged(lambda log: '"POST /train/ HTTP/1.1" 202' in log)
+    line = next(line for line in log.splitlines() if '"POST /train/ HTTP/1.1" 202' in line)
     assert line.endswith(" trace-metrics-1")
 
 

@@ -134,7 +134,7 @@ def test_keep_alive_requests_and_the_access_log(web):
             while b'"workers"' not in data:
                 data += sock.recv(65536)
             assert data.startswith(b"HTTP/1.1 200 ")
-    log = web.log("web")
+    log = web.logged(lambda log: log.count('"GET /health HTTP/1.1" 200') >= 3 and "/no-such-route" in log)
     assert '"GET /no-such-route HTTP/1.1" 404' in log
     (line,) = [line for line in log.splitlines() if "/no-such-route" in line]
     assert line.endswith(" lost-1")  # the request's id closes its access log line
