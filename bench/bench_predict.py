@@ -96,6 +96,12 @@ def start_polling(bench: Bench, params: dict[str, Any]) -> tuple[str, int]:
     return url, server.process.pid
 
 
+def skipped(bench: Bench, key: str, label: str, exc: Exception) -> None:
+    """A comparison that could not be installed or started: said, recorded, and left out."""
+    bench.say(f"{label} comparison skipped: {type(exc).__name__}: {exc}")
+    bench.result[f"{key}_skipped"] = f"{type(exc).__name__}: {exc}"
+
+
 def own_venv(bench: Bench, venv: Any, requirements: list[str], program: str) -> Any:
     """The Python of a venv of the comparison's own (installed on first use, pinned)."""
     python = venv / "bin" / "python"
@@ -123,9 +129,7 @@ def mlserver_server(bench: Bench) -> str | None:
         bench.say(f"MLServer at {url}")
         return url
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        bench.say(f"MLServer comparison skipped: {type(exc).__name__}: {exc}")
-        bench.result["mlserver_skipped"] = f"{type(exc).__name__}: {exc}"
-        return None
+        return skipped(bench, "mlserver", "MLServer", exc)
 
 
 def v2_body(records: list[dict[str, Any]]) -> bytes:
@@ -159,9 +163,7 @@ def mlflow_server(bench: Bench) -> str | None:
         bench.say(f"mlflow models serve at {url}")
         return url
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        bench.say(f"mlflow comparison skipped: {type(exc).__name__}: {exc}")
-        bench.result["mlflow_skipped"] = f"{type(exc).__name__}: {exc}"
-        return None
+        return skipped(bench, "mlflow", "mlflow", exc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -127,12 +127,8 @@ def _run(ref: weakref.ref[ModelWatch], stop: threading.Event) -> None:
     ends when stopped or when its watch is gone."""
     backoff = 0.1
     while not stop.is_set():
-        watch = ref()
-        if watch is None:
-            return
-        del watch
         try:
-            _session(ref, stop)
+            _session(ref, stop)  # returns at once when the watch is gone
             backoff = 0.1
         except Exception as exc:  # any failure of the subscription means: stop trusting the cache
             log.debug("model change subscription failed: %s", exc)
