@@ -18,7 +18,7 @@ ERROR_EXAMPLES = 3
 
 def check_fields(collection: Any, source: Any, parser: Any) -> None:
     """The label and every feature occur in the collection (in its first document, or else in
-    any); a misspelt field fails here, before Spark starts."""
+    any), and it has a document: asked when no row of the read could be used, to say why."""
     first = collection.find_one({})
     if first is None:
         raise NotFound(f"input collection {source} is empty or does not exist")

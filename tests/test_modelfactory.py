@@ -279,3 +279,28 @@ def test_scoring_an_empty_or_missing_input_is_not_found_and_leaves_the_output(sp
             LogisticRegressionWrapper().predict_all(stored_model([1.0, 2.0, -1.0], 0.5), job, resources, Progress())
     assert list(mongo_db.out.find({}, {"_id": 0})) == [{"keep": 1}]
     assert set(mongo_db.list_collection_names()) == {"empty", "out"}  # no temporary collection left
+
+
+def test_training_on_an_input_changed_since_the_post_fails_naming_why(spark, base_params, mongo_db, store):
+    """Issue 16: the worker asks the collection why only when no row of its read could be used
+    (the POST checked the fields already, and on SecantusDB a find_one reads the whole
+    collection); the failure still says which field is gone, or that the input is empty."""
+    from modelfactory import Resources
+    from predictionservice.exceptions import InvalidSchema
+    from predictionservice.mongotarget import MongoClients
+
+    mongo_db.create_collection("empty")
+    mongo_db.nolabel.insert_many([{"x": i, "c": "a"} for i in range(20)])
+    mongo_db.nofeature.insert_many([{"x": i, "y": ["no", "yes"][i % 2]} for i in range(20)])
+    resources = Resources(base_params, store, MongoClients(), lambda: spark)
+    expected = {
+        "empty": (NotFound, "is empty or does not exist"),
+        "missing": (NotFound, "is empty or does not exist"),
+        "nolabel": (InvalidSchema, "label field 'y' not found in"),
+        "nofeature": (InvalidSchema, "feature field 'c' not found in"),
+    }
+    for name, (error, message) in expected.items():
+        job = {"name": "LogisticRegressionWrapper", "inputCollection": f"{mongo_db.name}.{name}", "schema": SCHEMA}
+        with pytest.raises(error, match=message):
+            LogisticRegressionWrapper().train(job, resources, Progress())
+    assert spark.sparkContext._jsc.sc().getPersistentRDDs().size() == 0  # nothing left cached
