@@ -252,6 +252,12 @@ def test_the_reader_plans_from_what_the_schema_sample_showed(mongo_db, mongo_uri
     partial.schema()
     assert not partial.sampled.whole and partial.sampled.docs == 50
     assert partial.reader(schema)._size(mongo_db.s)[0] == 300  # the count is the server's
+    projected = sparkmongo.MongoDataSource({**options, "fields": "v"})
+    projected.schema()  # a projected read is sized by the projected documents it will read
+    assert projected.sampled.whole and projected.sampled.avg_bytes == pytest.approx(
+        sum(len(bson.encode(d)) for d in mongo_db.s.find({}, {"v": 1})) / 300
+    )
+    assert projected.reader(schema)._size(None) == (300, projected.sampled.avg_bytes)
     empty = sparkmongo.MongoDataSource({**options, "collection": "missing"})
     assert empty.schema().fields == [] and empty.sampled.docs == 0
     assert len(empty.reader(StructType([])).partitions()) == 1
