@@ -13,6 +13,7 @@ sum over a tree counts pages forked processes share once per process.
 
     .venv/bin/python bench/bench_growth.py [--quick] [--sizes 1,4] [--reg-params G] [--folds N]
     .venv/bin/python bench/bench_growth.py --sizes 1,4,16    # 16x: 723,376 rows
+    .venv/bin/python bench/bench_growth.py --cluster         # the executors' RSS apart from the driver's
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import harness
 from harness import JOB, Api, Bench, arg_parser, parse_args
 
 from localservers.embedded import child_pids
+from localservers.sparkcluster import start_cluster
 
 DB = "datasets"
 GROWTH, SCORED, WARM = "growth", "growth_scored", "growth_warm"
@@ -34,6 +36,7 @@ WARM_ROWS = 2000
 SAMPLE_EVERY = 0.2
 TIME_GOAL, RSS_GOAL = "<= 1.1", "<= 1.25"
 OPERATIONS = ("load", "train", "predictall")
+MEASURED = ("web", "worker_tree", "jvm")  # what must stay flat; a cluster's executors hold the data
 CSV_TYPE = {"Content-Type": "text/csv"}
 UPLOAD_TIMEOUT = 3600  # seconds: the answer to a PUT comes once the whole load is published
 
@@ -63,21 +66,25 @@ def is_jvm(pid: int) -> bool:
 
 
 class Sampler:
-    """Peak RSS (MB) of the web process, the worker's process tree and its JVM while running."""
+    """Peak RSS (MB) of the web process, the worker's process tree and its JVM while running;
+    on a cluster, also of the executors (every process the Spark worker daemon started)."""
 
-    def __init__(self, web: int, worker: int):
-        self.web, self.worker = web, worker
-        self.peaks = {"web": 0.0, "worker_tree": 0.0, "jvm": 0.0}
+    def __init__(self, web: int, worker: int, spark_worker: int | None = None):
+        self.web, self.worker, self.spark_worker = web, worker, spark_worker
+        self.peaks = dict.fromkeys(MEASURED if spark_worker is None else (*MEASURED, "executors"), 0.0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def sample(self) -> dict[str, float]:
         pids = tree(self.worker)
-        return {
+        sampled = {
             "web": rss_kb(self.web) / 1024,
             "worker_tree": sum(rss_kb(p) for p in pids) / 1024,
             "jvm": sum(rss_kb(p) for p in pids if is_jvm(p)) / 1024,
         }
+        if self.spark_worker is not None:
+            sampled["executors"] = sum(rss_kb(p) for p in tree(self.spark_worker)[1:]) / 1024
+        return sampled
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -171,9 +178,9 @@ def report(bench: Bench, results: dict[int, dict[str, Any]]) -> None:
             bench.ratio(
                 f"{op} per row {k}x / {first}x", f"{op}_{k}x_us_per_row", f"{op}_{first}x_us_per_row", TIME_GOAL
             )
-            for what in ("web", "worker_tree", "jvm"):
+            for what in results[k][op]["rss"]:
                 bench.ratio(f"{op} {what} RSS {k}x / {first}x", f"{op}_{k}x_{what}_rss_mb",
-                            f"{op}_{first}x_{what}_rss_mb", RSS_GOAL)  # fmt: skip
+                            f"{op}_{first}x_{what}_rss_mb", RSS_GOAL if what in MEASURED else "")  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,6 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--reg-params", help="comma-separated regParam grid of the training (default 0.01)")
     parser.add_argument("--folds", type=int, help="numFolds of the training (default 2)")
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="the worker's Spark on a standalone cluster of its own (a master and a 2-core worker): the "
+        "driver's JVM apart from the executors', which hold the cached data (local mode: one JVM)",
+    )
     normal = {"sizes": "1,4", "reg_params": "0.01", "folds": 2}
     args = parse_args(parser, normal, {"sizes": "1,2", "rows": 5000}, argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -191,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     with Bench("growth", args) as bench:
         bench.start_stores()
         params = bench.params(max_dataset_bytes=2**31)
+        spark_worker = None
+        if args.cluster:
+            cluster = start_cluster(bench.dir / "spark-cluster", cores=2, memory="2g")
+            bench.on_stop("Spark cluster", cluster.stop)
+            params = {**params, "spark_master": cluster.url, "spark_executor_memory": "1g"}
+            spark_worker = cluster.worker.pid
+            bench.say(f"Spark: a standalone cluster at {cluster.url}")
         service = bench.start_service(params)
         api = Api(service)
         data = bench.csv_bytes()
@@ -198,12 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         bench.say(f"sizes {sizes} x {base_rows:,} rows; regParam {job['regParam']}, {job['numFolds']} folds")
         web, worker = service.children["web"].pid, service.children["worker"].pid
         warm_up(bench, api, job, data)
-        idle = Sampler(web, worker).sample()
+        idle = Sampler(web, worker, spark_worker).sample()
         bench.say("RSS after the warm-up: " + ", ".join(f"{k} {v:.0f} MB" for k, v in idle.items()))
         bench.result["rss_after_warm_up_mb"] = idle
         results = {}
         for k in sizes:
-            results[k] = run_size(bench, api, lambda: Sampler(web, worker), job, data, k)
+            results[k] = run_size(bench, api, lambda: Sampler(web, worker, spark_worker), job, data, k)
         bench.result["runs"] = results
         report(bench, results)
         bench.save()
