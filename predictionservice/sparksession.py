@@ -134,6 +134,7 @@ def read_collection(
     partition_mb: float = 64.0,
     fields: list[str] | None = None,
     schema: Any = None,
+    split_scans: bool = False,
 ) -> Any:
     reader = (
         spark.read.format(sparkmongo.FORMAT)
@@ -145,6 +146,8 @@ def read_collection(
     )
     if fields:
         reader = reader.option("fields", ",".join(fields))
+    if split_scans:
+        reader = reader.option("splitScans", "true")
     if schema is not None:
         reader = reader.schema(schema)
     return reader.load()

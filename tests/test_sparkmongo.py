@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_read_over_four_partitions_equals_the_collection(spark, bank_collection):
-    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1).cache()
+    # splitScans: SecantusDB scans the collection for a range, so by itself the reader takes one
+    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1, split_scans=True).cache()
     assert df.rdd.getNumPartitions() >= 4
     sizes = df.rdd.mapPartitions(lambda rows: [sum(1 for _ in rows)]).collect()
     assert all(size > 0 for size in sizes) and sum(sizes) == 45211
@@ -45,12 +46,31 @@ def test_partitions_cover_every_id_type(spark, mongo_db):
     docs = [{"_id": ObjectId(), "v": i} for i in range(60)]
     docs += [{"_id": i, "v": 100 + i} for i in range(10)] + [{"_id": f"s{i}", "v": 200 + i} for i in range(5)]
     mongo_db.mixed.insert_many(docs)
-    df = read_collection(spark, ref(mongo_db.mixed), partitions=4, partition_mb=0.0001)
+    df = read_collection(spark, ref(mongo_db.mixed), partitions=4, partition_mb=0.0001, split_scans=True)
     assert sorted(r.v for r in df.collect()) == sorted(d["v"] for d in docs)
     mongo_db.ints.insert_many([{"_id": i, "v": i} for i in range(100)] + [{"_id": "odd", "v": -1}])
-    df = read_collection(spark, ref(mongo_db.ints), partitions=4, partition_mb=0.0001)
+    df = read_collection(spark, ref(mongo_db.ints), partitions=4, partition_mb=0.0001, split_scans=True)
     assert df.rdd.getNumPartitions() == 4
     assert sorted(r.v for r in df.collect()) == [-1, *range(100)]
+
+
+def test_a_server_that_scans_for_a_range_is_read_in_one_partition(spark, bank_collection):
+    """Issue 16: SecantusDB answers an _id range by reading the whole collection (its plan says
+    COLLSCAN), so four partitions would read bank-full four times: the reader asks the planner
+    and reads it once, unless told to split anyway."""
+    assert sparkmongo.ranges_scan(bank_collection)
+    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1)
+    assert df.rdd.getNumPartitions() == 1 and df.count() == 45211
+
+
+def test_the_plan_leaf_is_found_in_both_of_mongods_explain_shapes():
+    classic = {"stage": "FETCH", "inputStage": {"stage": "IXSCAN", "indexName": "_id_"}}
+    assert sparkmongo.plan_leaf(classic) == "IXSCAN"
+    assert sparkmongo.plan_leaf({"queryPlan": {"stage": "FETCH", "inputStage": {"stage": "CLUSTERED_IXSCAN"}}}) == (
+        "CLUSTERED_IXSCAN"
+    )
+    assert sparkmongo.plan_leaf({"stage": "COLLSCAN", "direction": "forward"}) == "COLLSCAN"
+    assert sparkmongo.plan_leaf({}) is None
 
 
 def test_schema_inference_merges_types(spark, mongo_db):
@@ -103,7 +123,7 @@ def test_a_write_that_fails_midway_leaves_the_target_as_it_was(spark, mongo_db, 
             raise ValueError("deliberate failure in the middle of a write")
         return balance
 
-    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1)
+    df = read_collection(spark, ref(bank_collection), partitions=4, partition_mb=1, split_scans=True)
     with pytest.raises(Exception, match="deliberate failure"):
         write_collection(df.select(explode_on("balance").alias("b")), ref(mongo_db.out), batch_size=100)
     assert sorted(d["keep"] for d in mongo_db.out.find()) == list(range(5))
