@@ -14,7 +14,7 @@ With --profile the worker's Spark writes its event log (spark.eventLog.enabled, 
 SPARK_CONF_DIR of the run's own) and the Spark jobs of the median timed run are summarised
 (bench/sparkevents.py): how many, their mean time, and where a job's time goes.
 
-    .venv/bin/python bench/bench_train.py [--quick] [--repeat N] [--profile]
+    .venv/bin/python bench/bench_train.py [--quick] [--repeat N] [--profile] [--cv-parallelism N]
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reg-params", help="comma-separated regParam grid (default job.json's; --quick: 0.01)")
     parser.add_argument("--folds", type=int, help="numFolds (default job.json's; --quick: 2)")
     parser.add_argument("--profile", action="store_true", help="Spark's event log: where the timed run's jobs spend")
+    parser.add_argument("--cv-parallelism", type=int, help="the worker's spark_cv_parallelism (default the service's)")
     grid = ",".join(map(str, JOB["regParam"]))
     normal = {"repeat": 2, "sklearn_jobs": 1, "reg_params": grid, "folds": JOB["numFolds"]}
     args = parse_args(parser, normal, {"repeat": 1, "reg_params": "0.01", "folds": 2, "rows": 3000}, argv)
@@ -128,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         bench.start_stores()
         bench.load_bank()
         logs = event_log_conf(bench) if args.profile else None
-        api = Api(bench.start_service(bench.params()))
+        overrides = {} if args.cv_parallelism is None else {"spark_cv_parallelism": args.cv_parallelism}
+        api = Api(bench.start_service(bench.params(**overrides)))
         grid = [float(x) for x in args.reg_params.split(",")]
         job = {**JOB, "inputCollection": BANK, "regParam": grid, "numFolds": args.folds}
         bench.say(f"job.json with regParam {grid}, numFolds {args.folds}, on {BANK}")
