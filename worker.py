@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import sys
 import threading
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, signals
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK, make_celery
 from messagehandler import MessageHandler
@@ -132,7 +133,8 @@ def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[M
     """The life of a job on a worker: STARTED, the work (which moves SUBMITTED), then COMPLETED or
     FAILED, with a heartbeat all along. A redelivered job that already ended, or that a live
     worker process is running, is not run again; one that keeps losing its worker process fails
-    after job_max_attempts starts."""
+    after job_max_attempts starts. A clean stop of the worker (SIGTERM) gives the job back to the
+    queue, PENDING, its attempt not counted: the next worker runs it as if it had never started."""
     job_id = task.request.id
     jobs = task.jobs
     record = jobs.get(job_id) or jobs.create(job_id, kind, redact_job(job))
@@ -149,19 +151,32 @@ def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[M
         )
         return jobs.view(job_id)
     again = f" (attempt {attempt} of {limit}: the previous worker process was lost)" if attempt > 1 else ""
-    with Heartbeat(jobs, job_id, float(task.params["job_heartbeat_interval"])):
-        handler.update(STARTED, f"job {job_id} started{again}", 0.0)
-        _attempt(task, handler, work)
+    try:
+        with StopRequest(job_id) as stop, Heartbeat(jobs, job_id, float(task.params["job_heartbeat_interval"])):
+            handler.update(STARTED, f"job {job_id} started{again}", 0.0)
+            _attempt(task, handler, work, stop)
+    except WorkerStopping:
+        give_back(task, job_id)
+        raise Reject("the worker is stopping: the job goes back to the queue", requeue=True) from None
     return jobs.view(job_id)
 
 
-def _attempt(task: ServiceTask, handler: MessageHandler, work: Callable[[MessageHandler], dict]) -> None:
+class WorkerStopping(Exception):
+    """The worker was stopped cleanly while the job ran: the job is given back, not failed."""
+
+
+def _attempt(
+    task: ServiceTask, handler: MessageHandler, work: Callable[[MessageHandler], dict], stop: StopRequest
+) -> None:
     started = time.monotonic()
     try:
         extra = work(handler)
-    except ServiceError as exc:
-        handler.update(FAILED, exc.message)
     except Exception as exc:
+        if stop.requested:  # whatever failed, it failed because the worker is stopping (its JVM too)
+            raise WorkerStopping() from exc
+        if isinstance(exc, ServiceError):
+            handler.update(FAILED, exc.message)
+            return
         # The soft limit (SoftTimeLimitExceeded) can also strike inside a py4j call, which then
         # reports an error of its own (the limit's clock started a moment before this function
         # did, hence the margin).
@@ -174,6 +189,66 @@ def _attempt(task: ServiceTask, handler: MessageHandler, work: Callable[[Message
             log.exception("job %s failed", handler.job_id)
     else:
         handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)
+
+
+def give_back(task: ServiceTask, job_id: str) -> None:
+    """Put a job interrupted by a clean stop back to PENDING with its attempt not counted (the
+    message itself is re-queued by Celery on the Reject that follows). A Spark whose JVM the stop
+    killed (it shares the worker's process group) is dropped, never reused."""
+    task.jobs.give_back(job_id, f"waiting for job {job_id} to start again: the worker running it was stopped")
+    log.warning("job %s: the worker is stopping; the job goes back to the queue", job_id)
+    session = sys.modules.get("predictionservice.sparksession")
+    if session is not None and session.jvm_exited():
+        task.discard_spark()
+
+
+class StopRequest:
+    """While a job runs in a pool process, SIGTERM (a clean stop: Celery's warm shutdown signals
+    the worker's whole process group, the Spark JVM included) is noted instead of raising.
+
+    Billiard's own handler raises SystemExit at whatever bytecode the process is running; inside a
+    py4j exchange that leaves the link reading a stale answer, and the next call into the JVM
+    (the job group's cleanup) failed with a nonsense error (``KeyError: 'p'``) that ended the job
+    FAILED. Here the signal only marks the stop and cancels the job's Spark job group from a
+    thread of its own; the job's work then fails and run_job gives the job back. A second SIGTERM
+    is handed to the previous handler (a worker that must go now)."""
+
+    def __init__(self, job_id: str):
+        self.job_id = job_id
+        self._requested = threading.Event()
+        self._previous: Any = None
+
+    @property
+    def requested(self) -> bool:
+        return self._requested.is_set()
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        if self._requested.is_set() and callable(self._previous):
+            self._previous(signum, frame)
+            return
+        self._requested.set()
+        threading.Thread(target=cancel_spark_group, args=(self.job_id,), name="stop-job", daemon=True).start()
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():  # a pool process runs its task there
+            self._previous = signal.signal(signal.SIGTERM, self._on_sigterm)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+
+def cancel_spark_group(job_id: str) -> None:
+    """Cancel what Spark runs for the job in this process, when a session runs (best effort:
+    its JVM may be gone already)."""
+    session = sys.modules.get("predictionservice.sparksession")
+    if session is None:
+        return
+    try:
+        session.cancel_group(job_id)
+    except Exception:
+        log.info("job %s: its Spark job group could not be cancelled", job_id, exc_info=True)
 
 
 # ------------------------------------------------------------------- heartbeats and the reaper

@@ -71,6 +71,19 @@ _ATTEMPT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 return redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 """
+# A running job given back to the queue: its attempt uncounted and its owner forgotten (a worker on
+# this machine must not take the stopped one, still exiting, for a live owner). 0 when the job has
+# no record or already ended.
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local status = redis.call('HGET', KEYS[1], 'status')
+if status == 'COMPLETED' or status == 'FAILED' then return 0 end
+if tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0') > 0 then
+  redis.call('HINCRBY', KEYS[1], 'attempts', -1)
+end
+redis.call('HDEL', KEYS[1], 'owner', 'heartbeat_at')
+return 1
+"""
 
 _JSON_FIELDS = ("metrics", "result", "parameters", "lineage")
 _FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at")
@@ -131,6 +144,7 @@ class JobStore:
         script = _UPDATE.replace("@INDEX@", prefix + STATUS_INDEX).replace("@DURATIONS@", prefix + DURATIONS)
         self._update = client.register_script(script)
         self._attempt = client.register_script(_ATTEMPT)
+        self._give_back = client.register_script(_GIVE_BACK)
 
     def create(
         self, job_id: str, kind: str, parameters: dict[str, Any], request_id: str | None = None
@@ -292,6 +306,14 @@ class JobStore:
         """Count one more start of the job (a re-run after a lost worker counts again); 0 when
         the job has no record (never a partial record without a TTL)."""
         return int(self._attempt(keys=[job_key(job_id, self.prefix)]))
+
+    def give_back(self, job_id: str, message: str) -> bool:
+        """A running job goes back to PENDING as if this attempt had never begun (a clean stop of
+        its worker is no failure of the job); False when it has no record or already ended."""
+        if self._give_back(keys=[job_key(job_id, self.prefix)]) != 1:
+            return False
+        self.forget_beat(job_id)
+        return self.update(job_id, PENDING, message, 0.0)
 
 
 def _shown(values: list[bytes | None]) -> dict[str, Any] | None:

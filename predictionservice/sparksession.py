@@ -119,6 +119,21 @@ def discard(timeout: float = 20.0) -> None:
         SparkSession._activeSession = None
 
 
+def cancel_group(group_id: str) -> None:
+    """Cancel the Spark jobs of a job group (a job's id, see job_group) from any thread: its
+    running action fails soon after with Spark's own cancellation error."""
+    context = SparkContext._active_spark_context
+    if context is not None:
+        context.cancelJobGroup(group_id)
+
+
+def jvm_exited() -> bool:
+    """This process's Spark JVM has exited (the worker's process group was signalled): its
+    session cannot be used again."""
+    process = getattr(SparkContext._gateway, "proc", None)
+    return process is not None and process.poll() is not None
+
+
 def ui_url() -> str | None:
     """The address of this process's Spark UI (None while no session runs, or with the UI off).
     The context, not the thread's active session: CrossValidator reports from its own threads."""
@@ -177,14 +192,22 @@ def write_collection(
 @contextlib.contextmanager
 def job_group(spark: SparkSession, group_id: str, description: str) -> Iterator[None]:
     """Run a job's Spark work under its id, so a failure (or a soft time limit) cancels what it
-    left running instead of letting it occupy the shared session."""
+    left running instead of letting it occupy the shared session. An exit (SystemExit,
+    KeyboardInterrupt) is let through untouched: it may have struck in the middle of a py4j
+    exchange, and a call on that link would read the interrupted call's answer (``KeyError: 'p'``)
+    and hide it."""
     context = spark.sparkContext
     context.setJobGroup(group_id, description, interruptOnCancel=True)
+    exited = False
     try:
         yield
-    except BaseException:
+    except Exception:
         context.cancelJobGroup(group_id)
         raise
+    except BaseException:
+        exited = True
+        raise
     finally:
-        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
-            context.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it
+        if not exited:
+            for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+                context.setLocalProperty(key, None)  # type: ignore[arg-type]  # None removes it

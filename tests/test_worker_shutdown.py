@@ -1,0 +1,95 @@
+"""A job's life on a worker through the worker's own stops and its store's faults, with real
+processes: a clean stop of the worker (SIGTERM to its process group: Celery's warm shutdown, the
+Spark JVM killed with it) gives the running job back to the queue with its attempts unchanged; a
+Redis SIGKILLed and restarted on its AOF mid-training neither fails the job for a lost worker nor
+loses a stored model; ``DELETE /jobs/<id>`` cancels a queued or a running job.
+
+The stack here has a persistent redis-server of its own (so it can be killed and restarted), a
+worker and a web server; MongoDB is the session's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from helpers import JOB, Service
+from localservers import embedded
+from predictionservice.jobstore import JobStore, queue_position
+from predictionservice.redisclient import connect
+
+# A light grid (2 folds, 1 point) on bank-full: ~20 s of Spark work, long enough to be interrupted.
+LIGHT_JOB = {**JOB, "numFolds": 2, "regParam": [0.01], "inputCollection": "datasets.bank"}
+QUICK = {"job_heartbeat_interval": 2.0, "job_heartbeat_timeout": 12.0, "job_reaper_interval": 2.0}
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory):
+    """A persistent redis-server (AOF, fsync every second): [port, data directory, the server]."""
+    port, data = embedded.free_port(), tmp_path_factory.mktemp("redis-aof")
+    holder = [port, data, embedded.start_redis(port, data, persistent=True)]
+    yield holder
+    holder[2].stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, base_params, own_redis, bank_collection):
+    started = Service(tmp_path_factory.mktemp("shutdown"), {**base_params, "redis_url": own_redis[2].url, **QUICK})
+    yield started
+    started.stop()
+
+
+@pytest.fixture()
+def worker_up(stack):
+    """The stack's worker running (a test before may have stopped it)."""
+    if "worker" in stack.exited():
+        stack.restart("worker")
+    stack.wait_healthy(timeout=90)
+    return stack
+
+
+def store(stack) -> JobStore:
+    return JobStore(connect(stack.params["redis_url"]), 3600)
+
+
+def submit(stack, job=LIGHT_JOB) -> str:
+    answer = stack.post("/train/", json=job)
+    assert answer.status_code == 202, answer.text
+    return answer.json()["job_id"]
+
+
+def wait_fitting(stack, job_id: str, timeout: float = 240.0) -> dict:
+    """The job's record once Spark fits (its worker process beats): mid-training."""
+    jobs, deadline = store(stack), time.monotonic() + timeout
+    record = jobs.get(job_id) or {}
+    while not (record.get("owner") and "fitting" in record.get("message", "")):
+        assert time.monotonic() < deadline and record.get("status") not in ("COMPLETED", "FAILED"), record
+        time.sleep(0.2)
+        record = jobs.get(job_id) or {}
+    return record
+
+
+def test_a_clean_stop_mid_training_gives_the_job_back_and_the_next_worker_completes_it(worker_up):
+    """Issue 25, section 1: the job ended 'FAILED: internal error (KeyError): 'p'' (billiard's
+    SIGTERM handler raised SystemExit inside a py4j call; the next call read its stale answer), or
+    was re-run as a lost worker's, attempts counting up."""
+    stack = worker_up
+    job_id = submit(stack)
+    assert wait_fitting(stack, job_id)["attempts"] == 1
+    worker = stack.children["worker"]
+    os.killpg(worker.pid, signal.SIGTERM)  # what ServiceProcesses.stop, make run and systemd do
+    assert worker.wait(60) == 0, stack.log("worker")[-3000:]
+    status = stack.get(f"/jobs/{job_id}").json()
+    assert status["status"] == "PENDING", (status, stack.log("worker")[-3000:])
+    assert status["attempts"] == 0, status  # the stop used up no attempt
+    assert status["message"].startswith("waiting in queue"), status  # its message is back on the queue
+    assert queue_position(connect(stack.params["redis_url"]), stack.params["queue_name"], job_id) is not None
+
+    stack.restart("worker")
+    final, history = stack.wait_job(job_id, timeout=300)
+    assert final["status"] == "COMPLETED", final
+    assert final["attempts"] == 1, final
+    assert any("the worker running it was stopped" in step["message"] for step in history), history
+    assert not any("previous worker process was lost" in step["message"] for step in history), history
