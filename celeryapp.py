@@ -23,7 +23,8 @@ def queue_key(params: dict[str, Any]) -> str:
 
 def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Celery's own guidance for long jobs: acknowledge late, requeue when the process running a
-    job is lost, one message at a time, and a visibility timeout beyond the longest job."""
+    job is lost, one message at a time, and a visibility timeout beyond the longest job. A job
+    whose message comes again after it ended is not run again (worker.run_job)."""
     limit = int(params["job_time_limit"])
     prefix = {"global_keyprefix": params["redis_key_prefix"]} if params["redis_key_prefix"] else {}
     return {
@@ -36,7 +37,11 @@ def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "worker_concurrency": int(params["worker_concurrency"]),
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A broker outage (a Redis restart) must not kill the jobs running: they need Redis only to
+        # report, which is best effort until their outcome, written with retries (MessageHandler).
+        # Cancelling them (True) terminated each running job on a Redis restart, and its message,
+        # restored while Redis was still away, was lost with it.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
         "task_time_limit": limit,
         "task_soft_time_limit": max(1, limit - min(60, limit // 10)),
         "result_expires": int(params["job_ttl"]),
