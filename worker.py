@@ -300,11 +300,19 @@ class Heartbeat:
         self._thread.join(5)
 
 
-def reap(app: Celery, jobs: JobStore, params: dict[str, Any]) -> list[str]:
+def reap(app: Celery, jobs: JobStore, params: dict[str, Any], unreachable_at: float = 0.0) -> list[str]:
     """Re-queue each running job whose worker stopped beating: its own unacknowledged message is
     put back on the queue (the whole job document, as submitted), for any worker to take; a job
-    whose message is gone ends FAILED. The ids it acted on."""
+    whose message is gone ends FAILED, naming a Redis restart when one may have lost it. The ids
+    it acted on.
+
+    Silence only counts while Redis could hear: within job_heartbeat_timeout of Redis starting
+    (a restart) or of unreachable_at (the last time this reaper could not reach it), a missed
+    beat is the outage's, not a lost worker's, and nothing is done."""
     timeout = float(params["job_heartbeat_timeout"])
+    uptime = jobs.redis_uptime()
+    if min(uptime, time.time() - unreachable_at) < timeout:
+        return []
     acted = []
     for job_id in jobs.stopped_beating(timeout):
         if not jobs.claim_reaping(job_id, timeout):
@@ -316,11 +324,20 @@ def reap(app: Celery, jobs: JobStore, params: dict[str, Any]) -> list[str]:
         if requeue(app, job_id):
             log.warning("job %s: its worker stopped beating; re-queued for another worker", job_id)
         else:
-            jobs.update(
-                job_id, FAILED, "the worker running this job was lost and its queued message is gone; submit it again"
-            )
+            jobs.update(job_id, FAILED, lost_message(record, uptime))
         acted.append(job_id)
     return acted
+
+
+def lost_message(record: dict[str, Any], redis_uptime: float) -> str:
+    """Why a job whose worker was lost cannot be re-queued: its message is gone, after a Redis
+    restart (a broker outage) when Redis started after the job was submitted."""
+    if time.time() - redis_uptime > float(record.get("created_at", 0.0)):
+        return (
+            f"the worker running this job was lost, and its queued message with it: Redis (the broker) "
+            f"restarted {redis_uptime:.0f} s ago, after the job was submitted, and did not keep it; submit it again"
+        )
+    return "the worker running this job was lost and its queued message is gone; submit it again"
 
 
 def requeue(app: Celery, job_id: str) -> bool:
@@ -345,11 +362,13 @@ def start_reaper(app: Celery) -> threading.Thread:
     )
 
     def loop() -> None:
+        unreachable_at = 0.0
         while True:
             time.sleep(float(params["job_reaper_interval"]))
             try:
-                reap(app, jobs, params)
+                reap(app, jobs, params, unreachable_at)
             except Exception:
+                unreachable_at = time.time()
                 log.warning("the reaper could not look for lost jobs", exc_info=True)
 
     thread = threading.Thread(target=loop, name="job-reaper", daemon=True)

@@ -295,6 +295,11 @@ class JobStore:
         """Jobs whose worker has not said it is alive for timeout seconds."""
         return [i.decode() for i in self.client.zrangebyscore(self.prefix + ALIVE, "-inf", time.time() - timeout)]
 
+    def redis_uptime(self) -> float:
+        """Seconds since this Redis server started: heartbeats it lost in a restart, or missed
+        while it was away, say nothing about the workers."""
+        return float(self.client.info("server")["uptime_in_seconds"])
+
     def claim_reaping(self, job_id: str, seconds: float) -> bool:
         """One reaper at a time per job, whichever worker it runs in."""
         return bool(self.client.set(f"{job_key(job_id, self.prefix)}:reaping", "1", nx=True, ex=max(1, int(seconds))))

@@ -3,6 +3,8 @@ The job life cycle itself (run_job) runs in real worker processes in test_models
 
 from __future__ import annotations
 
+import time
+
 import pymongo
 import pymongo.errors
 import pytest
@@ -12,6 +14,8 @@ import worker
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK, celery_settings, queue_key
 from localservers import embedded
 from predictionservice.exceptions import InvalidSchema
+from predictionservice.jobstore import JobStore, job_key
+from predictionservice.redisclient import with_db
 
 
 def test_a_service_error_ends_the_job_with_its_own_message(base_params):
@@ -91,3 +95,45 @@ def test_the_queue_name_and_key_prefix_are_settings(base_params):
     assert settings["result_backend_transport_options"]["global_keyprefix"] == "b:"
     assert queue_key(params) == "b:svc_b"
     assert "global_keyprefix" not in celery_settings(base_params)["broker_transport_options"]
+
+
+LOST_ID = "0123456789abcdef0123456789abcdef"
+
+
+def _silent_job(redis_db, params) -> JobStore:
+    """A running job whose worker last beat long ago, in the stores' database (db 9)."""
+    jobs = JobStore(redis_db, 3600)
+    jobs.create(LOST_ID, "training", {})
+    jobs.update(LOST_ID, "SUBMITTED", "fitting fold 1 of 2", 0.2)
+    jobs.heartbeat(LOST_ID, "another-host:1")
+    redis_db.zadd("jobs:alive", {LOST_ID: time.time() - 10 * params["job_heartbeat_timeout"]})
+    return jobs
+
+
+def test_the_reaper_takes_no_silence_during_a_redis_outage_for_a_lost_worker(base_params, redis_db):
+    """Issue 25, 3.6: beats missed while Redis was away (or lost in its restart) are the outage's;
+    within job_heartbeat_timeout of Redis starting, or of the reaper failing to reach it, the
+    reaper leaves a silent job alone."""
+    uptime = redis_db.info("server")["uptime_in_seconds"]
+    params = {**base_params, "redis_url": with_db(base_params["redis_url"], 9), "job_heartbeat_timeout": uptime + 60}
+    jobs = _silent_job(redis_db, params)
+    app = worker.make_worker(params)
+    assert worker.reap(app, jobs, params) == []  # Redis has been up for less than the timeout
+    quick = {**params, "job_heartbeat_timeout": 0.5}
+    assert worker.reap(app, jobs, quick, unreachable_at=time.time()) == []  # just now unreachable
+    assert jobs.get(LOST_ID)["status"] == "SUBMITTED"
+    assert worker.reap(app, jobs, quick, unreachable_at=time.time() - 5) == [LOST_ID]  # silence while Redis heard
+    assert jobs.get(LOST_ID)["message"] == (
+        "the worker running this job was lost and its queued message is gone; submit it again"
+    )
+
+
+def test_a_job_whose_message_a_redis_restart_lost_fails_naming_the_restart(base_params, redis_db):
+    params = {**base_params, "redis_url": with_db(base_params["redis_url"], 9), "job_heartbeat_timeout": 0.5}
+    jobs = _silent_job(redis_db, params)
+    uptime = redis_db.info("server")["uptime_in_seconds"]
+    redis_db.hset(job_key(LOST_ID), "created_at", repr(time.time() - uptime - 100))  # submitted before Redis started
+    assert worker.reap(worker.make_worker(params), jobs, params) == [LOST_ID]
+    final = jobs.get(LOST_ID)
+    assert final["status"] == "FAILED"
+    assert "Redis (the broker) restarted" in final["message"] and "after the job was submitted" in final["message"]
