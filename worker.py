@@ -29,6 +29,7 @@ from celeryapp import PREDICTALL_TASK, TRAIN_TASK, make_celery
 from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
 from predictionservice.config import load_parameters
+from predictionservice.defaults import JOB_CANCEL_POLL
 from predictionservice.exceptions import ServiceError
 from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from predictionservice.modelstore import ModelStore
@@ -174,6 +175,9 @@ def _attempt(
     except Exception as exc:
         if stop.requested:  # whatever failed, it failed because the worker is stopping (its JVM too)
             raise WorkerStopping() from exc
+        if _cancelled(task, handler.job_id):  # its Spark work was cancelled: the job ended already
+            log.info("job %s stopped: it was cancelled", handler.job_id)
+            return
         if isinstance(exc, ServiceError):
             handler.update(FAILED, exc.message)
             return
@@ -188,7 +192,20 @@ def _attempt(
         else:
             log.exception("job %s failed", handler.job_id)
     else:
-        handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)
+        undo = extra.pop("undo", None)
+        if (
+            not handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)
+            and undo
+            and _cancelled(task, handler.job_id)
+        ):
+            undo()  # cancelled while its last step ran: what it made goes with it
+
+
+def _cancelled(task: ServiceTask, job_id: str) -> bool:
+    try:
+        return task.jobs.cancelled(job_id)
+    except Exception:  # Redis away: the job's own outcome is written as usual
+        return False
 
 
 def give_back(task: ServiceTask, job_id: str) -> None:
@@ -274,22 +291,36 @@ def running_elsewhere(jobs: JobStore, record: dict[str, Any], params: dict[str, 
 
 class Heartbeat:
     """While a job runs, its worker process says so every interval seconds (best effort: a
-    Redis blip skips a beat; the reaper waits job_heartbeat_timeout before it acts)."""
+    Redis blip skips a beat; the reaper waits job_heartbeat_timeout before it acts), and looks
+    every JOB_CANCEL_POLL seconds whether the job was cancelled (DELETE /jobs/<id>): then it
+    cancels the job's Spark job group, again at each look, so work the job starts later stops too."""
 
     def __init__(self, jobs: JobStore, job_id: str, interval: float):
         self.jobs, self.job_id, self.interval = jobs, job_id, interval
+        self.cancelled = False
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
 
-    def _beat(self) -> None:
-        owner = owner_id()
+    def _run(self) -> None:
+        owner, due = owner_id(), 0.0
         while True:
-            try:
-                self.jobs.heartbeat(self.job_id, owner)
-            except Exception:
-                log.warning("job %s: a heartbeat did not reach Redis", self.job_id, exc_info=True)
-            if self._stop.wait(self.interval):
+            if time.monotonic() >= due:
+                due = time.monotonic() + self.interval
+                try:
+                    self.jobs.heartbeat(self.job_id, owner)
+                except Exception:
+                    log.warning("job %s: a heartbeat did not reach Redis", self.job_id, exc_info=True)
+            self._look_for_cancel()
+            if self._stop.wait(min(self.interval, JOB_CANCEL_POLL)):
                 return
+
+    def _look_for_cancel(self) -> None:
+        try:
+            self.cancelled = self.cancelled or self.jobs.cancelled(self.job_id)
+        except Exception:
+            return  # Redis away: the heartbeat says so
+        if self.cancelled:
+            cancel_spark_group(self.job_id)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -382,6 +413,7 @@ def train(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
     def work(handler: MessageHandler) -> dict[str, Any]:
         model = task.factory.train(job, task.resources, handler)
         return {
+            "undo": lambda: task.resources.models.delete(model["model_key"]),
             "message": f"model {model['model_key']} trained: {headline(model)}",
             "model_key": model["model_key"],
             "metrics": model["metrics"],

@@ -56,6 +56,10 @@ class Job:
     def status(self) -> dict[str, Any]:
         return self.client.status(self.id)
 
+    def cancel(self) -> dict[str, Any]:
+        """Cancel the job (DELETE /jobs/<id>): its status, FAILED as cancelled."""
+        return self.client.cancel(self.id)
+
     def wait(
         self,
         progress: bool = False,
@@ -176,6 +180,11 @@ class PredictionClient:
 
     def status(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{quote(job_id, safe='')}")
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job that has not ended: its status, now FAILED as cancelled (a job that already
+        ended raises, code 'conflict')."""
+        return self._json("DELETE", f"/jobs/{quote(job_id, safe='')}")
 
     def jobs(self, kind: str | None = None, status: str | None = None, limit: int | None = None) -> list[dict]:
         """Recent jobs, newest first."""

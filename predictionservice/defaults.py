@@ -248,6 +248,7 @@ MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
 FINAL_UPDATE_FIRST_WAIT = 0.5  # seconds before the second attempt; each wait doubles (15.5 s in all)
+JOB_CANCEL_POLL = 1.0  # seconds between a running job's looks for a cancel (DELETE /jobs/<id>)
 QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait
 
 # Not settings: names of the environment variables read outside the table above.

@@ -86,12 +86,13 @@ return 1
 """
 
 _JSON_FIELDS = ("metrics", "result", "parameters", "lineage")
-_FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at")
+_FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at", "cancelled_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
     "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
-    "model_key", "metrics", "rows", "invalid_rows", "request_id", "spark_ui", "lineage",
+    "model_key", "metrics", "rows", "invalid_rows", "request_id", "spark_ui", "lineage", "cancelled_at",
+    "cancelled_by",
 )  # fmt: skip
 MAX_LIST = 500  # most jobs one listing shows
 
@@ -241,6 +242,18 @@ class JobStore:
             self.forget_beat(job_id)  # an ended job is no reaper's business
         return moved
 
+    def cancel(self, job_id: str, by: str) -> bool:
+        """End a job that has not ended FAILED as cancelled, by whom and when; False when it has
+        no record or already ended. Its worker, if one runs it, sees the mark (cancelled) and
+        stops its Spark work; a queued one is never run (a final job is not run again)."""
+        now = time.time()
+        message = f"cancelled at {iso(now)} by {by}"
+        return self.update(job_id, FAILED, message, cancelled_at=now, cancelled_by=by)
+
+    def cancelled(self, job_id: str) -> bool:
+        """The job was cancelled (DELETE /jobs/<id>): what its worker looks for while it runs."""
+        return bool(self.client.hexists(job_key(job_id, self.prefix), "cancelled_at"))
+
     def counts(self) -> dict[tuple[str, str], int]:
         """How many job records there are of each kind in each status (expired ones dropped)."""
         pairs = [(kind, status) for kind in KINDS for status in STATES]
@@ -339,6 +352,16 @@ def queue_position(client: redis.Redis, queue_key: str, job_id: str) -> tuple[in
     return None
 
 
+def withdraw(client: redis.Redis, queue_key: str, job_id: str) -> bool:
+    """Take a job's message off the broker's queue (a cancelled job's), if it is still waiting
+    there; False when a worker took it already."""
+    needle = job_id.encode()
+    for raw in client.lrange(queue_key, 0, -1):
+        if needle in raw and json.loads(raw).get("headers", {}).get("id") == job_id:  # not a mention in a body
+            return bool(client.lrem(queue_key, 1, raw))
+    return False
+
+
 def _encode(record: dict[str, Any]) -> dict[str, str]:
     out = {}
     for key, value in record.items():
@@ -387,6 +410,8 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
         view["request_id"] = record["request_id"]
     if record.get("lineage"):
         view["lineage"] = record["lineage"]
+    if "cancelled_at" in record:
+        view["cancelled"] = {"at": iso(record["cancelled_at"]), "by": record.get("cancelled_by", "")}
     if record.get("spark_ui") and record["status"] not in FINAL:
         view["spark_ui"] = record["spark_ui"]  # the UI lives as long as the job runs
     return view

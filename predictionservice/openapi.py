@@ -56,6 +56,11 @@ JOB_STATUS = {
             "description": "what the job runs: algorithm, input (and output) collection, label, model, "
             "description and tags of its document",
         },
+        "cancelled": {
+            "type": "object",
+            "description": "a job cancelled by DELETE /jobs/{job_id} (FAILED): when and by whom",
+            "properties": {"at": {"type": "string"}, "by": {"type": "string"}},
+        },
         "history": {
             "type": "array",
             "description": "?history=1: every step, oldest first",
@@ -246,7 +251,7 @@ _ERRORS = {
     "401": "missing or wrong bearer token (when a token is configured)",
     "404": "unknown job, model or dataset",
     "405": "wrong method",
-    "409": "an append whose _id is already stored: nothing was merged",
+    "409": "an append whose _id is already stored (nothing was merged), or a cancel of a job that already ended",
     "413": "body too large",
     "415": "wrong content type",
     "429": "the job queue is full: try again after Retry-After seconds",
@@ -350,7 +355,15 @@ def _job_paths(job: dict[str, Any]) -> dict[str, Any]:
             "parameters": [JOB_ID],
             "get": _op("Status of a scoring job", shown, parameters=[HISTORY]),
         },
-        "/jobs/{job_id}": {"parameters": [JOB_ID], "get": _op("Status of any job", shown, parameters=[HISTORY])},
+        "/jobs/{job_id}": {
+            "parameters": [JOB_ID],
+            "get": _op("Status of any job", shown, parameters=[HISTORY]),
+            "delete": _op(
+                "Cancel a job that has not ended: it ends FAILED as cancelled (a queued one never runs, a running "
+                "one's Spark work is stopped)",
+                {**shown, **_errors("409")},
+            ),
+        },
         "/jobs/": {
             "get": _op("Recent jobs, newest first", {"200": listed, **_errors("400", "401", "503")}, parameters=filters)
         },

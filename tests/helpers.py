@@ -48,7 +48,7 @@ API_ROUTES = {
     "/training/status/{job_id}": {"get"},
     "/predictall/": {"post"},
     "/predictall/status/{job_id}": {"get"},
-    "/jobs/{job_id}": {"get"},
+    "/jobs/{job_id}": {"get", "delete"},
     "/jobs/": {"get"},  # brought forward from issue 12 for the client's jobs() and the jobs page
     "/predict/": {"post"},
     "/models/": {"get"},

@@ -12,9 +12,9 @@ from flask import Blueprint, Response, request
 
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK
 from dataparser import check_sample
-from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
+from predictionservice.jobstore import FINAL, MAX_LIST, PENDING, STATES, issued_id, queue_position, withdraw
 from predictionservice.jobstore import KINDS as JOB_KINDS
-from predictionservice.jobstore import MAX_LIST, PENDING, STATES, issued_id, queue_position
 from predictionservice.mongotarget import CollectionRef, resolve, scrub
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
@@ -89,6 +89,26 @@ def any_job(job_id: str) -> Response:
     return _status(job_id, None)
 
 
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str) -> Response:
+    """Cancel a job that has not ended: it ends FAILED as cancelled at once, by whom and when; a
+    queued one leaves the queue and never runs, a running one's worker stops its Spark work
+    within a second or two (worker.Heartbeat). 409 for a job that already ended."""
+    jobs = services().jobs
+    view = _known(job_id, None)
+    who = f"a request from {request.remote_addr or 'an unknown address'} (request id {current()})"
+    if not jobs.cancel(job_id, who):
+        view = jobs.view(job_id) or view
+        if view["status"] in FINAL:
+            raise Conflict(
+                f"job {job_id} already ended {view['status']} at {view['updated_at']}: there is nothing to cancel",
+                details=[{"field": "job_id", "problem": f"job is {view['status']}"}],
+            )
+        raise NotFound(f"no job with id {shown(job_id)}")  # its record expired meanwhile
+    withdraw(services().redis, services().queue_key, job_id)
+    return json_response(jobs.view(job_id))
+
+
 DEFAULT_LIST = 50
 
 
@@ -115,13 +135,19 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str | None:
     return value
 
 
-def _status(job_id: str, kind: str | None) -> Response:
-    jobs = services().jobs
+def _known(job_id: str, kind: str | None) -> dict[str, Any]:
+    """The view of a job of that kind (any kind: None), or 404."""
     if not issued_id(job_id):
         raise NotFound(f"no {KINDS[kind]} with id {shown(job_id)}: a job id is 32 hexadecimal digits, as issued")
-    view = jobs.view(job_id)
+    view = services().jobs.view(job_id)
     if view is None or (kind is not None and view["kind"] != kind):
         raise NotFound(f"no {KINDS[kind]} with id {shown(job_id)}")
+    return view
+
+
+def _status(job_id: str, kind: str | None) -> Response:
+    jobs = services().jobs
+    view = _known(job_id, kind)
     if view["status"] == PENDING:
         view["message"] = _queued(job_id)
     if request.args.get("history", "").lower() in ("1", "true", "yes"):
