@@ -212,7 +212,10 @@ def give_back(task: ServiceTask, job_id: str) -> None:
     """Put a job interrupted by a clean stop back to PENDING with its attempt not counted (the
     message itself is re-queued by Celery on the Reject that follows). A Spark whose JVM the stop
     killed (it shares the worker's process group) is dropped, never reused."""
-    task.jobs.give_back(job_id, f"waiting for job {job_id} to start again: the worker running it was stopped")
+    try:
+        task.jobs.give_back(job_id, f"waiting for job {job_id} to start again: the worker running it was stopped")
+    except Exception:  # Redis away too: the message still goes back; the next start counts as a re-run
+        log.warning("job %s: its record could not be put back to PENDING", job_id, exc_info=True)
     log.warning("job %s: the worker is stopping; the job goes back to the queue", job_id)
     session = sys.modules.get("predictionservice.sparksession")
     if session is not None and session.jvm_exited():
@@ -240,8 +243,12 @@ class StopRequest:
         return self._requested.is_set()
 
     def _on_sigterm(self, signum: int, frame: Any) -> None:
-        if self._requested.is_set() and callable(self._previous):
-            self._previous(signum, frame)
+        if self._requested.is_set():
+            if callable(self._previous):
+                self._previous(signum, frame)
+            else:  # the default action: end the process
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
             return
         self._requested.set()
         threading.Thread(target=cancel_spark_group, args=(self.job_id,), name="stop-job", daemon=True).start()
@@ -453,6 +460,9 @@ def make_worker(params: dict[str, Any]) -> Celery:
     """A Celery app from params with the service's tasks registered on it, and the reaper started
     in the worker's main process once it is ready."""
     app = make_celery(params)
+    # py4j tells of every connection it closes at INFO, with a traceback when its JVM is gone: a
+    # clean stop wrote 15,000 such lines into the worker's log (celery -l info).
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     app.task(bind=True, base=ServiceTask, name=TRAIN_TASK)(train)
     app.task(bind=True, base=ServiceTask, name=PREDICTALL_TASK)(predict_all)
 
