@@ -32,6 +32,7 @@ from modelservice import modelservice
 from predictionservice.config import load_parameters
 from predictionservice.exceptions import ServiceError, code_for_status
 from web.requestid import ENVIRON_KEY, HEADER
+from web.services import EXTENSION
 
 
 def protocol_error(status: str, message: str) -> bytes:
@@ -231,7 +232,12 @@ def configure(app: Any, params: dict[str, Any]) -> None:
 def run(params: dict[str, Any], app: Any = None) -> None:
     """Serve ``app`` (default: the service, inside TransLogger) until SIGTERM or SIGINT."""
     logging.basicConfig(level=params["log_level"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    configure(app if app is not None else wsgi_app(params), params)
+    app = app if app is not None else wsgi_app(params)
+    configure(app, params)
+    background = getattr(getattr(app, "application", app), "extensions", {}).get(EXTENSION)
+    if background is not None:  # the service's own threads run while the server does
+        cherrypy.engine.subscribe("start", background.start)
+        cherrypy.engine.subscribe("stop", background.stop)
     cherrypy.engine.signals.subscribe()  # SIGTERM -> exit, SIGHUP -> exit (not daemonized)
     cherrypy.engine.start()
     logging.getLogger("prediction_service").info(

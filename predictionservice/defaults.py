@@ -45,6 +45,12 @@ SETTINGS: dict[str, Setting] = {
         "cannot reach a token-less service through DNS rebinding.",
     ),
     "auth_token": Setting("", "AUTH_TOKEN", "When set, every route but /health needs 'Authorization: Bearer <token>'."),
+    "worker_ping_interval": Setting(
+        2.0,
+        "WORKER_PING_INTERVAL",
+        "Seconds between the web server's pings of the Celery workers (one background thread); /health "
+        "reports the workers that answered the last one.",
+    ),
     "max_body_bytes": Setting(
         4 * 1024 * 1024, "MAX_BODY_BYTES", "Largest request body outside dataset uploads (413 above)."
     ),
