@@ -34,6 +34,12 @@ SETTINGS: dict[str, Setting] = {
         "Bytes per second a body must arrive at on average once its headers are in, after an allowance "
         "of request_header_timeout seconds (408 slower).",
     ),
+    "drain_timeout": Setting(
+        10.0,
+        "DRAIN_TIMEOUT",
+        "Seconds a stopping web server (SIGTERM, SIGINT) has to answer the requests in flight and those "
+        "it accepted before it stopped accepting connections; what still runs after is cut.",
+    ),
     "autoreload": Setting(False, "AUTORELOAD", "Restart the web server when a source file changes."),
     "access_log": Setting(True, "ACCESS_LOG", "Paste TransLogger access log on stdout."),
     "log_level": Setting("INFO", "LOG_LEVEL", "Level of the service's own log."),

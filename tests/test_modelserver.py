@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from helpers import Service
-from modelserver import protocol_error
+from httpserver import protocol_error
 from predictionservice.exceptions import STATUS, code_for_status
 
 # (id, raw request, expected status, expected code)
