@@ -17,7 +17,6 @@ import logging
 import logging.handlers
 import queue
 import sys
-import time
 from typing import Any
 
 import cherrypy
@@ -26,29 +25,21 @@ from paste.translogger import TransLogger
 from httpserver import JSONErrorServer
 from modelservice import modelservice
 from predictionservice.config import load_parameters
-from web.requestid import ENVIRON_KEY
+from web.accesslog import client_address, log_line, proxy_networks
 from web.services import EXTENSION
 
 
 class RequestLogger(TransLogger):
-    """TransLogger's combined log line with the request's X-Request-ID at its end (the app
-    puts the id in the WSGI environ; '-' when the app never ran)."""
+    """TransLogger's combined log line, every field escaped, with the client's address (the peer,
+    or whom a trusted proxy names) and the request's X-Request-ID at its end (web/accesslog.py)."""
+
+    def __init__(self, application: Any, proxies: tuple = (), **kwargs: Any):
+        super().__init__(application, **kwargs)
+        self.proxies = proxies
 
     def write_log(self, environ: dict, method: str, req_uri: str, start: Any, status: str, bytes: Any) -> None:
-        line = '%s - %s [%s] "%s %s %s" %s %s "%s" "%s" %s' % (  # noqa: UP031 - the log format's own notation
-            environ.get("HTTP_X_FORWARDED_FOR") or environ.get("REMOTE_ADDR") or "-",
-            environ.get("REMOTE_USER") or "-",
-            time.strftime("%d/%b/%Y:%H:%M:%S %z", start),
-            method,
-            req_uri,
-            environ.get("SERVER_PROTOCOL"),
-            status.split(None, 1)[0],
-            bytes or "-",
-            environ.get("HTTP_REFERER", "-"),
-            environ.get("HTTP_USER_AGENT", "-"),
-            environ.get(ENVIRON_KEY, "-"),
-        )
-        self.logger.log(self.logging_level, line)
+        client = client_address(environ, self.proxies)
+        self.logger.log(self.logging_level, log_line(environ, client, method, req_uri, start, status, bytes))
 
 
 def access_logger(enabled: bool) -> logging.Logger:
@@ -81,7 +72,8 @@ class _LineQueue(logging.handlers.QueueHandler):
 
 def wsgi_app(params: dict[str, Any]) -> Any:
     """The Flask app of ``modelservice(params)`` inside TransLogger (with request ids)."""
-    return RequestLogger(modelservice(params), logger=access_logger(params["access_log"]))
+    proxies = proxy_networks(params["trusted_proxies"])
+    return RequestLogger(modelservice(params), proxies, logger=access_logger(params["access_log"]))
 
 
 def configure(app: Any, params: dict[str, Any]) -> None:

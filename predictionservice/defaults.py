@@ -50,6 +50,13 @@ SETTINGS: dict[str, Setting] = {
         "'host' (comma-separated in the environment; '*' allows any): others are refused, so a web page "
         "cannot reach a token-less service through DNS rebinding.",
     ),
+    "trusted_proxies": Setting(
+        [],
+        "TRUSTED_PROXIES",
+        "Addresses or networks (CIDR) of the proxies in front of the web server (comma-separated in the "
+        "environment): only from these is X-Forwarded-For believed, and the access log names the client it "
+        "gives; from anyone else the peer's own address is logged.",
+    ),
     "auth_token": Setting("", "AUTH_TOKEN", "When set, every route but /health needs 'Authorization: Bearer <token>'."),
     "worker_ping_interval": Setting(
         2.0,
