@@ -70,6 +70,12 @@ SETTINGS: dict[str, Setting] = {
     "max_dataset_bytes": Setting(
         512 * 1024 * 1024, "MAX_DATASET_BYTES", "Largest body of PUT /datasets/<db>/<collection>."
     ),
+    "max_json_containers": Setting(
+        200_000,
+        "MAX_JSON_CONTAINERS",
+        "Most arrays and objects one JSON request body may hold (dataset uploads aside), counted before it "
+        "is parsed (400 above): each costs the parser about 100 bytes and a visit, however short in the body.",
+    ),
     "max_records_per_request": Setting(
         10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ or one V2 infer request may score."
     ),
