@@ -142,6 +142,23 @@ def test_sigterm_drains_the_requests_in_flight(web):
     assert kinds[-1] == "refused"  # and then no more
 
 
+def test_a_second_sigterm_cuts_the_drain_short(web):
+    """The drain waits for the request in flight (a body trickling in for 8 s); a second SIGTERM
+    ends it there, and the server exits without waiting for that request."""
+    body = json.dumps({"modelkey": "no-such-model", "record": {"a": 1}}).encode()
+    slow: list[str] = []
+    slow_thread = threading.Thread(target=lambda: slow.append(exchange(web.url, predict_request(body), pace=8.0)))
+    slow_thread.start()
+    time.sleep(1.0)
+    process = web.children["web"]
+    os.kill(process.pid, signal.SIGTERM)
+    time.sleep(1.0)
+    assert process.poll() is None  # still draining: the slow request runs
+    assert terminated_within(web, 4), "a second SIGTERM did not cut the drain short"
+    slow_thread.join(20)
+    assert slow == ["dropped"]  # cut: the price of hurrying
+
+
 def never_connected(exc: BaseException) -> bool:
     """Whether a requests error is a connection that was never made (the request was not sent)."""
     seen: list[BaseException] = []
