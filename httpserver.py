@@ -191,7 +191,7 @@ class JSONErrorServer(CPWSGIServer):
         signalled = time.monotonic()
         self._deadline = signalled + float(self.shutdown_timeout)
         self.draining = True
-        self._wait(lambda: not any(began <= signalled for began in list(self._running.values())))
+        self._wait(lambda: not self._running_since(signalled))
         self._stop_accepting()
         self._wait(self._drained)
         self.shutdown_timeout = max(0.0, self._deadline - time.monotonic())
@@ -204,6 +204,11 @@ class JSONErrorServer(CPWSGIServer):
                 return False
             time.sleep(0.01)
         return True
+
+    def _running_since(self, moment: float) -> bool:
+        """Whether a request that began by moment still runs."""
+        with self._lock:
+            return any(began <= moment for began in self._running.values())
 
     def _idle(self) -> bool:
         """No request running, none queued for a thread."""
