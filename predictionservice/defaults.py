@@ -34,6 +34,12 @@ SETTINGS: dict[str, Setting] = {
         "Bytes per second a body must arrive at on average once its headers are in, after an allowance "
         "of request_header_timeout seconds (408 slower).",
     ),
+    "drain_timeout": Setting(
+        10.0,
+        "DRAIN_TIMEOUT",
+        "Seconds a stopping web server (SIGTERM, SIGINT) has to answer the requests in flight and those "
+        "it accepted before it stopped accepting connections; what still runs after is cut.",
+    ),
     "autoreload": Setting(False, "AUTORELOAD", "Restart the web server when a source file changes."),
     "access_log": Setting(True, "ACCESS_LOG", "Paste TransLogger access log on stdout."),
     "log_level": Setting("INFO", "LOG_LEVEL", "Level of the service's own log."),
@@ -44,12 +50,31 @@ SETTINGS: dict[str, Setting] = {
         "'host' (comma-separated in the environment; '*' allows any): others are refused, so a web page "
         "cannot reach a token-less service through DNS rebinding.",
     ),
+    "trusted_proxies": Setting(
+        [],
+        "TRUSTED_PROXIES",
+        "Addresses or networks (CIDR) of the proxies in front of the web server (comma-separated in the "
+        "environment): only from these is X-Forwarded-For believed, and the access log names the client it "
+        "gives; from anyone else the peer's own address is logged.",
+    ),
     "auth_token": Setting("", "AUTH_TOKEN", "When set, every route but /health needs 'Authorization: Bearer <token>'."),
+    "worker_ping_interval": Setting(
+        2.0,
+        "WORKER_PING_INTERVAL",
+        "Seconds between the web server's pings of the Celery workers (one background thread); /health "
+        "reports the workers that answered the last one.",
+    ),
     "max_body_bytes": Setting(
         4 * 1024 * 1024, "MAX_BODY_BYTES", "Largest request body outside dataset uploads (413 above)."
     ),
     "max_dataset_bytes": Setting(
         512 * 1024 * 1024, "MAX_DATASET_BYTES", "Largest body of PUT /datasets/<db>/<collection>."
+    ),
+    "max_json_containers": Setting(
+        200_000,
+        "MAX_JSON_CONTAINERS",
+        "Most arrays and objects one JSON request body may hold (dataset uploads aside), counted before it "
+        "is parsed (400 above): each costs the parser about 100 bytes and a visit, however short in the body.",
     ),
     "max_records_per_request": Setting(
         10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ or one V2 infer request may score."

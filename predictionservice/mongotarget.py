@@ -195,6 +195,30 @@ def _check_options(uri: str, field: str) -> None:
         )
 
 
+def check_replica_set(ref: CollectionRef, clients: MongoClients, field: str) -> None:
+    """A job URI's replicaSet must name the set its server is in. pymongo leaves out every server
+    whose set is another (or none, a standalone server) and waits out the whole selection timeout
+    for one that never comes: a client's slip held a thread 5 s and was answered as MongoDB being
+    down. One hello to the URI's seed (the connection is cached like any other) tells at once."""
+    wanted = uri_parser.parse_uri(ref.uri, warn=False)["options"].get("replicaSet")
+    if wanted is None:
+        return
+    for host, port in _hosts_of(ref.uri):
+        netloc = f"[{host}]:{port or 27017}" if ":" in host else f"{host}:{port or 27017}"
+        try:
+            with clients.lease(f"mongodb://{netloc}/?directConnection=true") as client:
+                actual = client.admin.command("hello").get("setName")
+        except pymongo.errors.PyMongoError:
+            continue  # this seed does not answer: another may, or the read says MongoDB is down
+        if actual == wanted:
+            return
+        found = "is not in a replica set (a standalone server)" if actual is None else f"is in replica set {actual!r}"
+        raise InvalidRequest(
+            f"'{field}': the URI option replicaSet={_shown(wanted)} cannot work: the MongoDB server it names "
+            f"{found}; leave replicaSet out of the URI or name the server's own set"
+        )
+
+
 def path_ref(db: str, collection: str, params: dict[str, Any]) -> CollectionRef:
     check_namespace(db, collection)
     return CollectionRef(params["mongodb_uri"], db, collection)

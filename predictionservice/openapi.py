@@ -187,7 +187,7 @@ HEALTH = {
         "status": {"type": "string"},
         "redis": {"type": "string"},
         "mongo": {"type": "string"},
-        "workers": {"type": "integer", "description": "Celery workers answering a ping"},
+        "workers": {"type": "integer", "description": "Celery workers that answered the last background ping"},
         "worker_names": {"type": "array", "items": {"type": "string"}, "description": "their names (-n)"},
     },
 }

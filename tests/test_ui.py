@@ -137,6 +137,20 @@ def test_the_jobs_page_and_a_job_page(client, model):
     assert client.get("/ui/jobs/never-issued").status_code == 404
 
 
+def test_a_job_page_of_a_key_that_is_no_job_id_is_404_not_a_redis_outage(client, caplog):
+    """Issue 25, 3.11: '<id>:history' named the job's history list, Redis refused HMGET on it
+    (WRONGTYPE) and the page answered 503, logged as Redis unavailable; the API's /jobs/ says 404."""
+    job_id = uuid.uuid4().hex
+    jobs = JobStore(connect(client.params["redis_url"]), 600)
+    jobs.create(job_id, "training", {"name": "x"})
+    jobs.update(job_id, COMPLETED, "done")  # its history list exists
+    for path in (f"/ui/jobs/{job_id}:history", f"/ui/jobs/{job_id}:history/status"):
+        answer = client.get(path)
+        assert answer.status_code == 404, (path, answer.text)
+        assert "a job id is 32 hexadecimal digits" in answer.text
+    assert "Redis unavailable" not in caplog.text
+
+
 def test_datasets_train_and_a_scored_collection(client, mongo_client):
     db = mongo_client["ui_test"]
     db["rows"].delete_many({})

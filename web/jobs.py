@@ -15,7 +15,7 @@ from dataparser import check_sample
 from predictionservice.exceptions import InvalidRequest, NotFound
 from predictionservice.jobstore import KINDS as JOB_KINDS
 from predictionservice.jobstore import MAX_LIST, PENDING, STATES, issued_id, queue_position
-from predictionservice.mongotarget import CollectionRef, resolve, scrub
+from predictionservice.mongotarget import CollectionRef, check_replica_set, resolve, scrub
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
 from web.prediction import check_schema
@@ -40,9 +40,9 @@ def queue_training(job: Any) -> str:
     params, factory = services().params, services().factory
     algorithm = factory.algorithm_class(job["name"])
     parser = algorithm.check(job)  # its own fields, and a label it can learn
-    source = resolve(job["inputCollection"], params, "inputCollection")
+    source = _reachable(resolve(job["inputCollection"], params, "inputCollection"), "inputCollection")
     if "outputCollection" in job:
-        resolve(job["outputCollection"], params, "outputCollection")
+        _reachable(resolve(job["outputCollection"], params, "outputCollection"), "outputCollection")
     _check_size(algorithm, job, parser, params)
 
     # The fields and the label against a sample of the data; an empty or missing input is
@@ -61,8 +61,8 @@ def submit_predictall() -> Response:
     job = json_body()
     PREDICTALL_VALIDATOR.check(job, "scoring request")
     params = services().params
-    source = resolve(job["inputCollection"], params, "inputCollection")
-    target = resolve(job["outputCollection"], params, "outputCollection")
+    source = _reachable(resolve(job["inputCollection"], params, "inputCollection"), "inputCollection")
+    target = _reachable(resolve(job["outputCollection"], params, "outputCollection"), "outputCollection")
     if source.same_target(target):
         raise InvalidRequest(
             "'outputCollection' must differ from 'inputCollection': it is replaced whole (both name "
@@ -166,6 +166,13 @@ def _queued(job_id: str) -> str:
     position, length = found
     ahead = "next to start" if position == 1 else f"{position - 1} job{'s' if position > 2 else ''} ahead of it"
     return f"waiting in queue '{queue}': position {position} of {length} ({ahead})"
+
+
+def _reachable(ref: CollectionRef, field: str) -> CollectionRef:
+    """ref, once a job URI's options are known to fit its server (a 400 naming the option, not a
+    503 after the selection timeout)."""
+    check_replica_set(ref, services().mongo, field)
+    return ref
 
 
 def _require_input(source: CollectionRef) -> None:

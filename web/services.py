@@ -23,6 +23,7 @@ from predictionservice.openapi import openapi_document
 from predictionservice.openinference import infer_schema
 from predictionservice.redisclient import connect
 from predictionservice.validation import Validator, predict_schema
+from web.workercount import WorkerCount
 
 EXTENSION = "prediction_service"
 
@@ -43,6 +44,7 @@ class Services:
         self.factory = ModelFactory(params["algorithms"])
         self.predictors = PredictorCache(self.factory, self.models, watch=self._model_watch(params))
         self.celery = make_celery(params, set_as_current=False)
+        self.worker_count = WorkerCount(self.celery, params["worker_ping_interval"])
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
         self.infer_validator = Validator(infer_schema(params["max_records_per_request"]))
         self.openapi = openapi_document(params, self.factory.job_schemas())
@@ -87,12 +89,17 @@ class Services:
         return job_id
 
     def workers(self) -> list[str]:
-        """The names of the Celery workers that answer a ping (none when the broker does not)."""
-        try:
-            answers = self.celery.control.ping(timeout=0.5) or []
-        except Exception:  # no broker or no answer: no workers to report
-            return []
-        return sorted(name for answer in answers for name in answer)
+        """The names of the Celery workers that answered the background ping (none when the broker
+        does not answer): read, never asked, so /health waits for no worker."""
+        return self.worker_count.names()
+
+    def start(self) -> None:
+        """The background work of a served app (the server calls it as it starts)."""
+        self.worker_count.start()
+
+    def stop(self) -> None:
+        """The server calls it as it stops."""
+        self.worker_count.stop()
 
 
 def services() -> Services:

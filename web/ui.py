@@ -21,7 +21,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 
 from dataparser import DataParser, number
 from predictionservice.exceptions import InvalidRequest, NotFound, RecordError, ServiceError, Unauthorized
-from predictionservice.jobstore import FINAL, MAX_LIST
+from predictionservice.jobstore import FINAL, MAX_LIST, issued_id
 from predictionservice.mongotarget import resolve
 from web import errors, guard
 from web.charts import Chart, bar_chart
@@ -240,7 +240,11 @@ def job_status(job_id: str) -> Response:
 
 
 def _job(job_id: str) -> dict[str, Any]:
-    view = services().jobs.view(job_id) if len(job_id) <= 64 else None
+    """The job's view; 404 as the API's /jobs/ says it, before a client's text becomes a Redis key
+    ('<id>:history' names the job's history list, which Redis refuses to read as a job)."""
+    if not issued_id(job_id):
+        raise NotFound(f"no job with id {shown(job_id)}: a job id is 32 hexadecimal digits, as issued")
+    view = services().jobs.view(job_id)
     if view is None:
         raise NotFound(f"no job with id {shown(job_id)}")
     return view
