@@ -9,8 +9,9 @@ children (the worker's pool processes, its Spark JVM), and as it starts one it w
 it ended, the watchdog stops what is left as the stack's own stop would: the service groups first
 (SIGTERM, so a worker stops cleanly while Redis still runs; SIGKILL after SERVICE_GRACE), then the
 servers newest first; last, it SIGKILLs any process that still carries the run's id in its
-environment (one started a moment before the stack died, before it was written down). After the
-stack's own stop it finds nothing and exits at once.
+environment: one started a moment before the stack died, before it was written down, or one that
+left its group (PySpark's Python daemon, a grandchild of the worker, makes a group of its own).
+The stack closes the pipe at the end of its own stop too, so that last sweep runs every time.
 
 Why not the parent-death signal (``PR_SET_PDEATHSIG``) on each server: it reaches only the direct
 child, not the pool processes and the JVM in its group, and it would stop Redis at the same instant
@@ -91,7 +92,7 @@ def stop_all(services: list[int], servers: list[int], run_id: str, spare: Iterab
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     if strays:
-        done.append(f"killed processes {strays}, started by the stack but not yet registered")
+        done.append(f"killed processes {strays} of this run outside those groups")
     return done
 
 
@@ -163,7 +164,7 @@ def main(argv: list[str]) -> int:
         signal.signal(signum, signal.SIG_IGN)
     done = watch(sys.stdin.buffer, run_id, spare=(os.getpid(), stack_pid))
     for line in done:
-        print(f"[watchdog] the stack ended without stopping everything: {line}", flush=True)
+        print(f"[watchdog] {time.strftime('%Y-%m-%d %H:%M:%S')} left when the stack ended: {line}", flush=True)
     return 0
 
 
