@@ -90,6 +90,8 @@ def write(text: str, stream: IO[str] | None = None) -> None:
     try:
         stream.write(text)
         stream.flush()
+    except BlockingIOError:  # a full non-blocking pipe: this line is dropped, the next may pass
+        pass
     except (OSError, ValueError):  # ValueError: already closed; then nobody reads it any more
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)
