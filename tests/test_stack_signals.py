@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -191,6 +192,61 @@ def assert_nothing_left(chain: Chain, run: MakeRun) -> None:
     assert left == [], f"{NOTHING_LEFT_WITHIN:.0f} s after the stop:\n" + "\n".join(left) + "\n" + run.output()[-3000:]
     assert not run.running()
     assert not any(embedded.port_taken("127.0.0.1", chain.params[k]) for k in ("port", "local_redis_port"))
+
+
+WATCHED_STACK = """
+import os, subprocess, sys, time
+from pathlib import Path
+from localservers.watchdog import RUN_ID_VARIABLE, Watchdog
+os.environ[RUN_ID_VARIABLE] = run_id = sys.argv[1]
+guard = Watchdog(run_id, Path(sys.argv[2]), dict(os.environ))
+server = subprocess.Popen(["sleep", "300"], start_new_session=True)
+guard.server(server.pid)
+# a service whose group holds a child, and a grandchild that leaves for a session of its own
+service = subprocess.Popen(["sh", "-c", "sleep 300 & setsid sleep 300 & wait"], start_new_session=True)
+guard.service(service.pid)
+print("up", flush=True)
+time.sleep(300)
+"""
+
+
+def marked(run_id: str) -> list[int]:
+    needle = f"MAKE_RUN_ID={run_id}\0".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if needle in environ.read_bytes():
+                found.append(int(environ.parent.name))
+    return found
+
+
+def test_the_watchdog_stops_what_a_sigkilled_stack_started_even_a_process_that_left_its_group(tmp_path):
+    """The watchdog alone, in seconds: a stand-in stack registers a server and a service group,
+    then is SIGKILLed; the groups are stopped and the grandchild in a session of its own (as
+    PySpark's daemon makes one) is found by the run's id."""
+    run_id = f"watchdog-test-{os.getpid()}"
+    log = tmp_path / "watchdog.log"
+    stack = subprocess.Popen(
+        [sys.executable, "-c", WATCHED_STACK, run_id, str(log)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert stack.stdout.readline() == "up\n"
+        deadline = time.monotonic() + 10
+        while len(marked(run_id)) < 5:  # the watchdog, the server, sh and its two sleeps
+            assert time.monotonic() < deadline, marked(run_id)
+            time.sleep(0.05)
+    finally:
+        stack.kill()
+        stack.wait()
+    deadline = time.monotonic() + NOTHING_LEFT_WITHIN
+    while marked(run_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = marked(run_id)
+    for pid in left:  # a failure leaves nothing running either
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == []
+    assert "killed processes [" in log.read_text() and "of this run outside those groups" in log.read_text()
 
 
 def test_sigterm_to_make_s_process_group_mid_training(chain):
