@@ -151,9 +151,12 @@ class PredictionClient:
         """A dataset's count, fields and a sample."""
         return self._json("GET", _dataset_path(dataset))
 
-    def schema(self, dataset: str, label: str) -> dict:
-        """The schema block the service infers for dataset with label as the label."""
-        return self._json("GET", _dataset_path(dataset) + "/schema", params={"label": label})
+    def schema(self, dataset: str, label: str, task: str | None = None) -> dict:
+        """The schema block the service infers for dataset with label as the label; task
+        ('classification' or 'regression') overrides the label's kind (text is classified, a
+        number regressed)."""
+        params = {"label": label, **({"task": task} if task else {})}
+        return self._json("GET", _dataset_path(dataset) + "/schema", params=params)
 
     # --------------------------------------------------------------------------------- jobs
 

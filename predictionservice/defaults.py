@@ -86,7 +86,10 @@ SETTINGS: dict[str, Setting] = {
         "collection, not all of it.",
     ),
     "schema_max_label_values": Setting(
-        100, "SCHEMA_MAX_LABEL_VALUES", "Most distinct numbers a label may hold for a schema to be inferred."
+        100,
+        "SCHEMA_MAX_LABEL_VALUES",
+        "Most classes a classification label may hold for a schema to be inferred (its value map is held "
+        "in memory and stored with the model); a regression label (a number) has no such bound.",
     ),
     "max_queued_jobs": Setting(
         50,

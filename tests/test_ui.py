@@ -185,3 +185,18 @@ def test_token_mode_asks_once_and_keeps_a_session_cookie(base_params):
     away = app.post("/ui/login", data={"token": "page-token", "next": "//evil.example/", "csrf_token": csrf})
     assert away.status_code == 303 and away.headers["Location"] == "/ui/"  # never off the site
     assert app.post("/ui/login", data={"token": "page-token", "csrf_token": "x"}).status_code == 403
+
+
+def test_the_training_page_offers_regression_for_a_measurement_and_classes_on_request(client, mongo_db):
+    mongo_db.m.insert_many([{"x1": float(i % 9), "c": "ab"[i % 2], "m": i / 7, "n": i % 3} for i in range(300)])
+    dataset = f"{mongo_db.name}.m"
+    page = client.get("/ui/train", params={"dataset": dataset, "label": "m"})
+    assert page.status_code == 200 and 'id="inferred-schema"' in page.text, page.text
+    assert 'value="LinearRegressionWrapper"' in page.text and 'value="LogisticRegressionWrapper"' not in page.text
+    assert 'name="task"' in page.text
+    classes = client.get("/ui/train", params={"dataset": dataset, "label": "n", "task": "classification"})
+    assert classes.status_code == 200 and 'value="LogisticRegressionWrapper"' in classes.text
+    assert 'value="LinearRegressionWrapper"' not in classes.text
+    assert '<option value="classification" selected>' in classes.text
+    refused = client.get("/ui/train", params={"dataset": dataset, "label": "m", "task": "classification"})
+    assert refused.status_code == 400 and "not a whole number" in refused.text

@@ -19,7 +19,7 @@ from typing import Any
 import pymongo.errors
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from dataparser import DataParser, number
+from dataparser import TASKS, DataParser, number
 from predictionservice.exceptions import InvalidRequest, NotFound, RecordError, ServiceError, Unauthorized
 from predictionservice.jobstore import FINAL, MAX_LIST
 from predictionservice.mongotarget import resolve
@@ -262,14 +262,15 @@ def train_page() -> Any:
     """Pick a dataset and a label, see the inferred schema, choose the algorithm and its grid;
     the job is checked and queued as POST /train/ does, and the browser lands on its page."""
     form = request.values
-    dataset, label = form.get("dataset", ""), form.get("label", "")
+    dataset, label, task = form.get("dataset", ""), form.get("label", ""), form.get("task", "")
     page: dict[str, Any] = {"datasets": collections(), "dataset": dataset, "label": label, "error": None}
+    page["task"], page["tasks"] = task, TASKS
     try:
         if dataset:
             db, collection = _split(dataset)
             page["fields"] = sorted(description(db, collection)["fields"])
             if label:
-                page["schema"] = inferred_schema(db, collection, label)
+                page["schema"] = inferred_schema(db, collection, label, task or None)
         if request.method == "POST":
             job_id = queue_training(training_job(form, page.get("schema")))
             return redirect(url_for("ui.job_page", job_id=job_id), 303)
