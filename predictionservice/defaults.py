@@ -91,6 +91,12 @@ SETTINGS: dict[str, Setting] = {
         "Most classes a classification label may hold for a schema to be inferred (its value map is held "
         "in memory and stored with the model); a regression label (a number) has no such bound.",
     ),
+    "report_max_classes": Setting(
+        50,
+        "REPORT_MAX_CLASSES",
+        "Most classes a scored dataset's page compares its predictions with (a confusion matrix is this "
+        "squared); a field with more values is not offered, and one found to have more shows no matrix.",
+    ),
     "max_queued_jobs": Setting(
         50,
         "MAX_QUEUED_JOBS",

@@ -29,7 +29,7 @@ from web.datasets import collections, description, existing, inferred_schema
 from web.jobs import queue_training
 from web.jsonio import json_response, shown
 from web.prediction import answer
-from web.reports import is_scored, scored_report
+from web.reports import checked_label, is_scored, label_choices, scored_report
 from web.services import services
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
@@ -349,10 +349,14 @@ def dataset_page(db: str, collection: str) -> str:
     described = description(db, collection)
     report = None
     if is_scored(described["sample"]):
-        label = request.args.get("label") or scoring_label(f"{db}.{collection}")
+        max_classes = services().params["report_max_classes"]
+        model_label = scoring_label(f"{db}.{collection}")
         with existing(db, collection) as scored:
-            report = scored_report(scored, label)
-        report["inputs"] = sorted({k for d in described["sample"] for k in d["value"] if k != "_id"})
+            choices = label_choices(scored, model_label, max_classes)
+            asked = request.args.get("label")
+            label = checked_label(asked, choices) if asked is not None else model_label
+            report = scored_report(scored, label if label in choices else None, max_classes)
+        report["inputs"], report["max_classes"] = choices, max_classes
     columns = sorted({k for d in described["sample"] for k in d})
     return render_template("ui/dataset.html", data=described, columns=columns, report=report)
 
