@@ -54,6 +54,12 @@ SETTINGS: dict[str, Setting] = {
     "max_records_per_request": Setting(
         10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ or one V2 infer request may score."
     ),
+    "max_answer_probabilities": Setting(
+        500_000,
+        "MAX_ANSWER_PROBABILITIES",
+        "Most class probabilities one POST /predict/ or V2 infer answer may hold (records x classes, or "
+        "records x top_probabilities): beyond, 413 naming the remedy; 20 classes x 10,000 records fit.",
+    ),
     "model_watch": Setting(
         True,
         "MODEL_WATCH",
@@ -257,6 +263,9 @@ MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
 FINAL_UPDATE_FIRST_WAIT = 0.5  # seconds before the second attempt; each wait doubles (15.5 s in all)
+# Numbers an online batch's arrays hold at once (features, class scores, a forest's leaf values):
+# 8 MB of float64; a bigger batch is scored in slices of rows (predictors.Predictor.predict).
+PREDICT_CHUNK_VALUES = 1_000_000
 QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait
 
 # Not settings: names of the environment variables read outside the table above.

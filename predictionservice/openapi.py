@@ -84,7 +84,8 @@ CLASSIFICATION = {
         "probabilities": {
             "type": "object",
             "additionalProperties": {"type": "number"},
-            "description": "every label's probability; they sum to 1",
+            "description": "every label's probability (they sum to 1), or with top_probabilities k the k most "
+            "probable, most probable first",
         },
     },
 }
