@@ -92,19 +92,25 @@ def class_answers(
 ) -> list[dict[str, Any]]:
     """Classification answers from each row's class probabilities and predicted class index; for
     two classes, ``probability`` is the positive class's (the classic answer). ``probabilities``
-    holds every class, or the top most probable (ties in class order), or is left out (top 0)."""
+    holds every class, or the top most probable (most probable first, equal ones in class order),
+    or is left out (top 0); only what is answered becomes Python objects."""
     binary = len(names) == 2
-    leaders = None
-    if top is not None and 0 < top < len(names):
-        leaders = np.argsort(-probabilities, axis=1, kind="stable")[:, :top].tolist()
-    answers = []
-    for i, (row, index) in enumerate(zip(probabilities.tolist(), predicted.tolist(), strict=True)):
-        answer = {"prediction": index, "label": names[index], "probability": row[1] if binary else row[index]}
-        if leaders is not None:
-            answer["probabilities"] = {names[c]: row[c] for c in leaders[i]}
-        elif top != 0:
+    chosen = (probabilities[:, 1] if binary else probabilities[np.arange(len(predicted)), predicted]).tolist()
+    answers = [
+        {"prediction": index, "label": names[index], "probability": p}
+        for index, p in zip(predicted.tolist(), chosen, strict=True)
+    ]
+    if top is None or top >= len(names):
+        for answer, row in zip(answers, probabilities.tolist(), strict=True):
             answer["probabilities"] = dict(zip(names, row, strict=True))
-        answers.append(answer)
+    elif top > 0:
+        part = np.argpartition(-probabilities, top - 1, axis=1)[:, :top]
+        values = np.take_along_axis(probabilities, part, axis=1)
+        order = np.lexsort((part, -values), axis=1)
+        leaders = np.take_along_axis(part, order, axis=1).tolist()
+        shares = np.take_along_axis(values, order, axis=1).tolist()
+        for answer, classes, row in zip(answers, leaders, shares, strict=True):
+            answer["probabilities"] = {names[c]: p for c, p in zip(classes, row, strict=True)}
     return answers
 
 
