@@ -79,6 +79,12 @@ SETTINGS: dict[str, Setting] = {
     "max_records_per_request": Setting(
         10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ or one V2 infer request may score."
     ),
+    "max_answer_probabilities": Setting(
+        500_000,
+        "MAX_ANSWER_PROBABILITIES",
+        "Most class probabilities one POST /predict/ or V2 infer answer may hold (records x classes, or "
+        "records x top_probabilities): beyond, 413 naming the remedy; 20 classes x 10,000 records fit.",
+    ),
     "model_watch": Setting(
         True,
         "MODEL_WATCH",
@@ -111,7 +117,16 @@ SETTINGS: dict[str, Setting] = {
         "collection, not all of it.",
     ),
     "schema_max_label_values": Setting(
-        100, "SCHEMA_MAX_LABEL_VALUES", "Most distinct numbers a label may hold for a schema to be inferred."
+        100,
+        "SCHEMA_MAX_LABEL_VALUES",
+        "Most classes a classification label may hold for a schema to be inferred (its value map is held "
+        "in memory and stored with the model); a regression label (a number) has no such bound.",
+    ),
+    "report_max_classes": Setting(
+        50,
+        "REPORT_MAX_CLASSES",
+        "Most classes a scored dataset's page compares its predictions with (a confusion matrix is this "
+        "squared); a field with more values is not offered, and one found to have more shows no matrix.",
     ),
     "max_queued_jobs": Setting(
         50,
@@ -273,6 +288,9 @@ MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
 FINAL_UPDATE_FIRST_WAIT = 0.5  # seconds before the second attempt; each wait doubles (15.5 s in all)
+# Numbers an online batch's arrays hold at once (features, class scores, a forest's leaf values):
+# 8 MB of float64; a bigger batch is scored in slices of rows (predictors.Predictor.predict).
+PREDICT_CHUNK_VALUES = 1_000_000
 QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait
 
 # Not settings: names of the environment variables read outside the table above.

@@ -128,6 +128,12 @@ def predict_schema(max_records: int) -> dict[str, Any]:
             "schema": SCHEMA_BLOCK,
             "record": RECORD,
             "records": {"type": "array", "minItems": 1, "maxItems": max_records, "items": RECORD},
+            "top_probabilities": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100_000,
+                "description": "answer only the k most probable classes in 'probabilities' (default: every class)",
+            },
         },
         "additionalProperties": False,
         "oneOf": [{"required": ["record"]}, {"required": ["records"]}],

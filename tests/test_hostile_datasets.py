@@ -19,6 +19,7 @@ from helpers import (
     send,
 )
 
+SCHEMA = "invalid_schema"
 HEADER_130 = ",".join(f"c{i}" for i in range(130)).encode()
 
 
@@ -121,8 +122,16 @@ CASES = [
     named("dataset-put-mode-20kb", "/datasets/hostile/m?mode=" + "m" * 20_000),
     Case("dataset-schema-label-20kb", "GET", "/datasets/e2e/bank/schema?label=" + "l" * 20_000, 400, "invalid_request"),
     Case("dataset-schema-label-257", "GET", "/datasets/e2e/bank/schema?label=" + "l" * 257, 400, "invalid_request"),
-    Case("dataset-schema-numeric-label", "GET", "/datasets/e2e/bank/schema?label=balance", 400, "invalid_schema"),
-    Case("dataset-schema-numeric-label-day", "GET", "/datasets/e2e/bank/schema?label=duration", 400, "invalid_schema"),
+    Case("dataset-schema-bad-task", "GET", "/datasets/e2e/bank/schema?label=balance&task=%00x", 400, "invalid_request"),
+    Case("dataset-schema-empty-task", "GET", "/datasets/e2e/bank/schema?label=balance&task=", 400, "invalid_request"),
+    Case("dataset-schema-text-regressed", "GET", "/datasets/e2e/bank/schema?label=y&task=regression", 400, SCHEMA),
+    Case(
+        "dataset-schema-balance-as-classes",
+        "GET",
+        "/datasets/e2e/bank/schema?label=balance&task=classification",
+        400,
+        SCHEMA,
+    ),
     csv("dataset-csv-header-cell-131073", b"h" * 131_073 + b",b\n1,2\n"),
     csv("dataset-csv-header-70000", b"a" * 70_000 + b"\n1\n"),
     csv("dataset-csv-row-over-16-mib", HEADER_130 + b"\n" + b",".join([b"x" * 130_000] * 130) + b"\n"),

@@ -127,9 +127,10 @@ def test_every_path_template_parameter_is_declared(document):
 
 def test_query_parameters(document):
     schema_route = document["paths"]["/datasets/{db}/{collection}/schema"]["get"]
-    assert schema_route["parameters"] == [
-        {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
-    ]
+    label, task = schema_route["parameters"]
+    assert label == {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    assert task["name"] == "task" and not task["required"]
+    assert task["schema"] == {"enum": ["classification", "regression"]}
     put = document["paths"]["/datasets/{db}/{collection}"]["put"]
     assert put["parameters"][0]["name"] == "mode" and put["parameters"][0]["schema"]["enum"] == ["replace", "append"]
     assert set(put["requestBody"]["content"]) == {"text/csv", "application/json"}
@@ -250,5 +251,6 @@ def test_every_query_parameter_the_views_read_is_in_the_document(document):
         ("/training/status/{job_id}", "history"), ("/predictall/status/{job_id}", "history"),
         ("/jobs/{job_id}", "history"), ("/datasets/{db}/{collection}/export", "format"),
         ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}/schema", "label"),
+        ("/datasets/{db}/{collection}/schema", "task"),
     }  # fmt: skip
     assert listed == expected

@@ -225,15 +225,18 @@ def test_a_lone_surrogate_is_400_naming_it(client, path, body):
     assert reply.status_code == 400 and "lone UTF-16 surrogate" in reply.text, reply.text
 
 
-def test_the_schema_endpoint_reads_a_sample_and_caps_numeric_labels(base_params, mongo_db):
+def test_the_schema_endpoint_reads_a_sample_and_caps_classes_of_numbers(base_params, mongo_db):
     mongo_db.wide.insert_many([{"n": i, "x": float(i % 7), "c": "abc"[i % 3]} for i in range(1000)])
     path = f"/datasets/{mongo_db.name}/wide/schema"
     full = InProcess(modelservice(base_params))
-    reply = full.get(path, params={"label": "n"})
-    assert reply.status_code == 400 and "more than 100 distinct numbers" in reply.text, reply.text
+    reply = full.get(path, params={"label": "n"})  # a number: a regression target, however many values
+    assert reply.status_code == 200 and reply.json()["label"] == {"key": "n"}, reply.text
+    reply = full.get(path, params={"label": "n", "task": "classification"})
+    assert reply.status_code == 400 and "more than 100 distinct values" in reply.text, reply.text
     sampled = InProcess(modelservice({**base_params, "schema_sample_docs": 50}))
-    reply = sampled.get(path, params={"label": "n"})  # 50 documents: 50 values, under the cap
+    reply = sampled.get(path, params={"label": "n", "task": "classification"})  # 50 documents: 50 classes
     assert reply.status_code == 200, reply.text
+    assert len(reply.json()["label"]["values"]) == 50
     assert reply.json()["features"] == [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1, "c": 2}}]
     with sampled.app.app_context():
         with services().mongo.collection(CollectionRef(base_params["mongodb_uri"], mongo_db.name, "wide")) as coll:

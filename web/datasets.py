@@ -159,11 +159,12 @@ def description(db: str, collection: str) -> dict[str, Any]:
 
 @bp.get("/datasets/<db>/<collection>/schema")
 def dataset_schema(db: str, collection: str) -> Response:
-    return json_response(inferred_schema(db, collection, request.args.get("label")))
+    return json_response(inferred_schema(db, collection, request.args.get("label"), request.args.get("task")))
 
 
-def inferred_schema(db: str, collection: str, label: str | None) -> dict[str, Any]:
-    """The schema block of a dataset with label as its label (the API's and the training page's)."""
+def inferred_schema(db: str, collection: str, label: str | None, task: str | None = None) -> dict[str, Any]:
+    """The schema block of a dataset with label as its label (the API's and the training page's);
+    task ('classification' or 'regression') overrides what the label's kind decides."""
     if not label:
         raise InvalidRequest("the query parameter 'label' (the label field) is required")
     if len(label) > FIELD_KEY["maxLength"]:
@@ -171,7 +172,7 @@ def inferred_schema(db: str, collection: str, label: str | None) -> dict[str, An
     params = services().params
     with existing(db, collection) as coll:
         documents = schema_documents(coll, params["schema_sample_docs"])
-        return infer_schema(documents, label, max_label_values=params["schema_max_label_values"])
+        return infer_schema(documents, label, task=task, max_label_values=params["schema_max_label_values"])
 
 
 def collections() -> list[dict[str, Any]]:
