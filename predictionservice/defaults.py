@@ -246,6 +246,7 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
 MAX_NUMBER_CHARS = 100  # a numeric string longer than this is refused unparsed: no number needs more
 MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every one can cost gigabytes
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
+DATASET_BATCH_BYTES = 1024 * 1024  # JSON text of a dataset upload parsed before its batch is inserted
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
 FINAL_UPDATE_FIRST_WAIT = 0.5  # seconds before the second attempt; each wait doubles (15.5 s in all)
 QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait

@@ -17,8 +17,8 @@ from predictionservice import datasetloader
 from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import InvalidDataset, InvalidRequest, NotFound, UnsupportedMediaType
 from predictionservice.mongotarget import CollectionRef, path_ref
-from predictionservice.validation import FIELD_KEY, parse_json
-from web.jsonio import JSON, body_bytes, json_response, shown
+from predictionservice.validation import FIELD_KEY
+from web.jsonio import JSON, json_response, shown
 from web.services import services
 
 bp = Blueprint("datasets", __name__)
@@ -126,11 +126,11 @@ def put_dataset(db: str, collection: str) -> Response:
                 target, io.BufferedReader(request.stream), mode=mode,
                 max_columns=params["max_dataset_columns"], max_header_chars=params["max_csv_header_chars"],
             )  # fmt: skip
-    elif mimetype == JSON:
-        body = parse_json(body_bytes())
-        documents = datasetloader.iter_json_documents(body, max_fields=params["max_dataset_columns"])
+    elif mimetype == JSON:  # read a record at a time, never parsed whole
         with services().mongo.collection(ref) as target:
-            inserted = datasetloader.load_documents(target, documents, mode=mode)
+            inserted = datasetloader.load_json(
+                target, request.stream, mode=mode, max_fields=params["max_dataset_columns"]
+            )
     else:
         raise UnsupportedMediaType(
             f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
