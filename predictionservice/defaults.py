@@ -94,10 +94,28 @@ SETTINGS: dict[str, Setting] = {
         "Jobs that may wait in the queue; a submission beyond is 429 with Retry-After (each waiting "
         "message holds its whole job document in Redis).",
     ),
+    "max_queued_jobs_per_client": Setting(
+        10,
+        "MAX_QUEUED_JOBS_PER_CLIENT",
+        "Jobs one client (by its address, as the web server sees it) may have waiting in the queue; a "
+        "submission beyond is 429 with Retry-After, so that one client cannot fill max_queued_jobs for everyone.",
+    ),
     "max_job_fits": Setting(
         100, "MAX_JOB_FITS", "Most model fits one training job may ask for: regParam x elasticNetParam x numFolds."
     ),
     "max_iterations": Setting(1000, "MAX_ITERATIONS", "Largest 'iterations' a training job may ask for."),
+    "max_label_classes": Setting(
+        1000,
+        "MAX_LABEL_CLASSES",
+        "Most classes a training job's label may map (its schema's label values): Spark planned a "
+        "100,000-class label map for 11 minutes before training began.",
+    ),
+    "max_forest_nodes": Setting(
+        2**20,
+        "MAX_FOREST_NODES",
+        "Largest numTrees x 2^maxDepth of a random forest job's grid point: the most nodes its trees may "
+        "grow, which is what one fit costs (the default job: 20 x 2^5).",
+    ),
     "max_feature_width": Setting(
         10_000,
         "MAX_FEATURE_WIDTH",

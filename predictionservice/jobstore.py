@@ -26,6 +26,7 @@ STATES = (PENDING, STARTED, SUBMITTED, COMPLETED, FAILED)
 FINAL = frozenset({COMPLETED, FAILED})
 KINDS = ("training", "predictall")
 ALIVE = "jobs:alive"  # job id -> time of its worker's last heartbeat, while it runs
+QUEUED_BY = "jobs:queued_by:"  # + client address, a sorted set of the ids of its jobs queued
 
 STATUS_INDEX = "jobs:status:"  # + kind:status, a sorted set of record keys scored by expiry
 DURATIONS = "jobs:durations:"  # + kind, a hash: bucket:<i> counts, sum, count
@@ -164,6 +165,30 @@ class JobStore:
             pipe.zremrangebyscore(index_key(self.prefix), "-inf", now - self.ttl)
             pipe.execute()
         return record
+
+    def queued_by(self, client: str) -> int:
+        """How many of one client's jobs still wait for a worker (PENDING): its share of the
+        queue. Ids of its jobs that started, ended or expired are forgotten on the way."""
+        key = f"{self.prefix}{QUEUED_BY}{client}"
+        ids = [job_id.decode() for job_id in self.client.zrange(key, 0, -1)]
+        if not ids:
+            return 0
+        with self.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(job_key(job_id, self.prefix), "status")
+            statuses = pipe.execute()
+        gone = [job_id for job_id, status in zip(ids, statuses, strict=True) if status != PENDING.encode()]
+        if gone:
+            self.client.zrem(key, *gone)
+        return len(ids) - len(gone)
+
+    def add_queued_by(self, client: str, job_id: str) -> None:
+        """Count a job just queued in its client's share (queued_by)."""
+        key = f"{self.prefix}{QUEUED_BY}{client}"
+        with self.client.pipeline() as pipe:
+            pipe.zadd(key, {job_id: time.time()})
+            pipe.expire(key, self.ttl)
+            pipe.execute()
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         raw = self.client.hgetall(job_key(job_id, self.prefix))
