@@ -258,11 +258,12 @@ class JsonArrayReader:
             raise self._malformed("extra data after the array", self.at)
 
     def _object(self, index: int) -> Any:
-        """The object starting at self.at, parsed; self.at moves past it."""
-        self._drop(self.at)
+        """The object starting at self.at, parsed; self.at moves past it. The text before it is
+        dropped only when more must be read (not once per item: a copy of the buffer each time)."""
         while True:
+            start = self.at
             try:
-                end = self.scanner.raw_decode(self.text)[1]
+                end = self.scanner.raw_decode(self.text, start)[1]
                 break
             except json.JSONDecodeError as exc:
                 cut = exc.pos >= len(self.text) - _TRUNCATION_TAIL or exc.msg.startswith("Unterminated string")
@@ -270,11 +271,12 @@ class JsonArrayReader:
                     raise self._malformed(exc.msg, exc.pos) from None
             except RecursionError:
                 raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+            self._drop(start)
             if len(self.text) > self.max_item_bytes:
                 raise self._too_large(index)
             self._read(min(max(self.chunk, len(self.text)), self.max_item_bytes + self.chunk - len(self.text)))
         self.at = end
-        item = self.text[:end].encode()
+        item = self.text[start:end].encode()
         if len(item) > self.max_item_bytes:
             raise self._too_large(index)
         try:
@@ -330,7 +332,7 @@ class JsonArrayReader:
 
     def _malformed(self, problem: str, position: int) -> InvalidJSON:
         line, column = self._place(position)
-        return InvalidJSON(f"malformed JSON: {problem} at line {line} column {column}")
+        return InvalidJSON(f"malformed JSON: {problem.removesuffix(' at')} at line {line} column {column}")
 
 
 def _check_value(value: Any, where: str) -> None:

@@ -8,7 +8,7 @@ import secrets
 import uuid
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, has_request_context, request
 
 from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory, PredictorCache
@@ -77,7 +77,7 @@ class Services:
                 f"retry in {QUEUE_FULL_RETRY_AFTER} s",
                 retry_after=QUEUE_FULL_RETRY_AFTER,
             )
-        client = request.remote_addr or "unknown"
+        client = (request.remote_addr if has_request_context() else None) or "unknown"
         self._check_share(client)
         job_id = uuid.uuid4().hex
         self.jobs.create(job_id, kind, redact_job(job), request_id)  # the record is shown: no credentials
