@@ -290,6 +290,13 @@ def test_command_line_load(mongo_db, mongo_uri, tmp_path):
     out = subprocess.run([*cmd[:4], str(bad), *cmd[5:]], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
     assert mongo_db.small.count_documents({}) == 2
+    documents = tmp_path / "small.json"  # a JSON array, read a record at a time as an upload is
+    documents.write_text('[{"a": 1},\n {"a": 2}, {"a": {"$gt": 3}}]')
+    out = subprocess.run([*cmd[:4], str(documents), *cmd[5:-1], "j"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and "item 2.a: field name '$gt'" in out.stderr and "Traceback" not in out.stderr
+    documents.write_text('[{"a": 1},\n {"a": 2}]')
+    out = subprocess.run([*cmd[:4], str(documents), *cmd[5:-1], "j"], capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(out.stdout) == {"inserted": 2, "collection": f"{mongo_db.name}.j"}
 
 
 # ------------------------------------------------------------------------------ downloader
