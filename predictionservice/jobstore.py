@@ -166,9 +166,12 @@ class JobStore:
             pipe.execute()
         return record
 
-    def queued_by(self, client: str) -> int:
+    def queued_by(self, client: str, queue_key: str | None = None) -> int:
         """How many of one client's jobs still wait for a worker (PENDING): its share of the
-        queue. Ids of its jobs that started, ended or expired are forgotten on the way."""
+        queue. Ids of its jobs that started, ended or expired are forgotten on the way; with
+        queue_key, so are those whose message is no longer in that queue (taken by a worker
+        about to start it, or lost with a broker that lost its data), at the cost of reading the
+        queue: what a client about to be refused is owed."""
         key = f"{self.prefix}{QUEUED_BY}{client}"
         ids = [job_id.decode() for job_id in self.client.zrange(key, 0, -1)]
         if not ids:
@@ -178,6 +181,9 @@ class JobStore:
                 pipe.hget(job_key(job_id, self.prefix), "status")
             statuses = pipe.execute()
         gone = [job_id for job_id, status in zip(ids, statuses, strict=True) if status != PENDING.encode()]
+        if queue_key is not None:
+            messages = self.client.lrange(queue_key, 0, -1)
+            gone += [i for i in ids if i not in gone and not any(i.encode() in raw for raw in messages)]
         if gone:
             self.client.zrem(key, *gone)
         return len(ids) - len(gone)

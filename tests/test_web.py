@@ -208,6 +208,9 @@ def test_one_client_holds_at_most_its_share_of_the_queue(base_params, bank_colle
         assert submit("10.0.0.2").status_code == 202  # another client still has its share
         JobStore(queue, 60).update(first.json()["job_id"], "STARTED", "taken by a worker")
         assert submit("10.0.0.1").status_code == 202
+        assert submit("10.0.0.1").status_code == 429
+        queue.delete(queue_key(base_params))  # the broker lost its queue (a restart without its data)
+        assert submit("10.0.0.1").status_code == 202  # jobs that can never start do not hold the share
     finally:
         queue.flushdb()
         queue.close()

@@ -94,6 +94,8 @@ class Services:
         the queue: beyond, 429, so that one client cannot fill the queue for everyone."""
         share = self.params["max_queued_jobs_per_client"]
         mine = self.jobs.queued_by(client)
+        if mine >= share:  # before refusing: only the jobs whose message is still in the queue count
+            mine = self.jobs.queued_by(client, self.queue_key)
         if mine >= share:
             raise TooManyRequests(
                 f"{mine} jobs of this client ({client}) are waiting for a worker, the most one client may "
