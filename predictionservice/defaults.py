@@ -134,10 +134,28 @@ SETTINGS: dict[str, Setting] = {
         "Jobs that may wait in the queue; a submission beyond is 429 with Retry-After (each waiting "
         "message holds its whole job document in Redis).",
     ),
+    "max_queued_jobs_per_client": Setting(
+        10,
+        "MAX_QUEUED_JOBS_PER_CLIENT",
+        "Jobs one client (by its address, as the web server sees it) may have waiting in the queue; a "
+        "submission beyond is 429 with Retry-After, so that one client cannot fill max_queued_jobs for everyone.",
+    ),
     "max_job_fits": Setting(
         100, "MAX_JOB_FITS", "Most model fits one training job may ask for: regParam x elasticNetParam x numFolds."
     ),
     "max_iterations": Setting(1000, "MAX_ITERATIONS", "Largest 'iterations' a training job may ask for."),
+    "max_label_classes": Setting(
+        1000,
+        "MAX_LABEL_CLASSES",
+        "Most classes a training job's label may map (its schema's label values): Spark planned a "
+        "100,000-class label map for 11 minutes before training began.",
+    ),
+    "max_forest_nodes": Setting(
+        2**20,
+        "MAX_FOREST_NODES",
+        "Largest numTrees x 2^maxDepth of a random forest job's grid point: the most nodes its trees may "
+        "grow, which is what one fit costs (the default job: 20 x 2^5).",
+    ),
     "max_feature_width": Setting(
         10_000,
         "MAX_FEATURE_WIDTH",
@@ -286,6 +304,7 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
 MAX_NUMBER_CHARS = 100  # a numeric string longer than this is refused unparsed: no number needs more
 MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every one can cost gigabytes
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
+DATASET_BATCH_BYTES = 1024 * 1024  # JSON text of a dataset upload parsed before its batch is inserted
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
 FINAL_UPDATE_FIRST_WAIT = 0.5  # seconds before the second attempt; each wait doubles (15.5 s in all)
 # Numbers an online batch's arrays hold at once (features, class scores, a forest's leaf values):

@@ -149,12 +149,35 @@ def _check_size(algorithm: Any, job: dict[str, Any], parser: Any, params: dict[s
             "(max_iterations)",
             details=[{"field": "iterations", "problem": f"over {params['max_iterations']}"}],
         )
+    _check_model_size(job, full, params)
     if parser.num_features > params["max_feature_width"]:
         raise InvalidRequest(
             f"the schema makes {parser.num_features} features (numeric features plus one-hot positions); "
             f"this server trains at most {params['max_feature_width']} (max_feature_width)",
             details=[{"field": "schema.features", "problem": f"over {params['max_feature_width']} features"}],
         )
+
+
+def _check_model_size(job: dict[str, Any], full: dict[str, Any], params: dict[str, Any]) -> None:
+    """What the model itself may cost: the classes of its label (each an output; Spark's planning
+    of a 100,000-class label map held a worker 11 minutes) and a forest's nodes (numTrees x
+    2^maxDepth: 500 trees of depth 20 passed every other cap, some 800 times a default job)."""
+    classes = len(job["schema"]["label"].get("values") or {})
+    if classes > params["max_label_classes"]:
+        raise InvalidRequest(
+            f"the label maps {classes} classes; this server trains at most {params['max_label_classes']} "
+            "(max_label_classes): group rare classes, or predict a coarser label",
+            details=[{"field": "schema.label.values", "problem": f"over {params['max_label_classes']} classes"}],
+        )
+    if "numTrees" in full and "maxDepth" in full:
+        trees, depth = max(full["numTrees"]), max(full["maxDepth"])
+        if trees * 2**depth > params["max_forest_nodes"]:
+            raise InvalidRequest(
+                f"numTrees x 2^maxDepth is {trees} x 2^{depth} = {trees * 2**depth} nodes at most; this server "
+                f"grows at most {params['max_forest_nodes']} per fit (max_forest_nodes): lower numTrees or maxDepth "
+                f"(maxDepth {depth - 1} halves it)",
+                details=[{"field": "maxDepth", "problem": f"numTrees x 2^maxDepth over {params['max_forest_nodes']}"}],
+            )
 
 
 def _queued(job_id: str) -> str:

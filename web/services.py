@@ -8,7 +8,7 @@ import secrets
 import uuid
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory, PredictorCache
@@ -79,14 +79,32 @@ class Services:
                 f"retry in {QUEUE_FULL_RETRY_AFTER} s",
                 retry_after=QUEUE_FULL_RETRY_AFTER,
             )
+        client = (request.remote_addr if has_request_context() else None) or "unknown"
+        self._check_share(client)
         job_id = uuid.uuid4().hex
         self.jobs.create(job_id, kind, redact_job(job), request_id)  # the record is shown: no credentials
+        self.jobs.add_queued_by(client, job_id)
         try:
             self.celery.send_task(task, args=[job], task_id=job_id, queue=self.params["queue_name"])
         except Exception as exc:
             self.jobs.update(job_id, FAILED, "the job could not be queued: the broker is unreachable")
             raise ServiceUnavailable(f"the job queue (Redis) is unreachable: {type(exc).__name__}") from exc
         return job_id
+
+    def _check_share(self, client: str) -> None:
+        """One client (by address, until API keys exist) may hold max_queued_jobs_per_client of
+        the queue: beyond, 429, so that one client cannot fill the queue for everyone."""
+        share = self.params["max_queued_jobs_per_client"]
+        mine = self.jobs.queued_by(client)
+        if mine >= share:  # before refusing: only the jobs whose message is still in the queue count
+            mine = self.jobs.queued_by(client, self.queue_key)
+        if mine >= share:
+            raise TooManyRequests(
+                f"{mine} jobs of this client ({client}) are waiting for a worker, the most one client may "
+                f"queue (max_queued_jobs_per_client: {share}); retry in {QUEUE_FULL_RETRY_AFTER} s, once one "
+                "of them has started",
+                retry_after=QUEUE_FULL_RETRY_AFTER,
+            )
 
     def workers(self) -> list[str]:
         """The names of the Celery workers that answered the background ping (none when the broker
