@@ -8,13 +8,17 @@ VENV    := .venv
 REQHASH := $(shell sha256sum requirements.txt | cut -c1-16)
 STAMP   := $(VENV)/.installed-$(REQHASH)
 
-.PHONY: run test setup system venv lint bench clean
+.PHONY: run test test-fast setup system venv lint bench clean
 
 run: setup
 	$(VENV)/bin/python -m localservers.stack
 
 test: setup
 	$(VENV)/bin/python -m pytest
+
+# The unit and app tiers (tests/conftest.py): no Spark, no service processes, no browser.
+test-fast: setup
+	$(VENV)/bin/python -m pytest -m "not system"
 
 setup: system venv
 

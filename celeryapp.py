@@ -24,7 +24,12 @@ def queue_key(params: dict[str, Any]) -> str:
 def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
     """Celery's own guidance for long jobs: acknowledge late, requeue when the process running a
     job is lost, one message at a time, and a visibility timeout beyond the longest job. A job
-    whose message comes again after it ended is not run again (worker.run_job)."""
+    whose message comes again after it ended is not run again (worker.run_job).
+
+    The broker's connection pool is sized above what the web server's threads can hold at once
+    (a broadcast holds a connection and a producer, which takes a second one; and the background
+    ping), and a request waits for a pooled connection or producer at most redis_timeout seconds:
+    kombu's default of 10, waited for without end, hung every thread once 12 of them pinged."""
     limit = int(params["job_time_limit"])
     prefix = {"global_keyprefix": params["redis_key_prefix"]} if params["redis_key_prefix"] else {}
     return {
@@ -33,6 +38,8 @@ def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
         "broker_transport_options": {"visibility_timeout": limit + 600, **prefix},
         "result_backend_transport_options": {"retry_policy": {"timeout": 5.0}, **prefix},
         "broker_connection_retry_on_startup": True,
+        "broker_pool_limit": 2 * int(params["threads"]) + 4,
+        "broker_pool_acquire_timeout": float(params["redis_timeout"]),
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,

@@ -36,6 +36,7 @@ from predictionservice.exceptions import (
     NOT_A_NUMBER,
     NOT_FINITE,
     TOO_LONG,
+    InvalidRequest,
     InvalidSchema,
     MissingField,
     NotFound,
@@ -324,10 +325,27 @@ class DataParser:
         return self.label_names.get(prediction, prediction) if self.label_names else prediction
 
 
+CLASSIFICATION = "classification"
+TASKS = (CLASSIFICATION, REGRESSION)  # what GET .../schema?task= may ask for
+
+
+@dataclass
+class _Scan:
+    """What one pass over the documents saw: each field's kinds and (bounded) distinct values."""
+
+    order: list[str]
+    kinds: dict[str, set[str]]
+    distinct: dict[str, set[Any]]
+    overflow: set[str]
+    count: int = 0
+    fractional_label: Any = None  # the first non-whole number the label holds (it cannot be a class)
+
+
 def infer_schema(
     documents: Iterable[Mapping[str, Any]],
     label: str,
     *,
+    task: str | None = None,
     max_categories: int = 100,
     max_label_values: int = 100,
 ) -> dict[str, Any]:
@@ -335,68 +353,107 @@ def infer_schema(
 
     Categories are numbered in sorted order, so the same data always gives the same map. Fields
     that are ids (``_id``, or a string distinct in every document), mixed, nested or with more
-    than max_categories values are left out: they would not generalise. A numeric label with more
-    than max_label_values distinct values is refused: a label holds classes, and collecting
-    every value of a measurement would cost memory without bound.
+    than max_categories values are left out: they would not generalise.
+
+    The label decides the task unless task names one: text is classification (its categories
+    mapped, at most max_label_values of them: a value list is held in memory and stored with the
+    model), a number is a regression target (no value list, so no bound: a price or a duration
+    has as many values as rows). task='classification' makes a numeric label of whole numbers
+    classes (a 0/1 column, star ratings); task='regression' on text is refused.
     """
-    order: list[str] = []
-    kinds: dict[str, set[str]] = {}
-    distinct: dict[str, set[Any]] = {}
-    overflow: set[str] = set()
-    count = 0
-    for doc in documents:
-        count += 1
-        for key, value in doc.items():
-            if key not in kinds:
-                order.append(key)
-                kinds[key] = set()
-                distinct[key] = set()
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                kind = "other"
-            elif isinstance(value, (int, float)):
-                kind = "number"
-            elif isinstance(value, str):
-                kind = "string"
-            else:
-                kind = "other"
-            kinds[key].add(kind)
-            if kind == "string" and key not in overflow:
-                distinct[key].add(value)
-                if len(distinct[key]) > max_categories:
-                    overflow.add(key)
-                    distinct[key] = set()
-            elif kind == "number" and key == label:
-                distinct[key].add(value)
-                if len(distinct[key]) > max_label_values:
-                    raise InvalidSchema(
-                        f"label field '{label}' has more than {max_label_values} distinct numbers: a label "
-                        "holds classes, not measurements (schema_max_label_values)"
-                    )
-    if count == 0:
+    if task is not None and task not in TASKS:
+        raise InvalidRequest(f"'task' must be {' or '.join(repr(t) for t in TASKS)}, not {task[:40]!r}")
+    scan = _scan(documents, label, task, max_categories, max_label_values)
+    if scan.count == 0:
         raise InvalidSchema("the collection is empty: nothing to infer a schema from")
-    if label not in kinds:
+    if label not in scan.kinds:
         raise InvalidSchema(f"label field '{label}' not found in the collection")
-    label_kind = kinds[label]
-    if label_kind == {"string"} and label not in overflow:
-        label_block: dict[str, Any] = {"key": label, "values": _positions(distinct[label])}
-    elif label_kind == {"number"}:
-        label_block = {"key": label}
-    else:
-        raise InvalidSchema(f"label field '{label}' must hold only strings or only numbers")
+    label_block = _label_block(scan, label, task, max_label_values)
     features: list[dict[str, Any]] = []
-    for key in order:
-        if key in (label, "_id") or len(kinds[key]) != 1:
+    for key in scan.order:
+        if key in (label, "_id") or len(scan.kinds[key]) != 1:
             continue
-        (kind,) = kinds[key]
+        (kind,) = scan.kinds[key]
         if kind == "number":
             features.append({"key": key})
-        elif kind == "string" and key not in overflow and len(distinct[key]) < count:
-            features.append({"key": key, "values": _positions(distinct[key])})
+        elif kind == "string" and key not in scan.overflow and len(scan.distinct[key]) < scan.count:
+            features.append({"key": key, "values": _positions(scan.distinct[key])})
     if not features:
         raise InvalidSchema("no usable feature: every field is an id, mixed, nested or the label")
     return {"label": label_block, "features": features}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "other"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else "other"
+
+
+def _scan(
+    documents: Iterable[Mapping[str, Any]], label: str, task: str | None, max_categories: int, max_label_values: int
+) -> _Scan:
+    """One pass: the kinds of every field, the categories of text fields (up to max_categories
+    each), and the label's values only when they may become classes (up to max_label_values): a
+    numeric label's values are kept only for task='classification'."""
+    scan = _Scan([], {}, {}, set())
+    numeric_classes = task == CLASSIFICATION
+    for doc in documents:
+        scan.count += 1
+        for key, value in doc.items():
+            if key not in scan.kinds:
+                scan.order.append(key)
+                scan.kinds[key] = set()
+                scan.distinct[key] = set()
+            if value is None:
+                continue
+            kind = _kind(value)
+            scan.kinds[key].add(kind)
+            if key in scan.overflow or not (kind == "string" or (kind == "number" and key == label)):
+                continue
+            if key == label and kind == "number":
+                if not numeric_classes:
+                    continue
+                if not float(value).is_integer():
+                    scan.fractional_label = value if scan.fractional_label is None else scan.fractional_label
+                    continue
+                value = int(value)
+            scan.distinct[key].add(value)
+            if len(scan.distinct[key]) > (max_label_values if key == label else max_categories):
+                scan.overflow.add(key)
+                scan.distinct[key] = set()
+    return scan
+
+
+def _label_block(scan: _Scan, label: str, task: str | None, max_label_values: int) -> dict[str, Any]:
+    """The schema's label: a value map (classification) or the key alone (regression)."""
+    kinds = scan.kinds[label]
+    too_many = f"more than {max_label_values} distinct values (schema_max_label_values)"
+    if kinds == {"string"}:
+        if task == REGRESSION:
+            raise InvalidSchema(
+                f"label field '{label}' holds text, and regression predicts a number: ask task=classification "
+                "(or leave task out) to classify it"
+            )
+        if label in scan.overflow:
+            raise InvalidSchema(f"label field '{label}' has {too_many}: too many classes to classify")
+        return {"key": label, "values": _positions(scan.distinct[label])}
+    if kinds != {"number"}:
+        raise InvalidSchema(f"label field '{label}' must hold only strings or only numbers")
+    if task != CLASSIFICATION:
+        return {"key": label}
+    regress = "leave task out (or ask task=regression) to predict it as a number"
+    if scan.fractional_label is not None:
+        raise InvalidSchema(
+            f"label field '{label}' holds {scan.fractional_label!r}, not a whole number, so it cannot be a class; "
+            + regress
+        )
+    if label in scan.overflow:
+        raise InvalidSchema(f"label field '{label}' has {too_many}: too many to be classes; {regress}")
+    if len(scan.distinct[label]) < 2:
+        raise InvalidSchema(f"label field '{label}' holds a single value: there is nothing to classify; {regress}")
+    return {"key": label, "values": {str(v): pos for pos, v in enumerate(sorted(scan.distinct[label]))}}
 
 
 def _positions(values: set[Any]) -> dict[str, int]:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO
 from urllib.parse import urlparse
@@ -112,6 +112,7 @@ class ServerProcess:
         log_path: Path,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        on_spawn: Callable[[int], None] | None = None,
     ):
         self.name = name
         self.url = url
@@ -121,6 +122,8 @@ class ServerProcess:
         self.process = subprocess.Popen(
             list(argv), stdout=self._log, stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True
         )
+        if on_spawn is not None:  # told the process group at once, before the wait for it to answer
+            on_spawn(self.process.pid)
 
     @property
     def pid(self) -> int:
@@ -172,6 +175,7 @@ def start_redis(
     persistent: bool = True,
     host: str = "127.0.0.1",
     timeout: float = 20.0,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> ServerProcess:
     """redis-server on host:port. Persistent means AOF with fsync every second and noeviction,
     so models and job records survive a restart and are never silently dropped for memory."""
@@ -200,7 +204,7 @@ def start_redis(
     else:
         argv += ["--appendonly", "no"]
     url = f"redis://{host}:{port}/0"
-    server = ServerProcess("redis-server", argv, url, data_dir / "redis.log")
+    server = ServerProcess("redis-server", argv, url, data_dir / "redis.log", on_spawn=on_spawn)
     server.wait_until(lambda: redis_answers(url), timeout)
     return server
 
@@ -219,6 +223,7 @@ def start_mongo(
     use_mongod: bool = True,
     cache_size: str = "512M",
     timeout: float = 60.0,
+    on_spawn: Callable[[int], None] | None = None,
 ) -> ServerProcess:
     """mongod from PATH when there is one (and use_mongod), else a SecantusDB server process."""
     _refuse_taken(host, port, "MongoDB")
@@ -246,7 +251,7 @@ def start_mongo(
         ]
         name = "secantusdb"
     uri = f"mongodb://{host}:{port}/"
-    server = ServerProcess(name, argv, uri, data_dir / f"{name}.log")
+    server = ServerProcess(name, argv, uri, data_dir / f"{name}.log", on_spawn=on_spawn)
     server.wait_until(lambda: mongo_answers(uri), timeout)
     return server
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +33,7 @@ class ServiceProcesses:
         worker: bool = True,
         worker_name: str = "prediction-service@%h",
         web_log: bool = True,
+        on_spawn: Callable[[int], None] | None = None,
     ):
         self.params = params
         self.params_file = params_file
@@ -45,6 +47,7 @@ class ServiceProcesses:
         self.with_worker = worker
         self.worker_name = worker_name
         self.web_log = web_log
+        self.on_spawn = on_spawn  # told each child's process group as soon as it exists (make run's watchdog)
         self.children: dict[str, subprocess.Popen] = {}
         self._commands: dict[str, tuple[list[str], Path | None]] = {}
         self._files: list[IO[bytes]] = []
@@ -72,6 +75,8 @@ class ServiceProcesses:
             stderr=subprocess.STDOUT if out else None,
             start_new_session=True,  # stop() signals the whole group: pool processes and Spark JVMs too
         )
+        if self.on_spawn is not None:
+            self.on_spawn(self.children[name].pid)
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,16 @@
 * Loads the bank data into ``datasets.bank`` when that collection is empty and a CSV is found.
 * Starts a Celery worker and the web server, waits until /health answers, prints the quick start.
 
-Ctrl-C or SIGTERM stops everything this started, in reverse order, and nothing else; a second
-Ctrl-C during that kills what is left at once.
+Stopping. SIGINT (Ctrl-C), SIGTERM and SIGHUP are handled from the start, SIGINT also when
+make run was started with it ignored (``setsid nohup make run &``: a script's background job);
+SIGHUP stays ignored under ``nohup``, which asks for that. The first one stops everything this run
+started, in reverse order (web server and worker first, so the worker hands its job back while
+Redis still runs), and nothing else. Nothing interrupts that stop half-way: a later signal only
+hurries it (what is left is killed at once), and output to a closed pipe or a gone terminal is
+dropped, not raised. The same SIGTERM or SIGHUP twice within a second counts once: GNU make
+forwards SIGTERM to its child, so ``kill -TERM -- -<make's process group>`` arrives twice.
+Servers cannot outlive the stack: a watchdog process (localservers/watchdog.py) stops them, their
+pool processes and Spark JVM included, when the stack dies however it ends, SIGKILL included.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import contextlib
 import fcntl
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -33,6 +42,7 @@ import redis
 
 from localservers import embedded
 from localservers.serviceprocesses import ServiceProcesses
+from localservers.watchdog import RUN_ID_VARIABLE, Watchdog
 from predictionservice import datasetloader
 from predictionservice.config import PROJECT_DIR, load_parameters, parameters_path
 from predictionservice.defaults import BANK_DATASET
@@ -69,8 +79,26 @@ SAMPLE_RECORD = {
 }
 
 
-def say(message: str) -> None:
-    print(f"[make run] {message}", flush=True)
+def say(message: str, stream: IO[str] | None = None) -> None:
+    """Tell the user; never fail: a stop must not end half-way because stdout is a pipe whose
+    reader is gone (``make run | tee log`` after Ctrl-C) or a terminal that hung up."""
+    write(f"[make run] {message}\n", stream)
+
+
+def write(text: str, stream: IO[str] | None = None) -> None:
+    stream = stream or sys.stdout
+    try:
+        stream.write(text)
+        stream.flush()
+    except BlockingIOError:  # a full non-blocking pipe: this line is dropped, the next may pass
+        pass
+    except (OSError, ValueError):  # ValueError: already closed; then nobody reads it any more
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())  # what is still buffered, and all that follows, is dropped
+            os.close(devnull)
+    except RuntimeError:  # a signal handler's line while the main code was printing: dropped
+        pass
 
 
 class Refused(RuntimeError):
@@ -93,6 +121,9 @@ class Stack:
         self.service: ServiceProcesses | None = None
         self._lock: IO[str] | None = None
         self._restarts: list[float] = []  # when a dead child was last started again
+        self.guard: Watchdog | None = None
+        self.stopping = False
+        self._first_signal: tuple[int, float] | None = None  # (signal, when) of the one that began the stop
 
     # ------------------------------------------------------------------ before anything starts
 
@@ -144,7 +175,9 @@ class Stack:
             say(f"Redis: {url} (REDIS_URL){persistence_warning(url)}")
             return url
         port = int(self.params["local_redis_port"])
-        server = embedded.start_redis(port, self.var / "redis", host=LOCAL, persistent=True)
+        server = embedded.start_redis(
+            port, self.var / "redis", host=LOCAL, persistent=True, on_spawn=self._guard_server
+        )
         self.servers.append(server)
         say(f"Redis: started redis-server on {LOCAL}:{port} (AOF, noeviction, data in {self.var / 'redis'})")
         return server.url
@@ -157,7 +190,7 @@ class Stack:
             say("MongoDB: $MONGODB_URI")
             return uri
         port = int(self.params["local_mongo_port"])
-        server = embedded.start_mongo(port, self.var / "mongo", host=LOCAL)
+        server = embedded.start_mongo(port, self.var / "mongo", host=LOCAL, on_spawn=self._guard_server)
         self.servers.append(server)
         say(f"MongoDB: started {server.name} on {LOCAL}:{port} (data in {self.var / 'mongo'})")
         return server.url
@@ -186,24 +219,31 @@ class Stack:
         self.lock()
         self.check_ports()
         self.logs.mkdir(parents=True, exist_ok=True)
+        self.guard = Watchdog(self.environ.get(RUN_ID_VARIABLE, ""), self.logs / "watchdog.log", self.environ)
         redis_url = self.redis()
         mongo_uri = self.mongo()
         self.load_bank(mongo_uri)
         env = {**self.environ, "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri}
         params = {**self.params, "redis_url": redis_url, "mongodb_uri": mongo_uri}
-        self.service = ServiceProcesses(params, self.params_file, self.logs, env, web_log=False)
+        self.service = ServiceProcesses(
+            params, self.params_file, self.logs, env, web_log=False, on_spawn=self.guard.service if self.guard else None
+        )
         say(f"starting a Celery worker (log: {self.logs / 'worker.log'}) and the web server")
         self.service.start()
         self.service.wait_healthy()
         headers = self.service.auth_headers()
         auth = f" -H '{next(iter(headers))}: {next(iter(headers.values()))}'" if headers else ""
         record = json.dumps(SAMPLE_RECORD)
-        print(QUICK_START.format(url=self.service.url, logs=self.logs, auth=auth, record=record), flush=True)
+        write(QUICK_START.format(url=self.service.url, logs=self.logs, auth=auth, record=record) + "\n")
+
+    def _guard_server(self, pgid: int) -> None:
+        if self.guard is not None:
+            self.guard.server(pgid)
 
     def check(self) -> None:
         """A worker (or web server) that died is started again, so a lost worker does not leave
         the queue without one; one that keeps dying within a minute ends the run, with its log."""
-        if self.service is None:
+        if self.service is None or self.stopping:
             return
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW]
@@ -212,23 +252,84 @@ class Stack:
                 self.service.check()  # raises, naming the process and its log
             code = self.service.children[name].returncode
             say(f"the {name} exited with {code}; starting it again (log: {self.logs / (name + '.log')})")
+            if self.guard is not None:
+                self.guard.forget(self.service.children[name].pid)  # restart() kills what is left of it
             self.service.restart(name)
             self._restarts.append(now)
 
+    # ------------------------------------------------------------------ stopping
+
+    def handle_signals(self) -> None:
+        """Once, before anything starts: SIGINT, SIGTERM and SIGHUP stop the run, SIGINT even when
+        it was ignored at start (a script's background job); SIGHUP ignored at start is nohup's
+        request to outlive a hangup, and is kept."""
+        signal.signal(signal.SIGINT, self.on_signal)
+        signal.signal(signal.SIGTERM, self.on_signal)
+        if signal.getsignal(signal.SIGHUP) != signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, self.on_signal)
+
+    def on_signal(self, signum: int, frame: Any) -> None:
+        """The first signal ends start-up or the run (KeyboardInterrupt, then stop()); any later
+        one only hurries the stop, never interrupts it. The same SIGTERM or SIGHUP again within
+        DUPLICATE_WINDOW is one request delivered twice (GNU make forwards SIGTERM to its child; a
+        shell resends SIGHUP to its jobs), not an impatient user, so the stop stays a clean one."""
+        now = time.monotonic()
+        if not self.stopping:
+            self.stopping = True
+            self._first_signal = (signum, now)
+            raise KeyboardInterrupt
+        first = self._first_signal
+        if first and signum == first[0] != signal.SIGINT and now - first[1] < DUPLICATE_WINDOW:
+            return
+        self.hurry(signum, frame)
+
+    def run(self) -> int:
+        """Start, serve until a signal or a failure, and stop in every case: the exit code."""
+        code = 1
+        try:
+            code = self.serve()
+        except KeyboardInterrupt:  # a signal while a failure was being reported
+            pass
+        finally:
+            while True:
+                try:
+                    self.stop()
+                    break
+                except KeyboardInterrupt:  # a signal just before stop() began: stop from the start
+                    continue
+        return code
+
+    def serve(self) -> int:
+        try:
+            self.start()
+            while not self.stopping:
+                self.check()
+                time.sleep(1)
+            return 0
+        except KeyboardInterrupt:
+            return 0
+        except (SystemExit, RuntimeError) as exc:
+            say(str(exc), sys.stderr)
+            return 1
+
     def stop(self) -> None:
-        """Stop what this run started; a signal meanwhile (a second Ctrl-C) kills it all at once
-        instead of interrupting the stop half-way and leaving servers behind."""
-        signal.signal(signal.SIGINT, self.hurry)
-        signal.signal(signal.SIGTERM, self.hurry)
-        if self.service is not None:
-            say("stopping the web server and the worker")
-            self.service.stop(timeout=20)
-        for server in reversed(self.servers):
-            say(f"stopping {server.name}")
-            server.stop()
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
+        """Stop what this run started, in reverse order; no signal interrupts it (a later one
+        hurries it), and the watchdog, told last, stops whatever a failed step left."""
+        self.stopping = True
+        try:
+            if self.service is not None:
+                say("stopping the web server and the worker")
+                self.service.stop(timeout=20)
+            for server in reversed(self.servers):
+                say(f"stopping {server.name}")
+                server.stop()
+        finally:
+            if self.guard is not None:
+                self.guard.close()
+                self.guard = None
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
 
     def hurry(self, signum: int, frame: Any) -> None:
         say("second signal: killing what is left now")
@@ -239,6 +340,7 @@ class Stack:
                 os.killpg(pid, signal.SIGKILL)
 
 
+DUPLICATE_WINDOW = 1.0  # seconds within which the same SIGTERM or SIGHUP again is the same request
 RESTART_WINDOW, MAX_RESTARTS = 60.0, 3  # at most 3 restarts a minute, then the run ends
 
 
@@ -261,27 +363,15 @@ def persistence_warning(url: str) -> str:
 
 
 def main() -> int:
+    # Every process this run starts inherits this run's id: the watchdog finds by it any that a
+    # SIGKILL of this one left before it was registered.
+    os.environ[RUN_ID_VARIABLE] = secrets.token_hex(8)
     found = parameters_path()
     params_file = found if found.exists() else None  # none: the built-in defaults
     params = load_parameters(params_file)
     stack = Stack(params, params_file)
-
-    def terminate(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        stack.start()
-        while True:
-            stack.check()
-            time.sleep(1)
-    except KeyboardInterrupt:
-        return 0
-    except (SystemExit, RuntimeError) as exc:
-        print(f"[make run] {exc}", file=sys.stderr)
-        return 1
-    finally:
-        stack.stop()
+    stack.handle_signals()
+    return stack.run()
 
 
 if __name__ == "__main__":

@@ -38,6 +38,8 @@ def parser() -> argparse.ArgumentParser:
     schema = command("schema", "the schema block the service infers for a dataset and its label")
     schema.add_argument("dataset")
     schema.add_argument("--label", required=True)
+    schema.add_argument("--task", choices=["classification", "regression"],
+                        help="override the label's kind (default: text is classified, a number regressed)")  # fmt: skip
     train = command("train", "submit a training job document")
     train.add_argument("job", type=Path, metavar="JOB.json")
     train.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
@@ -78,7 +80,7 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
     if name == "load":
         show(args, client.load_csv(args.file, args.dataset, "append" if args.append else "replace"))
     elif name == "schema":
-        show(args, client.schema(args.dataset, args.label))
+        show(args, client.schema(args.dataset, args.label, args.task))
     elif name == "train":
         return submitted(args, client.train(args.job))
     elif name == "predictall":

@@ -155,9 +155,12 @@ class PredictionClient:
         """A dataset's count, fields and a sample."""
         return self._json("GET", _dataset_path(dataset))
 
-    def schema(self, dataset: str, label: str) -> dict:
-        """The schema block the service infers for dataset with label as the label."""
-        return self._json("GET", _dataset_path(dataset) + "/schema", params={"label": label})
+    def schema(self, dataset: str, label: str, task: str | None = None) -> dict:
+        """The schema block the service infers for dataset with label as the label; task
+        ('classification' or 'regression') overrides the label's kind (text is classified, a
+        number regressed)."""
+        params = {"label": label, **({"task": task} if task else {})}
+        return self._json("GET", _dataset_path(dataset) + "/schema", params=params)
 
     # --------------------------------------------------------------------------------- jobs
 
@@ -193,19 +196,21 @@ class PredictionClient:
 
     # ------------------------------------------------------------------------------- models
 
-    def predict(self, model_key: str, records: Any) -> Any:
+    def predict(self, model_key: str, records: Any, top_probabilities: int | None = None) -> Any:
         """One record (a dict) gives one answer (a dict); many (a list) a list of answers in
         their order, sent in batches; a pandas DataFrame gives a DataFrame of answers with its
-        index (a 'probabilities' column of dicts for classifiers)."""
+        index (a 'probabilities' column of dicts for classifiers). top_probabilities k: only the
+        k most probable labels in 'probabilities' (what a model of many classes needs)."""
+        top = {} if top_probabilities is None else {"top_probabilities": top_probabilities}
         if isinstance(records, Mapping):
-            answer = self._post("/predict/", {"modelkey": model_key, "record": _clean(records)})
+            answer = self._post("/predict/", {"modelkey": model_key, "record": _clean(records), **top})
             answer.pop("modelkey", None)
             return answer
         rows = _records_of(records)
         answers: list[dict[str, Any]] = []
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
-            answers += self._post("/predict/", {"modelkey": model_key, "records": batch})["predictions"]
+            answers += self._post("/predict/", {"modelkey": model_key, "records": batch, **top})["predictions"]
         if _is_frame(records):
             import pandas  # the caller has it: it passed a DataFrame
 

@@ -15,6 +15,7 @@ A ragged row, empty input or undecodable bytes therefore leave the target exactl
 from __future__ import annotations
 
 import argparse
+import codecs
 import csv
 import hashlib
 import io
@@ -28,7 +29,7 @@ import tempfile
 import urllib.request
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, Any
@@ -37,9 +38,10 @@ import bson.errors
 import pymongo
 from pymongo.collection import Collection
 
-from predictionservice.defaults import MAX_DOCUMENT_BYTES, SETTINGS
-from predictionservice.exceptions import Conflict, InvalidDataset
+from predictionservice.defaults import DATASET_BATCH_BYTES, MAX_DOCUMENT_BYTES, SETTINGS
+from predictionservice.exceptions import Conflict, InvalidDataset, InvalidJSON
 from predictionservice.tempcollections import LOADING_PREFIX, IdClash, drop_stale, publish, temp_name
+from predictionservice.validation import MAX_DEPTH, parse_json
 
 DEFAULT_BATCH = 5000
 UCI_BANK_URL = "https://archive.ics.uci.edu/static/public/222/bank+marketing.zip"
@@ -168,14 +170,169 @@ def iter_json_documents(data: Any, *, max_fields: int = MAX_COLUMNS) -> Iterator
     if not isinstance(data, list):
         raise InvalidDataset("a JSON dataset must be an array of objects")
     for index, doc in enumerate(data):
-        if not isinstance(doc, dict):
-            raise InvalidDataset(f"item {index}: not an object", details=[{"index": index}])
-        if len(doc) > max_fields:
-            raise InvalidDataset(
-                f"item {index}: {len(doc)} fields; a document has at most {max_fields} (max_dataset_columns)"
-            )
-        _check_value(doc, f"item {index}")
-        yield doc
+        yield checked_document(doc, index, max_fields)
+
+
+def load_json(
+    collection: Collection,
+    binary: IO[bytes],
+    *,
+    mode: str = "replace",
+    batch_size: int = DEFAULT_BATCH,
+    max_fields: int = MAX_COLUMNS,
+) -> int:
+    """Load a JSON array of objects from a binary stream, a record at a time: what a load holds
+    is a batch (batch_size records or DATASET_BATCH_BYTES of their text, whichever comes first),
+    never the whole body (parsed whole, 84 MB of '[1,{},{},...]' took 2.86 GB before its
+    refusal). Each record is checked as it comes. Returns documents inserted."""
+    reader = JsonArrayReader(binary)
+    documents = (checked_document(doc, index, max_fields) for index, doc in enumerate(reader))
+    return load_documents(collection, documents, mode=mode, batch_size=batch_size, read_bytes=reader.read_bytes)
+
+
+def checked_document(doc: Any, index: int, max_fields: int) -> dict[str, Any]:
+    """Item index of a JSON dataset, refused (naming the index) unless MongoDB can store it."""
+    if not isinstance(doc, dict):
+        raise InvalidDataset(f"item {index}: not an object", details=[{"index": index}])
+    if len(doc) > max_fields:
+        raise InvalidDataset(
+            f"item {index}: {len(doc)} fields; a document has at most {max_fields} (max_dataset_columns)",
+            details=[{"index": index}],
+        )
+    _check_value(doc, f"item {index}")
+    return doc
+
+
+_SPACES = re.compile(r"[ \t\r\n]*")
+_TRUNCATION_TAIL = 16  # a value cut by the end of what was read fails within its last characters
+JSON_CHUNK = 64 * 1024
+
+
+class JsonArrayReader:
+    """The items of a JSON array on a binary stream, parsed one at a time. The standard parser's
+    raw_decode (C) finds where an item ends, reading more while the item is cut by the end of
+    what was read (at least as much again each time: an item is scanned at most about twice);
+    the item's own bytes then go to validation.parse_json, so a record is refused exactly as a
+    whole body would be (NaN, lone surrogates, depth). A syntax error names its line and column
+    in the whole body; an item that is not an object is refused by its index unparsed; one larger
+    than a MongoDB document is refused once that much of it was read, never held whole."""
+
+    def __init__(self, binary: IO[bytes], *, chunk: int = JSON_CHUNK, max_item_bytes: int = MAX_DOCUMENT_BYTES):
+        self.binary, self.chunk, self.max_item_bytes = binary, chunk, max_item_bytes
+        self.decoder = codecs.getincrementaldecoder("utf-8")("strict")
+        self.scanner = json.JSONDecoder()
+        self.text = ""
+        self.at = 0  # the next character of text to look at
+        self.line, self.column = 1, 1  # where text[0] is in the body
+        self.read = 0  # bytes read from the stream so far
+        self.eof = False
+
+    def __iter__(self) -> Iterator[Any]:
+        first = self._peek()
+        if first is None:
+            raise InvalidJSON("the request body is empty; a JSON document was expected")
+        if first != "[":
+            raise InvalidDataset("a JSON dataset must be an array of objects")
+        self.at += 1
+        index = 0
+        while True:
+            char = self._peek()
+            if char == "]" and index == 0:  # []
+                self.at += 1
+                break
+            if char == "{":
+                yield self._object(index)
+            elif char is None or char in ",]":
+                raise self._malformed(f"a value was expected for item {index}", self.at)
+            else:
+                raise InvalidDataset(f"item {index}: not an object", details=[{"index": index}])
+            index += 1
+            char = self._peek()
+            if char == "]":
+                self.at += 1
+                break
+            if char != ",":
+                raise self._malformed(f"',' or ']' was expected after item {index - 1}", self.at)
+            self.at += 1
+        if self._peek() is not None:
+            raise self._malformed("extra data after the array", self.at)
+
+    def _object(self, index: int) -> Any:
+        """The object starting at self.at, parsed; self.at moves past it. The text before it is
+        dropped only when more must be read (not once per item: a copy of the buffer each time)."""
+        while True:
+            start = self.at
+            try:
+                end = self.scanner.raw_decode(self.text, start)[1]
+                break
+            except json.JSONDecodeError as exc:
+                cut = exc.pos >= len(self.text) - _TRUNCATION_TAIL or exc.msg.startswith("Unterminated string")
+                if self.eof or not cut:
+                    raise self._malformed(exc.msg, exc.pos) from None
+            except RecursionError:
+                raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+            self._drop(start)
+            if len(self.text) > self.max_item_bytes:
+                raise self._too_large(index)
+            self._read(min(max(self.chunk, len(self.text)), self.max_item_bytes + self.chunk - len(self.text)))
+        self.at = end
+        item = self.text[start:end].encode()
+        if len(item) > self.max_item_bytes:
+            raise self._too_large(index)
+        try:
+            return parse_json(item, max_depth=MAX_DEPTH - 1)
+        except InvalidJSON as exc:
+            raise InvalidJSON(f"item {index}: {exc.message}", details=[{"index": index}]) from None
+
+    def _peek(self) -> str | None:
+        """The next character that is not white space, self.at moved to it; None at the end."""
+        while True:
+            self.at = _SPACES.match(self.text, self.at).end()  # type: ignore[union-attr]
+            if self.at < len(self.text):
+                return self.text[self.at]
+            self._drop(self.at)
+            if self.eof:
+                return None
+            self._read(self.chunk)
+
+    def _read(self, size: int) -> None:
+        """At least size more bytes onto the text (fewer at the end of the body)."""
+        parts = [self.text]
+        while size > 0 and not self.eof:
+            data = self.binary.read(min(size, 1 << 20))
+            self.read += len(data)
+            size -= len(data)
+            self.eof = not data
+            try:
+                parts.append(self.decoder.decode(data, final=self.eof))
+            except UnicodeDecodeError as exc:
+                raise InvalidJSON(f"the request body is not UTF-8 text ({exc.reason} near byte {self.read})") from None
+        self.text = "".join(parts)
+
+    def read_bytes(self) -> int:
+        return self.read
+
+    def _drop(self, count: int) -> None:
+        """Forget the first count characters of the text (read and done with), keeping their lines."""
+        self.line, self.column = self._place(count)
+        self.text = self.text[count:]
+        self.at -= count
+
+    def _place(self, position: int) -> tuple[int, int]:
+        """The line and column of text[position] in the whole body."""
+        newlines = self.text.count("\n", 0, position)
+        if newlines:
+            return self.line + newlines, position - self.text.rfind("\n", 0, position)
+        return self.line, self.column + position
+
+    def _too_large(self, index: int) -> InvalidDataset:
+        return InvalidDataset(
+            f"item {index}: larger than a MongoDB document may be (16 MiB of JSON text)", details=[{"index": index}]
+        )
+
+    def _malformed(self, problem: str, position: int) -> InvalidJSON:
+        line, column = self._place(position)
+        return InvalidJSON(f"malformed JSON: {problem.removesuffix(' at')} at line {line} column {column}")
 
 
 def _check_value(value: Any, where: str) -> None:
@@ -192,13 +349,19 @@ def _check_value(value: Any, where: str) -> None:
         raise InvalidDataset(f"{where}: not a finite number")
 
 
-def _batches(docs: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _batches(
+    docs: Iterable[dict[str, Any]], size: int, read_bytes: Callable[[], int] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    """Lists of size documents; with read_bytes (what the source has read so far), a list is
+    also cut once DATASET_BATCH_BYTES were read for it: records of any size, a bounded batch."""
     batch: list[dict[str, Any]] = []
+    start = read_bytes() if read_bytes else 0
     for doc in docs:
         batch.append(doc)
-        if len(batch) >= size:
+        if len(batch) >= size or (read_bytes is not None and read_bytes() - start >= DATASET_BATCH_BYTES):
             yield batch
             batch = []
+            start = read_bytes() if read_bytes else 0
     if batch:
         yield batch
 
@@ -209,14 +372,16 @@ def load_documents(
     *,
     mode: str = "replace",
     batch_size: int = DEFAULT_BATCH,
+    read_bytes: Callable[[], int] | None = None,
 ) -> int:
-    """Store docs in collection, replacing it or appending to it, all or nothing."""
+    """Store docs in collection, replacing it or appending to it, all or nothing (read_bytes: see
+    _batches)."""
     if mode not in ("replace", "append"):
         raise InvalidDataset(f"mode must be 'replace' or 'append', not {_clipped(repr(mode))}")
     db = collection.database
     temp = db[temp_name(LOADING_PREFIX, collection.name)]
     try:
-        inserted = _insert_all(temp, _batches(docs, batch_size))
+        inserted = _insert_all(temp, _batches(docs, batch_size, read_bytes))
         if inserted == 0:
             raise InvalidDataset("empty input: no rows after the header")
         publish(db, temp.name, collection.name, replace=mode == "replace")
@@ -410,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
         mode = "append" if args.append else "replace"
         if args.file.endswith(".json"):
             with open(args.file, "rb") as f:
-                n = load_documents(collection, iter_json_documents(json.load(f)), mode=mode, batch_size=args.batch_size)
+                n = load_json(collection, f, mode=mode, batch_size=args.batch_size)
         else:
             n = load_csv(collection, args.file, mode=mode, delimiter=args.delimiter, batch_size=args.batch_size)
         print(json.dumps({"inserted": n, "collection": collection.full_name}))

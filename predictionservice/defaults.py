@@ -34,6 +34,12 @@ SETTINGS: dict[str, Setting] = {
         "Bytes per second a body must arrive at on average once its headers are in, after an allowance "
         "of request_header_timeout seconds (408 slower).",
     ),
+    "drain_timeout": Setting(
+        10.0,
+        "DRAIN_TIMEOUT",
+        "Seconds a stopping web server (SIGTERM, SIGINT) has to answer the requests in flight and those "
+        "it accepted before it stopped accepting connections; what still runs after is cut.",
+    ),
     "autoreload": Setting(False, "AUTORELOAD", "Restart the web server when a source file changes."),
     "access_log": Setting(True, "ACCESS_LOG", "Paste TransLogger access log on stdout."),
     "log_level": Setting("INFO", "LOG_LEVEL", "Level of the service's own log."),
@@ -44,15 +50,40 @@ SETTINGS: dict[str, Setting] = {
         "'host' (comma-separated in the environment; '*' allows any): others are refused, so a web page "
         "cannot reach a token-less service through DNS rebinding.",
     ),
+    "trusted_proxies": Setting(
+        [],
+        "TRUSTED_PROXIES",
+        "Addresses or networks (CIDR) of the proxies in front of the web server (comma-separated in the "
+        "environment): only from these is X-Forwarded-For believed, and the access log names the client it "
+        "gives; from anyone else the peer's own address is logged.",
+    ),
     "auth_token": Setting("", "AUTH_TOKEN", "When set, every route but /health needs 'Authorization: Bearer <token>'."),
+    "worker_ping_interval": Setting(
+        2.0,
+        "WORKER_PING_INTERVAL",
+        "Seconds between the web server's pings of the Celery workers (one background thread); /health "
+        "reports the workers that answered the last one.",
+    ),
     "max_body_bytes": Setting(
         4 * 1024 * 1024, "MAX_BODY_BYTES", "Largest request body outside dataset uploads (413 above)."
     ),
     "max_dataset_bytes": Setting(
         512 * 1024 * 1024, "MAX_DATASET_BYTES", "Largest body of PUT /datasets/<db>/<collection>."
     ),
+    "max_json_containers": Setting(
+        200_000,
+        "MAX_JSON_CONTAINERS",
+        "Most arrays and objects one JSON request body may hold (dataset uploads aside), counted before it "
+        "is parsed (400 above): each costs the parser about 100 bytes and a visit, however short in the body.",
+    ),
     "max_records_per_request": Setting(
         10_000, "MAX_RECORDS_PER_REQUEST", "Most records one POST /predict/ or one V2 infer request may score."
+    ),
+    "max_answer_probabilities": Setting(
+        500_000,
+        "MAX_ANSWER_PROBABILITIES",
+        "Most class probabilities one POST /predict/ or V2 infer answer may hold (records x classes, or "
+        "records x top_probabilities): beyond, 413 naming the remedy; 20 classes x 10,000 records fit.",
     ),
     "model_watch": Setting(
         True,
@@ -86,7 +117,16 @@ SETTINGS: dict[str, Setting] = {
         "collection, not all of it.",
     ),
     "schema_max_label_values": Setting(
-        100, "SCHEMA_MAX_LABEL_VALUES", "Most distinct numbers a label may hold for a schema to be inferred."
+        100,
+        "SCHEMA_MAX_LABEL_VALUES",
+        "Most classes a classification label may hold for a schema to be inferred (its value map is held "
+        "in memory and stored with the model); a regression label (a number) has no such bound.",
+    ),
+    "report_max_classes": Setting(
+        50,
+        "REPORT_MAX_CLASSES",
+        "Most classes a scored dataset's page compares its predictions with (a confusion matrix is this "
+        "squared); a field with more values is not offered, and one found to have more shows no matrix.",
     ),
     "max_queued_jobs": Setting(
         50,
@@ -94,10 +134,28 @@ SETTINGS: dict[str, Setting] = {
         "Jobs that may wait in the queue; a submission beyond is 429 with Retry-After (each waiting "
         "message holds its whole job document in Redis).",
     ),
+    "max_queued_jobs_per_client": Setting(
+        10,
+        "MAX_QUEUED_JOBS_PER_CLIENT",
+        "Jobs one client (by its address, as the web server sees it) may have waiting in the queue; a "
+        "submission beyond is 429 with Retry-After, so that one client cannot fill max_queued_jobs for everyone.",
+    ),
     "max_job_fits": Setting(
         100, "MAX_JOB_FITS", "Most model fits one training job may ask for: regParam x elasticNetParam x numFolds."
     ),
     "max_iterations": Setting(1000, "MAX_ITERATIONS", "Largest 'iterations' a training job may ask for."),
+    "max_label_classes": Setting(
+        1000,
+        "MAX_LABEL_CLASSES",
+        "Most classes a training job's label may map (its schema's label values): Spark planned a "
+        "100,000-class label map for 11 minutes before training began.",
+    ),
+    "max_forest_nodes": Setting(
+        2**20,
+        "MAX_FOREST_NODES",
+        "Largest numTrees x 2^maxDepth of a random forest job's grid point: the most nodes its trees may "
+        "grow, which is what one fit costs (the default job: 20 x 2^5).",
+    ),
     "max_feature_width": Setting(
         10_000,
         "MAX_FEATURE_WIDTH",
@@ -246,9 +304,13 @@ ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
 MAX_NUMBER_CHARS = 100  # a numeric string longer than this is refused unparsed: no number needs more
 MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every one can cost gigabytes
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
+DATASET_BATCH_BYTES = 1024 * 1024  # JSON text of a dataset upload parsed before its batch is inserted
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
 FINAL_UPDATE_FIRST_WAIT = 0.5  # seconds before the second attempt; each wait doubles (15.5 s in all)
 JOB_CANCEL_POLL = 1.0  # seconds between a running job's looks for a cancel (DELETE /jobs/<id>)
+# Numbers an online batch's arrays hold at once (features, class scores, a forest's leaf values):
+# 8 MB of float64; a bigger batch is scored in slices of rows (predictors.Predictor.predict).
+PREDICT_CHUNK_VALUES = 1_000_000
 QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait
 
 # Not settings: names of the environment variables read outside the table above.

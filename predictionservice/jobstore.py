@@ -26,6 +26,7 @@ STATES = (PENDING, STARTED, SUBMITTED, COMPLETED, FAILED)
 FINAL = frozenset({COMPLETED, FAILED})
 KINDS = ("training", "predictall")
 ALIVE = "jobs:alive"  # job id -> time of its worker's last heartbeat, while it runs
+QUEUED_BY = "jobs:queued_by:"  # + client address, a sorted set of the ids of its jobs queued
 
 STATUS_INDEX = "jobs:status:"  # + kind:status, a sorted set of record keys scored by expiry
 DURATIONS = "jobs:durations:"  # + kind, a hash: bucket:<i> counts, sum, count
@@ -179,6 +180,36 @@ class JobStore:
             pipe.zremrangebyscore(index_key(self.prefix), "-inf", now - self.ttl)
             pipe.execute()
         return record
+
+    def queued_by(self, client: str, queue_key: str | None = None) -> int:
+        """How many of one client's jobs still wait for a worker (PENDING): its share of the
+        queue. Ids of its jobs that started, ended or expired are forgotten on the way; with
+        queue_key, so are those whose message is no longer in that queue (taken by a worker
+        about to start it, or lost with a broker that lost its data), at the cost of reading the
+        queue: what a client about to be refused is owed."""
+        key = f"{self.prefix}{QUEUED_BY}{client}"
+        ids = [job_id.decode() for job_id in self.client.zrange(key, 0, -1)]
+        if not ids:
+            return 0
+        with self.client.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hget(job_key(job_id, self.prefix), "status")
+            statuses = pipe.execute()
+        gone = [job_id for job_id, status in zip(ids, statuses, strict=True) if status != PENDING.encode()]
+        if queue_key is not None:
+            messages = self.client.lrange(queue_key, 0, -1)
+            gone += [i for i in ids if i not in gone and not any(i.encode() in raw for raw in messages)]
+        if gone:
+            self.client.zrem(key, *gone)
+        return len(ids) - len(gone)
+
+    def add_queued_by(self, client: str, job_id: str) -> None:
+        """Count a job just queued in its client's share (queued_by)."""
+        key = f"{self.prefix}{QUEUED_BY}{client}"
+        with self.client.pipeline() as pipe:
+            pipe.zadd(key, {job_id: time.time()})
+            pipe.expire(key, self.ttl)
+            pipe.execute()
 
     def get(self, job_id: str) -> dict[str, Any] | None:
         raw = self.client.hgetall(job_key(job_id, self.prefix))

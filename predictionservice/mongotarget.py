@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,6 +56,25 @@ def check_namespace(db: str, collection: str) -> None:
         )
     if db_bytes + 1 + collection_bytes > _MAX_NAMESPACE:
         raise InvalidRequest(f"namespace {_shown(db + '.' + collection)} is longer than {_MAX_NAMESPACE} bytes")
+
+
+# Characters no new name may hold: C0/C1 controls (CR, LF, TAB, ESC ...), format characters
+# (bidirectional overrides, zero-width) and the line and paragraph separators U+2028/U+2029. Such
+# a name breaks the lines of logs and headers or shows as something else; one MongoDB already
+# holds is still read, exported and dropped.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def check_new_name(db: str, collection: str) -> None:
+    """Refuse, naming the character, a database or collection name the service would create
+    (an upload's target, a job's output) that holds a control character."""
+    for what, name in (("database", db), ("collection", collection)):
+        bad = next((c for c in name if unicodedata.category(c) in _UNPRINTABLE), None)
+        if bad is not None:
+            raise InvalidRequest(
+                f"{what} name {_shown(name)} is not allowed: it holds the control character U+{ord(bad):04X} "
+                f"({unicodedata.name(bad, 'unnamed')}); the names the service creates are printable text"
+            )
 
 
 def _utf8_length(name: str, what: str) -> int:
@@ -153,10 +173,14 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
                 )
         db, collection = _split(parsed.path.lstrip("/"), field)
         check_namespace(db, collection)
+        if field == "outputCollection":
+            check_new_name(db, collection)
         uri = f"mongodb://{parsed.netloc}/" + (f"?{parsed.query}" if parsed.query else "")
         _check_options(uri, field)
         return CollectionRef(uri, db, collection)
     db, collection = _split(spec, field)
+    if field == "outputCollection":  # a job's output is created
+        check_new_name(db, collection)
     return path_ref(db, collection, params)
 
 
@@ -192,6 +216,30 @@ def _check_options(uri: str, field: str) -> None:
         raise ForbiddenTarget(
             f"'{field}': w=0 (unacknowledged writes) is refused: a job must know its output was written; "
             "leave w out or use w=1 or w=majority"
+        )
+
+
+def check_replica_set(ref: CollectionRef, clients: MongoClients, field: str) -> None:
+    """A job URI's replicaSet must name the set its server is in. pymongo leaves out every server
+    whose set is another (or none, a standalone server) and waits out the whole selection timeout
+    for one that never comes: a client's slip held a thread 5 s and was answered as MongoDB being
+    down. One hello to the URI's seed (the connection is cached like any other) tells at once."""
+    wanted = uri_parser.parse_uri(ref.uri, warn=False)["options"].get("replicaSet")
+    if wanted is None:
+        return
+    for host, port in _hosts_of(ref.uri):
+        netloc = f"[{host}]:{port or 27017}" if ":" in host else f"{host}:{port or 27017}"
+        try:
+            with clients.lease(f"mongodb://{netloc}/?directConnection=true") as client:
+                actual = client.admin.command("hello").get("setName")
+        except pymongo.errors.PyMongoError:
+            continue  # this seed does not answer: another may, or the read says MongoDB is down
+        if actual == wanted:
+            return
+        found = "is not in a replica set (a standalone server)" if actual is None else f"is in replica set {actual!r}"
+        raise InvalidRequest(
+            f"'{field}': the URI option replicaSet={_shown(wanted)} cannot work: the MongoDB server it names "
+            f"{found}; leave replicaSet out of the URI or name the server's own set"
         )
 
 

@@ -89,7 +89,8 @@ CLASSIFICATION = {
         "probabilities": {
             "type": "object",
             "additionalProperties": {"type": "number"},
-            "description": "every label's probability; they sum to 1",
+            "description": "every label's probability (they sum to 1), or with top_probabilities k the k most "
+            "probable, most probable first",
         },
     },
 }
@@ -192,7 +193,7 @@ HEALTH = {
         "status": {"type": "string"},
         "redis": {"type": "string"},
         "mongo": {"type": "string"},
-        "workers": {"type": "integer", "description": "Celery workers answering a ping"},
+        "workers": {"type": "integer", "description": "Celery workers that answered the last background ping"},
         "worker_names": {"type": "array", "items": {"type": "string"}, "description": "their names (-n)"},
     },
 }
@@ -422,6 +423,12 @@ def _dataset_paths() -> dict[str, Any]:
     }
     mode = {"name": "mode", "in": "query", "schema": {"enum": ["replace", "append"], "default": "replace"}}
     label = {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    task = _query(
+        "task",
+        "what the label is for: classification (a value map) or regression (a number); by default text is "
+        "classified and a number regressed",
+        {"enum": ["classification", "regression"]},
+    )
     fmt = _query("format", "csv (a header of the sampled fields, nested ones dotted) or jsonl (one document a "
                  "line)", {"enum": ["csv", "jsonl"], "default": "csv"})  # fmt: skip
     exported = {
@@ -467,7 +474,7 @@ def _dataset_paths() -> dict[str, Any]:
             "get": _op(
                 "A ready 'schema' block for a job document, inferred from the data",
                 {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404", "503")},
-                parameters=[label],
+                parameters=[label, task],
             ),
         },
     }

@@ -172,18 +172,25 @@ def row_error(error: RecordError) -> InvalidRequest:
     return InvalidRequest(f"{where}input '{error.field}' {error.problem}", details=error.details)
 
 
+def wanted_outputs(key: str, body: Mapping[str, Any], parser: Any) -> list[str]:
+    """The outputs an infer request asks for (every one of the model's when it names none), known
+    before scoring: an answer without 'probabilities' needs no records x classes of them."""
+    offered = [tensor["name"] for tensor in output_tensors(parser)]
+    wanted = list(dict.fromkeys(output["name"] for output in body.get("outputs") or ())) or offered
+    unknown = [name for name in wanted if name not in offered]
+    if unknown:
+        raise InvalidRequest(f"model '{key}' has no output '{unknown[0][:100]}' (its outputs: {', '.join(offered)})")
+    return wanted
+
+
 def infer_response(
     key: str, body: Mapping[str, Any], parser: Any, answers: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
     """The answers as output tensors, only those requested when the request names some."""
     offered = {tensor["name"]: tensor for tensor in output_tensors(parser)}
-    wanted = [output["name"] for output in body.get("outputs") or ()] or list(offered)
-    unknown = [name for name in wanted if name not in offered]
-    if unknown:
-        raise InvalidRequest(f"model '{key}' has no output '{unknown[0][:100]}' (its outputs: {', '.join(offered)})")
     n = len(answers)
     outputs = []
-    for name in dict.fromkeys(wanted):
+    for name in wanted_outputs(key, body, parser):
         tensor = offered[name]
         if name == "probabilities":
             data = [answer[name][label] for answer in answers for label in parser.class_names]

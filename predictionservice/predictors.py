@@ -22,13 +22,22 @@ from typing import Any
 
 import numpy as np
 
+from predictionservice.defaults import PREDICT_CHUNK_VALUES
 from predictionservice.exceptions import InvalidSchema, RecordError
 
 
 class Predictor:
-    """The part every predictor shares: the schema, and turning records into a matrix."""
+    """The part every predictor shares: the schema, and turning records into a matrix.
+
+    ``top`` is how many class probabilities an answer's ``probabilities`` holds: None, every
+    class (the default answer); k, the k most probable, most probable first; 0, none (the key is
+    left out). A batch is scored in slices of rows whose arrays hold at most PREDICT_CHUNK_VALUES
+    numbers (its feature matrix, its class scores, a forest's leaf values), so a wide schema, a
+    many-class model or a big forest never makes an array of records x classes x trees at once;
+    each row's arithmetic is the same whatever the slice."""
 
     task: str
+    names: Sequence[Any] = ()
 
     def __init__(self, parser: Any):
         self.parser = parser
@@ -38,18 +47,37 @@ class Predictor:
     def schema(self) -> dict[str, Any]:
         return self.parser.schema()
 
-    def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        return self._answers(np.asarray([self.parser.encode_one(record)], dtype=np.float64))[0]
+    def answered_probabilities(self, top: int | None = None) -> int:
+        """How many probabilities one answer holds: a cost of the answer, checked before scoring."""
+        classes = len(self.names)
+        return classes if top is None else min(top, classes)
 
-    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    def predict_one(self, record: Mapping[str, Any], top: int | None = None) -> dict[str, Any]:
+        return self._answers(np.asarray([self.parser.encode_one(record)], dtype=np.float64), top)[0]
+
+    def predict(self, records: Sequence[Mapping[str, Any]], top: int | None = None) -> list[dict[str, Any]]:
         if len(records) == 1:
             try:
-                return [self.predict_one(records[0])]
+                return [self.predict_one(records[0], top)]
             except RecordError as exc:
                 raise exc.at(0) from None
-        return self._answers(self.parser.encode(records))
+        step = max(1, PREDICT_CHUNK_VALUES // max(self.parser.num_features, self._values_per_row()))
+        if len(records) <= step:
+            return self._answers(self.parser.encode(records), top)
+        answers: list[dict[str, Any]] = []
+        for start in range(0, len(records), step):
+            try:
+                matrix = self.parser.encode(records[start : start + step])
+            except RecordError as exc:
+                raise exc.at((exc.index or 0) + start) from None
+            answers.extend(self._answers(matrix, top))
+        return answers
 
-    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+    def _values_per_row(self) -> int:
+        """The numbers scoring one row holds besides its features (a class score each)."""
+        return max(1, len(self.names))
+
+    def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError
 
     def _check_width(self, width: int, what: str) -> None:
@@ -59,20 +87,30 @@ class Predictor:
             )
 
 
-def class_answers(names: Sequence[Any], probabilities: np.ndarray, predicted: np.ndarray) -> list[dict[str, Any]]:
+def class_answers(
+    names: Sequence[Any], probabilities: np.ndarray, predicted: np.ndarray, top: int | None = None
+) -> list[dict[str, Any]]:
     """Classification answers from each row's class probabilities and predicted class index; for
-    two classes, ``probability`` is the positive class's (the classic answer)."""
+    two classes, ``probability`` is the positive class's (the classic answer). ``probabilities``
+    holds every class, or the top most probable (most probable first, equal ones in class order),
+    or is left out (top 0); only what is answered becomes Python objects."""
     binary = len(names) == 2
-    answers = []
-    for row, index in zip(probabilities.tolist(), predicted.tolist(), strict=True):
-        answers.append(
-            {
-                "prediction": index,
-                "label": names[index],
-                "probability": row[1] if binary else row[index],
-                "probabilities": dict(zip(names, row, strict=True)),
-            }
-        )
+    chosen = (probabilities[:, 1] if binary else probabilities[np.arange(len(predicted)), predicted]).tolist()
+    answers = [
+        {"prediction": index, "label": names[index], "probability": p}
+        for index, p in zip(predicted.tolist(), chosen, strict=True)
+    ]
+    if top is None or top >= len(names):
+        for answer, row in zip(answers, probabilities.tolist(), strict=True):
+            answer["probabilities"] = dict(zip(names, row, strict=True))
+    elif top > 0:
+        part = np.argpartition(-probabilities, top - 1, axis=1)[:, :top]
+        values = np.take_along_axis(probabilities, part, axis=1)
+        order = np.lexsort((part, -values), axis=1)
+        leaders = np.take_along_axis(part, order, axis=1).tolist()
+        shares = np.take_along_axis(values, order, axis=1).tolist()
+        for answer, classes, row in zip(answers, leaders, shares, strict=True):
+            answer["probabilities"] = {names[c]: p for c, p in zip(classes, row, strict=True)}
     return answers
 
 
@@ -105,9 +143,9 @@ class LinearClassifier(Predictor):
             )
         self._vector, self._intercept = self.weights[0], float(self.intercepts[0])
 
-    def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
-        if self.task != "binary":
-            return super().predict_one(record)
+    def predict_one(self, record: Mapping[str, Any], top: int | None = None) -> dict[str, Any]:
+        if self.task != "binary" or top is not None:
+            return super().predict_one(record, top)
         # The common online case: one vector, scalar arithmetic, no column-wise batch set-up.
         margin = float(np.asarray(self.parser.encode_one(record), dtype=np.float64) @ self._vector) + self._intercept
         p = float(sigmoid(np.float64(margin)))
@@ -123,12 +161,13 @@ class LinearClassifier(Predictor):
     def margins(self, matrix: np.ndarray) -> np.ndarray:
         return matrix @ self.weights.T + self.intercepts
 
-    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+    def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         margins = self.margins(matrix)
         if self.task == "binary":
             p = sigmoid(margins[:, 0])
-            return class_answers(self.names, np.column_stack([1.0 - p, p]), (margins[:, 0] > 0).astype(np.int64))
-        return class_answers(self.names, softmax(margins), margins.argmax(axis=1))
+            positive = (margins[:, 0] > 0).astype(np.int64)
+            return class_answers(self.names, np.column_stack([1.0 - p, p]), positive, top)
+        return class_answers(self.names, softmax(margins), margins.argmax(axis=1), top)
 
 
 class LinearRegressor(Predictor):
@@ -142,14 +181,14 @@ class LinearRegressor(Predictor):
         self.intercept = float(intercept)
         self._check_width(self.weights.size, f"{self.weights.size} coefficients")
 
-    def predict_one(self, record: Mapping[str, Any]) -> dict[str, Any]:
+    def predict_one(self, record: Mapping[str, Any], top: int | None = None) -> dict[str, Any]:
         vector = np.asarray(self.parser.encode_one(record), dtype=np.float64)
         return {"prediction": float(vector @ self.weights) + self.intercept}
 
     def values(self, matrix: np.ndarray) -> np.ndarray:
         return matrix @ self.weights + self.intercept
 
-    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+    def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         return [{"prediction": value} for value in self.values(matrix).tolist()]
 
 
@@ -216,8 +255,12 @@ class ForestPredictor(Predictor):
         if widest > parser.num_features:
             raise InvalidSchema(f"stored trees split on feature {widest - 1}; the schema has {parser.num_features}")
 
-    def _answers(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+    def _values_per_row(self) -> int:
+        """Every tree's leaf value for the row: a class distribution each, or a number."""
+        return int(self.forest.roots.size) * max(1, len(self.names))
+
+    def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         result = self.forest.evaluate(matrix)
         if self.names:  # classification
-            return class_answers(self.names, result, result.argmax(axis=1))
+            return class_answers(self.names, result, result.argmax(axis=1), top)
         return [{"prediction": value} for value in result.tolist()]

@@ -128,6 +128,12 @@ def predict_schema(max_records: int) -> dict[str, Any]:
             "schema": SCHEMA_BLOCK,
             "record": RECORD,
             "records": {"type": "array", "minItems": 1, "maxItems": max_records, "items": RECORD},
+            "top_probabilities": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100_000,
+                "description": "answer only the k most probable classes in 'probabilities' (default: every class)",
+            },
         },
         "additionalProperties": False,
         "oneOf": [{"required": ["record"]}, {"required": ["records"]}],
@@ -186,13 +192,14 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def parse_json(data: bytes) -> Any:
+def parse_json(data: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """A request body as JSON: UTF-8, finite numbers, bounded nesting; InvalidJSON otherwise.
 
     orjson reads a well-formed body in a third of the standard parser's time (its refusals are
     the same: NaN and Infinity, numbers out of range, bad UTF-8, lone surrogates); anything it
     refuses is read again by the standard parser, whose refusal names the problem, and a body
-    with an integer too long for 64 bits goes to it directly (orjson would make it a float)."""
+    with an integer too long for 64 bits goes to it directly (orjson would make it a float).
+    A part of a larger body (one record of a streamed dataset) passes the levels left to it."""
     if not data.strip():
         raise InvalidJSON("the request body is empty; a JSON document was expected")
     if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZERO):
@@ -203,10 +210,10 @@ def parse_json(data: bytes) -> Any:
         else:
             # fewer brackets than levels allowed (one record, say) cannot nest too deep: no walk
             brackets = data.count(b"[") + data.count(b"{")
-            if brackets >= MAX_DEPTH and _depth(value, MAX_DEPTH) > MAX_DEPTH:
+            if brackets >= max_depth and _depth(value, max_depth) > max_depth:
                 raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels")
             return value
-    return _parse_json_slowly(data)
+    return _parse_json_slowly(data, max_depth)
 
 
 # 19 digits in a row, found by mapping every byte to "0" (a digit) or " " and one substring
@@ -215,7 +222,7 @@ _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LONG_DIGITS = b"0" * 19
 
 
-def _parse_json_slowly(data: bytes) -> Any:
+def _parse_json_slowly(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -226,7 +233,7 @@ def _parse_json_slowly(data: bytes) -> Any:
         raise InvalidJSON(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:  # huge integers, absurd nesting
         raise InvalidJSON(f"malformed JSON: {str(exc)[:120]}") from None
-    if _depth(value, MAX_DEPTH) > MAX_DEPTH:
+    if _depth(value, max_depth) > max_depth:
         raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels")
     if _SURROGATE_ESCAPE.search(text):
         _refuse_lone_surrogates(value)

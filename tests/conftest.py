@@ -6,11 +6,24 @@ real servers once; function fixtures isolate each test.
 * ``mongo_uri``: ``$MONGODB_URI`` (a real mongod) when set, else a SecantusDB server process
   on a free port; ``mongo_db`` hands each test a database of its own, dropped afterwards.
 * ``spark``: one ``local[2]`` session (UI off, 2 shuffle partitions), what a worker builds.
+
+Every test is in one tier, a marker (``make test-fast`` runs the first two):
+
+* ``unit``: no server at all;
+* ``app``: the app in process (Flask's test client) or the library, on the session's real Redis
+  and MongoDB;
+* ``system``: the service's own processes (web server, Celery worker, ``make run``), Spark, a
+  browser, HAProxy, a notebook.
+
+A test module may declare its tier (``pytestmark = pytest.mark.system``); otherwise the tier
+follows from what the test uses: a fixture that starts Spark or the service's processes, or a
+module that starts them itself, is ``system``; a fixture on Redis or MongoDB is ``app``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import threading
@@ -42,12 +55,41 @@ from predictionservice.config import load_parameters
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
+TIERS = ("unit", "app", "system")
+# Fixtures that start Spark or the service's processes (directly or through another of these).
+SYSTEM_FIXTURES = {"spark", "service", "token_service", "xor_model", "bank_over_http", "bank_training", "bank_model"}
+SERVER_FIXTURES = {"redis_url", "mongo_uri"}  # every fixture on Redis or MongoDB depends on one
+# A module that starts the service's processes, a browser or a notebook itself.
+SPAWNS = re.compile(r"\b(Service|StackRun|Popen|ServiceProcesses|NotebookClient)\(|webdriver\.")
+STARTS_STORES = re.compile(r"\bstart_(redis|mongo)\(")  # a module that starts a Redis or MongoDB of its own
+
 
 def pytest_sessionstart(session):
     """SIGTERM (a CI timeout, `timeout`, a kill) ends the run as Ctrl-C does, so the session
     fixtures' finalizers stop the servers they started; pytest's default is to die at once and
     leave them running. A second SIGTERM while they stop is ignored (SIGKILL still works)."""
     signal.signal(signal.SIGTERM, _terminated)
+
+
+def pytest_configure(config):
+    for tier in TIERS:
+        config.addinivalue_line("markers", f"{tier}: a test of the {tier} tier (tests/conftest.py says which is which)")
+
+
+def pytest_collection_modifyitems(config, items):
+    sources: dict[Path, str] = {}
+    for item in items:
+        if any(item.get_closest_marker(tier) for tier in TIERS):
+            continue  # declared by its module or itself
+        path = Path(item.fspath)
+        source = sources.setdefault(path, path.read_text())
+        names = set(item.fixturenames)
+        if names & SYSTEM_FIXTURES or SPAWNS.search(source):
+            item.add_marker("system")
+        elif names & SERVER_FIXTURES or STARTS_STORES.search(source):
+            item.add_marker("app")
+        else:
+            item.add_marker("unit")
 
 
 def _terminated(signum, frame):

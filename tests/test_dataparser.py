@@ -5,7 +5,14 @@ import pytest
 
 from dataparser import DataParser, infer_schema
 from helpers import training_pair
-from predictionservice.exceptions import InvalidSchema, MissingField, NotNumeric, RecordError, UnknownCategory
+from predictionservice.exceptions import (
+    InvalidRequest,
+    InvalidSchema,
+    MissingField,
+    NotNumeric,
+    RecordError,
+    UnknownCategory,
+)
 
 JOB = {
     "schema": {
@@ -201,3 +208,44 @@ def test_null_is_null_not_missing():
         parser.encode_one({"age": 1, "c": None})
     with pytest.raises(MissingField, match="field 'age' is missing"):
         parser.encode_one({"c": "a"})
+
+
+def measurements(n: int) -> list[dict]:
+    """n rows whose label is a measurement: n distinct numbers (a price, a duration)."""
+    return [{"x": i % 7, "c": "ab"[i % 2], "price": 10.0 + i / 3} for i in range(n)]
+
+
+def test_a_numeric_label_of_20000_distinct_values_is_a_regression_target():
+    docs = measurements(20_000)
+    assert len({d["price"] for d in docs}) == 20_000
+    schema = infer_schema(docs, "price")
+    assert schema == {"label": {"key": "price"}, "features": [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1}}]}
+    assert DataParser(schema).task == "regression"
+    assert infer_schema(docs, "price", task="regression") == schema
+    # classes only when asked for, and never of a measurement
+    with pytest.raises(InvalidSchema, match=r"'price' holds 10.333333333333334, not a whole number.*task=regression"):
+        infer_schema(docs, "price", task="classification")
+    whole = [{**d, "price": i} for i, d in enumerate(docs)]
+    with pytest.raises(InvalidSchema, match=r"more than 100 distinct values .*too many to be classes"):
+        infer_schema(whole, "price", task="classification")
+
+
+def test_a_few_whole_numbers_are_classes_when_asked_and_text_is_never_regressed():
+    docs = [{"x": i, "stars": [1, 2, 10][i % 3], "y": "ny"[i % 2]} for i in range(30)]
+    assert infer_schema(docs, "stars")["label"] == {"key": "stars"}
+    classes = infer_schema(docs, "stars", task="classification")
+    assert classes["label"] == {"key": "stars", "values": {"1": 0, "2": 1, "10": 2}}  # in numeric order
+    assert DataParser(classes).task == "multiclass" and DataParser(classes).encode_label({"stars": 10.0}) == 2
+    assert infer_schema(docs, "y", task="classification") == infer_schema(docs, "y")
+    with pytest.raises(InvalidSchema, match="'y' holds text, and regression predicts a number"):
+        infer_schema(docs, "y", task="regression")
+    with pytest.raises(InvalidRequest, match="'task' must be 'classification' or 'regression', not 'both'"):
+        infer_schema(docs, "stars", task="both")
+    with pytest.raises(InvalidSchema, match="single value"):
+        infer_schema([{**d, "stars": 4} for d in docs], "stars", task="classification")
+
+
+def test_a_text_label_with_too_many_classes_says_so():
+    docs = [{"x": i, "y": f"class {i}"} for i in range(150)] * 2
+    with pytest.raises(InvalidSchema, match=r"'y' has more than 100 distinct values .*too many classes"):
+        infer_schema(docs, "y")

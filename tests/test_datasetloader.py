@@ -2,6 +2,7 @@ import hashlib
 import http.server
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -12,7 +13,7 @@ import pytest
 
 from helpers import ROOT
 from predictionservice import datasetloader
-from predictionservice.exceptions import Conflict, InvalidDataset
+from predictionservice.exceptions import Conflict, InvalidDataset, InvalidJSON
 
 
 def test_bank_full_loads_as_mongoimport_would(bank_collection):
@@ -216,6 +217,56 @@ def test_json_documents_and_id_clash_on_append(mongo_db):
             datasetloader.load_documents(mongo_db.j, datasetloader.iter_json_documents(bad))
 
 
+def streamed(body: bytes, chunk: int) -> list:
+    return list(datasetloader.JsonArrayReader(io.BytesIO(body), chunk=chunk))
+
+
+def test_a_json_array_is_read_a_record_at_a_time_as_whole_bodies_are_parsed():
+    """Cut into chunks anywhere (one byte, three bytes: inside strings, escapes, numbers and
+    multi-byte characters), the items are those a whole-body parse gives; a refusal names the
+    item, and a syntax error its line and column in the whole body."""
+    records = [{"a": 'x\\"]} ,{', "é": ["ü😀", -1.5e-3, True, None, {"b": [[]]}]}, {}, {"n": 2**62}]
+    body = json.dumps(records, indent=1, ensure_ascii=False).encode()
+    for chunk in (1, 3, 64 * 1024):
+        assert streamed(body, chunk) == records
+    assert streamed(b"[]", 1) == []
+    for bad, error, message in [
+        (b'[{"a": 1}, {"b": NaN}]', InvalidJSON, "item 1: NaN is not valid JSON"),
+        (b'[{"a": 1},\n {"b": "\\ud800"}]', InvalidJSON, "item 1: the body holds a lone UTF-16 surrogate"),
+        (b'[{"a": 1},\n  {"b": tru}]', InvalidJSON, "malformed JSON: Expecting value at line 2 column 9"),
+        (b'[{"a": 1} {"b": 2}]', InvalidJSON, "malformed JSON: ',' or ']' was expected after item 0 at line 1"),
+        (b'[{"a": 1}, {"b": 2}', InvalidJSON, "malformed JSON: ',' or ']' was expected after item 1"),
+        (b'[{"a": 1},]', InvalidJSON, "a value was expected for item 1"),
+        (b'[{"a": 1}] [2]', InvalidJSON, "extra data after the array"),
+        (b"[{}, {}, 7, {}]", InvalidDataset, "item 2: not an object"),
+        (b'{"a": 1}', InvalidDataset, "a JSON dataset must be an array of objects"),
+        (b"[" + b'{"a":' * 63 + b"1" + b"}" * 63 + b"]", InvalidJSON, "nested deeper than 64 levels"),
+        (b'[{"s": "' + b"x" * 2000 + b'"}]', InvalidDataset, "item 0: larger than a MongoDB document"),
+        (b" ", InvalidJSON, "the request body is empty"),
+    ]:
+        for chunk in (1, 64 * 1024):
+            with pytest.raises(error, match=re.escape(message)):
+                list(datasetloader.JsonArrayReader(io.BytesIO(bad), chunk=chunk, max_item_bytes=1000))
+    deepest_allowed = b"[" + b'{"a":' * 62 + b"1" + b"}" * 62 + b"]"
+    assert streamed(deepest_allowed, 7) == json.loads(deepest_allowed)
+
+
+def test_a_json_file_loads_in_batches_of_bounded_text(mongo_db):
+    """Records of 100 kB each: a batch is cut at DATASET_BATCH_BYTES of text, not at 5,000 records."""
+    records = [{"i": i, "v": "x" * 100_000} for i in range(30)]
+    read = [0]
+
+    def parsed():
+        for record in records:
+            read[0] += 100_000
+            yield record
+
+    batches = list(datasetloader._batches(parsed(), 5000, lambda: read[0]))
+    assert [len(batch) for batch in batches] == [11, 11, 8]
+    assert datasetloader.load_json(mongo_db.j, io.BytesIO(json.dumps(records).encode())) == 30
+    assert mongo_db.j.count_documents({}) == 30
+
+
 def test_command_line_load(mongo_db, mongo_uri, tmp_path):
     csv_file = tmp_path / "small.csv"
     csv_file.write_text('"a";"b"\n1;"x"\n2;"y"\n')
@@ -239,6 +290,13 @@ def test_command_line_load(mongo_db, mongo_uri, tmp_path):
     out = subprocess.run([*cmd[:4], str(bad), *cmd[5:]], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
     assert mongo_db.small.count_documents({}) == 2
+    documents = tmp_path / "small.json"  # a JSON array, read a record at a time as an upload is
+    documents.write_text('[{"a": 1},\n {"a": 2}, {"a": {"$gt": 3}}]')
+    out = subprocess.run([*cmd[:4], str(documents), *cmd[5:-1], "j"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 1 and "item 2.a: field name '$gt'" in out.stderr and "Traceback" not in out.stderr
+    documents.write_text('[{"a": 1},\n {"a": 2}]')
+    out = subprocess.run([*cmd[:4], str(documents), *cmd[5:-1], "j"], capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(out.stdout) == {"inserted": 2, "collection": f"{mongo_db.name}.j"}
 
 
 # ------------------------------------------------------------------------------ downloader

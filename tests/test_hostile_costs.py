@@ -12,10 +12,11 @@ import time
 
 import requests
 
-from helpers import CSV_TYPE, MODEL, RECORD, Case, check_refused, hostile_battery, job, post, predict
+from helpers import CSV_TYPE, MODEL, RECORD, Case, check_refused, deep, hostile_battery, job, post, predict
 
 LONG_DIGITS = "1" * 15_000 + "x"  # a backtracking parse of it took 4.8 s and held the GIL
 WIDE_HEADER = ",".join(f"c{i}" for i in range(40_000)).encode()  # its duplicate check took 14 s
+NESTED_59 = deep(59, b"[", b"]")  # 2 million Python lists in 4 MB: 190 MB and 2-3 s to parse (issue 25, 3.7)
 
 
 def csv_put(id: str, body: bytes) -> Case:
@@ -38,6 +39,7 @@ CASES = [
     post("cost-records-of-ones", "/predict/", {"modelkey": MODEL, "records": [1] * 400_000}),
     post("cost-records-of-strings", "/predict/", {"modelkey": MODEL, "records": ["x"] * 300_000}),
     post("cost-records-of-arrays", "/predict/", {"modelkey": MODEL, "records": [[]] * 400_000}),
+    post("cost-arrays-nested-59-deep", "/predict/", b'{"records": [' + b",".join([NESTED_59] * 34_900) + b"]}"),
     post("cost-features-of-numbers", "/train/", job(schema={"label": {"key": "y"}, "features": [1] * 9_000})),
     # --- CSV headers (finding 3) -----------------------------------------------------------------
     csv_put("cost-csv-40000-columns", WIDE_HEADER + b"\n1\n"),

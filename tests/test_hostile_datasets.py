@@ -6,8 +6,11 @@ The battery and its checks are helpers.hostile_battery's.
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
+import requests
 
 from helpers import (
     CSV_TYPE,
@@ -19,6 +22,7 @@ from helpers import (
     send,
 )
 
+SCHEMA = "invalid_schema"
 HEADER_130 = ",".join(f"c{i}" for i in range(130)).encode()
 
 
@@ -121,8 +125,16 @@ CASES = [
     named("dataset-put-mode-20kb", "/datasets/hostile/m?mode=" + "m" * 20_000),
     Case("dataset-schema-label-20kb", "GET", "/datasets/e2e/bank/schema?label=" + "l" * 20_000, 400, "invalid_request"),
     Case("dataset-schema-label-257", "GET", "/datasets/e2e/bank/schema?label=" + "l" * 257, 400, "invalid_request"),
-    Case("dataset-schema-numeric-label", "GET", "/datasets/e2e/bank/schema?label=balance", 400, "invalid_schema"),
-    Case("dataset-schema-numeric-label-day", "GET", "/datasets/e2e/bank/schema?label=duration", 400, "invalid_schema"),
+    Case("dataset-schema-bad-task", "GET", "/datasets/e2e/bank/schema?label=balance&task=%00x", 400, "invalid_request"),
+    Case("dataset-schema-empty-task", "GET", "/datasets/e2e/bank/schema?label=balance&task=", 400, "invalid_request"),
+    Case("dataset-schema-text-regressed", "GET", "/datasets/e2e/bank/schema?label=y&task=regression", 400, SCHEMA),
+    Case(
+        "dataset-schema-balance-as-classes",
+        "GET",
+        "/datasets/e2e/bank/schema?label=balance&task=classification",
+        400,
+        SCHEMA,
+    ),
     csv("dataset-csv-header-cell-131073", b"h" * 131_073 + b",b\n1,2\n"),
     csv("dataset-csv-header-70000", b"a" * 70_000 + b"\n1\n"),
     csv("dataset-csv-row-over-16-mib", HEADER_130 + b"\n" + b",".join([b"x" * 130_000] * 130) + b"\n"),
@@ -173,3 +185,54 @@ def test_a_dataset_past_max_dataset_bytes_is_413_and_the_old_data_stays(small_li
     fits = b"a,b\n" + b"7,8\n" * 1000
     assert send(small_limits.url, "PUT", f"/datasets/{db}/kept", fits, CSV_TYPE, chunked=True).status == 200
     assert mongo_db.kept.count_documents({}) == 1000
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:")) / 1024
+
+
+def sampled_put(service, path: str, body: bytes) -> tuple[requests.Response, float]:
+    """The answer to a PUT of body, and how far the web server's RSS rose above where it was
+    while the request ran (sampled from /proc every 10 ms)."""
+    pid = service.children["web"].pid
+    before, peak, done = rss_mb(pid), [0.0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        answer = service.request("PUT", path, data=body, headers=JSON_TYPE)
+    finally:
+        done.set()
+        sampler.join()
+    return answer, peak[0] - before
+
+
+def test_a_large_json_upload_is_read_a_batch_at_a_time(service, mongo_db):
+    """24 MB of records holding many small objects, whose last item is refused: read whole, the
+    body made some 25x its size in Python objects before the 400 (84 MB of '[1,{},{},...]' peaked
+    at 2.86 GB). Streamed, what the server holds is a batch of records (DATASET_BATCH_BYTES of
+    text), whatever the body's size; the refusal still names the item, and nothing is loaded."""
+    record = b'{"v":[' + b",".join([b"{}"] * 3000) + b"]}"
+    count = 24 * 1024 * 1024 // len(record)
+    body = b"[" + b",\n".join([record] * count) + b',\n{"$bad": 1}]'
+    answer, growth = sampled_put(service, f"/datasets/{mongo_db.name}/big", body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["message"].startswith(f"item {count}: field name '$bad' may not start with '$'")
+    assert "big" not in mongo_db.list_collection_names()
+    print(f"24 MB JSON upload: web server RSS +{growth:.0f} MB")
+    assert growth < 200, f"the web server grew by {growth:.0f} MB for a 24 MB body"
+
+
+def test_a_json_upload_loads_every_record(service, mongo_db):
+    records = [{"i": i, "name": f"n{i}", "tags": [i, {"k": 'x\\"]} ,{'}]} for i in range(12_001)]
+    answer = service.request(
+        "PUT", f"/datasets/{mongo_db.name}/all", data=json.dumps(records, indent=1), headers=JSON_TYPE
+    )
+    assert answer.status_code == 200 and answer.json()["inserted"] == 12_001, answer.text
+    assert sorted(mongo_db.all.find({}, {"_id": 0}), key=lambda d: d["i"]) == records

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from helpers import Service
-from modelserver import protocol_error
+from httpserver import protocol_error
 from predictionservice.exceptions import STATUS, code_for_status
 
 # (id, raw request, expected status, expected code)
@@ -215,3 +215,24 @@ def test_a_body_that_stops_arriving_is_408(few_threads):
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
     error = json.loads(answer.partition(b"\r\n\r\n")[2])["error"]
     assert error["code"] == "request_timeout" and "request_body_min_rate" in error["message"]
+
+
+def test_the_access_log_cannot_be_forged(web):
+    """Issue 25, 3.10: X-Forwarded-For was logged instead of the peer, as sent (a whole fake log
+    line fit in it), and quotes in the query and ESC, CR and NUL in the User-Agent were written
+    raw. The peer is logged (no proxy is trusted by default) and every field is escaped."""
+    forged = '6.6.6.6" - - [01/Jan/2020:00:00:00 +0000] "GET /forged HTTP/1.1" 200 1 "-" "-" x'
+    request = (
+        b'GET /health?q="quoted"&b=\\ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-ID: forge-1\r\n'
+        b"X-Forwarded-For: " + forged.encode() + b"\r\n"
+        b"User-Agent: evil\x1b[31mred\x00nul\rcr\x7f\xe9\r\nConnection: close\r\n\r\n"
+    )
+    status, _, _ = raw(web.url, request)
+    assert status == 200
+    log = web.logged(lambda log: "forge-1" in log)
+    (line,) = [line for line in log.splitlines() if "forge-1" in line]
+    assert "6.6.6.6" not in log and "/forged" not in log
+    assert line.startswith("127.0.0.1 - - [")
+    assert '"GET /health?q=\\"quoted\\"&b=\\\\ HTTP/1.1" 200 ' in line
+    assert line.endswith(' "-" "evil\\x1b[31mred\\x00nul\\x0dcr\\x7f\\xe9" forge-1'), line
+    assert not any(c in log for c in "\x1b\x00\r\x7f")

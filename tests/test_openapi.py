@@ -6,7 +6,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from helpers import API_ROUTES as ROUTES
-from helpers import NOT_YET_SERVED, ROOT
+from helpers import NOT_YET_IN_CONTRACT, NOT_YET_SERVED, ROOT
 from predictionservice import openapi, validation
 from predictionservice.exceptions import NotFound
 from predictionservice.jobstore import COMPLETED, JobStore, public_view
@@ -57,17 +57,25 @@ def test_the_repository_carries_the_contract_as_the_team_wrote_it():
     assert API_MD.read_text() == SHARED_API_MD.read_text(), "copy ../shared/API.md to docs/API.md"
 
 
+JOB_ROUTES = ("/training/", "/predictall/", "/jobs/")
+
+
 def test_the_route_table_matches_api_md():
     """The expectation above is API.md's: every route heading of it is listed here, served or
     named as not served yet."""
     text = API_MD.read_text()
     headed = set()
     for method, route in re.findall(r"(GET|POST|PUT|DELETE) (/[\w/<>.{}-]*)", text):
-        headed.add((method.lower(), re.sub(r"<(\w+)>", r"{\1}", route).replace("{id}", "{job_id}")))
+        route = re.sub(r"<(\w+)>", r"{\1}", route)
+        if route.startswith(JOB_ROUTES):  # the contract's <id> of a job is the service's {job_id}
+            route = route.replace("{id}", "{job_id}")
+        headed.add((method.lower(), route))
     expected = {(method, route) for route, methods in ROUTES.items() for method in methods}
     pending = {(method, route) for route, methods in NOT_YET_SERVED.items() for method in methods}
+    ahead = {(method, route) for route, methods in NOT_YET_IN_CONTRACT.items() for method in methods}
     assert not expected & pending
-    assert headed == expected | pending
+    assert ahead <= expected and not headed & ahead  # served, and named here until the contract names them
+    assert headed == (expected - ahead) | pending
 
 
 def test_document_header(document):
@@ -121,9 +129,10 @@ def test_every_path_template_parameter_is_declared(document):
 
 def test_query_parameters(document):
     schema_route = document["paths"]["/datasets/{db}/{collection}/schema"]["get"]
-    assert schema_route["parameters"] == [
-        {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
-    ]
+    label, task = schema_route["parameters"]
+    assert label == {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
+    assert task["name"] == "task" and not task["required"]
+    assert task["schema"] == {"enum": ["classification", "regression"]}
     put = document["paths"]["/datasets/{db}/{collection}"]["put"]
     assert put["parameters"][0]["name"] == "mode" and put["parameters"][0]["schema"]["enum"] == ["replace", "append"]
     assert set(put["requestBody"]["content"]) == {"text/csv", "application/json"}
@@ -244,5 +253,6 @@ def test_every_query_parameter_the_views_read_is_in_the_document(document):
         ("/training/status/{job_id}", "history"), ("/predictall/status/{job_id}", "history"),
         ("/jobs/{job_id}", "history"), ("/datasets/{db}/{collection}/export", "format"),
         ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}/schema", "label"),
+        ("/datasets/{db}/{collection}/schema", "task"),
     }  # fmt: skip
     assert listed == expected

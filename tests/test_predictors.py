@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 
 from dataparser import DataParser
+from predictionservice.defaults import PREDICT_CHUNK_VALUES
 from predictionservice.exceptions import InvalidSchema, MissingField
-from predictionservice.predictors import Forest, ForestPredictor, LinearClassifier, LinearRegressor, softmax
+from predictionservice.predictors import (
+    Forest,
+    ForestPredictor,
+    LinearClassifier,
+    LinearRegressor,
+    class_answers,
+    softmax,
+)
 
 SCHEMA3 = {"label": {"key": "y", "values": {"a": 0, "b": 1, "c": 2}}, "features": [{"key": "x"}, {"key": "z"}]}
 NUMERIC = {"label": {"key": "y"}, "features": [{"key": "x"}, {"key": "z"}]}
@@ -93,3 +101,39 @@ def test_a_bad_record_is_named_in_a_batch():
     predictor = ForestPredictor(DataParser(SCHEMA3), [STUMP])
     with pytest.raises(MissingField, match="record 1: field 'z' is missing"):
         predictor.predict([{"x": 1, "z": 1}, {"x": 1}])
+
+
+def test_a_many_class_batch_is_scored_in_slices_with_the_same_answers_and_indices():
+    """2,000 classes: at most PREDICT_CHUNK_VALUES class scores at once (500 rows a slice), the
+    answers those of the whole matrix at once, a bad record named by its index in the batch."""
+    classes = 2000
+    rng = np.random.default_rng(3)
+    schema = {"label": {"key": "y", "values": {f"k{i}": i for i in range(classes)}}, "features": NUMERIC["features"]}
+    predictor = LinearClassifier(DataParser(schema), rng.normal(0, 1, (classes, 2)), rng.normal(0, 1, classes))
+    records = [{"x": i / 100, "z": (i % 7) - 3.0} for i in range(1200)]
+    assert PREDICT_CHUNK_VALUES // classes < len(records)  # sliced
+    margins = predictor.margins(DataParser(schema).encode(records))
+    whole = class_answers(predictor.names, softmax(margins), margins.argmax(axis=1), 3)
+    sliced = predictor.predict(records, top=3)
+    assert [a["label"] for a in sliced] == [a["label"] for a in whole]
+    for mine, theirs in zip(sliced, whole, strict=True):
+        assert list(mine["probabilities"]) == list(theirs["probabilities"])
+        assert list(mine["probabilities"].values()) == pytest.approx(list(theirs["probabilities"].values()), rel=1e-12)
+    with pytest.raises(MissingField, match="record 1100: field 'z' is missing"):
+        predictor.predict([*records[:1100], {"x": 1}, *records[1101:]], top=3)
+
+
+def test_top_probabilities_are_the_leaders_most_probable_first_and_zero_leaves_them_out():
+    predictor = ForestPredictor(DataParser(SCHEMA3), [STUMP, DEEPER])
+    rows = [{"x": -1.0, "z": 5.0}, {"x": 2.0, "z": 0.0}]
+    full = predictor.predict(rows)
+    assert full[1]["probabilities"] == {"a": 0.5, "b": 0.25, "c": 0.25}
+    top = predictor.predict(rows, top=2)
+    assert [list(a["probabilities"].items()) for a in top] == [[("a", 0.5), ("c", 0.5)], [("a", 0.5), ("b", 0.25)]]
+    assert predictor.predict(rows, top=3) == full and predictor.answered_probabilities(2) == 2
+    none = predictor.predict_one(rows[0], top=0)
+    assert none == {k: v for k, v in full[0].items() if k != "probabilities"}
+    binary = LinearClassifier(DataParser(BINARY), [[1.0, -1.0]], [0.0])
+    assert binary.predict_one({"x": 0.0, "z": 1.0}, top=1)["probabilities"] == {
+        "no": pytest.approx(1 / (1 + 1 / math.e))
+    }

@@ -137,6 +137,20 @@ def test_the_jobs_page_and_a_job_page(client, model):
     assert client.get("/ui/jobs/never-issued").status_code == 404
 
 
+def test_a_job_page_of_a_key_that_is_no_job_id_is_404_not_a_redis_outage(client, caplog):
+    """Issue 25, 3.11: '<id>:history' named the job's history list, Redis refused HMGET on it
+    (WRONGTYPE) and the page answered 503, logged as Redis unavailable; the API's /jobs/ says 404."""
+    job_id = uuid.uuid4().hex
+    jobs = JobStore(connect(client.params["redis_url"]), 600)
+    jobs.create(job_id, "training", {"name": "x"})
+    jobs.update(job_id, COMPLETED, "done")  # its history list exists
+    for path in (f"/ui/jobs/{job_id}:history", f"/ui/jobs/{job_id}:history/status"):
+        answer = client.get(path)
+        assert answer.status_code == 404, (path, answer.text)
+        assert "a job id is 32 hexadecimal digits" in answer.text
+    assert "Redis unavailable" not in caplog.text
+
+
 def test_datasets_train_and_a_scored_collection(client, mongo_client):
     db = mongo_client["ui_test"]
     db["rows"].delete_many({})
@@ -185,3 +199,56 @@ def test_token_mode_asks_once_and_keeps_a_session_cookie(base_params):
     away = app.post("/ui/login", data={"token": "page-token", "next": "//evil.example/", "csrf_token": csrf})
     assert away.status_code == 303 and away.headers["Location"] == "/ui/"  # never off the site
     assert app.post("/ui/login", data={"token": "page-token", "csrf_token": "x"}).status_code == 403
+
+
+def test_the_training_page_offers_regression_for_a_measurement_and_classes_on_request(client, mongo_db):
+    mongo_db.m.insert_many([{"x1": float(i % 9), "c": "ab"[i % 2], "m": i / 7, "n": i % 3} for i in range(300)])
+    dataset = f"{mongo_db.name}.m"
+    page = client.get("/ui/train", params={"dataset": dataset, "label": "m"})
+    assert page.status_code == 200 and 'id="inferred-schema"' in page.text, page.text
+    assert 'value="LinearRegressionWrapper"' in page.text and 'value="LogisticRegressionWrapper"' not in page.text
+    assert 'name="task"' in page.text
+    classes = client.get("/ui/train", params={"dataset": dataset, "label": "n", "task": "classification"})
+    assert classes.status_code == 200 and 'value="LogisticRegressionWrapper"' in classes.text
+    assert 'value="LinearRegressionWrapper"' not in classes.text
+    assert '<option value="classification" selected>' in classes.text
+    refused = client.get("/ui/train", params={"dataset": dataset, "label": "m", "task": "classification"})
+    assert refused.status_code == 400 and "not a whole number" in refused.text
+
+
+def scored_rows(n: int) -> list[dict]:
+    """A classifier's scored documents: y its label, id distinct in every row, m a measurement,
+    k five categories, late two values in the first 1,000 rows and a new one in each row after."""
+    return [
+        {
+            "score": i % 2,
+            "label": "yes" if i % 2 else "no",
+            "probability": (i % 10) / 10,
+            "value": {"y": "yes" if i % 3 else "no", "id": i, "m": i / 3, "k": f"k{i % 5}",
+                      "late": str(i % 2 if i < 1000 else i)},
+        }
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_a_scored_page_compares_only_offered_fields_and_caps_the_classes(base_params, mongo_db):
+    """GET /ui/datasets/<db>/<scored>?label=_id on 45,209 rows drew a 45,209² confusion matrix
+    (542 s, killed at 22.4 GB) and label=$ or a NUL was a 500: only the fields a comparison
+    makes sense for are offered, any other is a 400 page, and a matrix stops at its cap."""
+    app = InProcess(modelservice({**base_params, "report_max_classes": 4}))
+    mongo_db.scored.insert_many(scored_rows(3000))
+    path = f"/ui/datasets/{mongo_db.name}/scored"
+    page = app.get(path, params={"label": "y"})
+    assert page.status_code == 200 and 'id="confusion"' in page.text, page.text
+    offered = re.findall(r'<option value="([^"]*)"', re.search(r'<form method="get" id="label-form">.*?</form>',
+                                                               page.text, re.S).group(0))  # fmt: skip
+    assert offered == ["", "late", "y"]  # id, m (too many values) and k (5 > 4) are not offered
+    assert "over 3000 documents with y" in page.text
+    for hostile in ["_id", "id", "m", "k", "$", "\x00", "value.y", "$where", "y" * 5000]:
+        refused = app.get(path, params={"label": hostile})
+        assert refused.status_code == 400, (hostile, refused.status_code)
+        assert "cannot be compared with the predictions" in unescape(refused.text) and "&#39;y&#39;" in refused.text
+    late = app.get(path, params={"label": "late"})  # two values in the sample, thousands after it
+    assert late.status_code == 200 and 'id="confusion"' not in late.text
+    assert 'id="too-many-classes"' in late.text and len(late.text) < 20_000
+    assert app.get(path, params={"label": ""}).status_code == 200  # none: no comparison

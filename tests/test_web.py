@@ -144,6 +144,78 @@ def test_a_job_past_the_servers_caps_is_400_naming_the_cap(client, bank_collecti
     assert reply.status_code == 400 and words in reply.json()["error"]["message"], reply.text
 
 
+FOREST = {k: v for k, v in JOB.items() if k in ("inputCollection", "schema", "numFolds")}
+HUNDRED_THOUSAND = {"no": 0, "yes": 1, **{f"c{i}": i for i in range(2, 100_000)}}  # bank's y, and more
+FOREST = {**FOREST, "name": "RandomForestWrapper", "inputCollection": "datasets.bank"}
+
+
+@pytest.fixture(scope="module")
+def own_queue(base_params):
+    """The app on a Redis database of its own, whose queue no worker reads: a job these tests
+    should not be able to queue (without the caps) never reaches the session's worker."""
+    url = base_params["redis_url"].rsplit("/", 1)[0] + "/6"
+    queue = redis.Redis.from_url(url)
+    yield InProcess(modelservice({**base_params, "redis_url": url}))
+    queue.flushdb()
+    queue.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        (
+            {"numTrees": [20, 500], "maxDepth": [5, 20]},
+            "numTrees x 2^maxDepth is 500 x 2^20 = 524288000 nodes at most; this server grows at most 1048576 "
+            "per fit (max_forest_nodes): lower numTrees or maxDepth (maxDepth 19 halves it)",
+        ),
+        ({"numTrees": [451], "maxDepth": [12]}, "451 x 2^12 = 1847296 nodes"),
+        (
+            {"schema": {"label": {"key": "y", "values": HUNDRED_THOUSAND}, "features": [{"key": "age"}]}},
+            "the label maps 100000 classes; this server trains at most 1000 (max_label_classes)",
+        ),
+    ],
+)
+def test_a_model_past_the_servers_size_caps_is_400_naming_the_cap(own_queue, bank_collection, changes, words):
+    """Issue 25, 3.8: a 100,000-class label map sat 11 minutes in Spark's planning, and 500 trees
+    of depth 20 passed every other cap (some 800 times a 55 s job)."""
+    reply = own_queue.post("/train/", json={**FOREST, **changes})
+    assert reply.status_code == 400 and words in reply.json()["error"]["message"], reply.text
+
+
+def test_a_forest_within_the_cap_is_queued(own_queue, bank_collection):
+    forest = own_queue.post("/train/", json={**FOREST, "numTrees": [64], "maxDepth": [14]})  # 2^20 exactly
+    assert forest.status_code == 202, forest.text
+
+
+def test_one_client_holds_at_most_its_share_of_the_queue(base_params, bank_collection):
+    """Issue 25, 3.8: one client could fill the queue (max_queued_jobs) for everyone. Each client
+    address holds max_queued_jobs_per_client jobs waiting; a job that started frees its place."""
+    url = base_params["redis_url"].rsplit("/", 1)[0] + "/5"  # a queue of its own: no worker reads it
+    app = InProcess(modelservice({**base_params, "redis_url": url, "max_queued_jobs_per_client": 2}))
+    queue = redis.Redis.from_url(url)
+    queue.flushdb()
+
+    def submit(address: str):
+        return app.post("/train/", json=_job(), environ_base={"REMOTE_ADDR": address})
+
+    try:
+        first, second = submit("10.0.0.1"), submit("10.0.0.1")
+        assert first.status_code == second.status_code == 202, first.text
+        third = submit("10.0.0.1")
+        assert third.status_code == 429 and third.headers["Retry-After"] == "30", third.text
+        message = third.json()["error"]["message"]
+        assert "2 jobs of this client (10.0.0.1) are waiting" in message and "max_queued_jobs_per_client" in message
+        assert submit("10.0.0.2").status_code == 202  # another client still has its share
+        JobStore(queue, 60).update(first.json()["job_id"], "STARTED", "taken by a worker")
+        assert submit("10.0.0.1").status_code == 202
+        assert submit("10.0.0.1").status_code == 429
+        queue.delete(queue_key(base_params))  # the broker lost its queue (a restart without its data)
+        assert submit("10.0.0.1").status_code == 202  # jobs that can never start do not hold the share
+    finally:
+        queue.flushdb()
+        queue.close()
+
+
 def test_a_full_queue_is_429_with_retry_after(base_params, bank_collection):
     """Issue 11, finding 4: 1,000 posts of 4 MB filled Redis. Jobs beyond max_queued_jobs wait
     at the client, and the job record keeps no second copy of the schema."""
@@ -225,15 +297,18 @@ def test_a_lone_surrogate_is_400_naming_it(client, path, body):
     assert reply.status_code == 400 and "lone UTF-16 surrogate" in reply.text, reply.text
 
 
-def test_the_schema_endpoint_reads_a_sample_and_caps_numeric_labels(base_params, mongo_db):
+def test_the_schema_endpoint_reads_a_sample_and_caps_classes_of_numbers(base_params, mongo_db):
     mongo_db.wide.insert_many([{"n": i, "x": float(i % 7), "c": "abc"[i % 3]} for i in range(1000)])
     path = f"/datasets/{mongo_db.name}/wide/schema"
     full = InProcess(modelservice(base_params))
-    reply = full.get(path, params={"label": "n"})
-    assert reply.status_code == 400 and "more than 100 distinct numbers" in reply.text, reply.text
+    reply = full.get(path, params={"label": "n"})  # a number: a regression target, however many values
+    assert reply.status_code == 200 and reply.json()["label"] == {"key": "n"}, reply.text
+    reply = full.get(path, params={"label": "n", "task": "classification"})
+    assert reply.status_code == 400 and "more than 100 distinct values" in reply.text, reply.text
     sampled = InProcess(modelservice({**base_params, "schema_sample_docs": 50}))
-    reply = sampled.get(path, params={"label": "n"})  # 50 documents: 50 values, under the cap
+    reply = sampled.get(path, params={"label": "n", "task": "classification"})  # 50 documents: 50 classes
     assert reply.status_code == 200, reply.text
+    assert len(reply.json()["label"]["values"]) == 50
     assert reply.json()["features"] == [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1, "c": 2}}]
     with sampled.app.app_context():
         with services().mongo.collection(CollectionRef(base_params["mongodb_uri"], mongo_db.name, "wide")) as coll:

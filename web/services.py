@@ -8,7 +8,7 @@ import secrets
 import uuid
 from typing import Any
 
-from flask import current_app
+from flask import current_app, has_request_context, request
 
 from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory, PredictorCache
@@ -23,6 +23,7 @@ from predictionservice.openapi import openapi_document
 from predictionservice.openinference import infer_schema
 from predictionservice.redisclient import connect
 from predictionservice.validation import Validator, predict_schema
+from web.workercount import WorkerCount
 
 EXTENSION = "prediction_service"
 
@@ -43,6 +44,7 @@ class Services:
         self.factory = ModelFactory(params["algorithms"])
         self.predictors = PredictorCache(self.factory, self.models, watch=self._model_watch(params))
         self.celery = make_celery(params, set_as_current=False)
+        self.worker_count = WorkerCount(self.celery, params["worker_ping_interval"])
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
         self.infer_validator = Validator(infer_schema(params["max_records_per_request"]))
         self.openapi = openapi_document(params, self.factory.job_schemas())
@@ -77,8 +79,11 @@ class Services:
                 f"retry in {QUEUE_FULL_RETRY_AFTER} s",
                 retry_after=QUEUE_FULL_RETRY_AFTER,
             )
+        client = (request.remote_addr if has_request_context() else None) or "unknown"
+        self._check_share(client)
         job_id = uuid.uuid4().hex
         self.jobs.create(job_id, kind, redact_job(job), request_id)  # the record is shown: no credentials
+        self.jobs.add_queued_by(client, job_id)
         try:
             self.celery.send_task(task, args=[job], task_id=job_id, queue=self.params["queue_name"])
         except Exception as exc:
@@ -86,13 +91,33 @@ class Services:
             raise ServiceUnavailable(f"the job queue (Redis) is unreachable: {type(exc).__name__}") from exc
         return job_id
 
+    def _check_share(self, client: str) -> None:
+        """One client (by address, until API keys exist) may hold max_queued_jobs_per_client of
+        the queue: beyond, 429, so that one client cannot fill the queue for everyone."""
+        share = self.params["max_queued_jobs_per_client"]
+        mine = self.jobs.queued_by(client)
+        if mine >= share:  # before refusing: only the jobs whose message is still in the queue count
+            mine = self.jobs.queued_by(client, self.queue_key)
+        if mine >= share:
+            raise TooManyRequests(
+                f"{mine} jobs of this client ({client}) are waiting for a worker, the most one client may "
+                f"queue (max_queued_jobs_per_client: {share}); retry in {QUEUE_FULL_RETRY_AFTER} s, once one "
+                "of them has started",
+                retry_after=QUEUE_FULL_RETRY_AFTER,
+            )
+
     def workers(self) -> list[str]:
-        """The names of the Celery workers that answer a ping (none when the broker does not)."""
-        try:
-            answers = self.celery.control.ping(timeout=0.5) or []
-        except Exception:  # no broker or no answer: no workers to report
-            return []
-        return sorted(name for answer in answers for name in answer)
+        """The names of the Celery workers that answered the background ping (none when the broker
+        does not answer): read, never asked, so /health waits for no worker."""
+        return self.worker_count.names()
+
+    def start(self) -> None:
+        """The background work of a served app (the server calls it as it starts)."""
+        self.worker_count.start()
+
+    def stop(self) -> None:
+        """The server calls it as it stops."""
+        self.worker_count.stop()
 
 
 def services() -> Services:

@@ -19,9 +19,9 @@ from typing import Any
 import pymongo.errors
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from dataparser import DataParser, number
+from dataparser import TASKS, DataParser, number
 from predictionservice.exceptions import InvalidRequest, NotFound, RecordError, ServiceError, Unauthorized
-from predictionservice.jobstore import FINAL, MAX_LIST
+from predictionservice.jobstore import FINAL, MAX_LIST, issued_id
 from predictionservice.mongotarget import resolve
 from web import errors, guard
 from web.charts import Chart, bar_chart
@@ -29,7 +29,7 @@ from web.datasets import collections, description, existing, inferred_schema
 from web.jobs import queue_training
 from web.jsonio import json_response, shown
 from web.prediction import answer
-from web.reports import is_scored, scored_report
+from web.reports import checked_label, is_scored, label_choices, scored_report
 from web.services import services
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static", static_url_path="/ui/static")
@@ -240,7 +240,11 @@ def job_status(job_id: str) -> Response:
 
 
 def _job(job_id: str) -> dict[str, Any]:
-    view = services().jobs.view(job_id) if len(job_id) <= 64 else None
+    """The job's view; 404 as the API's /jobs/ says it, before a client's text becomes a Redis key
+    ('<id>:history' names the job's history list, which Redis refuses to read as a job)."""
+    if not issued_id(job_id):
+        raise NotFound(f"no job with id {shown(job_id)}: a job id is 32 hexadecimal digits, as issued")
+    view = services().jobs.view(job_id)
     if view is None:
         raise NotFound(f"no job with id {shown(job_id)}")
     return view
@@ -262,14 +266,15 @@ def train_page() -> Any:
     """Pick a dataset and a label, see the inferred schema, choose the algorithm and its grid;
     the job is checked and queued as POST /train/ does, and the browser lands on its page."""
     form = request.values
-    dataset, label = form.get("dataset", ""), form.get("label", "")
+    dataset, label, task = form.get("dataset", ""), form.get("label", ""), form.get("task", "")
     page: dict[str, Any] = {"datasets": collections(), "dataset": dataset, "label": label, "error": None}
+    page["task"], page["tasks"] = task, TASKS
     try:
         if dataset:
             db, collection = _split(dataset)
             page["fields"] = sorted(description(db, collection)["fields"])
             if label:
-                page["schema"] = inferred_schema(db, collection, label)
+                page["schema"] = inferred_schema(db, collection, label, task or None)
         if request.method == "POST":
             job_id = queue_training(training_job(form, page.get("schema")))
             return redirect(url_for("ui.job_page", job_id=job_id), 303)
@@ -348,10 +353,14 @@ def dataset_page(db: str, collection: str) -> str:
     described = description(db, collection)
     report = None
     if is_scored(described["sample"]):
-        label = request.args.get("label") or scoring_label(f"{db}.{collection}")
+        max_classes = services().params["report_max_classes"]
+        model_label = scoring_label(f"{db}.{collection}")
         with existing(db, collection) as scored:
-            report = scored_report(scored, label)
-        report["inputs"] = sorted({k for d in described["sample"] for k in d["value"] if k != "_id"})
+            choices = label_choices(scored, model_label, max_classes)
+            asked = request.args.get("label")
+            label = checked_label(asked, choices) if asked is not None else model_label
+            report = scored_report(scored, label if label in choices else None, max_classes)
+        report["inputs"], report["max_classes"] = choices, max_classes
     columns = sorted({k for d in described["sample"] for k in d})
     return render_template("ui/dataset.html", data=described, columns=columns, report=report)
 

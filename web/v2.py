@@ -19,7 +19,7 @@ from predictionservice.exceptions import InvalidRequest, NotFound, RecordError
 from predictionservice.openapi import VERSION
 from predictionservice.validation import KEY_PATTERN
 from web.jsonio import json_body, json_response, shown
-from web.prediction import score
+from web.prediction import check_answer_size, score
 from web.services import services
 
 bp = Blueprint("v2", __name__, url_prefix=openinference.PATH_PREFIX)
@@ -73,8 +73,10 @@ def infer(key: str) -> Response:
     services().infer_validator.check(body, "inference request")
     predictor = services().predictors.get(_checked(key))
     rows = openinference.records(key, body, predictor.parser)
+    top = None if "probabilities" in openinference.wanted_outputs(key, body, predictor.parser) else 0
+    check_answer_size(predictor, len(rows), top, v2=True)
     try:
-        answers = score(predictor, rows)
+        answers = score(predictor, rows, top)
     except RecordError as exc:
         raise openinference.row_error(exc) from None
     return json_response(openinference.infer_response(key, body, predictor.parser, answers))
