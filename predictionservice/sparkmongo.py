@@ -58,7 +58,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from predictionservice.tempcollections import WRITING_PREFIX, drop_stale, publish, temp_name
+from predictionservice.tempcollections import WRITING_PREFIX, drop_stale, marked, publish, recover, temp_name
 
 FORMAT = "mongodb"
 ARROW_CHUNK = 8192
@@ -475,14 +475,15 @@ class MongoWriter(DataSourceArrowWriter):
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
         with _client(self.uri) as client:
             db = client[self.db]
-            if self.temp not in db.list_collection_names(filter={"name": self.temp}):
-                db.create_collection(self.temp)  # an empty result still replaces the target
-            publish(db, self.temp, self.collection, replace=self.overwrite)
+            publish(db, self.temp, self.collection, replace=self.overwrite)  # an empty result replaces too
+            recover(db)
             drop_stale(db, WRITING_PREFIX)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
         with _client(self.uri) as client:
             db = client[self.db]
+            if marked(db, self.temp):
+                return  # a commit broke off after marking it complete: its recovery needs it
             db.drop_collection(self.temp)
             # Spark aborts as soon as one task fails; tasks still finishing an insert would create
             # the temporary collection again, so keep dropping it for a little while.
