@@ -40,7 +40,7 @@ from pymongo.collection import Collection
 
 from predictionservice.defaults import DATASET_BATCH_BYTES, MAX_DOCUMENT_BYTES, SETTINGS
 from predictionservice.exceptions import Conflict, InvalidDataset, InvalidJSON
-from predictionservice.tempcollections import LOADING_PREFIX, IdClash, drop_stale, publish, recover, temp_name
+from predictionservice.tempcollections import LOADING_PREFIX, IdClash, publish, temp_name, tidy
 from predictionservice.validation import MAX_DEPTH, parse_json
 
 DEFAULT_BATCH = 5000
@@ -391,8 +391,7 @@ def load_documents(
         publish(db, temp.name, collection.name, replace=mode == "replace")
     except IdClash as exc:
         raise Conflict(f"{exc}: an append adds new documents only; nothing was merged") from None
-    recover(db)
-    drop_stale(db, LOADING_PREFIX)
+    tidy(db, LOADING_PREFIX)
     return inserted
 
 

@@ -58,7 +58,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from predictionservice.tempcollections import WRITING_PREFIX, drop_stale, marked, publish, recover, temp_name
+from predictionservice.tempcollections import RECOVER_WAIT, WRITING_PREFIX, marked, publish, temp_name, tidy
 
 FORMAT = "mongodb"
 ARROW_CHUNK = 8192
@@ -476,15 +476,24 @@ class MongoWriter(DataSourceArrowWriter):
         with _client(self.uri) as client:
             db = client[self.db]
             publish(db, self.temp, self.collection, replace=self.overwrite)  # an empty result replaces too
-            recover(db)
-            drop_stale(db, WRITING_PREFIX)
+            tidy(db, WRITING_PREFIX)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
+        import pymongo.errors
+
         with _client(self.uri) as client:
             db = client[self.db]
-            if marked(db, self.temp):
-                return  # a commit broke off after marking it complete: its recovery needs it
-            db.drop_collection(self.temp)
+            away_until = time.monotonic() + RECOVER_WAIT
+            while True:  # the write may have failed because MongoDB went away: wait for it a while
+                try:
+                    if marked(db, self.temp):
+                        return  # a commit broke off after marking it complete: its recovery needs it
+                    db.drop_collection(self.temp)
+                    break
+                except pymongo.errors.PyMongoError:
+                    if time.monotonic() > away_until:
+                        raise
+                    time.sleep(1.0)
             # Spark aborts as soon as one task fails; tasks still finishing an insert would create
             # the temporary collection again, so keep dropping it for a little while.
             deadline = time.monotonic() + ABORT_WATCH

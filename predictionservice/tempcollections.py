@@ -147,13 +147,15 @@ def publish(
     # Journaled: each step, once acknowledged, outlives a crash of MongoDB (an acknowledged write may
     # otherwise be lost with the last moment of its journal), so a publish that returned is durable.
     db = db.with_options(write_concern=WriteConcern(j=True))
+    marking: list[bool] = []  # set once the marker is being written: from then on W is kept
     with _target_lock(db, target), _running(db, marker):
         try:
-            _publish(db, temp, target, replace=replace, step=step or (lambda _: None))
-        except IdClash:
-            db.drop_collection(temp)
-            raise
+            _publish(db, temp, target, replace=replace, step=step or (lambda _: None), marking=marking)
         except Exception:
+            if not marking:  # an _id clash, or MongoDB gone before W was marked complete
+                with contextlib.suppress(pymongo.errors.PyMongoError):
+                    db.drop_collection(temp)
+                raise
             outcome = _settle(db, marker, recover_wait)
             if outcome in ("finished", "done"):
                 log.warning("publish of %s.%s broke off and was finished", db.name, target, exc_info=True)
@@ -164,7 +166,7 @@ def publish(
             raise
 
 
-def _publish(db: Any, temp: str, target: str, *, replace: bool, step: Step) -> None:
+def _publish(db: Any, temp: str, target: str, *, replace: bool, step: Step, marking: list[bool]) -> None:
     if not replace:
         _refuse_clash(db, temp, target)
     listed = set(db.list_collection_names(filter={"name": {"$in": [temp, target]}}))
@@ -181,6 +183,7 @@ def _publish(db: Any, temp: str, target: str, *, replace: bool, step: Step) -> N
         "owner": _owner(),
         "at": time.time(),
     }
+    marking.append(True)
     db[marker_name(temp)].insert_one(doc)  # journaled (see publish): with it every document of W before
     step("marked")
     if not replace:
@@ -336,7 +339,11 @@ def recover(db: Any) -> list[str]:
             )
             if claimed is None:
                 continue  # another process claimed it first
-            outcome = _finish(db, claimed)
+            try:
+                outcome = _finish(db, claimed)
+            except pymongo.errors.PyMongoError:  # MongoDB went away again: the next recovery goes on
+                log.warning("could not recover the publish of %s.%s", db.name, claimed["target"], exc_info=True)
+                continue
             done.append(f"{db.name}.{claimed['target']}: {outcome} (publish of {claimed['temp']})")
             log.warning("recovered an interrupted publish: %s", done[-1])
     return done
@@ -376,6 +383,16 @@ def recover_in_background(uri: str, timeout_ms: int) -> threading.Thread:
 def marked(db: Any, temp: str) -> bool:
     """Whether a temporary collection is complete and awaits its publish's end: not to be dropped."""
     return db[marker_name(temp)].find_one({"_id": MARKER_ID}, {"_id": 1}) is not None
+
+
+def tidy(db: Any, prefix: str) -> None:
+    """After a publish: recover the database's publishes whose owner is gone, sweep this prefix's
+    stale temporary collections. The publish has succeeded whatever happens here."""
+    try:
+        recover(db)
+        drop_stale(db, prefix)
+    except pymongo.errors.PyMongoError:
+        log.warning("could not tidy the temporary collections of %s", db.name, exc_info=True)
 
 
 def drop_stale(db: Any, prefix: str, max_age: float = STALE_AFTER) -> list[str]:

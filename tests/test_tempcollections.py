@@ -1,5 +1,4 @@
 import os
-import signal
 import socket
 import threading
 import time
@@ -11,7 +10,7 @@ import pymongo.errors
 import pytest
 
 import predictionservice.tempcollections as tc
-from localservers import embedded
+from helpers import KillableMongo
 from predictionservice.tempcollections import (
     LOADING_PREFIX,
     WRITING_PREFIX,
@@ -66,29 +65,11 @@ def test_publish_replaces_or_appends_all_or_nothing_and_leaves_no_temporary_coll
 OLD, NEW = 300, 200
 
 
-class KillableMongo:
-    """A SecantusDB server process of this module's own, SIGKILLed and restarted on its data dir."""
-
-    def __init__(self, data_dir):
-        self.port, self.data_dir = embedded.free_port(), data_dir
-        self.server = embedded.start_mongo(self.port, data_dir, use_mongod=False)
-
-    def client(self) -> pymongo.MongoClient:
-        return pymongo.MongoClient(self.server.url, serverSelectionTimeoutMS=1500, connectTimeoutMS=1500)
-
-    def kill(self) -> None:
-        os.killpg(self.server.pid, signal.SIGKILL)
-        self.server.stop()  # reaps it
-
-    def restart(self) -> None:
-        self.server = embedded.start_mongo(self.port, self.data_dir, use_mongod=False)
-
-
 @pytest.fixture(scope="module")
 def killable(tmp_path_factory):
     mongo = KillableMongo(tmp_path_factory.mktemp("killable-mongo"))
     yield mongo
-    mongo.server.stop()
+    mongo.stop()
 
 
 def fill(db, target: str, new_rows: int = NEW, pad: str = "") -> str:

@@ -1,0 +1,122 @@
+"""MongoDB SIGKILLed and restarted on its data while /predictall/ writes (issue 25, section 4): the
+previous output collection stays whole (or the new one is whole, if the publish could finish), the
+job ends FAILED with a message naming what broke or COMPLETED, no hidden collection is left, and
+the next /predictall/ runs. A worker and a web server of their own on a SecantusDB process of their
+own (Redis databases 9 and 10 of the session's server)."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+import pytest
+
+from helpers import KillableMongo, private_stack
+from predictionservice.modelstore import ModelStore
+from predictionservice.redisclient import connect
+
+ROWS, EARLIER = 3000, 3000
+PAD = "p" * 1000  # documents of about 1 KB: a rename of a few thousand takes a moment
+MODEL_KEY = f"restart-{uuid.uuid4().hex[:8]}"
+MODEL = {
+    "name": "LogisticRegressionWrapper",
+    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
+    "coefficients": [2.0],
+    "intercept": -1.0,
+    "numFeatures": 1,
+    "numClasses": 2,
+    "created_at": "2024-01-01T00:00:00Z",
+}
+JOB = {"modelkey": MODEL_KEY, "inputCollection": "s.input", "outputCollection": "s.scored"}
+
+
+@pytest.fixture(scope="module")
+def mongo(tmp_path_factory):
+    server = KillableMongo(tmp_path_factory.mktemp("restart-mongo"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, base_params, mongo):
+    service = private_stack(
+        tmp_path_factory, base_params, "mongo-restart", 9, mongodb_uri=mongo.url, mongodb_timeout_ms=2000
+    )
+    yield service
+    service.stop()
+
+
+def wait_scoring(stack, job_id: str, timeout: float = 180.0) -> None:
+    """Until the job writes its output (its data read and scored)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = stack.get(f"/jobs/{job_id}").json()
+        assert status["status"] not in ("COMPLETED", "FAILED"), status
+        if status["message"].startswith("scoring"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never started writing")
+
+
+def kill_when_written(stack, mongo, job_id: str, delay: float) -> str:
+    """SIGKILL MongoDB delay seconds after the job's temporary collection holds every row (its
+    publish is about to run or running); what was seen, for the messages."""
+    with mongo.client(5000) as client:
+        while stack.get(f"/jobs/{job_id}").json()["status"] not in ("COMPLETED", "FAILED"):
+            temps = [n for n in client.s.list_collection_names() if n.startswith("__writing_")]
+            if temps and client.s[temps[0]].count_documents({}) >= ROWS:
+                time.sleep(delay)
+                mongo.kill()
+                return f"killed {delay} s after {temps[0]} was written"
+    mongo.kill()
+    return "killed after the job ended"
+
+
+def settled_names(mongo, timeout: float = 30.0) -> list[str]:
+    """The collections of database s once nothing hidden is left in it (or after timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with mongo.client(5000) as client:
+            names = sorted(client.s.list_collection_names())
+        if not any(name.startswith("__") for name in names) or time.monotonic() > deadline:
+            return names
+        time.sleep(0.5)
+
+
+@pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="needs a MongoDB server of its own to kill")
+def test_mongodb_killed_during_predictall_leaves_the_output_whole_and_nothing_half_written(stack, mongo):
+    with mongo.client() as client:
+        client.s.input.insert_many([{"x": i / ROWS, "y": "yes" if i % 3 else "no", "pad": PAD} for i in range(ROWS)])
+        client.s.scored.insert_many([{"_id": i, "earlier": i, "pad": PAD} for i in range(EARLIER)])
+    ModelStore(connect(stack.params["redis_url"], stack.params["models_db"])).save(MODEL_KEY, MODEL)
+
+    response = stack.post("/predictall/", json=JOB)
+    assert response.status_code == 202, response.text
+    job_id = response.json()["job_id"]
+    wait_scoring(stack, job_id)
+    seen = kill_when_written(stack, mongo, job_id, delay=0.2)
+    time.sleep(1.0)
+    mongo.restart()
+    final, _ = stack.wait_job(job_id, timeout=180)
+
+    assert settled_names(mongo) == ["input", "scored"], (seen, stack.log("worker")[-3000:])
+    with mongo.client(5000) as client:
+        output = list(client.s.scored.find())
+    if final["status"] == "FAILED":
+        assert sorted(doc.get("earlier") for doc in output) == list(range(EARLIER)), (seen, final, len(output))
+        assert "mongodb" in final["message"].lower() and len(final["message"]) < 600, (seen, final)
+        assert "Traceback" not in final["message"]
+    else:  # the publish was under way: it waited for MongoDB and finished
+        assert final["status"] == "COMPLETED", (seen, final)
+        assert len(output) == ROWS and all("earlier" not in doc for doc in output), (seen, len(output))
+
+    # The service goes on: the next run scores into the same collection.
+    response = stack.post("/predictall/", json=JOB)
+    assert response.status_code == 202, response.text
+    final, _ = stack.wait_job(response.json()["job_id"], timeout=180)
+    assert final["status"] == "COMPLETED" and final["rows"] == ROWS, final
+    assert settled_names(mongo) == ["input", "scored"]
+    with mongo.client(5000) as client:
+        assert client.s.scored.count_documents({}) == ROWS
+        assert client.s.scored.count_documents({"earlier": {"$exists": True}}) == 0
