@@ -91,6 +91,10 @@ class IdClash(ValueError):
     """An append would meet a document already in the target: nothing was merged."""
 
 
+class PublishLost(RuntimeError):
+    """Recovery found no whole copy, old or new (two renames torn by crashes): nothing is dropped."""
+
+
 _TARGET_LOCKS: dict[str, threading.Lock] = {}
 _TARGET_LOCKS_GUARD = threading.Lock()
 _ACTIVE: set[str] = set()  # 'db.marker' of the publishes and recoveries this process is running
@@ -288,17 +292,19 @@ def _finish(db: Any, doc: dict[str, Any]) -> str:
 def _restore(db: Any, doc: dict[str, Any], listed: set[str]) -> None:
     """W was torn by its rename into place: copy the old documents back from A into T."""
     target, aside = doc["target"], doc["aside"]
-    db.drop_collection(target)
+    if doc["old_rows"] is not None and _count(db, aside, listed) != doc["old_rows"]:
+        log.error(
+            "publish of %s.%s: neither the new nor the old documents are whole (torn by killed renames); "
+            "left as they are for a person to look at: %s, %s, %s",
+            db.name,
+            target,
+            doc["temp"],
+            aside,
+            marker_name(doc["temp"]),
+        )
+        raise PublishLost(f"{db.name}.{target}: neither the new nor the old documents are whole")
+    db.drop_collection(target)  # a torn rename's documents
     if doc["old_rows"] is not None:
-        if _count(db, aside, listed) != doc["old_rows"]:
-            log.error(
-                "publish of %s.%s: both the new and the old documents were torn by killed renames; "
-                "%s keeps what is left of the old ones",
-                db.name,
-                target,
-                aside,
-            )
-            return
         list(db[aside].aggregate([{"$merge": {"into": target, "whenMatched": "replace"}}]))
     db[marker_name(doc["temp"])].update_one({"_id": MARKER_ID}, {"$set": {"restored": True}})
     _drop_all(db, doc)
@@ -341,7 +347,7 @@ def recover(db: Any) -> list[str]:
                 continue  # another process claimed it first
             try:
                 outcome = _finish(db, claimed)
-            except pymongo.errors.PyMongoError:  # MongoDB went away again: the next recovery goes on
+            except (pymongo.errors.PyMongoError, PublishLost):  # MongoDB went away again: the next one goes on
                 log.warning("could not recover the publish of %s.%s", db.name, claimed["target"], exc_info=True)
                 continue
             done.append(f"{db.name}.{claimed['target']}: {outcome} (publish of {claimed['temp']})")
