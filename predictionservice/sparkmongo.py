@@ -454,6 +454,11 @@ class MongoWriter(DataSourceArrowWriter):
 
         try:
             target.insert_many(docs, ordered=False)
+        except pymongo.errors.ConnectionFailure as exc:
+            raise MongoWriteError(
+                f"MongoDB stopped answering while the output for {self.db}.{self.collection} was written "
+                f"({type(exc).__name__}); the previous output is kept: run the job again once MongoDB is back"
+            ) from None
         except pymongo.errors.BulkWriteError as exc:
             # A retried task attempt writes its rows again: a document that carries its own _id
             # and is already there was written by an earlier attempt, so the write is idempotent.
@@ -473,9 +478,18 @@ class MongoWriter(DataSourceArrowWriter):
             ) from None
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
+        import pymongo.errors
+
         with _client(self.uri) as client:
             db = client[self.db]
-            publish(db, self.temp, self.collection, replace=self.overwrite)  # an empty result replaces too
+            try:
+                publish(db, self.temp, self.collection, replace=self.overwrite)  # an empty result replaces too
+            except pymongo.errors.ConnectionFailure as exc:
+                raise MongoWriteError(
+                    f"MongoDB stopped answering while the output was put in place in {self.db}.{self.collection} "
+                    f"({type(exc).__name__}): the previous output stays or, if the new one was complete, it is put "
+                    "in place once MongoDB is back (at the worker's next start or next write to that database)"
+                ) from None
             tidy(db, WRITING_PREFIX)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
