@@ -32,6 +32,7 @@ MODEL = {
     "numClasses": 2,
     "created_at": "2024-01-01T00:00:00Z",
 }
+pytestmark = pytest.mark.system  # a worker and a web server of their own
 JOB = {"modelkey": MODEL_KEY, "inputCollection": "s.input", "outputCollection": "s.scored"}
 
 

@@ -89,6 +89,7 @@ def assert_whole(db, target: str, new_rows: int = NEW) -> str:
     return next(iter(values))
 
 
+@pytest.mark.app  # a SecantusDB server process of its own (KillableMongo)
 @pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="needs a MongoDB server of its own to kill")
 @pytest.mark.parametrize(
     ("crash_after", "outcome"),
@@ -114,6 +115,7 @@ def test_a_replace_killed_after_any_step_is_recovered_whole_at_the_next_start(ki
         client.drop_database(name)
 
 
+@pytest.mark.app  # a SecantusDB server process of its own (KillableMongo)
 @pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="needs a MongoDB server of its own to kill")
 def test_a_replace_killed_in_the_middle_of_a_rename_is_recovered_whole(killable):
     """The reproduction: MongoDB SIGKILLed 1 s into the rename of 30,000 documents into place (a
