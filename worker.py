@@ -35,6 +35,7 @@ from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobSto
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, redact_job, resolve, scrub
 from predictionservice.redisclient import connect
+from predictionservice.tempcollections import recover_in_background
 
 # `celery -A modelservice.celery worker` puts the working directory on sys.path only while it
 # loads the app; the worker's later imports (algorithms by name) need the project directory for good.
@@ -469,6 +470,8 @@ def make_worker(params: dict[str, Any]) -> Celery:
     def ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", app) is app:
             start_reaper(app)
+            # Publishes a killed MongoDB or worker broke off: finished or undone before new jobs write.
+            recover_in_background(params["mongodb_uri"], params["mongodb_timeout_ms"])
 
     signals.worker_ready.connect(ready, weak=False)
     return app

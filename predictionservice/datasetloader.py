@@ -40,7 +40,7 @@ from pymongo.collection import Collection
 
 from predictionservice.defaults import DATASET_BATCH_BYTES, MAX_DOCUMENT_BYTES, SETTINGS
 from predictionservice.exceptions import Conflict, InvalidDataset, InvalidJSON
-from predictionservice.tempcollections import LOADING_PREFIX, IdClash, drop_stale, publish, temp_name
+from predictionservice.tempcollections import LOADING_PREFIX, IdClash, publish, temp_name, tidy
 from predictionservice.validation import MAX_DEPTH, parse_json
 
 DEFAULT_BATCH = 5000
@@ -384,12 +384,14 @@ def load_documents(
         inserted = _insert_all(temp, _batches(docs, batch_size, read_bytes))
         if inserted == 0:
             raise InvalidDataset("empty input: no rows after the header")
+    except BaseException:
+        temp.drop()
+        raise
+    try:  # from here the publish owns temp: it drops it, or keeps it for its recovery
         publish(db, temp.name, collection.name, replace=mode == "replace")
     except IdClash as exc:
         raise Conflict(f"{exc}: an append adds new documents only; nothing was merged") from None
-    finally:
-        temp.drop()
-    drop_stale(db, LOADING_PREFIX)
+    tidy(db, LOADING_PREFIX)
     return inserted
 
 

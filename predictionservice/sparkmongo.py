@@ -58,7 +58,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-from predictionservice.tempcollections import WRITING_PREFIX, drop_stale, publish, temp_name
+from predictionservice.tempcollections import RECOVER_WAIT, WRITING_PREFIX, marked, publish, temp_name, tidy
 
 FORMAT = "mongodb"
 ARROW_CHUNK = 8192
@@ -454,6 +454,11 @@ class MongoWriter(DataSourceArrowWriter):
 
         try:
             target.insert_many(docs, ordered=False)
+        except pymongo.errors.ConnectionFailure as exc:
+            raise MongoWriteError(
+                f"MongoDB stopped answering while the output for {self.db}.{self.collection} was written "
+                f"({type(exc).__name__}); the previous output is kept: run the job again once MongoDB is back"
+            ) from None
         except pymongo.errors.BulkWriteError as exc:
             # A retried task attempt writes its rows again: a document that carries its own _id
             # and is already there was written by an earlier attempt, so the write is idempotent.
@@ -473,17 +478,36 @@ class MongoWriter(DataSourceArrowWriter):
             ) from None
 
     def commit(self, messages: list[WriterCommitMessage | None]) -> None:
+        import pymongo.errors
+
         with _client(self.uri) as client:
             db = client[self.db]
-            if self.temp not in db.list_collection_names(filter={"name": self.temp}):
-                db.create_collection(self.temp)  # an empty result still replaces the target
-            publish(db, self.temp, self.collection, replace=self.overwrite)
-            drop_stale(db, WRITING_PREFIX)
+            try:
+                publish(db, self.temp, self.collection, replace=self.overwrite)  # an empty result replaces too
+            except pymongo.errors.ConnectionFailure as exc:
+                raise MongoWriteError(
+                    f"MongoDB stopped answering while the output was put in place in {self.db}.{self.collection} "
+                    f"({type(exc).__name__}): the previous output stays or, if the new one was complete, it is put "
+                    "in place once MongoDB is back (at the worker's next start or next write to that database)"
+                ) from None
+            tidy(db, WRITING_PREFIX)
 
     def abort(self, messages: list[WriterCommitMessage | None]) -> None:
+        import pymongo.errors
+
         with _client(self.uri) as client:
             db = client[self.db]
-            db.drop_collection(self.temp)
+            away_until = time.monotonic() + RECOVER_WAIT
+            while True:  # the write may have failed because MongoDB went away: wait for it a while
+                try:
+                    if marked(db, self.temp):
+                        return  # a commit broke off after marking it complete: its recovery needs it
+                    db.drop_collection(self.temp)
+                    break
+                except pymongo.errors.PyMongoError:
+                    if time.monotonic() > away_until:
+                        raise
+                    time.sleep(1.0)
             # Spark aborts as soon as one task fails; tasks still finishing an insert would create
             # the temporary collection again, so keep dropping it for a little while.
             deadline = time.monotonic() + ABORT_WATCH

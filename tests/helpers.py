@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import bson
+import pymongo
 import redis
 import requests
 
@@ -180,6 +182,32 @@ def private_stack(tmp_path_factory, base_params: dict, name: str, broker_db: int
     params = {**base_params, "redis_url": with_db(base_params["redis_url"], broker_db),
               "models_db": broker_db + 1, **overrides}  # fmt: skip
     return Service(tmp_path_factory.mktemp(name), params, worker=worker)
+
+
+class KillableMongo:
+    """A SecantusDB server process of a test's own, SIGKILLed and restarted on its data dir (the
+    stores' fault tests)."""
+
+    def __init__(self, data_dir: Path):
+        self.port, self.data_dir = embedded.free_port(), data_dir
+        self.server = embedded.start_mongo(self.port, data_dir, use_mongod=False)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self, timeout_ms: int = 1500) -> pymongo.MongoClient:
+        return pymongo.MongoClient(self.server.url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms)
+
+    def kill(self) -> None:
+        os.killpg(self.server.pid, signal.SIGKILL)
+        self.server.stop()  # reaps it
+
+    def restart(self) -> None:
+        self.server = embedded.start_mongo(self.port, self.data_dir, use_mongod=False)
+
+    def stop(self) -> None:
+        self.server.stop()
 
 
 E2E_BANK = "e2e.bank"

@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pymongo
 import pytest
 from bson import ObjectId
 from pyspark.sql import functions as F
@@ -11,6 +12,7 @@ from pyspark.sql.types import StructType
 
 from dataparser import DataParser, infer_schema
 from helpers import ref, training_pair
+from localservers import embedded
 from predictionservice import sparkmongo
 from predictionservice.exceptions import RecordError
 from predictionservice.sparkml import feature_columns
@@ -281,3 +283,16 @@ def test_the_reader_plans_from_what_the_schema_sample_showed(mongo_db, mongo_uri
     empty = sparkmongo.MongoDataSource({**options, "collection": "missing"})
     assert empty.schema().fields == [] and empty.sampled.docs == 0
     assert len(empty.reader(StructType([])).partitions()) == 1
+
+
+def test_mongodb_gone_while_writing_is_named_in_the_error():
+    """A MongoDB that stopped answering is named, with what happens to the output, not reported
+    as a topology description (issue 25, section 4). Nothing listens on the port."""
+    from predictionservice.tempcollections import temp_name
+
+    uri = f"mongodb://127.0.0.1:{embedded.free_port()}/?serverSelectionTimeoutMS=300"
+    writer = sparkmongo.MongoWriter({"uri": uri, "database": "d", "collection": "out"}, StructType(), True)
+    with pymongo.MongoClient(uri) as client, pytest.raises(sparkmongo.MongoWriteError) as written:
+        writer._insert(client.d[temp_name("__writing_", "out")], [{"_id": 1}], 0)
+    assert str(written.value).startswith("MongoDB stopped answering while the output for d.out was written")
+    assert "previous output is kept" in str(written.value) and "Topology" not in str(written.value)
