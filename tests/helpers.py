@@ -235,6 +235,18 @@ MAX_ANSWER = 16 * 1024  # an error never echoes a huge id, key, path or field na
 
 # Placeholders a case's path or body may hold, filled in from the session: the trained model's
 # key (also its training job's id), the configured MongoDB's host:port, the canary's port.
+# A stored logistic model on one feature x (y = yes from x > 0.5): for tests that need a model
+# to serve or score, not to train.
+ONE_FEATURE_MODEL = {
+    "name": "LogisticRegressionWrapper",
+    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
+    "coefficients": [2.0],
+    "intercept": -1.0,
+    "numFeatures": 1,
+    "numClasses": 2,
+    "created_at": "2024-01-01T00:00:00Z",
+}
+
 MODEL, MONGO, CANARY = "@MODEL@", "@MONGO@", "@CANARY@"
 
 

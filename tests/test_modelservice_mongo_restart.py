@@ -15,7 +15,7 @@ import uuid
 import pymongo.errors
 import pytest
 
-from helpers import KillableMongo, private_stack
+from helpers import ONE_FEATURE_MODEL, KillableMongo, private_stack
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
 from predictionservice.tempcollections import WRITING_PREFIX, aside_name, marker_name, temp_name
@@ -23,15 +23,7 @@ from predictionservice.tempcollections import WRITING_PREFIX, aside_name, marker
 ROWS, EARLIER = 3000, 3000
 PAD = "p" * 2000  # documents of about 2 KB: a rename of a few thousand takes a moment
 MODEL_KEY = f"restart-{uuid.uuid4().hex[:8]}"
-MODEL = {
-    "name": "LogisticRegressionWrapper",
-    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-    "coefficients": [2.0],
-    "intercept": -1.0,
-    "numFeatures": 1,
-    "numClasses": 2,
-    "created_at": "2024-01-01T00:00:00Z",
-}
+MODEL = ONE_FEATURE_MODEL
 pytestmark = pytest.mark.system  # a worker and a web server of their own
 JOB = {"modelkey": MODEL_KEY, "inputCollection": "s.input", "outputCollection": "s.scored"}
 

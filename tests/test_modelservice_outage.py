@@ -13,22 +13,14 @@ import uuid
 
 import pytest
 
-from helpers import InProcess
+from helpers import ONE_FEATURE_MODEL, InProcess
 from localservers import embedded
 from modelservice import modelservice
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
 
 MODEL_KEY = f"outage-{uuid.uuid4().hex[:8]}"
-MODEL = {
-    "name": "LogisticRegressionWrapper",
-    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-    "coefficients": [2.0],
-    "intercept": -1.0,
-    "numFeatures": 1,
-    "numClasses": 2,
-    "created_at": "2024-01-01T00:00:00Z",
-}
+MODEL = ONE_FEATURE_MODEL
 PREDICT = {"modelkey": MODEL_KEY, "record": {"x": 1.0}}
 
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from helpers import JOB, Service
+from helpers import JOB, ONE_FEATURE_MODEL, Service
 from localservers import embedded
 from predictionclient import PredictionClient, PredictionServiceError
 from predictionservice.jobstore import JobStore, queue_position
@@ -97,15 +97,7 @@ def test_a_clean_stop_mid_training_gives_the_job_back_and_the_next_worker_comple
     assert not any("previous worker process was lost" in step["message"] for step in history), history
 
 
-STORED = {
-    "name": "LogisticRegressionWrapper",
-    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-    "coefficients": [2.0],
-    "intercept": -1.0,
-    "numFeatures": 1,
-    "numClasses": 2,
-    "created_at": "2024-01-01T00:00:00Z",
-}
+STORED = ONE_FEATURE_MODEL
 
 
 def test_a_redis_restart_mid_training_neither_fails_the_job_for_a_lost_worker_nor_loses_a_model(worker_up, own_redis):
