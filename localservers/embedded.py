@@ -36,6 +36,19 @@ def child_pids(parent: int, *, running_only: bool = False) -> list[int]:
     return sorted(found)
 
 
+def group_members(pgid: int, *, command: str = "") -> list[int]:
+    """The processes of a process group, from /proc; with command, only those whose command line
+    holds it (the Spark JVM of a worker's group: "java")."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            if command.encode() in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+    return sorted(found)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -147,6 +147,17 @@ class ServiceProcesses:
         worker = self.children.get("worker")
         return child_pids(worker.pid) if worker is not None else []
 
+    def kill(self, name: str, grace: float = 0.0) -> None:
+        """End one child's process group: at once, or after grace seconds for it to exit by itself
+        (it has been asked to: stop() sent SIGTERM)."""
+        process = self.children.get(name)
+        if process is None:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+
     def stop(self, timeout: float = 30.0) -> None:
         for process in self.children.values():
             if process.poll() is None:

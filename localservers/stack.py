@@ -17,9 +17,11 @@ make run was started with it ignored (``setsid nohup make run &``: a script's ba
 SIGHUP stays ignored under ``nohup``, which asks for that. The first one stops everything this run
 started, in reverse order (web server and worker first, so the worker hands its job back while
 Redis still runs), and nothing else. Nothing interrupts that stop half-way: a later signal only
-hurries it (what is left is killed at once), and output to a closed pipe or a gone terminal is
-dropped, not raised. The same SIGTERM or SIGHUP twice within a second counts once: GNU make
-forwards SIGTERM to its child, so ``kill -TERM -- -<make's process group>`` arrives twice.
+hurries it (the Spark JVM and the web server are killed at once, the worker gets a few seconds
+to hand its job back, then the servers stop; a third signal kills everything), and output to a
+closed pipe or a gone terminal is dropped, not raised. The same SIGTERM or SIGHUP twice within a
+second counts once: GNU make forwards SIGTERM to its child, so ``kill -TERM -- -<make's process
+group>`` arrives twice.
 Servers cannot outlive the stack: a watchdog process (localservers/watchdog.py) stops them, their
 pool processes and Spark JVM included, when the stack dies however it ends, SIGKILL included.
 """
@@ -124,6 +126,7 @@ class Stack:
         self.guard: Watchdog | None = None
         self.stopping = False
         self._first_signal: tuple[int, float] | None = None  # (signal, when) of the one that began the stop
+        self._hurries = 0  # signals after the first
 
     # ------------------------------------------------------------------ before anything starts
 
@@ -332,7 +335,26 @@ class Stack:
                 self._lock = None
 
     def hurry(self, signum: int, frame: Any) -> None:
-        say("second signal: killing what is left now")
+        """A second signal: Spark and the web server end at once, and the worker, its Spark work
+        gone, has HURRY_GRACE seconds to hand its job back (to a Redis still running) before it
+        is killed; then the servers. A third signal kills everything at once."""
+        self._hurries += 1
+        if self._hurries > 1 or self.service is None:
+            say("another signal: killing what is left now")
+            self.kill_everything()
+            return
+        say(f"second signal: hurrying the stop (Spark ends now; {HURRY_GRACE:.0f} s to hand back the running job)")
+        self.service.kill("web")
+        worker = self.service.children.get("worker")
+        if worker is not None:
+            for pid in embedded.group_members(worker.pid, command="java"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            self.service.kill("worker", grace=HURRY_GRACE)
+        for server in reversed(self.servers):
+            server.stop(timeout=HURRY_GRACE)
+
+    def kill_everything(self) -> None:
         groups = [p.pid for p in (self.service.children.values() if self.service else [])]
         groups += [server.pid for server in self.servers]
         for pid in groups:
@@ -341,6 +363,7 @@ class Stack:
 
 
 DUPLICATE_WINDOW = 1.0  # seconds within which the same SIGTERM or SIGHUP again is the same request
+HURRY_GRACE = 5.0  # seconds a hurried worker has to hand its job back once its Spark JVM is gone
 RESTART_WINDOW, MAX_RESTARTS = 60.0, 3  # at most 3 restarts a minute, then the run ends
 
 
