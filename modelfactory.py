@@ -37,6 +37,7 @@ from predictionservice.exceptions import InvalidSchema, NotFound, UnknownAlgorit
 from predictionservice.jobstore import iso
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, redact_job, resolve
+from predictionservice.redisclient import through_outage
 from predictionservice.validation import Validator, job_schema
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
@@ -158,7 +159,7 @@ class Algorithm:
                 "seconds": round(time.monotonic() - started, 3),
             },
         }
-        resources.models.save(handler.job_id, model)
+        through_outage(lambda: resources.models.save(handler.job_id, model), f"saving model {handler.job_id}")
         return model
 
     # -------------------------------------------------------------------------- batch scoring

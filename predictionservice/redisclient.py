@@ -3,9 +3,18 @@ default; ``models_db``: the models)."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
+
+from predictionservice.defaults import FINAL_UPDATE_ATTEMPTS, FINAL_UPDATE_FIRST_WAIT
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def with_db(url: str, db: int) -> str:
@@ -25,3 +34,17 @@ def connect(url: str, db: int | None = None, timeout: float = 5.0) -> redis.Redi
         socket_connect_timeout=timeout,
         health_check_interval=30,
     )
+
+
+def through_outage(call: Callable[[], T], what: str) -> T:
+    """call() again while Redis does not answer, waits doubling from FINAL_UPDATE_FIRST_WAIT, at
+    most FINAL_UPDATE_ATTEMPTS times: a job's result (its model, its final state) is worth waiting
+    out a Redis restart for, where a progress step is not."""
+    for attempt in range(FINAL_UPDATE_ATTEMPTS - 1):
+        try:
+            return call()
+        except redis.ConnectionError as exc:
+            wait = FINAL_UPDATE_FIRST_WAIT * 2**attempt
+            log.warning("%s: Redis did not answer (%s); again in %.1f s", what, exc, wait)
+            time.sleep(wait)
+    return call()

@@ -136,7 +136,12 @@ def test_sigterm_drains_the_requests_in_flight(web):
     assert exited, "the web server did not stop within its grace"
     assert slow == ["answered"], slow  # the request in flight at the signal
     kinds = [kind for _, kind in outcomes]
-    assert "dropped" not in kinds, kinds
+    # Every connection the server accepted was answered. Only one the kernel queued in the instant
+    # between the server's last accept and its closing the socket can be reset unanswered: at most
+    # one per client loop, and none before the last answer.
+    last_answer = max(i for i, kind in enumerate(kinds) if kind == "answered")
+    assert "dropped" not in kinds[:last_answer], kinds
+    assert kinds.count("dropped") <= len(loops), kinds
     after = [(at - signalled, kind) for at, kind in outcomes if at > signalled]
     assert any(kind == "answered" and at > 1.0 for at, kind in after), after  # accepted while the slow one ran
     assert kinds[-1] == "refused"  # and then no more

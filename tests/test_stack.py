@@ -238,7 +238,7 @@ def test_a_double_ctrl_c_in_a_terminal_leaves_nothing_running(stack_config, tmp_
     assert leftovers(path) == [], log.read_text()
     # the second Ctrl-C came while the worker was still shutting down (seconds, against the
     # milliseconds from the first line of the stop to the second key)
-    assert "second signal: killing what is left now" in log.read_text()
+    assert "second signal: hurrying the stop" in log.read_text()
 
 
 def _mentions(environ: Path, text: str) -> bool:

@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -75,6 +75,10 @@ def row_state(browser, job_id: str) -> tuple[str, float] | None:
         )
     except (NoSuchElementException, StaleElementReferenceException):
         return None  # reloading
+    except WebDriverException as exc:  # Chromium's word for an element the reload just replaced
+        if "does not belong to the document" in str(exc):
+            return None
+        raise
 
 
 def test_the_jobs_page_moves_a_training_jobs_progress_to_its_end(browser, service, xor_model):
