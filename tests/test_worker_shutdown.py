@@ -97,38 +97,6 @@ def test_a_clean_stop_mid_training_gives_the_job_back_and_the_next_worker_comple
     assert not any("previous worker process was lost" in step["message"] for step in history), history
 
 
-STORED = ONE_FEATURE_MODEL
-
-
-def test_a_redis_restart_mid_training_neither_fails_the_job_for_a_lost_worker_nor_loses_a_model(worker_up, own_redis):
-    """Issue 25, sections 3.6 and 4: Redis SIGKILLed and restarted on its AOF while a job trains.
-    The job ended FAILED 'the worker running this job was lost and its queued message is gone'
-    (Celery terminated it on the broker connection loss, and its message was not restored) and
-    never ran again."""
-    stack = worker_up
-    port, data, server = own_redis
-    models = ModelStore(connect(stack.params["redis_url"], stack.params["models_db"]))
-    models.save("kept-before-the-restart", STORED)
-    job_id = submit(stack)
-    wait_fitting(stack, job_id)
-    before = stack.get("/models/").json()["models"]
-    assert "kept-before-the-restart" in {m["model_key"] for m in before}
-    time.sleep(1.5)  # the AOF is written every second
-    server.process.kill()
-    server.stop()
-    time.sleep(3)  # a restart takes a moment: every client notices the outage
-    own_redis[2] = embedded.start_redis(port, data, persistent=True)
-
-    final, history = stack.wait_job(job_id, timeout=300)
-    assert final["status"] == "COMPLETED", (final, history)
-    after = {m["model_key"]: m for m in stack.get("/models/").json()["models"]}
-    assert {m["model_key"] for m in before} | {job_id} == set(after)
-    for key in after:
-        assert stack.get(f"/models/{key}").status_code == 200, key
-    assert models.load("kept-before-the-restart")[0]["coefficients"] == [2.0]
-    assert final["attempts"] == 1, history
-
-
 def test_delete_cancels_a_queued_and_a_running_job_and_refuses_an_ended_or_unknown_one(worker_up):
     """Issue 25, 3.8: no way to cancel a job. DELETE /jobs/<id>: a queued job never runs; a running
     one's Spark work stops and it ends FAILED as cancelled, with who and when; an ended job is 409,
@@ -163,3 +131,35 @@ def test_delete_cancels_a_queued_and_a_running_job_and_refuses_an_ended_or_unkno
     for unknown in ("0123456789abcdef0123456789abcdef", "not-a-job-id"):
         answer = stack.request("DELETE", f"/jobs/{unknown}")
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", answer.text
+
+
+STORED = ONE_FEATURE_MODEL
+
+
+def test_a_redis_restart_mid_training_neither_fails_the_job_for_a_lost_worker_nor_loses_a_model(worker_up, own_redis):
+    """Issue 25, sections 3.6 and 4: Redis SIGKILLed and restarted on its AOF while a job trains.
+    The job ended FAILED 'the worker running this job was lost and its queued message is gone'
+    (Celery terminated it on the broker connection loss, and its message was not restored) and
+    never ran again."""
+    stack = worker_up
+    port, data, server = own_redis
+    models = ModelStore(connect(stack.params["redis_url"], stack.params["models_db"]))
+    models.save("kept-before-the-restart", STORED)
+    job_id = submit(stack)
+    wait_fitting(stack, job_id)
+    before = stack.get("/models/").json()["models"]
+    assert "kept-before-the-restart" in {m["model_key"] for m in before}
+    time.sleep(1.5)  # the AOF is written every second
+    server.process.kill()
+    server.stop()
+    time.sleep(3)  # a restart takes a moment: every client notices the outage
+    own_redis[2] = embedded.start_redis(port, data, persistent=True)
+
+    final, history = stack.wait_job(job_id, timeout=300)
+    assert final["status"] == "COMPLETED", (final, history)
+    after = {m["model_key"]: m for m in stack.get("/models/").json()["models"]}
+    assert {m["model_key"] for m in before} | {job_id} == set(after)
+    for key in after:
+        assert stack.get(f"/models/{key}").status_code == 200, key
+    assert models.load("kept-before-the-restart")[0]["coefficients"] == [2.0]
+    assert final["attempts"] == 1, history
