@@ -194,12 +194,11 @@ def _attempt(
             log.exception("job %s failed", handler.job_id)
     else:
         undo = extra.pop("undo", None)
-        if (
-            not handler.update(COMPLETED, extra.pop("message"), 1.0, **extra)
-            and undo
-            and _cancelled(task, handler.job_id)
-        ):
-            undo()  # cancelled while its last step ran: what it made goes with it
+        if handler.update(COMPLETED, extra.pop("message"), 1.0, **extra) or not _cancelled(task, handler.job_id):
+            return
+        if undo:
+            undo()  # cancelled while its last step ran (after the last look for a cancel): what it made goes
+        log.info("job %s stopped: it was cancelled as its last step ran; what it made was removed", handler.job_id)
 
 
 def _cancelled(task: ServiceTask, job_id: str) -> bool:

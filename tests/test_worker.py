@@ -137,3 +137,40 @@ def test_a_job_whose_message_a_redis_restart_lost_fails_naming_the_restart(base_
     final = jobs.get(LOST_ID)
     assert final["status"] == "FAILED"
     assert "Redis (the broker) restarted" in final["message"] and "after the job was submitted" in final["message"]
+
+
+class _Request:
+    id = LOST_ID
+
+
+class _Task:
+    """What a job's life cycle reads of its Celery task: its id, its job store, and the mirror of
+    its state (a courtesy, not checked here)."""
+
+    request = _Request()
+
+    def __init__(self, jobs: JobStore):
+        self.jobs = jobs
+
+    def update_state(self, **_: object) -> None:
+        pass
+
+
+def test_a_job_cancelled_during_its_last_step_leaves_nothing_and_says_so(redis_db, caplog):
+    """A cancel (DELETE /jobs/<id>) that lands after the worker's last look for it, while the job
+    stores its model: the COMPLETED update is refused (the record ended FAILED as cancelled), what
+    the job made is undone, and the worker's log says the job stopped for the cancel."""
+    jobs = JobStore(redis_db, 3600)
+    jobs.create(LOST_ID, "training", {})
+    undone: list[str] = []
+
+    def work(handler):
+        jobs.cancel(LOST_ID, "a test")  # the DELETE arrives while the model is being stored
+        return {"message": "trained", "undo": lambda: undone.append("model removed")}
+
+    task = _Task(jobs)
+    with caplog.at_level("INFO", logger=worker.log.name):
+        worker._attempt(task, worker.MessageHandler(task, jobs), work, worker.StopRequest(LOST_ID))
+    assert undone == ["model removed"]
+    assert jobs.get(LOST_ID)["status"] == "FAILED" and jobs.get(LOST_ID)["message"].startswith("cancelled at ")
+    assert f"job {LOST_ID} stopped: it was cancelled as its last step ran" in caplog.text

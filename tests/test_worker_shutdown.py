@@ -97,42 +97,6 @@ def test_a_clean_stop_mid_training_gives_the_job_back_and_the_next_worker_comple
     assert not any("previous worker process was lost" in step["message"] for step in history), history
 
 
-def test_delete_cancels_a_queued_and_a_running_job_and_refuses_an_ended_or_unknown_one(worker_up):
-    """Issue 25, 3.8: no way to cancel a job. DELETE /jobs/<id>: a queued job never runs; a running
-    one's Spark work stops and it ends FAILED as cancelled, with who and when; an ended job is 409,
-    an unknown id 404. Through the Python client as well."""
-    stack = worker_up
-    client = PredictionClient(stack.url)
-    running, queued = submit(stack), submit(stack)
-    wait_fitting(stack, running)
-
-    answer = stack.request("DELETE", f"/jobs/{queued}")
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["status"] == "FAILED" and answer.json()["message"].startswith("cancelled at ")
-    assert "request id" in answer.json()["cancelled"]["by"], answer.json()
-
-    cancelled = client.cancel(running)
-    assert cancelled["status"] == "FAILED" and cancelled["message"].startswith("cancelled at "), cancelled
-    deadline = time.monotonic() + 60  # the worker looks every second and cancels its Spark job group
-    while f"job {running} stopped: it was cancelled" not in stack.log("worker"):
-        assert time.monotonic() < deadline, stack.log("worker")[-3000:]
-        time.sleep(0.5)
-    final, history = stack.wait_job(running)
-    assert final == {**cancelled, "updated_at": final["updated_at"]}, (final, cancelled)
-    assert not any(step["status"] == "COMPLETED" for step in history), history
-    assert stack.get(f"/models/{running}").status_code == 404
-    assert stack.get(f"/jobs/{queued}", params={"history": "1"}).json()["history"][-1]["status"] == "FAILED"
-    assert f"job {queued} STARTED" not in stack.log("worker")  # the queued one never ran
-
-    with pytest.raises(PredictionServiceError) as ended:
-        client.cancel(running)
-    assert ended.value.status == 409 and ended.value.code == "conflict", ended.value.message
-    assert "already ended FAILED" in ended.value.message
-    for unknown in ("0123456789abcdef0123456789abcdef", "not-a-job-id"):
-        answer = stack.request("DELETE", f"/jobs/{unknown}")
-        assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", answer.text
-
-
 STORED = ONE_FEATURE_MODEL
 
 
@@ -163,3 +127,41 @@ def test_a_redis_restart_mid_training_neither_fails_the_job_for_a_lost_worker_no
         assert stack.get(f"/models/{key}").status_code == 200, key
     assert models.load("kept-before-the-restart")[0]["coefficients"] == [2.0]
     assert final["attempts"] == 1, history
+
+
+def test_delete_cancels_a_queued_and_a_running_job_and_refuses_an_ended_or_unknown_one(worker_up):
+    """Issue 25, 3.8: no way to cancel a job. DELETE /jobs/<id>: a queued job never runs; a running
+    one's Spark work stops and it ends FAILED as cancelled, with who and when; an ended job is 409,
+    an unknown id 404. Through the Python client as well. It runs after the Redis restart on
+    purpose: a worker that lived through an outage still sees a cancel."""
+    stack = worker_up
+    client = PredictionClient(stack.url)
+    running, queued = submit(stack), submit(stack)
+    wait_fitting(stack, running)
+
+    answer = stack.request("DELETE", f"/jobs/{queued}")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "FAILED" and answer.json()["message"].startswith("cancelled at ")
+    assert "request id" in answer.json()["cancelled"]["by"], answer.json()
+
+    cancelled = client.cancel(running)
+    assert cancelled["status"] == "FAILED" and cancelled["message"].startswith("cancelled at "), cancelled
+    deadline = time.monotonic() + 60  # the worker looks every second and cancels its Spark job group
+    while f"job {running} stopped: it was cancelled" not in stack.log("worker"):
+        history = stack.get(f"/jobs/{running}", params={"history": "1"}).json().get("history")
+        assert time.monotonic() < deadline, (history, stack.log("worker")[-3000:])
+        time.sleep(0.5)
+    final, history = stack.wait_job(running)
+    assert final == {**cancelled, "updated_at": final["updated_at"]}, (final, cancelled)
+    assert not any(step["status"] == "COMPLETED" for step in history), history
+    assert stack.get(f"/models/{running}").status_code == 404
+    assert stack.get(f"/jobs/{queued}", params={"history": "1"}).json()["history"][-1]["status"] == "FAILED"
+    assert f"job {queued} STARTED" not in stack.log("worker")  # the queued one never ran
+
+    with pytest.raises(PredictionServiceError) as ended:
+        client.cancel(running)
+    assert ended.value.status == 409 and ended.value.code == "conflict", ended.value.message
+    assert "already ended FAILED" in ended.value.message
+    for unknown in ("0123456789abcdef0123456789abcdef", "not-a-job-id"):
+        answer = stack.request("DELETE", f"/jobs/{unknown}")
+        assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", answer.text
