@@ -10,8 +10,11 @@ thread pool), so a cheroot upgrade is checked here and nowhere else.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import socket
+import struct
+import sys
 import threading
 import time
 import uuid
@@ -223,13 +226,36 @@ class JSONErrorServer(CPWSGIServer):
         return self._idle()
 
     def _stop_accepting(self) -> None:
-        """Take the listening socket out of the connection manager's selector, accept what the
-        kernel queued on it (closing it would reset those connections) and close it."""
+        """Take the listening socket out of the connection manager's selector, have the kernel
+        complete no more connections on it, accept what it queued (closing it would reset those
+        connections) and close it."""
         listener, manager = self.socket, self._connections
         if listener is None:
             return
         manager._selector.unregister(listener.fileno())
+        refuse_new_connections(listener)
         listener.settimeout(0)
         while (conn := manager._from_server_socket(listener)) is not None:
             self.process_conn(conn)
         listener.close()  # cheroot's stop finds it closed and carries on
+
+
+SO_ATTACH_FILTER = 26  # Linux's socket option for a classic BPF program
+_DROP_ALL = struct.pack("HBBI", 0x06, 0, 0, 0)  # BPF_RET | BPF_K, 0: keep no byte of any packet
+
+
+def refuse_new_connections(listener: socket.socket) -> bool:
+    """Make the kernel drop what arrives for a listening socket (Linux: a BPF filter), so that
+    connections already queued on it stay queued and no new one completes its handshake. Closing
+    the socket after accepting its queue then resets no connection whose client believes it
+    connected; a client sending a SYN meanwhile retries it and finds the port closed (refused:
+    its request never left it). Whether the filter took (elsewhere the instant between the last
+    accept and the close stays open)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    program = ctypes.create_string_buffer(_DROP_ALL, len(_DROP_ALL))  # copied by the kernel
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, struct.pack("HL", 1, ctypes.addressof(program)))
+    except OSError:
+        return False
+    return True

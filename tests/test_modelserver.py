@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from helpers import Service
-from httpserver import protocol_error
+from httpserver import protocol_error, refuse_new_connections
 from predictionservice.exceptions import STATUS, code_for_status
 
 # (id, raw request, expected status, expected code)
@@ -236,3 +236,33 @@ def test_the_access_log_cannot_be_forged(web):
     assert '"GET /health?q=\\"quoted\\"&b=\\\\ HTTP/1.1" 200 ' in line
     assert line.endswith(' "-" "evil\\x1b[31mred\\x00nul\\x0dcr\\x7f\\xe9" forge-1'), line
     assert not any(c in log for c in "\x1b\x00\r\x7f")
+
+
+def test_a_stopping_listener_keeps_its_queue_and_completes_no_new_connection():
+    """The drain's last step (issue 25, 3.12): connections the kernel queued are accepted and
+    served after the filter is attached; a new client completes no handshake (it is not told it
+    connected, so it sends nothing that could be lost), and is refused once the socket closes."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    port = listener.getsockname()[1]
+    queued = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    assert refuse_new_connections(listener)
+    with pytest.raises(TimeoutError):
+        socket.create_connection(("127.0.0.1", port), timeout=0.5)  # its SYN dropped: no connection
+    listener.settimeout(0)
+    accepted = []
+    while True:
+        try:
+            accepted.append(listener.accept()[0])
+        except BlockingIOError:
+            break
+    listener.close()
+    assert len(accepted) == 3
+    for client, server in zip(queued, accepted, strict=True):
+        client.sendall(b"ping")
+        assert server.recv(4) == b"ping"
+        server.sendall(b"pong")
+        assert client.recv(4) == b"pong"
+        client.close()
+        server.close()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5)

@@ -144,13 +144,13 @@ def test_sigterm_drains_the_requests_in_flight(web):
     after = [(at - signalled, kind) for at, kind in outcomes if at > signalled]
     assert any(kind == "answered" and at > 1.0 for at, kind in after), after  # accepted while the slow one ran
     assert kinds[-1] == "refused"  # and then no more
-    # Every connection the server accepted is to be answered. Only one the kernel queued in the
-    # instant between the server's last accept and its closing the socket (once the slow request
-    # is answered) can be reset unanswered: at most one per client loop.
-    dropped = [at for at, kind in outcomes if kind == "dropped"]
-    if not all(at >= slow_done[0] for at in dropped):  # seen in about half the full-suite runs
-        pytest.xfail(f"known, open: a request reset during the drain, before the listener closed: {outcomes[-12:]}")
-    assert len(dropped) <= len(loops), kinds
+    # Every connection the kernel completed is answered: before it closes the listening socket the
+    # server has the kernel complete no more (httpserver.refuse_new_connections) and accepts the
+    # queue. What remains is a handshake half done in that instant (its last ACK dropped): on
+    # loopback, microseconds; it was up to one per client loop when the closing thread was
+    # descheduled between its last accept and the close.
+    dropped = [round(at - signalled, 3) for at, kind in outcomes if kind == "dropped"]
+    assert len(dropped) <= 1, (dropped, round(slow_done[0] - signalled, 3), kinds[-12:])
 
 
 def test_a_second_sigterm_cuts_the_drain_short(web):
