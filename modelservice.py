@@ -1,8 +1,9 @@
 """The prediction service's Flask app: ``modelservice(params)`` builds it from configuration.
 
-Routes live on one blueprint per resource under ``web/`` and only adapt HTTP to the core
-(ModelFactory, DataParser, the stores of ``predictionservice``); their collaborators are built
-here once, into ``app.extensions``, and reached through ``web.services.services()``. The HTTP
+Routes live on one blueprint per resource under ``web/`` (the pages under ``web/pages/``) and
+only adapt HTTP to the core (``predictionservice.prediction``, ``.datasets``, ``.models``, the
+stores); the core and its collaborators are built here once, into ``app.extensions``, and
+reached through ``web.services.services()``. The HTTP
 contract is docs/API.md; /openapi.json is generated from the schemas the routes validate with.
 
 ``celery -A modelservice.celery worker`` (the chapter's command) still works: ``celery`` is the

@@ -89,8 +89,8 @@ def describe_dataset(db: str, collection: str) -> Response:
 
 @bp.get("/datasets/<db>/<collection>/schema")
 def dataset_schema(db: str, collection: str) -> Response:
-    args = request.args
-    return json_response(services().datasets.schema(db, collection, args.get("label"), args.get("task")))
+    label, task = request.args.get("label"), request.args.get("task")
+    return json_response(services().datasets.schema(db, collection, label, task))
 
 
 @bp.delete("/datasets/<db>/<collection>")
