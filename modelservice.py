@@ -1,8 +1,9 @@
 """The prediction service's Flask app: ``modelservice(params)`` builds it from configuration.
 
-Routes live on one blueprint per resource under ``web/`` and only adapt HTTP to the core
-(ModelFactory, DataParser, the stores of ``predictionservice``); their collaborators are built
-here once, into ``app.extensions``, and reached through ``web.services.services()``. The HTTP
+Routes live on one blueprint per resource under ``web/`` (the pages under ``web/pages/``) and
+only adapt HTTP to the core (``predictionservice.prediction``, ``.datasets``, ``.models``, the
+stores); the core and its collaborators are built here once, into ``app.extensions``, and
+reached through ``web.services.services()``. The HTTP
 contract is docs/API.md; /openapi.json is generated from the schemas the routes validate with.
 
 ``celery -A modelservice.celery worker`` (the chapter's command) still works: ``celery`` is the
@@ -17,12 +18,12 @@ from typing import Any
 from flask import Flask
 
 from predictionservice.config import load_parameters
-from web import datasets, jobs, meta, metrics, models, prediction, requestid, ui, v2
+from web import datasets, jobs, meta, metrics, models, pages, prediction, requestid, v2
 from web.errors import register_errors
 from web.guard import guard
 from web.services import EXTENSION, Services
 
-BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, datasets.bp, meta.bp, v2.bp, metrics.bp, ui.bp)
+BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, datasets.bp, meta.bp, v2.bp, metrics.bp)
 
 
 def modelservice(params: dict[str, Any] | None = None) -> Flask:
@@ -38,7 +39,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         app.before_request(metrics.start)
         app.after_request(metrics.count)
     app.before_request(guard)
-    for blueprint in BLUEPRINTS:
+    for blueprint in BLUEPRINTS + pages.BLUEPRINTS:
         app.register_blueprint(blueprint)
     _slashless_twins(app)
     return app

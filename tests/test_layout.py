@@ -16,7 +16,10 @@ ALGORITHMS = {"LogisticRegressionWrapper", "LinearRegressionWrapper", "RandomFor
 CHAPTER = {"modelserver", "modelservice", "modelfactory", "dataparser", "messagehandler", *ALGORITHMS}
 # Where pyspark may be imported: the library's Spark modules and the algorithms' worker side.
 SPARK_MODULES = {"predictionservice/sparkml.py", "predictionservice/sparkmongo.py", "predictionservice/sparksession.py"}
-SERVICE_DIRS = ("predictionservice", "web", "localservers", "predictionclient")
+SERVICE_DIRS = ("predictionservice", "web", "web/pages", "localservers", "predictionclient")
+# Blueprint modules that still import another blueprint module (issue 21): the training page
+# queues through web.jobs until job submission is in the core; the lead empties this at merge.
+KNOWN_BLUEPRINT_IMPORTS = {("web.pages.training", "web.jobs")}
 
 
 def service_files() -> list:
@@ -53,10 +56,51 @@ def test_the_library_imports_no_chapter_file_and_no_web_or_queue_framework():
 
 
 def test_the_web_side_imports_no_worker_and_the_worker_no_web():
-    for path in [*sorted((ROOT / "web").glob("*.py")), ROOT / "modelservice.py"]:
+    for path in [*sorted((ROOT / "web").rglob("*.py")), ROOT / "modelservice.py"]:
         tops = {name.split(".")[0] for name in imported(path)}
         assert "pyspark" not in tops and "cherrypy" not in tops, path.name
     assert not {n.split(".")[0] for n in imported(ROOT / "worker.py")} & {"web", "flask", "modelservice"}
+
+
+def blueprint_modules() -> set[str]:
+    """The modules under web/ that define a Blueprint (a module-level one, however made)."""
+    import importlib
+
+    from flask import Blueprint
+
+    names = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "web").rglob("*.py")}
+    names = {name.removesuffix(".__init__") for name in names}
+    return {
+        name
+        for name in names  # type(), not isinstance(): a module's flask.request is a proxy
+        if any(type(v) is Blueprint and v.import_name == name for v in vars(importlib.import_module(name)).values())
+    }
+
+
+def test_no_blueprint_module_imports_another():
+    """Pages, V2 and the routes only parse, call the core and render: what two of them share is
+    in the core (predictionservice) or in a helper module of web/ that is no blueprint."""
+    blueprints = blueprint_modules()
+    assert {"web.jobs", "web.prediction", "web.v2", "web.pages.models", "web.pages.home"} <= blueprints
+    assert not blueprints & {"web.jsonio", "web.errors", "web.services", "web.charts", "web.reports", "web.pages"}
+    found = set()
+    for name in sorted(blueprints):
+        path = ROOT / (name.replace(".", "/") + ".py")
+        found |= {(name, other) for other in imported(path) if other in blueprints - {name}}
+        found |= {
+            (name, f"{other}.{alias}") for other, alias in _from_imports(path) if f"{other}.{alias}" in blueprints
+        }
+    assert found == KNOWN_BLUEPRINT_IMPORTS
+
+
+def _from_imports(path) -> set[tuple[str, str]]:
+    """(package, name) of each 'from package import name': a name that is a module counts too."""
+    return {
+        (node.module, alias.name)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+        for alias in node.names
+    }
 
 
 def test_modelservice_is_only_the_factory():

@@ -1,4 +1,4 @@
-"""web/ui.py in process (Flask's test client on the session's Redis and MongoDB): every page
+"""web/pages/ in process (Flask's test client on the session's Redis and MongoDB): every page
 renders, the predict form answers as POST /predict/ does, bad values show the API's message by
 their field, everything is escaped, forms need their CSRF token and token mode asks once."""
 

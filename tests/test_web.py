@@ -12,14 +12,17 @@ import redis
 from celeryapp import queue_key
 from helpers import JOB, InProcess
 from modelservice import BLUEPRINTS, modelservice
+from predictionservice.datasets import schema_documents
 from predictionservice.jobstore import JobStore
 from predictionservice.mongotarget import CollectionRef
-from web.datasets import schema_documents
+from web import pages
 from web.services import Services, services
 
 
 def test_each_resource_is_one_blueprint_of_module_level_views(client):
-    assert {bp.name for bp in BLUEPRINTS} == {"jobs", "prediction", "models", "datasets", "meta", "v2", "metrics", "ui"}
+    assert {bp.name for bp in BLUEPRINTS} == {"jobs", "prediction", "models", "datasets", "meta", "v2", "metrics"}
+    # the pages: one blueprint per resource ('ui' serves '/', the token form and the static files)
+    assert {bp.name for bp in pages.BLUEPRINTS} == {"ui", "model_pages", "job_pages", "training_pages", "dataset_pages"}
     endpoints = {rule.endpoint for rule in client.app.url_map.iter_rules()}
     assert {"jobs.submit_training", "prediction.predict", "models.show_model", "datasets.put_dataset"} <= endpoints
     assert "meta.health" in endpoints

@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from web.datasets import EXPORT_BATCH
+from predictionservice.datasets import EXPORT_BATCH
 
 
 def test_the_list_has_every_collection_with_its_count_and_no_system_database(client, mongo_db, bank_collection):

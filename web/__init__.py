@@ -1,4 +1,6 @@
-"""The web side: Flask blueprints, one per resource, that adapt HTTP to the core.
+"""The web side: Flask blueprints, one per resource (the pages' under ``pages/``), that parse a
+request, call the core (``predictionservice``: prediction, datasets, models) and render; no
+blueprint module imports another (tests/test_layout.py).
 
 ``modelservice.modelservice(params)`` builds the app from these; each view reaches the app's
 collaborators through ``services()`` (flaskr's ``get_db`` pattern), never through a global.

@@ -16,9 +16,9 @@ from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
 from predictionservice.jobstore import FINAL, MAX_LIST, PENDING, STATES, issued_id, queue_position, withdraw
 from predictionservice.jobstore import KINDS as JOB_KINDS
 from predictionservice.mongotarget import CollectionRef, check_replica_set, resolve, scrub
+from predictionservice.prediction import check_schema
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
-from web.prediction import check_schema
 from web.requestid import current
 from web.services import services
 

@@ -10,17 +10,21 @@ from typing import Any
 
 from flask import current_app, has_request_context, request
 
+import dataparser
 from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory, PredictorCache
+from predictionservice.datasets import Datasets
 from predictionservice.defaults import QUEUE_FULL_RETRY_AFTER
 from predictionservice.exceptions import ServiceUnavailable, TooManyRequests
 from predictionservice.jobstore import FAILED, JobStore
 from predictionservice.metrics import Metrics
+from predictionservice.models import Models
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import MongoClients, redact_job
 from predictionservice.openapi import openapi_document
 from predictionservice.openinference import infer_schema
+from predictionservice.prediction import Predictions
 from predictionservice.redisclient import connect
 from predictionservice.validation import Validator, predict_schema
 from web.workercount import WorkerCount
@@ -30,7 +34,8 @@ EXTENSION = "prediction_service"
 
 class Services:
     """Stores, clients, the one Celery app and the OpenAPI document of a web process (no
-    module-level clients)."""
+    module-level clients), and the core's operations built on them (``predictions``,
+    ``datasets``, ``stored_models``), which the routes and pages call."""
 
     def __init__(self, params: dict[str, Any]):
         self.params = params
@@ -51,6 +56,22 @@ class Services:
         # the Celery broker is the same Redis database: the queue's length is read there
         metrics = params["metrics"]
         self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, self.queue_key) if metrics else None
+        # the core's operations the routes and pages call (predictionservice: no web framework)
+        self.predictions = Predictions(
+            self.predictors,
+            self.predict_validator,
+            params["max_answer_probabilities"],
+            self.metrics,
+            infer_validator=self.infer_validator,
+        )
+        self.datasets = Datasets(
+            self.mongo,
+            params["mongodb_uri"],
+            dataparser.infer_schema,
+            params["schema_sample_docs"],
+            params["schema_max_label_values"],
+        )
+        self.stored_models = Models(self.models)
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)

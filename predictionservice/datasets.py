@@ -1,0 +1,232 @@
+"""Datasets, the operations: the collections of the service's MongoDB listed, described, given an
+inferred schema, exported and dropped, with no web framework. The routes of ``/datasets/`` and
+the pages (web/) only parse, call ``Datasets`` and render; a scheduler can call it the same way.
+
+``Datasets`` is built once from its collaborators: the MongoDB clients (``MongoClients``), the
+service's MongoDB URI (the one a path's 'db/collection' names), the schema sample's size and
+label cap, and the schema inference function (the chapter's ``dataparser.infer_schema``, passed
+in: this library imports no chapter file)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from predictionservice.defaults import SYSTEM_DATABASES
+from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.mongotarget import CollectionRef, MongoClients, check_namespace
+from predictionservice.mongotarget import _shown as shown  # issue 21: the one clip helper at merge
+from predictionservice.validation import FIELD_KEY
+
+SAMPLE_DOCS = 5
+FIELD_SCAN_DOCS = 100
+HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
+EXPORT_BATCH = 500  # documents per cursor batch and per chunk sent: what an export holds at once
+EXPORT_FORMATS = ("csv", "jsonl")
+# A cell a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|...): exported with a
+# leading quote, which shows the text as written (OWASP, CSV injection). CSV only: JSONL is data.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class Datasets:
+    """The service's datasets, reached through its MongoDB clients."""
+
+    def __init__(
+        self,
+        mongo: MongoClients,
+        mongodb_uri: str,
+        infer: Callable[..., dict[str, Any]],
+        schema_sample_docs: int,
+        schema_max_label_values: int,
+    ):
+        self.mongo = mongo
+        self.mongodb_uri = mongodb_uri
+        self.infer = infer
+        self.schema_sample_docs = schema_sample_docs
+        self.schema_max_label_values = schema_max_label_values
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every collection the service can reach, with its count (the system databases never,
+        nor a load or a Spark write in progress)."""
+        found = []
+        with self.mongo.lease(self.mongodb_uri) as client:
+            for db in sorted(client.list_database_names()):
+                if db.lower() in SYSTEM_DATABASES:
+                    continue
+                for name in sorted(client[db].list_collection_names()):
+                    if not name.startswith(HIDDEN_PREFIXES):
+                        count = client[db][name].estimated_document_count()
+                        found.append({"dataset": f"{db}.{name}", "db": db, "collection": name, "count": count})
+        return found
+
+    def ref(self, db: str, collection: str) -> CollectionRef:
+        """The collection a dataset's 'db' and 'collection' name. CherryPy hands an encoded slash
+        on as '%2F' (a plain '/' never reaches a segment): a name holding one is a confused path,
+        refused rather than created as the database 'e2e%2Fx'."""
+        for name in (db, collection):
+            if "/" in name or "%2f" in name.lower():
+                raise InvalidRequest(f"dataset name {shown(name)} is not allowed: no '/', encoded or not")
+            if len(name) > 255:
+                raise InvalidRequest(f"dataset name {shown(name)} is not allowed: longer than 255 characters")
+        check_namespace(db, collection)
+        return CollectionRef(self.mongodb_uri, db, collection)
+
+    @contextmanager
+    def existing(self, db: str, collection: str) -> Iterator[Any]:
+        """The dataset's collection, for the with-block; NotFound when it does not exist."""
+        ref = self.ref(db, collection)
+        with self.mongo.collection(ref) as coll:
+            if not coll.database.list_collection_names(filter={"name": collection}):
+                raise NotFound(f"dataset {shown(ref.namespace)} not found")
+            yield coll
+
+    def describe(self, db: str, collection: str) -> dict[str, Any]:
+        """A dataset's count, fields and sample: what the API and the datasets page show."""
+        with self.existing(db, collection) as coll:
+            docs = list(coll.find({}, limit=FIELD_SCAN_DOCS))
+            count = coll.count_documents({})
+        return {
+            "dataset": f"{db}.{collection}",
+            "count": count,
+            "fields": field_kinds(docs),
+            "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
+        }
+
+    def schema(self, db: str, collection: str, label: str | None, task: str | None = None) -> dict[str, Any]:
+        """The schema block of a dataset with label as its label (the API's and the training
+        page's); task ('classification' or 'regression') overrides what the label's kind decides."""
+        if not label:
+            raise InvalidRequest("the query parameter 'label' (the label field) is required")
+        if len(label) > FIELD_KEY["maxLength"]:
+            raise InvalidRequest(
+                f"'label' is {len(label)} characters; a field name has at most {FIELD_KEY['maxLength']}"
+            )
+        with self.existing(db, collection) as coll:
+            documents = schema_documents(coll, self.schema_sample_docs)
+            return self.infer(documents, label, task=task, max_label_values=self.schema_max_label_values)
+
+    def export(self, db: str, collection: str, fmt: str) -> Iterator[str]:
+        """The whole collection as CSV or JSON lines, a batch at a time: scored results must be
+        taken away whatever their size, so memory holds one batch, never the collection. The
+        format and the dataset are checked now (a 404 before an answer starts); the collection
+        is leased for as long as the chunks are read."""
+        if fmt not in EXPORT_FORMATS:
+            raise InvalidRequest(f"'format' must be 'csv' or 'jsonl', not {shown(fmt)}")
+        with self.existing(db, collection):
+            pass
+
+        def chunks() -> Iterator[str]:
+            with self.existing(db, collection) as coll:
+                yield from csv_chunks(coll, csv_header(coll)) if fmt == "csv" else jsonl_chunks(coll)
+
+        return chunks()
+
+    def drop(self, db: str, collection: str) -> None:
+        with self.existing(db, collection) as coll:
+            coll.drop()
+
+
+def schema_documents(coll: Any, sample: int) -> Iterator[dict[str, Any]]:
+    """What a schema is inferred from: the whole collection when it is small, else a random
+    sample of that many documents (a scan of every document is not what one GET may cost)."""
+    if coll.estimated_document_count() <= sample:
+        return coll.find({}, {"_id": 0})
+    return coll.aggregate([{"$sample": {"size": sample}}, {"$project": {"_id": 0}}])
+
+
+def csv_header(coll: Any) -> list[str]:
+    """The CSV columns: every field of a sample of documents in first-seen order, nested objects
+    as dotted columns (a scored document's value.age), _id left out."""
+    columns: dict[str, None] = {}
+    for doc in coll.find({}, {"_id": 0}, limit=FIELD_SCAN_DOCS):
+        columns.update(dict.fromkeys(flat(doc)))
+    return list(columns)
+
+
+def flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict) and value:
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def cell(value: Any) -> Any:
+    """A document's value as a CSV cell: lists and objects as JSON, text made inert."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, dict)):
+        return json.dumps(mongo_json(value))
+    return inert(mongo_json(value))
+
+
+def inert(value: Any) -> Any:
+    """A text cell a spreadsheet shows as text, never evaluates: see FORMULA_STARTS."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
+def csv_chunks(coll: Any, header: list[str]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; and a cell holding a CR is quoted
+    writer.writerow([inert(column) for column in header])
+    for count, doc in enumerate(coll.find({}, {"_id": 0}, batch_size=EXPORT_BATCH), 1):
+        row = flat(doc)
+        writer.writerow([cell(row.get(column)) for column in header])
+        if count % EXPORT_BATCH == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def jsonl_chunks(coll: Any) -> Iterator[str]:
+    lines: list[str] = []
+    for doc in coll.find({}, batch_size=EXPORT_BATCH):
+        lines.append(json.dumps(mongo_json(doc), separators=(",", ":")) + "\n")
+        if len(lines) >= EXPORT_BATCH:
+            yield "".join(lines)
+            lines.clear()
+    yield "".join(lines)
+
+
+def field_kinds(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """Each field's JSON kind over a sample; 'mixed' where the sample disagrees (nulls aside)."""
+    fields: dict[str, str] = {}
+    for doc in docs:
+        for key, value in doc.items():
+            kind = kind_of(value)
+            if fields.get(key, kind) != kind and kind != "null":
+                fields[key] = "mixed" if fields[key] != "null" else kind
+            else:
+                fields.setdefault(key, kind)
+    return fields
+
+
+def mongo_json(value: Any) -> Any:
+    """A document as plain JSON (ObjectId and dates as strings)."""
+    if isinstance(value, dict):
+        return {k: mongo_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mongo_json(v) for v in value]
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+KINDS = ((bool, "boolean"), ((int, float), "number"), (str, "string"), (dict, "object"), (list, "array"))
+
+
+def kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    return next((name for types, name in KINDS if isinstance(value, types)), type(value).__name__)

@@ -1,0 +1,132 @@
+"""The models' pages: the list (/ui/, the pages' home) and a model with its charts and predict
+form, scored by the core exactly as POST /predict/ scores (``services().predictions``)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+from collections import Counter
+from typing import Any
+
+import pymongo.errors
+from flask import Response, redirect, render_template, request, url_for
+
+from dataparser import DataParser, number
+from predictionservice.exceptions import RecordError, ServiceError
+from predictionservice.mongotarget import resolve
+from web.charts import Chart, bar_chart
+from web.pages.common import page_blueprint
+from web.services import services
+
+bp = page_blueprint("model_pages", __name__)
+
+MAIN_METRICS = ("auc", "accuracy", "f1", "rmse", "r2")
+TYPICAL_SAMPLE = 500  # documents of a model's input read for its form's typical record
+
+
+@bp.get("/ui/")
+def models_page() -> str:
+    models = services().stored_models.listing()
+    for model in models:
+        metrics = model.get("metrics") or {}
+        model["main"] = [(name, metrics[name]) for name in MAIN_METRICS if name in metrics]
+    return render_template("ui/models.html", models=models)
+
+
+@bp.route("/ui/models/<key>", methods=["GET", "POST"])
+def model_page(key: str) -> Any:
+    """A model, and its predict form: posted, the record is scored as POST /predict/ scores it."""
+    stored = services().stored_models.stored(key)
+    parser = DataParser(stored["schema"])
+    result, field_errors, error = None, {}, None
+    if request.method == "POST":
+        record = {f.key: request.form.get(f.key, "") for f in parser.features}
+        try:
+            result = services().predictions.answer({"modelkey": key, "record": record})
+        except RecordError as exc:
+            field_errors[exc.field] = exc.message
+        except ServiceError as exc:
+            error = exc.message
+    else:
+        record = typical_record(stored, parser)
+    page = render_template(
+        "ui/model.html",
+        key=key,
+        model=stored,
+        parser=parser,
+        charts=model_charts(stored, parser),
+        record=record,
+        result=result,
+        field_errors=field_errors,
+        error=error,
+        curl=curl_snippet(key, parser, record),
+    )
+    return page, 400 if field_errors or error else 200
+
+
+@bp.post("/ui/models/<key>/delete")
+def delete_model(key: str) -> Response:
+    services().stored_models.delete(key)
+    return redirect(url_for("model_pages.models_page"), 303)
+
+
+def model_charts(stored: dict[str, Any], parser: DataParser) -> list[Chart]:
+    """Coefficients (one chart per class for a multinomial model) or feature importances."""
+    names = stored.get("feature_names") or parser.feature_names()
+    if "feature_importances" in stored:
+        return [bar_chart("feature importances", list(stored["feature_importances"].items()))]
+    if "coefficient_matrix" in stored:
+        return [
+            bar_chart(f"coefficients of class {label}", list(zip(names, row, strict=False)))
+            for label, row in zip(parser.class_names, stored["coefficient_matrix"], strict=False)
+        ]
+    if "coefficients" in stored:
+        return [bar_chart("coefficients", list(zip(names, stored["coefficients"], strict=False)))]
+    return []
+
+
+def typical_record(stored: dict[str, Any], parser: DataParser) -> dict[str, str]:
+    """The form's first record: each numeric feature's median and each categorical's most common
+    value over a sample of the model's training data (when it is still there), else 0 and the
+    first category."""
+    docs: list[dict[str, Any]] = []
+    try:
+        source = resolve(stored.get("parameters", {}).get("inputCollection", ""), services().params, "input")
+        fields = {f.key: 1 for f in parser.features}
+        with services().mongo.collection(source) as collection:
+            docs = list(collection.find({}, {**fields, "_id": 0}, limit=TYPICAL_SAMPLE))
+    except (ServiceError, pymongo.errors.PyMongoError):
+        pass  # gone or unreachable: the defaults below
+    record = {}
+    for feature in parser.features:
+        seen = [d.get(feature.key) for d in docs]
+        if feature.values is None:
+            numbers = [n for n in (_number(v) for v in seen) if n is not None]
+            middle = statistics.median(numbers) if numbers else 0.0
+            record[feature.key] = str(int(middle)) if float(middle).is_integer() else repr(float(middle))
+        else:
+            common = Counter(str(v) for v in seen if str(v) in feature.values).most_common(1)
+            record[feature.key] = common[0][0] if common else min(feature.values, key=feature.values.__getitem__)
+    return record
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return number(value)
+    except ValueError:
+        return None
+
+
+def curl_snippet(key: str, parser: DataParser, record: dict[str, Any]) -> str:
+    """The same prediction with curl: numbers as JSON numbers, the token from the environment."""
+    typed: dict[str, Any] = {}
+    for feature in parser.features:
+        value = record.get(feature.key, "")
+        typed[feature.key] = _number(value) if feature.values is None and _number(value) is not None else value
+        if isinstance(typed[feature.key], float) and typed[feature.key].is_integer():
+            typed[feature.key] = int(typed[feature.key])
+    body = json.dumps({"modelkey": key, "record": typed})
+    auth = ' -H "Authorization: Bearer $PREDICTION_SERVICE_TOKEN"' if services().params["auth_token"] else ""
+    url = shlex.quote(request.host_url + "predict/")
+    return f"curl -s -X POST {url} -H 'Content-Type: application/json'{auth} -d {shlex.quote(body)}"
