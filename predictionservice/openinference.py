@@ -37,7 +37,7 @@ DATATYPES = sorted(INTEGER_TYPES | FLOAT_TYPES | {"BOOL", "BYTES"})
 _SCALAR = {"type": ["number", "string", "boolean"]}
 
 
-def infer_schema(max_records: int) -> dict[str, Any]:
+def inference_request_schema(max_records: int) -> dict[str, Any]:
     """The infer request body (the protocol's $inference_request), bounded like /predict/: at
     most max_records rows, one input per column."""
     tensor = {

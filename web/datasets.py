@@ -13,11 +13,11 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from dataparser import infer_schema
+from dataparser import schema_from_documents
 from predictionservice import datasetloader
 from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import InvalidDataset, InvalidRequest, NotFound, UnsupportedMediaType
-from predictionservice.mongotarget import CollectionRef, check_new_name, path_ref
+from predictionservice.mongotarget import CollectionRef, check_new_name
 from predictionservice.validation import FIELD_KEY
 from web.jsonio import JSON, json_response, shown
 from web.services import services
@@ -30,7 +30,6 @@ HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, Mongo
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 EXPORT_BATCH = 500  # documents per cursor batch and per chunk sent: what an export holds at once
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
-HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
 # curl -T sends no Content-Type; curl -d sends a form type and strips the file's newlines
 SEND_AS = "send the file as it is: curl -X PUT --data-binary @file.csv -H 'Content-Type: text/csv'"
 
@@ -195,7 +194,7 @@ def inferred_schema(db: str, collection: str, label: str | None, task: str | Non
     params = services().params
     with existing(db, collection) as coll:
         documents = schema_documents(coll, params["schema_sample_docs"])
-        return infer_schema(documents, label, task=task, max_label_values=params["schema_max_label_values"])
+        return schema_from_documents(documents, label, task=task, max_label_values=params["schema_max_label_values"])
 
 
 def collections() -> list[dict[str, Any]]:
@@ -237,7 +236,7 @@ def dataset_ref(db: str, collection: str) -> CollectionRef:
             raise InvalidRequest(f"dataset name {shown(name)} is not allowed: no '/', encoded or not")
         if len(name) > 255:
             raise InvalidRequest(f"dataset name {shown(name)} is not allowed: longer than 255 characters")
-    return path_ref(db, collection, services().params)
+    return services().targets.path_ref(db, collection)
 
 
 @contextmanager

@@ -22,7 +22,6 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from dataparser import TASKS, DataParser, number
 from predictionservice.exceptions import InvalidRequest, NotFound, RecordError, ServiceError, Unauthorized
 from predictionservice.jobstore import FINAL, MAX_LIST, issued_id
-from predictionservice.mongotarget import resolve
 from web import errors, guard
 from web.charts import Chart, bar_chart
 from web.datasets import collections, description, existing, inferred_schema
@@ -172,7 +171,7 @@ def typical_record(stored: dict[str, Any], parser: DataParser) -> dict[str, str]
     first category."""
     docs: list[dict[str, Any]] = []
     try:
-        source = resolve(stored.get("parameters", {}).get("inputCollection", ""), services().params, "input")
+        source = services().targets.resolve(stored.get("parameters", {}).get("inputCollection", ""), "input")
         fields = {f.key: 1 for f in parser.features}
         with services().mongo.collection(source) as collection:
             docs = list(collection.find({}, {**fields, "_id": 0}, limit=TYPICAL_SAMPLE))
