@@ -218,7 +218,7 @@ def _check_options(uri: str, field: str) -> None:
     try:
         options = uri_parser.parse_uri(uri, warn=False)["options"]
     except (pymongo.errors.PyMongoError, ValueError) as exc:
-        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({str(exc)[:200]})") from None
+        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({shown(str(exc), 200, quote=False)})") from None
     refused = sorted(name for name in options if name.lower() not in URI_OPTIONS)
     if refused:
         raise ForbiddenTarget(

@@ -161,7 +161,7 @@ def _reject_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise InvalidJSON(f"number {text[:40]} is out of range")
+        raise InvalidJSON(f"number {shown(text, 40, quote=False)} is out of range")
     return value
 
 
