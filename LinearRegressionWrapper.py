@@ -42,7 +42,8 @@ class LinearRegressionWrapper(Algorithm):
         return LinearRegressor(DataParser(stored["schema"]), stored["coefficients"], stored["intercept"])
 
     def prepare(self, df: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
-        from predictionservice.sparkml import margin_column, record_column
+        from predictionservice.scorecolumns import record_column
+        from predictionservice.sparkfeatures import margin_column
 
         value, error = margin_column(parser, df.schema, stored["coefficients"], stored["intercept"])
         return df.select(value.alias("prediction"), error.alias("error"), record_column(df).alias("value"))

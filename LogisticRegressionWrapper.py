@@ -80,7 +80,8 @@ class LogisticRegressionWrapper(Algorithm):
     # -------------------------------------------------------------------------- batch scoring
 
     def prepare(self, df: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
-        from predictionservice.sparkml import margin_column, record_column
+        from predictionservice.scorecolumns import record_column
+        from predictionservice.sparkfeatures import margin_column
 
         if "coefficient_matrix" in stored:
             rows = list(zip(stored["coefficient_matrix"], stored["intercepts"], strict=True))
@@ -93,7 +94,7 @@ class LogisticRegressionWrapper(Algorithm):
     def outputs(self, prepared: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
         from pyspark.sql import functions as F
 
-        from predictionservice.sparkml import argmax_column, class_output, sigmoid_column, softmax_columns
+        from predictionservice.scorecolumns import argmax_column, class_output, sigmoid_column, softmax_columns
 
         margins = [F.col(c) for c in prepared.columns if c.startswith("m") and c[1:].isdigit()]
         if len(margins) == 1:

@@ -60,7 +60,7 @@ class RandomForestWrapper(Algorithm):
         return forest, grid
 
     def learned(self, best: Any, parser: DataParser, spark: Any, params: Mapping[str, Any]) -> dict[str, Any]:
-        from predictionservice.sparkml import forest_trees
+        from predictionservice.sparkforest import forest_trees
 
         importances = best.featureImportances.toArray()
         by_feature = {f.key: float(importances[f.offset : f.offset + f.width].sum()) for f in parser.features}
@@ -73,7 +73,8 @@ class RandomForestWrapper(Algorithm):
         return ForestPredictor(DataParser(stored["schema"]), stored["trees"])
 
     def prepare(self, df: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
-        from predictionservice.sparkml import record_column, vector_slots
+        from predictionservice.scorecolumns import record_column
+        from predictionservice.sparkfeatures import vector_slots
 
         slots, error = vector_slots(parser, df.schema)
         return df.select(slots.alias("slots"), error.alias("error"), record_column(df).alias("value"))
@@ -81,7 +82,8 @@ class RandomForestWrapper(Algorithm):
     def outputs(self, prepared: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
         from pyspark.sql import functions as F
 
-        from predictionservice.sparkml import argmax_column, class_output, forest_scores
+        from predictionservice.scorecolumns import argmax_column, class_output
+        from predictionservice.sparkforest import forest_scores
 
         names = parser.class_names
         scored = forest_scores(prepared, stored["trees"], len(names) or None, parser.num_features)

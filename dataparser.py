@@ -8,7 +8,7 @@ them equal:
 
 * ``encode_one(record)`` - one record, plain Python (the reference, and online single records);
 * ``encode(records)`` - a batch into a numpy matrix (online micro-batches);
-* ``predictionservice.sparkml.feature_columns(parser, df_schema)`` - Spark column expressions, so
+* ``predictionservice.sparkfeatures.feature_columns(parser, df_schema)`` - Spark column expressions, so
   Spark jobs never run Python per row (kept there: this module imports no Spark).
 
 ``encode_label(record)`` maps the label by ``schema.label.values`` (a class index) or reads it as
@@ -341,7 +341,7 @@ class _Scan:
     fractional_label: Any = None  # the first non-whole number the label holds (it cannot be a class)
 
 
-def infer_schema(
+def schema_from_documents(
     documents: Iterable[Mapping[str, Any]],
     label: str,
     *,

@@ -32,11 +32,12 @@ from typing import Any
 
 from dataparser import DataParser
 from predictionservice import trainingdata
+from predictionservice.config import pick
 from predictionservice.defaults import ALGORITHM_DEFAULTS, JOB_DEFAULTS
 from predictionservice.exceptions import InvalidSchema, NotFound, UnknownAlgorithm
 from predictionservice.jobstore import iso
 from predictionservice.modelstore import ModelStore
-from predictionservice.mongotarget import MongoClients, redact_job, resolve
+from predictionservice.mongotarget import MongoClients, MongoTargets, redact_job
 from predictionservice.redisclient import through_outage
 from predictionservice.validation import Validator, job_schema
 
@@ -121,19 +122,25 @@ class Algorithm:
         started = time.monotonic()
         job = self.with_defaults(job)
         parser = self.check(job)
-        source = resolve(job["inputCollection"], resources.params, "inputCollection")
+        source = pick(MongoTargets, resources.params).resolve(job["inputCollection"], "inputCollection")
         handler.progress(f"reading {source}", 0.05)
         spark = resources.spark()
-        from predictionservice import sparkml
+        from predictionservice import crossvalidation, sparkfeatures
         from predictionservice.sparksession import job_group
 
         with job_group(spark, handler.job_id, f"training {source}"):
-            encoded, counts = sparkml.encoded_input(spark, job, parser, source, resources.params)
+            encoded, counts = sparkfeatures.encoded_input(
+                spark, job, parser, source, read_partitions=resources.params["spark_read_partitions"],
+                partition_mb=resources.params["spark_partition_mb"],
+            )  # fmt: skip
             self._check_input(resources, source, parser, encoded, counts)
             skipped = trainingdata.skipping(counts["invalid"])
             handler.progress(f"encoded {counts['rows']} rows of {source}{skipped}", 0.1)
             estimator, grid = self.estimator(job, parser)
-            fit = sparkml.cross_validate(estimator, grid, encoded, parser.task, job, resources.params, handler)
+            fit = crossvalidation.cross_validate(
+                estimator, grid, encoded, parser.task, job, handler,
+                parallelism=resources.params["spark_cv_parallelism"],
+            )  # fmt: skip
             handler.progress("saving the model", 0.95)
             learned = self.learned(fit["best"], parser, spark, resources.params)
         model = {
@@ -169,8 +176,9 @@ class Algorithm:
     ) -> dict[str, Any]:
         parser = DataParser(stored["schema"])
         params = resources.params
-        source = resolve(job["inputCollection"], params, "inputCollection")
-        target = resolve(job["outputCollection"], params, "outputCollection")
+        targets = pick(MongoTargets, params)
+        source = targets.resolve(job["inputCollection"], "inputCollection")
+        target = targets.resolve(job["outputCollection"], "outputCollection")
         handler.progress(f"reading {source}", 0.05)
         spark = resources.spark()
         from predictionservice.sparksession import job_group, read_collection, write_collection

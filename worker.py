@@ -28,12 +28,12 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK, make_celery
 from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
-from predictionservice.config import load_parameters
+from predictionservice.config import load_parameters, pick
 from predictionservice.defaults import JOB_CANCEL_POLL
 from predictionservice.exceptions import ServiceError
 from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from predictionservice.modelstore import ModelStore
-from predictionservice.mongotarget import MongoClients, redact_job, resolve, scrub
+from predictionservice.mongotarget import MongoClients, MongoTargets, redact_job, scrub
 from predictionservice.redisclient import connect
 from predictionservice.tempcollections import recover_in_background
 
@@ -69,9 +69,9 @@ class ServiceTask(Task):
         models = ModelStore(client, params["redis_key_prefix"])
 
         def spark() -> Any:
-            from predictionservice.sparksession import get_spark
+            from predictionservice.sparksession import SparkSettings, get_spark
 
-            return get_spark(params)
+            return get_spark(pick(SparkSettings, params))
 
         return Resources(params, models, MongoClients(params["mongodb_timeout_ms"]), spark)
 
@@ -445,7 +445,7 @@ def predict_all(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
     def work(handler: MessageHandler) -> dict[str, Any]:
         result = task.factory.predict_all(job, task.resources, handler)
         skipped = f"; {result['invalid_rows']} rows could not be scored" if result["invalid_rows"] else ""
-        target = resolve(job["outputCollection"], task.params, "outputCollection")  # its name, no credentials
+        target = pick(MongoTargets, task.params).resolve(job["outputCollection"], "outputCollection")  # no credentials
         return {
             "message": f"scored {result['rows']} rows into {target}{skipped}",
             "rows": result["rows"],

@@ -45,9 +45,10 @@ MODELS = {
 
 def train_all(bench: Bench, params: dict[str, Any], rows: int) -> dict[str, tuple[dict, list[dict]]]:
     """Each model trained by Algorithm.train on its own collection: key -> (stored model, rows)."""
-    from predictionservice.sparksession import get_spark
+    from predictionservice.config import pick
+    from predictionservice.sparksession import SparkSettings, get_spark
 
-    spark = get_spark(params)
+    spark = get_spark(pick(SparkSettings, params))
     bench.on_stop("SparkSession", spark.stop)
     store = ModelStore(connect(params["redis_url"], params["models_db"]))
     resources = Resources(params, store, MongoClients(params["mongodb_timeout_ms"]), lambda: spark)

@@ -87,11 +87,12 @@ def bench_loading(bench: Bench, runs: int) -> int:
 def bench_reading(bench: Bench, runs: int, rows: int) -> None:
     bench.section("(b) reading the collection with Spark")
     from predictionservice import sparksession
-    from predictionservice.mongotarget import resolve
+    from predictionservice.config import pick
+    from predictionservice.mongotarget import MongoTargets
 
     params = bench.params()
     bench.say(f"starting Spark ({params['spark_master']}, {params['spark_shuffle_partitions']} shuffle partitions)")
-    spark = sparksession.get_spark(params)
+    spark = sparksession.get_spark(pick(sparksession.SparkSettings, params))
     gateway = spark.sparkContext._gateway
 
     def stop_spark() -> None:
@@ -101,7 +102,7 @@ def bench_reading(bench: Bench, runs: int, rows: int) -> None:
             end_process(jvm.pid)
 
     bench.on_stop("Spark", stop_spark)
-    ref = resolve(BANK, params)
+    ref = pick(MongoTargets, params).resolve(BANK)
     layouts = {
         "default": {"partitions": params["spark_read_partitions"], "partition_mb": params["spark_partition_mb"]},
         "4x1mb": {"partitions": 4, "partition_mb": 1.0},  # as the server allows (SecantusDB: one)

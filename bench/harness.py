@@ -38,7 +38,7 @@ import requests  # noqa: E402
 from dataparser import DataParser  # noqa: E402
 from localservers import embedded  # noqa: E402
 from localservers.serviceprocesses import ServiceProcesses  # noqa: E402
-from predictionservice import datasetloader  # noqa: E402
+from predictionservice import datasetloader, datasetreaders, sampledata  # noqa: E402
 from predictionservice.config import load_parameters  # noqa: E402
 from predictionservice.defaults import SETTINGS  # noqa: E402
 from predictionservice.exceptions import RecordError  # noqa: E402
@@ -61,8 +61,8 @@ SETTING_ENV = frozenset(s.env for s in SETTINGS.values())
 
 
 def default_csv() -> Path:
-    found = datasetloader.find_bank_csv(os.environ.get("BANK_CSV"))
-    return found if found is not None else datasetloader.bank_csv_candidates(os.environ.get("BANK_CSV"))[0]
+    found = sampledata.find_bank_csv(os.environ.get("BANK_CSV"))
+    return found if found is not None else sampledata.bank_csv_candidates(os.environ.get("BANK_CSV"))[0]
 
 
 # --------------------------------------------------------------------------------- options
@@ -467,8 +467,8 @@ def report_stages(bench: Bench, run: dict[str, Any]) -> None:
 
 def bank_documents(bench: Bench) -> list[dict[str, Any]]:
     """The rows of the CSV as the loader types them (numbers as numbers)."""
-    text = datasetloader.text_stream(io.BytesIO(bench.csv_bytes()))
-    return list(datasetloader.iter_csv_documents(text))
+    text = datasetreaders.text_stream(io.BytesIO(bench.csv_bytes()))
+    return list(datasetreaders.iter_csv_documents(text))
 
 
 def encode_valid(

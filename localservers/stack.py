@@ -45,7 +45,7 @@ import redis
 from localservers import embedded
 from localservers.serviceprocesses import ServiceProcesses
 from localservers.watchdog import RUN_ID_VARIABLE, Watchdog
-from predictionservice import datasetloader
+from predictionservice import datasetloader, sampledata
 from predictionservice.config import PROJECT_DIR, load_parameters, parameters_path
 from predictionservice.defaults import BANK_DATASET
 
@@ -205,7 +205,7 @@ class Stack:
             if collection.find_one({}, {"_id": 1}) is not None:
                 say(f"{db}.{name}: already loaded ({collection.estimated_document_count()} documents)")
                 return
-            found = datasetloader.find_bank_csv(self.params["bank_csv"] or None)
+            found = sampledata.find_bank_csv(self.params["bank_csv"] or None)
             if found is None:
                 say(
                     f"{db}.{name}: empty and no bank-full.csv found (BANK_CSV, ./data/, ../shared/data/); "

@@ -11,12 +11,14 @@ import math
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from predictionservice.defaults import DEFAULT_PARAMETERS_FILE, PARAMETERS_FILE_ENV, SETTINGS, defaults
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,14 @@ def load_parameters(
             raise ConfigError(f"unknown setting '{key}'")
         params[key] = _coerce(key, value, "override")
     return params
+
+
+def pick(kind: type[T], params: Mapping[str, Any]) -> T:
+    """The few settings a library object uses, out of the whole settings dict: ``kind`` is a
+    dataclass whose fields are named after settings (``SparkSettings``, ``MongoTargets``). The
+    settings dict stops here: the process that loaded it (app factory, worker, a CLI) picks, and
+    the library takes only what it was given."""
+    return kind(**{field.name: params[field.name] for field in fields(kind) if field.name in params})  # type: ignore[call-arg]
 
 
 def settings_markdown() -> str:

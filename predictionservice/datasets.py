@@ -4,7 +4,7 @@ the pages (web/) only parse, call ``Datasets`` and render; a scheduler can call 
 
 ``Datasets`` is built once from its collaborators: the MongoDB clients (``MongoClients``), the
 service's MongoDB URI (the one a path's 'db/collection' names), the schema sample's size and
-label cap, and the schema inference function (the chapter's ``dataparser.infer_schema``, passed
+label cap, and the schema inference function (the chapter's ``dataparser.schema_from_documents``, passed
 in: this library imports no chapter file)."""
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from predictionservice.defaults import SYSTEM_DATABASES
-from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.exceptions import InvalidRequest, NotFound, shown
 from predictionservice.mongotarget import CollectionRef, MongoClients, check_namespace
-from predictionservice.mongotarget import _shown as shown  # issue 21: the one clip helper at merge
 from predictionservice.validation import FIELD_KEY
 
 SAMPLE_DOCS = 5

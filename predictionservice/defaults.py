@@ -141,7 +141,10 @@ SETTINGS: dict[str, Setting] = {
         "submission beyond is 429 with Retry-After, so that one client cannot fill max_queued_jobs for everyone.",
     ),
     "max_job_fits": Setting(
-        100, "MAX_JOB_FITS", "Most model fits one training job may ask for: regParam x elasticNetParam x numFolds."
+        100,
+        "MAX_JOB_FITS",
+        "Most model fits one training job may ask for: its algorithm's grid lists multiplied (regParam x "
+        "elasticNetParam, numTrees x maxDepth) x numFolds.",
     ),
     "max_iterations": Setting(1000, "MAX_ITERATIONS", "Largest 'iterations' a training job may ask for."),
     "max_label_classes": Setting(

@@ -37,6 +37,13 @@ STATUS: dict[str, int] = {
 _GENERAL_CODE: dict[int, str] = {status: code for code, status in reversed(STATUS.items())}
 
 
+def shown(value: str, limit: int = 100, *, quote: bool = True) -> str:
+    """A client's name, key, path or value as an error message echoes it, bounded: a 100 kB
+    header or a 200 kB id is not sent back whole, and the count says how much was cut."""
+    text = repr(value) if quote else value
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(value)} characters)"
+
+
 def code_for_status(status: int) -> str:
     """The code of an answer whose status the HTTP layer chose itself (Werkzeug's or cheroot's
     own refusals, raised as no ServiceError): the first code of that status in STATUS."""
@@ -146,7 +153,7 @@ class ServiceUnavailable(ServiceError):
 
 
 # Why a field of a record cannot be encoded: the same words online (RecordError) and in the
-# error column of a Spark job (sparkml), so a batch's bad-row reasons read like a 400's.
+# error column of a Spark job (sparkfeatures), so a batch's bad-row reasons read like a 400's.
 NOT_A_NUMBER = "is not a number"
 NOT_FINITE = "is not a finite number"
 NOT_A_CATEGORY = "has a value that is not one of the schema's categories"

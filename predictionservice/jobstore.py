@@ -218,7 +218,7 @@ class JobStore:
     def view(self, job_id: str) -> dict[str, Any] | None:
         """The job as the API shows it (public_view), reading only the fields shown: clients poll
         this, and the stored job document beside them can be large."""
-        return _shown(self.client.hmget(job_key(job_id, self.prefix), _SHOWN))
+        return _public_record(self.client.hmget(job_key(job_id, self.prefix), _SHOWN))
 
     def recent(self, limit: int, kind: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """The newest jobs first, at most limit, of a kind and a status when given: what a person
@@ -236,7 +236,7 @@ class JobStore:
             gone = [job_id for job_id, values in zip(ids, rows, strict=True) if values[0] is None]
             if gone:  # expired records
                 self.client.zrem(index_key(self.prefix), *gone)
-            views = (_shown(values) for values in rows)
+            views = (_public_record(values) for values in rows)
             found += [v for v in views if v and kind in (None, v["kind"]) and status in (None, v["status"])]
             start += page - len(gone)
         return found[:limit]
@@ -365,7 +365,8 @@ class JobStore:
         return self.update(job_id, PENDING, message, 0.0)
 
 
-def _shown(values: list[bytes | None]) -> dict[str, Any] | None:
+def _public_record(values: list[bytes | None]) -> dict[str, Any] | None:
+    """A job as status answers show it, from the HMGET of its _SHOWN fields; None without a record."""
     if values[0] is None:  # every record holds its job_id from create() on
         return None
     return public_view(_decode({f.encode(): v for f, v in zip(_SHOWN, values, strict=True) if v is not None}))

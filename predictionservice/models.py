@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from predictionservice.exceptions import NotFound
+from predictionservice.exceptions import NotFound, shown
 from predictionservice.modelstore import ModelStore, detail
-from predictionservice.mongotarget import _shown as shown  # issue 21: the one clip helper at merge
 
 
 class Models:

@@ -11,7 +11,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +22,7 @@ import pymongo.errors
 from pymongo import uri_parser
 
 from predictionservice.defaults import SYSTEM_DATABASES
-from predictionservice.exceptions import ForbiddenTarget, InvalidRequest
+from predictionservice.exceptions import ForbiddenTarget, InvalidRequest, shown
 from predictionservice.tempcollections import RESERVED_PREFIXES
 
 _DB_FORBIDDEN = re.compile(r'[/\\. "$*<>:|?\x00]')
@@ -41,21 +41,21 @@ def check_namespace(db: str, collection: str) -> None:
     db_bytes, collection_bytes = _utf8_length(db, "database"), _utf8_length(collection, "collection")
     if not db or db_bytes > _MAX_DB or _DB_FORBIDDEN.search(db):
         raise InvalidRequest(
-            f'database name {_shown(db)} is not allowed: 1 to {_MAX_DB} bytes of UTF-8, none of /\\. "$*<>:|?'
+            f'database name {shown(db)} is not allowed: 1 to {_MAX_DB} bytes of UTF-8, none of /\\. "$*<>:|?'
         )
     if db.lower() in SYSTEM_DATABASES:
         raise ForbiddenTarget(f"database {db!r} is a system database and is never used by the service")
     if not collection or "$" in collection or "\x00" in collection or collection.startswith("."):
-        raise InvalidRequest(f"collection name {_shown(collection)} is not allowed: non-empty, no '$' or NUL")
+        raise InvalidRequest(f"collection name {shown(collection)} is not allowed: non-empty, no '$' or NUL")
     if collection.startswith("system.") or ".." in collection or collection.endswith("."):
-        raise InvalidRequest(f"collection name {_shown(collection)} is not allowed")
+        raise InvalidRequest(f"collection name {shown(collection)} is not allowed")
     if collection.startswith(RESERVED_PREFIXES):
         raise InvalidRequest(
-            f"collection name {_shown(collection)} is not allowed: names starting "
+            f"collection name {shown(collection)} is not allowed: names starting "
             f"{' or '.join(RESERVED_PREFIXES)} are the service's temporary collections"
         )
     if db_bytes + 1 + collection_bytes > _MAX_NAMESPACE:
-        raise InvalidRequest(f"namespace {_shown(db + '.' + collection)} is longer than {_MAX_NAMESPACE} bytes")
+        raise InvalidRequest(f"namespace {shown(db + '.' + collection)} is longer than {_MAX_NAMESPACE} bytes")
 
 
 # Characters no new name may hold: C0/C1 controls (CR, LF, TAB, ESC ...), format characters
@@ -72,7 +72,7 @@ def check_new_name(db: str, collection: str) -> None:
         bad = next((c for c in name if unicodedata.category(c) in _UNPRINTABLE), None)
         if bad is not None:
             raise InvalidRequest(
-                f"{what} name {_shown(name)} is not allowed: it holds the control character U+{ord(bad):04X} "
+                f"{what} name {shown(name)} is not allowed: it holds the control character U+{ord(bad):04X} "
                 f"({unicodedata.name(bad, 'unnamed')}); the names the service creates are printable text"
             )
 
@@ -81,22 +81,18 @@ def _utf8_length(name: str, what: str) -> int:
     try:
         return len(name.encode("utf-8"))
     except UnicodeEncodeError:  # a lone surrogate ('\ud800') has no UTF-8 form: MongoDB cannot store it
-        raise InvalidRequest(f"{what} name {_shown(name)} is not valid Unicode text (a lone surrogate)") from None
-
-
-def _shown(name: str, limit: int = 100) -> str:
-    """A name as a message shows it, bounded."""
-    text = repr(name)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(name)} characters)"
+        raise InvalidRequest(f"{what} name {shown(name)} is not valid Unicode text (a lone surrogate)") from None
 
 
 def host_key(host: str, port: int | None) -> str:
     return f"{host.lower()}:{port or 27017}"
 
 
-def allowed_hosts(params: dict[str, Any]) -> set[str]:
-    hosts = {host_key(h, p) for h, p in _hosts_of(params["mongodb_uri"])}
-    for entry in params["mongodb_allowed_hosts"]:
+def allowed_hosts(mongodb_uri: str, extra_hosts: Iterable[str]) -> set[str]:
+    """The host:port keys a job's own URI may name: the configured MongoDB's seeds and the extra
+    entries ('host:port') of mongodb_allowed_hosts."""
+    hosts = {host_key(h, p) for h, p in _hosts_of(mongodb_uri)}
+    for entry in extra_hosts:
         hosts.update(host_key(h, p) for h, p in _hosts_of(f"mongodb://{entry}/"))
     return hosts
 
@@ -106,14 +102,14 @@ def _hosts_of(uri: str) -> list[tuple[str, int | None]]:
     try:
         netloc = urlsplit(uri).netloc.rsplit("@", 1)[-1]
     except ValueError:  # an unbalanced IPv6 bracket
-        raise InvalidRequest(f"not a valid MongoDB URI: {_shown(redact(uri))}") from None
+        raise InvalidRequest(f"not a valid MongoDB URI: {shown(redact(uri))}") from None
     result = []
     for part in netloc.split(","):
         try:  # each seed is parsed on its own: '[zz]' or 'x]' raise here, not in the whole URI
             parsed = urlsplit(f"//{part}")
             host, port = parsed.hostname, parsed.port
         except ValueError:
-            raise InvalidRequest(f"MongoDB URI with a bad host or port {_shown(part)}: {_shown(redact(uri))}") from None
+            raise InvalidRequest(f"MongoDB URI with a bad host or port {shown(part)}: {shown(redact(uri))}") from None
         if not host:
             raise InvalidRequest(f"MongoDB URI without a host: {redact(uri)!r}")
         result.append((host, port))
@@ -153,7 +149,27 @@ class CollectionRef:
         return not mine.isdisjoint(_server_key(h, p) for h, p in _hosts_of(other.uri))
 
 
-def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -> CollectionRef:
+@dataclass(frozen=True)
+class MongoTargets:
+    """The MongoDB a collection named 'db.collection' lives on, and the hosts a job's own
+    mongodb:// URI may name: built once from the settings (``config.pick``) by the process that
+    loaded them, so resolving a name needs no settings dict."""
+
+    mongodb_uri: str
+    mongodb_allowed_hosts: Sequence[str] = ()
+
+    def resolve(self, spec: Any, field: str = "inputCollection") -> CollectionRef:
+        """A job's collection spec ('db.collection' or a mongodb:// URI of an allowed host) as a
+        CollectionRef, or an error naming the field."""
+        return _resolve(self, spec, field)
+
+    def path_ref(self, db: str, collection: str) -> CollectionRef:
+        """db.collection on the configured MongoDB, its names checked."""
+        check_namespace(db, collection)
+        return CollectionRef(self.mongodb_uri, db, collection)
+
+
+def _resolve(targets: MongoTargets, spec: Any, field: str) -> CollectionRef:
     """A job's collection spec as a CollectionRef, or an error naming the field."""
     if not isinstance(spec, str) or not spec:
         raise InvalidRequest(f"'{field}' must be 'db.collection' or a mongodb:// URI")
@@ -163,9 +179,9 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
         try:
             parsed = urlsplit(spec)
         except ValueError as exc:  # an unbalanced IPv6 bracket ...
-            raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({_shown(str(exc))})") from None
+            raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({shown(str(exc))})") from None
         hosts = _hosts_of(spec)
-        allowed = allowed_hosts(params)
+        allowed = allowed_hosts(targets.mongodb_uri, targets.mongodb_allowed_hosts)
         for host, port in hosts:
             if host_key(host, port) not in allowed:
                 raise ForbiddenTarget(
@@ -181,7 +197,7 @@ def resolve(spec: Any, params: dict[str, Any], field: str = "inputCollection") -
     db, collection = _split(spec, field)
     if field == "outputCollection":  # a job's output is created
         check_new_name(db, collection)
-    return path_ref(db, collection, params)
+    return targets.path_ref(db, collection)
 
 
 def _split(namespace: str, field: str) -> tuple[str, str]:
@@ -202,7 +218,7 @@ def _check_options(uri: str, field: str) -> None:
     try:
         options = uri_parser.parse_uri(uri, warn=False)["options"]
     except (pymongo.errors.PyMongoError, ValueError) as exc:
-        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({str(exc)[:200]})") from None
+        raise InvalidRequest(f"'{field}': not a valid MongoDB URI ({shown(str(exc), 200, quote=False)})") from None
     refused = sorted(name for name in options if name.lower() not in URI_OPTIONS)
     if refused:
         raise ForbiddenTarget(
@@ -238,14 +254,9 @@ def check_replica_set(ref: CollectionRef, clients: MongoClients, field: str) -> 
             return
         found = "is not in a replica set (a standalone server)" if actual is None else f"is in replica set {actual!r}"
         raise InvalidRequest(
-            f"'{field}': the URI option replicaSet={_shown(wanted)} cannot work: the MongoDB server it names "
+            f"'{field}': the URI option replicaSet={shown(wanted)} cannot work: the MongoDB server it names "
             f"{found}; leave replicaSet out of the URI or name the server's own set"
         )
-
-
-def path_ref(db: str, collection: str, params: dict[str, Any]) -> CollectionRef:
-    check_namespace(db, collection)
-    return CollectionRef(params["mongodb_uri"], db, collection)
 
 
 class MongoClients:

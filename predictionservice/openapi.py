@@ -7,7 +7,7 @@ from typing import Any
 
 from predictionservice.exceptions import STATUS
 from predictionservice.jobstore import KINDS, MAX_LIST, STATES
-from predictionservice.openinference import DATATYPES, infer_schema
+from predictionservice.openinference import DATATYPES, inference_request_schema
 from predictionservice.validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
 
 VERSION = "0.1.0"
@@ -556,7 +556,7 @@ def _v2_paths(params: dict[str, Any]) -> dict[str, Any]:
             "post": _op(
                 "V2: score the rows of one input per feature, as /predict/ would",
                 _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "413", "415", "503"),
-                requestBody=_body(infer_schema(params["max_records_per_request"])),
+                requestBody=_body(inference_request_schema(params["max_records_per_request"])),
             ),
         },
     }

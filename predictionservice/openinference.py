@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from predictionservice.exceptions import InvalidRequest, RecordError
+from predictionservice.exceptions import InvalidRequest, RecordError, shown
 
 PATH_PREFIX = "/v2"  # every route of the protocol, and only those, starts so
 SERVER_NAME = "prediction-service"
@@ -37,7 +37,7 @@ DATATYPES = sorted(INTEGER_TYPES | FLOAT_TYPES | {"BOOL", "BYTES"})
 _SCALAR = {"type": ["number", "string", "boolean"]}
 
 
-def infer_schema(max_records: int) -> dict[str, Any]:
+def inference_request_schema(max_records: int) -> dict[str, Any]:
     """The infer request body (the protocol's $inference_request), bounded like /predict/: at
     most max_records rows, one input per column."""
     tensor = {
@@ -121,7 +121,7 @@ def refuse_binary(body: Mapping[str, Any]) -> None:
     for tensor in inputs if isinstance(inputs, list) else ():
         parameters = tensor.get("parameters") if isinstance(tensor, Mapping) else None
         if isinstance(parameters, Mapping) and "binary_data_size" in parameters:
-            raise InvalidRequest(f"input '{str(tensor.get('name'))[:100]}': {BINARY_REFUSED}")
+            raise InvalidRequest(f"input '{shown(str(tensor.get('name')), quote=False)}': {BINARY_REFUSED}")
 
 
 def _flat(tensor: Mapping[str, Any]) -> list[Any]:
@@ -152,7 +152,8 @@ def records(key: str, body: Mapping[str, Any], parser: Any) -> list[dict[str, An
         name = tensor["name"]
         if name not in features:
             known = ", ".join(features)
-            raise InvalidRequest(f"model '{key}' has no input '{name[:100]}' (its inputs: {known[:2000]})")
+            asked = shown(name, quote=False)
+            raise InvalidRequest(f"model '{key}' has no input '{asked}' (its inputs: {known[:2000]})")
         if name in columns:
             raise InvalidRequest(f"input '{name}' is given twice")
         columns[name] = _flat(tensor)
@@ -179,7 +180,8 @@ def wanted_outputs(key: str, body: Mapping[str, Any], parser: Any) -> list[str]:
     wanted = list(dict.fromkeys(output["name"] for output in body.get("outputs") or ())) or offered
     unknown = [name for name in wanted if name not in offered]
     if unknown:
-        raise InvalidRequest(f"model '{key}' has no output '{unknown[0][:100]}' (its outputs: {', '.join(offered)})")
+        asked = shown(unknown[0], quote=False)
+        raise InvalidRequest(f"model '{key}' has no output '{asked}' (its outputs: {', '.join(offered)})")
     return wanted
 
 

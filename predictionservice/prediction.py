@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from predictionservice import openinference
-from predictionservice.exceptions import InvalidRequest, NotFound, PayloadTooLarge, RecordError
-from predictionservice.mongotarget import _shown as shown  # issue 21: the one clip helper at merge
+from predictionservice.exceptions import InvalidRequest, NotFound, PayloadTooLarge, RecordError, shown
 from predictionservice.validation import KEY_PATTERN
 
 _KEY = re.compile(KEY_PATTERN)

@@ -127,7 +127,9 @@ def merge_types(a: DataType, b: DataType) -> DataType:
     return StringType()
 
 
-def infer_schema(docs: Sequence[dict[str, Any]], fields: Sequence[str] | None = None) -> StructType:
+def spark_schema_of(docs: Sequence[dict[str, Any]], fields: Sequence[str] | None = None) -> StructType:
+    """The Spark schema (StructType) of sampled documents: each field's types merged across them,
+    only ``fields`` when given; what a read is planned with when it names no schema."""
     merged: dict[str, DataType] = {name: NullType() for name in fields or ()}
     for doc in docs:
         for key, value in doc.items():
@@ -217,7 +219,7 @@ class MongoDataSource(DataSource):
         # the partitions. A server may scan the collection for every find or count (SecantusDB
         # does: 0.7 s for a 100-document find of bank-full).
         self.sampled = Sample(len(docs), size, sum(len(bson.encode(d)) for d in docs) / len(docs) if docs else 0.0)
-        return infer_schema(docs, fields)
+        return spark_schema_of(docs, fields)
 
     def reader(self, schema: StructType) -> MongoReader:
         return MongoReader(self.options, schema, getattr(self, "sampled", None))

@@ -14,7 +14,8 @@ import sys
 import tempfile
 import threading
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,32 +29,52 @@ APP_NAME = "prediction-service"
 _lock = threading.Lock()
 
 
-def start_conf(params: Mapping[str, Any]) -> SparkConf:
+@dataclass(frozen=True)
+class SparkSettings:
+    """The settings the worker's Spark session is started with (``config.pick`` fills it from the
+    settings by these names): this module reads nothing else of the configuration."""
+
+    spark_master: str
+    spark_driver_memory: str
+    spark_shuffle_partitions: int
+    spark_ui: bool
+    spark_ui_port: int
+    spark_pyspark_python: str = ""
+    spark_driver_host: str = ""
+    spark_executor_memory: str = ""
+    spark_executor_cores: int = 0
+    spark_cores_max: int = 0
+
+
+def start_conf(setup: SparkSettings) -> SparkConf:
     """SparkConf of the worker's session: app name and master from configuration."""
-    master = params["spark_master"]
+    master = setup.spark_master
     conf = (
         SparkConf()
         .setAppName(APP_NAME)
         .setMaster(master)
-        .set("spark.driver.memory", params["spark_driver_memory"])
-        .set("spark.sql.shuffle.partitions", str(params["spark_shuffle_partitions"]))
-        .set("spark.default.parallelism", str(params["spark_shuffle_partitions"]))
-        .set("spark.ui.enabled", "true" if params["spark_ui"] else "false")
-        .set("spark.ui.port", str(params["spark_ui_port"]))
+        .set("spark.driver.memory", setup.spark_driver_memory)
+        .set("spark.sql.shuffle.partitions", str(setup.spark_shuffle_partitions))
+        .set("spark.default.parallelism", str(setup.spark_shuffle_partitions))
+        .set("spark.ui.enabled", "true" if setup.spark_ui else "false")
+        .set("spark.ui.port", str(setup.spark_ui_port))
         .set("spark.ui.showConsoleProgress", "false")
         .set("spark.sql.execution.arrow.pyspark.enabled", "true")
         .set("spark.sql.adaptive.enabled", "false")  # tiny jobs: planning cost > its gain
         .set("spark.locality.wait", "0")
     )
-    conf.set("spark.pyspark.python", params.get("spark_pyspark_python") or sys.executable)
-    host = params.get("spark_driver_host") or ("127.0.0.1" if _loopback(master) else "")
+    conf.set("spark.pyspark.python", setup.spark_pyspark_python or sys.executable)
+    host = setup.spark_driver_host or ("127.0.0.1" if _loopback(master) else "")
     if host:
         conf.set("spark.driver.host", host).set("spark.driver.bindAddress", host)
     if not master.startswith("local"):
-        conf.set("spark.executor.memory", params.get("spark_executor_memory") or "1g")
-        for key, setting in (("spark.executor.cores", "spark_executor_cores"), ("spark.cores.max", "spark_cores_max")):
-            if int(params.get(setting) or 0) > 0:
-                conf.set(key, str(params[setting]))
+        conf.set("spark.executor.memory", setup.spark_executor_memory or "1g")
+        for key, count in (
+            ("spark.executor.cores", setup.spark_executor_cores),
+            ("spark.cores.max", setup.spark_cores_max),
+        ):
+            if int(count or 0) > 0:
+                conf.set(key, str(count))
     return conf
 
 
@@ -73,14 +94,14 @@ def package_zip(directory: Path) -> Path:
     return target
 
 
-def get_spark(params: Mapping[str, Any]) -> SparkSession:
+def get_spark(setup: SparkSettings) -> SparkSession:
     """This process's SparkSession, created on first use and then reused by every job."""
     with _lock:
         active = SparkSession.getActiveSession()
         if active is not None:
             return active
-        os.environ.setdefault("PYSPARK_PYTHON", params.get("spark_pyspark_python") or sys.executable)
-        spark = SparkSession.builder.config(conf=start_conf(params)).getOrCreate()
+        os.environ.setdefault("PYSPARK_PYTHON", setup.spark_pyspark_python or sys.executable)
+        spark = SparkSession.builder.config(conf=start_conf(setup)).getOrCreate()
         spark.sparkContext.setLogLevel("ERROR")
         # Executors and the data source planner import the source from the shipped package.
         spark.sparkContext.addPyFile(str(package_zip(Path(tempfile.mkdtemp(prefix="prediction-service-")))))

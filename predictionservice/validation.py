@@ -19,7 +19,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from predictionservice.defaults import MAX_SCHEMA_ERRORS
-from predictionservice.exceptions import InvalidJSON, InvalidRequest
+from predictionservice.exceptions import InvalidJSON, InvalidRequest, shown
 
 MAX_DEPTH = 64
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
@@ -161,7 +161,7 @@ def _reject_constant(name: str) -> Any:
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise InvalidJSON(f"number {text[:40]} is out of range")
+        raise InvalidJSON(f"number {shown(text, 40, quote=False)} is out of range")
     return value
 
 
@@ -297,12 +297,7 @@ class Validator:
 
 
 def _path(error: Any) -> str:
-    return _clipped(".".join(str(p) for p in error.absolute_path))
-
-
-def _clipped(text: str, limit: int = 200) -> str:
-    """A message part that echoes the client's keys or values, bounded (a 4 MB key is not sent back)."""
-    return text if len(text) <= limit else text[:limit] + "..."
+    return shown(".".join(str(p) for p in error.absolute_path), 200, quote=False)
 
 
 def _message(error: Any) -> str:
@@ -311,7 +306,7 @@ def _message(error: Any) -> str:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"needs the field '{missing}'"
     if validator == "additionalProperties":
-        return _clipped(f"has unknown field(s): {error.message.split('(')[-1].rstrip(')')}")
+        return shown(f"has unknown field(s): {error.message.split('(')[-1].rstrip(')')}", 200, quote=False)
     if validator == "type":
         return f"must be of type {error.validator_value}"
     if validator == "oneOf":
@@ -320,7 +315,7 @@ def _message(error: Any) -> str:
         return f"must match {error.validator_value}"
     if validator in ("maxItems", "maxProperties"):  # jsonschema's own message repeats the whole value
         return f"must have at most {error.validator_value} {'items' if validator == 'maxItems' else 'fields'}"
-    return _clipped(error.message)
+    return shown(error.message, 200, quote=False)
 
 
 JOB_VALIDATOR = Validator(JOB)

@@ -50,7 +50,7 @@ from helpers import (
     snapshot,
 )
 from localservers import embedded
-from predictionservice import datasetloader
+from predictionservice import datasetloader, sampledata
 from predictionservice.config import load_parameters
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
@@ -100,7 +100,7 @@ def _terminated(signum, frame):
 @pytest.fixture(scope="session")
 def bank_csv() -> Path:
     if BANK_CSV is None:
-        places = ", ".join(str(p) for p in datasetloader.bank_csv_candidates(os.environ.get("BANK_CSV")))
+        places = ", ".join(str(p) for p in sampledata.bank_csv_candidates(os.environ.get("BANK_CSV")))
         pytest.fail(f"bank-full.csv not found (set BANK_CSV); looked at {places}")
     return BANK_CSV
 
@@ -174,8 +174,9 @@ def base_params(redis_url, mongo_uri):
 @pytest.fixture(scope="session")
 def spark(base_params):
     from predictionservice import sparksession
+    from predictionservice.config import pick
 
-    session = sparksession.get_spark(base_params)
+    session = sparksession.get_spark(pick(sparksession.SparkSettings, base_params))
     yield session
     session.stop()
 

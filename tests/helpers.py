@@ -23,11 +23,11 @@ import requests
 
 from localservers import embedded
 from localservers.serviceprocesses import ServiceProcesses
-from predictionservice import datasetloader
+from predictionservice import sampledata
 from predictionservice.mongotarget import CollectionRef
 
 ROOT = Path(__file__).resolve().parent.parent
-BANK_CSV = datasetloader.find_bank_csv(os.environ.get("BANK_CSV"))
+BANK_CSV = sampledata.find_bank_csv(os.environ.get("BANK_CSV"))
 
 
 def ref(collection) -> CollectionRef:
@@ -647,7 +647,7 @@ def three_ways(spark, algorithm, job: dict, collection, params: dict) -> dict[st
     The model is fitted at the grid's first point on every valid row."""
     from pyspark.sql import functions as F
 
-    from predictionservice.sparkml import feature_columns
+    from predictionservice.sparkfeatures import feature_columns
     from predictionservice.sparksession import read_collection
 
     job = algorithm.with_defaults(job)

@@ -10,7 +10,7 @@ from dataparser import DataParser
 from helpers import JOB, assert_three_ways_agree, known_rows, ref, three_ways
 from LogisticRegressionWrapper import LogisticRegressionWrapper
 from predictionservice.exceptions import InvalidSchema, UnknownCategory
-from predictionservice.sparkml import margin_column
+from predictionservice.sparkfeatures import margin_column
 from predictionservice.sparksession import read_collection
 
 
@@ -109,13 +109,13 @@ def test_a_label_the_algorithm_cannot_learn_is_refused_naming_it():
 def test_bad_rows_of_both_labels_with_one_reason_are_summed(spark, base_params, mongo_db):
     """Issue 11, finding 17: the counts came from groupBy("error", "label") into a dict keyed by
     the reason, so one label's count overwrote the other's (57 blanked cells reported as 32)."""
-    from predictionservice.sparkml import encoded_input
+    from predictionservice.sparkfeatures import encoded_input
 
     rows = [{"age": None if i < 57 else 30 + i % 20, "y": "yes" if i % 2 else "no"} for i in range(200)]
     mongo_db.blanks.insert_many(rows)
     parser = DataParser({"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "age"}]})
     job = {"seed": 42, "holdoutFraction": 0.2}
-    encoded, stats = encoded_input(spark, job, parser, ref(mongo_db.blanks), base_params)
+    encoded, stats = encoded_input(spark, job, parser, ref(mongo_db.blanks), read_partitions=4, partition_mb=64.0)
     encoded.unpersist()
     assert stats["invalid"] == {"field 'age' is missing": 57}  # 29 'no' and 28 'yes' rows
     assert stats["rows"] == 200 and sum(stats["classes"].values()) == 143

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from dataparser import DataParser, infer_schema
+from dataparser import DataParser, schema_from_documents
 from helpers import training_pair
 from predictionservice.exceptions import (
     InvalidRequest,
@@ -152,7 +152,7 @@ def test_unusable_schemas_are_refused(schema, text):
         DataParser(schema)
 
 
-def test_infer_schema_is_stable_and_skips_ids():
+def test_schema_from_documents_is_stable_and_skips_ids():
     docs = [
         {
             "_id": i,
@@ -165,7 +165,7 @@ def test_infer_schema_is_stable_and_skips_ids():
         }
         for i in range(12)
     ]
-    schema = infer_schema(docs, "y")
+    schema = schema_from_documents(docs, "y")
     assert schema == {
         "label": {"key": "y", "values": {"no": 0, "yes": 1}},
         "features": [
@@ -174,12 +174,12 @@ def test_infer_schema_is_stable_and_skips_ids():
             {"key": "flag", "values": {"same": 0}},
         ],
     }
-    assert infer_schema(reversed(docs), "y") == schema
+    assert schema_from_documents(reversed(docs), "y") == schema
     training_pair(DataParser(schema), docs[0])
     with pytest.raises(InvalidSchema, match="label field 'z' not found"):
-        infer_schema(docs, "z")
+        schema_from_documents(docs, "z")
     with pytest.raises(InvalidSchema, match="empty"):
-        infer_schema([], "y")
+        schema_from_documents([], "y")
 
 
 def test_an_unknown_category_names_the_value_and_the_closest_allowed_ones():
@@ -218,34 +218,34 @@ def measurements(n: int) -> list[dict]:
 def test_a_numeric_label_of_20000_distinct_values_is_a_regression_target():
     docs = measurements(20_000)
     assert len({d["price"] for d in docs}) == 20_000
-    schema = infer_schema(docs, "price")
+    schema = schema_from_documents(docs, "price")
     assert schema == {"label": {"key": "price"}, "features": [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1}}]}
     assert DataParser(schema).task == "regression"
-    assert infer_schema(docs, "price", task="regression") == schema
+    assert schema_from_documents(docs, "price", task="regression") == schema
     # classes only when asked for, and never of a measurement
     with pytest.raises(InvalidSchema, match=r"'price' holds 10.333333333333334, not a whole number.*task=regression"):
-        infer_schema(docs, "price", task="classification")
+        schema_from_documents(docs, "price", task="classification")
     whole = [{**d, "price": i} for i, d in enumerate(docs)]
     with pytest.raises(InvalidSchema, match=r"more than 100 distinct values .*too many to be classes"):
-        infer_schema(whole, "price", task="classification")
+        schema_from_documents(whole, "price", task="classification")
 
 
 def test_a_few_whole_numbers_are_classes_when_asked_and_text_is_never_regressed():
     docs = [{"x": i, "stars": [1, 2, 10][i % 3], "y": "ny"[i % 2]} for i in range(30)]
-    assert infer_schema(docs, "stars")["label"] == {"key": "stars"}
-    classes = infer_schema(docs, "stars", task="classification")
+    assert schema_from_documents(docs, "stars")["label"] == {"key": "stars"}
+    classes = schema_from_documents(docs, "stars", task="classification")
     assert classes["label"] == {"key": "stars", "values": {"1": 0, "2": 1, "10": 2}}  # in numeric order
     assert DataParser(classes).task == "multiclass" and DataParser(classes).encode_label({"stars": 10.0}) == 2
-    assert infer_schema(docs, "y", task="classification") == infer_schema(docs, "y")
+    assert schema_from_documents(docs, "y", task="classification") == schema_from_documents(docs, "y")
     with pytest.raises(InvalidSchema, match="'y' holds text, and regression predicts a number"):
-        infer_schema(docs, "y", task="regression")
+        schema_from_documents(docs, "y", task="regression")
     with pytest.raises(InvalidRequest, match="'task' must be 'classification' or 'regression', not 'both'"):
-        infer_schema(docs, "stars", task="both")
+        schema_from_documents(docs, "stars", task="both")
     with pytest.raises(InvalidSchema, match="single value"):
-        infer_schema([{**d, "stars": 4} for d in docs], "stars", task="classification")
+        schema_from_documents([{**d, "stars": 4} for d in docs], "stars", task="classification")
 
 
 def test_a_text_label_with_too_many_classes_says_so():
     docs = [{"x": i, "y": f"class {i}"} for i in range(150)] * 2
     with pytest.raises(InvalidSchema, match=r"'y' has more than 100 distinct values .*too many classes"):
-        infer_schema(docs, "y")
+        schema_from_documents(docs, "y")

@@ -1,19 +1,12 @@
-import hashlib
-import http.server
 import io
 import json
-import re
-import subprocess
-import sys
 import threading
-import zipfile
 from collections import Counter
 
 import pytest
 
-from helpers import ROOT
-from predictionservice import datasetloader
-from predictionservice.exceptions import Conflict, InvalidDataset, InvalidJSON
+from predictionservice import datasetloader, datasetreaders
+from predictionservice.exceptions import Conflict, InvalidDataset
 
 
 def test_bank_full_loads_as_mongoimport_would(bank_collection):
@@ -67,15 +60,7 @@ def test_a_decimal_comma_csv_is_read_as_numbers(mongo_db):
     datasetloader.load_csv(mongo_db.eu, io.BytesIO(data))
     docs = list(mongo_db.eu.find({}, {"_id": 0}))
     assert docs == [{"a": 1.5, "b": -2.25, "c": 0.5, "label": "yes"}, {"a": 3, "b": 4.0, "c": "x,y", "label": "no"}]
-    assert datasetloader.typed("1,5") == "1,5"  # a comma-delimited file cannot mean a decimal comma
-
-
-def test_typed_keeps_what_is_not_a_finite_number():
-    assert datasetloader.typed("nan") == "nan"
-    assert datasetloader.typed("1_000") == "1_000"
-    assert datasetloader.typed("99999999999999999999") == pytest.approx(1e20)
-    assert datasetloader.typed("007") == 7
-    assert datasetloader.typed("9" * 5000) == "9" * 5000  # int() of over 4300 digits raised ValueError
+    assert datasetreaders.typed("1,5") == "1,5"  # a comma-delimited file cannot mean a decimal comma
 
 
 def _existing(collection):
@@ -193,10 +178,10 @@ def test_replace_and_append(mongo_db):
 
 def test_json_documents_and_id_clash_on_append(mongo_db):
     docs = [{"_id": 1, "a": 1}, {"_id": 2, "a": {"b": 2}}]
-    assert datasetloader.load_documents(mongo_db.j, datasetloader.iter_json_documents(docs)) == 2
+    assert datasetloader.load_documents(mongo_db.j, datasetreaders.iter_json_documents(docs)) == 2
     with pytest.raises(Conflict, match="already exists") as clash:
         datasetloader.load_documents(
-            mongo_db.j, datasetloader.iter_json_documents([{"_id": 3}, {"_id": 2}]), mode="append"
+            mongo_db.j, datasetreaders.iter_json_documents([{"_id": 3}, {"_id": 2}]), mode="append"
         )
     assert clash.value.status == 409
     assert sorted(d["_id"] for d in mongo_db.j.find()) == [1, 2]
@@ -214,41 +199,7 @@ def test_json_documents_and_id_clash_on_append(mongo_db):
         ([{"x": float("nan")}], "finite"),
     ]:
         with pytest.raises(InvalidDataset, match=message):
-            datasetloader.load_documents(mongo_db.j, datasetloader.iter_json_documents(bad))
-
-
-def streamed(body: bytes, chunk: int) -> list:
-    return list(datasetloader.JsonArrayReader(io.BytesIO(body), chunk=chunk))
-
-
-def test_a_json_array_is_read_a_record_at_a_time_as_whole_bodies_are_parsed():
-    """Cut into chunks anywhere (one byte, three bytes: inside strings, escapes, numbers and
-    multi-byte characters), the items are those a whole-body parse gives; a refusal names the
-    item, and a syntax error its line and column in the whole body."""
-    records = [{"a": 'x\\"]} ,{', "é": ["ü😀", -1.5e-3, True, None, {"b": [[]]}]}, {}, {"n": 2**62}]
-    body = json.dumps(records, indent=1, ensure_ascii=False).encode()
-    for chunk in (1, 3, 64 * 1024):
-        assert streamed(body, chunk) == records
-    assert streamed(b"[]", 1) == []
-    for bad, error, message in [
-        (b'[{"a": 1}, {"b": NaN}]', InvalidJSON, "item 1: NaN is not valid JSON"),
-        (b'[{"a": 1},\n {"b": "\\ud800"}]', InvalidJSON, "item 1: the body holds a lone UTF-16 surrogate"),
-        (b'[{"a": 1},\n  {"b": tru}]', InvalidJSON, "malformed JSON: Expecting value at line 2 column 9"),
-        (b'[{"a": 1} {"b": 2}]', InvalidJSON, "malformed JSON: ',' or ']' was expected after item 0 at line 1"),
-        (b'[{"a": 1}, {"b": 2}', InvalidJSON, "malformed JSON: ',' or ']' was expected after item 1"),
-        (b'[{"a": 1},]', InvalidJSON, "a value was expected for item 1"),
-        (b'[{"a": 1}] [2]', InvalidJSON, "extra data after the array"),
-        (b"[{}, {}, 7, {}]", InvalidDataset, "item 2: not an object"),
-        (b'{"a": 1}', InvalidDataset, "a JSON dataset must be an array of objects"),
-        (b"[" + b'{"a":' * 63 + b"1" + b"}" * 63 + b"]", InvalidJSON, "nested deeper than 64 levels"),
-        (b'[{"s": "' + b"x" * 2000 + b'"}]', InvalidDataset, "item 0: larger than a MongoDB document"),
-        (b" ", InvalidJSON, "the request body is empty"),
-    ]:
-        for chunk in (1, 64 * 1024):
-            with pytest.raises(error, match=re.escape(message)):
-                list(datasetloader.JsonArrayReader(io.BytesIO(bad), chunk=chunk, max_item_bytes=1000))
-    deepest_allowed = b"[" + b'{"a":' * 62 + b"1" + b"}" * 62 + b"]"
-    assert streamed(deepest_allowed, 7) == json.loads(deepest_allowed)
+            datasetloader.load_documents(mongo_db.j, datasetreaders.iter_json_documents(bad))
 
 
 def test_a_json_file_loads_in_batches_of_bounded_text(mongo_db):
@@ -265,95 +216,6 @@ def test_a_json_file_loads_in_batches_of_bounded_text(mongo_db):
     assert [len(batch) for batch in batches] == [11, 11, 8]
     assert datasetloader.load_json(mongo_db.j, io.BytesIO(json.dumps(records).encode())) == 30
     assert mongo_db.j.count_documents({}) == 30
-
-
-def test_command_line_load(mongo_db, mongo_uri, tmp_path):
-    csv_file = tmp_path / "small.csv"
-    csv_file.write_text('"a";"b"\n1;"x"\n2;"y"\n')
-    cmd = [
-        sys.executable,
-        "-m",
-        "predictionservice.datasetloader",
-        "load",
-        str(csv_file),
-        "--uri",
-        mongo_uri,
-        "--db",
-        mongo_db.name,
-        "--collection",
-        "small",
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT)
-    assert json.loads(out.stdout) == {"inserted": 2, "collection": f"{mongo_db.name}.small"}
-    bad = tmp_path / "bad.csv"
-    bad.write_text("a;b\n1\n")
-    out = subprocess.run([*cmd[:4], str(bad), *cmd[5:]], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 1 and "line 2" in out.stderr and "Traceback" not in out.stderr
-    assert mongo_db.small.count_documents({}) == 2
-    documents = tmp_path / "small.json"  # a JSON array, read a record at a time as an upload is
-    documents.write_text('[{"a": 1},\n {"a": 2}, {"a": {"$gt": 3}}]')
-    out = subprocess.run([*cmd[:4], str(documents), *cmd[5:-1], "j"], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 1 and "item 2.a: field name '$gt'" in out.stderr and "Traceback" not in out.stderr
-    documents.write_text('[{"a": 1},\n {"a": 2}]')
-    out = subprocess.run([*cmd[:4], str(documents), *cmd[5:-1], "j"], capture_output=True, text=True, cwd=ROOT)
-    assert json.loads(out.stdout) == {"inserted": 2, "collection": f"{mongo_db.name}.j"}
-
-
-# ------------------------------------------------------------------------------ downloader
-
-
-def _uci_archive(csv_bytes: bytes) -> bytes:
-    """bank+marketing.zip as UCI ships it: a zip holding bank.zip holding bank-full.csv."""
-    inner = io.BytesIO()
-    with zipfile.ZipFile(inner, "w") as z:
-        z.writestr("bank-full.csv", csv_bytes)
-        z.writestr("bank.csv", b"a;b\n")
-    outer = io.BytesIO()
-    with zipfile.ZipFile(outer, "w") as z:
-        z.writestr("bank.zip", inner.getvalue())
-        z.writestr("bank-additional.zip", b"not used")
-    return outer.getvalue()
-
-
-@pytest.fixture()
-def archive_server():
-    files: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.end_headers()
-            if body is not None:
-                self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield files, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_download_extracts_and_verifies_the_nested_archive(archive_server, bank_csv, tmp_path):
-    files, base = archive_server
-    data = bank_csv.read_bytes()
-    files["/222/bank+marketing.zip"] = _uci_archive(data)
-    path = datasetloader.download_bank(tmp_path / "data", url=base + "/222/bank+marketing.zip")
-    assert path.read_bytes() == data
-    assert hashlib.sha256(data).hexdigest() == datasetloader.UCI_BANK_SHA256
-
-
-def test_download_refuses_a_wrong_checksum_and_writes_nothing(archive_server, tmp_path):
-    files, base = archive_server
-    files["/a.zip"] = _uci_archive(b"tampered;data\n")
-    with pytest.raises(InvalidDataset, match="sha256"):
-        datasetloader.download_bank(tmp_path, url=base + "/a.zip")
-    files["/b.zip"] = b"not a zip at all"
-    with pytest.raises(InvalidDataset, match="not a zip"):
-        datasetloader.download_bank(tmp_path, url=base + "/b.zip")
-    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_document_refused_by_mongodb_after_batches_were_written_leaves_the_target(mongo_db):

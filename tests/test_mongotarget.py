@@ -5,22 +5,19 @@ from urllib.parse import urlsplit
 import pymongo.errors
 import pytest
 
+from predictionservice.config import pick
 from predictionservice.exceptions import ForbiddenTarget, InvalidRequest
 from predictionservice.mongotarget import (
     CollectionRef,
     MongoClients,
+    MongoTargets,
     allowed_hosts,
     check_namespace,
-    path_ref,
     redact,
     redact_job,
-    resolve,
 )
 
-PARAMS = {
-    "mongodb_uri": "mongodb://Mongo.Internal:27017/",
-    "mongodb_allowed_hosts": ["replica.example.com", "other.example.com:27018"],
-}
+TARGETS = MongoTargets("mongodb://Mongo.Internal:27017/", ["replica.example.com", "other.example.com:27018"])
 
 
 # ------------------------------------------------------------------------------ names
@@ -107,11 +104,11 @@ def test_a_namespace_longer_than_255_bytes_is_refused(collection):
 
 
 def test_resolve_db_dot_collection_on_the_configured_mongodb():
-    ref = resolve("datasets.bank", PARAMS)
+    ref = TARGETS.resolve("datasets.bank")
     assert ref == CollectionRef("mongodb://Mongo.Internal:27017/", "datasets", "bank")
     assert ref.namespace == "datasets.bank" == str(ref)
-    assert resolve("datasets.bank.v2", PARAMS).collection == "bank.v2"
-    assert path_ref("e2e", "bank", PARAMS) == CollectionRef("mongodb://Mongo.Internal:27017/", "e2e", "bank")
+    assert TARGETS.resolve("datasets.bank.v2").collection == "bank.v2"
+    assert TARGETS.path_ref("e2e", "bank") == CollectionRef("mongodb://Mongo.Internal:27017/", "e2e", "bank")
 
 
 @pytest.mark.parametrize(
@@ -132,7 +129,7 @@ def test_resolve_db_dot_collection_on_the_configured_mongodb():
 )
 def test_resolve_refuses_bad_specs(spec, error, message):
     with pytest.raises(error) as caught:
-        resolve(spec, PARAMS, "outputCollection")
+        TARGETS.resolve(spec, "outputCollection")
     assert caught.value.message == message
 
 
@@ -163,7 +160,7 @@ def test_resolve_refuses_bad_specs(spec, error, message):
     ],
 )
 def test_resolve_uris_with_allowed_hosts(spec, uri, db, collection):
-    ref = resolve(spec, PARAMS)
+    ref = TARGETS.resolve(spec)
     assert ref == CollectionRef(uri, db, collection)
     assert str(ref) == f"{db}.{collection}"  # never the credentials
 
@@ -180,13 +177,13 @@ def test_resolve_uris_with_allowed_hosts(spec, uri, db, collection):
 )
 def test_resolve_refuses_foreign_hosts(spec, host):
     with pytest.raises(ForbiddenTarget) as caught:
-        resolve(spec, PARAMS, "inputCollection")
+        TARGETS.resolve(spec, "inputCollection")
     assert caught.value.message == f"'inputCollection': MongoDB host {host} is not in the configured allowlist"
 
 
 def test_resolve_refuses_srv_uris():
     with pytest.raises(ForbiddenTarget) as caught:
-        resolve("mongodb+srv://mongo.internal/a.b", PARAMS)
+        TARGETS.resolve("mongodb+srv://mongo.internal/a.b")
     assert caught.value.message == "'inputCollection': mongodb+srv URIs are not accepted; name the hosts"
 
 
@@ -210,14 +207,14 @@ def test_resolve_refuses_srv_uris():
 )
 def test_resolve_refuses_bad_namespaces_in_uris(spec, error, message):
     with pytest.raises(error) as caught:
-        resolve(spec, PARAMS)
+        TARGETS.resolve(spec)
     assert caught.value.message.startswith(message)
 
 
 @pytest.mark.parametrize("spec", ["mongodb://mongo.internal:abc/a.b", "mongodb://mongo.internal:99999/a.b"])
 def test_a_uri_with_a_bad_port_is_an_invalid_request(spec):
     with pytest.raises(InvalidRequest):
-        resolve(spec, PARAMS)
+        TARGETS.resolve(spec)
 
 
 @pytest.mark.parametrize(
@@ -226,14 +223,14 @@ def test_a_uri_with_a_bad_port_is_an_invalid_request(spec):
 def test_a_seed_that_is_not_a_host_is_an_invalid_request(spec):
     """Each seed was parsed outside the try: ValueError, a 500 (issue 11, finding 7)."""
     with pytest.raises(InvalidRequest, match=r"not a valid MongoDB URI|bad host or port"):
-        resolve(spec, {**PARAMS, "mongodb_allowed_hosts": ["[::1]:27017"]})
+        MongoTargets(TARGETS.mongodb_uri, ["[::1]:27017"]).resolve(spec)
 
 
 def test_one_collection_spelt_two_ways_is_the_same_target():
     """'d.bank' and mongodb://<the configured host>/d.bank?w=1 name one collection: a scoring job
     from one into the other replaced its input with its own scores (issue 11, finding 14)."""
-    params = {"mongodb_uri": "mongodb://127.0.0.1:27017/", "mongodb_allowed_hosts": ["10.0.0.5", "[::1]"]}
-    plain = resolve("d.bank", params)
+    targets = MongoTargets("mongodb://127.0.0.1:27017/", ["10.0.0.5", "[::1]"])
+    plain = targets.resolve("d.bank")
     for spelling in (
         "mongodb://127.0.0.1:27017/d.bank?w=1",
         "mongodb://127.0.0.1/d.bank",
@@ -241,30 +238,30 @@ def test_one_collection_spelt_two_ways_is_the_same_target():
         "mongodb://[::1]:27017/d.bank",
         "mongodb://10.0.0.5,127.0.0.1/d.bank?replicaSet=rs0",
     ):
-        assert plain.same_target(resolve(spelling, params)), spelling
-        assert resolve(spelling, params).same_target(plain), spelling
-    assert not plain.same_target(resolve("d.bank2", params))
-    assert not plain.same_target(resolve("mongodb://10.0.0.5/d.bank", params))
+        assert plain.same_target(targets.resolve(spelling)), spelling
+        assert targets.resolve(spelling).same_target(plain), spelling
+    assert not plain.same_target(targets.resolve("d.bank2"))
+    assert not plain.same_target(targets.resolve("mongodb://10.0.0.5/d.bank"))
 
 
 def test_unacknowledged_writes_are_refused():
     with pytest.raises(ForbiddenTarget, match="w=0 \\(unacknowledged writes\\) is refused"):
-        resolve("mongodb://mongo.internal/d.out?w=0", PARAMS, "outputCollection")
-    assert resolve("mongodb://mongo.internal/d.out?w=majority", PARAMS).db == "d"
+        TARGETS.resolve("mongodb://mongo.internal/d.out?w=0", "outputCollection")
+    assert TARGETS.resolve("mongodb://mongo.internal/d.out?w=majority").db == "d"
 
 
 def test_an_allowlisted_ipv6_host_is_accepted():
-    params = {**PARAMS, "mongodb_allowed_hosts": ["[::1]:27017"]}
-    assert resolve("mongodb://[::1]:27017/a.b", params).namespace == "a.b"
+    targets = MongoTargets(TARGETS.mongodb_uri, ["[::1]:27017"])
+    assert targets.resolve("mongodb://[::1]:27017/a.b").namespace == "a.b"
 
 
 def test_allowed_hosts():
-    assert allowed_hosts(PARAMS) == {
+    assert allowed_hosts(TARGETS.mongodb_uri, TARGETS.mongodb_allowed_hosts) == {
         "mongo.internal:27017",
         "replica.example.com:27017",
         "other.example.com:27018",
     }
-    assert allowed_hosts({"mongodb_uri": "mongodb://u:p@h1:1,h2/", "mongodb_allowed_hosts": []}) == {
+    assert allowed_hosts("mongodb://u:p@h1:1,h2/", []) == {
         "h1:1",
         "h2:27017",
     }
@@ -291,7 +288,7 @@ def test_redact_hides_credentials(uri, expected):
 
 
 def test_mongo_clients_reach_the_resolved_collection(base_params, mongo_client, mongo_db):
-    ref = resolve(f"{mongo_db.name}.things", base_params)
+    ref = pick(MongoTargets, base_params).resolve(f"{mongo_db.name}.things")
     assert ref.uri == base_params["mongodb_uri"]
     clients = MongoClients(timeout_ms=5000)
     try:
@@ -307,7 +304,7 @@ def test_mongo_clients_reach_the_resolved_collection(base_params, mongo_client, 
 
 def test_mongo_clients_reach_an_allowed_uri(base_params, mongo_client, mongo_db):
     host_port = urlsplit(base_params["mongodb_uri"]).netloc.rsplit("@", 1)[-1]
-    ref = resolve(f"mongodb://{host_port}/{mongo_db.name}.viauri", base_params)
+    ref = pick(MongoTargets, base_params).resolve(f"mongodb://{host_port}/{mongo_db.name}.viauri")
     assert ref.uri == f"mongodb://{host_port}/"
     mongo_client[mongo_db.name]["viauri"].insert_one({"_id": "a", "n": 5})
     clients = MongoClients()
@@ -322,12 +319,12 @@ def test_a_job_uri_may_not_carry_options_that_read_files_or_fetch_credentials(ba
     host = base_params["mongodb_uri"].split("//", 1)[1].rstrip("/")
     for option in ("tls=true&tlsCAFile=/etc/passwd", "authMechanism=MONGODB-AWS", "authMechanism=GSSAPI"):
         with pytest.raises(ForbiddenTarget, match="not accepted"):
-            resolve(f"mongodb://{host}/db.c?{option}", base_params)
+            pick(MongoTargets, base_params).resolve(f"mongodb://{host}/db.c?{option}")
     with pytest.raises(InvalidRequest, match="not a valid MongoDB URI"):
-        resolve(f"mongodb://{host}/db.c?w=banana&retryWrites=maybe", base_params)
+        pick(MongoTargets, base_params).resolve(f"mongodb://{host}/db.c?w=banana&retryWrites=maybe")
     with pytest.raises(InvalidRequest, match="not a valid MongoDB URI"):
-        resolve("mongodb://[::1/db.c", base_params)
-    assert resolve(f"mongodb://u:p@{host}/db.c?authSource=admin&w=1", base_params).db == "db"
+        pick(MongoTargets, base_params).resolve("mongodb://[::1/db.c")
+    assert pick(MongoTargets, base_params).resolve(f"mongodb://u:p@{host}/db.c?authSource=admin&w=1").db == "db"
 
 
 def test_credentials_never_reach_a_stored_job_document():

@@ -44,7 +44,7 @@ def test_inputs_that_do_not_make_records(inputs, message):
 
 
 def test_the_body_schema_bounds_rows_and_shapes():
-    validator = Validator(openinference.infer_schema(3))
+    validator = Validator(openinference.inference_request_schema(3))
     validator.check({"inputs": [tensor("x", [1.0, 2.0, 3.0])]}, "request")
     for bad in (
         {"inputs": [tensor("x", [1.0] * 4)]},  # more rows than the limit

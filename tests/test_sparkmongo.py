@@ -10,13 +10,14 @@ from bson import ObjectId
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructType
 
-from dataparser import DataParser, infer_schema
+from dataparser import DataParser, schema_from_documents
 from helpers import ref, training_pair
 from localservers import embedded
 from predictionservice import sparkmongo
+from predictionservice.config import pick
 from predictionservice.exceptions import RecordError
-from predictionservice.sparkml import feature_columns
-from predictionservice.sparksession import read_collection, start_conf, write_collection
+from predictionservice.sparkfeatures import feature_columns
+from predictionservice.sparksession import SparkSettings, read_collection, start_conf, write_collection
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,7 +155,7 @@ def _check_encoding(spark, collection, parser):
 
 
 def test_spark_encoding_equals_encode_one_on_the_whole_bank_data(spark, bank_collection):
-    inferred = DataParser(infer_schema(bank_collection.find(), "y"))
+    inferred = DataParser(schema_from_documents(bank_collection.find(), "y"))
     assert _check_encoding(spark, bank_collection, inferred) == 0
     shipped = DataParser(json.loads((ROOT / "job.json").read_text())["schema"])
     # The shared file holds two rows whose job is not a UCI category: both forms must reject them.
@@ -190,10 +191,10 @@ def test_spark_encoding_reports_bad_rows_like_encode_one(spark, mongo_db):
 
 
 def test_start_conf_is_the_classic_one(base_params):
-    conf = start_conf({**base_params, "spark_master": "spark://10.0.0.5:7077"})
+    conf = start_conf(pick(SparkSettings, {**base_params, "spark_master": "spark://10.0.0.5:7077"}))
     assert conf.get("spark.app.name") == "prediction-service"
     assert conf.get("spark.master") == "spark://10.0.0.5:7077"
-    assert start_conf(base_params).get("spark.master") == "local[2]"
+    assert start_conf(pick(SparkSettings, base_params)).get("spark.master") == "local[2]"
     assert sparkmongo.MongoDataSource.name() == "mongodb"
 
 
@@ -215,14 +216,14 @@ def test_a_whole_float_beyond_64_bits_reads_as_null_beside_missing_values():
 RETRIED_WRITE = r"""
 import json, sys
 from pyspark import TaskContext
-from predictionservice.config import load_parameters
+from predictionservice.config import load_parameters, pick
 from predictionservice.mongotarget import CollectionRef
-from predictionservice.sparksession import get_spark, write_collection
+from predictionservice.sparksession import SparkSettings, get_spark, write_collection
 
 uri, db = sys.argv[1], sys.argv[2]
 params = load_parameters(environ={}, overrides={"spark_master": "local[2,2]", "spark_driver_memory": "1g",
                                                 "spark_shuffle_partitions": 2})
-spark = get_spark(params)
+spark = get_spark(pick(SparkSettings, params))
 spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "50")
 df = spark.range(0, 20000, numPartitions=2).selectExpr("concat('row-', id) AS id", "id * 2 AS twice")
 

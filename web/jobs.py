@@ -15,7 +15,7 @@ from dataparser import check_sample
 from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
 from predictionservice.jobstore import FINAL, MAX_LIST, PENDING, STATES, issued_id, queue_position, withdraw
 from predictionservice.jobstore import KINDS as JOB_KINDS
-from predictionservice.mongotarget import CollectionRef, check_replica_set, resolve, scrub
+from predictionservice.mongotarget import CollectionRef, check_replica_set, scrub
 from predictionservice.prediction import check_schema
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 from web.jsonio import json_body, json_response, shown
@@ -40,9 +40,9 @@ def queue_training(job: Any) -> str:
     params, factory = services().params, services().factory
     algorithm = factory.algorithm_class(job["name"])
     parser = algorithm.check(job)  # its own fields, and a label it can learn
-    source = _reachable(resolve(job["inputCollection"], params, "inputCollection"), "inputCollection")
+    source = _reachable(services().targets.resolve(job["inputCollection"], "inputCollection"), "inputCollection")
     if "outputCollection" in job:
-        _reachable(resolve(job["outputCollection"], params, "outputCollection"), "outputCollection")
+        _reachable(services().targets.resolve(job["outputCollection"], "outputCollection"), "outputCollection")
     _check_size(algorithm, job, parser, params)
 
     # The fields and the label against a sample of the data; an empty or missing input is
@@ -60,9 +60,8 @@ def queue_training(job: Any) -> str:
 def submit_predictall() -> Response:
     job = json_body()
     PREDICTALL_VALIDATOR.check(job, "scoring request")
-    params = services().params
-    source = _reachable(resolve(job["inputCollection"], params, "inputCollection"), "inputCollection")
-    target = _reachable(resolve(job["outputCollection"], params, "outputCollection"), "outputCollection")
+    source = _reachable(services().targets.resolve(job["inputCollection"], "inputCollection"), "inputCollection")
+    target = _reachable(services().targets.resolve(job["outputCollection"], "outputCollection"), "outputCollection")
     if source.same_target(target):
         raise InvalidRequest(
             "'outputCollection' must differ from 'inputCollection': it is replaced whole (both name "

@@ -10,6 +10,7 @@ import orjson
 from flask import Response, request
 
 from predictionservice.exceptions import InvalidJSON, PayloadTooLarge, UnsupportedMediaType
+from predictionservice.exceptions import shown as shown  # the web modules import it from here
 from predictionservice.validation import parse_json
 from web.services import services
 
@@ -73,9 +74,3 @@ def body_bytes() -> bytes:
         if request.environ["wsgi.input"].read(1):
             raise PayloadTooLarge(f"the body is larger than this route takes ({limit} bytes)")
     return data
-
-
-def shown(value: str, limit: int = 100, *, quote: bool = True) -> str:
-    """A client's id, key or path as an error message shows it: a 200 kB id is not echoed whole."""
-    text = repr(value) if quote else value
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(value)} characters)"

@@ -13,6 +13,7 @@ from flask import current_app, has_request_context, request
 import dataparser
 from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory, PredictorCache
+from predictionservice.config import pick
 from predictionservice.datasets import Datasets
 from predictionservice.defaults import QUEUE_FULL_RETRY_AFTER
 from predictionservice.exceptions import ServiceUnavailable, TooManyRequests
@@ -21,9 +22,9 @@ from predictionservice.metrics import Metrics
 from predictionservice.models import Models
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
-from predictionservice.mongotarget import MongoClients, redact_job
+from predictionservice.mongotarget import MongoClients, MongoTargets, redact_job
 from predictionservice.openapi import openapi_document
-from predictionservice.openinference import infer_schema
+from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions
 from predictionservice.redisclient import connect
 from predictionservice.validation import Validator, predict_schema
@@ -46,12 +47,13 @@ class Services:
         self.jobs = JobStore(self.redis, params["job_ttl"], prefix)
         self.queue_key = queue_key(params)
         self.mongo = MongoClients(params["mongodb_timeout_ms"])
+        self.targets = pick(MongoTargets, params)
         self.factory = ModelFactory(params["algorithms"])
         self.predictors = PredictorCache(self.factory, self.models, watch=self._model_watch(params))
         self.celery = make_celery(params, set_as_current=False)
         self.worker_count = WorkerCount(self.celery, params["worker_ping_interval"])
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
-        self.infer_validator = Validator(infer_schema(params["max_records_per_request"]))
+        self.infer_validator = Validator(inference_request_schema(params["max_records_per_request"]))
         self.openapi = openapi_document(params, self.factory.job_schemas())
         # the Celery broker is the same Redis database: the queue's length is read there
         metrics = params["metrics"]
@@ -67,7 +69,7 @@ class Services:
         self.datasets = Datasets(
             self.mongo,
             params["mongodb_uri"],
-            dataparser.infer_schema,
+            dataparser.schema_from_documents,
             params["schema_sample_docs"],
             params["schema_max_label_values"],
         )

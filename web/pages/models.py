@@ -14,7 +14,6 @@ from flask import Response, redirect, render_template, request, url_for
 
 from dataparser import DataParser, number
 from predictionservice.exceptions import RecordError, ServiceError
-from predictionservice.mongotarget import resolve
 from web.charts import Chart, bar_chart
 from web.pages.common import page_blueprint
 from web.services import services
@@ -92,7 +91,7 @@ def typical_record(stored: dict[str, Any], parser: DataParser) -> dict[str, str]
     first category."""
     docs: list[dict[str, Any]] = []
     try:
-        source = resolve(stored.get("parameters", {}).get("inputCollection", ""), services().params, "input")
+        source = services().targets.resolve(stored.get("parameters", {}).get("inputCollection", ""), "input")
         fields = {f.key: 1 for f in parser.features}
         with services().mongo.collection(source) as collection:
             docs = list(collection.find({}, {**fields, "_id": 0}, limit=TYPICAL_SAMPLE))

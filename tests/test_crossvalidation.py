@@ -1,30 +1,7 @@
-"""sparkml.py: what the encoding records of the read schema, and the held-out metrics (the rest of
-the module is held by the algorithms' tests, which run it on Spark)."""
+"""crossvalidation.py: the held-out metrics, and the evaluator cross-validation ranks binary
+grid points by (the fitting itself is held by the algorithms' tests, which run it on Spark)."""
 
 import pytest
-from pyspark.sql.types import DoubleType, IntegerType, LongType, StringType, StructField, StructType
-
-from dataparser import DataParser
-from predictionservice.sparkml import integral_features
-
-SCHEMA = {
-    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
-    "features": [{"key": "age"}, {"key": "x"}, {"key": "n"}, {"key": "s"}, {"key": "job", "values": {"a": 0}}],
-}
-
-
-def test_integral_features_are_the_numeric_features_read_as_whole_numbers():
-    read = StructType(
-        [
-            StructField("age", LongType()),
-            StructField("x", DoubleType()),
-            StructField("n", IntegerType()),
-            StructField("s", StringType()),  # numbers spelled as text: not integral
-            StructField("job", LongType()),  # a categorical is BYTES whatever its column
-            StructField("y", StringType()),
-        ]
-    )
-    assert integral_features(DataParser(SCHEMA), read) == ["age", "n"]
 
 
 def _predictions(spark, rows):
@@ -61,7 +38,7 @@ def test_heldout_metrics_equal_what_each_evaluator_computes_alone(spark):
         RegressionEvaluator,
     )
 
-    from predictionservice.sparkml import heldout_metrics
+    from predictionservice.crossvalidation import heldout_metrics
 
     rng = random.Random(3)
     df = _predictions(spark, _calibrated(rng, 400)).cache()
@@ -72,6 +49,7 @@ def test_heldout_metrics_equal_what_each_evaluator_computes_alone(spark):
     assert metrics["log_loss"] == approx(MulticlassClassificationEvaluator(metricName="logLoss").evaluate(df))
     assert metrics["accuracy"] == approx(MulticlassClassificationEvaluator(metricName="accuracy").evaluate(df))
     assert 0.6 < metrics["auc"] < 1
+    df.unpersist()  # nothing stays cached: test_modelfactory counts the session's cached RDDs
 
     three = []
     for _ in range(300):
@@ -83,6 +61,7 @@ def test_heldout_metrics_equal_what_each_evaluator_computes_alone(spark):
     assert rows == 300 and set(metrics) == {"accuracy", "f1", "log_loss"}
     assert metrics["f1"] == approx(MulticlassClassificationEvaluator(metricName="f1").evaluate(df))
     assert metrics["log_loss"] == approx(MulticlassClassificationEvaluator(metricName="logLoss").evaluate(df))
+    df.unpersist()
 
     line = [(x + rng.gauss(0, 0.5), x, [0.0], [0.0]) for x in (rng.uniform(-3, 3) for _ in range(200))]
     df = _predictions(spark, line).cache()
@@ -91,6 +70,7 @@ def test_heldout_metrics_equal_what_each_evaluator_computes_alone(spark):
     for name in ("rmse", "mae", "r2"):
         assert metrics[name] == approx(RegressionEvaluator(metricName=name).evaluate(df))
     assert 0.3 < metrics["rmse"] < 0.7
+    df.unpersist()
 
 
 def test_cross_validation_ranks_by_the_exact_auc(spark):
@@ -102,12 +82,14 @@ def test_cross_validation_ranks_by_the_exact_auc(spark):
     from pyspark.ml.evaluation import BinaryClassificationEvaluator
     from sklearn.metrics import roc_auc_score
 
-    from predictionservice.sparkml import ProgressEvaluator
+    from predictionservice.crossvalidation import CV_METRICS
 
     rows = _calibrated(random.Random(5), 5000)
     df = _predictions(spark, rows).cache()
     exact = roc_auc_score([r[0] for r in rows], [r[2][1] for r in rows])
-    evaluator = ProgressEvaluator(metricName="areaUnderROC")
+    evaluator_class, metric = CV_METRICS["binary"]
+    evaluator = evaluator_class(metricName=metric)
     assert evaluator.getNumBins() == 0
     assert evaluator.evaluate(df) == approx(exact)
     assert BinaryClassificationEvaluator().evaluate(df) != approx(exact)  # what the default gives
+    df.unpersist()
