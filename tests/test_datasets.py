@@ -12,7 +12,7 @@ import math
 import pytest
 from bson import ObjectId
 
-from dataparser import infer_schema
+from dataparser import schema_from_documents
 from predictionservice.datasets import (
     EXPORT_BATCH,
     Datasets,
@@ -32,7 +32,7 @@ ROWS = [{"age": 30 + i % 40, "job": "abc"[i % 3], "y": "yes" if i % 4 == 0 else 
 @pytest.fixture()
 def datasets(mongo_uri):
     clients = MongoClients(5000)
-    yield Datasets(clients, mongo_uri, infer_schema, 1000, 100)
+    yield Datasets(clients, mongo_uri, schema_from_documents, 1000, 100)
     clients.close()
 
 

@@ -19,7 +19,7 @@ from predictionservice.exceptions import InvalidRequest, MissingField, NotFound,
 from predictionservice.jobstore import JobStore
 from predictionservice.metrics import Metrics
 from predictionservice.modelstore import ModelStore
-from predictionservice.openinference import infer_schema
+from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions, check_answer_size, check_schema, checked_key
 from predictionservice.predictors import LinearClassifier
 from predictionservice.validation import Validator, predict_schema
@@ -53,7 +53,7 @@ def core(redis_db):
     cache = PredictorCache(ModelFactory(["LogisticRegressionWrapper"]), store)
     metrics = Metrics(JobStore(redis_db, 3600), store, cache, redis_db, "q")
     predictions = Predictions(
-        cache, Validator(predict_schema(100)), 1000, metrics, infer_validator=Validator(infer_schema(100))
+        cache, Validator(predict_schema(100)), 1000, metrics, infer_validator=Validator(inference_request_schema(100))
     )
     return predictions, key, metrics
 
