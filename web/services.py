@@ -19,7 +19,6 @@ from predictionservice.metrics import Metrics
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import MongoClients, redact_job
-from predictionservice.openapi import openapi_document
 from predictionservice.openinference import infer_schema
 from predictionservice.redisclient import connect
 from predictionservice.validation import Validator, predict_schema
@@ -47,7 +46,7 @@ class Services:
         self.worker_count = WorkerCount(self.celery, params["worker_ping_interval"])
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
         self.infer_validator = Validator(infer_schema(params["max_records_per_request"]))
-        self.openapi = openapi_document(params, self.factory.job_schemas())
+        self.openapi: dict[str, Any] = {}  # the app factory's, once the routes are registered (web/meta.py)
         # the Celery broker is the same Redis database: the queue's length is read there
         metrics = params["metrics"]
         self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, self.queue_key) if metrics else None
