@@ -105,7 +105,7 @@ class Service(ServiceProcesses):
         params = {**params, "port": embedded.free_port()}
         params_file = workdir / "parameters.json"
         params_file.write_text(json.dumps(params))
-        # A module that must never be imported: it leaves a mark if it is (see test_modelservice).
+        # A module that must never be imported: it leaves a mark if it is (see test_flow_training).
         canary = workdir / "canary"
         canary.mkdir(exist_ok=True)
         (canary / "canary_algorithm.py").write_text(

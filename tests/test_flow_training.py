@@ -1,4 +1,6 @@
-"""The service end to end: real worker, real web server, real Redis, MongoDB and Spark."""
+"""The training flow end to end: a job submitted over HTTP, trained by a real worker with Spark,
+its status followed, its model stored and served; what submission refuses. Real web server, Redis,
+MongoDB and Spark."""
 
 import json
 import re
