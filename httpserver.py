@@ -1,6 +1,7 @@
 """What the web server changes in cheroot, CherryPy's HTTP server: the one module that reaches
 into cheroot's internals (its request, connection and server classes, its connection manager and
-thread pool), so a cheroot upgrade is checked here and nowhere else.
+thread pool), so a cheroot upgrade is checked here and nowhere else: tests/test_httpserver.py
+checks each internal used here, by introspection, and fails naming what a release changed.
 
 * protocol errors answered in the service's JSON error body;
 * deadlines for a request's headers and body, however slowly they trickle;

@@ -4,7 +4,8 @@ Routes live on one blueprint per resource under ``web/`` (the pages under ``web/
 only adapt HTTP to the core (``predictionservice.prediction``, ``.datasets``, ``.models``, the
 stores); the core and its collaborators are built here once, into ``app.extensions``, and
 reached through ``web.services.services()``. The HTTP
-contract is docs/API.md; /openapi.json is generated from the schemas the routes validate with.
+contract is docs/API.md; /openapi.json is generated from the app's routes and the
+schemas they validate with.
 
 ``celery -A modelservice.celery worker`` (the chapter's command) still works: ``celery`` is the
 worker's app (``worker.celery_app()``), built when Celery asks for it, never on import, so the web
@@ -42,6 +43,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
     for blueprint in BLUEPRINTS + pages.BLUEPRINTS:
         app.register_blueprint(blueprint)
     _slashless_twins(app)
+    app.extensions[EXTENSION].openapi = meta.openapi_document(app)  # its paths are the routes just added
     return app
 
 

@@ -1,8 +1,16 @@
-"""The OpenAPI 3.1 document of the service, generated from the validation schemas (never
-written by hand), served at GET /openapi.json and summarised in the README."""
+"""The OpenAPI 3.1 document of the service, served at GET /openapi.json and summarised in the
+README. Its paths, methods and path parameters are the web app's routes, read from its url_map
+(web/meta.py hands them over as ``Route``s: this library imports no web framework); what each
+operation says (summary, query parameters, request body, responses) is declared here once, by the
+endpoint of the view that answers it, from the schemas the views validate with. ``coverage``
+names a route with no operation and an operation with no route; a test holds it empty.
+"""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from predictionservice.exceptions import STATUS
@@ -280,10 +288,14 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
 
 
-JOB_ID = _path_param("job_id", "a job id issued by POST /train/ or POST /predictall/")
-DB = _path_param("db", "database (not admin, local or config)")
-COLLECTION = _path_param("collection", "collection")
-KEY = _path_param("key", "model key (the id of the training job)")
+# The path parameters of every route, by the name its rule gives them (the rule's <job_id> is the
+# document's {job_id}): declared once, picked for each path from its rule.
+PATH_PARAMETERS = {
+    "job_id": _path_param("job_id", "a job id issued by POST /train/ or POST /predictall/"),
+    "db": _path_param("db", "database (not admin, local or config)"),
+    "collection": _path_param("collection", "collection"),
+    "key": _path_param("key", "model key (the id of the training job)"),
+}
 
 
 def _op(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -294,18 +306,89 @@ def _body(schema: dict[str, Any], media: str = "application/json") -> dict[str, 
     return {"required": True, "content": {media: {"schema": schema}}}
 
 
-def openapi_document(params: dict[str, Any], job_schemas: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of the service, path by path from the schemas the routes use;
-    a job document is one of the offered algorithms' (job_schemas, by name) when they are given."""
-    job = {"oneOf": list(job_schemas.values())} if job_schemas else JOB
-    paths: dict[str, Any] = {
-        **_job_paths(job),
-        **_prediction_paths(params),
-        **_model_paths(),
-        **_dataset_paths(),
-        **_service_paths(),
-        **_v2_paths(params),
+@dataclass(frozen=True)
+class Route:
+    """One method of one served path as the web app's url_map has it (this module imports no web
+    framework: web/meta.py reads the map): the path in the document's form ('/jobs/{job_id}'),
+    the method in lower case, the view's endpoint name, and whether that endpoint answers this
+    method only."""
+
+    path: str
+    method: str
+    endpoint: str
+    only_method: bool = True
+
+    @property
+    def key(self) -> str:
+        """The operation's key in ``operations``: the endpoint, or 'endpoint method' for an
+        endpoint that answers several methods (each needs a summary and responses of its own)."""
+        return self.endpoint if self.only_method else f"{self.endpoint} {self.method}"
+
+    def names(self) -> list[str]:
+        """The path parameters, in the order the path has them."""
+        return re.findall(r"{(\w+)}", self.path)
+
+
+def operations(job: dict[str, Any], max_records: int) -> dict[str, dict[str, Any]]:
+    """Every operation of the API by the endpoint of the view that answers it: its summary, query
+    parameters, request body and responses, declared here once. Which paths and methods exist,
+    and their path parameters, is the web app's url_map (``openapi_document``). job is the job
+    document's schema, max_records the setting max_records_per_request."""
+    return {
+        **_job_operations(job),
+        **_prediction_operations(max_records),
+        **_model_operations(),
+        **_dataset_operations(),
+        **_service_operations(),
+        **_v2_operations(max_records),
     }
+
+
+def coverage(routes: Iterable[Route]) -> list[str]:
+    """What keeps the document from being the served API, a sentence each: a route with no
+    operation (it would be served undocumented), an operation no route answers (a documented
+    path that is not served), a path parameter with no description. Empty when they agree; a
+    test holds it empty for the app."""
+    routes = list(routes)
+    declared = operations(JOB, 1)
+    served = {route.key for route in routes}
+    names = {name for route in routes for name in route.names()}
+    return [
+        *(
+            f"{route.method.upper()} {route.path} (endpoint {route.key!r}) has no operation: declare its "
+            "summary and responses in predictionservice/openapi.py"
+            for route in routes
+            if route.key not in declared
+        ),
+        *(
+            f"operation {key!r} of predictionservice/openapi.py is answered by no route"
+            for key in declared.keys() - served
+        ),
+        *(
+            f"path parameter {{{name}}} has no description in PATH_PARAMETERS"
+            for name in names - PATH_PARAMETERS.keys()
+        ),
+    ]
+
+
+def openapi_document(
+    routes: Iterable[Route], *, max_records: int, secured: bool = False, job_schemas: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the service: its paths and methods are the served routes (the
+    web app's url_map, read by web/meta.py), each operation the one declared for its endpoint
+    (``operations``), built from the schemas the views validate with. A route with no operation is
+    left out (``coverage`` names it). max_records is the setting max_records_per_request, secured
+    whether a bearer token is required; a job document is one of the offered algorithms'
+    (job_schemas, by name) when they are given."""
+    job = {"oneOf": list(job_schemas.values())} if job_schemas else JOB
+    declared = operations(job, max_records)
+    paths: dict[str, Any] = {}
+    for route in routes:
+        if route.key in declared:
+            item = paths.setdefault(route.path, {})
+            if route.names():
+                item["parameters"] = [PATH_PARAMETERS[name] for name in route.names() if name in PATH_PARAMETERS]
+            item[route.method] = declared[route.key]
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -323,7 +406,7 @@ def openapi_document(params: dict[str, Any], job_schemas: dict[str, Any] | None 
             "responses": {f"E{code}": _json(ERROR, text) for code, text in _ERRORS.items()},
         },
     }
-    if params.get("auth_token"):
+    if secured:
         document["components"]["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         document["security"] = [{"bearer": []}]
     return document
@@ -336,7 +419,7 @@ _ACCEPTED = {
 }
 
 
-def _job_paths(job: dict[str, Any]) -> dict[str, Any]:
+def _job_operations(job: dict[str, Any]) -> dict[str, Any]:
     status = _json(JOB_STATUS, "the job's state")
     submitted = {"202": _ACCEPTED, **_errors("400", "401", "404", "413", "415", "429", "503")}
     shown = {"200": status, **_errors("401", "404", "503")}
@@ -347,72 +430,56 @@ def _job_paths(job: dict[str, Any]) -> dict[str, Any]:
         _query("limit", "at most this many", {"type": "integer", "minimum": 1, "maximum": MAX_LIST, "default": 50}),
     ]
     return {
-        "/train/": {"post": _op("Submit a training job", submitted, requestBody=_body(job))},
-        "/training/status/{job_id}": {
-            "parameters": [JOB_ID],
-            "get": _op("Status of a training job", shown, parameters=[HISTORY]),
-        },
-        "/predictall/status/{job_id}": {
-            "parameters": [JOB_ID],
-            "get": _op("Status of a scoring job", shown, parameters=[HISTORY]),
-        },
-        "/jobs/{job_id}": {
-            "parameters": [JOB_ID],
-            "get": _op("Status of any job", shown, parameters=[HISTORY]),
-            "delete": _op(
-                "Cancel a job that has not ended: it ends FAILED as cancelled (a queued one never runs, a running "
-                "one's Spark work is stopped)",
-                {**shown, **_errors("409")},
-            ),
-        },
-        "/jobs/": {
-            "get": _op("Recent jobs, newest first", {"200": listed, **_errors("400", "401", "503")}, parameters=filters)
-        },
-        "/predictall/": {
-            "post": _op(
-                "Score a whole collection with Spark into an output collection (replaced on success)",
-                submitted,
-                requestBody=_body(PREDICTALL),
-            )
-        },
+        "jobs.submit_training": _op("Submit a training job", submitted, requestBody=_body(job)),
+        "jobs.training_status": _op("Status of a training job", shown, parameters=[HISTORY]),
+        "jobs.predictall_status": _op("Status of a scoring job", shown, parameters=[HISTORY]),
+        "jobs.any_job": _op("Status of any job", shown, parameters=[HISTORY]),
+        "jobs.cancel_job": _op(
+            "Cancel a job that has not ended: it ends FAILED as cancelled (a queued one never runs, a running "
+            "one's Spark work is stopped)",
+            {**shown, **_errors("409")},
+        ),
+        "jobs.list_jobs": _op(
+            "Recent jobs, newest first", {"200": listed, **_errors("400", "401", "503")}, parameters=filters
+        ),
+        "jobs.submit_predictall": _op(
+            "Score a whole collection with Spark into an output collection (replaced on success)",
+            submitted,
+            requestBody=_body(PREDICTALL),
+        ),
     }
 
 
-def _prediction_paths(params: dict[str, Any]) -> dict[str, Any]:
+def _prediction_operations(max_records: int) -> dict[str, Any]:
     return {
-        "/predict/": {
-            "post": _op(
-                "Score one record ('record') or a micro-batch ('records') with a stored model",
-                {
-                    "200": _json(PREDICT_RESPONSE, "predictions in request order"),
-                    **_errors("400", "401", "404", "413", "415", "503"),
-                },
-                requestBody=_body(predict_schema(params["max_records_per_request"])),
-            )
-        },
+        "prediction.predict": _op(
+            "Score one record ('record') or a micro-batch ('records') with a stored model",
+            {
+                "200": _json(PREDICT_RESPONSE, "predictions in request order"),
+                **_errors("400", "401", "404", "413", "415", "503"),
+            },
+            requestBody=_body(predict_schema(max_records)),
+        ),
     }
 
 
-def _model_paths() -> dict[str, Any]:
+def _model_operations() -> dict[str, Any]:
     models = {"type": "object", "properties": {"models": {"type": "array", "items": MODEL_SUMMARY}}}
     return {
-        "/models/": {
-            "get": _op(
-                "List the stored models", {"200": _json(models, "models, newest first"), **_errors("401", "503")}
-            )
-        },
-        "/models/{key}": {
-            "parameters": [KEY],
-            "get": _op(
-                "One model with schema, parameters, metrics and coefficients",
-                {"200": _json(MODEL, "the model"), **_errors("401", "404", "503")},
-            ),
-            "delete": _op("Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404", "503")}),
-        },
+        "models.list_models": _op(
+            "List the stored models", {"200": _json(models, "models, newest first"), **_errors("401", "503")}
+        ),
+        "models.show_model": _op(
+            "One model with schema, parameters, metrics and coefficients",
+            {"200": _json(MODEL, "the model"), **_errors("401", "404", "503")},
+        ),
+        "models.delete_model": _op(
+            "Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404", "503")}
+        ),
     }
 
 
-def _dataset_paths() -> dict[str, Any]:
+def _dataset_operations() -> dict[str, Any]:
     loaded = _json({"type": "object", "properties": {"inserted": {"type": "integer"}}}, "loaded")
     upload = {
         "required": True,
@@ -435,80 +502,62 @@ def _dataset_paths() -> dict[str, Any]:
         "description": "the whole collection, streamed",
         "content": {"text/csv": {"schema": {"type": "string"}}, "application/x-ndjson": {"schema": {"type": "string"}}},
     }
-    listed = {
-        "type": "object",
-        "properties": {"datasets": {"type": "array", "items": DATASET_ENTRY}},
-    }
+    listed = {"type": "object", "properties": {"datasets": {"type": "array", "items": DATASET_ENTRY}}}
     return {
-        "/datasets/": {
-            "get": _op(
-                "Every collection with its count (never the system databases)",
-                {"200": _json(listed, "collections by database"), **_errors("401", "503")},
-            )
-        },
-        "/datasets/{db}/{collection}/export": {
-            "parameters": [DB, COLLECTION],
-            "get": _op(
-                "The whole collection, streamed as CSV or JSON lines",
-                {"200": exported, **_errors("400", "401", "404", "503")},
-                parameters=[fmt],
-            ),
-        },
-        "/datasets/{db}/{collection}": {
-            "parameters": [DB, COLLECTION],
-            "put": _op(
-                "Load a dataset (CSV with ';' or ',' detected, or a JSON array of objects); replaces it unless "
-                "?mode=append",
-                {"200": loaded, **_errors("400", "401", "409", "413", "415", "503")},
-                parameters=[mode],
-                requestBody=upload,
-            ),
-            "get": _op(
-                "Count, field types and a sample",
-                {"200": _json(DATASET, "the dataset"), **_errors("400", "401", "404", "503")},
-            ),
-            "delete": _op("Drop a dataset", {"204": {"description": "dropped"}, **_errors("400", "401", "404", "503")}),
-        },
-        "/datasets/{db}/{collection}/schema": {
-            "parameters": [DB, COLLECTION],
-            "get": _op(
-                "A ready 'schema' block for a job document, inferred from the data",
-                {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404", "503")},
-                parameters=[label, task],
-            ),
-        },
+        "datasets.list_datasets": _op(
+            "Every collection with its count (never the system databases)",
+            {"200": _json(listed, "collections by database"), **_errors("401", "503")},
+        ),
+        "datasets.export_dataset": _op(
+            "The whole collection, streamed as CSV or JSON lines",
+            {"200": exported, **_errors("400", "401", "404", "503")},
+            parameters=[fmt],
+        ),
+        "datasets.put_dataset": _op(
+            "Load a dataset (CSV with ';' or ',' detected, or a JSON array of objects); replaces it unless "
+            "?mode=append",
+            {"200": loaded, **_errors("400", "401", "409", "413", "415", "503")},
+            parameters=[mode],
+            requestBody=upload,
+        ),
+        "datasets.describe_dataset": _op(
+            "Count, field types and a sample",
+            {"200": _json(DATASET, "the dataset"), **_errors("400", "401", "404", "503")},
+        ),
+        "datasets.delete_dataset": _op(
+            "Drop a dataset", {"204": {"description": "dropped"}, **_errors("400", "401", "404", "503")}
+        ),
+        "datasets.dataset_schema": _op(
+            "A ready 'schema' block for a job document, inferred from the data",
+            {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404", "503")},
+            parameters=[label, task],
+        ),
     }
 
 
-def _service_paths() -> dict[str, Any]:
+def _service_operations() -> dict[str, Any]:
     return {
-        "/health": {
-            "get": _op(
-                "Health of the service and its dependencies (no token needed)",
-                {
-                    "200": _json(HEALTH, "all dependencies answer"),
-                    "503": _json({"allOf": [HEALTH, ERROR]}, "the same report, and the error naming what is down"),
-                },
-                security=[],
-            )
-        },
-        "/openapi.json": {"get": _op("This document", {"200": {"description": "OpenAPI 3.1"}, **_errors("401")})},
-        "/docs": {
-            "get": _op(
-                "Swagger UI over this document, served offline (its files are /docs/<file>; no token needed)",
-                {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}},
-                security=[],
-            )
-        },
-        "/metrics": {
-            "get": _op(
-                "Prometheus metrics in the text format (404 when the setting 'metrics' is off)",
-                {
-                    "200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
-                    **_errors("401", "404"),
-                },
-            )
-        },
+        "meta.health": _op(
+            "Health of the service and its dependencies (no token needed)",
+            {
+                "200": _json(HEALTH, "all dependencies answer"),
+                "503": _json({"allOf": [HEALTH, ERROR]}, "the same report, and the error naming what is down"),
+            },
+            security=[],
+        ),
+        "meta.openapi": _op("This document", {"200": {"description": "OpenAPI 3.1"}, **_errors("401")}),
+        "meta.docs": _op(
+            "Swagger UI over this document, served offline (its files are /docs/<file>; no token needed)",
+            {"200": {"description": "the page", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            security=[],
+        ),
+        "metrics.metrics": _op(
+            "Prometheus metrics in the text format (404 when the setting 'metrics' is off)",
+            {
+                "200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                **_errors("401", "404"),
+            },
+        ),
     }
 
 
@@ -521,7 +570,7 @@ def _flag(flag: str, **more: Any) -> dict[str, Any]:
     return {"type": "object", "required": [flag, *more], "properties": {flag: {"type": "boolean"}, **more}}
 
 
-def _v2_paths(params: dict[str, Any]) -> dict[str, Any]:
+def _v2_operations(max_records: int) -> dict[str, Any]:
     server = {
         "type": "object",
         "required": ["name", "version", "extensions"],
@@ -533,30 +582,20 @@ def _v2_paths(params: dict[str, Any]) -> dict[str, Any]:
     }
     not_ready = _json(_flag("ready", error={"type": "string"}), "not ready: Redis is down (and the error)")
     return {
-        "/v2/health/live": {"get": _op("V2: the server is live", _v2(_flag("live"), "live", "401"))},
-        "/v2/health/ready": {
-            "get": _op(
-                "V2: the server is ready (Redis answers)", {**_v2(_flag("ready"), "ready", "401"), "503": not_ready}
-            )
-        },
-        "/v2": {"get": _op("V2: server metadata", _v2(server, "name, version, extensions", "401"))},
-        "/v2/models/{key}": {
-            "parameters": [KEY],
-            "get": _op("V2: model metadata (version '1')", _v2(V2_MODEL, "inputs and outputs", "401", "404", "503")),
-        },
-        "/v2/models/{key}/ready": {
-            "parameters": [KEY],
-            "get": _op(
-                "V2: the model can be served",
-                _v2(_flag("ready", name={"type": "string"}), "ready", "401", "404", "503"),
-            ),
-        },
-        "/v2/models/{key}/infer": {
-            "parameters": [KEY],
-            "post": _op(
-                "V2: score the rows of one input per feature, as /predict/ would",
-                _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "413", "415", "503"),
-                requestBody=_body(inference_request_schema(params["max_records_per_request"])),
-            ),
-        },
+        "v2.live": _op("V2: the server is live", _v2(_flag("live"), "live", "401")),
+        "v2.ready": _op(
+            "V2: the server is ready (Redis answers)", {**_v2(_flag("ready"), "ready", "401"), "503": not_ready}
+        ),
+        "v2.server_metadata": _op("V2: server metadata", _v2(server, "name, version, extensions", "401")),
+        "v2.model_metadata": _op(
+            "V2: model metadata (version '1')", _v2(V2_MODEL, "inputs and outputs", "401", "404", "503")
+        ),
+        "v2.model_ready": _op(
+            "V2: the model can be served", _v2(_flag("ready", name={"type": "string"}), "ready", "401", "404", "503")
+        ),
+        "v2.infer": _op(
+            "V2: score the rows of one input per feature, as /predict/ would",
+            _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "413", "415", "503"),
+            requestBody=_body(inference_request_schema(max_records)),
+        ),
     }

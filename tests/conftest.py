@@ -18,6 +18,12 @@ Every test is in one tier, a marker (``make test-fast`` runs the first two):
 A test module may declare its tier (``pytestmark = pytest.mark.system``); otherwise the tier
 follows from what the test uses: a fixture that starts Spark or the service's processes, or a
 module that starts them itself, is ``system``; a fixture on Redis or MongoDB is ``app``.
+
+A test file is named after what it tests (tests/test_testsuite.py holds it): ``test_<module>.py``
+(``test_<package>_<module>.py`` where two packages share a name, ``test_<module>_<aspect>.py`` for
+an aspect wanting a file of its own), and ``test_flow_<flow>.py`` for a flow through the running
+service (training, scoring, a worker lost, an outage), ``test_hostile_<surface>.py`` for hostile
+input against one surface of it. The tier is independent of the name.
 """
 
 from __future__ import annotations

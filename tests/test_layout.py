@@ -127,10 +127,8 @@ def test_no_function_of_the_service_is_over_80_lines(path):
 
 # A parameter by these names is the whole settings dict (load_parameters' result).
 SETTINGS_NAMES = {"params", "settings"}
-# config.pick is where the dict is turned into what a library object takes. openapi.py's document
-# builder still takes it whole: the routes helper is rewriting that module (issue 21), and the lead
-# empties this entry when that lands.
-SETTINGS_TAKERS = {"predictionservice/config.py:pick", "predictionservice/openapi.py"}
+# config.pick is where the dict is turned into what a library object takes.
+SETTINGS_TAKERS = {"predictionservice/config.py:pick"}
 
 
 def test_no_library_function_takes_the_settings_dict_whole():
@@ -145,10 +143,9 @@ def test_no_library_function_takes_the_settings_dict_whole():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 args = node.args
                 names = {a.arg for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]}
-                if names & SETTINGS_NAMES and where not in SETTINGS_TAKERS:
+                if names & SETTINGS_NAMES:
                     takers.add(f"{where}:{node.name}")
-    assert takers <= SETTINGS_TAKERS, sorted(takers - SETTINGS_TAKERS)
-    assert "predictionservice/config.py:pick" in takers  # the one place that reads the whole dict
+    assert takers == SETTINGS_TAKERS, sorted(takers ^ SETTINGS_TAKERS)  # pick: the one place that reads it whole
 
 
 def test_importing_the_app_module_reads_no_configuration_and_builds_no_celery_app(tmp_path):

@@ -1,4 +1,5 @@
-"""openapi.py: the OpenAPI 3.1 document has API.md's routes and is built from validation's schemas."""
+"""openapi.py: the OpenAPI 3.1 document has the app's routes (its url_map, which a test holds
+against API.md's), each with the operation declared for it, built from validation's schemas."""
 
 import re
 
@@ -10,6 +11,7 @@ from helpers import NOT_YET_IN_CONTRACT, NOT_YET_SERVED, ROOT
 from predictionservice import openapi, validation
 from predictionservice.exceptions import NotFound
 from predictionservice.jobstore import COMPLETED, JobStore, public_view
+from web.meta import api_routes
 
 API_MD = ROOT / "docs" / "API.md"
 SHARED_API_MD = ROOT.parent / "shared" / "API.md"  # the team's contract, beside a checkout
@@ -18,8 +20,15 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
 @pytest.fixture()
-def document(base_params):
-    return openapi.openapi_document(base_params)
+def routes(base_params):
+    from modelservice import modelservice
+
+    return api_routes(modelservice(base_params).url_map)
+
+
+@pytest.fixture()
+def document(base_params, routes):
+    return openapi.openapi_document(routes, max_records=base_params["max_records_per_request"])
 
 
 def walk(node, path=()):
@@ -76,6 +85,34 @@ def test_the_route_table_matches_api_md():
     assert not expected & pending
     assert ahead <= expected and not headed & ahead  # served, and named here until the contract names them
     assert headed == (expected - ahead) | pending
+
+
+def test_every_route_has_an_operation_and_every_operation_a_route(routes):
+    """A new route can't ship undocumented, nor a documented operation lose its route."""
+    assert openapi.coverage(routes) == []
+    assert len(routes) == sum(len(methods) for methods in ROUTES.values())
+
+
+def test_coverage_names_a_route_without_an_operation_and_an_operation_without_a_route(routes):
+    new = openapi.Route("/models/{key}/explain", "post", "models.explain")
+    problems = openapi.coverage([*routes, new])
+    assert problems == [
+        "POST /models/{key}/explain (endpoint 'models.explain') has no operation: declare its summary and "
+        "responses in predictionservice/openapi.py"
+    ]
+    assert "models.explain" not in repr(openapi.openapi_document([*routes, new], max_records=1)["paths"])
+    without_health = [route for route in routes if route.endpoint != "meta.health"]
+    assert openapi.coverage(without_health) == [
+        "operation 'meta.health' of predictionservice/openapi.py is answered by no route"
+    ]
+    renamed = openapi.Route("/models/{model}", "get", "models.show_model")
+    assert "path parameter {model} has no description in PATH_PARAMETERS" in openapi.coverage([renamed])
+
+
+def test_an_endpoint_of_several_methods_needs_an_operation_per_method():
+    routes = [openapi.Route("/jobs/{job_id}", method, "jobs.any_job", only_method=False) for method in ("get", "put")]
+    assert [route.key for route in routes] == ["jobs.any_job get", "jobs.any_job put"]
+    assert sum("has no operation" in problem for problem in openapi.coverage(routes)) == 2
 
 
 def test_document_header(document):
@@ -190,8 +227,8 @@ def test_the_request_bodies_are_the_validation_schemas(document, base_params):
     assert document["components"]["schemas"]["Schema"] is validation.SCHEMA_BLOCK
 
 
-def test_the_predict_limit_follows_the_setting(base_params):
-    document = openapi.openapi_document({**base_params, "max_records_per_request": 7})
+def test_the_predict_limit_follows_the_setting(routes):
+    document = openapi.openapi_document(routes, max_records=7)
     predict = document["paths"]["/predict/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert predict["properties"]["records"]["maxItems"] == 7
 
@@ -201,8 +238,8 @@ def test_no_security_without_a_token(document):
     assert "securitySchemes" not in document["components"]
 
 
-def test_a_bearer_scheme_when_a_token_is_set(base_params):
-    document = openapi.openapi_document({**base_params, "auth_token": "s3cret"})
+def test_a_bearer_scheme_when_a_token_is_set(routes):
+    document = openapi.openapi_document(routes, max_records=10, secured=True)
     assert document["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
     assert document["security"] == [{"bearer": []}]
     assert document["paths"]["/health"]["get"]["security"] == []  # /health needs no token

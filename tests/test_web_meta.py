@@ -1,14 +1,18 @@
 """web/meta.py: /docs, Swagger UI over /openapi.json from the installed swagger-ui-bundle, with
-nothing fetched from elsewhere."""
+nothing fetched from elsewhere; the API's routes read from the url_map, and the document served
+is the one of the app's routes."""
 
 from __future__ import annotations
 
 import re
 
 import swagger_ui_bundle
+from flask import Flask
 
-from helpers import InProcess
+from helpers import API_ROUTES, InProcess
 from modelservice import modelservice
+from predictionservice.openapi import Route
+from web.meta import api_routes
 
 
 def test_the_docs_page_loads_swagger_ui_from_the_service_itself(client):
@@ -36,3 +40,25 @@ def test_the_docs_need_no_token(base_params):
     assert guarded.get("/docs").status_code == 200
     assert guarded.get("/docs/swagger-ui.css").status_code == 200
     assert guarded.get("/openapi.json").status_code == 401
+
+
+def test_the_api_routes_are_the_rules_less_pages_twins_head_and_options():
+    """On a stand-in app: a path per rule in the document's form, a route per method; the pages,
+    Swagger UI's files and a slashless twin are no routes of the API."""
+    app = Flask("stand-in", static_folder=None)
+    view = lambda **_: ""  # noqa: E731
+    app.add_url_rule("/things/", "things.list", view, methods=["GET"], strict_slashes=False)
+    app.add_url_rule("/things", "things.list", view, methods=["GET"])  # the twin
+    app.add_url_rule("/things/<int:number>/<name>", "things.one", view, methods=["GET", "PUT"])
+    for page in ("/", "/ui/things", "/ui/things/<name>", "/docs/<asset>"):
+        app.add_url_rule(page, f"pages.{page}", view)
+    assert api_routes(app.url_map) == [
+        Route("/things/", "get", "things.list"),
+        Route("/things/{number}/{name}", "get", "things.one", only_method=False),
+        Route("/things/{number}/{name}", "put", "things.one", only_method=False),
+    ]
+
+
+def test_the_served_document_has_the_apps_routes(client):
+    document = client.get("/openapi.json").json()
+    assert {path: set(item) - {"parameters"} for path, item in document["paths"].items()} == API_ROUTES

@@ -1,5 +1,5 @@
 """worker.py: the messages a failed job ends with, and the worker's app (its tasks and settings).
-The job life cycle itself (run_job) runs in real worker processes in test_modelservice*.py."""
+The job life cycle itself (run_job) runs in real worker processes in test_flow_*.py."""
 
 from __future__ import annotations
 

@@ -1,21 +1,64 @@
 """The service itself: ``/health`` (Redis, MongoDB and the workers that answer), the OpenAPI
-document, generated once per app from the schemas the routes validate with, and ``/docs``, Swagger
-UI over it, served from the swagger-ui-bundle package (offline: no CDN is ever named)."""
+document, built once per app from its url_map and the operations predictionservice/openapi.py
+declares, and ``/docs``, Swagger UI over it, served from the swagger-ui-bundle package (offline: no
+CDN is ever named)."""
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import pymongo.errors
 import redis
 import swagger_ui_bundle
-from flask import Blueprint, Response, send_from_directory
+from flask import Blueprint, Flask, Response, send_from_directory
+from werkzeug.routing import Map
 
+from predictionservice import openapi as apidoc
 from predictionservice.exceptions import NotFound, ServiceUnavailable
 from web.jsonio import json_response, shown
-from web.services import services
+from web.services import EXTENSION, Services, services
 
 bp = Blueprint("meta", __name__)
+log = logging.getLogger(__name__)
+
+# The rules that are not the API: the pages, for people (HTML forms with a CSRF token: '/' and
+# '/ui/...'), and Swagger UI's own files ('/docs/<asset>'). Every other rule is an operation of
+# /openapi.json, and tests/test_openapi.py fails for one that has none declared.
+NOT_API = re.compile(r"/|/ui/.*|/docs/<.*")
+
+
+def api_routes(url_map: Map) -> list[apidoc.Route]:
+    """The API's routes as the url_map has them, in the order they were added: a path per rule
+    ('<job_id>' becomes '{job_id}'), a Route per method (HEAD and OPTIONS are implied). The pages
+    are left out, and so is a slashless twin ('/train' beside '/train/', same view)."""
+    rules = list(url_map.iter_rules())
+    slashed = {(rule.rule, rule.endpoint) for rule in rules}
+    routes = []
+    for rule in rules:
+        if NOT_API.fullmatch(rule.rule) or (rule.rule + "/", rule.endpoint) in slashed:
+            continue
+        path = re.sub(r"<(?:[^<>:]+:)?(\w+)>", r"{\1}", rule.rule)
+        methods = sorted((rule.methods or set()) - {"HEAD", "OPTIONS"})
+        routes += [apidoc.Route(path, method.lower(), rule.endpoint, len(methods) == 1) for method in methods]
+    return routes
+
+
+def openapi_document(app: Flask) -> dict[str, Any]:
+    """The app's OpenAPI document, from its routes once they are all registered. A route with no
+    operation declared is left out of it and logged (tests fail for it)."""
+    collaborators: Services = app.extensions[EXTENSION]
+    params = collaborators.params
+    routes = api_routes(app.url_map)
+    for problem in apidoc.coverage(routes):
+        log.warning("/openapi.json: %s", problem)
+    return apidoc.openapi_document(
+        routes,
+        max_records=params["max_records_per_request"],
+        secured=bool(params["auth_token"]),
+        job_schemas=collaborators.factory.job_schemas(),
+    )
 
 
 @bp.get("/health")

@@ -23,7 +23,6 @@ from predictionservice.models import Models
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import MongoClients, MongoTargets, redact_job
-from predictionservice.openapi import openapi_document
 from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions
 from predictionservice.redisclient import connect
@@ -54,7 +53,7 @@ class Services:
         self.worker_count = WorkerCount(self.celery, params["worker_ping_interval"])
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
         self.infer_validator = Validator(inference_request_schema(params["max_records_per_request"]))
-        self.openapi = openapi_document(params, self.factory.job_schemas())
+        self.openapi: dict[str, Any] = {}  # the app factory's, once the routes are registered (web/meta.py)
         # the Celery broker is the same Redis database: the queue's length is read there
         metrics = params["metrics"]
         self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, self.queue_key) if metrics else None

@@ -1,6 +1,7 @@
-"""An app built with an auth_token: every route but /health needs 'Authorization: Bearer
-<token>'. Without it, with a wrong token or another scheme the answer is 401 with the error shape
-and a WWW-Authenticate: Bearer challenge, and nothing happens; with it the route answers as usual.
+"""web/guard.py, the bearer token: an app built with an auth_token answers every route but
+/health only with 'Authorization: Bearer <token>'. Without it, with a wrong token or another
+scheme the answer is 401 with the error shape and a WWW-Authenticate: Bearer challenge, and
+nothing happens; with it the route answers as usual.
 
 The app runs in process (the guard is the app's, not the HTTP server's) on the session's Redis and
 MongoDB: no request here may queue a job (the session's worker would run it), so job submissions

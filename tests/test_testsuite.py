@@ -1,0 +1,84 @@
+"""The test suite's own shape: every tests/test_X.py is named after what it tests, so a maintainer
+finds a module's tests by its name and a flow's by the flow (the convention is tests/conftest.py's
+docstring):
+
+* ``test_<module>.py`` (or ``test_<package>_<module>.py``, ``test_<package>.py``), the tests of
+  one module of the repository; ``test_<module>_<aspect>.py`` one aspect of it that wants a file
+  of its own (``test_worker_shutdown.py``); a top-level folder or file counts too
+  (``test_deploy.py``, ``test_readme.py``);
+* ``test_flow_<flow>.py``, a flow through the running service, named after the flow;
+* ``test_hostile_<surface>.py``, hostile input against one surface of the whole service;
+* and the short list below of files that test no one module.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from helpers import ROOT
+
+FLOWS = ("flow_", "hostile_")
+EXCEPTIONS = {
+    "layout": "the code's shape across every module (imports, function length)",
+    "testsuite": "this file: the suite's own shape",
+}
+PACKAGES = ("predictionservice", "web", "localservers", "predictionclient")
+
+
+def targets(root: Path) -> set[str]:
+    """What a test file may be named after: every module of the service (top level and its
+    packages, 'web_meta' for web/meta.py), every package, and every top-level folder or file."""
+    names = {path.stem for path in root.iterdir() if not path.name.startswith(".")}
+    names |= {name.lower() for name in names}
+    for package in PACKAGES:
+        for module in (root / package).glob("*.py"):
+            if module.stem != "__init__":
+                names |= {module.stem, f"{package}_{module.stem}"}
+        for sub in (root / package).glob("*/__init__.py"):  # a package's own packages (web/pages)
+            names |= {sub.parent.name, f"{package}_{sub.parent.name}"}
+    return names - {"tests", "__pycache__"}
+
+
+def misnamed(stem: str, known: set[str]) -> bool:
+    """Whether tests/<stem>.py breaks the naming rule."""
+    name = stem.removeprefix("test_")
+    if name.startswith(FLOWS) or name in EXCEPTIONS:
+        return False
+    return not any(name == target or name.startswith(target + "_") for target in known)
+
+
+def test_every_test_file_is_named_after_a_module_or_a_flow():
+    known = targets(ROOT)
+    wrong = [path.name for path in sorted((ROOT / "tests").glob("test_*.py")) if misnamed(path.stem, known)]
+    assert not wrong, (
+        f"{wrong}: name a test file after the module it tests (test_<module>.py, test_<package>_<module>.py, "
+        "test_<module>_<aspect>.py) or, for a flow through the running service, test_flow_<flow>.py "
+        "(tests/conftest.py)"
+    )
+
+
+def test_the_exceptions_are_files_that_exist():
+    for name in EXCEPTIONS:
+        assert (ROOT / "tests" / f"test_{name}.py").exists(), f"EXCEPTIONS names test_{name}.py, which is gone"
+
+
+@pytest.mark.parametrize(
+    ("stem", "wrong"),
+    [
+        ("test_web_meta", False),
+        ("test_meta", False),
+        ("test_worker_shutdown", False),
+        ("test_flow_training", False),
+        ("test_deploy", False),
+        ("test_readme", False),
+        ("test_layout", False),
+        ("test_answer_size", True),
+        ("test_auth", True),
+        ("test_scoring", True),
+        ("test_workers", True),  # not 'worker': a whole name, or one and an aspect
+    ],
+)
+def test_the_rule_tells_a_module_s_name_from_another(stem, wrong):
+    assert misnamed(stem, targets(ROOT)) is wrong
