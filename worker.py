@@ -31,9 +31,10 @@ from modelfactory import ModelFactory, Resources
 from predictionservice.config import load_parameters
 from predictionservice.defaults import JOB_CANCEL_POLL
 from predictionservice.exceptions import ServiceError
+from predictionservice.job import ScoringJob, TrainingJob
 from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from predictionservice.modelstore import ModelStore
-from predictionservice.mongotarget import MongoClients, redact_job, resolve, scrub
+from predictionservice.mongotarget import CollectionRef, MongoClients, resolve, scrub
 from predictionservice.redisclient import connect
 from predictionservice.tempcollections import recover_in_background
 
@@ -78,6 +79,10 @@ class ServiceTask(Task):
     @cached_property
     def factory(self) -> ModelFactory:
         return ModelFactory(self.params["algorithms"])
+
+    def resolve(self, spec: Any, field: str) -> CollectionRef:
+        """A plain job document's collection (a message queued by the previous version)."""
+        return resolve(spec, self.params, field)
 
     def discard_spark(self) -> None:
         session = sys.modules.get("predictionservice.sparksession")
@@ -131,7 +136,7 @@ def _root_cause(text: str) -> str:
     return text.strip().splitlines()[0][:300] if text.strip() else ""
 
 
-def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[MessageHandler], dict]) -> dict:
+def run_job(task: ServiceTask, job: TrainingJob | ScoringJob, work: Callable[[MessageHandler], dict]) -> dict:
     """The life of a job on a worker: STARTED, the work (which moves SUBMITTED), then COMPLETED or
     FAILED, with a heartbeat all along. A redelivered job that already ended, or that a live
     worker process is running, is not run again; one that keeps losing its worker process fails
@@ -139,7 +144,7 @@ def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[M
     queue, PENDING, its attempt not counted: the next worker runs it as if it had never started."""
     job_id = task.request.id
     jobs = task.jobs
-    record = jobs.get(job_id) or jobs.create(job_id, kind, redact_job(job))
+    record = jobs.get(job_id) or jobs.create(job_id, job.kind, job.redacted())
     if record["status"] in FINAL or running_elsewhere(jobs, record, task.params):
         return public_view(record)
     attempt = jobs.begin_attempt(job_id)
@@ -415,8 +420,10 @@ def start_reaper(app: Celery) -> threading.Thread:
     return thread
 
 
-def train(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
-    """Train the job document's algorithm and store the model under the job id."""
+def train(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
+    """Train the job's algorithm and store the model under the job id. The message is the
+    typed job's (or the plain document a previous version queued)."""
+    job = TrainingJob.from_message(message, task.factory.algorithm_class, task.resolve)
 
     def work(handler: MessageHandler) -> dict[str, Any]:
         model = task.factory.train(job, task.resources, handler)
@@ -428,7 +435,7 @@ def train(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
             "invalid_rows": model["training"]["invalid_rows"],
         }
 
-    return run_job(task, "training", job, work)
+    return run_job(task, job, work)
 
 
 # The held-out metric a training job's final message quotes, by task.
@@ -440,21 +447,21 @@ def headline(model: dict[str, Any]) -> str:
     return f"held-out {words} {model['metrics'][key]:.4f}"
 
 
-def predict_all(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
+def predict_all(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
     """Score the job's input collection with a stored model into its output collection."""
+    job = ScoringJob.from_message(message, task.resolve)
 
     def work(handler: MessageHandler) -> dict[str, Any]:
         result = task.factory.predict_all(job, task.resources, handler)
         skipped = f"; {result['invalid_rows']} rows could not be scored" if result["invalid_rows"] else ""
-        target = resolve(job["outputCollection"], task.params, "outputCollection")  # its name, no credentials
         return {
-            "message": f"scored {result['rows']} rows into {target}{skipped}",
+            "message": f"scored {result['rows']} rows into {job.target}{skipped}",  # its name, no credentials
             "rows": result["rows"],
             "invalid_rows": result["invalid_rows"],
             "result": result,
         }
 
-    return run_job(task, "predictall", job, work)
+    return run_job(task, job, work)
 
 
 def make_worker(params: dict[str, Any]) -> Celery:

@@ -137,3 +137,31 @@ def test_a_job_whose_message_a_redis_restart_lost_fails_naming_the_restart(base_
     final = jobs.get(LOST_ID)
     assert final["status"] == "FAILED"
     assert "Redis (the broker) restarted" in final["message"] and "after the job was submitted" in final["message"]
+
+
+def test_jobs_queued_by_the_previous_version_still_run(service, xor_model):
+    """A deploy may happen with jobs in the queue: the previous web process sent the job document
+    itself (defaults applied) as the task's one argument. The new worker runs both kinds of such
+    messages to COMPLETED, as it runs its own."""
+    import uuid
+
+    from celeryapp import make_celery
+    from helpers import XOR_JOB
+    from RandomForestWrapper import RandomForestWrapper
+
+    app = make_celery(service.params, set_as_current=False)
+
+    def send_plain(task: str, document: dict) -> str:
+        job_id = uuid.uuid4().hex
+        app.send_task(task, args=[document], task_id=job_id, queue=service.params["queue_name"])
+        return job_id
+
+    trained = send_plain(TRAIN_TASK, RandomForestWrapper.with_defaults({**XOR_JOB, "description": "queued before"}))
+    final, _ = service.wait_job(trained, timeout=300)
+    assert final["status"] == "COMPLETED" and final["kind"] == "training", final
+    assert final["lineage"]["description"] == "queued before" and final["model_key"] == trained
+    scored = send_plain(PREDICTALL_TASK, {"modelkey": xor_model, "inputCollection": "examples.xor",
+                                          "outputCollection": "examples.xor_previous"})  # fmt: skip
+    final, _ = service.wait_job(scored, timeout=300)
+    assert final["status"] == "COMPLETED" and final["kind"] == "predictall", final
+    assert final["rows"] > 0 and "into examples.xor_previous" in final["message"]
