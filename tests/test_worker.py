@@ -147,13 +147,18 @@ def test_jobs_queued_by_the_previous_version_still_run(service, xor_model):
 
     from celeryapp import make_celery
     from helpers import XOR_JOB
+    from predictionservice.redisclient import connect
     from RandomForestWrapper import RandomForestWrapper
 
-    app = make_celery(service.params, set_as_current=False)
+    params = service.params
+    app = make_celery(params, set_as_current=False)
+    jobs = JobStore(connect(params["redis_url"]), params["job_ttl"], params["redis_key_prefix"])
 
     def send_plain(task: str, document: dict) -> str:
+        """As the previous web process did: the record, then the document itself as the message."""
         job_id = uuid.uuid4().hex
-        app.send_task(task, args=[document], task_id=job_id, queue=service.params["queue_name"])
+        jobs.create(job_id, "training" if task == TRAIN_TASK else "predictall", document)
+        app.send_task(task, args=[document], task_id=job_id, queue=params["queue_name"])
         return job_id
 
     trained = send_plain(TRAIN_TASK, RandomForestWrapper.with_defaults({**XOR_JOB, "description": "queued before"}))
