@@ -1,4 +1,5 @@
-"""modelfactory.py: the algorithm allowlist (nothing else is imported) and the compiled-model cache,
+"""modelfactory.py: the algorithm allowlist (nothing else is imported) and, through it, the
+compiled-model cache (predictionservice/predictorcache.py),
 against a real model store (Redis db 9) and the real LogisticRegressionWrapper predictor."""
 
 import json
@@ -9,9 +10,10 @@ import uuid
 import pytest
 
 from LogisticRegressionWrapper import LogisticRegressionWrapper
-from modelfactory import ModelFactory, PredictorCache
+from modelfactory import ModelFactory
 from predictionservice.exceptions import NotFound, UnknownAlgorithm
 from predictionservice.modelstore import ModelStore
+from predictionservice.predictorcache import PredictorCache
 from predictionservice.predictors import LinearClassifier
 
 ALLOWED = ["LogisticRegressionWrapper"]

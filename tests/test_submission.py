@@ -14,13 +14,14 @@ import redis
 
 from celeryapp import make_celery, queue_key
 from localservers import embedded
-from modelfactory import ModelFactory, PredictorCache
+from modelfactory import ModelFactory
 from predictionservice.exceptions import InvalidSchema, NotFound, ServiceUnavailable, TooManyRequests
 from predictionservice.job import ScoringJob, TrainingJob
 from predictionservice.jobqueue import JobQueue, Origin
 from predictionservice.jobstore import FAILED, PENDING, JobStore
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, resolve
+from predictionservice.predictorcache import PredictorCache
 from predictionservice.submission import TrainingLimits, submit_scoring, submit_training
 
 pytestmark = pytest.mark.app

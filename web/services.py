@@ -11,7 +11,7 @@ from typing import Any
 from flask import current_app
 
 from celeryapp import make_celery, queue_key
-from modelfactory import ModelFactory, PredictorCache
+from modelfactory import ModelFactory
 from predictionservice.jobqueue import JobQueue
 from predictionservice.jobstore import JobStore
 from predictionservice.metrics import Metrics
@@ -20,6 +20,7 @@ from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import CollectionRef, MongoClients, resolve
 from predictionservice.openapi import openapi_document
 from predictionservice.openinference import infer_schema
+from predictionservice.predictorcache import PredictorCache
 from predictionservice.redisclient import connect
 from predictionservice.submission import TrainingLimits
 from predictionservice.validation import Validator, predict_schema
