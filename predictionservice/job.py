@@ -121,8 +121,8 @@ class _Job:
 class TrainingJob(_Job, kind="training", task="prediction_service.train"):
     """A training job: its algorithm's class and the parser of its schema come with it."""
 
-    algorithm: type = None  # type: ignore[assignment]
-    parser: Any = field(default=None, compare=False, repr=False)
+    algorithm: type
+    parser: Any = field(compare=False, repr=False)  # the same schema, read: equal when the schema is
 
     @property
     def name(self) -> str:
