@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dataparser import DataParser
-from LogisticRegressionWrapper import LINEAR_FIELDS, linear_grid
+from LogisticRegressionWrapper import LINEAR_DEFAULTS, LINEAR_FIELDS, linear_grid
 from modelfactory import Algorithm
 from predictionservice.predictors import LinearRegressor
 
@@ -26,6 +26,7 @@ class LinearRegressionWrapper(Algorithm):
     name = NAME
     tasks = frozenset({"regression"})
     job_fields = LINEAR_FIELDS
+    DEFAULTS = LINEAR_DEFAULTS
 
     def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:
         from pyspark.ml.regression import LinearRegression
@@ -35,7 +36,7 @@ class LinearRegressionWrapper(Algorithm):
         )
         return linear, linear_grid(linear, job)
 
-    def learned(self, best: Any, parser: DataParser, spark: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    def learned(self, best: Any, parser: DataParser, spark: Any, scratch_dir: str | None) -> dict[str, Any]:
         return {"coefficients": best.coefficients.toArray().tolist(), "intercept": float(best.intercept)}
 
     def compile(self, stored: Mapping[str, Any]) -> LinearRegressor:

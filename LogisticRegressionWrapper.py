@@ -33,6 +33,15 @@ LINEAR_FIELDS = {
     "tol": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "standardization": {"type": "boolean"},
 }
+# What a job may leave out of them. The regularisation grids start above zero: on separable data
+# an unregularised fit saturates its probabilities to exactly 0 and 1.
+LINEAR_DEFAULTS = {
+    "regParam": [0.001, 0.01],
+    "elasticNetParam": [0.0],
+    "iterations": 100,
+    "tol": 1e-6,
+    "standardization": True,
+}
 
 
 def linear_grid(estimator: Any, job: Mapping[str, Any]) -> list:
@@ -51,6 +60,7 @@ class LogisticRegressionWrapper(Algorithm):
     name = NAME
     tasks = frozenset({"binary", "multiclass"})
     job_fields = LINEAR_FIELDS
+    DEFAULTS = LINEAR_DEFAULTS
 
     def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:
         from pyspark.ml.classification import LogisticRegression
@@ -63,7 +73,7 @@ class LogisticRegressionWrapper(Algorithm):
         )
         return lr, linear_grid(lr, job)
 
-    def learned(self, best: Any, parser: DataParser, spark: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    def learned(self, best: Any, parser: DataParser, spark: Any, scratch_dir: str | None) -> dict[str, Any]:
         if parser.task == "binary":
             return {"coefficients": best.coefficients.toArray().tolist(), "intercept": float(best.intercept)}
         return {

@@ -37,6 +37,14 @@ class RandomForestWrapper(Algorithm):
         "subsamplingRate": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "featureSubsetStrategy": {"enum": FEATURE_SUBSETS},
     }
+    DEFAULTS = {
+        "numTrees": [20],
+        "maxDepth": [5],
+        "maxBins": 32,
+        "minInstancesPerNode": 1,
+        "subsamplingRate": 1.0,
+        "featureSubsetStrategy": "auto",
+    }
 
     def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:
         from pyspark.ml.classification import RandomForestClassifier
@@ -59,13 +67,13 @@ class RandomForestWrapper(Algorithm):
         )
         return forest, grid
 
-    def learned(self, best: Any, parser: DataParser, spark: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    def learned(self, best: Any, parser: DataParser, spark: Any, scratch_dir: str | None) -> dict[str, Any]:
         from predictionservice.sparkforest import forest_trees
 
         importances = best.featureImportances.toArray()
         by_feature = {f.key: float(importances[f.offset : f.offset + f.width].sum()) for f in parser.features}
         return {
-            "trees": forest_trees(best, spark, params.get("spark_scratch_dir") or None),
+            "trees": forest_trees(best, spark, scratch_dir),
             "feature_importances": by_feature,
         }
 

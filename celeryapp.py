@@ -11,8 +11,10 @@ from typing import Any
 
 from celery import Celery
 
-TRAIN_TASK = "prediction_service.train"
-PREDICTALL_TASK = "prediction_service.predict_all"
+from predictionservice.job import ScoringJob, TrainingJob
+
+TRAIN_TASK = TrainingJob.task
+PREDICTALL_TASK = ScoringJob.task
 
 
 def queue_key(params: dict[str, Any]) -> str:

@@ -6,16 +6,21 @@ imported. Three words, each for one thing:
 
 * an **algorithm** is an instance of such a class, a subclass of ``Algorithm``; it offers::
 
-      check(job) -> parser                                     # at submission: its fields, its task
-      train(job, resources, handler) -> dict                   # the stored model (worker)
+      DEFAULTS, with_defaults(document)                        # what a job may leave out
+      check(document) -> parser                                # at submission: its fields, its task
+      train(training_job, resources, handler) -> dict          # the stored model (worker)
       compile(stored_model) -> predictor                       # online scoring, numpy (web)
-      predict_all(stored_model, job, resources, handler) -> dict  # batch scoring (worker)
+      predict_all(stored_model, scoring_job, resources, handler) -> dict  # batch scoring (worker)
+
+  ``check`` and ``with_defaults`` run once, when predictionservice.job builds the typed job
+  (``TrainingJob.from_document``); ``train`` and ``predict_all`` take that job as it is.
 
 * a **stored model** is the JSON document an algorithm's ``train`` saved in the model store;
 * a **predictor** is a stored model compiled for online scoring (``predict_one``, ``predict``).
 
-``PredictorCache`` is the web process's cache of predictors, checked against the store's version
-token on every use, so a replaced or deleted model is never served.
+The web process's cache of compiled predictors, which was here, is
+predictionservice.predictorcache.PredictorCache (it takes a ModelFactory; the library imports no
+chapter file).
 """
 
 from __future__ import annotations
@@ -25,19 +30,18 @@ import importlib
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from dataparser import DataParser
+from dataparser import DataParser, check_sample
 from predictionservice import trainingdata
-from predictionservice.config import pick
-from predictionservice.defaults import ALGORITHM_DEFAULTS, JOB_DEFAULTS
+from predictionservice.defaults import JOB_DEFAULTS
 from predictionservice.exceptions import InvalidSchema, NotFound, UnknownAlgorithm
+from predictionservice.job import ScoringJob, TrainingJob
 from predictionservice.jobstore import iso
 from predictionservice.modelstore import ModelStore
-from predictionservice.mongotarget import MongoClients, MongoTargets, redact_job
+from predictionservice.mongotarget import MongoClients
 from predictionservice.redisclient import through_outage
 from predictionservice.validation import Validator, job_schema
 
@@ -61,7 +65,7 @@ class Algorithm:
     """What every algorithm of the service is, and the steps the Spark ML ones share.
 
     A subclass names its ``tasks`` (what label kinds it learns), its own job fields as JSON Schema
-    (``job_fields``; their defaults live in defaults.ALGORITHM_DEFAULTS), and fills in four steps:
+    (``job_fields``) and what a job may leave out of them (``DEFAULTS``), and fills in four steps:
     ``estimator`` (the Spark estimator and grid), ``learned`` (what of the fitted model is
     stored), ``compile`` (the numpy predictor) and ``prepare``/``outputs`` (batch scoring). The
     steps that read, encode, cross-validate, evaluate, store and write are the same for all."""
@@ -69,6 +73,7 @@ class Algorithm:
     name = ""
     tasks: frozenset[str] = frozenset()
     job_fields: dict[str, Any] = {}
+    DEFAULTS: dict[str, Any] = {}  # of its own fields: what a job may leave out (the README's table)
 
     @classmethod
     def job_schema(cls) -> dict[str, Any]:
@@ -83,7 +88,7 @@ class Algorithm:
     @classmethod
     def with_defaults(cls, job: Mapping[str, Any]) -> dict[str, Any]:
         """The job document with every optional field filled in (what the worker runs and stores)."""
-        return copy.deepcopy({**JOB_DEFAULTS, **ALGORITHM_DEFAULTS.get(cls.name, {}), **job})
+        return copy.deepcopy({**JOB_DEFAULTS, **cls.DEFAULTS, **job})
 
     @classmethod
     def check(cls, job: Mapping[str, Any]) -> DataParser:
@@ -100,6 +105,17 @@ class Algorithm:
                 details=[{"field": "schema.label", "problem": f"{parser.task} label for {cls.name}"}],
             )
         return parser
+
+    @staticmethod
+    def check_sample(parser: DataParser, collection: Any, source: str) -> None:
+        """At submission: the job's fields and label against a sample of its input (what the
+        library's submission asks of the algorithm: it imports no chapter file)."""
+        check_sample(parser, collection, source)
+
+    @staticmethod
+    def parse(schema: Mapping[str, Any]) -> DataParser:
+        """The parser of a job's schema that check() accepted at submission (the worker's)."""
+        return DataParser(schema)
 
     # ------------------------------------------------------------------------------ training
 
@@ -118,11 +134,10 @@ class Algorithm:
             encoded.unpersist()
             raise
 
-    def train(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
+    def train(self, training: TrainingJob, resources: Resources, handler: Any) -> dict[str, Any]:
+        """Fit, evaluate and store the model of a job checked and completed at submission."""
         started = time.monotonic()
-        job = self.with_defaults(job)
-        parser = self.check(job)
-        source = pick(MongoTargets, resources.params).resolve(job["inputCollection"], "inputCollection")
+        job, parser, source = training.document, training.parser, training.source
         handler.progress(f"reading {source}", 0.05)
         spark = resources.spark()
         from predictionservice import crossvalidation, sparkfeatures
@@ -142,7 +157,7 @@ class Algorithm:
                 parallelism=resources.params["spark_cv_parallelism"],
             )  # fmt: skip
             handler.progress("saving the model", 0.95)
-            learned = self.learned(fit["best"], parser, spark, resources.params)
+            learned = self.learned(fit["best"], parser, spark, resources.params["spark_scratch_dir"] or None)
         model = {
             "model_key": handler.job_id,
             "name": self.name,
@@ -154,7 +169,7 @@ class Algorithm:
             "schema": parser.schema(),
             "integral_features": counts["integral"],
             **learned,
-            "parameters": redact_job(job),
+            "parameters": training.redacted(),
             "metrics": fit["metrics"],
             "training": {
                 "rows": counts["rows"],
@@ -172,13 +187,11 @@ class Algorithm:
     # -------------------------------------------------------------------------- batch scoring
 
     def predict_all(
-        self, stored: Mapping[str, Any], job: Mapping[str, Any], resources: Resources, handler: Any
+        self, stored: Mapping[str, Any], job: ScoringJob, resources: Resources, handler: Any
     ) -> dict[str, Any]:
         parser = DataParser(stored["schema"])
         params = resources.params
-        targets = pick(MongoTargets, params)
-        source = targets.resolve(job["inputCollection"], "inputCollection")
-        target = targets.resolve(job["outputCollection"], "outputCollection")
+        source, target = job.source, job.target
         handler.progress(f"reading {source}", 0.05)
         spark = resources.spark()
         from predictionservice.sparksession import job_group, read_collection, write_collection
@@ -204,7 +217,9 @@ class Algorithm:
     def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:
         raise NotImplementedError
 
-    def learned(self, best: Any, parser: DataParser, spark: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    def learned(self, best: Any, parser: DataParser, spark: Any, scratch_dir: str | None) -> dict[str, Any]:
+        """What of the fitted model is stored; scratch_dir (spark_scratch_dir, None: the system's
+        temporary folder) is where a forest's nodes pass on their way out of Spark."""
         raise NotImplementedError
 
     def compile(self, stored: Mapping[str, Any]) -> Any:
@@ -250,21 +265,17 @@ class ModelFactory:
         """An instance of the algorithm called name (a job document's or a stored model's)."""
         return self.algorithm_class(name)()
 
-    def check_job(self, job: Mapping[str, Any]) -> DataParser:
-        """A job document fit for its algorithm (validated, task agreed): its parser."""
-        return self.algorithm_class(job.get("name")).check(job)
-
     def job_schemas(self) -> dict[str, dict[str, Any]]:
         """Each offered algorithm's job document schema (for /openapi.json)."""
         return {name: self.algorithm_class(name).job_schema() for name in self.allowed}
 
-    def train(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
-        return self.algorithm(job.get("name")).train(job, resources, handler)
+    def train(self, job: TrainingJob, resources: Resources, handler: Any) -> dict[str, Any]:
+        return job.algorithm().train(job, resources, handler)
 
-    def predict_all(self, job: Mapping[str, Any], resources: Resources, handler: Any) -> dict[str, Any]:
-        loaded = resources.models.load(job["modelkey"])
+    def predict_all(self, job: ScoringJob, resources: Resources, handler: Any) -> dict[str, Any]:
+        loaded = resources.models.load(job.modelkey)
         if loaded is None:
-            raise NotFound(f"model '{job['modelkey']}' not found")
+            raise NotFound(f"model '{job.modelkey}' not found")
         stored, _ = loaded
         return self.algorithm(stored.get("name")).predict_all(stored, job, resources, handler)
 
@@ -274,71 +285,3 @@ class ModelFactory:
         predictor = self.algorithm(stored.get("name")).compile(stored)
         predictor.algorithm = stored.get("name")
         return predictor
-
-
-class PredictorCache:
-    """Compiled predictors by model key, re-read whenever the stored model changed.
-
-    With a healthy ``watch`` (the model store's change channel, predictionservice.modelwatch) a
-    cached predictor is answered as is: every change evicts it as its message arrives, and this
-    process's own changes evict it before the change returns. Without one, or while the watch
-    cannot be trusted, each lookup reads the model's version token (one HGET) as before.
-
-    ``hits`` counts the lookups answered from the cache, ``misses`` the others (a model read and
-    compiled, or not found): /metrics shows both, so an operator sees whether the cache is big
-    enough for the models in use."""
-
-    def __init__(self, factory: ModelFactory, store: ModelStore, size: int = 64, watch: Any = None):
-        self.factory = factory
-        self.store = store
-        self.watch = watch
-        self._size = size
-        self._cache: OrderedDict[str, tuple[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._evictions = 0  # bumped by every eviction: a load that raced one is not cached
-        self.hits = 0
-        self.misses = 0
-        store.listeners.append(self.forget)
-
-    def forget(self, key: str) -> None:
-        """Drop key's predictor: the stored model changed or is gone."""
-        with self._lock:
-            self._evictions += 1
-            self._cache.pop(key, None)
-
-    def clear(self) -> None:
-        """Drop every predictor: changes may have been missed."""
-        with self._lock:
-            self._evictions += 1
-            self._cache.clear()
-
-    def get(self, key: str) -> Any:
-        """The predictor for key; NotFound when no such model is stored."""
-        trusted = self.watch is not None and self.watch.healthy()
-        version = None if trusted else self.store.version(key)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None and (trusted or (version is not None and cached[0] == version)):
-                self._cache.move_to_end(key)
-                self.hits += 1
-                return cached[1]
-            self.misses += 1
-            evictions = self._evictions
-        loaded = self.store.load(key)
-        if loaded is None:
-            self.forget(key)
-            raise NotFound(f"model '{key}' not found")
-        stored, version = loaded
-        predictor = self.factory.compile(stored)
-        if version is not None:  # a model written around the store has no version: never cached
-            self._keep(key, version, predictor, evictions)
-        return predictor
-
-    def _keep(self, key: str, version: str, predictor: Any, evictions: int) -> None:
-        with self._lock:
-            if self._evictions != evictions:
-                return  # evicted while it was read: it may be the model just replaced or deleted
-            self._cache[key] = (version, predictor)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)

@@ -2,18 +2,18 @@
 
 ``celery -A modelservice.celery worker`` (the chapter's command) reaches ``celery_app()`` through
 ``modelservice``; ``celery -A worker.celery worker`` is the same app. Each task only adapts Celery
-to the core: ModelFactory runs the algorithm, MessageHandler reports, the job store records.
+to the core: the message becomes a typed job (predictionservice.job), ModelFactory runs its
+algorithm, MessageHandler reports, the job store records. What a failed job's record says is
+predictionservice.failures; the heartbeat and the cancel of a job's Spark work are
+predictionservice.heartbeat; the reaper of jobs whose worker was lost is reaper.py (started here).
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
-import re
 import signal
-import socket
 import sys
 import threading
 import time
@@ -29,13 +29,16 @@ from celeryapp import PREDICTALL_TASK, TRAIN_TASK, make_celery
 from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
 from predictionservice.config import load_parameters, pick
-from predictionservice.defaults import JOB_CANCEL_POLL
 from predictionservice.exceptions import ServiceError
+from predictionservice.failures import failure_message, timed_out
+from predictionservice.heartbeat import Heartbeat, cancel_spark_group, running_elsewhere
+from predictionservice.job import ScoringJob, TrainingJob
 from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from predictionservice.modelstore import ModelStore
-from predictionservice.mongotarget import MongoClients, MongoTargets, redact_job, scrub
+from predictionservice.mongotarget import MongoClients, MongoTargets
 from predictionservice.redisclient import connect
 from predictionservice.tempcollections import recover_in_background
+from reaper import start_reaper
 
 # `celery -A modelservice.celery worker` puts the working directory on sys.path only while it
 # loads the app; the worker's later imports (algorithms by name) need the project directory for good.
@@ -79,6 +82,12 @@ class ServiceTask(Task):
     def factory(self) -> ModelFactory:
         return ModelFactory(self.params["algorithms"])
 
+    @cached_property
+    def targets(self) -> MongoTargets:
+        """Where a plain job document's collections may be (a message queued by the previous
+        version names them unresolved)."""
+        return pick(MongoTargets, self.params)
+
     def discard_spark(self) -> None:
         session = sys.modules.get("predictionservice.sparksession")
         if session is not None:  # never start Spark just to stop it
@@ -87,51 +96,10 @@ class ServiceTask(Task):
     def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         """Also runs in the worker's main process for a hard time limit or a lost pool process
         past its last attempt: the job must end FAILED, never stay STARTED or SUBMITTED."""
-        self.jobs.update(task_id, FAILED, failure_message(exc, self.params))
+        self.jobs.update(task_id, FAILED, failure_message(exc, self.params["job_time_limit"]))
 
 
-def failure_message(exc: BaseException, params: dict[str, Any]) -> str:
-    name = type(exc).__name__
-    if isinstance(exc, ServiceError):
-        return exc.message
-    if _timed_out(exc):
-        return f"the job exceeded its time limit of {params['job_time_limit']} s and was stopped"
-    if name == "WorkerLostError":
-        return "the worker process running this job was lost (killed or out of memory)"
-    cause = scrub(_root_cause(str(exc)))
-    if type(exc).__module__.split(".")[0] in ("pyspark", "py4j"):
-        return f"the Spark job failed: {cause}" if cause else "the Spark job failed"
-    return f"internal error ({name}): {cause}" if cause else f"internal error ({name})"
-
-
-def _timed_out(exc: BaseException | None) -> bool:
-    """A time limit, even when it struck inside a py4j call that wrapped it in an error of its own."""
-    pending, seen = [exc], set()
-    while pending:
-        exc = pending.pop()
-        if exc is None or id(exc) in seen:
-            continue
-        if type(exc).__name__ in ("TimeLimitExceeded", "SoftTimeLimitExceeded"):
-            return True
-        seen.add(id(exc))
-        # py4j keeps the error it caught as .cause (Py4JNetworkError) rather than chaining it
-        pending += [exc.__cause__, exc.__context__, getattr(exc, "cause", None)]
-    return False
-
-
-_CAUSE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|TooLarge|Failure|Exceeded)): (.+)$", re.MULTILINE)
-
-
-def _root_cause(text: str) -> str:
-    """The last 'SomeError: message' line of a (Spark) error text: its Python-side cause."""
-    matches = _CAUSE.findall(text)
-    if matches:
-        kind, message = matches[-1]
-        return f"{kind}: {message.strip()}"[:300]
-    return text.strip().splitlines()[0][:300] if text.strip() else ""
-
-
-def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[MessageHandler], dict]) -> dict:
+def run_job(task: ServiceTask, job: TrainingJob | ScoringJob, work: Callable[[MessageHandler], dict]) -> dict:
     """The life of a job on a worker: STARTED, the work (which moves SUBMITTED), then COMPLETED or
     FAILED, with a heartbeat all along. A redelivered job that already ended, or that a live
     worker process is running, is not run again; one that keeps losing its worker process fails
@@ -139,8 +107,8 @@ def run_job(task: ServiceTask, kind: str, job: dict[str, Any], work: Callable[[M
     queue, PENDING, its attempt not counted: the next worker runs it as if it had never started."""
     job_id = task.request.id
     jobs = task.jobs
-    record = jobs.get(job_id) or jobs.create(job_id, kind, redact_job(job))
-    if record["status"] in FINAL or running_elsewhere(jobs, record, task.params):
+    record = jobs.get(job_id) or jobs.create(job_id, job.kind, job.redacted())
+    if record["status"] in FINAL or running_elsewhere(jobs, record, float(task.params["job_heartbeat_timeout"])):
         return public_view(record)
     attempt = jobs.begin_attempt(job_id)
     handler = MessageHandler(task, jobs)
@@ -186,8 +154,8 @@ def _attempt(
         # reports an error of its own (the limit's clock started a moment before this function
         # did, hence the margin).
         soft_limit = task.app.conf.task_soft_time_limit or float("inf")
-        late = _timed_out(exc) or time.monotonic() - started >= soft_limit - 2
-        handler.update(FAILED, failure_message(SoftTimeLimitExceeded() if late else exc, task.params))
+        late = timed_out(exc) or time.monotonic() - started >= soft_limit - 2
+        handler.update(FAILED, failure_message(SoftTimeLimitExceeded() if late else exc, task.params["job_time_limit"]))
         if late:
             task.discard_spark()  # interrupted mid-call: its py4j link cannot be trusted again
         else:
@@ -263,159 +231,10 @@ class StopRequest:
             signal.signal(signal.SIGTERM, self._previous)
 
 
-def cancel_spark_group(job_id: str) -> None:
-    """Cancel what Spark runs for the job in this process, when a session runs (best effort:
-    its JVM may be gone already)."""
-    session = sys.modules.get("predictionservice.sparksession")
-    if session is None:
-        return
-    try:
-        session.cancel_group(job_id)
-    except Exception:
-        log.info("job %s: its Spark job group could not be cancelled", job_id, exc_info=True)
-
-
-# ------------------------------------------------------------------- heartbeats and the reaper
-
-
-def owner_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def running_elsewhere(jobs: JobStore, record: dict[str, Any], params: dict[str, Any]) -> bool:
-    """Another worker process is alive and running this job: its heartbeat is fresh and, when it
-    runs on this machine, its process exists (a pool process that just died left a fresh beat)."""
-    beat = jobs.beat_of(record)
-    if beat is None or beat[1] >= float(params["job_heartbeat_timeout"]):
-        return False
-    host, _, pid = beat[0].rpartition(":")
-    if beat[0] == owner_id():
-        return False
-    if host == socket.gethostname():
-        return pid.isdigit() and Path(f"/proc/{pid}").exists()
-    return True
-
-
-class Heartbeat:
-    """While a job runs, its worker process says so every interval seconds (best effort: a
-    Redis blip skips a beat; the reaper waits job_heartbeat_timeout before it acts), and looks
-    every JOB_CANCEL_POLL seconds whether the job was cancelled (DELETE /jobs/<id>): then it
-    cancels the job's Spark job group, again at each look, so work the job starts later stops too."""
-
-    def __init__(self, jobs: JobStore, job_id: str, interval: float):
-        self.jobs, self.job_id, self.interval = jobs, job_id, interval
-        self.cancelled = False
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
-
-    def _run(self) -> None:
-        owner, due = owner_id(), 0.0
-        while True:
-            if time.monotonic() >= due:
-                due = time.monotonic() + self.interval
-                try:
-                    self.jobs.heartbeat(self.job_id, owner)
-                except Exception:
-                    log.warning("job %s: a heartbeat did not reach Redis", self.job_id, exc_info=True)
-            self._look_for_cancel()
-            if self._stop.wait(min(self.interval, JOB_CANCEL_POLL)):
-                return
-
-    def _look_for_cancel(self) -> None:
-        try:
-            self.cancelled = self.cancelled or self.jobs.cancelled(self.job_id)
-        except Exception:
-            return  # Redis away: the heartbeat says so
-        if self.cancelled:
-            cancel_spark_group(self.job_id)
-
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
-def reap(app: Celery, jobs: JobStore, params: dict[str, Any], unreachable_at: float = 0.0) -> list[str]:
-    """Re-queue each running job whose worker stopped beating: its own unacknowledged message is
-    put back on the queue (the whole job document, as submitted), for any worker to take; a job
-    whose message is gone ends FAILED, naming a Redis restart when one may have lost it. The ids
-    it acted on.
-
-    Silence only counts while Redis could hear: within job_heartbeat_timeout of Redis starting
-    (a restart) or of unreachable_at (the last time this reaper could not reach it), a missed
-    beat is the outage's, not a lost worker's, and nothing is done."""
-    timeout = float(params["job_heartbeat_timeout"])
-    uptime = jobs.redis_uptime()
-    if min(uptime, time.time() - unreachable_at) < timeout:
-        return []
-    acted = []
-    for job_id in jobs.stopped_beating(timeout):
-        if not jobs.claim_reaping(job_id, timeout):
-            continue  # another worker's reaper has it
-        record = jobs.get(job_id)
-        jobs.forget_beat(job_id)  # the next attempt beats again
-        if record is None or record["status"] in FINAL:
-            continue
-        if requeue(app, job_id):
-            log.warning("job %s: its worker stopped beating; re-queued for another worker", job_id)
-        else:
-            jobs.update(job_id, FAILED, lost_message(record, uptime))
-        acted.append(job_id)
-    return acted
-
-
-def lost_message(record: dict[str, Any], redis_uptime: float) -> str:
-    """Why a job whose worker was lost cannot be re-queued: its message is gone, after a Redis
-    restart (a broker outage) when Redis started after the job was submitted."""
-    if time.time() - redis_uptime > float(record.get("created_at", 0.0)):
-        return (
-            f"the worker running this job was lost, and its queued message with it: Redis (the broker) "
-            f"restarted {redis_uptime:.0f} s ago, after the job was submitted, and did not keep it; submit it again"
-        )
-    return "the worker running this job was lost and its queued message is gone; submit it again"
-
-
-def requeue(app: Celery, job_id: str) -> bool:
-    """Put the job's unacknowledged message back on its queue (kombu's own restore, by delivery
-    tag); False when no unacknowledged message carries that task id."""
-    with app.connection_for_write() as connection:
-        channel = connection.default_channel
-        client = channel.client
-        for tag, raw in client.hscan_iter(channel.unacked_key):
-            payload = json.loads(raw)[0]
-            if payload.get("headers", {}).get("id") == job_id:
-                channel.qos.restore_by_tag(tag, client)
-                return True
-    return False
-
-
-def start_reaper(app: Celery) -> threading.Thread:
-    """The reaper runs in each worker's main process: it outlives any pool process."""
-    params = app.conf["service_params"]
-    jobs = JobStore(
-        connect(params["redis_url"], timeout=params["redis_timeout"]), params["job_ttl"], params["redis_key_prefix"]
-    )
-
-    def loop() -> None:
-        unreachable_at = 0.0
-        while True:
-            time.sleep(float(params["job_reaper_interval"]))
-            try:
-                reap(app, jobs, params, unreachable_at)
-            except Exception:
-                unreachable_at = time.time()
-                log.warning("the reaper could not look for lost jobs", exc_info=True)
-
-    thread = threading.Thread(target=loop, name="job-reaper", daemon=True)
-    thread.start()
-    return thread
-
-
-def train(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
-    """Train the job document's algorithm and store the model under the job id."""
+def train(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
+    """Train the job's algorithm and store the model under the job id. The message is the
+    typed job's (or the plain document a previous version queued)."""
+    job = TrainingJob.from_message(message, task.factory.algorithm_class, task.targets.resolve)
 
     def work(handler: MessageHandler) -> dict[str, Any]:
         model = task.factory.train(job, task.resources, handler)
@@ -427,7 +246,7 @@ def train(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
             "invalid_rows": model["training"]["invalid_rows"],
         }
 
-    return run_job(task, "training", job, work)
+    return run_job(task, job, work)
 
 
 # The held-out metric a training job's final message quotes, by task.
@@ -439,21 +258,21 @@ def headline(model: dict[str, Any]) -> str:
     return f"held-out {words} {model['metrics'][key]:.4f}"
 
 
-def predict_all(task: ServiceTask, job: dict[str, Any]) -> dict[str, Any]:
+def predict_all(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
     """Score the job's input collection with a stored model into its output collection."""
+    job = ScoringJob.from_message(message, task.targets.resolve)
 
     def work(handler: MessageHandler) -> dict[str, Any]:
         result = task.factory.predict_all(job, task.resources, handler)
         skipped = f"; {result['invalid_rows']} rows could not be scored" if result["invalid_rows"] else ""
-        target = pick(MongoTargets, task.params).resolve(job["outputCollection"], "outputCollection")  # no credentials
         return {
-            "message": f"scored {result['rows']} rows into {target}{skipped}",
+            "message": f"scored {result['rows']} rows into {job.target}{skipped}",  # its name, no credentials
             "rows": result["rows"],
             "invalid_rows": result["invalid_rows"],
             "result": result,
         }
 
-    return run_job(task, "predictall", job, work)
+    return run_job(task, job, work)
 
 
 def make_worker(params: dict[str, Any]) -> Celery:

@@ -280,27 +280,12 @@ SETTINGS: dict[str, Setting] = {
     ),
 }
 
-# Job document defaults: what a job of any algorithm may leave out.
+# Job document defaults: what a job of any algorithm may leave out (what it may leave out of the
+# algorithm's own fields is that class's DEFAULTS, e.g. LogisticRegressionWrapper.DEFAULTS).
 JOB_DEFAULTS: dict[str, Any] = {
     "numFolds": 3,
     "holdoutFraction": 0.2,
     "seed": 42,
-}
-
-# What a job may leave out of each algorithm's own fields. The regularisation grids start above
-# zero: on separable data an unregularised fit saturates its probabilities to exactly 0 and 1.
-_LINEAR = {"regParam": [0.001, 0.01], "elasticNetParam": [0.0], "iterations": 100, "tol": 1e-6, "standardization": True}
-ALGORITHM_DEFAULTS: dict[str, dict[str, Any]] = {
-    "LogisticRegressionWrapper": dict(_LINEAR),
-    "LinearRegressionWrapper": dict(_LINEAR),
-    "RandomForestWrapper": {
-        "numTrees": [20],
-        "maxDepth": [5],
-        "maxBins": 32,
-        "minInstancesPerNode": 1,
-        "subsamplingRate": 1.0,
-        "featureSubsetStrategy": "auto",
-    },
 }
 
 # Limits of the request formats themselves (not settings: the API is the same on every server).

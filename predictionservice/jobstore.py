@@ -21,6 +21,8 @@ from typing import Any
 
 import redis
 
+from predictionservice.job import lineage_of
+
 PENDING, STARTED, SUBMITTED, COMPLETED, FAILED = "PENDING", "STARTED", "SUBMITTED", "COMPLETED", "FAILED"
 STATES = (PENDING, STARTED, SUBMITTED, COMPLETED, FAILED)
 FINAL = frozenset({COMPLETED, FAILED})
@@ -120,22 +122,6 @@ def history_key(job_id: str, prefix: str = "") -> str:
     return f"{prefix}job:{job_id}:history"
 
 
-def lineage(job: dict[str, Any]) -> dict[str, Any]:
-    """What a list of jobs shows of a job document: what it runs on, and the user's words."""
-    schema = job.get("schema") if isinstance(job.get("schema"), dict) else {}
-    label = schema.get("label") if isinstance(schema.get("label"), dict) else {}
-    shown = {
-        "algorithm": job.get("name"),
-        "input_collection": job.get("inputCollection"),
-        "output_collection": job.get("outputCollection"),
-        "model_key": job.get("modelkey"),
-        "label": label.get("key"),
-        "description": job.get("description"),
-        "tags": job.get("tags"),
-    }
-    return {k: v for k, v in shown.items() if v is not None}
-
-
 class JobStore:
     def __init__(self, client: redis.Redis, ttl: int, prefix: str = ""):
         """prefix (the redis_key_prefix setting) begins every key this store writes, so two
@@ -155,6 +141,7 @@ class JobStore:
         keeps the job's parameters but not its schema: the queued message already carries the whole
         document (up to max_body_bytes), the trained model keeps the schema, and a second copy would
         sit in Redis for job_ttl."""
+        shown = lineage_of(parameters)  # with its label, read from the schema before it is left out
         parameters = {k: v for k, v in parameters.items() if k != "schema"}
         now = time.time()
         record = {
@@ -168,7 +155,7 @@ class JobStore:
             "updated_at": now,
             "parameters": parameters,
             **({"request_id": request_id} if request_id else {}),
-            "lineage": lineage(parameters),
+            "lineage": shown,
         }
         key = job_key(job_id, self.prefix)
         with self.client.pipeline() as pipe:

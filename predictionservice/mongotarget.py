@@ -329,12 +329,6 @@ class MongoClients:
             self._dropped.clear()
 
 
-def redact_job(job: dict[str, Any]) -> dict[str, Any]:
-    """A job document fit to store and show: credentials in its collection URIs replaced."""
-    return {k: redact(v) if k in ("inputCollection", "outputCollection") and isinstance(v, str) else v
-            for k, v in job.items()}  # fmt: skip
-
-
 _URI_IN_TEXT = re.compile(r"mongodb(?:\+srv)?://\S+")
 _ADDRESS_TUPLE = re.compile(r"\('[^']*', \d{1,5}\)")  # pymongo's ('127.0.0.1', 27017)
 _HOST_PORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|\b\d{1,3}(?:\.\d{1,3}){3}|\b[A-Za-z][\w-]*(?:\.[\w-]+)*):\d{1,5}\b")

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from predictionservice.defaults import PREDICT_CHUNK_VALUES
-from predictionservice.exceptions import InvalidSchema, RecordError
+from predictionservice.exceptions import InvalidRequest, InvalidSchema, RecordError
 
 
 class Predictor:
@@ -46,6 +46,17 @@ class Predictor:
 
     def schema(self) -> dict[str, Any]:
         return self.parser.schema()
+
+    def check_schema(self, schema: Any) -> None:
+        """A request may carry the schema (the classic body, a scoring job): it must agree with
+        the model's, as written or once read by the model's own parser class."""
+        if json.dumps(schema) == self.schema_json:  # verbatim: agrees
+            return
+        if type(self.parser)(schema).schema() != self.schema():
+            raise InvalidRequest(
+                "'schema' does not agree with the schema stored with the model; send the record alone",
+                details=[{"field": "schema", "problem": "differs from the model's schema"}],
+            )
 
     def answered_probabilities(self, top: int | None = None) -> int:
         """How many probabilities one answer holds: a cost of the answer, checked before scoring."""

@@ -650,7 +650,11 @@ def three_ways(spark, algorithm, job: dict, collection, params: dict) -> dict[st
     encoded = df.select("_id", features.alias("features"), label.alias("label"), error.alias("error"))
     estimator, grid = algorithm.estimator(job, parser)
     fitted = estimator.fit(encoded.filter("error IS NULL"), grid[0])
-    stored = {"name": algorithm.name, "schema": parser.schema(), **algorithm.learned(fitted, parser, spark, params)}
+    stored = {
+        "name": algorithm.name,
+        "schema": parser.schema(),
+        **algorithm.learned(fitted, parser, spark, params["spark_scratch_dir"] or None),
+    }
     docs = {str(d["_id"]): d for d in collection.find()}
     keys = sorted(docs)
     online = dict(zip(keys, algorithm.compile(stored).predict([docs[k] for k in keys]), strict=True))

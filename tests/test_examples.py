@@ -37,7 +37,7 @@ def test_there_is_a_job_document_for_every_algorithm():
 @pytest.mark.parametrize("job_file", JOBS)
 def test_each_example_job_trains_on_its_data(service, job_file):
     job = json.loads((EXAMPLES / job_file).read_text())
-    ModelFactory([job["name"]]).check_job(job)  # its algorithm takes it as it is
+    ModelFactory([job["name"]]).algorithm_class(job["name"]).check(job)  # its algorithm takes it as it is
     db, collection = job["inputCollection"].split(".")
     with open(EXAMPLES / f"{collection}.csv", "rb") as data:
         loaded = service.request("PUT", f"/datasets/{db}/{collection}", data=data, headers={"Content-Type": "text/csv"})

@@ -25,9 +25,6 @@ SPARK_MODULES = {
     "predictionservice/sparksession.py",
 }
 SERVICE_DIRS = ("predictionservice", "web", "web/pages", "localservers", "predictionclient")
-# Blueprint modules that still import another blueprint module (issue 21): the training page
-# queues through web.jobs until job submission is in the core; the lead empties this at merge.
-KNOWN_BLUEPRINT_IMPORTS = {("web.pages.training", "web.jobs")}
 
 
 def service_files() -> list:
@@ -98,7 +95,7 @@ def test_no_blueprint_module_imports_another():
         found |= {
             (name, f"{other}.{alias}") for other, alias in _from_imports(path) if f"{other}.{alias}" in blueprints
         }
-    assert found == KNOWN_BLUEPRINT_IMPORTS
+    assert found == set()
 
 
 def _from_imports(path) -> set[tuple[str, str]]:

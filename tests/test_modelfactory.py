@@ -1,4 +1,5 @@
-"""modelfactory.py: the algorithm allowlist (nothing else is imported) and the compiled-model cache,
+"""modelfactory.py: the algorithm allowlist (nothing else is imported) and, through it, the
+compiled-model cache (predictionservice/predictorcache.py),
 against a real model store (Redis db 9) and the real LogisticRegressionWrapper predictor."""
 
 import json
@@ -9,9 +10,10 @@ import uuid
 import pytest
 
 from LogisticRegressionWrapper import LogisticRegressionWrapper
-from modelfactory import ModelFactory, PredictorCache
+from modelfactory import ModelFactory
 from predictionservice.exceptions import NotFound, UnknownAlgorithm
 from predictionservice.modelstore import ModelStore
+from predictionservice.predictorcache import PredictorCache
 from predictionservice.predictors import LinearClassifier
 
 ALLOWED = ["LogisticRegressionWrapper"]
@@ -268,13 +270,20 @@ def test_scoring_an_empty_or_missing_input_is_not_found_and_leaves_the_output(sp
     no document), not from a find_one of its own: the POST checked already, and on SecantusDB a
     find_one reads the whole collection."""
     from modelfactory import Resources
-    from predictionservice.mongotarget import MongoClients
+    from predictionservice.config import pick
+    from predictionservice.job import ScoringJob
+    from predictionservice.mongotarget import MongoClients, MongoTargets
 
     mongo_db.out.insert_one({"keep": 1})
     mongo_db.create_collection("empty")
     resources = Resources(base_params, store, MongoClients(), lambda: spark)
     for name in ("empty", "missing"):
-        job = {"inputCollection": f"{mongo_db.name}.{name}", "outputCollection": f"{mongo_db.name}.out"}
+        document = {
+            "modelkey": "m1",
+            "inputCollection": f"{mongo_db.name}.{name}",
+            "outputCollection": f"{mongo_db.name}.out",
+        }
+        job = ScoringJob.from_document(document, pick(MongoTargets, base_params).resolve)
         with pytest.raises(NotFound, match="is empty or does not exist"):
             LogisticRegressionWrapper().predict_all(stored_model([1.0, 2.0, -1.0], 0.5), job, resources, Progress())
     assert list(mongo_db.out.find({}, {"_id": 0})) == [{"keep": 1}]
@@ -286,8 +295,10 @@ def test_training_on_an_input_changed_since_the_post_fails_naming_why(spark, bas
     (the POST checked the fields already, and on SecantusDB a find_one reads the whole
     collection); the failure still says which field is gone, or that the input is empty."""
     from modelfactory import Resources
+    from predictionservice.config import pick
     from predictionservice.exceptions import InvalidSchema
-    from predictionservice.mongotarget import MongoClients
+    from predictionservice.job import TrainingJob
+    from predictionservice.mongotarget import MongoClients, MongoTargets
 
     mongo_db.create_collection("empty")
     mongo_db.nolabel.insert_many([{"x": i, "c": "a"} for i in range(20)])
@@ -300,7 +311,10 @@ def test_training_on_an_input_changed_since_the_post_fails_naming_why(spark, bas
         "nofeature": (InvalidSchema, "feature field 'c' not found in"),
     }
     for name, (error, message) in expected.items():
-        job = {"name": "LogisticRegressionWrapper", "inputCollection": f"{mongo_db.name}.{name}", "schema": SCHEMA}
+        document = {"name": "LogisticRegressionWrapper", "inputCollection": f"{mongo_db.name}.{name}", "schema": SCHEMA}
+        job = TrainingJob.from_document(
+            document, ModelFactory(ALLOWED).algorithm_class, pick(MongoTargets, base_params).resolve
+        )
         with pytest.raises(error, match=message):
             LogisticRegressionWrapper().train(job, resources, Progress())
     assert spark.sparkContext._jsc.sc().getPersistentRDDs().size() == 0  # nothing left cached

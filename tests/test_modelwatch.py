@@ -8,10 +8,11 @@ import time
 import pytest
 import redis
 
-from modelfactory import ModelFactory, PredictorCache
+from modelfactory import ModelFactory
 from predictionservice.exceptions import NotFound
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
+from predictionservice.predictorcache import PredictorCache
 from tests.test_modelfactory import ALLOWED, RECORD, stored_model
 
 YES = stored_model([1.0, 2.0, -1.0], 0.5)  # RECORD scores 'yes'

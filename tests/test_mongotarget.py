@@ -7,6 +7,7 @@ import pytest
 
 from predictionservice.config import pick
 from predictionservice.exceptions import ForbiddenTarget, InvalidRequest
+from predictionservice.job import redacted
 from predictionservice.mongotarget import (
     CollectionRef,
     MongoClients,
@@ -14,7 +15,6 @@ from predictionservice.mongotarget import (
     allowed_hosts,
     check_namespace,
     redact,
-    redact_job,
 )
 
 TARGETS = MongoTargets("mongodb://Mongo.Internal:27017/", ["replica.example.com", "other.example.com:27018"])
@@ -329,7 +329,7 @@ def test_a_job_uri_may_not_carry_options_that_read_files_or_fetch_credentials(ba
 
 def test_credentials_never_reach_a_stored_job_document():
     job = {"name": "X", "inputCollection": "mongodb://alice:s3cret@h:1/db.c", "outputCollection": "db.out", "n": 1}
-    shown = redact_job(job)
+    shown = redacted(job)  # predictionservice.job: what a job's record and model keep
     assert "s3cret" not in str(shown) and shown["inputCollection"] == "mongodb://%2A%2A%2A@h:1/db.c"
     assert shown["outputCollection"] == "db.out" and shown["n"] == 1 and job["inputCollection"].count("s3cret") == 1
 

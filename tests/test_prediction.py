@@ -14,13 +14,14 @@ import pytest
 
 from dataparser import DataParser
 from helpers import ROOT
-from modelfactory import ModelFactory, PredictorCache
+from modelfactory import ModelFactory
 from predictionservice.exceptions import InvalidRequest, MissingField, NotFound, PayloadTooLarge
 from predictionservice.jobstore import JobStore
 from predictionservice.metrics import Metrics
 from predictionservice.modelstore import ModelStore
 from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions, check_answer_size, check_schema, checked_key
+from predictionservice.predictorcache import PredictorCache
 from predictionservice.predictors import LinearClassifier
 from predictionservice.validation import Validator, predict_schema
 

@@ -354,7 +354,7 @@ def test_predictall_refusals_name_the_field(body, message):
 
 def test_with_defaults_fills_every_default():
     full = job_with_defaults(MINIMAL_JOB)
-    own = defaults.ALGORITHM_DEFAULTS[LogisticRegressionWrapper.name]
+    own = LogisticRegressionWrapper.DEFAULTS  # the class's own, not looked up by its name
     assert full == {**MINIMAL_JOB, **defaults.JOB_DEFAULTS, **own}
     assert LR_JOB.check(full, "job") is None
 
@@ -371,4 +371,4 @@ def test_with_defaults_keeps_given_values_and_does_not_mutate_its_input():
     full["schema"]["features"].append({"key": "extra"})
     full["elasticNetParam"].append(0.5)
     assert given == snapshot
-    assert defaults.ALGORITHM_DEFAULTS[LogisticRegressionWrapper.name]["elasticNetParam"] == [0.0]
+    assert LogisticRegressionWrapper.DEFAULTS["elasticNetParam"] == [0.0]

@@ -239,7 +239,7 @@ def test_a_full_queue_is_429_with_retry_after(base_params, bank_collection):
         assert "schema" not in record["parameters"] and record["parameters"]["regParam"] == JOB["regParam"]
         message = json.loads(queue.lindex(queue_key(base_params), 0))
         (args, _, _) = json.loads(base64.b64decode(message["body"]))
-        assert args[0]["schema"] == JOB["schema"]  # the one copy: the queued message
+        assert args[0]["document"]["schema"] == JOB["schema"]  # the one copy: the queued message (the typed job's)
     finally:
         queue.flushdb()
         queue.close()

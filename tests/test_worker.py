@@ -1,4 +1,5 @@
-"""worker.py: the messages a failed job ends with, and the worker's app (its tasks and settings).
+"""worker.py: the worker's app (its tasks and settings) and a job's life cycle; with it the
+messages a failed job ends with (predictionservice/failures.py) and the reaper (reaper.py).
 The job life cycle itself (run_job) runs in real worker processes in test_flow_*.py."""
 
 from __future__ import annotations
@@ -10,16 +11,18 @@ import pymongo.errors
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded, WorkerLostError
 
+import reaper
 import worker
 from celeryapp import PREDICTALL_TASK, TRAIN_TASK, celery_settings, queue_key
 from localservers import embedded
+from predictionservice import failures
 from predictionservice.exceptions import InvalidSchema
 from predictionservice.jobstore import JobStore, job_key
 from predictionservice.redisclient import with_db
 
 
 def test_a_service_error_ends_the_job_with_its_own_message(base_params):
-    assert worker.failure_message(InvalidSchema("label field 'y' not found"), base_params) == (
+    assert failures.failure_message(InvalidSchema("label field 'y' not found"), base_params["job_time_limit"]) == (
         "label field 'y' not found"
     )
 
@@ -27,32 +30,37 @@ def test_a_service_error_ends_the_job_with_its_own_message(base_params):
 def test_time_limits_are_named_with_the_limit_even_inside_a_py4j_error(base_params):
     limit = base_params["job_time_limit"]
     expected = f"the job exceeded its time limit of {limit} s and was stopped"
-    assert worker.failure_message(TimeLimitExceeded(), base_params) == expected
-    assert worker.failure_message(SoftTimeLimitExceeded(), base_params) == expected
+    assert failures.failure_message(TimeLimitExceeded(), base_params["job_time_limit"]) == expected
+    assert failures.failure_message(SoftTimeLimitExceeded(), base_params["job_time_limit"]) == expected
 
     class Py4JNetworkError(Exception):
         pass
 
     wrapped = Py4JNetworkError("Answer from Java side is empty")
     wrapped.cause = SoftTimeLimitExceeded()  # py4j keeps what it caught as .cause
-    assert worker.failure_message(wrapped, base_params) == expected
+    assert failures.failure_message(wrapped, base_params["job_time_limit"]) == expected
 
 
 def test_a_lost_pool_process_and_a_spark_failure_read_as_such(base_params):
-    assert "worker process running this job was lost" in worker.failure_message(WorkerLostError(), base_params)
+    assert "worker process running this job was lost" in failures.failure_message(
+        WorkerLostError(), base_params["job_time_limit"]
+    )
     spark_error = type("AnalysisException", (Exception,), {"__module__": "pyspark.errors"})(
         "Job aborted.\nTraceback ...\nValueError: could not convert 'x'\n"
     )
-    assert worker.failure_message(spark_error, base_params) == "the Spark job failed: ValueError: could not convert 'x'"
-    assert worker.failure_message(KeyError("k"), base_params) == "internal error (KeyError): 'k'"
+    assert (
+        failures.failure_message(spark_error, base_params["job_time_limit"])
+        == "the Spark job failed: ValueError: could not convert 'x'"
+    )
+    assert failures.failure_message(KeyError("k"), base_params["job_time_limit"]) == "internal error (KeyError): 'k'"
 
 
 def test_the_root_cause_is_the_last_error_line_and_is_bounded():
     text = "py4j.Py4JException: outer\n  at x\npymongo.errors.OperationFailure: " + "z" * 1000
-    cause = worker._root_cause(text)
+    cause = failures.root_cause(text)
     assert cause.startswith("OperationFailure: zzz") and len(cause) == 300
-    assert worker._root_cause("") == ""
-    assert worker._root_cause("no error word here\nsecond") == "no error word here"
+    assert failures.root_cause("") == ""
+    assert failures.root_cause("no error word here\nsecond") == "no error word here"
 
 
 def test_the_worker_app_has_both_tasks_on_the_service_queue(base_params):
@@ -81,7 +89,7 @@ def test_a_pymongo_error_shown_in_a_job_names_no_internal_host(base_params):
     finally:
         client.close()
     assert f"127.0.0.1:{port}" in str(caught.value)
-    message = worker.failure_message(caught.value, base_params)
+    message = failures.failure_message(caught.value, base_params["job_time_limit"])
     assert message.startswith("internal error (ServerSelectionTimeoutError): <host>: [Errno 111]"), message
     assert "127.0.0.1" not in message and str(port) not in message
 
@@ -118,11 +126,11 @@ def test_the_reaper_takes_no_silence_during_a_redis_outage_for_a_lost_worker(bas
     params = {**base_params, "redis_url": with_db(base_params["redis_url"], 9), "job_heartbeat_timeout": uptime + 60}
     jobs = _silent_job(redis_db, params)
     app = worker.make_worker(params)
-    assert worker.reap(app, jobs, params) == []  # Redis has been up for less than the timeout
+    assert reaper.reap(app, jobs, params) == []  # Redis has been up for less than the timeout
     quick = {**params, "job_heartbeat_timeout": 0.5}
-    assert worker.reap(app, jobs, quick, unreachable_at=time.time()) == []  # just now unreachable
+    assert reaper.reap(app, jobs, quick, unreachable_at=time.time()) == []  # just now unreachable
     assert jobs.get(LOST_ID)["status"] == "SUBMITTED"
-    assert worker.reap(app, jobs, quick, unreachable_at=time.time() - 5) == [LOST_ID]  # silence while Redis heard
+    assert reaper.reap(app, jobs, quick, unreachable_at=time.time() - 5) == [LOST_ID]  # silence while Redis heard
     assert jobs.get(LOST_ID)["message"] == (
         "the worker running this job was lost and its queued message is gone; submit it again"
     )
@@ -133,7 +141,7 @@ def test_a_job_whose_message_a_redis_restart_lost_fails_naming_the_restart(base_
     jobs = _silent_job(redis_db, params)
     uptime = redis_db.info("server")["uptime_in_seconds"]
     redis_db.hset(job_key(LOST_ID), "created_at", repr(time.time() - uptime - 100))  # submitted before Redis started
-    assert worker.reap(worker.make_worker(params), jobs, params) == [LOST_ID]
+    assert reaper.reap(worker.make_worker(params), jobs, params) == [LOST_ID]
     final = jobs.get(LOST_ID)
     assert final["status"] == "FAILED"
     assert "Redis (the broker) restarted" in final["message"] and "after the job was submitted" in final["message"]
@@ -174,3 +182,36 @@ def test_a_job_cancelled_during_its_last_step_leaves_nothing_and_says_so(redis_d
     assert undone == ["model removed"]
     assert jobs.get(LOST_ID)["status"] == "FAILED" and jobs.get(LOST_ID)["message"].startswith("cancelled at ")
     assert f"job {LOST_ID} stopped: it was cancelled as its last step ran" in caplog.text
+
+
+def test_jobs_queued_by_the_previous_version_still_run(service, xor_model):
+    """A deploy may happen with jobs in the queue: the previous web process sent the job document
+    itself (defaults applied) as the task's one argument. The new worker runs both kinds of such
+    messages to COMPLETED, as it runs its own."""
+    import uuid
+
+    from celeryapp import make_celery
+    from helpers import XOR_JOB
+    from predictionservice.redisclient import connect
+    from RandomForestWrapper import RandomForestWrapper
+
+    params = service.params
+    app = make_celery(params, set_as_current=False)
+    jobs = JobStore(connect(params["redis_url"]), params["job_ttl"], params["redis_key_prefix"])
+
+    def send_plain(task: str, document: dict) -> str:
+        """As the previous web process did: the record, then the document itself as the message."""
+        job_id = uuid.uuid4().hex
+        jobs.create(job_id, "training" if task == TRAIN_TASK else "predictall", document)
+        app.send_task(task, args=[document], task_id=job_id, queue=params["queue_name"])
+        return job_id
+
+    trained = send_plain(TRAIN_TASK, RandomForestWrapper.with_defaults({**XOR_JOB, "description": "queued before"}))
+    final, _ = service.wait_job(trained, timeout=300)
+    assert final["status"] == "COMPLETED" and final["kind"] == "training", final
+    assert final["lineage"]["description"] == "queued before" and final["model_key"] == trained
+    scored = send_plain(PREDICTALL_TASK, {"modelkey": xor_model, "inputCollection": "examples.xor",
+                                          "outputCollection": "examples.xor_previous"})  # fmt: skip
+    final, _ = service.wait_job(scored, timeout=300)
+    assert final["status"] == "COMPLETED" and final["kind"] == "predictall", final
+    assert final["rows"] > 0 and "into examples.xor_previous" in final["message"]

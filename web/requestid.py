@@ -10,6 +10,8 @@ import re
 
 from flask import Response, request
 
+from predictionservice.jobqueue import Origin
+
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "prediction_service.request_id"
 # What an id taken from a client may be: short, printable, nothing a log line or header could
@@ -34,6 +36,12 @@ def begin() -> None:
 
 def current() -> str | None:
     return request.environ.get(ENVIRON_KEY)
+
+
+def origin() -> Origin:
+    """Who submits a job in this request (its client's address, until API keys exist) and the
+    request's id, for the job's record."""
+    return Origin(request.remote_addr, current())
 
 
 def stamp(response: Response) -> Response:

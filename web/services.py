@@ -5,27 +5,29 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import uuid
+from dataclasses import fields
 from typing import Any
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 
 import dataparser
 from celeryapp import make_celery, queue_key
-from modelfactory import ModelFactory, PredictorCache
+from modelfactory import ModelFactory
+from predictionservice import submission
 from predictionservice.config import pick
 from predictionservice.datasets import Datasets
-from predictionservice.defaults import QUEUE_FULL_RETRY_AFTER
-from predictionservice.exceptions import ServiceUnavailable, TooManyRequests
-from predictionservice.jobstore import FAILED, JobStore
+from predictionservice.jobqueue import JobQueue, Origin
+from predictionservice.jobstore import JobStore
 from predictionservice.metrics import Metrics
 from predictionservice.models import Models
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
-from predictionservice.mongotarget import MongoClients, MongoTargets, redact_job
+from predictionservice.mongotarget import MongoClients, MongoTargets
 from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions
+from predictionservice.predictorcache import PredictorCache
 from predictionservice.redisclient import connect
+from predictionservice.submission import TrainingLimits
 from predictionservice.validation import Validator, predict_schema
 from web.workercount import WorkerCount
 
@@ -50,6 +52,15 @@ class Services:
         self.factory = ModelFactory(params["algorithms"])
         self.predictors = PredictorCache(self.factory, self.models, watch=self._model_watch(params))
         self.celery = make_celery(params, set_as_current=False)
+        self.queue = JobQueue(
+            self.redis,
+            self.jobs,
+            self.queue_key,
+            self._send,
+            params["max_queued_jobs"],
+            params["max_queued_jobs_per_client"],
+        )
+        self.limits = TrainingLimits(**{limit.name: params[limit.name] for limit in fields(TrainingLimits)})
         self.worker_count = WorkerCount(self.celery, params["worker_ping_interval"])
         self.predict_validator = Validator(predict_schema(params["max_records_per_request"]))
         self.infer_validator = Validator(inference_request_schema(params["max_records_per_request"]))
@@ -89,44 +100,23 @@ class Services:
             ping_interval=params["model_watch_ping"],
         )
 
-    def submit(self, task: str, kind: str, job: dict[str, Any], request_id: str | None = None) -> str:
-        """Record a job and queue it; its id. The record exists before a worker can see the job,
-        and names the request that submitted it. A full queue refuses the job (429): each waiting
-        message holds its job document in Redis, and Redis full (noeviction) would fail every write
-        of the service."""
-        waiting = self.redis.llen(self.queue_key)
-        if waiting >= self.params["max_queued_jobs"]:
-            raise TooManyRequests(
-                f"{waiting} jobs are waiting for a worker, the most this server queues (max_queued_jobs); "
-                f"retry in {QUEUE_FULL_RETRY_AFTER} s",
-                retry_after=QUEUE_FULL_RETRY_AFTER,
-            )
-        client = (request.remote_addr if has_request_context() else None) or "unknown"
-        self._check_share(client)
-        job_id = uuid.uuid4().hex
-        self.jobs.create(job_id, kind, redact_job(job), request_id)  # the record is shown: no credentials
-        self.jobs.add_queued_by(client, job_id)
-        try:
-            self.celery.send_task(task, args=[job], task_id=job_id, queue=self.params["queue_name"])
-        except Exception as exc:
-            self.jobs.update(job_id, FAILED, "the job could not be queued: the broker is unreachable")
-            raise ServiceUnavailable(f"the job queue (Redis) is unreachable: {type(exc).__name__}") from exc
-        return job_id
+    def _send(self, task: str, args: list[Any], task_id: str) -> None:
+        """How the job queue reaches the workers: this process's Celery app."""
+        self.celery.send_task(task, args=args, task_id=task_id, queue=self.params["queue_name"])
 
-    def _check_share(self, client: str) -> None:
-        """One client (by address, until API keys exist) may hold max_queued_jobs_per_client of
-        the queue: beyond, 429, so that one client cannot fill the queue for everyone."""
-        share = self.params["max_queued_jobs_per_client"]
-        mine = self.jobs.queued_by(client)
-        if mine >= share:  # before refusing: only the jobs whose message is still in the queue count
-            mine = self.jobs.queued_by(client, self.queue_key)
-        if mine >= share:
-            raise TooManyRequests(
-                f"{mine} jobs of this client ({client}) are waiting for a worker, the most one client may "
-                f"queue (max_queued_jobs_per_client: {share}); retry in {QUEUE_FULL_RETRY_AFTER} s, once one "
-                "of them has started",
-                retry_after=QUEUE_FULL_RETRY_AFTER,
-            )
+    def submit_training(self, document: Any, origin: Origin) -> str:
+        """The core's training submission with this process's collaborators (POST /train/ and
+        the training page): the job's id."""
+        return submission.submit_training(
+            document, algorithms=self.factory.algorithm_class, limits=self.limits, **self._submitting(origin)
+        )
+
+    def submit_scoring(self, document: Any, origin: Origin) -> str:
+        """The core's scoring submission (POST /predictall/): the job's id."""
+        return submission.submit_scoring(document, predictors=self.predictors, **self._submitting(origin))
+
+    def _submitting(self, origin: Origin) -> dict[str, Any]:
+        return {"resolve": self.targets.resolve, "mongo": self.mongo, "queue": self.queue, "origin": origin}
 
     def workers(self) -> list[str]:
         """The names of the Celery workers that answered the background ping (none when the broker

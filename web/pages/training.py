@@ -11,9 +11,9 @@ from flask import redirect, render_template, request, url_for
 
 from dataparser import TASKS, DataParser
 from predictionservice.exceptions import InvalidRequest, ServiceError
-from web.jobs import queue_training  # issue 21: switched to the core at merge
 from web.jsonio import shown
 from web.pages.common import page_blueprint
+from web.requestid import origin
 from web.services import services
 
 bp = page_blueprint("training_pages", __name__)
@@ -35,7 +35,7 @@ def train_page() -> Any:
             if label:
                 page["schema"] = datasets.schema(db, collection, label, task or None)
         if request.method == "POST":
-            job_id = queue_training(training_job(form, page.get("schema")))
+            job_id = services().submit_training(training_job(form, page.get("schema")), origin())
             return redirect(url_for("job_pages.job_page", job_id=job_id), 303)
     except ServiceError as exc:
         page["error"] = exc.message
