@@ -14,7 +14,7 @@ run: setup
 	$(VENV)/bin/python -m localservers.stack
 
 test: setup
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest --durations=20
 
 # The unit and app tiers (tests/conftest.py): no Spark, no service processes, no browser.
 test-fast: setup
