@@ -383,7 +383,7 @@ JOB_ID_404 = "0123456789abcdef0123456789abcdef"
 class Snapshot:
     health: dict
     models: list
-    coefficients: dict
+    stored: dict  # each model's detail, as GET /models/<key> answers it
     bank_count: int
     bank_checksum: str
     namespaces: dict
@@ -408,7 +408,8 @@ def job_records(service) -> int:
 def snapshot(service, mongo_client) -> Snapshot:
     health = service.get("/health").json()
     models = service.get("/models/").json()["models"]
-    coefficients = {m["model_key"]: service.get(f"/models/{m['model_key']}").json()["coefficients"] for m in models}
+
+    stored = {m["model_key"]: service.get(f"/models/{m['model_key']}").json() for m in models}
     bank = mongo_client["e2e"]["bank"]
     namespaces = {
         db: sorted(mongo_client[db].list_collection_names())
@@ -418,7 +419,7 @@ def snapshot(service, mongo_client) -> Snapshot:
     return Snapshot(
         health={k: health[k] for k in ("status", "redis", "mongo")},
         models=sorted(models, key=lambda m: m["model_key"]),
-        coefficients=coefficients,
+        stored=stored,
         bank_count=service.get("/datasets/e2e/bank").json()["count"],
         bank_checksum=checksum(bank),
         namespaces=namespaces,
@@ -459,7 +460,7 @@ def check_unchanged(service, mongo_client, before: Snapshot, canary) -> None:
     after = snapshot(service, mongo_client)
     assert after.health == {"status": "ok", "redis": "ok", "mongo": "ok"}
     assert after.models == before.models
-    assert after.coefficients == before.coefficients
+    assert after.stored == before.stored
     assert after.bank_count == before.bank_count == 45211
     assert after.bank_checksum == before.bank_checksum
     assert after.namespaces == before.namespaces  # nothing created (no 'e2e%2Fbank', no 'hostile')
