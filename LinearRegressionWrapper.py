@@ -4,7 +4,8 @@ Grid: ``regParam`` x ``elasticNetParam`` (ridge, lasso or the elastic net betwee
 ``iterations``, ``tol``, ``standardization``. Held-out metrics: ``rmse``, ``mae``, ``r2``.
 
 * ``train`` (worker, through ``Algorithm.train``): Spark ML ``LinearRegression`` cross-validated
-  by RMSE, stored as coefficients and an intercept.
+  by RMSE, stored as coefficients, an intercept and the training means of the encoded columns
+  (``feature_means``: explanations are measured from them).
 * ``compile`` (web): ``predictors.LinearRegressor`` in numpy.
 * ``prepare``/``outputs`` (worker): the prediction is one column expression per row.
 """
@@ -24,6 +25,7 @@ NAME = "LinearRegressionWrapper"
 
 class LinearRegressionWrapper(Algorithm):
     name = NAME
+    stores_feature_means = True
     tasks = frozenset({"regression"})
     job_fields = LINEAR_FIELDS
     DEFAULTS = LINEAR_DEFAULTS
@@ -40,7 +42,8 @@ class LinearRegressionWrapper(Algorithm):
         return {"coefficients": best.coefficients.toArray().tolist(), "intercept": float(best.intercept)}
 
     def compile(self, stored: Mapping[str, Any]) -> LinearRegressor:
-        return LinearRegressor(DataParser(stored["schema"]), stored["coefficients"], stored["intercept"])
+        parser = DataParser(stored["schema"])
+        return LinearRegressor(parser, stored["coefficients"], stored["intercept"], stored.get("feature_means"))
 
     def prepare(self, df: Any, stored: Mapping[str, Any], parser: DataParser) -> Any:
         from predictionservice.scorecolumns import record_column

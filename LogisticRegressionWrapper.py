@@ -7,6 +7,8 @@ multinomial one (a coefficient row and an intercept per class, softmax). Grid: `
 
 * ``train`` (worker, through ``Algorithm.train``): Spark ML ``LogisticRegression`` cross-validated
   over the grid, evaluated on the held-out split, stored as JSON in Redis db 1 under the job id.
+  With it the training means of the encoded columns (``feature_means``), what an explanation's
+  contributions are measured from.
 * ``compile`` (web): ``predictors.LinearClassifier`` in numpy. No Spark, no JVM.
 * ``prepare``/``outputs`` (worker): batch scoring as column expressions, no Python per row.
 
@@ -58,6 +60,7 @@ def linear_grid(estimator: Any, job: Mapping[str, Any]) -> list:
 
 class LogisticRegressionWrapper(Algorithm):
     name = NAME
+    stores_feature_means = True
     tasks = frozenset({"binary", "multiclass"})
     job_fields = LINEAR_FIELDS
     DEFAULTS = LINEAR_DEFAULTS
@@ -84,8 +87,10 @@ class LogisticRegressionWrapper(Algorithm):
     def compile(self, stored: Mapping[str, Any]) -> LinearClassifier:
         parser = DataParser(stored["schema"])
         if "coefficient_matrix" in stored:
-            return LinearClassifier(parser, stored["coefficient_matrix"], stored["intercepts"])
-        return LinearClassifier(parser, [stored["coefficients"]], [stored["intercept"]])
+            return LinearClassifier(
+                parser, stored["coefficient_matrix"], stored["intercepts"], stored.get("feature_means")
+            )
+        return LinearClassifier(parser, [stored["coefficients"]], [stored["intercept"]], stored.get("feature_means"))
 
     # -------------------------------------------------------------------------- batch scoring
 

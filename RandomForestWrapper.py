@@ -3,12 +3,14 @@ numeric label), for what a linear model cannot fit.
 
 Grid: ``numTrees`` x ``maxDepth`` (lists); also ``maxBins``, ``minInstancesPerNode``,
 ``subsamplingRate`` and ``featureSubsetStrategy`` (scalars). The stored model keeps every tree as
-flat node arrays and the ``feature_importances`` (feature key -> importance, one-hot blocks
-summed, adding up to 1).
+flat node arrays with each node's training ``cover`` (what TreeSHAP explanations weigh unknown
+features by) and the ``feature_importances`` (feature key -> importance, one-hot blocks summed,
+adding up to 1).
 
 * ``train`` (worker, through ``Algorithm.train``): Spark ML ``RandomForestClassifier`` or
   ``RandomForestRegressor`` cross-validated over the grid.
-* ``compile`` (web): ``predictors.ForestPredictor``, every tree evaluated at once in numpy.
+* ``compile`` (web): ``predictors.ForestPredictor``, every tree evaluated at once in numpy, and
+  explained by exact path-dependent TreeSHAP (``predictionservice.treeshap``).
 * ``prepare``/``outputs`` (worker): the same numpy evaluation over Arrow batches on the executors.
 """
 

@@ -74,6 +74,9 @@ class Algorithm:
     tasks: frozenset[str] = frozenset()
     job_fields: dict[str, Any] = {}
     DEFAULTS: dict[str, Any] = {}  # of its own fields: what a job may leave out (the README's table)
+    # Whether the stored model keeps the training means of the encoded columns ("feature_means"):
+    # a linear model's explanations are measured from them (docs/API.md, "Explanations").
+    stores_feature_means = False
 
     @classmethod
     def job_schema(cls) -> dict[str, Any]:
@@ -149,6 +152,7 @@ class Algorithm:
                 partition_mb=resources.params["spark_partition_mb"],
             )  # fmt: skip
             self._check_input(resources, source, parser, encoded, counts)
+            means = sparkfeatures.feature_means(encoded) if self.stores_feature_means else None
             skipped = trainingdata.skipping(counts["invalid"])
             handler.progress(f"encoded {counts['rows']} rows of {source}{skipped}", 0.1)
             estimator, grid = self.estimator(job, parser)
@@ -169,6 +173,7 @@ class Algorithm:
             "schema": parser.schema(),
             "integral_features": counts["integral"],
             **learned,
+            **({"feature_means": means} if means is not None else {}),
             "parameters": training.redacted(),
             "metrics": fit["metrics"],
             "training": {

@@ -182,3 +182,14 @@ def integral_features(parser: Any, df_schema: StructType) -> list[str]:
     integral = (ByteType, ShortType, IntegerType, LongType)
     types = {field.name: field.dataType for field in df_schema.fields}
     return [f.key for f in parser.features if f.values is None and isinstance(types.get(f.key), integral)]
+
+
+def feature_means(encoded: Any) -> list[float]:
+    """The mean of each encoded column over the input's valid rows (both splits: the reference
+    does not move with the seed's held-out draw), one Spark job on the cached encoding. A linear
+    model's explanations are measured from these means (docs/API.md, "Explanations")."""
+    from pyspark.ml.stat import Summarizer
+
+    valid = encoded.filter(F.col("error").isNull())
+    row = valid.select(Summarizer.mean(F.col("features")).alias("mean")).first()
+    return [float(x) for x in row["mean"].toArray()]

@@ -21,7 +21,13 @@ def forest_trees(model: Any, spark: Any, scratch: str | None = None) -> list[dic
 
     Spark's Python API exposes no nodes, so the model is saved (Spark's own format: one row per
     node) and its node table read back; on a multi-machine cluster ``scratch`` must be a folder
-    every node sees at the same path. A tree's row order is its node ids."""
+    every node sees at the same path. A tree's row order is its node ids.
+
+    Each tree also keeps ``cover``: every node's training weight (the rows of the tree's own
+    bootstrap sample reaching it, counted with their sampling weights), which path-dependent
+    TreeSHAP (predictionservice.treeshap) needs and the numpy scoring does not. Spark keeps it
+    as its impurity statistics' count: the class counts' sum (classification) or the first of
+    [count, sum, sum of squares] (regression), as shap reads a Spark tree."""
     import tempfile
 
     classes = getattr(model, "numClasses", None)
@@ -35,7 +41,7 @@ def forest_trees(model: Any, spark: Any, scratch: str | None = None) -> list[dic
 
 
 def _tree(nodes: list[Any], classes: int | None) -> dict[str, Any]:
-    feature, threshold, left, right, value = [], [], [], [], []
+    feature, threshold, left, right, value, cover = [], [], [], [], [], []
     for node in nodes:
         leaf = node["leftChild"] < 0
         split = node["split"]
@@ -45,14 +51,16 @@ def _tree(nodes: list[Any], classes: int | None) -> dict[str, Any]:
         threshold.append(0.0 if leaf else float(split["leftCategoriesOrThreshold"][0]))
         left.append(int(node["leftChild"]))
         right.append(int(node["rightChild"]))
+        stats = [float(s) for s in node["impurityStats"]]
         if classes is None:
             value.append(float(node["prediction"]))
+            cover.append(stats[0])
         else:
-            stats = list(node["impurityStats"])
             total = sum(stats)
             value.append([s / total for s in stats] if total and leaf else [0.0] * classes)
+            cover.append(total)
     return {"feature": feature, "threshold": threshold, "left": left, "right": right, "value": value,
-            "depth": _depth(left, right)}  # fmt: skip
+            "cover": cover, "depth": _depth(left, right)}  # fmt: skip
 
 
 def _depth(left: list[int], right: list[int]) -> int:

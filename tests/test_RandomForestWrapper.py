@@ -1,7 +1,9 @@
 """RandomForestWrapper: trees extracted from Spark's model as flat arrays, scored the same by
 numpy, Spark's model and the batch path (numpy over Arrow batches), for classification and
-regression."""
+regression; each node's training cover stored with the trees, and the TreeSHAP explanations over
+them adding up to Spark's own output."""
 
+import numpy as np
 import pytest
 
 from dataparser import DataParser
@@ -22,6 +24,40 @@ def test_numpy_spark_transform_and_batch_agree(spark, mongo_db, base_params, kin
     assert set(stored["feature_importances"]) == {"x1", "x2", "c"}
     assert sum(stored["feature_importances"].values()) == pytest.approx(1.0)
     assert_three_ways_agree(ways, DataParser(schema).class_names)
+    for tree in stored["trees"]:
+        inner = [i for i, child in enumerate(tree["left"]) if child >= 0]
+        split = [tree["cover"][tree["left"][i]] + tree["cover"][tree["right"][i]] for i in inner]
+        assert split == pytest.approx([tree["cover"][i] for i in inner], rel=1e-12) and tree["cover"][0] > 0
+    docs = list(mongo_db.rows.find())
+    explained = RandomForestWrapper().compile(stored).explanations(docs)
+    own = [ways["spark"][str(d["_id"])] for d in docs]
+    spark_output = [max(r["probability"].toArray()) if classes else r["prediction"] for r in own]
+    totals = [e["base"] + sum(e["contributions"].values()) for e in explained]
+    assert np.abs(np.array(totals) - spark_output).max() <= 1e-9
+
+
+@pytest.mark.parametrize("classes", [3, 0])
+def test_a_tree_root_cover_is_the_rows_it_was_trained_on(spark, classes):
+    """Without bootstrapping each tree sees every row once: its root's cover is the row count,
+    a leaf's the rows reaching it (the leaves' covers add up to the root's)."""
+    from pyspark.ml.classification import RandomForestClassifier
+    from pyspark.ml.linalg import Vectors
+    from pyspark.ml.regression import RandomForestRegressor
+
+    from predictionservice.sparkforest import forest_trees
+
+    rows, schema, _ = known_rows("logistic" if classes else "wave", 301, seed=2, classes=max(classes, 2))
+    parser = DataParser(schema)
+    labels = [parser.class_names.index(r["y"]) if classes else r["y"] for r in rows]
+    frame = spark.createDataFrame(
+        [(Vectors.dense(x), float(y)) for x, y in zip(parser.encode(rows).tolist(), labels, strict=True)],
+        ["features", "label"],
+    )
+    kind = RandomForestClassifier if classes else RandomForestRegressor
+    model = kind(numTrees=2, maxDepth=4, bootstrap=False, featureSubsetStrategy="all", seed=1).fit(frame)
+    for tree in forest_trees(model, spark):
+        assert tree["cover"][0] == len(rows)
+        assert sum(c for c, child in zip(tree["cover"], tree["left"], strict=True) if child < 0) == len(rows)
 
 
 def test_scalar_fields_are_checked_and_lists_required_for_the_grid():
