@@ -130,6 +130,10 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class NotExplainable(Conflict):
+    """A model stored before explanations existed: it must be retrained to be explained."""
+
+
 class TooManyRequests(ServiceError):
     """The service is full for now (the job queue); ``retry_after`` seconds is worth a wait."""
 

@@ -9,6 +9,10 @@ case, with as little set-up as possible) and a batch (``predict``, vectorised), 
   class's; multi-class: the predicted label's) and ``probabilities`` (every label, summing to 1);
 * regression: ``prediction`` (a float).
 
+Every predictor also explains (``explanations``): a base and one contribution per schema feature
+adding up to the model's output (docs/API.md, "Explanations"); a linear model measures them from
+the training means stored with it.
+
 The arithmetic is Spark ML's own, step for step (the sigmoid, the max-shifted softmax, the
 forest's normalised leaf votes), so online answers agree with Spark's ``transform`` to 1e-9.
 The forest evaluation also runs on Spark executors, over Arrow batches, for batch scoring.
@@ -23,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from predictionservice.defaults import PREDICT_CHUNK_VALUES
-from predictionservice.exceptions import InvalidRequest, InvalidSchema, RecordError
+from predictionservice.exceptions import InvalidRequest, InvalidSchema, NotExplainable, RecordError
 
 
 class Predictor:
@@ -72,16 +76,28 @@ class Predictor:
                 return [self.predict_one(records[0], top)]
             except RecordError as exc:
                 raise exc.at(0) from None
+        return self._by_slices(records, self._answers, top)
+
+    def explanations(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Each record's explanation: ``{"base", "contributions": {feature key: number},
+        "output"}``, one contribution per schema feature (a categorical's one-hot columns summed
+        into it), ``base + sum(contributions)`` the model's ``output`` for the record (docs/API.md,
+        "Explanations"). Scored in the same slices as ``predict``, so a big batch stays bounded."""
+        return self._by_slices(records, self._explanations)
+
+    def _by_slices(self, records: Sequence[Mapping[str, Any]], score: Any, *args: Any) -> list[dict[str, Any]]:
+        """``score(matrix, *args)`` over the records' feature matrix, a slice of rows at a time;
+        a bad record is named by its index in the whole batch."""
         step = max(1, PREDICT_CHUNK_VALUES // max(self.parser.num_features, self._values_per_row()))
         if len(records) <= step:
-            return self._answers(self.parser.encode(records), top)
+            return score(self.parser.encode(records), *args)
         answers: list[dict[str, Any]] = []
         for start in range(0, len(records), step):
             try:
                 matrix = self.parser.encode(records[start : start + step])
             except RecordError as exc:
                 raise exc.at((exc.index or 0) + start) from None
-            answers.extend(self._answers(matrix, top))
+            answers.extend(score(matrix, *args))
         return answers
 
     def _values_per_row(self) -> int:
@@ -90,6 +106,22 @@ class Predictor:
 
     def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError
+
+    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        """A kind of predictor that keeps nothing to explain by: only a model stored before
+        explanations existed lacks it, so the remedy is to retrain."""
+        raise not_explainable("what its explanations are computed from")
+
+    def _explained(self, base: np.ndarray, columns: np.ndarray, output: str) -> list[dict[str, Any]]:
+        """Explanations from each row's base and its contribution per encoded column: a
+        categorical's one-hot columns (contiguous, from its offset) are summed into its feature."""
+        offsets = [f.offset for f in self.parser.features]
+        keys = [f.key for f in self.parser.features]
+        grouped = np.add.reduceat(columns, offsets, axis=1) if columns.shape[0] else columns[:, : len(keys)]
+        return [
+            {"base": b, "contributions": dict(zip(keys, row, strict=True)), "output": output}
+            for b, row in zip(base.tolist(), grouped.tolist(), strict=True)
+        ]
 
     def _check_width(self, width: int, what: str) -> None:
         if width != self.parser.num_features:
@@ -125,6 +157,31 @@ def class_answers(
     return answers
 
 
+MEANS_MISSING = "'feature_means', the training means of its encoded columns"
+
+
+def not_explainable(missing: str) -> NotExplainable:
+    """The 409 of a model stored before explanations existed, naming what it lacks."""
+    return NotExplainable(
+        f"this model was stored before explanations existed (it has no {missing}): it must be retrained "
+        "to be explained; its predictions without 'explain' are unchanged",
+        details=[{"field": "explain", "problem": "the model must be retrained to be explained"}],
+    )
+
+
+def training_means(parser: Any, means: Any) -> np.ndarray | None:
+    """A stored model's ``feature_means`` (one per encoded column), or None for a model stored
+    before they were kept (it predicts, but cannot be explained)."""
+    if means is None:
+        return None
+    vector = np.asarray(means, dtype=np.float64)
+    if vector.shape != (parser.num_features,):
+        raise InvalidSchema(
+            f"stored model has {vector.size} feature means; its schema has {parser.num_features} features"
+        )
+    return vector
+
+
 def sigmoid(margin: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-margin))
@@ -138,10 +195,12 @@ def softmax(margins: np.ndarray) -> np.ndarray:
 
 class LinearClassifier(Predictor):
     """Logistic regression: binary (one weight vector, the sigmoid of the margin, class 1 when the
-    margin is positive) or multinomial (a weight row per class, softmax, the largest margin)."""
+    margin is positive) or multinomial (a weight row per class, softmax, the largest margin).
+    ``means``, the training means of the encoded columns, is what explanations are relative to."""
 
-    def __init__(self, parser: Any, weights: Any, intercepts: Any):
+    def __init__(self, parser: Any, weights: Any, intercepts: Any, means: Any = None):
         super().__init__(parser)
+        self.means = training_means(parser, means)
         self.weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
         self.intercepts = np.atleast_1d(np.asarray(intercepts, dtype=np.float64))
         self.names = parser.class_names
@@ -180,14 +239,28 @@ class LinearClassifier(Predictor):
             return class_answers(self.names, np.column_stack([1.0 - p, p]), positive, top)
         return class_answers(self.names, softmax(margins), margins.argmax(axis=1), top)
 
+    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        """Explains the margin (log-odds; multi-class: the predicted class's): the base is that
+        class's margin at the training means, each column adds weight x (value - training mean)."""
+        if self.means is None:
+            raise not_explainable(MEANS_MISSING)
+        chosen = np.zeros(matrix.shape[0], dtype=np.int64)
+        if self.task != "binary":
+            chosen = self.margins(matrix).argmax(axis=1)
+        # Each class's base once: the same for every row, whatever the batch it is scored in.
+        bases = self.intercepts + self.weights @ self.means
+        weights = self.weights[chosen]
+        return self._explained(bases[chosen], weights * (matrix - self.means), "margin")
+
 
 class LinearRegressor(Predictor):
     """Linear regression: the prediction is the margin itself."""
 
     task = "regression"
 
-    def __init__(self, parser: Any, weights: Any, intercept: float):
+    def __init__(self, parser: Any, weights: Any, intercept: float, means: Any = None):
         super().__init__(parser)
+        self.means = training_means(parser, means)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.intercept = float(intercept)
         self._check_width(self.weights.size, f"{self.weights.size} coefficients")
@@ -201,6 +274,13 @@ class LinearRegressor(Predictor):
 
     def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         return [{"prediction": value} for value in self.values(matrix).tolist()]
+
+    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        """The value at the training means as the base, plus weight x (value - training mean)."""
+        if self.means is None:
+            raise not_explainable(MEANS_MISSING)
+        base = np.full(matrix.shape[0], self.intercept + float(self.weights @ self.means))
+        return self._explained(base, self.weights * (matrix - self.means), "value")
 
 
 # ------------------------------------------------------------------------------------- forests
@@ -255,10 +335,18 @@ class Forest:
 
 
 class ForestPredictor(Predictor):
-    """A random forest (classification or regression) from its stored trees."""
+    """A random forest (classification or regression) from its stored trees.
+
+    ``explanations`` are exact path-dependent TreeSHAP (predictionservice.treeshap) over the
+    trees' training covers; its grouped leaves are built at the first explanation and kept, so a
+    model never asked to explain costs nothing more. A forest stored before covers were kept
+    still predicts, but cannot be explained."""
 
     def __init__(self, parser: Any, trees: Sequence[Mapping[str, Any]]):
         super().__init__(parser)
+        covers = [tree.get("cover") for tree in trees]
+        self._cover = None if None in covers else np.concatenate([np.asarray(c, dtype=np.float64) for c in covers])
+        self._shap: Any = None
         self.names = parser.class_names
         self.task = "regression" if not self.names else ("binary" if len(self.names) == 2 else "multiclass")
         self.forest = Forest(trees, len(self.names) or None)
@@ -275,3 +363,17 @@ class ForestPredictor(Predictor):
         if self.names:  # classification
             return class_answers(self.names, result, result.argmax(axis=1), top)
         return [{"prediction": value} for value in result.tolist()]
+
+    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        """Each row's ``base`` (the forest's expected output over its training covers) and its
+        contribution per encoded column, adding up to the output: the predicted class's
+        probability (the first of equal ones, as the prediction picks) or the regression value."""
+        if self._shap is None:
+            if self._cover is None:
+                raise NotExplainable("this forest was stored before explanations existed: retrain it to explain it")
+            from predictionservice.treeshap import ForestShap
+
+            self._shap = ForestShap(self.forest, self._cover, self.parser.num_features)
+        chosen = self.forest.evaluate(matrix).argmax(axis=1) if self.names else None
+        base, columns = self._shap.explain(matrix, chosen)
+        return self._explained(base, columns, "probability" if self.names else "value")
