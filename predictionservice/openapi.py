@@ -84,6 +84,20 @@ JOB_STATUS = {
         },
     },
 }
+EXPLANATION = {
+    "type": "object",
+    "required": ["base", "contributions", "output"],
+    "description": "with explain: base + the sum of the contributions is the model's output for the record",
+    "properties": {
+        "base": {"type": "number", "description": "the output at the training means (linear models)"},
+        "contributions": {
+            "type": "object",
+            "additionalProperties": {"type": "number"},
+            "description": "one per schema feature (a categorical's one-hot columns summed into it)",
+        },
+        "output": {"enum": ["margin", "probability", "value"]},
+    },
+}
 CLASSIFICATION = {
     "type": "object",
     "required": ["prediction", "label", "probability", "probabilities"],
@@ -100,9 +114,14 @@ CLASSIFICATION = {
             "description": "every label's probability (they sum to 1), or with top_probabilities k the k most "
             "probable, most probable first",
         },
+        "explanation": EXPLANATION,
     },
 }
-REGRESSION = {"type": "object", "required": ["prediction"], "properties": {"prediction": {"type": "number"}}}
+REGRESSION = {
+    "type": "object",
+    "required": ["prediction"],
+    "properties": {"prediction": {"type": "number"}, "explanation": EXPLANATION},
+}
 PREDICTION = {"oneOf": [CLASSIFICATION, {**REGRESSION, "not": {"required": ["label"]}}]}
 PREDICT_RESPONSE = {
     "oneOf": [
@@ -153,6 +172,11 @@ MODEL = {
             "description": "multinomial models: a row per class",
         },
         "intercepts": {"type": "array", "items": {"type": "number"}},
+        "feature_means": {
+            "type": "array",
+            "items": {"type": "number"},
+            "description": "linear models: each encoded column's training mean, what explanations are measured from",
+        },
         "trees": {"type": "array", "items": {"type": "object"}, "description": "forests: flat node arrays per tree"},
         "feature_importances": {"type": "object", "additionalProperties": {"type": "number"}},
         "numFeatures": {"type": "integer"},
@@ -260,7 +284,8 @@ _ERRORS = {
     "401": "missing or wrong bearer token (when a token is configured)",
     "404": "unknown job, model or dataset",
     "405": "wrong method",
-    "409": "an append whose _id is already stored (nothing was merged), or a cancel of a job that already ended",
+    "409": "an append whose _id is already stored (nothing was merged), a cancel of a job that already ended, or "
+    "an explanation asked of a model stored before explanations existed (retrain it)",
     "413": "body too large",
     "415": "wrong content type",
     "429": "the job queue is full: try again after Retry-After seconds",
@@ -456,7 +481,7 @@ def _prediction_operations(max_records: int) -> dict[str, Any]:
             "Score one record ('record') or a micro-batch ('records') with a stored model",
             {
                 "200": _json(PREDICT_RESPONSE, "predictions in request order"),
-                **_errors("400", "401", "404", "413", "415", "503"),
+                **_errors("400", "401", "404", "409", "413", "415", "503"),
             },
             requestBody=_body(predict_schema(max_records)),
         ),

@@ -134,6 +134,11 @@ def predict_schema(max_records: int) -> dict[str, Any]:
                 "maximum": 100_000,
                 "description": "answer only the k most probable classes in 'probabilities' (default: every class)",
             },
+            "explain": {
+                "type": "boolean",
+                "description": "add each answer's 'explanation': a base and one contribution per feature, "
+                "adding up to the model's output",
+            },
         },
         "additionalProperties": False,
         "oneOf": [{"required": ["record"]}, {"required": ["records"]}],

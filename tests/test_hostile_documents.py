@@ -74,7 +74,7 @@ CASES = [
     post("predict-records-empty", "/predict/", {"modelkey": MODEL, "records": []}, code="invalid_request"),
     post("predict-records-over-the-maximum", "/predict/", {"modelkey": MODEL, "records": [{}] * 10_001}),
     post("predict-record-and-records", "/predict/", predict(records=[RECORD]), code="invalid_request"),
-    post("predict-unknown-field", "/predict/", predict(explain=True), code="invalid_request"),
+    post("predict-unknown-field", "/predict/", predict(explained=True), code="invalid_request"),
     post("predict-missing-modelkey", "/predict/", {"record": RECORD}, code="invalid_request"),
     post("predict-missing-record", "/predict/", {"modelkey": MODEL}, code="invalid_request"),
     post("predict-field-not-a-number", "/predict/", predict(record={**RECORD, "age": "forty"}), code="invalid_record"),

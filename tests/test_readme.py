@@ -40,6 +40,10 @@ def test_the_quick_start_runs_as_written(service, bank_collection, tmp_path):
     assert '"status":"ok"' in out and "training job " in out
     assert "COMPLETED model " in out and "trained: held-out AUC" in out
     assert re.search(r'"prediction":0,"label":"no","probability":0\.12\d*', out), out[-2000:]
+    explained = re.search(
+        r'"explanation":\{"base":[^{}]*"contributions":\{[^{}]*"poutcome":[^{}]*\},"output":"margin"', out
+    )
+    assert explained, out[-3000:]  # the explained record: one contribution per feature, the log-odds
     assert "COMPLETED scored 45209 rows into datasets.bankResults" in out
     # the export's header: the scored fields, then the input document's, nested ones dotted
     assert "score,label,probability,probabilities.no,probabilities.yes,value._id,value.age," in out, out[-3000:]

@@ -1,0 +1,131 @@
+"""Forest explanations (exact path-dependent TreeSHAP, predictionservice.treeshap) per second.
+
+A 100-tree depth-8 random forest is trained by Spark (local[2], in this process, on rows of the
+binary ``logistic`` known model: noisy classes, so the trees grow to their full depth, where xor's
+stop early) and read out with the worker's own forest_trees; the
+web process's ForestPredictor then explains 1,000 records per call. Baselines in the same run:
+the same predictor's ``predict`` of the same records (what an answer without explanations costs),
+and, when the ``shap`` package is importable (it is not a dependency), shap.TreeExplainer
+(path-dependent) on the same trees, the issue's goal being >= 1x; both give the same numbers,
+checked before timing.
+
+    .venv/bin/python bench/bench_explain.py [--quick] [--repeat N] [--train-rows N]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from harness import Bench, arg_parser, parse_args, run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from helpers import known_rows
+
+BATCH = 1000
+
+
+def trained_trees(bench: Bench, rows: list[dict], schema: dict, trees: int, depth: int) -> list[dict[str, Any]]:
+    from pyspark.ml.classification import RandomForestClassifier
+    from pyspark.ml.linalg import Vectors
+
+    from dataparser import DataParser
+    from predictionservice.config import pick
+    from predictionservice.sparkforest import forest_trees
+    from predictionservice.sparksession import SparkSettings, get_spark
+
+    spark = get_spark(pick(SparkSettings, bench.params(spark_master="local[2]")))
+    bench.on_stop("SparkSession", spark.stop)
+    parser = DataParser(schema)
+    labels = [float(parser.class_names.index(r["y"])) for r in rows]
+    frame = spark.createDataFrame(
+        [(Vectors.dense(x), y) for x, y in zip(parser.encode(rows).tolist(), labels, strict=True)],
+        ["features", "label"],
+    )
+    started = time.perf_counter()
+    model = RandomForestClassifier(numTrees=trees, maxDepth=depth, seed=7).fit(frame)
+    stored = forest_trees(model, spark)
+    bench.figure("spark_train_seconds", time.perf_counter() - started, "s", f"{len(rows)} rows, {trees} trees")
+    return stored
+
+
+def shap_explainer(stored: list[dict[str, Any]]) -> Any:
+    """shap.TreeExplainer over the same trees as arrays (each tree's values divided by the count,
+    as shap sums an ensemble's trees), or None without shap."""
+    try:
+        import shap
+    except ImportError:
+        return None
+    models = []
+    for tree in stored:
+        values = np.asarray(tree["value"], dtype=np.float64) / len(stored)
+        left, right = np.asarray(tree["left"]), np.asarray(tree["right"])
+        models.append({
+            "children_left": left, "children_right": right, "children_default": left,
+            "features": np.asarray(tree["feature"]), "thresholds": np.asarray(tree["threshold"], dtype=np.float64),
+            "values": values.reshape(len(left), -1), "node_sample_weight": np.asarray(tree["cover"], dtype=np.float64),
+        })  # fmt: skip
+    return shap.TreeExplainer({"trees": models}, feature_perturbation="tree_path_dependent")
+
+
+def timed(bench: Bench, key: str, work: Any, repeat: int) -> float:
+    """Best of ``repeat`` calls (after one untimed), as records per second."""
+    work()
+    best = min(_seconds(work) for _ in range(repeat))
+    return bench.figure(key, BATCH / best, "records/s", f"best of {repeat} calls of {BATCH} records")
+
+
+def _seconds(work: Any) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = arg_parser(__doc__.split("\n\n")[0])
+    parser.add_argument("--repeat", type=int, help="timed calls of each kind (default 5; --quick: 2)")
+    parser.add_argument("--train-rows", type=int, help="rows the forest is trained on (default 20000; --quick: 5000)")
+    args = parse_args(parser, {"repeat": 5, "train_rows": 20_000}, {"repeat": 2, "train_rows": 5000}, argv)
+    from dataparser import DataParser
+    from predictionservice.predictors import ForestPredictor
+
+    with Bench("explain", args) as bench:
+        rows, schema, _ = known_rows("logistic", args.train_rows, seed=7)
+        trees = trained_trees(bench, rows, schema, 100, 8)
+        bench.figure("leaves", sum(t["feature"].count(-1) for t in trees), "", "in 100 trees of depth <= 8")
+        predictor = ForestPredictor(DataParser(schema), trees)
+        records = [{k: v for k, v in r.items() if k != "y"} for r in rows[:BATCH]]
+        explained = predictor.explanations(records)
+        bench.section(f"{BATCH} records per call")
+        timed(bench, "explain_records_per_s", lambda: predictor.explanations(records), args.repeat)
+        timed(bench, "predict_records_per_s", lambda: predictor.predict(records), args.repeat)
+        bench.ratio("explain / predict", "explain_records_per_s", "predict_records_per_s")
+        explainer = shap_explainer(trees)
+        if explainer is None:
+            bench.say("shap is not importable here: no shap.TreeExplainer baseline")
+        else:
+            matrix = predictor.parser.encode(records)
+            chosen = predictor.forest.evaluate(matrix).argmax(axis=1)
+            theirs = np.asarray(explainer.shap_values(matrix))
+            theirs = theirs[np.arange(BATCH), :, chosen] if theirs.ndim == 3 else theirs
+            features = predictor.parser.features
+            theirs = np.add.reduceat(theirs, [f.offset for f in features], axis=1)  # per schema feature
+            ours = np.array([[e["contributions"][f.key] for f in features] for e in explained])
+            bench.figure("largest_difference_from_shap", float(np.abs(theirs - ours).max()))
+            timed(
+                bench,
+                "shap_records_per_s",
+                lambda: explainer.shap_values(predictor.parser.encode(records)),
+                args.repeat,
+            )
+            bench.ratio("ours / shap.TreeExplainer", "explain_records_per_s", "shap_records_per_s", ">= 1")
+        bench.figure("explained_records", len(explained))
+        bench.save()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run(main))
