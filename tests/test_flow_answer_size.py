@@ -80,7 +80,12 @@ def test_the_top_probabilities_are_the_full_answers_leaders(client, models):
         }
         assert next(iter(short["probabilities"])) == short["label"]
     one = client.post("/predict/", json={"modelkey": key, "record": rows[-1], "top_probabilities": 5}).json()
-    assert {k: v for k, v in one.items() if k != "modelkey"} == answers[-1]
+    # Alone, the record is scored by a matrix-vector product, in a batch by a matrix product: the
+    # BLAS kernels may round the last bit differently (seen on one CPU and not another).
+    alone = answers[-1]
+    assert one["label"] == alone["label"] and list(one["probabilities"]) == list(alone["probabilities"])
+    assert one["probability"] == pytest.approx(alone["probability"], rel=1e-12)
+    assert list(one["probabilities"].values()) == pytest.approx(list(alone["probabilities"].values()), rel=1e-12)
     outputs = [{"name": "label"}, {"name": "probability"}]
     v2 = client.post(f"/v2/models/{key}/infer", json={"inputs": columns(rows), "outputs": outputs})
     assert v2.status_code == 200, v2.text[:300]
