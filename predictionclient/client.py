@@ -170,12 +170,11 @@ class PredictionClient:
         answer = self._post("/train/", {**document, **changes})
         return Job(self, answer["job_id"], "training")
 
-    def predict_all(self, model_key: str, input_collection: str, output_collection: str) -> Job:
-        """Score a whole collection with Spark into output_collection (replaced on success)."""
-        answer = self._post(
-            "/predictall/",
-            {"modelkey": model_key, "inputCollection": input_collection, "outputCollection": output_collection},
-        )
+    def predict_all(self, model_key: str, input_collection: str, output_collection: str, explain: bool = False) -> Job:
+        """Score a whole collection with Spark into output_collection (replaced on success);
+        explain: each scored document also gets its 'explanation' beside its score."""
+        document = {"modelkey": model_key, "inputCollection": input_collection, "outputCollection": output_collection}
+        answer = self._post("/predictall/", {**document, **({"explain": True} if explain else {})})
         return Job(self, answer["job_id"], "predictall")
 
     def job(self, job_id: str) -> Job:

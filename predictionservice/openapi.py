@@ -473,8 +473,9 @@ def _job_operations(job: dict[str, Any]) -> dict[str, Any]:
             "Recent jobs, newest first", {"200": listed, **_errors("400", "401", "503")}, parameters=filters
         ),
         "jobs.submit_predictall": _op(
-            "Score a whole collection with Spark into an output collection (replaced on success)",
-            submitted,
+            "Score a whole collection with Spark into an output collection (replaced on success); with "
+            "explain, each document also gets its explanation beside its score",
+            {**submitted, **_errors("409")},
             requestBody=_body(PREDICTALL),
         ),
     }
