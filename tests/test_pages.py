@@ -36,13 +36,18 @@ STORED = {
 }
 
 
-@pytest.fixture(scope="module")
-def model(client):
-    key = f"ui-{uuid.uuid4().hex[:8]}"
+def stored_model(client, prefix: str, document: dict):
+    """The document stored as a model under a key of its own, deleted afterwards."""
+    key = f"{prefix}-{uuid.uuid4().hex[:8]}"
     store = ModelStore(connect(client.params["redis_url"], client.params["models_db"]))
-    store.save(key, {**STORED, "model_key": key})
+    store.save(key, {**document, "model_key": key})
     yield key
     store.delete(key)
+
+
+@pytest.fixture(scope="module")
+def model(client):
+    yield from stored_model(client, "ui", STORED)
 
 
 def form_token(html: str) -> str:
@@ -109,11 +114,7 @@ EXPLAINED = {
 @pytest.fixture(scope="module")
 def explained_model(client):
     """A logistic model stored with its training means: its predictions can be explained."""
-    key = f"ui-x-{uuid.uuid4().hex[:8]}"
-    store = ModelStore(connect(client.params["redis_url"], client.params["models_db"]))
-    store.save(key, {**EXPLAINED, "model_key": key})
-    yield key
-    store.delete(key)
+    yield from stored_model(client, "ui-x", EXPLAINED)
 
 
 def test_the_form_shows_the_contributions_as_a_sorted_signed_bar_chart(client, explained_model):

@@ -12,48 +12,20 @@ import pytest
 
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
+from test_v2 import MODELS as PLAIN
+from test_v2 import ROWS
 
-FEATURES = [{"key": "x1"}, {"key": "n"}, {"key": "c", "values": {"a": 0, "b": 1, "c": 2}}]
-ROWS = [{"x1": 0.25 * i - 1.3, "n": (i * 7) % 11 - 5, "c": "abc"[i % 3]} for i in range(12)]
 MEANS = [0.1, -0.4, 0.3, 0.5, 0.2]
-
-
-def _tree(feature: int, threshold: float, left: list, right: list, covers: tuple[int, int]) -> dict:
-    """A forest tree of one split with its nodes' training covers."""
-    return {
-        "feature": [feature, -1, -1],
-        "threshold": [threshold, 0.0, 0.0],
-        "left": [1, -1, -1],
-        "right": [2, -1, -1],
-        "value": [[sum(p) / 2 for p in zip(left, right, strict=True)], left, right],
-        "cover": [sum(covers), *covers],
-        "depth": 1,
-    }
-
-
+COVERS = [[100, 30, 70], [100, 55, 45]]  # the forest's two one-split trees' nodes' training covers
+# test_v2's models as training stores them now: the linear ones with their training means, the
+# forest's trees with their covers (its multiclass model is left out)
 MODELS = {
-    "binary": {
-        "name": "LogisticRegressionWrapper",
-        "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": FEATURES},
-        "coefficients": [1.7, -0.31, 0.4, -0.9, 0.2],
-        "intercept": 0.15,
-        "feature_means": MEANS,
-    },
+    "binary": {**PLAIN["binary"], "feature_means": MEANS},
     "forest": {
-        "name": "RandomForestWrapper",
-        "schema": {"label": {"key": "y", "values": {"low": 0, "mid": 1, "high": 2}}, "features": FEATURES},
-        "trees": [
-            _tree(0, 0.0, [0.7, 0.2, 0.1], [0.1, 0.3, 0.6], (30, 70)),
-            _tree(4, 0.5, [0.2, 0.5, 0.3], [0.6, 0.3, 0.1], (55, 45)),
-        ],
+        **PLAIN["forest"],
+        "trees": [{**tree, "cover": cover} for tree, cover in zip(PLAIN["forest"]["trees"], COVERS, strict=True)],
     },
-    "regression": {
-        "name": "LinearRegressionWrapper",
-        "schema": {"label": {"key": "y"}, "features": FEATURES},
-        "coefficients": [3.0, -0.125, 1.5, 0.0, -1.0],
-        "intercept": 0.75,
-        "feature_means": MEANS,
-    },
+    "regression": {**PLAIN["regression"], "feature_means": MEANS},
 }
 OUTPUT = {"binary": "margin", "forest": "probability", "regression": "value"}
 
