@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -98,9 +99,7 @@ def _batch_explainer(explainer: Any, width: int) -> Any:
             raise ValueError("a row that cannot be scored reached the explainer")
         matrix = slots.flatten().to_numpy(zero_copy_only=False).reshape(len(slots), width)
         base, contributions = explainer.explain(matrix)
-        offsets = pa.array(range(0, contributions.size + 1, max(1, contributions.shape[1])), pa.int32())
-        if not contributions.shape[1]:
-            offsets = pa.array([0] * (len(slots) + 1), pa.int32())
+        offsets = pa.array(np.arange(len(slots) + 1, dtype=np.int32) * contributions.shape[1])  # a schema has features
         listed = pa.ListArray.from_arrays(offsets, pa.array(contributions.ravel(), pa.float64()))
         return pa.StructArray.from_arrays([pa.array(base, pa.float64()), listed], names=["base", "contributions"])
 
