@@ -7,6 +7,9 @@ PYTHON  ?= python3
 VENV    := .venv
 REQHASH := $(shell sha256sum requirements.txt | cut -c1-16)
 STAMP   := $(VENV)/.installed-$(REQHASH)
+# The benchmarks' extras (requirements-bench.txt): installed by make bench only, never by make test.
+BENCHHASH  := $(shell sha256sum requirements-bench.txt | cut -c1-16)
+BENCHSTAMP := $(VENV)/.bench-installed-$(BENCHHASH)
 
 .PHONY: run test test-fast setup system venv lint bench clean
 
@@ -52,10 +55,14 @@ $(STAMP): requirements.txt
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
+$(BENCHSTAMP): requirements-bench.txt $(STAMP)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
+	@rm -f $(VENV)/.bench-installed-*; touch $(BENCHSTAMP)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
-bench: setup
+bench: setup $(BENCHSTAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:

@@ -197,8 +197,11 @@ class Algorithm:
         parser = DataParser(stored["schema"])
         params = resources.params
         source, target = job.source, job.target
+        # NotExplainable fails the job naming the remedy (POST /predictall/ refuses it first)
+        explainer = self.compile(stored).explainer() if job.explain else None
         handler.progress(f"reading {source}", 0.05)
         spark = resources.spark()
+        from predictionservice.scorecolumns import explained, with_explain_slots
         from predictionservice.sparksession import job_group, read_collection, write_collection
 
         with job_group(spark, handler.job_id, f"scoring {source} into {target}"):
@@ -207,12 +210,16 @@ class Algorithm:
             )
             if not df.schema.fields:  # the inferred schema's sample found no document (POST checked it too)
                 raise NotFound(f"input collection {source} is empty or does not exist")
+            if explainer is not None:
+                df = with_explain_slots(df, parser)
             prepared = self.prepare(df, stored, parser).cache()
             stats = prepared.groupBy("error").count().collect()
             invalid = trainingdata.invalid_counts(stats)
             rows = sum(r["count"] for r in stats if r["error"] is None)
             handler.progress(f"scoring {rows} rows into {target}{trainingdata.skipping(invalid)}", 0.3)
             out = self.outputs(prepared.filter("error IS NULL"), stored, parser)
+            if explainer is not None:  # the explanation beside each score, on the executors
+                out = explained(out, explainer, [f.key for f in parser.features], parser.num_features)
             write_collection(out, target, batch_size=params["spark_write_batch"], overwrite=True, key="value._id")
             prepared.unpersist()
         return {"rows": rows, "invalid_rows": sum(invalid.values()), "invalid_reasons": trainingdata.reasons(invalid)}

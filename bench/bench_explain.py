@@ -5,7 +5,8 @@ binary ``logistic`` known model: noisy classes, so the trees grow to their full 
 stop early) and read out with the worker's own forest_trees; the
 web process's ForestPredictor then explains 1,000 records per call. Baselines in the same run:
 the same predictor's ``predict`` of the same records (what an answer without explanations costs),
-and, when the ``shap`` package is importable (it is not a dependency), shap.TreeExplainer
+and, when the ``shap`` package is importable (a bench extra, requirements-bench.txt, which `make
+bench` installs; the service never imports it), shap.TreeExplainer
 (path-dependent) on the same trees, the issue's goal being >= 1x; both give the same numbers,
 checked before timing.
 
@@ -23,7 +24,7 @@ import numpy as np
 from harness import Bench, arg_parser, parse_args, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from helpers import known_rows
+from helpers import known_rows, shap_trees
 
 BATCH = 1000
 
@@ -53,22 +54,13 @@ def trained_trees(bench: Bench, rows: list[dict], schema: dict, trees: int, dept
 
 
 def shap_explainer(stored: list[dict[str, Any]]) -> Any:
-    """shap.TreeExplainer over the same trees as arrays (each tree's values divided by the count,
-    as shap sums an ensemble's trees), or None without shap."""
+    """shap.TreeExplainer over the same trees as arrays (helpers.shap_trees), or None without
+    shap (requirements-bench.txt: `make bench` installs it)."""
     try:
         import shap
     except ImportError:
         return None
-    models = []
-    for tree in stored:
-        values = np.asarray(tree["value"], dtype=np.float64) / len(stored)
-        left, right = np.asarray(tree["left"]), np.asarray(tree["right"])
-        models.append({
-            "children_left": left, "children_right": right, "children_default": left,
-            "features": np.asarray(tree["feature"]), "thresholds": np.asarray(tree["threshold"], dtype=np.float64),
-            "values": values.reshape(len(left), -1), "node_sample_weight": np.asarray(tree["cover"], dtype=np.float64),
-        })  # fmt: skip
-    return shap.TreeExplainer({"trees": models}, feature_perturbation="tree_path_dependent")
+    return shap.TreeExplainer(shap_trees(stored), feature_perturbation="tree_path_dependent")
 
 
 def timed(bench: Bench, key: str, work: Any, repeat: int) -> float:

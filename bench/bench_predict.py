@@ -11,12 +11,17 @@
 (e) with --mlserver: MLServer 1.7.1's scikit-learn runtime serving the same pipeline over its V2
     JSON endpoint, probabilities asked for (installed into bench/.venv-mlserver on first use).
 The (a) run also loads a second web server of the service with model_watch off (the per-request
-version check): single / polling is what the change channel gained, in the same run.
+version check): single / polling is what the change channel gained, in the same run. With
+--before REV, (a) and (b) also load the web server as the code was at git revision REV (a
+temporary `git worktree` of it, same venv, Redis and model): single / before is what a change cost
+/predict/ in the same run (issue 24: explanations must leave /predict/ without explain >= 0.97x;
+its before is 2ace8a2).
 
 The model is a real LogisticRegressionWrapper model with job.json's schema, fitted with
 scikit-learn on the bank data and stored through ModelStore (no worker or Spark needed).
 
     .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--mlflow] [--mlserver] [--profile]
+                                            [--before REV]
 """
 
 from __future__ import annotations
@@ -94,6 +99,29 @@ def start_polling(bench: Bench, params: dict[str, Any]) -> tuple[str, int]:
     server = bench.start_server("web_polling", argv, url, lambda: answers(url + "/health"))
     bench.say(f"the service with model_watch off at {url}")
     return url, server.process.pid
+
+
+def start_before(bench: Bench, params: dict[str, Any], revision: str) -> str:
+    """The service's web server as its code was at ``revision``: a detached git worktree of it
+    (removed at the end), run by the same Python on the same Redis and stored model."""
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-before-")) / "tree"
+    git = ["git", "-C", str(harness.ROOT), "worktree"]
+    subprocess.run([*git, "add", "--detach", str(folder), revision], check=True, capture_output=True)
+    bench.on_stop(
+        "worktree of the before", lambda: subprocess.run([*git, "remove", "--force", str(folder)], check=False)
+    )
+    before = {**params, "port": embedded.free_port()}
+    path = bench.write_params(before, "before-parameters")
+    url = f"http://127.0.0.1:{before['port']}"
+    argv = [sys.executable, str(folder / "modelserver.py"), str(path)]
+    server = embedded.ServerProcess("web_before", argv, url, bench.dir / "logs" / "web_before.log", cwd=folder)
+    bench.on_stop("web_before", server.stop)
+    server.wait_until(lambda: answers(url + "/health"), 60)
+    bench.say(f"the service as of {revision} at {url}")
+    return url + "/predict/"
 
 
 def skipped(bench: Bench, key: str, label: str, exc: Exception) -> None:
@@ -177,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mlflow", action="store_true", help="also compare with `mlflow models serve`")
     parser.add_argument("--mlserver", action="store_true", help="also compare with MLServer's scikit-learn runtime")
     parser.add_argument("--profile", action="store_true", help="py-spy the web servers during the single-record loads")
+    parser.add_argument("--before", metavar="REV", help="also load the web server as of this git revision")
     normal = {
         "duration": 20.0,
         "connections": 16,
@@ -206,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
             check(url, body, expect)
         check(bare_predict, single, '"records"')
         check(polling, single, '"probability"')
+        before = start_before(bench, params, args.before) if args.before else None
+        if before is not None:
+            check(before, single, '"probability"')
         web = service.children["web"].pid
 
         bench.section(f"(c) RSS of the web server (pid {web}) and {args.rss_predictions} predictions")
@@ -222,6 +254,11 @@ def main(argv: list[str] | None = None) -> int:
             load(bench, "polling", polling, single, args)
         bench.ratio("single / bare requests per s", "single_requests_per_s", "bare_requests_per_s", ">= 0.8")
         bench.ratio("single / polling requests per s", "single_requests_per_s", "polling_requests_per_s")
+        if before is not None:
+            load(bench, "before", before, single, args)
+            bench.ratio(
+                f"single / {args.before} requests per s", "single_requests_per_s", "before_requests_per_s", ">= 0.97"
+            )
         bench.goal("single_p99", "single_p99_ms", "<= 20")
 
         bench.section(f"(b) {rows} records per request, {args.batch_connections} connections, {args.duration:g}s each")
@@ -229,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
         load(bench, "bare_batch", bare_predict, batch, args, **more)
         load(bench, "batch", predict, batch, args, **more)
         bench.ratio("batch / bare_batch rows per s", "batch_rows_per_s", "bare_batch_rows_per_s")
+        if before is not None:
+            load(bench, "before_batch", before, batch, args, **more)
+            bench.ratio(f"batch / {args.before} rows per s", "batch_rows_per_s", "before_batch_rows_per_s", ">= 0.97")
         bench.figure("rss_mb_end", round(rss_mb(web), 1), "MB", "after all the loads")
 
         if args.mlflow:

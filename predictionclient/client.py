@@ -170,12 +170,11 @@ class PredictionClient:
         answer = self._post("/train/", {**document, **changes})
         return Job(self, answer["job_id"], "training")
 
-    def predict_all(self, model_key: str, input_collection: str, output_collection: str) -> Job:
-        """Score a whole collection with Spark into output_collection (replaced on success)."""
-        answer = self._post(
-            "/predictall/",
-            {"modelkey": model_key, "inputCollection": input_collection, "outputCollection": output_collection},
-        )
+    def predict_all(self, model_key: str, input_collection: str, output_collection: str, explain: bool = False) -> Job:
+        """Score a whole collection with Spark into output_collection (replaced on success);
+        explain: each scored document also gets its 'explanation' beside its score."""
+        document = {"modelkey": model_key, "inputCollection": input_collection, "outputCollection": output_collection}
+        answer = self._post("/predictall/", {**document, **({"explain": True} if explain else {})})
         return Job(self, answer["job_id"], "predictall")
 
     def job(self, job_id: str) -> Job:
@@ -196,21 +195,26 @@ class PredictionClient:
 
     # ------------------------------------------------------------------------------- models
 
-    def predict(self, model_key: str, records: Any, top_probabilities: int | None = None) -> Any:
+    def predict(self, model_key: str, records: Any, top_probabilities: int | None = None, explain: bool = False) -> Any:
         """One record (a dict) gives one answer (a dict); many (a list) a list of answers in
         their order, sent in batches; a pandas DataFrame gives a DataFrame of answers with its
         index (a 'probabilities' column of dicts for classifiers). top_probabilities k: only the
-        k most probable labels in 'probabilities' (what a model of many classes needs)."""
-        top = {} if top_probabilities is None else {"top_probabilities": top_probabilities}
+        k most probable labels in 'probabilities' (what a model of many classes needs). explain:
+        each answer also has its 'explanation', {"base", "contributions": {feature: number},
+        "output"} adding up to the model's output (a DataFrame: an 'explanation' column of dicts);
+        a model stored before explanations existed raises, code 'conflict'."""
+        options: dict[str, Any] = {} if top_probabilities is None else {"top_probabilities": top_probabilities}
+        if explain:  # only when asked: a service older than explanations still answers the rest
+            options["explain"] = True
         if isinstance(records, Mapping):
-            answer = self._post("/predict/", {"modelkey": model_key, "record": _clean(records), **top})
+            answer = self._post("/predict/", {"modelkey": model_key, "record": _clean(records), **options})
             answer.pop("modelkey", None)
             return answer
         rows = _records_of(records)
         answers: list[dict[str, Any]] = []
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
-            answers += self._post("/predict/", {"modelkey": model_key, "records": batch, **top})["predictions"]
+            answers += self._post("/predict/", {"modelkey": model_key, "records": batch, **options})["predictions"]
         if _is_frame(records):
             import pandas  # the caller has it: it passed a DataFrame
 

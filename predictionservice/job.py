@@ -160,6 +160,11 @@ class ScoringJob(_Job, kind="predictall", task="prediction_service.predict_all")
     def modelkey(self) -> str:
         return self.document["modelkey"]
 
+    @property
+    def explain(self) -> bool:
+        """Whether each scored document gets its explanation (``"explain": true``)."""
+        return bool(self.document.get("explain", False))
+
     @classmethod
     def from_document(cls, document: Any, resolve: Resolver) -> ScoringJob:
         """The job a client's scoring request asks for, or the 4xx naming what is wrong. The

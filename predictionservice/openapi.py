@@ -267,6 +267,10 @@ V2_INFER_RESPONSE = {
                 "required": ["name", "datatype", "shape", "data"],
                 "properties": {**TENSOR_METADATA["properties"], "data": {"type": "array"}},
             },
+            "description": "the requested outputs; 'explanation' (asked for by name or with the parameter "
+            '"explain": true) is FP64 [N, 1 + features]: each row the record\'s base, then one contribution '
+            "per feature in the order of its parameters' 'columns', adding up to its 'output' (margin, "
+            "probability or value) as /predict/'s explanation does",
         },
     },
 }
@@ -274,6 +278,7 @@ _V2_ERRORS = {
     "400": "a malformed inference request, an unknown or missing input, or binary tensor data",
     "401": "missing or wrong bearer token (when a token is configured)",
     "404": "unknown model",
+    "409": "the 'explanation' output asked of a model stored before explanations existed (retrain it)",
     "413": "body too large",
     "415": "a Content-Type other than JSON (none at all is JSON)",
     "503": "Redis is down",
@@ -468,8 +473,9 @@ def _job_operations(job: dict[str, Any]) -> dict[str, Any]:
             "Recent jobs, newest first", {"200": listed, **_errors("400", "401", "503")}, parameters=filters
         ),
         "jobs.submit_predictall": _op(
-            "Score a whole collection with Spark into an output collection (replaced on success)",
-            submitted,
+            "Score a whole collection with Spark into an output collection (replaced on success); with "
+            "explain, each document also gets its explanation beside its score",
+            {**submitted, **_errors("409")},
             requestBody=_body(PREDICTALL),
         ),
     }
@@ -620,7 +626,7 @@ def _v2_operations(max_records: int) -> dict[str, Any]:
         ),
         "v2.infer": _op(
             "V2: score the rows of one input per feature, as /predict/ would",
-            _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "413", "415", "503"),
+            _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "409", "413", "415", "503"),
             requestBody=_body(inference_request_schema(max_records)),
         ),
     }

@@ -12,6 +12,13 @@ Only JSON tensors are spoken: data in the binary tensor extension is refused (``
 or an ``Inference-Header-Content-Length`` body); a request for binary outputs is answered in JSON,
 which the protocol's clients read as well. Unknown request, input and output ``parameters`` (such
 as MLServer's ``content_type``) are ignored.
+
+Explanations (docs/API.md, "Explanations") are one more output, ``explanation``: FP64, shape
+``[N, 1 + features]``, each row the record's base then one contribution per feature in the
+schema's order (the tensor's ``parameters`` name the columns and what they add up to). It is
+asked for by naming it in ``outputs`` or with the request parameter ``"explain": true`` (which adds
+it to the outputs answered); an infer request naming no outputs is answered every output but it,
+as it costs more than the prediction itself. The model metadata lists it among the outputs.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ SERVER_NAME = "prediction-service"
 MODEL_VERSION = "1"
 PLATFORM = "prediction-service-numpy"
 BINARY_HEADER = "Inference-Header-Content-Length"
+EXPLANATION = "explanation"  # the output (and request parameter "explain") of explanations
 BINARY_REFUSED = (
     "the binary tensor extension is not supported: send every input's values as JSON in 'data' "
     "(tritonclient: set_data_from_numpy(array, binary_data=False))"
@@ -74,9 +82,17 @@ def inference_request_schema(max_records: int) -> dict[str, Any]:
         "required": ["inputs"],
         "properties": {
             "id": {"type": "string", "maxLength": 256},
-            "parameters": {"type": "object"},
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "explain": {
+                        "type": "boolean",
+                        "description": "true: answer the 'explanation' output too (as naming it in 'outputs')",
+                    }
+                },
+            },
             "inputs": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": tensor},
-            "outputs": {"type": "array", "maxItems": 4, "items": output},
+            "outputs": {"type": "array", "maxItems": 5, "items": output},
         },
     }
 
@@ -94,6 +110,26 @@ def output_tensors(parser: Any) -> list[dict[str, Any]]:
     ]
 
 
+def explanation_tensor(parser: Any, output: str) -> dict[str, Any]:
+    """The explanation output's metadata: a row per record, its base then each feature's share,
+    adding up to ``output`` (margin, probability or value: docs/API.md, "Explanations")."""
+    columns = ["base", *(f.key for f in parser.features)]
+    return {
+        "name": EXPLANATION,
+        "datatype": "FP64",
+        "shape": [-1, len(columns)],
+        "parameters": {"columns": columns, "output": output},
+    }
+
+
+def explained_output(algorithm: Any, parser: Any) -> str:
+    """What a stored model's explanations add up to: a regressor's value, a logistic model's
+    margin, a forest classifier's predicted class probability."""
+    if not parser.class_names:
+        return "value"
+    return "margin" if algorithm == "LogisticRegressionWrapper" else "probability"
+
+
 def model_metadata(key: str, stored: Mapping[str, Any], parser: Any) -> dict[str, Any]:
     """GET /v2/models/<key>: one input per feature and the outputs of the model's task."""
     integral = set(stored.get("integral_features") or ())
@@ -108,7 +144,7 @@ def model_metadata(key: str, stored: Mapping[str, Any], parser: Any) -> dict[str
         "versions": [MODEL_VERSION],
         "platform": PLATFORM,
         "inputs": [{"name": f.key, "datatype": datatype(f), "shape": [-1, 1]} for f in parser.features],
-        "outputs": output_tensors(parser),
+        "outputs": [*output_tensors(parser), explanation_tensor(parser, explained_output(stored.get("name"), parser))],
         "parameters": {"algorithm": stored.get("name"), "task": parser.task},
     }
 
@@ -174,25 +210,36 @@ def row_error(error: RecordError) -> InvalidRequest:
 
 
 def wanted_outputs(key: str, body: Mapping[str, Any], parser: Any) -> list[str]:
-    """The outputs an infer request asks for (every one of the model's when it names none), known
-    before scoring: an answer without 'probabilities' needs no records x classes of them."""
-    offered = [tensor["name"] for tensor in output_tensors(parser)]
-    wanted = list(dict.fromkeys(output["name"] for output in body.get("outputs") or ())) or offered
+    """The outputs an infer request asks for (every one of the model's but the explanation when it
+    names none; the explanation too with the parameter ``"explain": true``), known before
+    scoring: an answer without 'probabilities' needs no records x classes of them."""
+    answered = [tensor["name"] for tensor in output_tensors(parser)]
+    offered = [*answered, EXPLANATION]
+    wanted = list(dict.fromkeys(output["name"] for output in body.get("outputs") or ())) or answered
     unknown = [name for name in wanted if name not in offered]
     if unknown:
         asked = shown(unknown[0], quote=False)
         raise InvalidRequest(f"model '{key}' has no output '{asked}' (its outputs: {', '.join(offered)})")
+    explain = (body.get("parameters") or {}).get("explain", False)
+    if not isinstance(explain, bool):  # the schema says so too; a body checked by none is checked here
+        raise InvalidRequest("parameter 'explain' must be a boolean (true: answer the 'explanation' output)")
+    if explain and EXPLANATION not in wanted:
+        wanted.append(EXPLANATION)
     return wanted
 
 
 def infer_response(
     key: str, body: Mapping[str, Any], parser: Any, answers: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:
-    """The answers as output tensors, only those requested when the request names some."""
+    """The answers as output tensors, only those requested when the request names some; the
+    explanation output reads each answer's ``explanation`` (predictors' ``explanations``)."""
     offered = {tensor["name"]: tensor for tensor in output_tensors(parser)}
     n = len(answers)
     outputs = []
     for name in wanted_outputs(key, body, parser):
+        if name == EXPLANATION:
+            outputs.append(explanation_output(parser, answers))
+            continue
         tensor = offered[name]
         if name == "probabilities":
             data = [answer[name][label] for answer in answers for label in parser.class_names]
@@ -205,3 +252,16 @@ def infer_response(
     if "id" in body:
         response["id"] = body["id"]
     return response
+
+
+def explanation_output(parser: Any, answers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The explanation tensor: per answer, its base then its contributions in the schema's order
+    (the numbers /predict/ answers with ``explain``), flat in row-major order."""
+    tensor = explanation_tensor(parser, answers[0]["explanation"]["output"])  # an infer request has rows
+    keys = tensor["parameters"]["columns"][1:]
+    data = []
+    for answer in answers:
+        explanation = answer["explanation"]
+        data.append(explanation["base"])
+        data.extend(explanation["contributions"][k] for k in keys)
+    return {**tensor, "shape": [len(answers), len(keys) + 1], "data": data}

@@ -80,12 +80,16 @@ class Predictions:
             self.infer_validator.check(body, "inference request")
         predictor = self.predictors.get(checked_key(key))
         rows = openinference.records(key, body, predictor.parser)
-        top = None if "probabilities" in openinference.wanted_outputs(key, body, predictor.parser) else 0
+        wanted = openinference.wanted_outputs(key, body, predictor.parser)
+        top = None if "probabilities" in wanted else 0
         self.check_answer_size(predictor, len(rows), top, v2=True)
         try:
             answers = self.score(predictor, rows, top)
         except RecordError as exc:
             raise openinference.row_error(exc) from None
+        if openinference.EXPLANATION in wanted:  # the very numbers /predict/ answers with explain
+            for answer, explanation in zip(answers, predictor.explanations(rows), strict=True):
+                answer["explanation"] = explanation
         return openinference.infer_response(key, body, predictor.parser, answers)
 
     def check_answer_size(self, predictor: Any, records: int, top: int | None, *, v2: bool = False) -> None:

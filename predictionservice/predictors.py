@@ -107,21 +107,26 @@ class Predictor:
     def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         raise NotImplementedError
 
-    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
-        """A kind of predictor that keeps nothing to explain by: only a model stored before
-        explanations existed lacks it, so the remedy is to retrain."""
+    def explainer(self) -> Any:
+        """What computes this model's explanations from feature matrices, in numpy alone (no
+        parser: it is pickled to Spark executors for /predictall/, so batch and online are one
+        computation): ``explain(matrix)`` gives each row's base and (n, features) contributions,
+        ``output`` what they add up to. A model stored before explanations existed has none."""
         raise not_explainable("what its explanations are computed from")
 
-    def _explained(self, base: np.ndarray, columns: np.ndarray, output: str) -> list[dict[str, Any]]:
-        """Explanations from each row's base and its contribution per encoded column: a
-        categorical's one-hot columns (contiguous, from its offset) are summed into its feature."""
-        offsets = [f.offset for f in self.parser.features]
+    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+        """Each row's explanation as the answer shows it: keyed by the schema's features."""
+        explainer = self.explainer()
+        base, grouped = explainer.explain(matrix)
         keys = [f.key for f in self.parser.features]
-        grouped = np.add.reduceat(columns, offsets, axis=1) if columns.shape[0] else columns[:, : len(keys)]
         return [
-            {"base": b, "contributions": dict(zip(keys, row, strict=True)), "output": output}
+            {"base": b, "contributions": dict(zip(keys, row, strict=True)), "output": explainer.output}
             for b, row in zip(base.tolist(), grouped.tolist(), strict=True)
         ]
+
+    def feature_offsets(self) -> np.ndarray:
+        """Where each schema feature's encoded columns start (a categorical's one-hot block)."""
+        return np.asarray([f.offset for f in self.parser.features], dtype=np.int64)
 
     def _check_width(self, width: int, what: str) -> None:
         if width != self.parser.num_features:
@@ -182,6 +187,34 @@ def training_means(parser: Any, means: Any) -> np.ndarray | None:
     return vector
 
 
+def grouped(columns: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """(n, encoded columns) contributions summed into (n, features): a categorical's one-hot
+    columns (contiguous, from its offset) into its feature."""
+    if not columns.shape[0]:
+        return np.zeros((0, offsets.size))
+    return np.add.reduceat(columns, offsets, axis=1)
+
+
+class LinearExplainer:
+    """A linear model's explanations: ``weights`` (a row per class, one for a binary or regression
+    model), ``intercepts``, the training ``means`` of the encoded columns. The base is the chosen
+    row's output at the means, each column adds weight x (value - mean); the chosen row is the
+    predicted class's for a multi-class model (``multiclass``), else the only one."""
+
+    def __init__(self, weights: np.ndarray, intercepts: np.ndarray, means: np.ndarray, offsets: np.ndarray,
+                 output: str, multiclass: bool):  # fmt: skip
+        self.weights, self.intercepts, self.means, self.offsets = weights, intercepts, means, offsets
+        self.output, self.multiclass = output, multiclass
+        # Each row's base once: the same for every record, whatever the batch it is scored in.
+        self.bases = intercepts + weights @ means
+
+    def explain(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        chosen = np.zeros(matrix.shape[0], dtype=np.int64)
+        if self.multiclass:
+            chosen = (matrix @ self.weights.T + self.intercepts).argmax(axis=1)
+        return self.bases[chosen], grouped(self.weights[chosen] * (matrix - self.means), self.offsets)
+
+
 def sigmoid(margin: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return 1.0 / (1.0 + np.exp(-margin))
@@ -239,18 +272,14 @@ class LinearClassifier(Predictor):
             return class_answers(self.names, np.column_stack([1.0 - p, p]), positive, top)
         return class_answers(self.names, softmax(margins), margins.argmax(axis=1), top)
 
-    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
-        """Explains the margin (log-odds; multi-class: the predicted class's): the base is that
-        class's margin at the training means, each column adds weight x (value - training mean)."""
+    def explainer(self) -> LinearExplainer:
+        """Explains the margin (log-odds; multi-class: the predicted class's) from the training
+        means."""
         if self.means is None:
             raise not_explainable(MEANS_MISSING)
-        chosen = np.zeros(matrix.shape[0], dtype=np.int64)
-        if self.task != "binary":
-            chosen = self.margins(matrix).argmax(axis=1)
-        # Each class's base once: the same for every row, whatever the batch it is scored in.
-        bases = self.intercepts + self.weights @ self.means
-        weights = self.weights[chosen]
-        return self._explained(bases[chosen], weights * (matrix - self.means), "margin")
+        return LinearExplainer(
+            self.weights, self.intercepts, self.means, self.feature_offsets(), "margin", self.task != "binary"
+        )
 
 
 class LinearRegressor(Predictor):
@@ -275,12 +304,12 @@ class LinearRegressor(Predictor):
     def _answers(self, matrix: np.ndarray, top: int | None = None) -> list[dict[str, Any]]:
         return [{"prediction": value} for value in self.values(matrix).tolist()]
 
-    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
+    def explainer(self) -> LinearExplainer:
         """The value at the training means as the base, plus weight x (value - training mean)."""
         if self.means is None:
             raise not_explainable(MEANS_MISSING)
-        base = np.full(matrix.shape[0], self.intercept + float(self.weights @ self.means))
-        return self._explained(base, self.weights * (matrix - self.means), "value")
+        weights, intercepts = self.weights[None, :], np.array([self.intercept])
+        return LinearExplainer(weights, intercepts, self.means, self.feature_offsets(), "value", False)
 
 
 # ------------------------------------------------------------------------------------- forests
@@ -346,7 +375,7 @@ class ForestPredictor(Predictor):
         super().__init__(parser)
         covers = [tree.get("cover") for tree in trees]
         self._cover = None if None in covers else np.concatenate([np.asarray(c, dtype=np.float64) for c in covers])
-        self._shap: Any = None
+        self._explainer: ForestExplainer | None = None
         self.names = parser.class_names
         self.task = "regression" if not self.names else ("binary" if len(self.names) == 2 else "multiclass")
         self.forest = Forest(trees, len(self.names) or None)
@@ -364,16 +393,40 @@ class ForestPredictor(Predictor):
             return class_answers(self.names, result, result.argmax(axis=1), top)
         return [{"prediction": value} for value in result.tolist()]
 
-    def _explanations(self, matrix: np.ndarray) -> list[dict[str, Any]]:
-        """Each row's ``base`` (the forest's expected output over its training covers) and its
-        contribution per encoded column, adding up to the output: the predicted class's
-        probability (the first of equal ones, as the prediction picks) or the regression value."""
-        if self._shap is None:
+    def explainer(self) -> ForestExplainer:
+        """Explains the predicted class's probability (the first of equal ones, as the prediction
+        picks) or the regression value; built at the first explanation and kept."""
+        if self._explainer is None:
             if self._cover is None:
-                raise NotExplainable("this forest was stored before explanations existed: retrain it to explain it")
+                raise NotExplainable(
+                    "this forest was stored before explanations existed (it has no node covers): it must be "
+                    "retrained to be explained; its predictions without 'explain' are unchanged"
+                )
+            self._explainer = ForestExplainer(
+                self.forest, self._cover, self.parser.num_features, self.feature_offsets()
+            )
+        return self._explainer
+
+
+class ForestExplainer:
+    """A forest's explanations: exact path-dependent TreeSHAP (predictionservice.treeshap) over
+    the trees and their nodes' training covers, the encoded columns summed into features. Its
+    grouped leaves are built at the first ``explain`` (on an executor, once per task: they are not
+    pickled, the trees are)."""
+
+    def __init__(self, forest: Forest, cover: np.ndarray, width: int, offsets: np.ndarray):
+        self.forest, self.cover, self.width, self.offsets = forest, cover, width, offsets
+        self.output = "value" if forest.classes is None else "probability"
+        self._shap: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_shap": None}
+
+    def explain(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._shap is None:
             from predictionservice.treeshap import ForestShap
 
-            self._shap = ForestShap(self.forest, self._cover, self.parser.num_features)
-        chosen = self.forest.evaluate(matrix).argmax(axis=1) if self.names else None
+            self._shap = ForestShap(self.forest, self.cover, self.width)
+        chosen = self.forest.evaluate(matrix).argmax(axis=1) if self.forest.classes else None
         base, columns = self._shap.explain(matrix, chosen)
-        return self._explained(base, columns, "probability" if self.names else "value")
+        return base, grouped(columns, self.offsets)

@@ -8,9 +8,17 @@ Only worker processes import this module (it imports pyspark at the top).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+# The encoded features of a row to explain, carried inside its ``value`` struct from the input to
+# the explanation (scoring keeps only ``value`` of the input) and dropped before it is written.
+EXPLAIN_SLOTS = "__explanation_slots"
+_EXPLAINED = "__explained"
 
 
 def record_column(df: DataFrame) -> Column:
@@ -51,3 +59,48 @@ def softmax_columns(margins: Sequence[Column]) -> list[Column]:
 
 def sigmoid_column(margin: Column) -> Column:
     return F.lit(1.0) / (F.lit(1.0) + F.exp(-margin))
+
+
+def with_explain_slots(df: DataFrame, parser: Any) -> DataFrame:
+    """The input with each row's encoded features as one array column (what the explainer reads),
+    null for a row that cannot be scored (it is filtered out before it is explained)."""
+    from predictionservice.sparkfeatures import vector_slots
+
+    slots, _ = vector_slots(parser, df.schema)
+    return df.withColumn(EXPLAIN_SLOTS, slots)
+
+
+def explained(out: DataFrame, explainer: Any, keys: Sequence[str], width: int) -> DataFrame:
+    """The scored rows with ``explanation`` beside the score: {base, contributions (feature key ->
+    number), output}, computed by the very explainer /predict/ uses (predictors' ``explainer()``),
+    in numpy over Arrow batches on the executors (no Python per row anywhere); ``value`` loses the
+    slots it carried (with_explain_slots)."""
+    returns = "base double, contributions array<double>"
+    explain = F.arrow_udf(_batch_explainer(explainer, width), returns)
+    others = [F.col(f"`{c}`") for c in out.columns if c != "value"]
+    value = F.col("value")
+    raw = out.select(
+        *others, value.dropFields(EXPLAIN_SLOTS).alias("value"), explain(value[EXPLAIN_SLOTS]).alias(_EXPLAINED)
+    )
+    names = F.array(*[F.lit(key) for key in keys])
+    explanation = F.struct(
+        F.col(_EXPLAINED)["base"].alias("base"),
+        F.map_from_arrays(names, F.col(_EXPLAINED)["contributions"]).alias("contributions"),
+        F.lit(explainer.output).alias("output"),
+    )
+    return raw.select(*others, explanation.alias("explanation"), "value")
+
+
+def _batch_explainer(explainer: Any, width: int) -> Any:
+    """The Arrow UDF's function: a batch's slots as one (n, width) matrix, explained at once."""
+
+    def explain(slots: pa.Array) -> pa.Array:
+        if slots.null_count:
+            raise ValueError("a row that cannot be scored reached the explainer")
+        matrix = slots.flatten().to_numpy(zero_copy_only=False).reshape(len(slots), width)
+        base, contributions = explainer.explain(matrix)
+        offsets = pa.array(np.arange(len(slots) + 1, dtype=np.int32) * contributions.shape[1])  # a schema has features
+        listed = pa.ListArray.from_arrays(offsets, pa.array(contributions.ravel(), pa.float64()))
+        return pa.StructArray.from_arrays([pa.array(base, pa.float64()), listed], names=["base", "contributions"])
+
+    return explain

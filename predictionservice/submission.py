@@ -83,6 +83,8 @@ def submit_scoring(
     predictor = predictors.get(job.modelkey)
     if "schema" in job.document:
         predictor.check_schema(job.document["schema"])
+    if job.explain:
+        predictor.explainer()  # a model stored before explanations existed: 409 now, not a failed job
     _require_input(job.source, mongo)
     return queue.submit(job, origin)
 

@@ -154,6 +154,11 @@ PREDICTALL = {
         "inputCollection": COLLECTION_SPEC,
         "outputCollection": COLLECTION_SPEC,
         "schema": SCHEMA_BLOCK,
+        "explain": {
+            "type": "boolean",
+            "description": "write each document's 'explanation' beside its score: a base and one contribution "
+            "per feature, adding up to the model's output (as /predict/ answers it)",
+        },
     },
     "additionalProperties": False,
 }

@@ -688,3 +688,22 @@ def assert_three_ways_agree(ways: dict, classes: list, tolerance: float = 1e-9) 
         else:
             assert answer["prediction"] == pytest.approx(own[key]["prediction"], rel=tolerance, abs=tolerance)
             assert batch[key]["prediction"] == pytest.approx(answer["prediction"], rel=tolerance, abs=tolerance)
+
+
+def shap_trees(stored: list[dict[str, Any]]) -> dict[str, Any]:
+    """A stored forest (predictors.Forest's layout, with covers) as the tree arrays
+    shap.TreeExplainer accepts: each tree's leaf values divided by the number of trees, as shap
+    sums an ensemble's trees where the forest averages them; shap fills the inner nodes' values
+    from the covers itself. Shared by tests/test_treeshap.py and bench/bench_explain.py."""
+    import numpy as np
+
+    models = []
+    for tree in stored:
+        values = np.asarray(tree["value"], dtype=np.float64) / len(stored)
+        left, right = np.asarray(tree["left"]), np.asarray(tree["right"])
+        models.append({
+            "children_left": left, "children_right": right, "children_default": left,
+            "features": np.asarray(tree["feature"]), "thresholds": np.asarray(tree["threshold"], dtype=np.float64),
+            "values": values.reshape(len(left), -1), "node_sample_weight": np.asarray(tree["cover"], dtype=np.float64),
+        })  # fmt: skip
+    return {"trees": models}

@@ -53,6 +53,15 @@ def test_pyspark_is_imported_only_by_the_spark_modules_and_the_algorithms():
     assert SPARK_MODULES <= importers
 
 
+def test_no_service_file_imports_the_bench_extras():
+    """requirements-bench.txt's packages (shap: numba, llvmlite) are the benchmarks' and the
+    skippable tests', never the service's: neither the web process nor a worker imports them."""
+    extras = {line.split("==")[0] for line in (ROOT / "requirements-bench.txt").read_text().split() if "==" in line}
+    assert extras == {"shap"}
+    importers = {str(p.relative_to(ROOT)) for p in service_files() if {n.split(".")[0] for n in imported(p)} & extras}
+    assert not importers, importers
+
+
 def test_the_library_imports_no_chapter_file_and_no_web_or_queue_framework():
     for path in sorted((ROOT / "predictionservice").glob("*.py")):
         tops = {name.split(".")[0] for name in imported(path)}

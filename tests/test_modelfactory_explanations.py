@@ -82,3 +82,60 @@ def test_a_trained_linear_model_keeps_its_training_means_and_explains_additively
         part = weights[k] * (encoded[i] - means)
         expected = {"x1": part[0], "x2": part[1], "c": part[2:].sum()}  # c's three one-hot columns
         assert explanation["contributions"] == pytest.approx(expected, abs=1e-12)
+
+
+# ------------------------------------------------------------------ /predictall/ with explain
+
+
+def stored_models() -> dict[str, tuple[dict, list[dict]]]:
+    """Stored models of each algorithm and task, as training stores them, with the rows they
+    score: linear ones from random coefficients with training means, forests fitted by
+    scikit-learn in the stored layout (tests/test_treeshap.py), so no Spark training is needed."""
+    from test_predictors_explanations import stored
+    from test_treeshap import fitted
+
+    models = {kind: stored(kind, classes, seed=7) for kind, classes in (("binary", 2), ("multiclass", 3))}
+    models["regression"] = stored("regression", seed=7)
+    for kind, rows_kind, classes in (("forest", "logistic", 3), ("forest_regression", "wave", 0)):
+        rows, parser, trees = fitted(rows_kind, 300, classes, trees=10, depth=5)
+        models[kind] = ({"name": "RandomForestWrapper", "schema": parser.schema(), "trees": trees}, rows)
+    return models
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "forest", "forest_regression"])
+def test_predictall_with_explain_writes_online_explanations_beside_each_score(
+    spark, base_params, mongo_db, redis_db, kind
+):
+    """Batch equals online to 1e-9: each written document's explanation is what /predict/'s
+    predictor answers for its record, beside the same score; a row that cannot be scored is
+    skipped as without explain; the written value keeps the input, no more."""
+    from predictionservice.job import ScoringJob
+
+    model, rows = stored_models()[kind]
+    documents = [{"_id": f"r{i}", **row} for i, row in enumerate(rows)]
+    mongo_db.rows.insert_many([*documents, {"_id": "bad", **{**rows[0], "x1": "abc"}}])
+    algorithm = ModelFactory([model["name"]]).algorithm(model["name"])
+    job = ScoringJob.from_document(
+        {
+            "modelkey": kind,
+            "inputCollection": f"{mongo_db.name}.rows",
+            "outputCollection": f"{mongo_db.name}.scored",
+            "explain": True,
+        },
+        pick(MongoTargets, base_params).resolve,
+    )
+    resources = Resources(base_params, ModelStore(redis_db), MongoClients(), lambda: spark)
+    report = algorithm.predict_all(model, job, resources, Progress())
+    assert report["rows"] == len(rows) and report["invalid_rows"] == 1
+    predictor = algorithm.compile(model)
+    online = predictor.explanations(rows)
+    answers = predictor.predict(rows)
+    written = {doc["value"]["_id"]: doc for doc in mongo_db.scored.find()}
+    assert len(written) == len(rows)
+    for i, (explanation, answer) in enumerate(zip(online, answers, strict=True)):
+        doc = written[f"r{i}"]
+        assert set(doc["value"]) == set(documents[i])  # the input, without the slots it carried
+        assert doc["explanation"]["output"] == explanation["output"]
+        assert doc["explanation"]["base"] == pytest.approx(explanation["base"], abs=1e-9)
+        assert doc["explanation"]["contributions"] == pytest.approx(explanation["contributions"], abs=1e-9)
+        assert doc["score"] == pytest.approx(answer["prediction"], abs=1e-9)  # Spark sums in its own order

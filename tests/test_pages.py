@@ -36,13 +36,18 @@ STORED = {
 }
 
 
-@pytest.fixture(scope="module")
-def model(client):
-    key = f"ui-{uuid.uuid4().hex[:8]}"
+def stored_model(client, prefix: str, document: dict):
+    """The document stored as a model under a key of its own, deleted afterwards."""
+    key = f"{prefix}-{uuid.uuid4().hex[:8]}"
     store = ModelStore(connect(client.params["redis_url"], client.params["models_db"]))
-    store.save(key, {**STORED, "model_key": key})
+    store.save(key, {**document, "model_key": key})
     yield key
     store.delete(key)
+
+
+@pytest.fixture(scope="module")
+def model(client):
+    yield from stored_model(client, "ui", STORED)
 
 
 def form_token(html: str) -> str:
@@ -91,6 +96,53 @@ def test_the_form_answers_as_predict_does(client, model):
     found = re.search(r'id="prediction"[^>]*data-label="([^"]*)" data-probability="([^"]*)"', page.text)
     assert found and (unescape(found.group(1)), float(found.group(2))) == (api["label"], api["probability"])
     assert f'value="{0.7}"' in page.text  # the posted record stays in the form
+
+
+EXPLAINED = {
+    **STORED,
+    "schema": {
+        "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+        "features": [{"key": "x1"}, {"key": "x2"}, {"key": "x3"}, {"key": "c", "values": {"a": 0, "b": 1}}],
+    },
+    "numFeatures": 5,
+    "feature_names": ["x1", "x2", "x3", "c=a", "c=b"],
+    "coefficients": [1.5, -2.0, 0.25, 0.75, -0.5],
+    "feature_means": [0.2, 0.1, -1.0, 0.5, 0.5],
+}
+
+
+@pytest.fixture(scope="module")
+def explained_model(client):
+    """A logistic model stored with its training means: its predictions can be explained."""
+    yield from stored_model(client, "ui-x", EXPLAINED)
+
+
+def test_the_form_shows_the_contributions_as_a_sorted_signed_bar_chart(client, explained_model):
+    record = {"x1": 0.9, "x2": 1.3, "x3": 0.0, "c": "b"}
+    page = post_form(client, f"/ui/models/{explained_model}", {k: str(v) for k, v in record.items()})
+    assert page.status_code == 200, page.text
+    api = client.post("/predict/", json={"modelkey": explained_model, "record": record, "explain": True}).json()
+    explanation = api["explanation"]
+    part = re.search(r'<div id="explanation" data-base="([^"]*)" data-output="margin">(.*?)</div>', page.text, re.S)
+    assert part and float(part.group(1)) == explanation["base"]
+    svg = part.group(2)
+    assert "<svg" in svg and "contributions to the margin" in svg
+    output = explanation["base"] + sum(explanation["contributions"].values())
+    assert f"base {explanation['base']:.4g} + contributions = {output:.4g}" in svg
+    bars = re.findall(r'<rect class="bar( negative)?"[^>]*><title>([^<]*): ([^<]*)</title>', svg)
+    expected = sorted(explanation["contributions"].items(), key=lambda item: -abs(item[1]))
+    assert [name for _, name, _ in bars] == [name for name, _ in expected]  # largest magnitude first
+    assert [text for _, _, text in bars] == [f"{value:.4g}" for _, value in expected]
+    assert [bool(negative) for negative, _, _ in bars] == [value < 0 for _, value in expected]
+    assert any(value < 0 for _, value in expected) and any(value > 0 for _, value in expected)
+    assert [n for n in re.findall(r'<text class="name"[^>]*>([^<]*)</text>', svg)] == [n for n, _ in expected]
+
+
+def test_a_model_stored_before_explanations_answers_the_form_saying_why_there_is_no_chart(client, model):
+    page = post_form(client, f"/ui/models/{model}", {"x1": "0.7", "c": "a"})
+    assert page.status_code == 200, page.text
+    assert 'id="prediction"' in page.text and 'id="explanation"' not in page.text
+    assert "must be retrained to be explained" in unescape(page.text)
 
 
 def test_a_bad_value_shows_the_apis_message_by_its_field(client, model):

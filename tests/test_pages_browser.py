@@ -51,6 +51,8 @@ def test_the_predict_form_answers_what_predict_answers(browser, service, xor_mod
     numbers = {k: float(v) if k != "c" else v for k, v in record.items()}
     assert service.post("/predict/", json={"modelkey": xor_model, "record": numbers}).json() == api
     assert form_record(browser) == record
+    bars = browser.find_elements(By.CSS_SELECTOR, "#explanation svg rect.bar")  # one per feature, drawn
+    assert len(bars) == 3 and all(bar.size["height"] > 0 for bar in bars)
 
 
 def test_a_bad_value_shows_the_apis_message_next_to_its_field(browser, service, xor_model):

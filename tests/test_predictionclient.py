@@ -14,6 +14,7 @@ from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages
 from localservers import embedded
 from predictionclient import Job, PredictionClient, PredictionServiceError
 from predictionservice.jobstore import FAILED, JobStore
+from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
 
 ROWS = list(csv.DictReader(io.StringIO((EXAMPLES / "xor.csv").read_text())))
@@ -67,6 +68,40 @@ def test_many_records_go_in_batches_and_keep_their_order(api, service, trained, 
     monkeypatch.setattr("predictionclient.client.BATCH", 7)
     direct = service.post("/predict/", json={"modelkey": key, "records": RECORDS}).json()["predictions"]
     assert api.predict(key, RECORDS) == direct
+
+
+def test_predict_with_explain_returns_the_apis_explanations(api, service, trained):
+    """explain=True: each answer carries /predict/'s explanation (the trained forest explains the
+    predicted class's probability), for a dict, a list and a DataFrame; without it, none."""
+    key = trained[0]["model_key"]
+    body = {"modelkey": key, "records": RECORDS, "explain": True}
+    direct = service.post("/predict/", json=body).json()["predictions"]
+    assert api.predict(key, RECORDS, explain=True) == direct
+    one = api.predict(key, RECORDS[0], explain=True)
+    assert one == direct[0]
+    explanation = one["explanation"]
+    assert explanation["output"] == "probability" and set(explanation["contributions"]) == {"x1", "x2", "c"}
+    assert explanation["base"] + sum(explanation["contributions"].values()) == pytest.approx(
+        max(one["probabilities"].values()), abs=1e-9
+    )
+    frame = api.predict(key, pd.DataFrame(RECORDS), explain=True)
+    assert frame["explanation"].tolist() == [answer["explanation"] for answer in direct]
+    assert "explanation" not in api.predict(key, RECORDS[0])
+
+
+def test_explaining_a_model_stored_before_explanations_raises_the_apis_conflict(api, service, trained):
+    store = ModelStore(connect(service.params["redis_url"], service.params["models_db"]))
+    model, _ = store.load(trained[0]["model_key"])
+    old = f"client-old-{uuid.uuid4().hex[:8]}"
+    store.save(old, {**model, "trees": [{k: v for k, v in t.items() if k != "cover"} for t in model["trees"]]})
+    try:
+        with pytest.raises(PredictionServiceError) as caught:
+            api.predict(old, RECORDS[:3], explain=True)
+        assert (caught.value.code, caught.value.status) == ("conflict", 409)
+        assert "retrain" in caught.value.message
+        assert len(api.predict(old, RECORDS[:3])) == 3
+    finally:
+        store.delete(old)
 
 
 def test_a_missing_value_in_a_dataframe_is_the_apis_error_naming_the_field(api, trained):

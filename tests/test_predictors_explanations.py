@@ -229,3 +229,15 @@ def test_explain_not_a_boolean_is_a_400_naming_the_field(client, models, value):
     response = client.post("/predict/", json={"modelkey": keys["new"], "record": rows[0], "explain": value})
     assert response.status_code == 400, response.text
     assert "explain" in response.json()["error"]["message"]
+
+
+def test_predictall_with_explain_refuses_a_model_stored_before_feature_means_at_once(client, models):
+    """A 409 at the POST, before any job is queued; "explain" not a boolean is a 400."""
+    keys, _, _ = models
+    body = {"modelkey": keys["old"], "inputCollection": "explain.in", "outputCollection": "explain.out"}
+    response = client.post("/predictall/", json={**body, "explain": True})
+    assert response.status_code == 409, response.text
+    assert "must be retrained to be explained" in response.json()["error"]["message"]
+    response = client.post("/predictall/", json={**body, "modelkey": keys["new"], "explain": "yes"})
+    assert response.status_code == 400, response.text
+    assert "explain" in response.json()["error"]["message"]

@@ -17,7 +17,7 @@ import pytest
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from dataparser import DataParser
-from helpers import known_rows
+from helpers import known_rows, shap_trees
 from predictionservice.exceptions import NotExplainable
 from predictionservice.predictors import Forest, ForestPredictor
 from predictionservice.treeshap import ForestShap
@@ -125,6 +125,30 @@ def test_contributions_equal_the_brute_force_shapley_values(monkeypatch, kind, c
         expected = brute_force(trees, x, int(chosen[r]))
         np.testing.assert_allclose(phi[r], expected, rtol=0, atol=1e-12)
         assert base[r] == pytest.approx(float(np.mean([tree_value(t, x, set())[chosen[r]] for t in trees])), abs=1e-12)
+
+
+@pytest.mark.parametrize(("kind", "classes"), [("logistic", 3), ("xor", 2), ("wave", 0)])
+def test_contributions_equal_shap_tree_explainer_s_on_the_same_trees(kind, classes):
+    """The well-kept implementation as the independent computation, on depth-8 forests: the same
+    base and contributions to 1e-9 (shap is a bench extra, not a dependency: skipped without it,
+    while the brute-force test above checks the same arithmetic in every run)."""
+    shap = pytest.importorskip(
+        "shap", reason="shap is a bench extra (requirements-bench.txt; `make bench` installs it), not a dependency"
+    )
+    rows, parser, trees = fitted(kind, 600, max(classes, 2), depth=8)
+    predictor = ForestPredictor(parser, trees)
+    explained = predictor.explanations(rows)
+    matrix = parser.encode(rows)
+    explainer = shap.TreeExplainer(shap_trees(trees), feature_perturbation="tree_path_dependent")
+    theirs = np.asarray(explainer.shap_values(matrix))
+    expected = np.atleast_1d(explainer.expected_value)
+    chosen = predictor.forest.evaluate(matrix).argmax(axis=1) if classes else np.zeros(len(rows), dtype=np.int64)
+    if theirs.ndim == 3:  # (rows, columns, classes): the predicted class's
+        theirs = theirs[np.arange(len(rows)), :, chosen]
+    theirs = np.add.reduceat(theirs, [f.offset for f in parser.features], axis=1)
+    ours = np.array([[e["contributions"][f.key] for f in parser.features] for e in explained])
+    assert np.abs(ours - theirs).max() <= 1e-9
+    assert np.abs(np.array([e["base"] for e in explained]) - expected[chosen]).max() <= 1e-9
 
 
 def test_long_paths_computed_per_row_agree_with_tabled_short_ones_and_add_up(monkeypatch):

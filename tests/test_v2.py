@@ -138,10 +138,12 @@ def test_model_ready_and_metadata_of_a_classifier_and_a_regressor(triton, keys):
         ("label", "BYTES", [-1, 1]),
         ("probability", "FP64", [-1, 1]),
         ("probabilities", "FP64", [-1, 3]),
+        ("explanation", "FP64", [-1, 4]),  # answered only when asked for (tests/test_v2_explanations.py)
     ]
     assert metadata["outputs"][3]["parameters"]["labels"] == ["red", "green", "blue"]
     regression = triton.get_model_metadata(keys["regression"])
-    assert regression["outputs"] == [{"name": "prediction", "datatype": "FP64", "shape": [-1, 1]}]
+    assert regression["outputs"][0] == {"name": "prediction", "datatype": "FP64", "shape": [-1, 1]}
+    assert [o["name"] for o in regression["outputs"]] == ["prediction", "explanation"]
 
 
 def test_a_model_stored_before_integral_features_were_recorded_has_fp64_inputs(triton, keys):

@@ -4,8 +4,9 @@ template turns into inline SVG (so a chart needs no JavaScript and every label i
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 WIDTH = 640
 LABEL_WIDTH = 220
@@ -51,6 +52,18 @@ def bar_chart(title: str, items: Sequence[tuple[str, float]], limit: int = MAX_B
         bars.append(Bar(label, f"{value:.4g}", x, i * ROW + 4, length, ROW - 4, value < 0))
     note = f"the {len(ranked)} largest of {len(items)}" if len(items) > len(ranked) else ""
     return Chart(title, WIDTH, len(ranked) * ROW + 8, tuple(bars), zero, note=note)
+
+
+def contribution_chart(explanation: Mapping[str, Any], limit: int = MAX_BARS) -> Chart:
+    """A prediction's explanation (docs/API.md, "Explanations") as signed bars, largest magnitude
+    first: what moved this record's output away from the base, and which way. The title holds the
+    base and the output the bars add up to, so the chart reads on its own."""
+    contributions = explanation["contributions"]
+    base = explanation["base"]
+    output = base + sum(contributions.values())
+    chart = bar_chart("", list(contributions.items()), limit)
+    title = f"contributions to the {explanation['output']}: base {base:.4g} + contributions = {output:.4g}"
+    return replace(chart, title=title)
 
 
 def histogram(

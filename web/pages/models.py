@@ -13,8 +13,8 @@ import pymongo.errors
 from flask import Response, redirect, render_template, request, url_for
 
 from dataparser import DataParser, number
-from predictionservice.exceptions import RecordError, ServiceError
-from web.charts import Chart, bar_chart
+from predictionservice.exceptions import NotExplainable, RecordError, ServiceError
+from web.charts import Chart, bar_chart, contribution_chart
 from web.pages.common import page_blueprint
 from web.services import services
 
@@ -35,14 +35,16 @@ def models_page() -> str:
 
 @bp.route("/ui/models/<key>", methods=["GET", "POST"])
 def model_page(key: str) -> Any:
-    """A model, and its predict form: posted, the record is scored as POST /predict/ scores it."""
+    """A model, and its predict form: posted, the record is scored as POST /predict/ scores it,
+    with its explanation drawn as a chart of the features' contributions."""
     stored = services().stored_models.stored(key)
     parser = DataParser(stored["schema"])
-    result, field_errors, error = None, {}, None
+    result, field_errors, error, why, unexplained = None, {}, None, None, None
     if request.method == "POST":
         record = {f.key: request.form.get(f.key, "") for f in parser.features}
         try:
-            result = services().predictions.answer({"modelkey": key, "record": record})
+            result, unexplained = explained_answer(key, record)
+            why = contribution_chart(result["explanation"]) if "explanation" in result else None
         except RecordError as exc:
             field_errors[exc.field] = exc.message
         except ServiceError as exc:
@@ -57,11 +59,23 @@ def model_page(key: str) -> Any:
         charts=model_charts(stored, parser),
         record=record,
         result=result,
+        why=why,
+        unexplained=unexplained,
         field_errors=field_errors,
         error=error,
         curl=curl_snippet(key, parser, record),
     )
     return page, 400 if field_errors or error else 200
+
+
+def explained_answer(key: str, record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The form's answer with its explanation (what POST /predict/ answers with "explain": true);
+    a model stored before explanations existed still answers, with the reason it is unexplained."""
+    predictions = services().predictions
+    try:
+        return predictions.answer({"modelkey": key, "record": record, "explain": True}), None
+    except NotExplainable as exc:
+        return predictions.answer({"modelkey": key, "record": record}), exc.message
 
 
 @bp.post("/ui/models/<key>/delete")
