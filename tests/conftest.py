@@ -28,6 +28,7 @@ input against one surface of it. The tier is independent of the name.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -63,7 +64,7 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 TIERS = ("unit", "app", "system")
 # Fixtures that start Spark or the service's processes (directly or through another of these).
-SYSTEM_FIXTURES = {"spark", "service", "token_service", "xor_model", "bank_over_http", "bank_training", "bank_model"}
+SYSTEM_FIXTURES = {"spark", "service", "token_service", "xor_model", "bank_over_http", "bank_sample", "bank_training", "bank_model"}
 SERVER_FIXTURES = {"redis_url", "mongo_uri"}  # every fixture on Redis or MongoDB depends on one
 # A module that starts the service's processes, a browser or a notebook itself.
 SPAWNS = re.compile(r"\b(Service|StackRun|Popen|ServiceProcesses|NotebookClient)\(|webdriver\.")
@@ -221,6 +222,17 @@ def bank_over_http(service, bank_csv):
     assert response.status_code == 200, response.text
     assert response.json()["inserted"] == 45211
     return E2E_BANK
+
+
+@pytest.fixture(scope="session")
+def bank_sample(bank_over_http, mongo_client):
+    """Every 9th row of e2e.bank (about 5,000, over its whole time span: the file is in date order)
+    in e2e.bank_sample: for tests about a worker's life cycle, not the model, a training a fifth as
+    long on the same schema."""
+    db, name = bank_over_http.split(".")
+    rows = itertools.islice(mongo_client[db][name].find({"job": {"$ne": "killhim"}}, {"_id": 0}), 0, None, 9)
+    mongo_client[db]["bank_sample"].insert_many(list(rows))
+    return f"{db}.bank_sample"
 
 
 @pytest.fixture(scope="session")

@@ -140,11 +140,11 @@ def test_a_model_replaced_behind_the_replicas_is_answered_by_every_replica_withi
     store.delete(key)
 
 
-def test_a_model_trained_through_one_replica_is_served_by_the_other(replicas, bank_over_http):
+def test_a_model_trained_through_one_replica_is_served_by_the_other(replicas, bank_sample):
     from helpers import JOB
 
     first, second = replicas[0]
-    answer = first.post("/train/", json={**JOB, "inputCollection": bank_over_http, "numFolds": 2, "regParam": [0.01]})
+    answer = first.post("/train/", json={**JOB, "inputCollection": bank_sample, "numFolds": 2, "regParam": [0.01]})
     assert answer.status_code == 202, answer.text
     final, _ = second.wait_job(answer.json()["job_id"])  # the job record is shared too
     assert final["status"] == "COMPLETED", final

@@ -16,7 +16,7 @@ from predictionservice.redisclient import connect
 
 
 @pytest.fixture(scope="module")
-def fragile(tmp_path_factory, base_params, bank_over_http):
+def fragile(tmp_path_factory, base_params, bank_sample):
     stack = private_stack(tmp_path_factory, base_params, "fragile", 2, job_max_attempts=2)
     yield stack
     stack.stop()
@@ -62,8 +62,8 @@ def _wait_replaced(stack, old_pid, timeout=60.0):
     raise AssertionError("the worker did not replace its pool process")
 
 
-def test_a_pool_process_killed_mid_training_is_rerun_to_completion(fragile, bank_over_http):
-    job_id = _submit(fragile, bank_over_http)
+def test_a_pool_process_killed_mid_training_is_rerun_to_completion(fragile, bank_sample):
+    job_id = _submit(fragile, bank_sample)
     killed, jvms = _kill_pool_when_spark_runs(fragile, job_id)
     _wait_replaced(fragile, killed)
     final, history = fragile.wait_job(job_id, timeout=600)
@@ -73,14 +73,14 @@ def test_a_pool_process_killed_mid_training_is_rerun_to_completion(fragile, bank
     # Idempotent: the re-run wrote the model under the same key, once.
     models = ModelStore(connect(fragile.params["redis_url"], fragile.params["models_db"]))
     assert list(models.keys()) == [job_id]
-    assert final["model_key"] == job_id and final["metrics"]["auc"] >= 0.90
+    assert final["model_key"] == job_id and final["metrics"]["auc"] >= 0.85
     # The killed process's Spark JVM exited with it (its stdin closed): no orphan left.
     assert jvms, "the pool process ran no Spark JVM when it was killed"
     assert [pid for pid in jvms if _command(pid) == "java"] == []
 
 
-def test_a_job_that_keeps_losing_its_worker_ends_failed(fragile, bank_over_http):
-    job_id = _submit(fragile, bank_over_http)
+def test_a_job_that_keeps_losing_its_worker_ends_failed(fragile, bank_sample):
+    job_id = _submit(fragile, bank_sample)
     for attempt in (1, 2):
         killed, _ = _kill_pool_when_spark_runs(fragile, job_id, attempt)
         _wait_replaced(fragile, killed)

@@ -18,7 +18,7 @@ LIGHT_JOB = {**JOB, "numFolds": 2, "regParam": [0.01]}
 
 
 @pytest.fixture(scope="module")
-def two_workers(tmp_path_factory, base_params, bank_over_http):
+def two_workers(tmp_path_factory, base_params, bank_sample):
     quick = {"job_heartbeat_interval": 2.0, "job_heartbeat_timeout": 12.0, "job_reaper_interval": 2.0}
     stacks = [private_stack(tmp_path_factory, base_params, f"workers{i}", 10, **quick) for i in range(2)]
     deadline = time.monotonic() + 60  # the second worker joins the first one's broker
@@ -45,10 +45,10 @@ def test_health_names_every_worker(two_workers):
     assert {s.worker_name.split("@")[0] for s in two_workers} == {n.split("@")[0] for n in health["worker_names"]}
 
 
-def test_two_trainings_run_at_once_on_two_workers(two_workers, bank_over_http):
+def test_two_trainings_run_at_once_on_two_workers(two_workers, bank_sample):
     ids = []
     for stack in two_workers:
-        answer = stack.post("/train/", json={**LIGHT_JOB, "inputCollection": bank_over_http})
+        answer = stack.post("/train/", json={**LIGHT_JOB, "inputCollection": bank_sample})
         assert answer.status_code == 202, answer.text
         ids.append(answer.json()["job_id"])
     results = [two_workers[0].wait_job(job_id) for job_id in ids]
@@ -59,10 +59,10 @@ def test_two_trainings_run_at_once_on_two_workers(two_workers, bank_over_http):
     assert all("prediction_service.train" in log for log in logs), "each worker should have run one"
 
 
-def test_a_job_whose_worker_is_killed_completes_on_the_other_within_two_minutes(two_workers, bank_over_http):
+def test_a_job_whose_worker_is_killed_completes_on_the_other_within_two_minutes(two_workers, bank_sample):
     first = two_workers[0]
     jobs = JobStore(connect(first.params["redis_url"]), 3600)
-    answer = first.post("/train/", json={**LIGHT_JOB, "inputCollection": bank_over_http})
+    answer = first.post("/train/", json={**LIGHT_JOB, "inputCollection": bank_sample})
     assert answer.status_code == 202, answer.text
     job_id = answer.json()["job_id"]
     deadline = time.monotonic() + 120
