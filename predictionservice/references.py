@@ -38,14 +38,20 @@ class Resolved:
 _parsed = lru_cache(maxsize=REFERENCE_CACHE)(parse_reference)
 
 
+_MISS = object()
+
+
 class References:
-    """Resolves references for one registry, caching each name's table."""
+    """Resolves references for one registry, caching each name's table and, while the change
+    subscription is trusted, each reference's answer (one dict lookup a request)."""
 
     def __init__(self, registry: Registry, watch: Any = None, size: int = REFERENCE_CACHE):
         self.registry = registry
         self.watch = watch
         self._size = size
         self._tables: OrderedDict[str, tuple[str | None, dict[str, Any] | None]] = OrderedDict()
+        self._answers: dict[str, Resolved | None] = {}  # reference -> what it resolved to
+        self._refs_of: dict[str, set[str]] = {}  # name -> its references in _answers
         self._lock = threading.Lock()
         self._evictions = 0
         registry.store.listeners.append(self.changed)
@@ -59,23 +65,35 @@ class References:
         with self._lock:
             self._evictions += 1
             self._tables.pop(name, None)
+            for ref in self._refs_of.pop(name, ()):
+                self._answers.pop(ref, None)
 
     def clear(self) -> None:
         with self._lock:
             self._evictions += 1
             self._tables.clear()
+            self._answers.clear()
+            self._refs_of.clear()
+
+    def _trusted(self) -> bool:
+        return self.watch is not None and self.watch.healthy()
 
     def resolve(self, ref: str) -> Resolved | None:
         """What ref names: None for a model key (a key's form, or text that is no registered
         name), else the Resolved model; UnknownName/UnknownAlias/UnknownVersion (404) for a
         qualified reference that names nothing."""
+        answered = self._answers.get(ref, _MISS)
+        if answered is not _MISS and self._trusted():
+            return answered
         parsed = _parsed(ref)
         if parsed is None:
             return None
         name, alias, version = parsed
+        evictions = self._evictions
         table = self._table(name)
         if table is None:
             if alias is None and version is None:
+                self._remember(ref, name, None, evictions)
                 return None  # a bare word no name has: a model key, as before names existed
             raise self.registry.unknown(name)
         if version is None:
@@ -85,10 +103,22 @@ class References:
         key = table["versions"].get(version)
         if key is None:
             raise unknown_version(self.registry.entry(name), version)
-        return Resolved(key, name, version)
+        resolved = Resolved(key, name, version)
+        self._remember(ref, name, resolved, evictions)
+        return resolved
+
+    def _remember(self, ref: str, name: str, resolved: Resolved | None, evictions: int) -> None:
+        with self._lock:
+            if self._evictions != evictions:
+                return  # a change came in while it was resolved: it may be stale already
+            if len(self._answers) >= self._size:
+                self._answers.clear()
+                self._refs_of.clear()
+            self._answers[ref] = resolved
+            self._refs_of.setdefault(name, set()).add(ref)
 
     def _table(self, name: str) -> dict[str, Any] | None:
-        trusted = self.watch is not None and self.watch.healthy()
+        trusted = self._trusted()
         token = None if trusted else self.registry.token(name)
         with self._lock:
             cached = self._tables.get(name)

@@ -350,10 +350,12 @@ def test_a_subscription_carries_another_replicas_move_within_100_ms(registry, st
         hgets = redis_db.info("commandstats").get("cmdstat_hget", {}).get("calls", 0)
         assert references.resolve("bank").key == KEY1
         assert redis_db.info("commandstats").get("cmdstat_hget", {}).get("calls", 0) == hgets  # trusted: no read
+        assert references.resolve("fresh") is None  # no such name: a key, remembered as such
         other_process(redis_db).move("bank", "production", 2)
+        other_process(redis_db).add_version("fresh", KEY3, model())
         started = time.monotonic()
-        while references.resolve("bank").key != KEY2:
-            assert time.monotonic() - started < 0.1, "the move did not arrive within 100 ms"
+        while references.resolve("bank").key != KEY2 or references.resolve("fresh") is None:
+            assert time.monotonic() - started < 0.1, "the changes did not arrive within 100 ms"
             time.sleep(0.001)
     finally:
         watch.stop()
