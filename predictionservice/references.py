@@ -19,7 +19,15 @@ from functools import lru_cache
 from typing import Any
 
 from predictionservice.defaults import REFERENCE_CACHE
-from predictionservice.registry import ENTRY, PRODUCTION, Registry, parse_reference, unknown_alias, unknown_version
+from predictionservice.registry import (
+    ENTRY,
+    MAX_REFERENCE,
+    PRODUCTION,
+    Registry,
+    parse_reference,
+    unknown_alias,
+    unknown_version,
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ class References:
         answered = self._answers.get(ref, _MISS)
         if answered is not _MISS and self._trusted():
             return answered
-        parsed = _parsed(ref)
+        parsed = _parsed(ref) if len(ref) <= MAX_REFERENCE else None  # a path's text can be any length
         if parsed is None:
             return None
         name, alias, version = parsed

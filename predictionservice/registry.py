@@ -56,6 +56,8 @@ TOKENS = "__registry_tokens__"
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
 ALIAS = r"[a-z][a-z0-9_-]{0,31}"
 VERSION = r"[1-9][0-9]{0,8}"
+MAX_VERSION_DIGITS = 9
+MAX_REFERENCE = 64 + 1 + 32  # name@alias, the longest reference: longer text is a key, never parsed
 _NAME = re.compile(NAME)
 _ALIAS = re.compile(ALIAS)
 _MODEL_KEY = re.compile(r"[0-9a-fA-F]{32}")  # a model key's form (a job id): never a name
@@ -101,7 +103,7 @@ def parse_reference(ref: str) -> tuple[str, str | None, int | None] | None:
     """(name, alias, version) of a reference: ``name@alias``, ``name/version`` or a bare
     ``name`` (alias and version None: production, if the name is registered); None for a model
     key's form or any text that names no model of the registry."""
-    if is_model_key(ref):
+    if len(ref) > MAX_REFERENCE or is_model_key(ref):
         return None
     if _NAME.fullmatch(ref):
         return ref, None, None

@@ -284,7 +284,8 @@ def test_reference_forms():
     assert parse_reference("bank") == ("bank", None, None)
     assert parse_reference("bank@production") == ("bank", "production", None)
     assert parse_reference("bank/3") == ("bank", None, 3)
-    for key_or_nothing in ["a" * 32, "a" * 32 + "@production", "bank/0", "bank@Prod", "bank/x", "my:key", "@x"]:
+    assert parse_reference("a" * 64 + "@" + "b" * 32) == ("a" * 64, "b" * 32, None)  # the longest
+    for key_or_nothing in ["a" * 32, "a" * 32 + "@production", "bank/0", "bank@Prod", "bank/x", "my:", "k" * 10_000]:
         assert parse_reference(key_or_nothing) is None, key_or_nothing
 
 

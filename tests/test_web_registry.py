@@ -193,6 +193,8 @@ def test_v2_by_name_and_by_version(client, named):
     missing = client.get(f"/v2/models/{name}/versions/9")
     assert missing.status_code == 404 and "versions: 1, 2" in missing.json()["error"]
     assert client.post(f"/v2/models/{name}/versions/x/infer", json=infer_body()).status_code == 404
+    assert client.get(f"/v2/models/{name}/versions/{'9' * 5000}").status_code == 404  # no int() of 5,000 digits
+    assert client.get("/models/" + "k" * 10_000).status_code == 404
     by_key = client.post(f"/v2/models/{keys[0]}/infer", json=infer_body()).json()
     assert by_key["model_name"] == keys[0] and by_key["model_version"] == "1" and "model" not in by_key
 

@@ -19,7 +19,7 @@ from predictionservice import openinference
 from predictionservice.exceptions import InvalidRequest, NotFound, shown
 from predictionservice.openapi import VERSION
 from predictionservice.prediction import checked_key
-from predictionservice.registry import is_model_key
+from predictionservice.registry import MAX_VERSION_DIGITS, is_model_key
 from web.jsonio import json_body, json_response
 from web.services import services
 
@@ -98,7 +98,7 @@ def _metadata(ref: str) -> dict[str, Any]:
 def _versioned(name: str, version: str) -> str:
     """The reference of a name's version (V2's /models/<name>/versions/<v>): its form is checked
     where it is resolved, so a key or a version that is no number names no model (404)."""
-    if not version.isdigit() or is_model_key(name):
+    if not (version.isdigit() and len(version) <= MAX_VERSION_DIGITS) or is_model_key(name):
         raise NotFound(f"model {shown(name)} has no version {shown(version)}")
     return f"{name}/{int(version)}"
 
