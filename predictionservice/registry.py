@@ -46,7 +46,7 @@ from predictionservice.exceptions import (
     UnknownVersion,
     shown,
 )
-from predictionservice.modelstore import ModelStore
+from predictionservice.modelstore import RESERVED, ModelStore
 
 ENTRY = "__registry__:"  # + name: the entry; also the change message of the name
 NAMES = "__registry_names__"
@@ -422,6 +422,8 @@ class Registry:
         """Delete a stored model, and its version from its name's entry: refused (AliasInUse, 409
         naming the aliases) while an alias points to it, unless force (a cancelled job's model
         undone: its aliases go too). False when there was no such model."""
+        if key.startswith(RESERVED):
+            return False  # the store's own entries (version tokens, the registry) are no models
         names: list[str] = []
 
         def build(pipe: Any) -> Callable[[Any], Any]:

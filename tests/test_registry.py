@@ -205,6 +205,9 @@ def test_a_model_an_alias_points_to_is_not_deleted(registry, store, redis_db):
     assert [v["version"] for v in registry.show("bank")["versions"]] == [1]
     assert registry.add_version("bank", KEY3, model())["version"] == 3  # numbers are never reused
     assert registry.delete_model("d" * 32) is False
+    for reserved in ["__versions__", "__registry_names__", "__registry__:bank", "__registry_keys__"]:
+        assert registry.delete_model(reserved) is False
+    assert registry.show("bank")["aliases"] == {"production": 1, "candidate": 3} and store.count() == 2
     assert store.delete(KEY1) is True  # the store alone knows no names (the worker's undo of a plain job)
 
 

@@ -195,6 +195,15 @@ def test_v2_by_name_and_by_version(client, named):
     assert client.post(f"/v2/models/{name}/versions/x/infer", json=infer_body()).status_code == 404
     assert client.get(f"/v2/models/{name}/versions/{'9' * 5000}").status_code == 404  # no int() of 5,000 digits
     assert client.get("/models/" + "k" * 10_000).status_code == 404
+
+
+def test_the_stores_own_entries_are_no_models(client, named):
+    name, keys = named
+    for reserved in ["__versions__", "__registry_names__", f"__registry__:{name}", "__registry_keys__"]:
+        assert client.get(f"/models/{reserved}").status_code == 404
+        assert client.request("DELETE", f"/models/{reserved}").status_code == 404
+    assert client.get(f"/registry/{name}").json()["aliases"] == {"production": 1, "candidate": 2}
+    assert predict(client, keys[0]).status_code == 200
     by_key = client.post(f"/v2/models/{keys[0]}/infer", json=infer_body()).json()
     assert by_key["model_name"] == keys[0] and by_key["model_version"] == "1" and "model" not in by_key
 
