@@ -100,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.ratio("batch: alias / key", "batch_alias_requests_per_s", "batch_key_requests_per_s")
         bench.section("(c) in process: Predictions.answer (the core /predict/ calls), no HTTP")
         in_process(bench, params, {way: json.loads(body) for way, body in single.items()}, args)
-        bench.ratio("in process: name / key", "answer_name_per_s", "answer_key_per_s", ">= 0.97")
-        bench.ratio("in process: alias / key", "answer_alias_per_s", "answer_key_per_s", ">= 0.97")
+        # The core alone, no goal: the issue's 3 % is of /predict/'s throughput, (a) above.
+        bench.ratio("in process: name / key", "answer_name_per_s", "answer_key_per_s")
+        bench.ratio("in process: alias / key", "answer_alias_per_s", "answer_key_per_s")
         bench.save()
     return 0
 

@@ -95,7 +95,8 @@ class Services:
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
 
     def _model_watch(self, params: dict[str, Any]) -> ModelWatch | None:
-        """The subscription that lets the predictor cache skip the per-request version check."""
+        """The subscription that lets the predictor cache and the references skip their
+        per-request checks (a model's version token, a name's token)."""
         if not params["model_watch"]:
             return None
         return ModelWatch(
