@@ -5,6 +5,8 @@ each answer made from a reference carries. Models are stored directly, as traini
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import pytest
@@ -219,3 +221,36 @@ def test_the_openapi_document_has_the_registry(client):
     assert set(paths["/registry/{name}/aliases/{alias}"]) == {"parameters", "put", "delete"}
     assert "409" in paths["/models/{key}"]["delete"]["responses"]
     assert "/v2/models/{key}/versions/{version}/infer" in paths
+
+
+def test_an_alias_moved_under_load_fails_no_request_and_each_answer_says_its_version(client, named):
+    """docs/API.md: "while it moves under load no request fails, and each answer comes whole from
+    the old or the new version (its model says which)". Version 1 says no, version 2 yes."""
+    name, keys = named
+    registry = client.app.extensions["prediction_service"].registry
+    answers: list = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        own = client.app.test_client()
+        while not stop.is_set():
+            reply = own.post("/predict/", json={"modelkey": name, "record": RECORD})
+            answers.append((reply.status_code, reply.get_json()))
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for move in range(20):
+        registry.move(name, "production", 2 - move % 2)
+        seen = len(answers)
+        while len(answers) < seen + 4 and all(t.is_alive() for t in threads):  # answers between the moves
+            time.sleep(0.001)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert answers and all(status == 200 for status, _ in answers)
+    for _, answer in answers:
+        version = answer["model"]["version"]
+        assert answer["label"] == ("no" if version == 1 else "yes")
+        assert answer["model"]["model_key"] == keys[version - 1]
+    assert {answer["model"]["version"] for _, answer in answers} == {1, 2}
