@@ -43,6 +43,7 @@ from predictionservice.jobstore import iso
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients
 from predictionservice.redisclient import through_outage
+from predictionservice.registry import Registry
 from predictionservice.validation import Validator, job_schema
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}\Z")
@@ -186,7 +187,12 @@ class Algorithm:
                 "seconds": round(time.monotonic() - started, 3),
             },
         }
-        through_outage(lambda: resources.models.save(handler.job_id, model), f"saving model {handler.job_id}")
+        name = job.get("model")
+        if name:  # the name's next version, in the very transaction that stores the model
+            registry = Registry(resources.models)
+            through_outage(lambda: registry.add_version(name, handler.job_id, model), f"saving model {handler.job_id}")
+        else:
+            through_outage(lambda: resources.models.save(handler.job_id, model), f"saving model {handler.job_id}")
         return model
 
     # -------------------------------------------------------------------------- batch scoring

@@ -19,12 +19,12 @@ from typing import Any
 from flask import Flask
 
 from predictionservice.config import load_parameters
-from web import datasets, jobs, meta, metrics, models, pages, prediction, requestid, v2
+from web import datasets, jobs, meta, metrics, models, pages, prediction, registry, requestid, v2
 from web.errors import register_errors
 from web.guard import guard
 from web.services import EXTENSION, Services
 
-BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, datasets.bp, meta.bp, v2.bp, metrics.bp)
+BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, registry.bp, datasets.bp, meta.bp, v2.bp, metrics.bp)
 
 
 def modelservice(params: dict[str, Any] | None = None) -> Flask:

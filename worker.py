@@ -37,6 +37,7 @@ from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobSto
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, MongoTargets
 from predictionservice.redisclient import connect
+from predictionservice.registry import Registry
 from predictionservice.tempcollections import recover_in_background
 from reaper import start_reaper
 
@@ -236,17 +237,40 @@ def train(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
     typed job's (or the plain document a previous version queued)."""
     job = TrainingJob.from_message(message, task.factory.algorithm_class, task.targets.resolve)
 
+    name = job.document.get("model")
+
     def work(handler: MessageHandler) -> dict[str, Any]:
         model = task.factory.train(job, task.resources, handler)
+        key = model["model_key"]
         return {
-            "undo": lambda: task.resources.models.delete(model["model_key"]),
-            "message": f"model {model['model_key']} trained: {headline(model)}",
+            "undo": lambda: undo_model(task.resources.models, key, name),
+            "message": f"model {key} trained: {headline(model)}{version_words(task.resources.models, key, name)}",
             "model_key": model["model_key"],
             "metrics": model["metrics"],
             "invalid_rows": model["training"]["invalid_rows"],
         }
 
     return run_job(task, job, work)
+
+
+def undo_model(models: ModelStore, key: str, name: str | None) -> None:
+    """A cancelled job's model goes, and with it its version and the aliases on it."""
+    if name:
+        Registry(models).delete_model(key, force=True)
+    else:
+        models.delete(key)
+
+
+def version_words(models: ModelStore, key: str, name: str | None) -> str:
+    """What a named job's final message adds: the version its model became."""
+    if not name:
+        return ""
+    try:
+        entry = Registry(models).entry(name)
+    except ServiceError:  # removed meanwhile
+        return ""
+    found = next((v["version"] for v in entry["versions"] if v["model_key"] == key), None)
+    return f"; version {found} of {name!r}" if found is not None else ""
 
 
 # The held-out metric a training job's final message quotes, by task.

@@ -301,6 +301,22 @@ JOB_CANCEL_POLL = 1.0  # seconds between a running job's looks for a cancel (DEL
 PREDICT_CHUNK_VALUES = 1_000_000
 QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait
 
+# The registry of named models (docs/API.md, "Named models"; predictionservice.registry): the
+# promotion policy a new name starts with. The metric follows the name's task unless a PUT
+# /registry/<name>/policy chose one; lower is better for the metrics listed below.
+POLICY_METRICS = {"binary": "auc", "multiclass": "log_loss", "regression": "rmse"}
+POLICY_MIN_DELTA = 0.0  # a new version must beat production by more than this (0: strictly better)
+POLICY_AUTO_PROMOTE = True  # the gate moves production itself when a new version wins
+LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+# The held-out metrics a policy may compare, by task (what training measures: docs/API.md).
+TASK_METRICS = {
+    "binary": ("auc", "area_under_pr", "accuracy", "log_loss"),
+    "multiclass": ("accuracy", "f1", "log_loss"),
+    "regression": ("rmse", "mae", "r2"),
+}
+REGISTRY_HISTORY = 1000  # alias moves a name keeps (newest first); older ones are dropped
+REFERENCE_CACHE = 4096  # names whose resolution a web process keeps (references.References)
+
 # Not settings: names of the environment variables read outside the table above.
 PARAMETERS_FILE_ENV = "PARAMETERS_FILE"  # path of parameters.json for the worker and make run
 DEFAULT_PARAMETERS_FILE = "parameters.json"

@@ -130,6 +130,30 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class UnknownName(NotFound):
+    """A reference to a named model (docs/API.md, "Named models") no registry entry has."""
+
+
+class UnknownAlias(NotFound):
+    """A name's alias that points nowhere: the message names the aliases it has."""
+
+
+class UnknownVersion(NotFound):
+    """A version a name does not have (never made, or its model deleted): the message names those it has."""
+
+
+class BadName(InvalidRequest):
+    """A model name not of the registry's form (1-64 of A-Za-z0-9._-, not a model key's 32 hex)."""
+
+
+class BadAlias(InvalidRequest):
+    """An alias not of the form [a-z][a-z0-9_-]{0,31}."""
+
+
+class AliasInUse(Conflict):
+    """A model an alias points to cannot be deleted: the alias must move first."""
+
+
 class NotExplainable(Conflict):
     """A model stored before explanations existed: it must be retrained to be explained."""
 

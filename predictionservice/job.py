@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from predictionservice.exceptions import InvalidRequest
 from predictionservice.mongotarget import CollectionRef, redact
+from predictionservice.registry import check_name
 from predictionservice.validation import JOB_VALIDATOR, PREDICTALL_VALIDATOR
 
 # A job's collection spec ('db.collection' or a mongodb:// URI) and its field -> where it is.
@@ -49,6 +50,8 @@ def lineage_of(document: Mapping[str, Any]) -> dict[str, Any]:
         "input_collection": document.get("inputCollection"),
         "output_collection": document.get("outputCollection"),
         "model_key": document.get("modelkey"),
+        "model": document.get("model"),
+        "reference": document.get("reference"),
         "label": label.get("key"),
         "description": document.get("description"),
         "tags": document.get("tags"),
@@ -133,6 +136,8 @@ class TrainingJob(_Job, kind="training", task="prediction_service.train"):
         """The job a client's document asks for, or the 4xx that names what is wrong with it:
         the document's form, an algorithm this server does not offer, fields or a label the
         algorithm cannot take, a collection that may not be used."""
+        if isinstance(document, Mapping) and "model" in document:  # named before the schema's terser words
+            check_name(document["model"])
         JOB_VALIDATOR.check(document, "job document")
         algorithm = algorithms(document["name"])
         parser = algorithm.check(document)  # its own fields, and a label it can learn

@@ -9,16 +9,27 @@ from typing import Any
 
 from predictionservice.exceptions import NotFound, shown
 from predictionservice.modelstore import ModelStore, detail
+from predictionservice.references import Resolved
+from predictionservice.registry import Registry
 
 
 class Models:
-    """The stored models of one model store; a missing one is NotFound, in the API's words."""
+    """The stored models of one model store; a missing one is NotFound, in the API's words. With
+    a registry, a model is also found by a named model's reference (references: the resolver),
+    and a version an alias points to is not deleted."""
 
-    def __init__(self, store: ModelStore):
+    def __init__(self, store: ModelStore, registry: Registry | None = None, references: Any = None):
         self.store = store
+        self.registry = registry
+        self.references = references
 
     def listing(self) -> list[dict[str, Any]]:
         return self.store.summaries()
+
+    def resolve(self, ref: str) -> tuple[str, Resolved | None]:
+        """The model key ref names, and what it resolved (None: ref is a key)."""
+        resolved = self.references.resolve(ref) if self.references is not None else None
+        return (ref, None) if resolved is None else (resolved.key, resolved)
 
     def stored(self, key: str) -> dict[str, Any]:
         """The model as stored (its schema, parameters and numbers)."""
@@ -27,10 +38,18 @@ class Models:
             raise NotFound(f"model {shown(key)} not found")
         return loaded[0]
 
-    def show(self, key: str) -> dict[str, Any]:
-        """The model as GET /models/<key> shows it."""
-        return detail(key, self.stored(key))
+    def show(self, ref: str) -> dict[str, Any]:
+        """The model as GET /models/<ref> shows it; a named model's says which version it is."""
+        key, resolved = self.resolve(ref)
+        shown_model = detail(key, self.stored(key))
+        if resolved is not None:
+            shown_model["model"] = resolved.shown()
+        return shown_model
 
-    def delete(self, key: str) -> None:
-        if not self.store.delete(key):
+    def delete(self, ref: str) -> None:
+        """Delete a model (and its version from its name): AliasInUse (409) while an alias
+        points to it."""
+        key, _ = self.resolve(ref)
+        deleted = self.registry.delete_model(key) if self.registry is not None else self.store.delete(key)
+        if not deleted:
             raise NotFound(f"model {shown(key)} not found")

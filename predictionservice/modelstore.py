@@ -92,13 +92,20 @@ class ModelStore:
         self.listeners: list[Callable[[str], None]] = []  # called with the key after each change
 
     def save(self, key: str, model: dict[str, Any]) -> str:
-        version = uuid.uuid4().hex
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.set(self.prefix + key, json.dumps(model, separators=(",", ":")))
-            pipe.hset(self.versions, key, version)
-            pipe.publish(self.channel, key)
+            version = self.queue_save(pipe, key, model)
             pipe.execute()
         self._changed(key)
+        return version
+
+    def queue_save(self, pipe: Any, key: str, model: dict[str, Any]) -> str:
+        """The writes of a save, queued on a transaction's pipeline (the registry adds a version
+        in the same MULTI/EXEC): the model, its new version token and the change message. The
+        caller executes it, then calls ``_changed(key)``."""
+        version = uuid.uuid4().hex
+        pipe.set(self.prefix + key, json.dumps(model, separators=(",", ":")))
+        pipe.hset(self.versions, key, version)
+        pipe.publish(self.channel, key)
         return version
 
     def _changed(self, key: str) -> None:
@@ -129,12 +136,20 @@ class ModelStore:
         if _reserved(key):
             return False
         with self.client.pipeline(transaction=True) as pipe:
-            pipe.delete(self.prefix + key)
-            pipe.hdel(self.versions, key)
-            pipe.publish(self.channel, key)
+            self.queue_delete(pipe, key)
             deleted, _, _ = pipe.execute()
         self._changed(key)
         return bool(deleted)
+
+    def queue_delete(self, pipe: Any, key: str) -> None:
+        """The writes of a delete, queued on a transaction's pipeline (three replies: the
+        deleted count first)."""
+        pipe.delete(self.prefix + key)
+        pipe.hdel(self.versions, key)
+        pipe.publish(self.channel, key)
+
+    def exists(self, key: str) -> bool:
+        return not _reserved(key) and bool(self.client.exists(self.prefix + key))
 
     def count(self) -> int:
         """How many models the store holds: one version token each, so one HLEN, no scan."""

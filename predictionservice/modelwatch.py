@@ -1,8 +1,10 @@
 """Model changes pushed to every web process, so a cached predictor needs no Redis call per request.
 
 The model store publishes a model's key on its channel in the same transaction that saves or
-deletes it. A web process subscribes once (one connection, one daemon thread) and evicts that key
-from its predictor cache as each message arrives: a sub-millisecond push instead of the version
+deletes it, and the registry of named models publishes ``__registry__:<name>`` with each change
+of a name (predictionservice.registry). A web process subscribes once (one connection, one daemon
+thread) and evicts that key from its predictor cache, or that name's resolutions from its
+references (predictionservice.references), as each message arrives: a sub-millisecond push instead of the version
 token's ``HGET`` on every prediction (about 100 µs, most of what /predict/ cost over a bare
 endpoint).
 

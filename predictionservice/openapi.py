@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from predictionservice.defaults import TASK_METRICS
 from predictionservice.exceptions import STATUS
 from predictionservice.jobstore import KINDS, MAX_LIST, STATES
 from predictionservice.openinference import DATATYPES, inference_request_schema
@@ -84,6 +85,12 @@ JOB_STATUS = {
         },
     },
 }
+NAMED = {
+    "type": "object",
+    "required": ["name", "version", "model_key"],
+    "description": "the named model's version that answered (answers made from a reference)",
+    "properties": {"name": {"type": "string"}, "version": {"type": "integer"}, "model_key": {"type": "string"}},
+}
 EXPLANATION = {
     "type": "object",
     "required": ["base", "contributions", "output"],
@@ -125,11 +132,15 @@ REGRESSION = {
 PREDICTION = {"oneOf": [CLASSIFICATION, {**REGRESSION, "not": {"required": ["label"]}}]}
 PREDICT_RESPONSE = {
     "oneOf": [
-        {"allOf": [{"type": "object", "properties": {"modelkey": {"type": "string"}}}, PREDICTION]},
+        {"allOf": [{"type": "object", "properties": {"modelkey": {"type": "string"}, "model": NAMED}}, PREDICTION]},
         {
             "type": "object",
             "required": ["modelkey", "predictions"],
-            "properties": {"modelkey": {"type": "string"}, "predictions": {"type": "array", "items": PREDICTION}},
+            "properties": {
+                "modelkey": {"type": "string"},
+                "model": NAMED,
+                "predictions": {"type": "array", "items": PREDICTION},
+            },
         },
     ]
 }
@@ -196,6 +207,7 @@ MODEL = {
         "parameters": JOB,
         "metrics": {"type": "object"},
         "training": {"type": "object"},
+        "model": NAMED,
     },
 }
 DATASET = {
@@ -228,6 +240,74 @@ HEALTH = {
         "workers": {"type": "integer", "description": "Celery workers that answered the last background ping"},
         "worker_names": {"type": "array", "items": {"type": "string"}, "description": "their names (-n)"},
     },
+}
+
+VERSION_ENTRY = {
+    "type": "object",
+    "required": ["version", "model_key", "created_at", "metrics", "decision"],
+    "properties": {
+        "version": {"type": "integer", "minimum": 1},
+        "model_key": {"type": "string"},
+        "created_at": {"type": ["string", "null"]},
+        "metrics": {"type": ["object", "null"]},
+        "decision": {"type": ["object", "null"], "description": "the promotion gate's (null until it decided)"},
+    },
+}
+POLICY = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "metric": {
+            "enum": sorted({m for ms in TASK_METRICS.values() for m in ms}),
+            "description": "a held-out metric of the name's task (default: auc binary, log_loss multi-class, rmse "
+            "regression; lower is better for log_loss, rmse, mae)",
+        },
+        "min_delta": {"type": "number", "minimum": 0, "description": "how much better a new version must be"},
+        "auto_promote": {"type": "boolean", "description": "whether a better version takes production itself"},
+    },
+}
+REGISTRY_ENTRY = {
+    "type": "object",
+    "required": ["name", "aliases", "policy", "schedule", "versions", "history"],
+    "properties": {
+        "name": {"type": "string"},
+        "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "policy": {**POLICY, "minProperties": 0, "additionalProperties": True},
+        "schedule": {"type": ["object", "null"]},
+        "versions": {"type": "array", "items": VERSION_ENTRY},
+        "history": {
+            "type": "array",
+            "description": "alias moves, newest first",
+            "items": {
+                "type": "object",
+                "required": ["time", "alias", "from", "to", "why"],
+                "properties": {
+                    "time": {"type": "string"},
+                    "alias": {"type": "string"},
+                    "from": {"type": ["integer", "null"]},
+                    "to": {"type": ["integer", "null"]},
+                    "why": {"type": "string", "description": "manual, promoted, first version, new version"},
+                },
+            },
+        },
+    },
+}
+REGISTRY_SUMMARY = {
+    "type": "object",
+    "required": ["name", "aliases", "versions", "latest"],
+    "properties": {
+        "name": {"type": "string"},
+        "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "versions": {"type": "integer", "description": "how many versions it has"},
+        "latest": {"oneOf": [VERSION_ENTRY, {"type": "null"}]},
+    },
+}
+ALIAS_MOVE = {
+    "type": "object",
+    "required": ["version"],
+    "additionalProperties": False,
+    "properties": {"version": {"type": "integer", "minimum": 1}},
 }
 
 V2_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
@@ -287,10 +367,12 @@ _V2_ERRORS = {
 _ERRORS = {
     "400": "malformed JSON, or a field missing or of the wrong type (the message names it)",
     "401": "missing or wrong bearer token (when a token is configured)",
-    "404": "unknown job, model or dataset",
+    "404": "unknown job, model or dataset; a named model's unknown name, alias or version (the message names those "
+    "it has)",
     "405": "wrong method",
-    "409": "an append whose _id is already stored (nothing was merged), a cancel of a job that already ended, or "
-    "an explanation asked of a model stored before explanations existed (retrain it)",
+    "409": "an append whose _id is already stored (nothing was merged), a cancel of a job that already ended, "
+    "an explanation asked of a model stored before explanations existed (retrain it), or a delete of a model an "
+    "alias points to (the message names the alias)",
     "413": "body too large",
     "415": "wrong content type",
     "429": "the job queue is full: try again after Retry-After seconds",
@@ -324,7 +406,14 @@ PATH_PARAMETERS = {
     "job_id": _path_param("job_id", "a job id issued by POST /train/ or POST /predictall/"),
     "db": _path_param("db", "database (not admin, local or config)"),
     "collection": _path_param("collection", "collection"),
-    "key": _path_param("key", "model key (the id of the training job)"),
+    "key": _path_param(
+        "key",
+        "model key (the id of the training job), or a named model: <name> (its production version), "
+        "<name>@<alias>, <name>/<version>",
+    ),
+    "name": _path_param("name", "a model name (1-64 of A-Za-z0-9._-, starting with a letter or digit)"),
+    "alias": _path_param("alias", "an alias of the name's versions ([a-z][a-z0-9_-]{0,31}): production, candidate"),
+    "version": _path_param("version", "a version number of the named model (1, 2, ...)"),
 }
 
 
@@ -368,6 +457,7 @@ def operations(job: dict[str, Any], max_records: int) -> dict[str, dict[str, Any
         **_job_operations(job),
         **_prediction_operations(max_records),
         **_model_operations(),
+        **_registry_operations(),
         **_dataset_operations(),
         **_service_operations(),
         **_v2_operations(max_records),
@@ -505,7 +595,41 @@ def _model_operations() -> dict[str, Any]:
             {"200": _json(MODEL, "the model"), **_errors("401", "404", "503")},
         ),
         "models.delete_model": _op(
-            "Delete a model", {"204": {"description": "deleted"}, **_errors("401", "404", "503")}
+            "Delete a model (409 while an alias of a named model points to it)",
+            {"204": {"description": "deleted"}, **_errors("401", "404", "409", "503")},
+        ),
+    }
+
+
+def _registry_operations() -> dict[str, Any]:
+    entry = _json(REGISTRY_ENTRY, "the name's entry")
+    listed = {"type": "object", "properties": {"models": {"type": "array", "items": REGISTRY_SUMMARY}}}
+    return {
+        "registry.list_names": _op(
+            "The named models, with their aliases, version counts and latest versions",
+            {"200": _json(listed, "names, by name"), **_errors("401", "503")},
+        ),
+        "registry.show_name": _op(
+            "A named model: aliases, policy, schedule, versions and the history of alias moves",
+            {"200": entry, **_errors("400", "401", "404", "503")},
+        ),
+        "registry.delete_name": _op(
+            "Remove a name (its models stay under their keys)",
+            {"204": {"description": "removed"}, **_errors("400", "401", "404", "503")},
+        ),
+        "registry.move_alias": _op(
+            "Point an alias at a version (kept in the history, why 'manual')",
+            {"200": entry, **_errors("400", "401", "404", "413", "415", "503")},
+            requestBody=_body(ALIAS_MOVE),
+        ),
+        "registry.delete_alias": _op(
+            "Remove an alias",
+            {"204": {"description": "removed"}, **_errors("400", "401", "404", "503")},
+        ),
+        "registry.put_policy": _op(
+            "Change the name's promotion policy",
+            {"200": entry, **_errors("400", "401", "404", "413", "415", "503")},
+            requestBody=_body(POLICY),
         ),
     }
 
@@ -627,6 +751,18 @@ def _v2_operations(max_records: int) -> dict[str, Any]:
         "v2.infer": _op(
             "V2: score the rows of one input per feature, as /predict/ would",
             _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "409", "413", "415", "503"),
+            requestBody=_body(inference_request_schema(max_records)),
+        ),
+        "v2.version_metadata": _op(
+            "V2: metadata of one version of a named model", _v2(V2_MODEL, "inputs and outputs", "401", "404", "503")
+        ),
+        "v2.version_ready": _op(
+            "V2: one version of a named model can be served",
+            _v2(_flag("ready", name={"type": "string"}), "ready", "401", "404", "503"),
+        ),
+        "v2.version_infer": _op(
+            "V2: score with one version of a named model",
+            _v2(V2_INFER_RESPONSE, "the requested outputs", "400", "401", "404", "413", "415", "503"),
             requestBody=_body(inference_request_schema(max_records)),
         ),
     }

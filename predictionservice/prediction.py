@@ -6,7 +6,8 @@ scheduler or a worker can call it the same way, with the collaborators it built 
 
 ``Predictions`` is built once from its collaborators: the predictor cache (anything with
 ``get(key)`` answering a predictor or raising NotFound), the request validators, the cap on an
-answer's probabilities and the metrics that count the records scored (None: not counted)."""
+answer's probabilities and the metrics that count the records scored (None: not counted), and
+the resolver of named models' references (``references.References``; None: model keys only)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from predictionservice import openinference
 from predictionservice.exceptions import InvalidRequest, NotFound, PayloadTooLarge, RecordError, shown
+from predictionservice.references import Resolved
 from predictionservice.validation import KEY_PATTERN
 
 _KEY = re.compile(KEY_PATTERN)
@@ -32,31 +34,44 @@ class Predictions:
         max_answer_probabilities: int,
         metrics: Any = None,
         infer_validator: Any = None,
+        references: Any = None,
     ):
         self.predictors = predictors
+        self.references = references
         self.validator = validator
         self.infer_validator = infer_validator
         self.max_answer_probabilities = max_answer_probabilities
         self.metrics = metrics
 
+    def resolve(self, ref: str) -> tuple[str, Resolved | None]:
+        """The model key a request's modelkey names (a key as it is, or a named model's
+        reference resolved), and what it resolved (None for a key)."""
+        resolved = self.references.resolve(ref) if self.references is not None else None
+        return (ref, None) if resolved is None else (resolved.key, resolved)
+
     def answer(self, body: Any) -> dict[str, Any]:
-        """The answer to a prediction request: what POST /predict/ sends and the model page shows."""
+        """The answer to a prediction request: what POST /predict/ sends and the model page shows.
+        One made from a named model's reference says which version served it (``model``)."""
         self.validator.check(body, "prediction request")
-        key = body["modelkey"]
+        ref = body["modelkey"]
+        key, resolved = self.resolve(ref)
         predictor = self.predictors.get(key)
         check_schema(body, predictor)
         top = body.get("top_probabilities")
+        head = {"modelkey": ref} if resolved is None else {"modelkey": ref, "model": resolved.shown()}
         if body.get("explain"):
-            return self.explained(key, predictor, body, top)
+            return self.explained(head, predictor, body, top)
         if "record" in body:
             self.check_answer_size(predictor, 1, top)
             one = predictor.predict_one(body["record"], top)
             self.counted(predictor, 1)
-            return {"modelkey": key, **one}
+            return {**head, **one}
         self.check_answer_size(predictor, len(body["records"]), top)
-        return {"modelkey": key, "predictions": self.score(predictor, body["records"], top)}
+        return {**head, "predictions": self.score(predictor, body["records"], top)}
 
-    def explained(self, key: str, predictor: Any, body: Mapping[str, Any], top: int | None) -> dict[str, Any]:
+    def explained(
+        self, head: dict[str, Any], predictor: Any, body: Mapping[str, Any], top: int | None
+    ) -> dict[str, Any]:
         """``answer`` with ``"explain": true``: each answer gets its ``explanation``. Apart from
         the answers' shape, a path of its own, so /predict/ without it does no extra work."""
         if "record" in body:
@@ -64,20 +79,28 @@ class Predictions:
             one = predictor.predict_one(body["record"], top)  # a bad record: the same error as without explain
             one["explanation"] = predictor.explanations([body["record"]])[0]
             self.counted(predictor, 1)
-            return {"modelkey": key, **one}
+            return {**head, **one}
         records = body["records"]
         self.check_answer_size(predictor, len(records), top)
         answers = predictor.predict(records, top)
         for answer, explanation in zip(answers, predictor.explanations(records), strict=True):
             answer["explanation"] = explanation
         self.counted(predictor, len(answers))
-        return {"modelkey": key, "predictions": answers}
+        return {**head, "predictions": answers}
 
-    def infer(self, key: str, body: Any) -> dict[str, Any]:
-        """The Open Inference Protocol V2 answer for the model key: the same predictor, the same
-        cap and the same count as ``answer``, so the two protocols answer alike."""
+    def infer(self, ref: str, body: Any) -> dict[str, Any]:
+        """The Open Inference Protocol V2 answer for the model key or reference: the same
+        predictor, the same cap and the same count as ``answer``, so the two protocols answer
+        alike. A named model's answer carries its name, its version and ``model``."""
         if self.infer_validator is not None:
             self.infer_validator.check(body, "inference request")
+        key, resolved = self.resolve(ref)
+        answered = self._infer(key, body)
+        if resolved is not None:
+            answered.update(model_name=resolved.name, model_version=str(resolved.version), model=resolved.shown())
+        return answered
+
+    def _infer(self, key: str, body: Any) -> dict[str, Any]:
         predictor = self.predictors.get(checked_key(key))
         rows = openinference.records(key, body, predictor.parser)
         wanted = openinference.wanted_outputs(key, body, predictor.parser)

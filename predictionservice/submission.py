@@ -9,6 +9,7 @@ Each answers the job's id, or raises the 4xx/429/503 that names what to change.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,11 +74,18 @@ def submit_scoring(
     mongo: MongoClients,
     queue: JobQueue,
     origin: Origin,
+    references: Any = None,
 ) -> str:
     """Check a batch scoring request and queue it: its id. predictors gives the stored model's
     predictor by key (NotFound when there is none); a schema in the request must agree with it,
-    and the input must hold a document."""
+    and the input must hold a document. A named model's reference is resolved now (references,
+    ``references.References``): the job runs the version it named at submission, and records
+    the model key, the reference and the version."""
     job = ScoringJob.from_document(document, resolve)
+    resolved = references.resolve(job.modelkey) if references is not None else None
+    if resolved is not None:
+        named = {"modelkey": resolved.key, "reference": job.modelkey, "model": resolved.shown()}
+        job = dataclasses.replace(job, document={**job.document, **named})
     _reachable(job.source, mongo, "inputCollection")
     _reachable(job.target, mongo, "outputCollection")
     predictor = predictors.get(job.modelkey)

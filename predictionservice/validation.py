@@ -20,10 +20,19 @@ from jsonschema.exceptions import best_match
 
 from predictionservice.defaults import MAX_SCHEMA_ERRORS
 from predictionservice.exceptions import InvalidJSON, InvalidRequest, shown
+from predictionservice.registry import ALIAS, NAME, VERSION
 
 MAX_DEPTH = 64
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+# What a request may name a model by: a model key, or a named model's reference (docs/API.md,
+# "Named models": name@alias, name/version; a bare name is a key's form already).
+REF_PATTERN = rf"^(?:[A-Za-z0-9_.:-]{{1,128}}|{NAME}(?:@{ALIAS}|/{VERSION}))$"
+MODEL_REF = {
+    "type": "string",
+    "pattern": REF_PATTERN,
+    "description": "a model key, or a named model: <name> (its production version), <name>@<alias>, <name>/<version>",
+}
 # A field name MongoDB stores and Spark selects: no '$' first, no '.', NUL, ',' (the reader's list of
 # fields is comma-separated) or backtick (Spark quotes a column name in backticks).
 FIELD_KEY = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": r"^[^$.,`\u0000][^.,`\u0000]*$"}
@@ -84,6 +93,12 @@ JOB_FIELDS: dict[str, Any] = {
     "holdoutFraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 0.5},
     "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
     "description": {"type": "string", "maxLength": 2000, "description": "what the model is for, kept with it"},
+    "model": {
+        "type": "string",
+        "pattern": f"^{NAME}$",
+        "description": "a model name: when the job completes, its model becomes the name's next version "
+        "(1-64 of A-Za-z0-9._-, starting with a letter or digit, not 32 hexadecimal characters)",
+    },
     "tags": {
         "type": "array",
         "maxItems": 20,
@@ -124,7 +139,7 @@ def predict_schema(max_records: int) -> dict[str, Any]:
         "type": "object",
         "required": ["modelkey"],
         "properties": {
-            "modelkey": {"type": "string", "pattern": KEY_PATTERN},
+            "modelkey": MODEL_REF,
             "schema": SCHEMA_BLOCK,
             "record": RECORD,
             "records": {"type": "array", "minItems": 1, "maxItems": max_records, "items": RECORD},
@@ -150,7 +165,7 @@ PREDICTALL = {
     "title": "Batch scoring request",
     "required": ["modelkey", "inputCollection", "outputCollection"],
     "properties": {
-        "modelkey": {"type": "string", "pattern": KEY_PATTERN},
+        "modelkey": MODEL_REF,
         "inputCollection": COLLECTION_SPEC,
         "outputCollection": COLLECTION_SPEC,
         "schema": SCHEMA_BLOCK,

@@ -16,13 +16,15 @@ from celeryapp import make_celery, queue_key
 from localservers import embedded
 from modelfactory import ModelFactory
 from predictionservice.config import pick
-from predictionservice.exceptions import InvalidSchema, NotFound, ServiceUnavailable, TooManyRequests
+from predictionservice.exceptions import BadName, InvalidSchema, NotFound, ServiceUnavailable, TooManyRequests
 from predictionservice.job import ScoringJob, TrainingJob
 from predictionservice.jobqueue import JobQueue, Origin
 from predictionservice.jobstore import FAILED, PENDING, JobStore
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, MongoTargets
 from predictionservice.predictorcache import PredictorCache
+from predictionservice.references import References
+from predictionservice.registry import Registry
 from predictionservice.submission import TrainingLimits, submit_scoring, submit_training
 
 pytestmark = pytest.mark.app
@@ -167,3 +169,41 @@ def test_a_broker_that_cannot_be_reached_is_503_and_the_record_says_so(scheduler
     [record] = [down.jobs.get(key.decode().split(":", 1)[1]) for key in down.redis.scan_iter("job:*")
                 if key.count(b":") == 1]  # fmt: skip
     assert record["status"] == FAILED and "the broker is unreachable" in record["message"]
+
+
+def test_a_scoring_job_by_reference_runs_the_version_named_at_submission(scheduler, mongo_db):
+    """The job records the resolved key, the reference and the version: a later move of the
+    alias does not change what it scores with."""
+    registry = Registry(scheduler.models)
+    model = {"name": "LogisticRegressionWrapper", "schema": SCHEMA, "coefficients": [1.0, 0.5, -0.5],
+             "intercept": 0.1, "task": "binary"}  # fmt: skip
+    registry.add_version("nightly", "a" * 32, model)
+    registry.add_version("nightly", "b" * 32, model)
+    predictors = PredictorCache(scheduler.factory, scheduler.models)
+    request = {"modelkey": "nightly", "inputCollection": f"{mongo_db.name}.rows",
+               "outputCollection": f"{mongo_db.name}.out"}  # fmt: skip
+    job_id = submit_scoring(request, predictors=predictors, resolve=scheduler.resolve, mongo=scheduler.mongo,
+                            queue=scheduler.queue, origin=Origin("scheduler", "nightly-score"),
+                            references=References(registry))  # fmt: skip
+    registry.move("nightly", "production", 2)
+    [(_, args)] = scheduler.queued()
+    job = ScoringJob.from_message(args[0], scheduler.resolve)
+    assert job.modelkey == "a" * 32
+    assert job.document["reference"] == "nightly"
+    assert job.document["model"] == {"name": "nightly", "version": 1, "model_key": "a" * 32}
+    lineage = scheduler.jobs.get(job_id)["lineage"]
+    assert lineage["model_key"] == "a" * 32 and lineage["reference"] == "nightly"
+
+
+def test_a_training_job_names_its_model_and_a_bad_name_queues_nothing(scheduler, mongo_db):
+    job_id = scheduler.train(document(mongo_db.name, model="churn"))
+    assert scheduler.jobs.get(job_id)["lineage"]["model"] == "churn"
+    [(_, args)] = scheduler.queued()
+    assert TrainingJob.from_message(args[0], scheduler.factory.algorithm_class, scheduler.resolve).document[
+        "model"
+    ] == "churn"  # fmt: skip
+    for bad in ["-churn", "0" * 32, "a" * 65, ["churn"]]:
+        with pytest.raises(BadName) as refused:
+            scheduler.train(document(mongo_db.name, model=bad))
+        assert refused.value.details[0]["field"] == "model"
+    assert len(scheduler.queued()) == 1

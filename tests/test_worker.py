@@ -18,7 +18,9 @@ from localservers import embedded
 from predictionservice import failures
 from predictionservice.exceptions import InvalidSchema
 from predictionservice.jobstore import JobStore, job_key
+from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import with_db
+from predictionservice.registry import Registry
 
 
 def test_a_service_error_ends_the_job_with_its_own_message(base_params):
@@ -215,3 +217,20 @@ def test_jobs_queued_by_the_previous_version_still_run(service, xor_model):
     final, _ = service.wait_job(scored, timeout=300)
     assert final["status"] == "COMPLETED" and final["kind"] == "predictall", final
     assert final["rows"] > 0 and "into examples.xor_previous" in final["message"]
+
+
+def test_a_named_jobs_undone_model_takes_its_version_and_aliases_with_it(redis_db):
+    """A cancel that lands as a named job stores its model: the undo removes the model, its
+    version and the production alias the first version took; a plain job's undo only the model."""
+    store = ModelStore(redis_db)
+    registry = Registry(store)
+    registry.add_version("churn", LOST_ID, {"name": "LogisticRegressionWrapper", "task": "binary"})
+    assert worker.version_words(store, LOST_ID, "churn") == "; version 1 of 'churn'"
+    assert worker.version_words(store, LOST_ID, None) == ""
+    worker.undo_model(store, LOST_ID, "churn")
+    assert store.load(LOST_ID) is None
+    entry = registry.show("churn")
+    assert entry["versions"] == [] and entry["aliases"] == {}
+    store.save("plain", {"name": "LogisticRegressionWrapper"})
+    worker.undo_model(store, "plain", None)
+    assert store.load("plain") is None

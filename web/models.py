@@ -1,5 +1,6 @@
 """Stored models over HTTP: list, show and delete what training put in the model store, through
-the core (``predictionservice.models.Models``, built once in ``services()``)."""
+the core (``predictionservice.models.Models``, built once in ``services()``). A model is named by
+its key or a named model's reference (``bank``, ``bank@production``, ``bank/3``)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ def list_models() -> Response:
     return json_response({"models": services().stored_models.listing()})
 
 
-@bp.get("/models/<key>")
+@bp.get("/models/<path:key>")  # a path: a named model's version is <name>/<version>
 def show_model(key: str) -> Response:
     return json_response(services().stored_models.show(key))
 
 
-@bp.delete("/models/<key>")
+@bp.delete("/models/<path:key>")
 def delete_model(key: str) -> Response:
     services().stored_models.delete(key)
     return Response(status=204)

@@ -27,6 +27,8 @@ from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions
 from predictionservice.predictorcache import PredictorCache
 from predictionservice.redisclient import connect
+from predictionservice.references import References
+from predictionservice.registry import Registry
 from predictionservice.submission import TrainingLimits
 from predictionservice.validation import Validator, predict_schema
 from web.workercount import WorkerCount
@@ -37,7 +39,7 @@ EXTENSION = "prediction_service"
 class Services:
     """Stores, clients, the one Celery app and the OpenAPI document of a web process (no
     module-level clients), and the core's operations built on them (``predictions``,
-    ``datasets``, ``stored_models``), which the routes and pages call."""
+    ``datasets``, ``stored_models``, ``registry``), which the routes and pages call."""
 
     def __init__(self, params: dict[str, Any]):
         self.params = params
@@ -50,7 +52,10 @@ class Services:
         self.mongo = MongoClients(params["mongodb_timeout_ms"])
         self.targets = pick(MongoTargets, params)
         self.factory = ModelFactory(params["algorithms"])
-        self.predictors = PredictorCache(self.factory, self.models, watch=self._model_watch(params))
+        watch = self._model_watch(params)
+        self.predictors = PredictorCache(self.factory, self.models, watch=watch)
+        self.registry = Registry(self.models)
+        self.references = References(self.registry, watch=watch)
         self.celery = make_celery(params, set_as_current=False)
         self.queue = JobQueue(
             self.redis,
@@ -75,6 +80,7 @@ class Services:
             params["max_answer_probabilities"],
             self.metrics,
             infer_validator=self.infer_validator,
+            references=self.references,
         )
         self.datasets = Datasets(
             self.mongo,
@@ -83,22 +89,33 @@ class Services:
             params["schema_sample_docs"],
             params["schema_max_label_values"],
         )
-        self.stored_models = Models(self.models)
+        self.stored_models = Models(self.models, self.registry, self.references)
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
 
     def _model_watch(self, params: dict[str, Any]) -> ModelWatch | None:
-        """The subscription that lets the predictor cache skip the per-request version check."""
+        """The subscription that lets the predictor cache and the references skip their
+        per-request checks (a model's version token, a name's token)."""
         if not params["model_watch"]:
             return None
         return ModelWatch(
             self.models.client,
             self.models.channel,
-            on_change=lambda key: self.predictors.forget(key),
-            on_reset=lambda: self.predictors.clear(),
+            on_change=self._changed,
+            on_reset=self._reset,
             ping_interval=params["model_watch_ping"],
         )
+
+    def _changed(self, message: str) -> None:
+        """A message of the model store's change channel: a model's key, or a name's registry change."""
+        self.predictors.forget(message)
+        self.references.changed(message)
+
+    def _reset(self) -> None:
+        """Changes may have been missed: nothing cached is trusted."""
+        self.predictors.clear()
+        self.references.clear()
 
     def _send(self, task: str, args: list[Any], task_id: str) -> None:
         """How the job queue reaches the workers: this process's Celery app."""
@@ -113,7 +130,9 @@ class Services:
 
     def submit_scoring(self, document: Any, origin: Origin) -> str:
         """The core's scoring submission (POST /predictall/): the job's id."""
-        return submission.submit_scoring(document, predictors=self.predictors, **self._submitting(origin))
+        return submission.submit_scoring(
+            document, predictors=self.predictors, references=self.references, **self._submitting(origin)
+        )
 
     def _submitting(self, origin: Origin) -> dict[str, Any]:
         return {"resolve": self.targets.resolve, "mongo": self.mongo, "queue": self.queue, "origin": origin}

@@ -1,0 +1,55 @@
+"""Named models over HTTP (docs/API.md, "Named models"): list and show names, move and remove
+aliases, change a name's promotion policy, remove a name. The operations are the library's
+(``predictionservice.registry.Registry``, built once in ``services()``): these views only parse,
+call and render."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Blueprint, Response
+
+from predictionservice.exceptions import InvalidRequest
+from web.jsonio import json_body, json_response
+from web.services import services
+
+bp = Blueprint("registry", __name__)
+
+
+@bp.get("/registry/", strict_slashes=False)
+def list_names() -> Response:
+    return json_response({"models": services().registry.listing()})
+
+
+@bp.get("/registry/<name>")
+def show_name(name: str) -> Response:
+    return json_response(services().registry.show(name))
+
+
+@bp.delete("/registry/<name>")
+def delete_name(name: str) -> Response:
+    """The name goes; its models stay under their keys."""
+    services().registry.delete_name(name)
+    return Response(status=204)
+
+
+@bp.put("/registry/<name>/aliases/<alias>")
+def move_alias(name: str, alias: str) -> Response:
+    body = json_body()
+    if not isinstance(body, Mapping) or "version" not in body or set(body) - {"version"}:
+        raise InvalidRequest(
+            'the body must be {"version": <n>}, the version the alias is to point to',
+            details=[{"field": "version", "problem": "needs the field 'version' and no other"}],
+        )
+    return json_response(services().registry.move(name, alias, body["version"]))
+
+
+@bp.delete("/registry/<name>/aliases/<alias>")
+def delete_alias(name: str, alias: str) -> Response:
+    services().registry.remove_alias(name, alias)
+    return Response(status=204)
+
+
+@bp.put("/registry/<name>/policy")
+def put_policy(name: str) -> Response:
+    return json_response(services().registry.set_policy(name, json_body()))
