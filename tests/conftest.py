@@ -64,7 +64,9 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 TIERS = ("unit", "app", "system")
 # Fixtures that start Spark or the service's processes (directly or through another of these).
-SYSTEM_FIXTURES = {"spark", "service", "token_service", "xor_model", "bank_over_http", "bank_sample", "bank_training", "bank_model"}
+SYSTEM_FIXTURES = {
+    "spark", "service", "token_service", "xor_model", "bank_over_http", "bank_sample", "bank_training", "bank_model",
+}  # fmt: skip
 SERVER_FIXTURES = {"redis_url", "mongo_uri"}  # every fixture on Redis or MongoDB depends on one
 # A module that starts the service's processes, a browser or a notebook itself.
 SPAWNS = re.compile(r"\b(Service|StackRun|Popen|ServiceProcesses|NotebookClient)\(|webdriver\.")
