@@ -78,10 +78,6 @@ NOT_YET_SERVED = {
     "/registry/{name}/traffic": {"put"},
     "/registry/{name}/monitor": {"get"},
     "/feedback/": {"post"},
-    # issue 26, API keys with scopes
-    "/keys/": {"get", "post"},
-    "/keys/{id}": {"delete"},
-    "/audit/": {"get"},
 }
 
 

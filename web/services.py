@@ -29,6 +29,7 @@ from predictionservice.predictorcache import PredictorCache
 from predictionservice.redisclient import connect
 from predictionservice.submission import TrainingLimits
 from predictionservice.validation import Validator, predict_schema
+from web.access import Access
 from web.workercount import WorkerCount
 
 EXTENSION = "prediction_service"
@@ -84,6 +85,7 @@ class Services:
             params["schema_max_label_values"],
         )
         self.stored_models = Models(self.models)
+        self.access = Access(self.redis, params)  # keys, page sessions, failed sign-ins, the audit trail
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
@@ -130,6 +132,7 @@ class Services:
     def stop(self) -> None:
         """The server calls it as it stops."""
         self.worker_count.stop()
+        self.access.stop()
 
 
 def services() -> Services:
