@@ -177,3 +177,17 @@ def test_openapi_declares_the_bearer_scheme(secured):
     assert document["security"] == [{name: []}]
     assert document["paths"]["/health"]["get"]["security"] == []
     assert "401" in document["paths"]["/predict/"]["post"]["responses"]
+
+
+def test_health_says_only_up_or_down_without_a_read_key(secured):
+    keys = secured.app.extensions["prediction_service"].access.keys
+    reader, scorer = keys.create("health-reader", ["read"]), keys.create("health-scorer", ["predict"])
+    try:
+        for authorization in (None, "Bearer wrong", f"Bearer {scorer[1]}"):
+            assert call(secured, "GET", "/health", authorization=authorization).json() == {"status": "ok"}
+        for authorization in (f"Bearer {TOKEN}", f"Bearer {reader[1]}"):
+            report = call(secured, "GET", "/health", authorization=authorization).json()
+            assert report["status"] == "ok" and report["redis"] == "ok" and "worker_names" in report
+    finally:
+        keys.revoke(reader[0]["id"])
+        keys.revoke(scorer[0]["id"])

@@ -85,6 +85,16 @@ def allows(scope: str) -> bool:
     return principal is not None and principal.allows(scope)
 
 
+def has_session() -> bool:
+    """Whether this request came with a live page session (set by authenticate)."""
+    return bool(g.get("from_session"))
+
+
+def key_name() -> str:
+    principal = g.get("principal")
+    return principal.name if principal is not None else ""
+
+
 def client() -> str:
     """The client's address: the peer's, or the one a trusted proxy names (X-Forwarded-For)."""
     return client_address(request.environ, services().access.proxies)
@@ -101,7 +111,9 @@ def _session_principal() -> Principal | None:
         return None
     access = services().access
     key_id = access.sessions.key_of(request.cookies.get(SESSION_COOKIE, ""))
-    return access.keys.principal(key_id) if key_id is not None else None
+    principal = access.keys.principal(key_id) if key_id is not None else None
+    g.from_session = principal is not None
+    return principal
 
 
 def _page_prelude() -> None:

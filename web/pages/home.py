@@ -21,6 +21,23 @@ def csrf_token() -> str:
     return guard.csrf_token()
 
 
+@bp.app_template_global()
+def can(scope: str) -> bool:
+    """Whether this page's key has the scope: a form it cannot use is not shown."""
+    return guard.allows(scope)
+
+
+@bp.app_template_global()
+def signed_in() -> bool:
+    """Whether this browser has a page session (then the pages offer to sign out)."""
+    return guard.has_session()
+
+
+@bp.app_template_global()
+def key_name() -> str:
+    return guard.key_name()
+
+
 @bp.app_template_filter("num")
 def num(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
