@@ -63,6 +63,13 @@ SETTINGS: dict[str, Setting] = {
         "When set, every route but /health needs 'Authorization: Bearer <token or key>': this token is one "
         "key with every scope, and POST /keys/ makes keys with fewer (predict, read, train, admin).",
     ),
+    "datasets_allowed_dbs": Setting(
+        ["datasets"],
+        "DATASETS_ALLOWED_DBS",
+        "MongoDB databases the service may list, read, export, train on, score and write (comma-separated in "
+        "the environment; '*' every one but the system databases), besides those it created through its own "
+        "API (recorded in Redis when first written); any other is 403 and not listed.",
+    ),
     "api_key_secret": Setting(
         "",
         "API_KEY_SECRET",

@@ -14,6 +14,7 @@ import dataparser
 from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory
 from predictionservice import submission
+from predictionservice.alloweddbs import AllowedDatabases
 from predictionservice.config import pick
 from predictionservice.datasets import Datasets
 from predictionservice.jobqueue import JobQueue, Origin
@@ -83,6 +84,7 @@ class Services:
             dataparser.schema_from_documents,
             params["schema_sample_docs"],
             params["schema_max_label_values"],
+            AllowedDatabases(self.redis, params["redis_key_prefix"], params["datasets_allowed_dbs"]),
         )
         self.stored_models = Models(self.models)
         self.access = Access(self.redis, params)  # keys, page sessions, failed sign-ins, the audit trail
@@ -118,7 +120,11 @@ class Services:
         return submission.submit_scoring(document, predictors=self.predictors, **self._submitting(origin))
 
     def _submitting(self, origin: Origin) -> dict[str, Any]:
-        return {"resolve": self.targets.resolve, "mongo": self.mongo, "queue": self.queue, "origin": origin}
+        allowed = self.datasets.allowed  # a job's databases too: only those the service is given
+        resolve = (
+            allowed.guarding(self.targets.resolve, self.datasets.database_exists) if allowed else self.targets.resolve
+        )
+        return {"resolve": resolve, "mongo": self.mongo, "queue": self.queue, "origin": origin}
 
     def workers(self) -> list[str]:
         """The names of the Celery workers that answered the background ping (none when the broker
