@@ -15,21 +15,12 @@ import uuid
 import pytest
 
 from helpers import JOB, InProcess
+from helpers import TINY_MODEL as MODEL
 from modelservice import modelservice
 from predictionservice.alloweddbs import AllowedDatabases
 from predictionservice.exceptions import Forbidden
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
-
-MODEL = {
-    "name": "LogisticRegressionWrapper",
-    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-    "coefficients": [1.0],
-    "intercept": 0.0,
-    "numFeatures": 1,
-    "numClasses": 2,
-    "created_at": "2024-01-01T00:00:00Z",
-}
 
 
 def test_named_written_and_every(redis_db):

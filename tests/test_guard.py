@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from helpers import JOB, InProcess, Reply
+from helpers import JOB, TINY_MODEL, InProcess, Reply
 from modelservice import modelservice
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
@@ -70,16 +70,7 @@ ROWS = [{"x": 1.5, "y": "yes"}, {"x": 0.5, "y": "no"}]
 def secured(base_params, mongo_client):
     started = InProcess(modelservice({**base_params, "auth_token": TOKEN}))
     models = ModelStore(connect(base_params["redis_url"], base_params["models_db"]))
-    model = {
-        "name": "LogisticRegressionWrapper",
-        "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-        "coefficients": [1.0],
-        "intercept": 0.0,
-        "numFeatures": 1,
-        "numClasses": 2,
-        "created_at": "2024-01-01T00:00:00Z",
-    }
-    models.save(MODEL_KEY, model)
+    models.save(MODEL_KEY, TINY_MODEL)
     mongo_client[DB]["rows"].insert_many([dict(r) for r in ROWS])
     yield started
     models.delete(MODEL_KEY)

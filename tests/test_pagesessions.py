@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from helpers import TINY_MODEL as MODEL
 from helpers import InProcess
 from modelservice import modelservice
 from predictionservice.modelstore import ModelStore
@@ -18,15 +19,6 @@ from predictionservice.pagesessions import SessionStore
 from predictionservice.redisclient import connect
 
 TOKEN = "pages-token"
-MODEL = {
-    "name": "LogisticRegressionWrapper",
-    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-    "coefficients": [1.0],
-    "intercept": 0.0,
-    "numFeatures": 1,
-    "numClasses": 2,
-    "created_at": "2024-01-01T00:00:00Z",
-}
 
 
 def test_sessions_in_redis(redis_db):

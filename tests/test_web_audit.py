@@ -14,21 +14,13 @@ import uuid
 
 import pytest
 
+from helpers import TINY_MODEL as MODEL
 from helpers import InProcess
 from modelservice import modelservice
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
 
 TOKEN = "audit-token"
-MODEL = {
-    "name": "LogisticRegressionWrapper",
-    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-    "coefficients": [1.0],
-    "intercept": 0.0,
-    "numFeatures": 1,
-    "numClasses": 2,
-    "created_at": "2024-01-01T00:00:00Z",
-}
 
 
 @pytest.fixture()
