@@ -68,6 +68,8 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "training_pages.train_page": {"GET": "read", "POST": "train"},
     "dataset_pages.datasets_page": "read",
     "dataset_pages.dataset_page": "read",
+    "key_pages.keys_page": "admin",
+    "key_pages.revoke_key": "admin",
 }
 CHANGES = frozenset({"train", "admin"})  # the scopes of changes: what the audit trail records
 
