@@ -18,9 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
 import secrets
+from collections.abc import Callable
 from typing import Any
 
+import redis
 from flask import Response, g, request
 
 from predictionservice.apikeys import EVERYONE, Principal, now_iso
@@ -35,7 +39,8 @@ STATIC, LOGIN = "/ui/static/", "/ui/login"  # the pages' own files, and where th
 SESSION_COOKIE, CSRF_COOKIE, CSRF_FIELD = "ps_session", "ps_csrf", "csrf_token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
-NOBODY = Principal("", "anonymous")  # no key given on an open route of a service with a token
+NOBODY = Principal("", "anonymous")
+log = logging.getLogger("prediction_service")  # no key given on an open route of a service with a token
 
 
 def guard() -> None:
@@ -65,11 +70,11 @@ def authenticate(scope: str | None) -> Principal:
         principal = access.keys.authenticate(bearer) if bearer else None
         return principal or _session_principal() or NOBODY
     address = client()
-    access.limit.check(address)
+    _limited(access.limit.check, address)
     principal = access.keys.authenticate(bearer) if bearer else _session_principal()
     if principal is None:
         if bearer or "Authorization" in request.headers:
-            access.limit.failed(address)
+            _limited(access.limit.failed, address)
         raise Unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <key>')")
     if scope and not principal.allows(scope):
         raise Forbidden(
@@ -77,6 +82,15 @@ def authenticate(scope: str | None) -> Principal:
             details=[{"scope": scope}],
         )
     return principal
+
+
+def _limited(step: Callable[[str], Any], address: str) -> None:
+    """The failure limit's step; while Redis does not answer, the limit is not kept (the token
+    still works; a key, which needs Redis, is then 503 anyway)."""
+    try:
+        step(address)
+    except redis.RedisError as exc:
+        log.warning("the failed-authentication limit is not kept while Redis is unavailable: %r", exc)
 
 
 def allows(scope: str) -> bool:
@@ -132,20 +146,26 @@ def record_change(response: Response) -> Response:
         return response
     if scopes.required(request) not in scopes.CHANGES:
         return response
-    services().access.audit.record(
-        {
-            "time": now_iso(),
-            "key": principal.name,
-            "key_id": principal.id or None,
-            "request_id": requestid.current(),
-            "method": request.method,
-            "route": request.url_rule.rule,
-            "target": request.path,
-            "status": response.status_code,
-            "client": client(),
-        }
-    )
+    entry = _audit_entry(principal, response)
+    try:
+        services().access.audit.record(entry)
+    except redis.RedisError as exc:  # the answer stands (a failed change's 503 among them); the entry is logged
+        log.warning("audit trail unavailable (%r): %s", exc, json.dumps(entry))
     return response
+
+
+def _audit_entry(principal: Principal, response: Response) -> dict[str, Any]:
+    return {
+        "time": now_iso(),
+        "key": principal.name,
+        "key_id": principal.id or None,
+        "request_id": requestid.current(),
+        "method": request.method,
+        "route": request.url_rule.rule,
+        "target": request.path,
+        "status": response.status_code,
+        "client": client(),
+    }
 
 
 def _valid_csrf_cookie(value: str) -> bool:
