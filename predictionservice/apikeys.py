@@ -61,6 +61,28 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+MIN_CONFIGURED_SECRET = 32
+
+
+def configured_keys(entries: list[str]) -> dict[str, Principal]:
+    """The setting api_keys ('name:scope+scope:secret' each) as secret -> principal; a wrong entry
+    is a ValueError naming it by position, never showing its secret."""
+    found: dict[str, Principal] = {}
+    for n, entry in enumerate(entries, 1):
+        name, _, rest = entry.partition(":")
+        scopes, _, secret = rest.partition(":")
+        try:
+            name, scope_list = check_new_key(name, [s for s in scopes.split("+") if s])
+        except InvalidRequest as exc:
+            raise ValueError(f"api_keys entry {n}: {exc.message}") from None
+        if len(secret) < MIN_CONFIGURED_SECRET:
+            raise ValueError(
+                f"api_keys entry {n} ({name}): the secret must be {MIN_CONFIGURED_SECRET} characters or more"
+            )
+        found[secret] = Principal(f"config:{name}", name, frozenset(scope_list))
+    return found
+
+
 def check_new_key(name: Any, scopes: Any) -> tuple[str, list[str]]:
     """A new key's name and scopes, or InvalidRequest naming what is wrong."""
     if not isinstance(name, str) or not name.strip():
@@ -84,13 +106,22 @@ class KeyStore:
     ``trusted`` says whether the per-process cache may be used now (the change subscription is
     alive: ``ModelWatch.healthy``); without it every check reads Redis."""
 
-    def __init__(self, client: redis.Redis, prefix: str = "", *, token: str = "", secret: str = ""):
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "",
+        *,
+        token: str = "",
+        secret: str = "",
+        configured: dict[str, Principal] | None = None,
+    ):
         self.client = client
         self.prefix = prefix
         self.keys, self.digests = prefix + KEYS, prefix + DIGESTS
         db = client.connection_pool.connection_kwargs.get("db", 0)
         self.channel = f"{prefix}{CHANNEL}:{db}"
         self._token = token
+        self._configured = configured or {}  # the setting api_keys: secret -> principal
         self._secret = secret.encode() if secret else None
         self._cache: dict[str, Principal] = {}  # digest -> principal
         self._generation = 0  # bumped by every eviction: a read begun before one is not cached
@@ -164,6 +195,9 @@ class KeyStore:
             return None
         if self._token and hmac.compare_digest(given.encode(), self._token.encode()):
             return Principal(TOKEN_KEY, TOKEN_KEY, frozenset(SCOPES))
+        for secret, principal in self._configured.items():
+            if hmac.compare_digest(given.encode(), secret.encode()):
+                return principal
         if not given.startswith(API_KEY_PREFIX):
             return None
         digest = self.digest(given)
@@ -186,6 +220,8 @@ class KeyStore:
         """The key with this id as it is now in Redis (a page session's key), or None."""
         if key_id == TOKEN_KEY:
             return Principal(TOKEN_KEY, TOKEN_KEY, frozenset(SCOPES)) if self._token else None
+        if key_id.startswith("config:"):
+            return next((p for p in self._configured.values() if p.id == key_id), None)
         raw = self.client.hget(self.keys, key_id)
         if raw is None:
             return None

@@ -70,6 +70,13 @@ SETTINGS: dict[str, Setting] = {
         "the environment; '*' every one but the system databases), besides those it created through its own "
         "API (recorded in Redis when first written); any other is 403 and not listed.",
     ),
+    "api_keys": Setting(
+        [],
+        "API_KEYS",
+        "Keys given by configuration, each 'name:scope+scope:secret' (comma-separated in the environment; "
+        "the secret at least 32 characters): like auth_token, they turn the keys on; not listed by GET /keys/, "
+        "revoked by removing them.",
+    ),
     "api_key_secret": Setting(
         "",
         "API_KEY_SECRET",

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from predictionservice.apikeys import SCOPES, TOKEN_KEY, KeyStore
+from predictionservice.apikeys import SCOPES, TOKEN_KEY, KeyStore, configured_keys
 from predictionservice.exceptions import InvalidRequest, NotFound
 from predictionservice.modelwatch import ModelWatch
 
@@ -95,3 +95,20 @@ def test_an_untrusted_cache_checks_redis_every_time(redis_db):
     assert there.authenticate(secret) is not None
     here.revoke(record["id"])
     assert there.authenticate(secret) is None
+
+
+def test_keys_given_by_configuration(redis_db):
+    secret = "c" * 32
+    given = configured_keys([f"reporting:read+predict:{secret}"])
+    store = KeyStore(redis_db, configured=given)
+    principal = store.authenticate(secret)
+    assert principal.name == "reporting" and principal.scopes == {"read", "predict"}
+    assert store.principal(principal.id) == principal  # a page session of it
+    assert store.authenticate(secret[:-1]) is None and store.list() == []
+
+
+@pytest.mark.parametrize("entry", ["reporting:read:short", "x:root:" + "c" * 32, ":read:" + "c" * 32, "nothing"])
+def test_a_wrong_configured_key_is_refused_without_its_secret(entry):
+    with pytest.raises(ValueError, match="api_keys entry 1") as refused:
+        configured_keys([entry])
+    assert "c" * 32 not in str(refused.value)

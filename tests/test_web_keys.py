@@ -106,3 +106,13 @@ def test_no_secret_in_metrics_or_the_audit_trail(app):
     for path in ("/metrics", "/audit/", "/keys/"):
         text = app.get(path, headers=ADMIN).text
         assert made["key"] not in text and TOKEN not in text, path
+
+
+def test_keys_given_by_configuration_turn_the_keys_on(base_params):
+    secret = "r" * 40
+    params = {**base_params, "api_keys": [f"dash:read:{secret}"], "redis_key_prefix": f"k{uuid.uuid4().hex[:8]}:"}
+    app = InProcess(modelservice(params))
+    assert app.get("/models/").status_code == 401
+    assert app.get("/models/", headers=bearer(secret)).status_code == 200
+    refused = app.get("/keys/", headers=bearer(secret))
+    assert refused.status_code == 403 and "'admin'" in refused.json()["error"]["message"]

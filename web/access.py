@@ -8,9 +8,10 @@ from typing import Any
 
 import redis
 
-from predictionservice.apikeys import KeyStore
+from predictionservice.apikeys import KeyStore, configured_keys
 from predictionservice.audit import AuditTrail
 from predictionservice.authlimit import FailureLimit
+from predictionservice.config import ConfigError
 from predictionservice.modelwatch import ModelWatch
 from predictionservice.pagesessions import SessionStore
 from web.accesslog import Network, proxy_networks
@@ -20,7 +21,13 @@ class Access:
     def __init__(self, client: redis.Redis, params: dict[str, Any]):
         prefix = params["redis_key_prefix"]
         self.token: str = params["auth_token"]
-        self.keys = KeyStore(client, prefix, token=self.token, secret=params["api_key_secret"])
+        try:
+            self.configured = configured_keys(params["api_keys"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.keys = KeyStore(
+            client, prefix, token=self.token, secret=params["api_key_secret"], configured=self.configured
+        )
         self.sessions = SessionStore(client, prefix, params["session_ttl"])
         self.limit = FailureLimit(
             client, prefix, allowed=params["auth_failures_allowed"], window=params["auth_failure_window"]
@@ -41,8 +48,9 @@ class Access:
 
     @property
     def secured(self) -> bool:
-        """Keys are asked for only when the service has a token (which is also its first admin key)."""
-        return bool(self.token)
+        """Keys are asked for only when the service has a token (its first admin key) or keys in
+        its configuration (api_keys)."""
+        return bool(self.token or self.configured)
 
     def stop(self) -> None:
         if self.watch is not None:
