@@ -57,7 +57,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     return apidoc.openapi_document(
         routes,
         max_records=params["max_records_per_request"],
-        secured=bool(params["auth_token"]),
+        secured=collaborators.access.secured,
         job_schemas=collaborators.factory.job_schemas(),
     )
 
