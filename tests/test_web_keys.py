@@ -9,8 +9,9 @@ import time
 import uuid
 
 import pytest
+import redis
 
-from helpers import InProcess
+from helpers import JOB, InProcess
 from modelservice import modelservice
 
 TOKEN = "keys-token"
@@ -116,3 +117,28 @@ def test_keys_given_by_configuration_turn_the_keys_on(base_params):
     assert app.get("/models/", headers=bearer(secret)).status_code == 200
     refused = app.get("/keys/", headers=bearer(secret))
     assert refused.status_code == 403 and "'admin'" in refused.json()["error"]["message"]
+
+
+def test_each_key_holds_its_own_share_of_the_queue(base_params, bank_collection):
+    """The queue's per-client share (max_queued_jobs_per_client) is a key's, wherever it is sent
+    from; a job's cancel names the key. A queue of its own: no worker reads it."""
+    url = base_params["redis_url"].rsplit("/", 1)[0] + "/5"
+    app = InProcess(
+        modelservice({**base_params, "redis_url": url, "auth_token": TOKEN, "max_queued_jobs_per_client": 1})
+    )
+    queue = redis.Redis.from_url(url)
+    queue.flushdb()
+    try:
+        keys = app.app.extensions["prediction_service"].access.keys
+        first, second = keys.create("team-a", ["train", "admin"])[1], keys.create("team-b", ["train"])[1]
+        job = {**JOB, "inputCollection": "datasets.bank"}
+        queued = app.post("/train/", json=job, headers=bearer(first))
+        assert queued.status_code == 202, queued.text
+        refused = app.post("/train/", json=job, headers=bearer(first))
+        assert refused.status_code == 429 and "team-a" in refused.json()["error"]["message"]
+        assert app.post("/train/", json=job, headers=bearer(second)).status_code == 202  # the same address
+        cancelled = app.request("DELETE", f"/jobs/{queued.json()['job_id']}", headers=bearer(first))
+        assert "with the key 'team-a'" in cancelled.json()["cancelled"]["by"]
+    finally:
+        queue.flushdb()
+        queue.close()
