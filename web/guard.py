@@ -70,7 +70,8 @@ def authenticate(scope: str | None) -> Principal:
         principal = access.keys.authenticate(bearer) if bearer else None
         return principal or _session_principal() or NOBODY
     address = client()
-    _limited(access.limit.check, address)
+    if access.limit.suspect(address):
+        _limited(access.limit.check, address)
     principal = access.keys.authenticate(bearer) if bearer else _session_principal()
     if principal is None:
         if bearer or "Authorization" in request.headers:
