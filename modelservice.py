@@ -19,12 +19,14 @@ from typing import Any
 from flask import Flask
 
 from predictionservice.config import load_parameters
-from web import datasets, jobs, meta, metrics, models, pages, prediction, registry, requestid, v2
+from web import audit, datasets, jobs, keys, meta, metrics, models, pages, prediction, registry, requestid, v2
 from web.errors import register_errors
-from web.guard import guard
+from web.guard import guard, record_change
 from web.services import EXTENSION, Services
 
-BLUEPRINTS = (jobs.bp, prediction.bp, models.bp, registry.bp, datasets.bp, meta.bp, v2.bp, metrics.bp)
+BLUEPRINTS = (
+    jobs.bp, prediction.bp, models.bp, registry.bp, datasets.bp, meta.bp, v2.bp, metrics.bp, keys.bp, audit.bp,
+)  # fmt: skip
 
 
 def modelservice(params: dict[str, Any] | None = None) -> Flask:
@@ -40,6 +42,7 @@ def modelservice(params: dict[str, Any] | None = None) -> Flask:
         app.before_request(metrics.start)
         app.after_request(metrics.count)
     app.before_request(guard)
+    app.after_request(record_change)
     for blueprint in BLUEPRINTS + pages.BLUEPRINTS:
         app.register_blueprint(blueprint)
     _slashless_twins(app)

@@ -137,11 +137,13 @@ class ServiceProcesses:
     def wait_healthy(self, timeout: float = 120.0) -> dict[str, Any]:
         """The /health answer once it says ok (and, with a worker, counts one)."""
         wanted = 1 if self.with_worker else 0
+        token = self.params.get("auth_token")  # the workers are a detail: a key with 'read' sees them
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.check()
             with contextlib.suppress(requests.RequestException, ValueError):
-                health = requests.get(self.url + "/health", timeout=2).json()
+                health = requests.get(self.url + "/health", headers=headers, timeout=2).json()
                 if health.get("status") == "ok" and health.get("workers", 0) >= wanted:
                     return health
             time.sleep(0.3)

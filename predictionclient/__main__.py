@@ -24,7 +24,7 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="JSON on stdout")
     main = argparse.ArgumentParser(prog="python -m predictionclient", description=__doc__.split("\n\n")[1])
     main.add_argument("--url", help=f"the service (default ${URL_ENV}, else http://localhost:5000)")
-    main.add_argument("--token", help=f"bearer token (default ${TOKEN_ENV})")
+    main.add_argument("--token", "--key", help=f"the service's token or an API key (default ${TOKEN_ENV})")
     main.add_argument("--json", action="store_true", help="JSON on stdout")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

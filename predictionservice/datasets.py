@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from predictionservice.alloweddbs import AllowedDatabases
 from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import InvalidRequest, NotFound, shown
 from predictionservice.mongotarget import CollectionRef, MongoClients, check_namespace
@@ -41,19 +42,22 @@ class Datasets:
         infer: Callable[..., dict[str, Any]],
         schema_sample_docs: int,
         schema_max_label_values: int,
+        allowed: AllowedDatabases | None = None,
     ):
         self.mongo = mongo
         self.mongodb_uri = mongodb_uri
         self.infer = infer
         self.schema_sample_docs = schema_sample_docs
         self.schema_max_label_values = schema_max_label_values
+        self.allowed = allowed  # the databases the service is given (None: every one)
 
     def listing(self) -> list[dict[str, Any]]:
         """Every collection the service can reach, with its count (the system databases never,
         nor a load or a Spark write in progress)."""
         found = []
         with self.mongo.lease(self.mongodb_uri) as client:
-            for db in sorted(client.list_database_names()):
+            names = sorted(client.list_database_names())
+            for db in self.allowed.visible(names) if self.allowed is not None else names:
                 if db.lower() in SYSTEM_DATABASES:
                     continue
                 for name in sorted(client[db].list_collection_names()):
@@ -78,10 +82,24 @@ class Datasets:
     def existing(self, db: str, collection: str) -> Iterator[Any]:
         """The dataset's collection, for the with-block; NotFound when it does not exist."""
         ref = self.ref(db, collection)
+        if self.allowed is not None:
+            self.allowed.check(db)
         with self.mongo.collection(ref) as coll:
             if not coll.database.list_collection_names(filter={"name": collection}):
                 raise NotFound(f"dataset {shown(ref.namespace)} not found")
             yield coll
+
+    def writable(self, db: str, collection: str) -> CollectionRef:
+        """The collection a write names (PUT /datasets/...): in a database the service is given,
+        or in a new one, which becomes the service's."""
+        ref = self.ref(db, collection)
+        if self.allowed is not None:
+            self.allowed.check_write(db, self.database_exists)
+        return ref
+
+    def database_exists(self, db: str) -> bool:
+        with self.mongo.lease(self.mongodb_uri) as client:
+            return db in client.list_database_names()
 
     def describe(self, db: str, collection: str) -> dict[str, Any]:
         """A dataset's count, fields and sample: what the API and the datasets page show."""

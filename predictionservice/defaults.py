@@ -57,7 +57,45 @@ SETTINGS: dict[str, Setting] = {
         "environment): only from these is X-Forwarded-For believed, and the access log names the client it "
         "gives; from anyone else the peer's own address is logged.",
     ),
-    "auth_token": Setting("", "AUTH_TOKEN", "When set, every route but /health needs 'Authorization: Bearer <token>'."),
+    "auth_token": Setting(
+        "",
+        "AUTH_TOKEN",
+        "When set, every route but /health needs 'Authorization: Bearer <token or key>': this token is one "
+        "key with every scope, and POST /keys/ makes keys with fewer (predict, read, train, admin).",
+    ),
+    "datasets_allowed_dbs": Setting(
+        ["datasets"],
+        "DATASETS_ALLOWED_DBS",
+        "MongoDB databases the service may list, read, export, train on, score and write (comma-separated in "
+        "the environment; '*' every one but the system databases), besides those it created through its own "
+        "API (recorded in Redis when first written); any other is 403 and not listed.",
+    ),
+    "api_keys": Setting(
+        [],
+        "API_KEYS",
+        "Keys given by configuration, each 'name:scope+scope:secret' (comma-separated in the environment; "
+        "the secret at least 32 characters): like auth_token, they turn the keys on; not listed by GET /keys/, "
+        "revoked by removing them.",
+    ),
+    "api_key_secret": Setting(
+        "",
+        "API_KEY_SECRET",
+        "The server secret API keys are stored under (HMAC-SHA256 of each key); empty, one is drawn at random "
+        "and kept in Redis, shared by every replica.",
+    ),
+    "session_ttl": Setting(8 * 3600, "SESSION_TTL", "Seconds a page session (/ui/login) lasts without a new sign-in."),
+    "auth_failures_allowed": Setting(
+        20,
+        "AUTH_FAILURES_ALLOWED",
+        "Wrong keys or tokens one client address may send per auth_failure_window before it is answered "
+        "429 with Retry-After (counted in Redis: across replicas).",
+    ),
+    "auth_failure_window": Setting(
+        60, "AUTH_FAILURE_WINDOW", "Seconds over which auth_failures_allowed is counted, from the first failure."
+    ),
+    "audit_max_entries": Setting(
+        10_000, "AUDIT_MAX_ENTRIES", "Changes the audit trail (GET /audit/) keeps; older ones are dropped."
+    ),
     "worker_ping_interval": Setting(
         2.0,
         "WORKER_PING_INTERVAL",
@@ -300,6 +338,9 @@ JOB_CANCEL_POLL = 1.0  # seconds between a running job's looks for a cancel (DEL
 # 8 MB of float64; a bigger batch is scored in slices of rows (predictors.Predictor.predict).
 PREDICT_CHUNK_VALUES = 1_000_000
 QUEUE_FULL_RETRY_AFTER = 30  # seconds a 429 for a full job queue tells the client to wait
+API_KEY_PREFIX = "psk_"  # every API key starts so: a leaked one is recognisable in a log or a scan
+MAX_KEY_NAME_CHARS = 100
+MAX_AUDIT_LIST = 1000  # most entries one GET /audit/ answers
 
 # The registry of named models (docs/API.md, "Named models"; predictionservice.registry): the
 # promotion policy a new name starts with. The metric follows the name's task unless a PUT

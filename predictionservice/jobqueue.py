@@ -24,7 +24,7 @@ Send = Callable[[str, list[Any], str], Any]
 
 @dataclass(frozen=True)
 class Origin:
-    """Who submits a job: the client (its address, until API keys exist: its share of the queue
+    """Who submits a job: the client (its API key, else its address: its share of the queue
     is counted by it) and the request's id (X-Request-ID, or a scheduler's own words), which the
     job record keeps."""
 
@@ -73,7 +73,7 @@ class JobQueue:
         return job_id
 
     def _check_share(self, client: str) -> None:
-        """One client (by address, until API keys exist) may hold per_client of the queue: beyond,
+        """One client (an API key, else an address) may hold per_client of the queue: beyond,
         429, so that one client cannot fill the queue for everyone."""
         mine = self.jobs.queued_by(client)
         if mine >= self.per_client:  # before refusing: only the jobs whose message is still in the queue count

@@ -357,6 +357,7 @@ V2_INFER_RESPONSE = {
 _V2_ERRORS = {
     "400": "a malformed inference request, an unknown or missing input, or binary tensor data",
     "401": "missing or wrong bearer token (when a token is configured)",
+    "403": "the key lacks the scope this route needs (the message names it)",
     "404": "unknown model",
     "409": "the 'explanation' output asked of a model stored before explanations existed (retrain it)",
     "413": "body too large",
@@ -367,6 +368,7 @@ _V2_ERRORS = {
 _ERRORS = {
     "400": "malformed JSON, or a field missing or of the wrong type (the message names it)",
     "401": "missing or wrong bearer token (when a token is configured)",
+    "403": "the key lacks the scope this route needs (the message names it)",
     "404": "unknown job, model or dataset; a named model's unknown name, alias or version (the message names those "
     "it has)",
     "405": "wrong method",
@@ -375,7 +377,8 @@ _ERRORS = {
     "alias points to (the message names the alias)",
     "413": "body too large",
     "415": "wrong content type",
-    "429": "the job queue is full: try again after Retry-After seconds",
+    "429": "the job queue is full, or too many failed authentications from this address: try again after "
+    "Retry-After seconds",
     "503": "a dependency (Redis, MongoDB) is down",
 }
 
@@ -414,6 +417,7 @@ PATH_PARAMETERS = {
     "name": _path_param("name", "a model name (1-64 of A-Za-z0-9._-, starting with a letter or digit)"),
     "alias": _path_param("alias", "an alias of the name's versions ([a-z][a-z0-9_-]{0,31}): production, candidate"),
     "version": _path_param("version", "a version number of the named model (1, 2, ...)"),
+    "id": _path_param("id", "an API key's id (GET /keys/ lists them)"),
 }
 
 
@@ -460,6 +464,7 @@ def operations(job: dict[str, Any], max_records: int) -> dict[str, dict[str, Any
         **_registry_operations(),
         **_dataset_operations(),
         **_service_operations(),
+        **_access_operations(),
         **_v2_operations(max_records),
     }
 
@@ -712,6 +717,61 @@ def _service_operations() -> dict[str, Any]:
                 "200": {"description": "the metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
                 **_errors("401", "404"),
             },
+        ),
+    }
+
+
+KEY = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": {"type": "string"},
+        "scopes": {"type": "array", "items": {"enum": ["predict", "read", "train", "admin"]}},
+        "created_at": {"type": "string"},
+        "last_used_at": {"type": ["string", "null"]},
+    },
+}
+NEW_KEY = {
+    "type": "object",
+    "required": ["name", "scopes"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "scopes": {"type": "array", "minItems": 1, "items": {"enum": ["predict", "read", "train", "admin"]}},
+    },
+}
+AUDIT_ENTRY = {
+    "type": "object",
+    "properties": {
+        name: {"type": ["string", "integer", "null"]}
+        for name in ("time", "key", "key_id", "request_id", "method", "route", "target", "status", "client")
+    },
+}
+
+
+def _access_operations() -> dict[str, Any]:
+    """Keys and the audit trail: an admin key's routes."""
+    created = {"allOf": [KEY, {"properties": {"key": {"type": "string", "description": "the secret, shown once"}}}]}
+    listed = {"type": "object", "properties": {"keys": {"type": "array", "items": KEY}}}
+    trail = {"type": "object", "properties": {"entries": {"type": "array", "items": AUDIT_ENTRY}}}
+    limit = _query("limit", "at most this many", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100})
+    return {
+        "keys.create_key": _op(
+            "Make an API key with scopes (admin): its secret is in this answer only",
+            {"201": _json(created, "the key and its secret"), **_errors("400", "401", "403", "409", "415", "503")},
+            requestBody=_body(NEW_KEY),
+        ),
+        "keys.list_keys": _op(
+            "The API keys, without secrets (admin)",
+            {"200": _json(listed, "oldest first"), **_errors("401", "403", "503")},
+        ),
+        "keys.revoke_key": _op(
+            "Revoke an API key (admin): refused at once on every replica, its page sessions end",
+            {"204": {"description": "revoked"}, **_errors("401", "403", "404", "503")},
+        ),
+        "audit.list_audit": _op(
+            "The audit trail of changes made through the API, newest first (admin)",
+            {"200": _json(trail, "newest first"), **_errors("400", "401", "403", "503")},
+            parameters=[limit],
         ),
     }
 

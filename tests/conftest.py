@@ -176,6 +176,10 @@ def base_params(redis_url, mongo_uri):
             "spark_master": "local[2]",
             "spark_shuffle_partitions": 2,
             "spark_driver_memory": "1g",
+            # tests send wrong tokens by the hundred from one address: only test_authlimit is limited
+            "auth_failures_allowed": 1_000_000,
+            # tests make their databases directly: only test_alloweddbs holds the default's limits
+            "datasets_allowed_dbs": ["*"],
         },
     )
 

@@ -74,10 +74,6 @@ NOT_YET_SERVED = {
     "/registry/{name}/traffic": {"put"},
     "/registry/{name}/monitor": {"get"},
     "/feedback/": {"post"},
-    # issue 26, API keys with scopes
-    "/keys/": {"get", "post"},
-    "/keys/{id}": {"delete"},
-    "/audit/": {"get"},
 }
 
 
@@ -241,6 +237,16 @@ ONE_FEATURE_MODEL = {
 }
 
 MODEL, MONGO, CANARY = "@MODEL@", "@MONGO@", "@CANARY@"
+# A stored model small enough to write by hand: logistic regression on one feature x, label y.
+TINY_MODEL = {
+    "name": "LogisticRegressionWrapper",
+    "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
+    "coefficients": [1.0],
+    "intercept": 0.0,
+    "numFeatures": 1,
+    "numClasses": 2,
+    "created_at": "2024-01-01T00:00:00Z",
+}
 
 
 @dataclass

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from helpers import JOB, InProcess, Reply
+from helpers import JOB, TINY_MODEL, InProcess, Reply
 from modelservice import modelservice
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
@@ -70,16 +70,7 @@ ROWS = [{"x": 1.5, "y": "yes"}, {"x": 0.5, "y": "no"}]
 def secured(base_params, mongo_client):
     started = InProcess(modelservice({**base_params, "auth_token": TOKEN}))
     models = ModelStore(connect(base_params["redis_url"], base_params["models_db"]))
-    model = {
-        "name": "LogisticRegressionWrapper",
-        "schema": {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]},
-        "coefficients": [1.0],
-        "intercept": 0.0,
-        "numFeatures": 1,
-        "numClasses": 2,
-        "created_at": "2024-01-01T00:00:00Z",
-    }
-    models.save(MODEL_KEY, model)
+    models.save(MODEL_KEY, TINY_MODEL)
     mongo_client[DB]["rows"].insert_many([dict(r) for r in ROWS])
     yield started
     models.delete(MODEL_KEY)
@@ -177,3 +168,17 @@ def test_openapi_declares_the_bearer_scheme(secured):
     assert document["security"] == [{name: []}]
     assert document["paths"]["/health"]["get"]["security"] == []
     assert "401" in document["paths"]["/predict/"]["post"]["responses"]
+
+
+def test_health_says_only_up_or_down_without_a_read_key(secured):
+    keys = secured.app.extensions["prediction_service"].access.keys
+    reader, scorer = keys.create("health-reader", ["read"]), keys.create("health-scorer", ["predict"])
+    try:
+        for authorization in (None, "Bearer wrong", f"Bearer {scorer[1]}"):
+            assert call(secured, "GET", "/health", authorization=authorization).json() == {"status": "ok"}
+        for authorization in (f"Bearer {TOKEN}", f"Bearer {reader[1]}"):
+            report = call(secured, "GET", "/health", authorization=authorization).json()
+            assert report["status"] == "ok" and report["redis"] == "ok" and "worker_names" in report
+    finally:
+        keys.revoke(reader[0]["id"])
+        keys.revoke(scorer[0]["id"])

@@ -69,7 +69,7 @@ def test_health_pollers_cannot_hang_the_server(web):
         for thread in pollers:
             thread.join(30)
     assert answers.count(200) > 20 and answers.count(200) > 0.9 * len(answers), answers[-40:]
-    health = requests.get(web.url + "/health", timeout=10).json()
+    health = requests.get(web.url + "/health", headers=web.auth_headers(), timeout=10).json()  # details: a key's
     assert health["status"] == "ok" and health["workers"] >= 1, health  # the session's worker, counted
     assert terminated_within(web, 15), "the web server did not stop on SIGTERM"
 

@@ -290,6 +290,6 @@ def test_every_query_parameter_the_views_read_is_in_the_document(document):
         ("/training/status/{job_id}", "history"), ("/predictall/status/{job_id}", "history"),
         ("/jobs/{job_id}", "history"), ("/datasets/{db}/{collection}/export", "format"),
         ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}/schema", "label"),
-        ("/datasets/{db}/{collection}/schema", "task"),
+        ("/datasets/{db}/{collection}/schema", "task"), ("/audit/", "limit"),
     }  # fmt: skip
     assert listed == expected

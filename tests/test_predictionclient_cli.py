@@ -142,3 +142,21 @@ def test_the_token_comes_from_the_option_or_the_environment(token_service):
 def test_an_unreachable_service_exits_1_naming_it():
     run = cli("--url", "http://127.0.0.1:9", "models")
     assert run.returncode == 1 and "unreachable" in run.stderr and "127.0.0.1:9" in run.stderr
+
+
+def test_an_api_key_with_its_scopes(token_service):
+    """--key (or --token, or the environment) takes an API key: a read key lists the models, and a
+    delete it lacks the scope for fails naming the scope."""
+    import requests
+
+    made = requests.post(
+        f"{token_service.url}/keys/",
+        json={"name": "cli-reader", "scopes": ["read"]},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    ).json()
+    assert cli("--key", made["key"], "models", url=token_service.url).returncode == 0
+    refused = cli("--key", made["key"], "delete", "no-such-model", url=token_service.url)
+    assert refused.returncode == 1 and "'admin'" in refused.stderr
+    requests.delete(f"{token_service.url}/keys/{made['id']}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert cli("--key", made["key"], "models", url=token_service.url).returncode == 1

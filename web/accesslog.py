@@ -57,6 +57,11 @@ def _trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address | None, prox
     return address is not None and any(address in network for network in proxies)
 
 
+def from_trusted_proxy(environ: dict[str, Any], proxies: tuple[Network, ...]) -> bool:
+    """Whether the peer is one of the trusted proxies (whose X-Forwarded-* headers are believed)."""
+    return bool(proxies) and _trusted(_address(environ.get("REMOTE_ADDR") or ""), proxies)
+
+
 def client_address(environ: dict[str, Any], proxies: tuple[Network, ...]) -> str:
     """The client's address: the peer's, unless the peer is a trusted proxy; then the rightmost
     address of X-Forwarded-For that is not a trusted proxy's (a part that is no address stops the

@@ -54,7 +54,7 @@ def attachment(name: str) -> str:
 
 @bp.put("/datasets/<db>/<collection>")
 def put_dataset(db: str, collection: str) -> Response:
-    ref = services().datasets.ref(db, collection)
+    ref = services().datasets.writable(db, collection)
     check_new_name(db, collection)
     mode = request.args.get("mode", "replace")
     if mode not in ("replace", "append"):

@@ -1,9 +1,16 @@
-"""What every request passes before its view: its Host header, the bearer token, when one is
-configured, and the body limit of its route.
+"""What every request passes before its view: its Host header, its key and the scope its route
+needs (web/scopes.py), when the service has a token, and the body limit of its route.
 
-The web pages (``/ui/``) are for browsers, which send no bearer header: with a token configured,
-a page asks for it once (``/ui/login``) and the browser keeps a session cookie derived from it
-(HttpOnly, SameSite=Strict, never the token itself). Every form a page posts carries a CSRF token
+A key is 'Authorization: Bearer <key>' (the ``auth_token`` setting is one key with every scope).
+A wrong one is 401 and counted against the client's address (predictionservice.authlimit); past
+the limit that address is 429 with Retry-After. A right key without the route's scope is 403
+naming the scope. Every change (a route of scope train or admin) is recorded in the audit trail
+after its answer, with the key's name, never its secret.
+
+The web pages (``/ui/``) are for browsers, which send no bearer header: a page asks for a key once
+(``/ui/login``) and the browser keeps a random session id (HttpOnly, SameSite=Strict, Secure when
+the request came over TLS, directly or through a trusted proxy), stored server-side in Redis with
+an expiry, ended by /ui/logout or by revoking its key. Every form a page posts carries a CSRF token
 bound to a cookie of its own, and a post another site makes is refused before its view runs.
 """
 
@@ -11,33 +18,41 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
+import re
 import secrets
+from collections.abc import Callable
 from typing import Any
 
+import redis
 from flask import Response, g, request
 
+from predictionservice.apikeys import EVERYONE, Principal, now_iso
 from predictionservice.exceptions import Forbidden, InvalidHost, PayloadTooLarge, Unauthorized
+from web import requestid, scopes
+from web.accesslog import client_address, from_trusted_proxy
 from web.jsonio import shown
 from web.services import services
 
-OPEN_PATHS = frozenset({"/health", "/", "/ui", "/docs"})  # '/' and '/ui' only redirect to the pages
 PAGES = "/ui/"
-STATIC, LOGIN = "/ui/static/", "/ui/login"  # the pages' own files, and where the token is asked
+STATIC, LOGIN = "/ui/static/", "/ui/login"  # the pages' own files, and where the key is asked
 SESSION_COOKIE, CSRF_COOKIE, CSRF_FIELD = "ps_session", "ps_csrf", "csrf_token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
-OPEN_PREFIXES = ("/docs/",)  # the documentation page's static files: nothing of the service's data
+NOBODY = Principal("", "anonymous")
+log = logging.getLogger("prediction_service")  # no key given on an open route of a service with a token
 
 
 def guard() -> None:
     params = services().params
     check_host(params)
-    token = params["auth_token"]
+    scope = scopes.required(request)
     if request.path.startswith(PAGES):
-        _page_guard(token)
-    elif token and request.path not in OPEN_PATHS and not request.path.startswith(OPEN_PREFIXES):
-        if not _bearer_ok(token):
-            raise Unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <token>')")
+        if request.path.startswith(STATIC):
+            return
+        _page_prelude()
+    g.principal = authenticate(scope)
     dataset_upload = request.method == "PUT" and request.path.startswith("/datasets/")
     request.max_content_length = params["max_dataset_bytes"] if dataset_upload else params["max_body_bytes"]
     if request.content_length is not None and request.content_length > request.max_content_length:
@@ -46,30 +61,113 @@ def guard() -> None:
         )
 
 
-def _bearer_ok(token: str) -> bool:
+def authenticate(scope: str | None) -> Principal:
+    """Who this request is, checked against the scope its route needs (OPEN: none)."""
+    access = services().access
+    if not access.secured:
+        return EVERYONE
+    bearer = _bearer()
+    if scope is scopes.OPEN:
+        principal = access.keys.authenticate(bearer) if bearer else None
+        return principal or _session_principal() or NOBODY
+    address = client()
+    if access.limit.suspect(address):
+        _limited(access.limit.check, address)
+    principal = access.keys.authenticate(bearer) if bearer else _session_principal()
+    if principal is None:
+        if bearer or "Authorization" in request.headers:
+            _limited(access.limit.failed, address)
+        raise Unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <key>')")
+    if scope and not principal.allows(scope):
+        raise Forbidden(
+            f"the key {principal.name!r} lacks the scope '{scope}' that {request.method} {request.url_rule} needs",
+            details=[{"scope": scope}],
+        )
+    return principal
+
+
+def _limited(step: Callable[[str], Any], address: str) -> None:
+    """The failure limit's step; while Redis does not answer, the limit is not kept (the token
+    still works; a key, which needs Redis, is then 503 anyway)."""
+    try:
+        step(address)
+    except redis.RedisError as exc:
+        log.warning("the failed-authentication limit is not kept while Redis is unavailable: %r", exc)
+
+
+def allows(scope: str) -> bool:
+    """Whether this request's key has the scope (what a page shows, what /health details)."""
+    principal = g.get("principal")
+    return principal is not None and principal.allows(scope)
+
+
+def has_session() -> bool:
+    """Whether this request came with a live page session (set by authenticate)."""
+    return bool(g.get("from_session"))
+
+
+def key_name() -> str:
+    principal = g.get("principal")
+    return principal.name if principal is not None else ""
+
+
+def client() -> str:
+    """The client's address: the peer's, or the one a trusted proxy names (X-Forwarded-For)."""
+    return client_address(request.environ, services().access.proxies)
+
+
+def _bearer() -> str:
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    return given.strip() if scheme.lower() == "bearer" else ""
 
 
-def _page_guard(token: str) -> None:
-    """A page: its CSRF cookie (issued on first sight), a post's CSRF check, then the token."""
-    if request.path.startswith(STATIC):
-        return
+def _session_principal() -> Principal | None:
+    """The key of this browser's page session, as it is now (None: no session, or it ended)."""
+    if not request.path.startswith(PAGES):
+        return None
+    access = services().access
+    key_id = access.sessions.key_of(request.cookies.get(SESSION_COOKIE, ""))
+    principal = access.keys.principal(key_id) if key_id is not None else None
+    g.from_session = principal is not None
+    return principal
+
+
+def _page_prelude() -> None:
+    """A page: its CSRF cookie (issued on first sight), then a post's CSRF check."""
     if not _valid_csrf_cookie(request.cookies.get(CSRF_COOKIE, "")):
         g.new_csrf_cookie = secrets.token_hex(16)
     if request.method in UNSAFE:
         check_form()
-    if token and request.path != LOGIN and not (signed_in(token) or _bearer_ok(token)):
-        raise Unauthorized("this service needs its token: enter it once and this browser keeps it")
 
 
-def session_value(token: str) -> str:
-    """The session cookie's value: derived from the token (which stays out of the browser)."""
-    return hmac.new(token.encode(), b"prediction-service pages session", hashlib.sha256).hexdigest()
+def record_change(response: Response) -> Response:
+    """The audit trail's entry for a change made through the API (a route of scope train or
+    admin, a method that writes): who, the request id, the route, the target, the status."""
+    principal = g.get("principal")
+    if request.method not in UNSAFE or principal is None or request.url_rule is None:
+        return response
+    if scopes.required(request) not in scopes.CHANGES:
+        return response
+    entry = _audit_entry(principal, response)
+    try:
+        services().access.audit.record(entry)
+    except redis.RedisError as exc:  # the answer stands (a failed change's 503 among them); the entry is logged
+        log.warning("audit trail unavailable (%r): %s", exc, json.dumps(entry))
+    return response
 
 
-def signed_in(token: str) -> bool:
-    return hmac.compare_digest(request.cookies.get(SESSION_COOKIE, "").encode(), session_value(token).encode())
+def _audit_entry(principal: Principal, response: Response) -> dict[str, Any]:
+    return {
+        "time": now_iso(),
+        "key": principal.name,
+        "key_id": principal.id or None,
+        "request_id": requestid.current(),
+        "method": request.method,
+        "route": re.sub(r"<[^<>:]+:(\w+)>", r"<\1>", request.url_rule.rule),  # /models/<key>, not <path:key>
+        "target": request.path,
+        "status": response.status_code,
+        "client": client(),
+    }
 
 
 def _valid_csrf_cookie(value: str) -> bool:
@@ -94,17 +192,38 @@ def check_form() -> None:
         raise Forbidden("the form's CSRF token is missing or stale: reload the page and submit it again")
 
 
-def sign_in(token: str) -> None:
-    """The answer to this request keeps the session in the browser (set_page_cookies)."""
-    g.new_session = session_value(token)
+def sign_in(principal: Principal) -> None:
+    """A new page session for this key; the answer keeps its id in the browser (set_page_cookies)."""
+    g.new_session = services().access.sessions.open(principal.id)
+
+
+def sign_out() -> None:
+    """The browser's page session ends here (its cookie is then worth nothing) and is cleared."""
+    services().access.sessions.close(request.cookies.get(SESSION_COOKIE, ""))
+    g.new_session = ""
+
+
+def secure_request() -> bool:
+    """Whether the request came over TLS: directly, or through a trusted proxy that says so
+    (X-Forwarded-Proto, believed from trusted_proxies only)."""
+    if request.is_secure:
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https" and from_trusted_proxy(request.environ, services().access.proxies)
 
 
 def set_page_cookies(response: Response) -> Response:
-    """The cookies a page answer sets: a new CSRF cookie, and the session after sign-in."""
-    secure = request.is_secure
+    """The cookies a page answer sets: a new CSRF cookie, and the session after sign-in (or its
+    removal after sign-out)."""
+    secure = secure_request()
     for name, value in ((CSRF_COOKIE, g.get("new_csrf_cookie")), (SESSION_COOKIE, g.get("new_session"))):
-        if value is not None:
-            response.set_cookie(name, value, httponly=True, samesite="Strict", secure=secure, path=PAGES)
+        if value == "":
+            response.delete_cookie(name, path=PAGES, secure=secure, httponly=True, samesite="Strict")
+        elif value is not None:
+            max_age = services().params["session_ttl"] if name == SESSION_COOKIE else None
+            response.set_cookie(
+                name, value, max_age=max_age, httponly=True, samesite="Strict", secure=secure, path=PAGES
+            )
     return response
 
 

@@ -11,6 +11,7 @@ from flask import Blueprint, Response, request
 from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
 from predictionservice.jobstore import FINAL, MAX_LIST, PENDING, STATES, issued_id, queue_position, withdraw
 from predictionservice.jobstore import KINDS as JOB_KINDS
+from web.guard import key_name
 from web.jsonio import json_body, json_response, shown
 from web.requestid import current, origin
 from web.services import services
@@ -54,7 +55,8 @@ def cancel_job(job_id: str) -> Response:
     within a second or two (worker.Heartbeat). 409 for a job that already ended."""
     jobs = services().jobs
     view = _known(job_id, None)
-    who = f"a request from {request.remote_addr or 'an unknown address'} (request id {current()})"
+    key = f" with the key {key_name()!r}" if services().access.secured else ""
+    who = f"a request from {request.remote_addr or 'an unknown address'}{key} (request id {current()})"
     if not jobs.cancel(job_id, who):
         view = jobs.view(job_id) or view
         if view["status"] in FINAL:

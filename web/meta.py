@@ -17,6 +17,7 @@ from werkzeug.routing import Map
 
 from predictionservice import openapi as apidoc
 from predictionservice.exceptions import NotFound, ServiceUnavailable
+from web import guard
 from web.jsonio import json_response, shown
 from web.services import EXTENSION, Services, services
 
@@ -56,13 +57,25 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     return apidoc.openapi_document(
         routes,
         max_records=params["max_records_per_request"],
-        secured=bool(params["auth_token"]),
+        secured=collaborators.access.secured,
         job_schemas=collaborators.factory.job_schemas(),
     )
 
 
 @bp.get("/health")
 def health() -> Response:
+    """Up or down for anyone (a load balancer's probe); what is down and the workers' names only
+    for a key with the 'read' scope (they name hosts)."""
+    report = _health_report()
+    if guard.allows("read"):
+        return json_response(report, 503 if "error" in report else 200)
+    if "error" not in report:
+        return json_response({"status": "ok"})
+    down = ServiceUnavailable("a dependency is not answering (a key with the 'read' scope sees which)")
+    return json_response({"status": "unavailable", **down.to_dict()}, 503)
+
+
+def _health_report() -> dict[str, Any]:
     report: dict[str, Any] = {"status": "ok"}
     down = []
     try:
@@ -84,8 +97,7 @@ def health() -> Response:
         report["status"] = "unavailable: " + ", ".join(down)
         # the health report, and the error every non-success answer carries
         report |= ServiceUnavailable(f"{' and '.join(down)} not answering", details=down).to_dict()
-        return json_response(report, 503)
-    return json_response(report)
+    return report
 
 
 @bp.get("/openapi.json")

@@ -8,8 +8,9 @@ from __future__ import annotations
 import random
 import re
 
-from flask import Response, request
+from flask import Response, g, request
 
+from predictionservice.apikeys import TOKEN_KEY
 from predictionservice.jobqueue import Origin
 
 HEADER = "X-Request-ID"
@@ -39,8 +40,12 @@ def current() -> str | None:
 
 
 def origin() -> Origin:
-    """Who submits a job in this request (its client's address, until API keys exist) and the
-    request's id, for the job's record."""
+    """Who submits a job in this request and the request's id, for the job's record: an API key
+    (its share of the queue is the key's, wherever it is sent from), else the client's address
+    (no keys, or the service's one token)."""
+    principal = g.get("principal")
+    if principal is not None and principal.id and principal.id != TOKEN_KEY:
+        return Origin(f"key {principal.name} ({principal.id})", current())
     return Origin(request.remote_addr, current())
 
 

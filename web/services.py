@@ -14,6 +14,7 @@ import dataparser
 from celeryapp import make_celery, queue_key
 from modelfactory import ModelFactory
 from predictionservice import submission
+from predictionservice.alloweddbs import AllowedDatabases
 from predictionservice.config import pick
 from predictionservice.datasets import Datasets
 from predictionservice.jobqueue import JobQueue, Origin
@@ -31,6 +32,7 @@ from predictionservice.references import References
 from predictionservice.registry import Registry
 from predictionservice.submission import TrainingLimits
 from predictionservice.validation import Validator, predict_schema
+from web.access import Access
 from web.workercount import WorkerCount
 
 EXTENSION = "prediction_service"
@@ -88,8 +90,10 @@ class Services:
             dataparser.schema_from_documents,
             params["schema_sample_docs"],
             params["schema_max_label_values"],
+            AllowedDatabases(self.redis, params["redis_key_prefix"], params["datasets_allowed_dbs"]),
         )
         self.stored_models = Models(self.models, self.registry, self.references)
+        self.access = Access(self.redis, params)  # keys, page sessions, failed sign-ins, the audit trail
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
@@ -135,7 +139,11 @@ class Services:
         )
 
     def _submitting(self, origin: Origin) -> dict[str, Any]:
-        return {"resolve": self.targets.resolve, "mongo": self.mongo, "queue": self.queue, "origin": origin}
+        allowed = self.datasets.allowed  # a job's databases too: only those the service is given
+        resolve = (
+            allowed.guarding(self.targets.resolve, self.datasets.database_exists) if allowed else self.targets.resolve
+        )
+        return {"resolve": resolve, "mongo": self.mongo, "queue": self.queue, "origin": origin}
 
     def workers(self) -> list[str]:
         """The names of the Celery workers that answered the background ping (none when the broker
@@ -149,6 +157,7 @@ class Services:
     def stop(self) -> None:
         """The server calls it as it stops."""
         self.worker_count.stop()
+        self.access.stop()
 
 
 def services() -> Services:

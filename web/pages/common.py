@@ -38,7 +38,7 @@ def page_headers(response: Response) -> Response:
 def page_error(error: Exception) -> Any:
     """The API's answer to the error (status, code, message), as a page; in token mode, an
     unauthorized visit gets the token form."""
-    if isinstance(error, Unauthorized) and services().params["auth_token"]:
+    if isinstance(error, Unauthorized) and services().access.secured:
         return render_template("ui/login.html", next=request.full_path.rstrip("?"), error=None), 401
     reply = errors.answer(error)
     envelope = json.loads(reply.get_data())["error"]
