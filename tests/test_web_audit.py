@@ -1,6 +1,7 @@
 """The audit trail over HTTP (web/guard.py records, web/audit.py lists): every kind of change made
 through the API today (training and scoring submitted, a model deleted through the API and through
-its page, a job cancelled, a dataset written and dropped, a key made and revoked) leaves an entry
+its page, a job cancelled, a dataset written and dropped, a key made and revoked, a named model's
+alias moved or removed, its policy set, the name deleted) leaves an entry
 with the key's name (never its secret), the request id, the method, the route, the target and the
 status, newest first; reads and predictions leave none; only an admin key reads it.
 
@@ -55,7 +56,13 @@ CHANGES = [  # (kind, key, method, path template, body, route, status)
     ("job cancel", "admin", "DELETE", "/jobs/0123456789abcdef", None, "/jobs/<job_id>", 404),
     ("model delete", "admin", "DELETE", "/models/doomed", None, "/models/<key>", 204),
     ("key made", "admin", "POST", "/keys/", {"name": "new", "scopes": ["read"]}, "/keys/", 201),
-]
+    ("alias move", "admin", "PUT", "/registry/nameless/aliases/production", {"version": 1},
+     "/registry/<name>/aliases/<alias>", 404),
+    ("alias removal", "admin", "DELETE", "/registry/nameless/aliases/candidate", None,
+     "/registry/<name>/aliases/<alias>", 404),
+    ("policy", "admin", "PUT", "/registry/nameless/policy", {"min_delta": 0.01}, "/registry/<name>/policy", 404),
+    ("name delete", "admin", "DELETE", "/registry/nameless", None, "/registry/<name>", 404),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
