@@ -33,7 +33,7 @@ from typing import Any
 import redis
 
 from predictionservice.defaults import API_KEY_PREFIX, MAX_KEY_NAME_CHARS
-from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
 
 SCOPES = ("predict", "read", "train", "admin")
 KEYS, DIGESTS, SECRET, CHANNEL = "__api_keys__", "__api_key_digests__", "__api_key_secret__", "__api_key_changes__"
@@ -158,11 +158,22 @@ class KeyStore:
         shown = [{k: r[k] for k in ("id", "name", "scopes", "created_at")} for r in records]
         for record in shown:
             record["last_used_at"] = used.get(record["id"])
-        return sorted(shown, key=lambda r: (r["created_at"], r["id"]))
+        stored = sorted(shown, key=lambda r: (r["created_at"], r["id"]))
+        # The setting's keys exist from the start of each process: listed first, without a date.
+        configured = [
+            {"id": p.id, "name": p.name, "scopes": [s for s in SCOPES if s in p.scopes], "created_at": None,
+             "last_used_at": used.get(p.id), "source": "setting api_keys"}
+            for p in sorted(self._configured.values(), key=lambda p: p.id)
+        ]  # fmt: skip
+        return configured + stored
 
     def revoke(self, key_id: str) -> None:
         """Delete a key (NotFound when there is none): refused at once here and, through the
         change channel, on every replica."""
+        if any(p.id == key_id for p in self._configured.values()):
+            raise Conflict(
+                f"the key {key_id!r} is given by the setting api_keys: remove it there (and restart) to revoke it"
+            )
         raw = self.client.hget(self.keys, key_id) if key_id else None
         if raw is None:
             raise NotFound(f"no key with id {key_id[:100]!r}; GET /keys/ lists them")

@@ -727,8 +727,9 @@ KEY = {
         "id": {"type": "string"},
         "name": {"type": "string"},
         "scopes": {"type": "array", "items": {"enum": ["predict", "read", "train", "admin"]}},
-        "created_at": {"type": "string"},
+        "created_at": {"type": ["string", "null"], "description": "null for a key of the setting api_keys"},
         "last_used_at": {"type": ["string", "null"]},
+        "source": {"type": "string", "description": "'setting api_keys' for a key given by configuration"},
     },
 }
 NEW_KEY = {
@@ -765,8 +766,9 @@ def _access_operations() -> dict[str, Any]:
             {"200": _json(listed, "oldest first"), **_errors("401", "403", "503")},
         ),
         "keys.revoke_key": _op(
-            "Revoke an API key (admin): refused at once on every replica, its page sessions end",
-            {"204": {"description": "revoked"}, **_errors("401", "403", "404", "503")},
+            "Revoke an API key (admin): refused at once on every replica, its page sessions end; a key given by "
+            "the setting api_keys is 409 (remove it there)",
+            {"204": {"description": "revoked"}, **_errors("401", "403", "404", "409", "503")},
         ),
         "audit.list_audit": _op(
             "The audit trail of changes made through the API, newest first (admin)",

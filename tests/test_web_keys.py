@@ -119,6 +119,22 @@ def test_keys_given_by_configuration_turn_the_keys_on(base_params):
     assert refused.status_code == 403 and "'admin'" in refused.json()["error"]["message"]
 
 
+def test_keys_given_by_configuration_are_listed_and_revoked_only_there(base_params):
+    params = {**base_params, "api_keys": [f"ops:admin+read:{'a' * 40}", f"dash:read:{'r' * 40}"],
+              "redis_key_prefix": f"k{uuid.uuid4().hex[:8]}:"}  # fmt: skip
+    app = InProcess(modelservice(params))
+    admin = bearer("a" * 40)
+    listed = app.get("/keys/", headers=admin).json()["keys"]
+    assert [(k["id"], k["name"], k["scopes"], k["source"]) for k in listed] == [
+        ("config:dash", "dash", ["read"], "setting api_keys"),
+        ("config:ops", "ops", ["read", "admin"], "setting api_keys"),
+    ]
+    assert "r" * 40 not in app.get("/keys/", headers=admin).text
+    refused = app.request("DELETE", "/keys/config:dash", headers=admin)
+    assert refused.status_code == 409 and "api_keys" in refused.json()["error"]["message"]
+    assert app.get("/models/", headers=bearer("r" * 40)).status_code == 200
+
+
 def test_each_key_holds_its_own_share_of_the_queue(base_params, bank_collection):
     """The queue's per-client share (max_queued_jobs_per_client) is a key's, wherever it is sent
     from; a job's cancel names the key. A queue of its own: no worker reads it."""
