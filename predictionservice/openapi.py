@@ -159,8 +159,8 @@ MODEL_SUMMARY = {
     "properties": {
         "model_key": {"type": "string"},
         "name": {"type": "string"},
-        "created_at": {"type": "string"},
-        "metrics": {"type": "object"},
+        "created_at": {"type": ["string", "null"]},
+        "metrics": {"type": ["object", "null"], "description": "null for a model stored without them (by hand)"},
         "num_features": {"type": "integer"},
         "description": {"type": ["string", "null"]},
         "tags": {"type": "array", "items": {"type": "string"}},

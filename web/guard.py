@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -163,7 +162,7 @@ def _audit_entry(principal: Principal, response: Response) -> dict[str, Any]:
         "key_id": principal.id or None,
         "request_id": requestid.current(),
         "method": request.method,
-        "route": re.sub(r"<[^<>:]+:(\w+)>", r"<\1>", request.url_rule.rule),  # /models/<key>, not <path:key>
+        "route": scopes.route_of(request.url_rule.rule),
         "target": request.path,
         "status": response.status_code,
         "client": client(),

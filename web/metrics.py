@@ -11,6 +11,7 @@ from flask import Blueprint, Response, request
 
 from predictionservice.exceptions import NotFound
 from predictionservice.metrics import CONTENT_TYPE, UNMATCHED
+from web import scopes
 from web.services import services
 
 bp = Blueprint("metrics", __name__)
@@ -34,6 +35,6 @@ def count(response: Response) -> Response:
     started = request.environ.get(_STARTED)
     if started is not None:
         rule = request.url_rule
-        route = UNMATCHED if rule is None else getattr(rule, "template", rule.rule)
+        route = UNMATCHED if rule is None else scopes.route_of(getattr(rule, "template", rule.rule))
         services().metrics.request(request.method, route, response.status_code, time.perf_counter() - started)
     return response

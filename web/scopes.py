@@ -9,6 +9,8 @@ but an ``admin`` one (closed by default, never open by omission).
 
 from __future__ import annotations
 
+import re
+
 from flask import Request
 
 OPEN = None  # no key needed (the health probe, the docs page, the sign-in, the pages' files)
@@ -82,6 +84,12 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "key_pages.revoke_key": "admin",
 }
 CHANGES = frozenset({"train", "admin"})  # the scopes of changes: what the audit trail records
+
+
+def route_of(rule: str) -> str:
+    """A route as people read it (metrics labels, the audit trail): its variables without their
+    converters, /models/<key> for /models/<path:key>."""
+    return re.sub(r"<[^<>:]+:(\w+)>", r"<\1>", rule)
 
 
 def declared(endpoint: str, method: str) -> bool:
