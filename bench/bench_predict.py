@@ -113,7 +113,10 @@ def start_before(bench: Bench, params: dict[str, Any], revision: str) -> str:
     bench.on_stop(
         "worktree of the before", lambda: subprocess.run([*git, "remove", "--force", str(folder)], check=False)
     )
-    before = {**params, "port": embedded.free_port()}
+    # Only the settings that revision knows (it refuses the others): a newer setting keeps its default there.
+    listing = "import json; from predictionservice.defaults import SETTINGS; print(json.dumps(list(SETTINGS)))"
+    known = subprocess.run([sys.executable, "-c", listing], cwd=folder, check=True, capture_output=True, text=True)
+    before = {k: v for k, v in params.items() if k in json.loads(known.stdout)} | {"port": embedded.free_port()}
     path = bench.write_params(before, "before-parameters")
     url = f"http://127.0.0.1:{before['port']}"
     argv = [sys.executable, str(folder / "modelserver.py"), str(path)]
