@@ -8,7 +8,7 @@ import time
 import pytest
 
 from predictionservice.config import ConfigError
-from web.accesslog import client_address, escaped, log_line, proxy_networks
+from web.accesslog import client_address, escaped, log_line, proxy_networks, redacted
 
 PROXIES = proxy_networks(["127.0.0.1", "10.0.0.0/8", "::1"])
 
@@ -49,3 +49,19 @@ def test_every_field_is_escaped_into_one_printable_line():
     line = log_line(environ, "127.0.0.1", "GET", '/a?q="', time.localtime(), "200 OK", "12")
     assert "\n" not in line and line.isprintable()
     assert line.startswith("127.0.0.1 - - [") and '"GET /a?q=\\" HTTP/1.1" 200 12 "-" "x\\"\\x0a1.2.3.4' in line
+
+
+@pytest.mark.parametrize(
+    ("uri", "logged"),
+    [
+        ("/models/?token=s3cret&page=2", "/models/?token=[redacted]&page=2"),
+        ("/a?api_key=psk_abc#top", "/a?api_key=[redacted]#top"),
+        ("/a?X-Api-Key=z;q=1", "/a?X-Api-Key=[redacted];q=1"),
+        ("/a?x=1&Access_Token=q&b=2", "/a?x=1&Access_Token=[redacted]&b=2"),
+        ("/a?password=&b=2", "/a?password=[redacted]&b=2"),
+        ("/a?modelkey=0123&keys=3", "/a?modelkey=0123&keys=3"),  # names, not secrets
+        ("/models/token=abc", "/models/token=abc"),  # a path is not a query
+    ],
+)
+def test_a_secret_named_query_parameter_is_logged_redacted(uri, logged):
+    assert redacted(uri) == logged

@@ -266,3 +266,33 @@ def test_a_stopping_listener_keeps_its_queue_and_completes_no_new_connection():
         server.close()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory, base_params):
+    params = {**base_params, "auth_token": "server-token-" + "t" * 24, "redis_key_prefix": "logsecrets:"}
+    started = Service(tmp_path_factory.mktemp("secured"), params, worker=False)
+    yield started
+    started.stop()
+
+
+def test_no_secret_reaches_the_servers_log(secured):
+    """Issue 26: the log never shows a secret: not the service's token, not a key (right, wrong or
+    revoked), whether sent as the API wants it (the Authorization header, the login form) or pasted
+    into a URL or a Referer by mistake. Read from the real server's own log (access and app lines)."""
+    token = secured.params["auth_token"]
+    made = secured.post("/keys/", json={"name": "logged", "scopes": ["read"]}).json()
+    key = made["key"]
+    wrong = key[:-4] + "XXXX"
+    for secret in (key, wrong, token):
+        requests.get(secured.url + "/models/", headers={"Authorization": f"Bearer {secret}"}, timeout=30)
+        requests.get(secured.url + f"/models/?api_key={secret}&token={secret}", timeout=30)
+        requests.get(secured.url + "/health", headers={"Referer": f"{secured.url}/ui/?token={secret}"}, timeout=30)
+        requests.post(secured.url + "/ui/login", data={"token": secret, "next": "/ui/models"}, timeout=30,
+                      allow_redirects=False)  # fmt: skip
+    assert secured.request("DELETE", f"/keys/{made['id']}").status_code == 204
+    requests.get(secured.url + "/models/", headers={"Authorization": f"Bearer {key}"}, timeout=30)  # revoked: 401
+    log = secured.logged(lambda log: log.count('"POST /ui/login HTTP/1.1"') >= 3 and log.count(" 401 ") >= 5)
+    assert log.count("[redacted]") >= 9, log[-3000:]
+    for secret in (key, wrong, token, key[4:20]):
+        assert secret not in log, f"a secret in the server's log:\n{log[-3000:]}"

@@ -8,11 +8,17 @@ client and proves nothing). Every field is escaped as Apache escapes its log: ``
 with a backslash, every control or non-ASCII character as ``\\xhh`` (``\\uhhhh`` above U+00FF),
 so a quote, CR, LF, ESC or NUL in a query or a User-Agent cannot end a field or a line, nor reach
 the terminal that shows the log.
+
+The service takes keys only in the ``Authorization`` header and the login form's body, neither of
+which is logged; a key pasted into a URL by mistake (``?token=``, ``?api_key=``…) is still a
+secret, so the value of a query parameter with such a name is logged as ``[redacted]``, in the
+request line and in the Referer.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -25,6 +31,21 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _ESCAPES = {code: f"\\x{code:02x}" for code in range(256) if code < 0x20 or code >= 0x7F}
 _ESCAPES[ord('"')] = '\\"'
 _ESCAPES[ord("\\")] = "\\\\"
+
+
+# Query parameters whose value is a secret wherever it is sent: the word, any case, alone or after
+# a separator (``key``, ``api_key``, ``access_token``, ``X-Api-Key``; not ``modelkey``, a model's
+# name); the value runs to the next & ; or #.
+_SECRET_PARAMETER = re.compile(
+    r"(?i)(?P<name>(?:^|(?<=[&;]))(?:[^=&;#]*[-_.])?(?:token|key|apikey|secret|password|passwd|auth|authorization)=)[^&;#]*"
+)
+
+
+def redacted(uri: str) -> str:
+    """The URI with the value of every secret-named query parameter replaced (the path kept: a
+    model key in /models/<key> is a name, not a secret)."""
+    path, mark, query = uri.partition("?")
+    return path + mark + _SECRET_PARAMETER.sub(r"\g<name>[redacted]", query) if mark else uri
 
 
 def escaped(text: Any) -> str:
@@ -88,11 +109,11 @@ def log_line(environ: dict[str, Any], client: str, method: str, uri: str, start:
         escaped(environ.get("REMOTE_USER") or "-"),
         time.strftime("%d/%b/%Y:%H:%M:%S %z", start),
         escaped(method),
-        escaped(uri),
+        escaped(redacted(uri)),
         escaped(environ.get("SERVER_PROTOCOL")),
         escaped(status.split(None, 1)[0]),
         escaped(size or "-"),
-        escaped(environ.get("HTTP_REFERER", "-")),
+        escaped(redacted(environ.get("HTTP_REFERER", "-"))),
         escaped(environ.get("HTTP_USER_AGENT", "-")),
         escaped(environ.get(ENVIRON_KEY, "-")),
     )
