@@ -16,8 +16,13 @@ BENCHSTAMP := $(VENV)/.bench-installed-$(BENCHHASH)
 run: setup
 	$(VENV)/bin/python -m localservers.stack
 
+# Two streams (pytest-xdist), whole files to a stream, each with servers of its own: most of a
+# test's time is spent waiting for a process, a JVM or a poll, so two streams on two cores take
+# about half the time of one. TEST_STREAMS=0 runs the suite in this process alone.
+TEST_STREAMS ?= 2
+
 test: setup
-	$(VENV)/bin/python -m pytest --durations=20
+	$(VENV)/bin/python -m pytest -n $(TEST_STREAMS) --dist loadfile --durations=20
 
 # The unit and app tiers (tests/conftest.py): no Spark, no service processes, no browser.
 test-fast: setup

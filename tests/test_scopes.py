@@ -21,7 +21,7 @@ from web import scopes
 
 TOKEN = "scopes-token"
 VALUES = {
-    "db": f"scopes_{uuid.uuid4().hex[:6]}",
+    "db": "scopes_db",  # fixed: a test id holds it, and parallel workers must collect the same ids
     "collection": "c",
     "key": "no-such-model",
     "job_id": "0123456789abcdef",
