@@ -190,9 +190,8 @@ def show_entry(args: argparse.Namespace, entry: dict[str, Any]) -> None:
         pointing.setdefault(version, []).append(alias)
     for version in reversed(entry["versions"]):
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted((version.get("metrics") or {}).items()))
-        decision = (
-            (version.get("decision") or {}).get("decision", "") if isinstance(version.get("decision"), dict) else ""
-        )
+        decided = version.get("decision")
+        decision = decided.get("decision", "") if isinstance(decided, dict) else ""
         aliases = ",".join(pointing.get(version["version"], []))
         print(f"  {version['version']}\t{version['model_key']}\t{version.get('created_at')}\t{metrics}\t{decision}"
               f"\t{aliases}".rstrip())  # fmt: skip
