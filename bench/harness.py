@@ -251,18 +251,19 @@ class Bench:
         path.write_text(json.dumps(params, indent=2))
         return path
 
-    def start_service(self, params: dict[str, Any], *, worker: bool = True) -> ServiceProcesses:
-        """The Celery worker (when asked) and the web server, healthy."""
+    def start_service(self, params: dict[str, Any], *, worker: bool = True, name: str = "") -> ServiceProcesses:
+        """The Celery worker (when asked) and the web server, healthy; name: another one's (a second
+        web replica), its parameters and logs apart."""
         env = {k: v for k, v in os.environ.items() if k not in SETTING_ENV}
         service = ServiceProcesses(
             params,
-            self.write_params(params, "parameters"),
-            self.dir / "logs",
+            self.write_params(params, f"{name}-parameters" if name else "parameters"),
+            self.dir / "logs" / name if name else self.dir / "logs",
             env,
             worker=worker,
             worker_name=f"bench-{uuid.uuid4().hex[:6]}@%h",
         )
-        self.on_stop("the service", service.stop)
+        self.on_stop(f"the service {name}".strip(), service.stop)
         service.start()
         service.wait_healthy(timeout=180)
         self.say(f"service at {service.url}" + (" with a worker" if worker else " (web server only)"))

@@ -1,6 +1,7 @@
 """The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
 
-Commands: load, schema, train, status, predict, predictall, models, delete (``--help`` on each).
+Commands: load, schema, train, status, predict, predictall, models, delete, registry, promote
+(``--help`` on each).
 ``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
 machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
 then the final status last). An error the service answers exits 1 with its message on stderr; a
@@ -58,6 +59,12 @@ def parser() -> argparse.ArgumentParser:
     command("models", "stored models, newest first")
     delete = command("delete", "delete a model")
     delete.add_argument("key", metavar="KEY")
+    registry = command("registry", "the named models, or one name's versions, aliases and history")
+    registry.add_argument("name", metavar="NAME", nargs="?")
+    promote = command("promote", "point a name's alias (default production) at one of its versions")
+    promote.add_argument("name", metavar="NAME")
+    promote.add_argument("version", metavar="VERSION", type=int)
+    promote.add_argument("--alias", default="production", help="the alias to move (default production)")
     return main
 
 
@@ -94,6 +101,10 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
     elif name == "delete":
         client.delete_model(args.key)
         show(args, {"deleted": args.key})
+    elif name == "registry":
+        show_registry(args, client.registry(args.name))
+    elif name == "promote":
+        show_entry(args, client.promote(args.name, args.version, args.alias))
     return 0
 
 
@@ -151,6 +162,41 @@ def show_models(args: argparse.Namespace, models: list[dict[str, Any]]) -> None:
     for model in models:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted((model.get("metrics") or {}).items()))
         print(f"{model['model_key']}\t{model.get('name')}\t{model.get('created_at')}\t{metrics}")
+
+
+def aliases_text(aliases: dict[str, int]) -> str:
+    return ", ".join(f"{alias}={version}" for alias, version in sorted(aliases.items()))
+
+
+def show_registry(args: argparse.Namespace, found: Any) -> None:
+    """The names, one a line (name, aliases, versions), or one name's entry (show_entry)."""
+    if isinstance(found, dict):
+        show_entry(args, found)
+    elif args.json:
+        show(args, found)
+    else:
+        for model in found:
+            print(f"{model['name']}\t{aliases_text(model['aliases'])}\t{model['versions']} versions")
+
+
+def show_entry(args: argparse.Namespace, entry: dict[str, Any]) -> None:
+    """A name's entry: its aliases, a line per version (newest first) and the latest moves."""
+    if args.json:
+        show(args, entry)
+        return
+    print(f"{entry['name']}\taliases: {aliases_text(entry['aliases']) or 'none'}")
+    pointing: dict[int, list[str]] = {}
+    for alias, version in sorted(entry["aliases"].items()):
+        pointing.setdefault(version, []).append(alias)
+    for version in reversed(entry["versions"]):
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted((version.get("metrics") or {}).items()))
+        decided = version.get("decision")
+        decision = decided.get("decision", "") if isinstance(decided, dict) else ""
+        aliases = ",".join(pointing.get(version["version"], []))
+        print(f"  {version['version']}\t{version['model_key']}\t{version.get('created_at')}\t{metrics}\t{decision}"
+              f"\t{aliases}".rstrip())  # fmt: skip
+    for move in entry["history"][:5]:
+        print(f"  {move['time']}\t{move['alias']}: {move['from']} -> {move['to']} ({move['why']})")
 
 
 if __name__ == "__main__":

@@ -196,7 +196,9 @@ class PredictionClient:
     # ------------------------------------------------------------------------------- models
 
     def predict(self, model_key: str, records: Any, top_probabilities: int | None = None, explain: bool = False) -> Any:
-        """One record (a dict) gives one answer (a dict); many (a list) a list of answers in
+        """model_key: a model key or a named model's reference (``bank``, ``bank@candidate``,
+        ``bank/3``; one record's answer then says which version served it, in ``model``).
+        One record (a dict) gives one answer (a dict); many (a list) a list of answers in
         their order, sent in batches; a pandas DataFrame gives a DataFrame of answers with its
         index (a 'probabilities' column of dicts for classifiers). top_probabilities k: only the
         k most probable labels in 'probabilities' (what a model of many classes needs). explain:
@@ -231,6 +233,22 @@ class PredictionClient:
 
     def delete_model(self, key: str) -> None:
         self.request("DELETE", f"/models/{quote(key, safe='')}")
+
+    # ------------------------------------------------------------------------ named models
+
+    def registry(self, name: str | None = None) -> Any:
+        """The named models (a list: name, aliases, versions, latest), or one name's entry (name,
+        aliases, policy, schedule, versions with their metrics and decisions, history)."""
+        if name is None:
+            return self._json("GET", "/registry/")["models"]
+        return self._json("GET", f"/registry/{quote(name, safe='')}")
+
+    def promote(self, name: str, version: int, alias: str = "production") -> dict:
+        """Point the name's alias (default production) at version: the name's entry, the move
+        newest in its history. Predictions by the name (or name@alias) answer from it at once."""
+        path = f"/registry/{quote(name, safe='')}/aliases/{quote(alias, safe='')}"
+        body = json.dumps({"version": version})
+        return self._json("PUT", path, data=body, headers={"Content-Type": "application/json"})
 
     def health(self) -> dict:
         return self._json("GET", "/health")

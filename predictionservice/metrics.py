@@ -3,11 +3,14 @@ two apps in one process count apart), exposed by ``GET /metrics`` in the text fo
 
 Counted in the web process as requests go by: HTTP requests by method, route template and
 status, their durations by route template (never a raw id or path: a label per job id would grow
-without end), and the records scored online by algorithm. Read from the stores at each scrape,
-so every web process and worker agrees: jobs by kind and status, the Celery queue's length, job
-durations (the workers' outcomes, as the job store counts them), the stored models, and the
-predictor cache's hits and misses. When Redis does not answer, the scrape still answers with what
-the process counted and ``prediction_service_redis_up 0``.
+without end), and the records scored online by algorithm and, for a request that named a model by
+a reference (``bank``, ``bank@production``, ``bank/3``), by the name and version that served it
+(empty for a request by key). Names and versions are bounded per process: past
+``MAX_MODEL_SERIES`` pairs, a new pair is counted as ``name="other", version="other"``.
+Read from the stores at each scrape, so every web process and worker agrees: jobs by kind and
+status, the Celery queue's length, job durations (the workers' outcomes, as the job store counts
+them), the stored models, and the predictor cache's hits and misses. When Redis does not
+answer, the scrape still answers with what the process counted and ``prediction_service_redis_up 0``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 # Kombu's Redis transport keeps a queue's messages of priority p > 0 in the list 'queue\x06\x16p'.
 _PRIORITY_SEP = "\x06\x16"
 _PRIORITIES = (3, 6, 9)
+# Distinct (name, version) label pairs a process gives series of its own: retraining makes a new
+# version every time, and a series is never dropped, so past this many a new pair is OTHER's.
+MAX_MODEL_SERIES = 200
+OTHER = "other"
 
 
 class Metrics:
@@ -55,16 +62,19 @@ class Metrics:
         )
         self.predictions = Counter(
             PREFIX + "predictions",
-            "Records scored online (/predict/ and V2 infer), by algorithm.",
-            ["algorithm"],
+            "Records scored online (/predict/ and V2 infer), by algorithm, and by the named model's name and "
+            f"version that served a reference (empty for a model key; past {MAX_MODEL_SERIES} pairs, 'other').",
+            ["algorithm", "name", "version"],
             registry=self.registry,
         )
         self.registry.register(StoreCollector(jobs, models, cache, broker, queue))
         # Each label set's series, found once: labels() takes a lock and builds a key on every
         # call, several microseconds a request (bench/bench_metrics.py). Bounded: the label
-        # values are route templates, methods, statuses and algorithm names.
+        # values are route templates, methods, statuses, algorithm names and at most
+        # MAX_MODEL_SERIES (name, version) pairs.
         self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
-        self._scored: dict[str, Any] = {}
+        self._scored: dict[tuple[str, str, str], Any] = {}
+        self._model_pairs: set[tuple[str, str]] = set()
 
     def request(self, method: str, route: str, status: int, seconds: float) -> None:
         series = self._series.get((method, route, status))
@@ -74,11 +84,24 @@ class Metrics:
         series[0].inc()
         series[1].observe(seconds)
 
-    def predicted(self, algorithm: str, records: int) -> None:
-        series = self._scored.get(algorithm)
+    def predicted(self, algorithm: str, records: int, name: str = "", version: int | str = "") -> None:
+        """records scored by a model of algorithm; name and version: the named model's that served
+        a reference (empty for a model key)."""
+        labels = (algorithm, name, str(version))
+        series = self._scored.get(labels)
         if series is None:
-            series = self._scored[algorithm] = self.predictions.labels(algorithm)
+            series = self._scored[labels] = self.predictions.labels(*self._bounded(labels))
         series.inc(records)
+
+    def _bounded(self, labels: tuple[str, str, str]) -> tuple[str, str, str]:
+        """The labels a series gets: a new (name, version) pair past MAX_MODEL_SERIES is OTHER's."""
+        algorithm, name, version = labels
+        if not name or (name, version) in self._model_pairs:
+            return labels
+        if len(self._model_pairs) >= MAX_MODEL_SERIES:
+            return algorithm, OTHER, OTHER
+        self._model_pairs.add((name, version))
+        return labels
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

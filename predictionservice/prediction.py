@@ -60,17 +60,22 @@ class Predictions:
         top = body.get("top_probabilities")
         head = {"modelkey": ref} if resolved is None else {"modelkey": ref, "model": resolved.shown()}
         if body.get("explain"):
-            return self.explained(head, predictor, body, top)
+            return self.explained(head, predictor, body, top, resolved)
         if "record" in body:
             self.check_answer_size(predictor, 1, top)
             one = predictor.predict_one(body["record"], top)
-            self.counted(predictor, 1)
+            self.counted(predictor, 1, resolved)
             return {**head, **one}
         self.check_answer_size(predictor, len(body["records"]), top)
-        return {**head, "predictions": self.score(predictor, body["records"], top)}
+        return {**head, "predictions": self.score(predictor, body["records"], top, resolved)}
 
     def explained(
-        self, head: dict[str, Any], predictor: Any, body: Mapping[str, Any], top: int | None
+        self,
+        head: dict[str, Any],
+        predictor: Any,
+        body: Mapping[str, Any],
+        top: int | None,
+        resolved: Resolved | None = None,
     ) -> dict[str, Any]:
         """``answer`` with ``"explain": true``: each answer gets its ``explanation``. Apart from
         the answers' shape, a path of its own, so /predict/ without it does no extra work."""
@@ -78,14 +83,14 @@ class Predictions:
             self.check_answer_size(predictor, 1, top)
             one = predictor.predict_one(body["record"], top)  # a bad record: the same error as without explain
             one["explanation"] = predictor.explanations([body["record"]])[0]
-            self.counted(predictor, 1)
+            self.counted(predictor, 1, resolved)
             return {**head, **one}
         records = body["records"]
         self.check_answer_size(predictor, len(records), top)
         answers = predictor.predict(records, top)
         for answer, explanation in zip(answers, predictor.explanations(records), strict=True):
             answer["explanation"] = explanation
-        self.counted(predictor, len(answers))
+        self.counted(predictor, len(answers), resolved)
         return {**head, "predictions": answers}
 
     def infer(self, ref: str, body: Any) -> dict[str, Any]:
@@ -95,19 +100,19 @@ class Predictions:
         if self.infer_validator is not None:
             self.infer_validator.check(body, "inference request")
         key, resolved = self.resolve(ref)
-        answered = self._infer(key, body)
+        answered = self._infer(key, body, resolved)
         if resolved is not None:
             answered.update(model_name=resolved.name, model_version=str(resolved.version), model=resolved.shown())
         return answered
 
-    def _infer(self, key: str, body: Any) -> dict[str, Any]:
+    def _infer(self, key: str, body: Any, resolved: Resolved | None = None) -> dict[str, Any]:
         predictor = self.predictors.get(checked_key(key))
         rows = openinference.records(key, body, predictor.parser)
         wanted = openinference.wanted_outputs(key, body, predictor.parser)
         top = None if "probabilities" in wanted else 0
         self.check_answer_size(predictor, len(rows), top, v2=True)
         try:
-            answers = self.score(predictor, rows, top)
+            answers = self.score(predictor, rows, top, resolved)
         except RecordError as exc:
             raise openinference.row_error(exc) from None
         if openinference.EXPLANATION in wanted:  # the very numbers /predict/ answers with explain
@@ -118,15 +123,22 @@ class Predictions:
     def check_answer_size(self, predictor: Any, records: int, top: int | None, *, v2: bool = False) -> None:
         check_answer_size(predictor, records, top, self.max_answer_probabilities, v2=v2)
 
-    def score(self, predictor: Any, records: list[dict[str, Any]], top: int | None = None) -> list[dict[str, Any]]:
+    def score(
+        self, predictor: Any, records: list[dict[str, Any]], top: int | None = None, resolved: Resolved | None = None
+    ) -> list[dict[str, Any]]:
         """The predictor's answers for records, counted for /metrics."""
         answers = predictor.predict(records, top)
-        self.counted(predictor, len(answers))
+        self.counted(predictor, len(answers), resolved)
         return answers
 
-    def counted(self, predictor: Any, records: int) -> None:
-        if self.metrics is not None:
+    def counted(self, predictor: Any, records: int, resolved: Resolved | None = None) -> None:
+        """records scored, for /metrics: by algorithm, and by name and version for a reference."""
+        if self.metrics is None:
+            return
+        if resolved is None:
             self.metrics.predicted(predictor.algorithm, records)
+        else:
+            self.metrics.predicted(predictor.algorithm, records, resolved.name, resolved.version)
 
 
 def checked_key(key: str) -> str:

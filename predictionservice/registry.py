@@ -255,6 +255,22 @@ class Registry:
         value = self.client.hget(self.keys_key, key)
         return value.decode() if value is not None else None
 
+    def versions_of(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        """Model key -> {"name", "version", "aliases"} for the keys that are versions of a name
+        (what the pages show beside a model): one HMGET and one MGET, however many keys."""
+        names = [n.decode() if n is not None else None for n in self.client.hmget(self.keys_key, keys)] if keys else []
+        wanted = sorted({n for n in names if n is not None})
+        raws = self.client.mget([self.entry_key(n) for n in wanted]) if wanted else []
+        entries = {n: json.loads(raw) for n, raw in zip(wanted, raws, strict=True) if raw is not None}
+        found: dict[str, dict[str, Any]] = {}
+        for key, name in zip(keys, names, strict=True):
+            entry = entries.get(name) if name is not None else None
+            version = next((v["version"] for v in entry["versions"] if v["model_key"] == key), None) if entry else None
+            if version is not None:
+                aliases = sorted(a for a, v in entry["aliases"].items() if v == version)
+                found[key] = {"name": name, "version": version, "aliases": aliases}
+        return found
+
     # ----------------------------------------------------------------------------- writing
 
     def _transact(self, watched: Iterable[str], build: Callable[[Any], Callable[[Any], Any]]) -> Any:

@@ -12,6 +12,8 @@ import re
 import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -235,6 +237,35 @@ ONE_FEATURE_MODEL = {
     "numClasses": 2,
     "created_at": "2024-01-01T00:00:00Z",
 }
+
+# Two versions of a named model that answer x = 0.4 differently: the first no, the second yes.
+SAYS_NO_AT_04 = {**ONE_FEATURE_MODEL, "task": "binary", "metrics": {"auc": 0.7}}
+SAYS_YES_AT_04 = {**SAYS_NO_AT_04, "intercept": 0.0, "metrics": {"auc": 0.9}}
+
+
+@contextmanager
+def named_model(params: dict, versions: tuple[dict, ...] = (SAYS_NO_AT_04, SAYS_YES_AT_04),
+                prefix: str = "named") -> Iterator[tuple[str, list[str]]]:  # fmt: skip
+    """A name of its own in params' model store (Redis db models_db) whose versions are the
+    models given, stored as training stores them (1 is production, the last one candidate), and
+    removed afterwards with its models: (name, model keys)."""
+    from predictionservice.modelstore import ModelStore
+    from predictionservice.redisclient import connect
+    from predictionservice.registry import Registry
+
+    store = ModelStore(connect(params["redis_url"], params["models_db"]), params.get("redis_key_prefix", ""))
+    registry = Registry(store)
+    name, keys = f"{prefix}-{uuid.uuid4().hex[:8]}", [uuid.uuid4().hex for _ in versions]
+    for key, model in zip(keys, versions, strict=True):
+        registry.add_version(name, key, model)
+    try:
+        yield name, keys
+    finally:
+        if name in registry.names():
+            registry.delete_name(name)
+        for key in keys:
+            store.delete(key)
+
 
 MODEL, MONGO, CANARY = "@MODEL@", "@MONGO@", "@CANARY@"
 # A stored model small enough to write by hand: logistic regression on one feature x, label y.

@@ -31,6 +31,9 @@ def test_the_quickstart_notebook_runs_against_the_service(service, monkeypatch):
     accuracy = float(outputs(code[5]).split("held-out accuracy ")[1].split()[0])
     assert accuracy > 0.85  # xor at 3 % noise: a forest gets near 0.97
     assert "(480," in outputs(code[6])  # every uploaded row scored
+    named = outputs(code[7])  # by its name: the training job's model is version 1 of quickstart-xor
+    assert "'name': 'quickstart-xor'" in named and "'version': 1" in named
+    assert "{'production': 1}" in outputs(code[8])
     assert any("image/png" in o.get("data", {}) for o in code[-1].outputs)  # the plot
     progress = "".join(o.get("text", "") for o in code[3].outputs if o.get("name") == "stderr")
     assert "100%|" in progress and "COMPLETED" in progress

@@ -23,6 +23,7 @@ SCHEMA = {
 }
 MODEL = {"name": "LogisticRegressionWrapper", "schema": SCHEMA, "coefficients": [0.5, 1.0, -1.0], "intercept": 0.2}
 RECORDS = [{"x": 1.0, "c": "a"}, {"x": -2.0, "c": "b"}, {"x": 0.5, "c": "b"}]
+PREDICTED = "prediction_service_predictions_total"
 
 
 def scrape(service) -> dict[tuple[str, frozenset], float]:
@@ -105,8 +106,64 @@ def test_predictions_are_counted_by_algorithm_over_predict_and_v2(client, model_
     client.post("/predict/", json={"modelkey": model_key, "record": {"x": "no", "c": "a"}})  # 400: not scored
     after = scrape(client)
     assert moved(before, after, "prediction_service_predictions_total") == {
-        frozenset({"algorithm": "LogisticRegressionWrapper"}.items()): 6.0
+        frozenset({"algorithm": "LogisticRegressionWrapper", "name": "", "version": ""}.items()): 6.0
     }
+
+
+def test_predictions_by_reference_are_counted_by_name_and_version(client, model_key):
+    """A reference's records carry the name and version that served them (a key's: empty labels),
+    over /predict/ and V2; an alias moved moves the count to the new version."""
+    registry = client.app.extensions["prediction_service"].registry
+    name, keys = f"m-{uuid.uuid4().hex[:8]}", [uuid.uuid4().hex, uuid.uuid4().hex]
+    for key in keys:
+        registry.add_version(name, key, {**MODEL, "task": "binary"})
+    try:
+        before = scrape(client)
+        client.post("/predict/", json={"modelkey": name, "records": RECORDS})
+        client.post("/predict/", json={"modelkey": f"{name}@candidate", "record": RECORDS[0]})
+        client.post("/predict/", json={"modelkey": model_key, "record": RECORDS[0]})
+        inputs = [{"name": "x", "shape": [1, 1], "datatype": "FP64", "data": [1.0]},
+                  {"name": "c", "shape": [1, 1], "datatype": "BYTES", "data": ["a"]}]  # fmt: skip
+        assert client.post(f"/v2/models/{name}/versions/2/infer", json={"inputs": inputs}).status_code == 200
+        moved_to = client.request("PUT", f"/registry/{name}/aliases/production", json={"version": 2})
+        assert moved_to.status_code == 200
+        client.post("/predict/", json={"modelkey": name, "record": RECORDS[0]})
+        after = scrape(client)
+    finally:
+        registry.delete_name(name)
+        for key in keys:
+            registry.store.delete(key)
+    algorithm = "LogisticRegressionWrapper"
+    assert moved(before, after, "prediction_service_predictions_total") == {
+        frozenset({"algorithm": algorithm, "name": name, "version": "1"}.items()): 3.0,
+        frozenset({"algorithm": algorithm, "name": name, "version": "2"}.items()): 3.0,
+        frozenset({"algorithm": algorithm, "name": "", "version": ""}.items()): 1.0,
+    }
+
+
+def test_name_and_version_labels_are_bounded(redis_db):
+    """Past MAX_MODEL_SERIES (name, version) pairs a new pair is counted as 'other': retraining
+    every hour for a year must not grow a scrape without end."""
+    from predictionservice import metrics as metrics_module
+    from predictionservice.jobstore import JobStore
+
+    class NoCache:
+        hits = misses = 0
+        watch = None
+
+    counted = metrics_module.Metrics(JobStore(redis_db, 60), ModelStore(redis_db), NoCache(), redis_db, "q")
+    limit = metrics_module.MAX_MODEL_SERIES
+    for version in range(1, limit + 11):
+        counted.predicted("A", 1, "bank", version)
+    counted.predicted("A", 2, "bank", 1)  # a pair seen before the cap keeps its series
+    counted.predicted("A", 1)
+    get = counted.registry.get_sample_value
+    families = [f for f in counted.registry.collect() if f.name == "prediction_service_predictions"]
+    series = {s.labels["version"] for f in families for s in f.samples}
+    assert len(series) == limit + 2  # the pairs, 'other' and the key's empty label
+    assert get(PREDICTED, {"algorithm": "A", "name": "other", "version": "other"}) == 10
+    assert get(PREDICTED, {"algorithm": "A", "name": "bank", "version": "1"}) == 3
+    assert get(PREDICTED, {"algorithm": "A", "name": "", "version": ""}) == 1
 
 
 def test_the_cache_hits_and_misses_and_the_model_count(client, model_key, base_params):

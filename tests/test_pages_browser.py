@@ -1,7 +1,8 @@
 """The pages in a real headless Chromium against the real service (CherryPy, a Celery worker,
 Spark): the predict form answers as /predict/ does, a bad value shows the API's message, the jobs
 page moves a training job's progress to its end, training from /ui/train completes, and token
-mode asks for the token and refuses another site's form post. Every wait is bounded."""
+mode asks for the token and refuses another site's form post, and a named model's page moves
+production with its button. Every wait is bounded."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from helpers import FINAL, TOKEN, XOR_JOB
+from helpers import FINAL, TOKEN, XOR_JOB, named_model
 from localservers.browser import chromium
 
 WAIT = 60  # seconds for a page to show what it should
@@ -125,6 +126,24 @@ def test_training_from_the_train_page_completes(browser, service, xor_model):
     shown(browser, "#model-link").click()
     WebDriverWait(browser, WAIT).until(lambda b: b.current_url.endswith(f"/ui/models/{job_id}"))
     assert browser.find_element(By.ID, "predict-form")
+
+
+def test_a_names_page_moves_production_with_its_button(browser, service):
+    """Version 2's "Make production" button: the page comes back with production on 2, the
+    history says so, and /predict/ by the name answers from version 2."""
+    with named_model(service.params, prefix="browser") as (name, keys):
+        browser.get(f"{service.url}/ui/registry/{name}")
+        assert shown(browser, "#aliases tr[data-alias=production]").get_attribute("data-version") == "1"
+        browser.find_element(By.CSS_SELECTOR, "#versions tr[data-version='2'] form.promote button").click()
+        WebDriverWait(browser, WAIT).until(
+            lambda b: b.find_element(By.CSS_SELECTOR, "#aliases tr[data-alias=production]").get_attribute(
+                "data-version") == "2"
+        )  # fmt: skip
+        assert browser.current_url == f"{service.url}/ui/registry/{name}"  # back on the page, not an error
+        first = browser.find_element(By.CSS_SELECTOR, "#history tbody tr").text
+        assert first.split()[1:] == ["production", "1", "2", "manual"], first
+        answer = service.post("/predict/", json={"modelkey": name, "record": {"x": 0.4}}).json()
+        assert answer["model"] == {"name": name, "version": 2, "model_key": keys[1]} and answer["label"] == "yes"
 
 
 class AttackerPage(BaseHTTPRequestHandler):

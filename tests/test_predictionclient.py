@@ -10,7 +10,7 @@ import uuid
 import pandas as pd
 import pytest
 
-from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages
+from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages, named_model
 from localservers import embedded
 from predictionclient import Job, PredictionClient, PredictionServiceError
 from predictionservice.jobstore import FAILED, JobStore
@@ -193,3 +193,25 @@ def test_models_model_jobs_and_delete(api, trained):
     assert (caught.value.code, caught.value.status) == ("not_found", 404)
     with pytest.raises(PredictionServiceError):
         api.delete_model(key)
+
+
+def test_registry_lists_and_shows_names_and_promote_moves_an_alias(api, service):
+    """registry() and registry(name) are GET /registry/ and /registry/<name>; promote moves
+    production (or another alias) and a prediction by the name follows it at once."""
+    with named_model(service.params, prefix="client") as (name, keys):
+        listed = next(m for m in api.registry() if m["name"] == name)
+        assert listed == next(m for m in service.get("/registry/").json()["models"] if m["name"] == name)
+        assert listed["aliases"] == {"production": 1, "candidate": 2}
+        assert api.registry(name) == service.get(f"/registry/{name}").json()
+        assert api.predict(name, {"x": 0.4})["model"] == {"name": name, "version": 1, "model_key": keys[0]}
+        entry = api.promote(name, 2)
+        assert entry["aliases"]["production"] == 2 and entry["history"][0]["why"] == "manual"
+        answer = api.predict(name, {"x": 0.4})
+        assert answer["label"] == "yes" and answer["model"]["version"] == 2
+        assert api.promote(name, 1, alias="staging")["aliases"] == {"production": 2, "candidate": 2, "staging": 1}
+        for wrong, code, status in (((name, 9), "not_found", 404), ((f"x{name}", 1), "not_found", 404),
+                                    ((name, 1, "Bad"), "invalid_request", 400)):  # fmt: skip
+            with pytest.raises(PredictionServiceError) as caught:
+                api.promote(*wrong)
+            assert (caught.value.code, caught.value.status) == (code, status), caught.value
+        assert api.registry(name)["aliases"] == {"production": 2, "candidate": 2, "staging": 1}

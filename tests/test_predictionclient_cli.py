@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages
+from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages, named_model
 
 RECORD = {"x1": 0.4, "x2": -0.3, "c": "b"}
 
@@ -160,3 +160,30 @@ def test_an_api_key_with_its_scopes(token_service):
     assert refused.returncode == 1 and "'admin'" in refused.stderr
     requests.delete(f"{token_service.url}/keys/{made['id']}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert cli("--key", made["key"], "models", url=token_service.url).returncode == 1
+
+
+def test_registry_and_promote(service):
+    """registry (the names, or one name) and promote NAME VERSION [--alias A]: the API's answers
+    with --json, a line a name (or a version) without; an unknown version exits 1 naming those there are."""
+    with named_model(service.params, prefix="cli") as (name, keys):
+        names = cli("registry", url=service.url)
+        assert names.returncode == 0, names.stderr
+        assert f"{name}\tcandidate=2, production=1\t2 versions" in names.stdout.splitlines()
+        shown = cli("registry", name, "--json", url=service.url)
+        assert last_json(shown.stdout) == service.get(f"/registry/{name}").json()
+        human = cli("registry", name, url=service.url).stdout.splitlines()
+        assert human[0] == f"{name}\taliases: candidate=2, production=1"
+        assert human[1].startswith(f"  2\t{keys[1]}\t") and human[1].endswith("\tauc=0.9\t\tcandidate")
+        assert human[2].startswith(f"  1\t{keys[0]}\t") and human[2].endswith("\tproduction")
+        promoted = cli("promote", name, "2", "--json", url=service.url)
+        assert promoted.returncode == 0, promoted.stderr
+        assert last_json(promoted.stdout)["aliases"] == {"production": 2, "candidate": 2}
+        answer = service.post("/predict/", json={"modelkey": name, "record": {"x": 0.4}})
+        assert answer.status_code == 200 and answer.json()["model"]["version"] == 2
+        staged = cli("promote", name, "1", "--alias", "staging", url=service.url)
+        assert staged.returncode == 0 and "staging: None -> 1 (manual)" in staged.stdout
+        unknown = cli("promote", name, "7", url=service.url)
+        assert (
+            unknown.returncode == 1 and "not_found (HTTP 404)" in unknown.stderr and "versions: 1, 2" in unknown.stderr
+        )
+        assert cli("promote", name, "two", url=service.url).returncode == 2  # a usage error

@@ -25,7 +25,7 @@ def test_each_resource_is_one_blueprint_of_module_level_views(client):
     }
     # the pages: one blueprint per resource ('ui' serves '/', the token form and the static files)
     assert {bp.name for bp in pages.BLUEPRINTS} == {
-        *("ui", "model_pages", "job_pages", "training_pages", "dataset_pages", "key_pages")
+        *("ui", "model_pages", "job_pages", "training_pages", "dataset_pages", "key_pages", "registry_pages")
     }
     endpoints = {rule.endpoint for rule in client.app.url_map.iter_rules()}
     assert {"jobs.submit_training", "prediction.predict", "models.show_model", "datasets.put_dataset"} <= endpoints

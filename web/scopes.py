@@ -82,6 +82,9 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "dataset_pages.dataset_page": "read",
     "key_pages.keys_page": "admin",
     "key_pages.revoke_key": "admin",
+    "registry_pages.registry_page": "read",
+    "registry_pages.name_page": "read",
+    "registry_pages.move_alias": "admin",
 }
 CHANGES = frozenset({"train", "admin"})  # the scopes of changes: what the audit trail records
 

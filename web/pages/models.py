@@ -27,17 +27,21 @@ TYPICAL_SAMPLE = 500  # documents of a model's input read for its form's typical
 @bp.get("/ui/")
 def models_page() -> str:
     models = services().stored_models.listing()
+    named = services().registry.versions_of([m["model_key"] for m in models])
     for model in models:
         metrics = model.get("metrics") or {}
         model["main"] = [(name, metrics[name]) for name in MAIN_METRICS if name in metrics]
+        model["named"] = named.get(model["model_key"])
     return render_template("ui/models.html", models=models)
 
 
 @bp.route("/ui/models/<key>", methods=["GET", "POST"])
 def model_page(key: str) -> Any:
-    """A model, and its predict form: posted, the record is scored as POST /predict/ scores it,
-    with its explanation drawn as a chart of the features' contributions."""
-    stored = services().stored_models.stored(key)
+    """A model (key, or a named model's reference: ``bank``, ``bank@production``), and its predict
+    form: posted, the record is scored as POST /predict/ scores it (by the same reference), with
+    its explanation drawn as a chart of the features' contributions."""
+    model_key, _ = services().stored_models.resolve(key)
+    stored = services().stored_models.stored(model_key)
     parser = DataParser(stored["schema"])
     result, field_errors, error, why, unexplained = None, {}, None, None, None
     if request.method == "POST":
@@ -54,6 +58,8 @@ def model_page(key: str) -> Any:
     page = render_template(
         "ui/model.html",
         key=key,
+        model_key=model_key,
+        named=services().registry.versions_of([model_key]).get(model_key),
         model=stored,
         parser=parser,
         charts=model_charts(stored, parser),
