@@ -229,9 +229,13 @@ class Stack:
         env = {**self.environ, "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri}
         params = {**self.params, "redis_url": redis_url, "mongodb_uri": mongo_uri}
         self.service = ServiceProcesses(
-            params, self.params_file, self.logs, env, web_log=False, on_spawn=self.guard.service if self.guard else None
+            params, self.params_file, self.logs, env, web_log=False, beat=True,
+            on_spawn=self.guard.service if self.guard else None,
+        )  # fmt: skip
+        say(
+            f"starting a Celery worker (log: {self.logs / 'worker.log'}), the retraining scheduler "
+            f"(log: {self.logs / 'beat.log'}) and the web server"
         )
-        say(f"starting a Celery worker (log: {self.logs / 'worker.log'}) and the web server")
         self.service.start()
         self.service.wait_healthy()
         headers = self.service.auth_headers()

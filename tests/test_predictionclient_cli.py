@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages
+from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages, register_name
 
 RECORD = {"x1": 0.4, "x2": -0.3, "c": "b"}
 
@@ -160,3 +160,28 @@ def test_an_api_key_with_its_scopes(token_service):
     assert refused.returncode == 1 and "'admin'" in refused.stderr
     requests.delete(f"{token_service.url}/keys/{made['id']}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert cli("--key", made["key"], "models", url=token_service.url).returncode == 1
+
+
+def test_retrain_and_schedule_from_the_command_line(trained, service):
+    name = register_name(service.params, {**XOR_JOB, "inputCollection": "cli.xor"}, "cli")
+    run = cli("--json", "retrain", name, "--set", "numFolds=2", "--set", "description=nightly", url=service.url)
+    assert run.returncode == 0, run.stderr
+    job_id = last_json(run.stdout)["job_id"]
+    try:
+        record = service.get(f"/jobs/{job_id}").json()
+        assert record["lineage"]["model"] == name and record["lineage"]["description"] == "nightly"
+        again = cli("retrain", name, url=service.url)
+        assert again.returncode == 1 and job_id in again.stderr and "skipped" in again.stderr
+    finally:
+        service.request("DELETE", f"/jobs/{job_id}")
+    made = cli("--json", "schedule", name, "--every", "3600", url=service.url)
+    assert made.returncode == 0, made.stderr
+    assert last_json(made.stdout)["every_seconds"] == 3600
+    shown = cli("--json", "schedule", name, url=service.url)
+    assert last_json(shown.stdout) == service.get(f"/registry/{name}/schedule").json()
+    bad = cli("schedule", name, "--cron", "0 3 * *", url=service.url)
+    assert bad.returncode == 1 and "five fields" in bad.stderr
+    assert cli("schedule", name, "--delete", url=service.url).returncode == 0
+    gone = cli("schedule", name, url=service.url)
+    assert gone.returncode == 1 and "no schedule" in gone.stderr
+    service.request("DELETE", f"/registry/{name}")
