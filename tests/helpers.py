@@ -714,10 +714,10 @@ def shap_trees(stored: list[dict[str, Any]]) -> dict[str, Any]:
     return {"trees": models}
 
 
-def register_name(params: dict, job: dict, prefix: str = "named") -> str:
+def register_name(params: dict, job: dict, prefix: str = "named", copy_of: str | None = None) -> str:
     """A name of a test's own in the registry of the service of params: version 1 stored as
-    training stores it (a one-feature model, no Spark), with job (its "model" set) as the job
-    document it was trained from, what a retrain queues again."""
+    training stores it (a one-feature model, or a copy of the stored model copy_of; no Spark),
+    with job (its "model" set) as the job document it was trained from, what a retrain queues."""
     from predictionservice.modelstore import ModelStore
     from predictionservice.redisclient import connect
     from predictionservice.registry import Registry
@@ -725,6 +725,8 @@ def register_name(params: dict, job: dict, prefix: str = "named") -> str:
     registry = Registry(ModelStore(connect(params["redis_url"], params["models_db"]), params["redis_key_prefix"]))
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     model = {**ONE_FEATURE_MODEL, "task": "binary", "metrics": {"auc": 0.7}}
+    if copy_of is not None:
+        model = registry.store.load(copy_of)[0]
     registry.add_version(name, uuid.uuid4().hex, model, {**job, "model": name})
     registry.client.close()
     return name

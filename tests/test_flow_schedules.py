@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import time
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -117,19 +116,15 @@ def test_a_schedule_survives_its_schedulers_killed_and_stops_when_deleted(stack,
             stack.request("DELETE", f"/jobs/{record['job_id']}")
 
 
-def test_a_scheduled_retrain_trains_a_real_new_version(service):
-    """On the session's service, whose worker trains with Spark: version 2 comes from a tick."""
-    with open(EXAMPLES / "xor.csv", "rb") as body:
-        loaded = service.request("PUT", "/datasets/examples/xor", data=body, headers={"Content-Type": "text/csv"})
-    assert loaded.status_code == 200, loaded.text
-    name = f"xor-{uuid.uuid4().hex[:8]}"
-    final, _ = service.train({**XOR_JOB, "model": name})
-    assert final["status"] == "COMPLETED", final
+def test_a_scheduled_retrain_trains_a_real_new_version(service, xor_model):
+    """On the session's service, whose worker trains with Spark: version 2 comes from a tick
+    (version 1 is a copy of the session's xor forest: one training only)."""
+    name = register_name(service.params, XOR_JOB, "xor", copy_of=xor_model)
     service.start_beat("beat")
     try:
         scheduled(service, name, 1)
         entry = wait_for(
-            lambda: (e := service.get(f"/registry/{name}").json()) and len(e["versions"]) >= 2 and e, 240, "version 2"
+            lambda: (e := service.get(f"/registry/{name}").json()) and len(e["versions"]) >= 2 and e, 480, "version 2"
         )
         assert service.request("DELETE", f"/registry/{name}/schedule").status_code == 204
     finally:
