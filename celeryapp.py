@@ -15,6 +15,12 @@ from predictionservice.job import ScoringJob, TrainingJob
 
 TRAIN_TASK = TrainingJob.task
 PREDICTALL_TASK = ScoringJob.task
+RETRAIN_TASK = "prediction_service.retrain"  # a schedule's tick (scheduler.py): a named model retrained
+
+
+def redbeat_prefix(key_prefix: str) -> str:
+    """Where redbeat keeps the schedules and its lock, behind the service's key prefix."""
+    return key_prefix + "redbeat:"
 
 
 def queue_key(params: dict[str, Any]) -> str:
@@ -59,6 +65,13 @@ def celery_settings(params: dict[str, Any]) -> dict[str, Any]:
         "accept_content": ["json"],
         "task_default_queue": params["queue_name"],
         "worker_hijack_root_logger": False,
+        # The scheduler (celery beat, scheduler.py): redbeat's schedules and lock in the service's Redis.
+        "beat_scheduler": "scheduler:RetrainScheduler",
+        "beat_max_loop_interval": float(params["schedule_tick_seconds"]),
+        "redbeat_redis_url": params["redis_url"],
+        "redbeat_redis_options": {"socket_timeout": float(params["redis_timeout"])},
+        "redbeat_key_prefix": redbeat_prefix(params["redis_key_prefix"]),
+        "redbeat_lock_timeout": max(1, round(5 * float(params["schedule_tick_seconds"]))),
         "service_params": params,
     }
 

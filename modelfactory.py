@@ -190,7 +190,10 @@ class Algorithm:
         name = job.get("model")
         if name:  # the name's next version, in the very transaction that stores the model
             registry = Registry(resources.models)
-            through_outage(lambda: registry.add_version(name, handler.job_id, model), f"saving model {handler.job_id}")
+            document = dict(job)  # what a retrain of the name queues again (registry's last_job)
+            through_outage(
+                lambda: registry.add_version(name, handler.job_id, model, document), f"saving model {handler.job_id}"
+            )
         else:
             through_outage(lambda: resources.models.save(handler.job_id, model), f"saving model {handler.job_id}")
         return model

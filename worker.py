@@ -25,7 +25,7 @@ from typing import Any
 from celery import Celery, Task, signals
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
-from celeryapp import PREDICTALL_TASK, TRAIN_TASK, make_celery
+from celeryapp import PREDICTALL_TASK, RETRAIN_TASK, TRAIN_TASK, make_celery
 from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
 from predictionservice.config import load_parameters, pick
@@ -40,6 +40,7 @@ from predictionservice.redisclient import connect
 from predictionservice.registry import Registry
 from predictionservice.tempcollections import recover_in_background
 from reaper import start_reaper
+from scheduler import retrainer_of, run_scheduled, sender
 
 # `celery -A modelservice.celery worker` puts the working directory on sys.path only while it
 # loads the app; the worker's later imports (algorithms by name) need the project directory for good.
@@ -88,6 +89,11 @@ class ServiceTask(Task):
         """Where a plain job document's collections may be (a message queued by the previous
         version names them unresolved)."""
         return pick(MongoTargets, self.params)
+
+    @cached_property
+    def retrainer(self) -> Any:
+        """A schedule's retrain sent here by a plain redbeat scheduler (scheduler.py)."""
+        return retrainer_of(self.params, sender(self.app, self.params["queue_name"]))
 
     def discard_spark(self) -> None:
         session = sys.modules.get("predictionservice.sparksession")
@@ -299,6 +305,12 @@ def predict_all(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
     return run_job(task, job, work)
 
 
+def retrain(task: ServiceTask, name: str) -> str | None:
+    """A schedule's tick sent to the queue (plain redbeat.RedBeatScheduler; scheduler.py's own
+    runs it in the beat process): the name retrained as POST /registry/<name>/retrain does."""
+    return run_scheduled(task.retrainer, name)
+
+
 def make_worker(params: dict[str, Any]) -> Celery:
     """A Celery app from params with the service's tasks registered on it, and the reaper started
     in the worker's main process once it is ready."""
@@ -308,6 +320,7 @@ def make_worker(params: dict[str, Any]) -> Celery:
     logging.getLogger("py4j").setLevel(logging.WARNING)
     app.task(bind=True, base=ServiceTask, name=TRAIN_TASK)(train)
     app.task(bind=True, base=ServiceTask, name=PREDICTALL_TASK)(predict_all)
+    app.task(bind=True, base=ServiceTask, name=RETRAIN_TASK)(retrain)
 
     def ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", app) is app:

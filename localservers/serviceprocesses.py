@@ -1,4 +1,5 @@
-"""The service's own processes, a Celery worker and the web server, run from one parameters file.
+"""The service's own processes, a Celery worker, the retraining scheduler (celery beat) and the web
+server, run from one parameters file.
 
 ``make run`` (localservers/stack.py), the tests and the benchmarks all start the service through this class,
 so they exercise the very same command lines.
@@ -31,6 +32,7 @@ class ServiceProcesses:
         env: dict[str, str] | None = None,
         *,
         worker: bool = True,
+        beat: bool = False,
         worker_name: str = "prediction-service@%h",
         web_log: bool = True,
         on_spawn: Callable[[int], None] | None = None,
@@ -45,6 +47,7 @@ class ServiceProcesses:
             self.env["PARAMETERS_FILE"] = str(params_file)
         self.env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         self.with_worker = worker
+        self.with_beat = beat
         self.worker_name = worker_name
         self.web_log = web_log
         self.on_spawn = on_spawn  # told each child's process group as soon as it exists (make run's watchdog)
@@ -106,11 +109,21 @@ class ServiceProcesses:
                 ],
                 self.logs / "worker.log",
             )
+        if self.with_beat:
+            self.start_beat()
         self._spawn(
             "web",
             [sys.executable, "modelserver.py", *([str(self.params_file)] if self.params_file else [])],
             self.logs / "web.log" if self.web_log else None,
         )
+
+    def start_beat(self, name: str = "beat") -> None:
+        """A retraining scheduler (scheduler.py): celery beat with redbeat's scheduler, its schedule
+        and lock in the service's Redis. Several may run (tests start two): one fires, the others
+        wait for its lock."""
+        argv = [sys.executable, "-m", "celery", "-A", "modelservice.celery", "beat", "-S", "scheduler.RetrainScheduler",
+                "-l", "info"]  # fmt: skip
+        self._spawn(name, argv, self.logs / f"{name}.log")
 
     def log(self, name: str) -> str:
         path = self.logs / f"{name}.log"

@@ -229,9 +229,13 @@ class Stack:
         env = {**self.environ, "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri}
         params = {**self.params, "redis_url": redis_url, "mongodb_uri": mongo_uri}
         self.service = ServiceProcesses(
-            params, self.params_file, self.logs, env, web_log=False, on_spawn=self.guard.service if self.guard else None
+            params, self.params_file, self.logs, env, web_log=False, beat=True,
+            on_spawn=self.guard.service if self.guard else None,
+        )  # fmt: skip
+        say(
+            f"starting a Celery worker (log: {self.logs / 'worker.log'}), the retraining scheduler "
+            f"(log: {self.logs / 'beat.log'}) and the web server"
         )
-        say(f"starting a Celery worker (log: {self.logs / 'worker.log'}) and the web server")
         self.service.start()
         self.service.wait_healthy()
         headers = self.service.auth_headers()
@@ -321,7 +325,7 @@ class Stack:
         self.stopping = True
         try:
             if self.service is not None:
-                say("stopping the web server and the worker")
+                say("stopping the web server, the scheduler and the worker")
                 self.service.stop(timeout=20)
             for server in reversed(self.servers):
                 say(f"stopping {server.name}")
@@ -335,7 +339,7 @@ class Stack:
                 self._lock = None
 
     def hurry(self, signum: int, frame: Any) -> None:
-        """A second signal: Spark and the web server end at once, and the worker, its Spark work
+        """A second signal: Spark, the web server and the scheduler end at once, and the worker, its Spark work
         gone, has HURRY_GRACE seconds to hand its job back (to a Redis still running) before it
         is killed; then the servers. A third signal kills everything at once."""
         self._hurries += 1
@@ -345,6 +349,7 @@ class Stack:
             return
         say(f"second signal: hurrying the stop (Spark ends now; {HURRY_GRACE:.0f} s to hand back the running job)")
         self.service.kill("web")
+        self.service.kill("beat")  # a scheduler holds no job: nothing to hand back
         worker = self.service.children.get("worker")
         if worker is not None:
             for pid in embedded.group_members(worker.pid, command="java"):

@@ -1,6 +1,7 @@
 """The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
 
-Commands: load, schema, train, status, predict, predictall, models, delete, registry, promote
+Commands: load, schema, train, status, predict, predictall, models, delete, registry, promote,
+retrain, schedule
 (``--help`` on each).
 ``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
 machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
@@ -65,6 +66,17 @@ def parser() -> argparse.ArgumentParser:
     promote.add_argument("name", metavar="NAME")
     promote.add_argument("version", metavar="VERSION", type=int)
     promote.add_argument("--alias", default="production", help="the alias to move (default production)")
+    retrain = command("retrain", "queue a named model's last job document again")
+    retrain.add_argument("name", metavar="NAME")
+    retrain.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                         help="override a field of the job document (repeatable), e.g. --set numFolds=2")  # fmt: skip
+    retrain.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
+    schedule = command("schedule", "a named model's retraining schedule: show it, set it or stop it")
+    schedule.add_argument("name", metavar="NAME")
+    when = schedule.add_mutually_exclusive_group()
+    when.add_argument("--every", type=int, metavar="SECONDS", help="retrain every so many seconds")
+    when.add_argument("--cron", metavar="'M H DOM MON DOW'", help="retrain on a cron schedule (UTC)")
+    when.add_argument("--delete", action="store_true", help="stop the schedule")
     return main
 
 
@@ -105,7 +117,35 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
         show_registry(args, client.registry(args.name))
     elif name == "promote":
         show_entry(args, client.promote(args.name, args.version, args.alias))
+    elif name == "retrain":
+        return submitted(args, client.retrain(args.name, **overrides(args.set)))
+    elif name == "schedule":
+        run_schedule(client, args)
     return 0
+
+
+def overrides(pairs: list[str]) -> dict[str, Any]:
+    """--set FIELD=JSON pairs (a value that is not JSON is taken as text: --set description=nightly)."""
+    fields: dict[str, Any] = {}
+    for pair in pairs:
+        field, sep, text = pair.partition("=")
+        if not sep or not field:
+            raise ValueError(f"--set takes FIELD=VALUE, not {pair!r}")
+        try:
+            fields[field] = json.loads(text)
+        except ValueError:
+            fields[field] = text
+    return fields
+
+
+def run_schedule(client: PredictionClient, args: argparse.Namespace) -> None:
+    if args.delete:
+        client.delete_schedule(args.name)
+        show(args, {"deleted": f"the schedule of {args.name}"})
+    elif args.every is not None or args.cron is not None:
+        show(args, client.schedule(args.name, every_seconds=args.every, cron=args.cron))
+    else:
+        show(args, client.get_schedule(args.name))
 
 
 def submitted(args: argparse.Namespace, job: Job) -> int:

@@ -253,6 +253,36 @@ class PredictionClient:
     def health(self) -> dict:
         return self._json("GET", "/health")
 
+    # ------------------------------------------------------------------------ named models
+
+    def named_model(self, name: str) -> dict:
+        """A named model: aliases, policy, schedule, versions, the history of alias moves, retrains."""
+        return self._json("GET", _name_path(name))
+
+    def retrain(self, name: str, **overrides: Any) -> Job:
+        """Queue the name's last job document again (overrides: fields replacing its own, e.g.
+        numFolds=2). While a job of the name is queued or running the service skips it: raises,
+        code 'conflict', the running job's id in details[0]['job_id']."""
+        path = _name_path(name) + "/retrain"
+        answer = self._post(path, overrides) if overrides else self._json("POST", path)
+        return Job(self, answer["job_id"], "training")
+
+    def schedule(self, name: str, every_seconds: int | None = None, cron: str | None = None) -> dict:
+        """Retrain the name every so many seconds, or on a cron schedule ("0 3 * * *": 03:00 UTC
+        daily), replacing its schedule: the schedule with its next run."""
+        if (every_seconds is None) == (cron is None):
+            raise ValueError("give one of every_seconds and cron")
+        body = {"every_seconds": every_seconds} if every_seconds is not None else {"cron": cron}
+        return self._json("PUT", _name_path(name) + "/schedule", json=body)
+
+    def get_schedule(self, name: str) -> dict:
+        """The name's schedule with its last and next runs (none: raises, code 'not_found')."""
+        return self._json("GET", _name_path(name) + "/schedule")
+
+    def delete_schedule(self, name: str) -> None:
+        """Stop the name's schedule."""
+        self.request("DELETE", _name_path(name) + "/schedule")
+
 
 def _error_of(response: requests.Response) -> PredictionServiceError:
     """The API's error envelope as an exception; a body that is not one still names the status."""
@@ -264,6 +294,10 @@ def _error_of(response: requests.Response) -> PredictionServiceError:
     except (ValueError, KeyError, TypeError):
         text = response.text.strip()[:200] or response.reason
         return PredictionServiceError(f"HTTP {response.status_code}: {text}", "http_error", response.status_code)
+
+
+def _name_path(name: str) -> str:
+    return f"/registry/{quote(name, safe='')}"
 
 
 def _dataset_path(dataset: str) -> str:

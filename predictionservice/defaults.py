@@ -303,6 +303,19 @@ SETTINGS: dict[str, Setting] = {
         "Algorithm names a job may use (comma-separated in the environment); each is the module "
         "and class of the same name. Nothing else is ever imported.",
     ),
+    # --- scheduler (celery beat with redbeat: retraining schedules) ----------------------------
+    "schedule_min_seconds": Setting(
+        60,
+        "SCHEDULE_MIN_SECONDS",
+        "Shortest 'every_seconds' a retraining schedule may have (PUT /registry/<name>/schedule); shorter is 400.",
+    ),
+    "schedule_tick_seconds": Setting(
+        5.0,
+        "SCHEDULE_TICK_SECONDS",
+        "Seconds between the scheduler's looks at its schedule (celery beat's loop): a new or changed "
+        "schedule is seen within it. The running scheduler holds a lock in Redis for 5 times this; a "
+        "killed one's lock expires then and a waiting scheduler process takes over.",
+    ),
     # --- local stack (make run) ---------------------------------------------------------------
     "var_dir": Setting("var", "VAR_DIR", "Where make run keeps the data of the servers it starts (and its lock)."),
     "local_redis_port": Setting(
@@ -356,6 +369,7 @@ TASK_METRICS = {
     "regression": ("rmse", "mae", "r2"),
 }
 REGISTRY_HISTORY = 1000  # alias moves a name keeps (newest first); older ones are dropped
+REGISTRY_RETRAINS = 200  # retrains (queued, skipped, failed) a name keeps (newest first)
 REFERENCE_CACHE = 4096  # names whose resolution a web process keeps (references.References)
 
 # Not settings: names of the environment variables read outside the table above.

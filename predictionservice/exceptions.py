@@ -154,6 +154,11 @@ class AliasInUse(Conflict):
     """A model an alias points to cannot be deleted: the alias must move first."""
 
 
+class RetrainSkipped(Conflict):
+    """A retrain of a name while a job of that name is still queued or running: skipped (and
+    the skip recorded in the name's retrains); the message and details name the running job."""
+
+
 class NotExplainable(Conflict):
     """A model stored before explanations existed: it must be retrained to be explained."""
 

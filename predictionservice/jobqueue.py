@@ -47,12 +47,13 @@ class JobQueue:
         self.max_queued = max_queued
         self.per_client = per_client
 
-    def submit(self, job: Any, origin: Origin) -> str:
+    def submit(self, job: Any, origin: Origin, job_id: str | None = None) -> str:
         """Record a typed job and queue it; its id. The record exists before a worker can see the
         job, and names the request that submitted it. A full queue refuses the job
         (429): each waiting message holds its job document in Redis, and Redis full (noeviction)
         would fail every write of the service. A broker that cannot be reached leaves the record
-        FAILED saying so, and is a 503."""
+        FAILED saying so, and is a 503. job_id: the id to issue (a retrain claims its name with it
+        first); a new one by default."""
         waiting = self.redis.llen(self.queue_key)
         if waiting >= self.max_queued:
             raise TooManyRequests(
@@ -62,7 +63,7 @@ class JobQueue:
             )
         client = origin.client or "unknown"
         self._check_share(client)
-        job_id = uuid.uuid4().hex
+        job_id = job_id or uuid.uuid4().hex
         self.jobs.create(job_id, job.kind, job.redacted(), origin.request_id)  # the record is shown: no credentials
         self.jobs.add_queued_by(client, job_id)
         try:

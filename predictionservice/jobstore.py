@@ -29,6 +29,9 @@ FINAL = frozenset({COMPLETED, FAILED})
 KINDS = ("training", "predictall")
 ALIVE = "jobs:alive"  # job id -> time of its worker's last heartbeat, while it runs
 QUEUED_BY = "jobs:queued_by:"  # + client address, a sorted set of the ids of its jobs queued
+# + model name: the id of the latest training job of that name (a retrain is skipped while it runs;
+# predictionservice.retraining), or a retrain's claim "<id>:<time>" until its record exists
+NAMED = "jobs:named:"
 
 STATUS_INDEX = "jobs:status:"  # + kind:status, a sorted set of record keys scored by expiry
 DURATIONS = "jobs:durations:"  # + kind, a hash: bucket:<i> counts, sum, count
@@ -163,6 +166,8 @@ class JobStore:
             pipe.expire(key, self.ttl)
             pipe.zadd(f"{self.prefix}{STATUS_INDEX}{kind}:{PENDING}", {key: now + self.ttl})
             pipe.zadd(index_key(self.prefix), {job_id: now})
+            if kind == "training" and isinstance(shown.get("model"), str):  # the name's latest job
+                pipe.set(f"{self.prefix}{NAMED}{shown['model']}", job_id, ex=self.ttl)
             # ids older than the TTL have no record left: the index forgets them as it grows
             pipe.zremrangebyscore(index_key(self.prefix), "-inf", now - self.ttl)
             pipe.execute()

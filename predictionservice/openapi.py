@@ -267,6 +267,44 @@ POLICY = {
         "auto_promote": {"type": "boolean", "description": "whether a better version takes production itself"},
     },
 }
+SCHEDULE_BODY = {
+    "type": "object",
+    "description": "exactly one of every_seconds (at least the setting schedule_min_seconds) and cron",
+    "minProperties": 1,
+    "maxProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        "every_seconds": {"type": "integer", "minimum": 1, "description": "retrain every so many seconds"},
+        "cron": {"type": "string", "description": "five cron fields, UTC: minute hour day-of-month month day-of-week"},
+    },
+}
+SCHEDULE = {
+    "type": "object",
+    "required": ["created_at", "last_run_at", "next_run_at"],
+    "properties": {
+        **SCHEDULE_BODY["properties"],
+        "created_at": {"type": "string"},
+        "last_run_at": {"type": ["string", "null"], "description": "the scheduler's last tick for it"},
+        "next_run_at": {"type": ["string", "null"], "description": "when it fires next"},
+    },
+}
+RETRAIN = {
+    "type": "object",
+    "required": ["time", "trigger", "outcome"],
+    "properties": {
+        "time": {"type": "string"},
+        "trigger": {"enum": ["manual", "schedule"]},
+        "outcome": {"enum": ["queued", "skipped", "failed"]},
+        "job_id": {"type": "string", "description": "the job queued"},
+        "running_job": {"type": "string", "description": "the job of the name still queued or running (skipped)"},
+        "message": {"type": "string", "description": "why the job was refused (failed)"},
+        "overrides": {"type": "array", "items": {"type": "string"}, "description": "the fields overridden"},
+    },
+}
+RETRAIN_BODY = {
+    "type": "object",
+    "description": "job document fields that override the last job document's (optional; checked like POST /train/)",
+}
 REGISTRY_ENTRY = {
     "type": "object",
     "required": ["name", "aliases", "policy", "schedule", "versions", "history"],
@@ -274,8 +312,9 @@ REGISTRY_ENTRY = {
         "name": {"type": "string"},
         "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
         "policy": {**POLICY, "minProperties": 0, "additionalProperties": True},
-        "schedule": {"type": ["object", "null"]},
+        "schedule": {"oneOf": [SCHEDULE, {"type": "null"}]},
         "versions": {"type": "array", "items": VERSION_ENTRY},
+        "retrains": {"type": "array", "items": RETRAIN, "description": "retrains, newest first"},
         "history": {
             "type": "array",
             "description": "alias moves, newest first",
@@ -635,6 +674,25 @@ def _registry_operations() -> dict[str, Any]:
             "Change the name's promotion policy",
             {"200": entry, **_errors("400", "401", "404", "413", "415", "503")},
             requestBody=_body(POLICY),
+        ),
+        "registry.retrain": _op(
+            "Queue the name's last job document again, on its input as it is now (409 naming the job while "
+            "one of the name is queued or running: the skip is recorded in the name's retrains)",
+            {"202": _ACCEPTED, **_errors("400", "401", "404", "409", "413", "415", "429", "503")},
+            requestBody={**_body(RETRAIN_BODY), "required": False},
+        ),
+        "registry.put_schedule": _op(
+            "Retrain the name every so many seconds or on a cron schedule (replaces its schedule)",
+            {"200": _json(SCHEDULE, "the schedule"), **_errors("400", "401", "404", "413", "415", "503")},
+            requestBody=_body(SCHEDULE_BODY),
+        ),
+        "registry.show_schedule": _op(
+            "The name's schedule, with its next run",
+            {"200": _json(SCHEDULE, "the schedule"), **_errors("400", "401", "404", "503")},
+        ),
+        "registry.delete_schedule": _op(
+            "Stop the name's schedule",
+            {"204": {"description": "stopped"}, **_errors("400", "401", "404", "503")},
         ),
     }
 

@@ -6,7 +6,11 @@ reserved keys (``__registry…``, modelstore.RESERVED: no model listing shows th
 
 * ``__registry__:<name>``: the name's entry, one JSON document: its versions (number, model key,
   created_at, metrics, the promotion gate's ``decision``), aliases (alias -> version), history
-  (alias moves, newest first), policy, schedule and the next version number;
+  (alias moves, newest first), policy, schedule, retrains (queued, skipped or failed, newest
+  first), the next version number, and ``last_job``: the job document (as it ran, defaults
+  applied, credentials of its URIs kept: a retrain connects with them; never shown) of the
+  name's latest version, written in the transaction that adds the version. A retrain queues it
+  again; a job that fails or is cancelled leaves it as it was;
 * ``__registry_names__``: the set of names (the listing);
 * ``__registry_keys__``: model key -> name (a model's version is found from its key: a delete of
   a model an alias points to is refused, and a deleted model leaves its name's versions);
@@ -34,6 +38,7 @@ from predictionservice.defaults import (
     POLICY_METRICS,
     POLICY_MIN_DELTA,
     REGISTRY_HISTORY,
+    REGISTRY_RETRAINS,
     TASK_METRICS,
 )
 from predictionservice.exceptions import (
@@ -131,6 +136,7 @@ def new_entry(name: str, task: str | None) -> dict[str, Any]:
         "history": [],
         "policy": {"metric": None, "min_delta": POLICY_MIN_DELTA, "auto_promote": POLICY_AUTO_PROMOTE},
         "schedule": None,
+        "retrains": [],
     }
 
 
@@ -155,6 +161,7 @@ def view(entry: dict[str, Any]) -> dict[str, Any]:
         "schedule": entry.get("schedule"),
         "versions": [version_view(v) for v in entry["versions"]],
         "history": list(entry["history"]),
+        "retrains": list(entry.get("retrains", [])),
     }
 
 
@@ -301,10 +308,13 @@ class Registry:
         for message in messages:
             self.store._changed(message)
 
-    def add_version(self, name: str, key: str, model: dict[str, Any]) -> dict[str, Any]:
+    def add_version(
+        self, name: str, key: str, model: dict[str, Any], job: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
         """Store model under key and make it the next version of name, in one transaction (and
         publish both changes). A key already a version of the name (a redelivered job's model
-        saved again) stays that version. The version's view is answered."""
+        saved again) stays that version. job, the document the model was trained from, becomes
+        the name's ``last_job`` (what a retrain queues again). The version's view is answered."""
         check_name(name)
         entry_key = self.entry_key(name)
 
@@ -312,6 +322,8 @@ class Registry:
             entry = self._read(pipe, name) or new_entry(name, model.get("task"))
             known = next((v for v in entry["versions"] if v["model_key"] == key), None)
             version = known or self._append(entry, key, model)
+            if job is not None and known is None:
+                entry["last_job"] = job
 
             def write(pipe: Any) -> dict[str, Any]:
                 self.store.queue_save(pipe, key, model)
@@ -395,6 +407,39 @@ class Registry:
             return entry
 
         return view(self._change(name, change))
+
+    def last_job(self, name: str) -> dict[str, Any] | None:
+        """The job document a retrain of name queues again: the one its latest version was
+        trained from (``last_job``); for a name whose versions came before retraining existed, the
+        latest version's stored parameters (credentials redacted). None when there is neither.
+        UnknownName (404) for a name not registered."""
+        entry = self.entry(name)
+        if entry.get("last_job"):
+            return dict(entry["last_job"])
+        for version in reversed(entry["versions"]):
+            loaded = self.store.load(version["model_key"])
+            stored = loaded[0] if loaded else None
+            if isinstance(stored, dict) and isinstance(stored.get("parameters"), dict):
+                return dict(stored["parameters"])
+        return None
+
+    def record_retrain(self, name: str, record: dict[str, Any]) -> None:
+        """Keep one retrain (queued, skipped or failed) in the name's ``retrains``, newest first."""
+
+        def change(entry: dict[str, Any]) -> None:
+            entry["retrains"] = [{"time": now(), **record}, *entry.get("retrains", [])][:REGISTRY_RETRAINS]
+
+        self._change(name, change)
+
+    def set_schedule(self, name: str, schedule: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Store the name's schedule (None: none); the one it had is answered."""
+
+        def change(entry: dict[str, Any]) -> dict[str, Any] | None:
+            before = entry.get("schedule")
+            entry["schedule"] = schedule
+            return before
+
+        return self._change(name, change)
 
     def decide(self, name: str, version: int, decision: dict[str, Any], promote: bool) -> dict[str, Any]:
         """What the promotion gate calls: record a version's decision and, when promote, move

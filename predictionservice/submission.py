@@ -45,8 +45,9 @@ def submit_training(
     queue: JobQueue,
     limits: TrainingLimits,
     origin: Origin,
+    job_id: str | None = None,
 ) -> str:
-    """Check a training job document and queue it: its id. Checked: the document (TrainingJob),
+    """Check a training job document and queue it: its id (job_id when given). Checked: the document (TrainingJob),
     its collections' URI options against their servers, its cost against limits, and its
     fields and label against a sample of its input."""
     job = TrainingJob.from_document(document, algorithms, resolve)
@@ -63,7 +64,7 @@ def submit_training(
             job.algorithm.check_sample(job.parser, collection, str(job.source))
 
     _readable(sample_check, job.source)
-    return queue.submit(job, origin)
+    return queue.submit(job, origin, job_id)
 
 
 def submit_scoring(

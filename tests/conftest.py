@@ -180,6 +180,9 @@ def base_params(redis_url, mongo_uri):
             "auth_failures_allowed": 1_000_000,
             # tests make their databases directly: only test_alloweddbs holds the default's limits
             "datasets_allowed_dbs": ["*"],
+            # schedules of a second or two, and a scheduler that looks twice a second (lock: 2 s)
+            "schedule_min_seconds": 1,
+            "schedule_tick_seconds": 0.5,
         },
     )
 

@@ -69,9 +69,6 @@ API_ROUTES = served_routes()
 # NOT_YET_IN_CONTRACT, so this list can only shrink by serving a route, and a route missing from
 # both is caught.
 NOT_YET_SERVED = {
-    # issue 22, named models
-    "/registry/{name}/retrain": {"post"},
-    "/registry/{name}/schedule": {"put"},
     # issue 23, traffic, the prediction log, feedback and drift
     "/registry/{name}/traffic": {"put"},
     "/registry/{name}/monitor": {"get"},
@@ -85,6 +82,7 @@ NOT_YET_IN_CONTRACT = {
     "/jobs/{job_id}": {"delete"},  # issue 25, 3.8: cancel a job
     # issue 22, named models: routes API.md names in its prose, not as "METHOD /path" headings
     "/registry/{name}/aliases/{alias}": {"delete"},  # "DELETE removes it"
+    "/registry/{name}/schedule": {"get", "delete"},  # "GET shows it ...; DELETE stops it"
     "/v2/models/{key}/versions/{version}": {"get"},  # "/v2/models/<name>/versions/<v>/..."
     "/v2/models/{key}/versions/{version}/ready": {"get"},
     "/v2/models/{key}/versions/{version}/infer": {"post"},
@@ -745,3 +743,21 @@ def shap_trees(stored: list[dict[str, Any]]) -> dict[str, Any]:
             "values": values.reshape(len(left), -1), "node_sample_weight": np.asarray(tree["cover"], dtype=np.float64),
         })  # fmt: skip
     return {"trees": models}
+
+
+def register_name(params: dict, job: dict, prefix: str = "named", copy_of: str | None = None) -> str:
+    """A name of a test's own in the registry of the service of params: version 1 stored as
+    training stores it (a one-feature model, or a copy of the stored model copy_of; no Spark),
+    with job (its "model" set) as the job document it was trained from, what a retrain queues."""
+    from predictionservice.modelstore import ModelStore
+    from predictionservice.redisclient import connect
+    from predictionservice.registry import Registry
+
+    registry = Registry(ModelStore(connect(params["redis_url"], params["models_db"]), params["redis_key_prefix"]))
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    model = {**ONE_FEATURE_MODEL, "task": "binary", "metrics": {"auc": 0.7}}
+    if copy_of is not None:
+        model = registry.store.load(copy_of)[0]
+    registry.add_version(name, uuid.uuid4().hex, model, {**job, "model": name})
+    registry.client.close()
+    return name

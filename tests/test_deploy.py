@@ -194,7 +194,7 @@ def test_the_role_files_use_only_documented_settings():
     from predictionservice.defaults import SETTINGS
 
     documented = {s.env for s in SETTINGS.values()}
-    for role in ("web.env", "worker.env"):
+    for role in ("web.env", "worker.env", "beat.env"):
         names = {
             line.split("=", 1)[0]
             for line in (ROOT / "deploy" / role).read_text().splitlines()

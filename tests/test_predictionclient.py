@@ -10,7 +10,7 @@ import uuid
 import pandas as pd
 import pytest
 
-from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages, named_model
+from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages, named_model, register_name
 from localservers import embedded
 from predictionclient import Job, PredictionClient, PredictionServiceError
 from predictionservice.jobstore import FAILED, JobStore
@@ -215,3 +215,31 @@ def test_registry_lists_and_shows_names_and_promote_moves_an_alias(api, service)
                 api.promote(*wrong)
             assert (caught.value.code, caught.value.status) == (code, status), caught.value
         assert api.registry(name)["aliases"] == {"production": 2, "candidate": 2, "staging": 1}
+
+
+def test_retrain_and_schedule_a_named_model(api, service, trained):
+    name = register_name(service.params, {**XOR_JOB, "inputCollection": "client.xor"}, "client")
+    job = api.retrain(name, numFolds=2)
+    try:
+        assert isinstance(job, Job) and job.kind == "training"
+        assert job.status()["lineage"]["model"] == name
+        with pytest.raises(PredictionServiceError) as caught:
+            api.retrain(name)  # its job is still queued or running
+        assert caught.value.code == "conflict" and caught.value.details[0]["job_id"] == job.id
+    finally:
+        job.cancel()
+    assert [r["outcome"] for r in api.named_model(name)["retrains"]] == ["skipped", "queued"]
+    shown = api.schedule(name, cron="0 3 * * *")
+    assert shown["cron"] == "0 3 * * *" and shown["next_run_at"].endswith("T03:00:00.000Z")
+    assert api.get_schedule(name) == shown == api.named_model(name)["schedule"]
+    assert api.schedule(name, every_seconds=3600)["every_seconds"] == 3600
+    api.delete_schedule(name)
+    with pytest.raises(PredictionServiceError) as caught:
+        api.get_schedule(name)
+    assert caught.value.code == "not_found"
+    with pytest.raises(PredictionServiceError) as caught:
+        api.schedule(name, cron="0 25 * * *")
+    assert caught.value.code == "invalid_request" and "hour" in caught.value.message
+    with pytest.raises(ValueError):
+        api.schedule(name)
+    service.request("DELETE", f"/registry/{name}")

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages, named_model
+from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages, named_model, register_name
 
 RECORD = {"x1": 0.4, "x2": -0.3, "c": "b"}
 
@@ -187,3 +187,28 @@ def test_registry_and_promote(service):
             unknown.returncode == 1 and "not_found (HTTP 404)" in unknown.stderr and "versions: 1, 2" in unknown.stderr
         )
         assert cli("promote", name, "two", url=service.url).returncode == 2  # a usage error
+
+
+def test_retrain_and_schedule_from_the_command_line(trained, service):
+    name = register_name(service.params, {**XOR_JOB, "inputCollection": "cli.xor"}, "cli")
+    run = cli("--json", "retrain", name, "--set", "numFolds=2", "--set", "description=nightly", url=service.url)
+    assert run.returncode == 0, run.stderr
+    job_id = last_json(run.stdout)["job_id"]
+    try:
+        record = service.get(f"/jobs/{job_id}").json()
+        assert record["lineage"]["model"] == name and record["lineage"]["description"] == "nightly"
+        again = cli("retrain", name, url=service.url)
+        assert again.returncode == 1 and job_id in again.stderr and "skipped" in again.stderr
+    finally:
+        service.request("DELETE", f"/jobs/{job_id}")
+    made = cli("--json", "schedule", name, "--every", "3600", url=service.url)
+    assert made.returncode == 0, made.stderr
+    assert last_json(made.stdout)["every_seconds"] == 3600
+    shown = cli("--json", "schedule", name, url=service.url)
+    assert last_json(shown.stdout) == service.get(f"/registry/{name}/schedule").json()
+    bad = cli("schedule", name, "--cron", "0 3 * *", url=service.url)
+    assert bad.returncode == 1 and "five fields" in bad.stderr
+    assert cli("schedule", name, "--delete", url=service.url).returncode == 0
+    gone = cli("schedule", name, url=service.url)
+    assert gone.returncode == 1 and "no schedule" in gone.stderr
+    service.request("DELETE", f"/registry/{name}")

@@ -256,8 +256,8 @@ def test_a_dead_worker_is_started_again_and_sigterm_mid_training_leaves_nothing(
     run = StackRun(path, tmp_path / "run.log")
     try:
         run.wait_up()
-        worker = next(p for p in Path("/proc").glob("[0-9]*/cmdline") if b"celery" in p.read_bytes()
-                      and _mentions(p.parent / "environ", str(path)))  # fmt: skip
+        worker = next(p for p in Path("/proc").glob("[0-9]*/cmdline") if b"celery\0" in p.read_bytes()
+                      and b"\0worker\0" in p.read_bytes() and _mentions(p.parent / "environ", str(path)))  # fmt: skip
         os.killpg(int(worker.parent.name), signal.SIGKILL)
         deadline = time.monotonic() + 120
         while "the worker exited with -9; starting it again" not in run.output():

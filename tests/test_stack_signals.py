@@ -327,7 +327,7 @@ def test_sigkill_of_the_stack_mid_training_leaves_no_server(chain):
     by_group: dict[int, list[str]] = {}
     for line in chain.remaining():
         by_group.setdefault(os.getpgid(int(line.split(":")[0])), []).append(line)
-    worker = next(group for group in by_group.values() if any("celery" in line for line in group))
+    worker = next(group for group in by_group.values() if any("celery" in line and " worker" in line for line in group))
     assert any("java" in line for line in worker), by_group  # the Spark JVM: a grandchild, in the worker's group
     os.kill(run.stack_pid(), signal.SIGKILL)
     assert_nothing_left(chain, run)

@@ -1,4 +1,5 @@
-"""The service itself: ``/health`` (Redis, MongoDB and the workers that answer), the OpenAPI
+"""The service itself: ``/health`` (Redis, MongoDB, the workers that answer and the retraining
+scheduler), the OpenAPI
 document, built once per app from its url_map and the operations predictionservice/openapi.py
 declares, and ``/docs``, Swagger UI over it, served from the swagger-ui-bundle package (offline: no
 CDN is ever named)."""
@@ -93,6 +94,11 @@ def _health_report() -> dict[str, Any]:
         down.append("mongo")
     names = services().workers() if "redis" not in down else []
     report["workers"], report["worker_names"] = len(names), names
+    if "redis" not in down:  # the scheduler is no dependency of serving: absent is reported, not down
+        try:
+            report["scheduler"] = services().scheduler()
+        except redis.RedisError as exc:
+            report["scheduler"] = {"status": f"unknown: {type(exc).__name__}"}
     if down:
         report["status"] = "unavailable: " + ", ".join(down)
         # the health report, and the error every non-success answer carries

@@ -1,16 +1,17 @@
 """Named models over HTTP (docs/API.md, "Named models"): list and show names, move and remove
-aliases, change a name's promotion policy, remove a name. The operations are the library's
-(``predictionservice.registry.Registry``, built once in ``services()``): these views only parse,
-call and render."""
+aliases, change a name's promotion policy, remove a name, retrain it now or on a schedule. The
+operations are the library's (``predictionservice.registry.Registry``, ``.retraining.Retrainer``,
+``.schedules.Schedules``, built once in ``services()``): these views only parse, call and render."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from predictionservice.exceptions import InvalidRequest
 from web.jsonio import json_body, json_response
+from web.requestid import origin
 from web.services import services
 
 bp = Blueprint("registry", __name__)
@@ -23,13 +24,16 @@ def list_names() -> Response:
 
 @bp.get("/registry/<name>")
 def show_name(name: str) -> Response:
-    return json_response(services().registry.show(name))
+    shown = services().registry.show(name)
+    shown["schedule"] = services().schedules.view(name, shown["schedule"])  # with its next run
+    return json_response(shown)
 
 
 @bp.delete("/registry/<name>")
 def delete_name(name: str) -> Response:
-    """The name goes; its models stay under their keys."""
+    """The name goes, and its schedule; its models stay under their keys."""
     services().registry.delete_name(name)
+    services().schedules.forget(name)
     return Response(status=204)
 
 
@@ -53,3 +57,28 @@ def delete_alias(name: str, alias: str) -> Response:
 @bp.put("/registry/<name>/policy")
 def put_policy(name: str) -> Response:
     return json_response(services().registry.set_policy(name, json_body()))
+
+
+@bp.post("/registry/<name>/retrain")
+def retrain(name: str) -> Response:
+    """The name's last job document queued again (optional body: fields overriding it)."""
+    empty = not request.content_length and "chunked" not in request.headers.get("Transfer-Encoding", "")
+    body = None if empty else json_body()
+    job_id = services().retrainer.retrain(name, body, origin())
+    return json_response({"job_id": job_id}, 202, {"Location": f"/training/status/{job_id}"})
+
+
+@bp.put("/registry/<name>/schedule")
+def put_schedule(name: str) -> Response:
+    return json_response(services().schedules.put(name, json_body()))
+
+
+@bp.get("/registry/<name>/schedule")
+def show_schedule(name: str) -> Response:
+    return json_response(services().schedules.show(name))
+
+
+@bp.delete("/registry/<name>/schedule")
+def delete_schedule(name: str) -> Response:
+    services().schedules.delete(name)
+    return Response(status=204)

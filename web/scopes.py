@@ -48,6 +48,10 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "registry.move_alias": "admin",
     "registry.delete_alias": "admin",
     "registry.put_policy": "admin",
+    "registry.retrain": "train",
+    "registry.put_schedule": "admin",
+    "registry.show_schedule": "read",
+    "registry.delete_schedule": "admin",
     # datasets
     "datasets.list_datasets": "read",
     "datasets.describe_dataset": "read",

@@ -30,8 +30,11 @@ from predictionservice.predictorcache import PredictorCache
 from predictionservice.redisclient import connect
 from predictionservice.references import References
 from predictionservice.registry import Registry
+from predictionservice.retraining import Retrainer
+from predictionservice.schedules import Schedules
 from predictionservice.submission import TrainingLimits
 from predictionservice.validation import Validator, predict_schema
+from scheduler import RedBeatSchedules, state
 from web.access import Access
 from web.workercount import WorkerCount
 
@@ -93,6 +96,9 @@ class Services:
             AllowedDatabases(self.redis, params["redis_key_prefix"], params["datasets_allowed_dbs"]),
         )
         self.stored_models = Models(self.models, self.registry, self.references)
+        self.retrainer = Retrainer(self.registry, self.redis, prefix, params["job_ttl"], self.submit_training)
+        backend = RedBeatSchedules(self.celery, params["queue_name"])
+        self.schedules = Schedules(self.registry, backend, params["schedule_min_seconds"])
         self.access = Access(self.redis, params)  # keys, page sessions, failed sign-ins, the audit trail
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
@@ -125,12 +131,13 @@ class Services:
         """How the job queue reaches the workers: this process's Celery app."""
         self.celery.send_task(task, args=args, task_id=task_id, queue=self.params["queue_name"])
 
-    def submit_training(self, document: Any, origin: Origin) -> str:
-        """The core's training submission with this process's collaborators (POST /train/ and
-        the training page): the job's id."""
+    def submit_training(self, document: Any, origin: Origin, job_id: str | None = None) -> str:
+        """The core's training submission with this process's collaborators (POST /train/, the
+        training page and a retrain): the job's id."""
         return submission.submit_training(
-            document, algorithms=self.factory.algorithm_class, limits=self.limits, **self._submitting(origin)
-        )
+            document, algorithms=self.factory.algorithm_class, limits=self.limits, job_id=job_id,
+            **self._submitting(origin),
+        )  # fmt: skip
 
     def submit_scoring(self, document: Any, origin: Origin) -> str:
         """The core's scoring submission (POST /predictall/): the job's id."""
@@ -149,6 +156,11 @@ class Services:
         """The names of the Celery workers that answered the background ping (none when the broker
         does not answer): read, never asked, so /health waits for no worker."""
         return self.worker_count.names()
+
+    def scheduler(self) -> dict[str, Any]:
+        """The retraining scheduler as /health reports it: running (who holds its lock, its last
+        tick) or absent, and how many schedules it has."""
+        return state(self.redis, self.params["redis_key_prefix"])
 
     def start(self) -> None:
         """The background work of a served app (the server calls it as it starts)."""
