@@ -154,6 +154,11 @@ class AliasInUse(Conflict):
     """A model an alias points to cannot be deleted: the alias must move first."""
 
 
+class GateError(ServiceError):
+    """The promotion gate could not compare a new version with production (a model not in the
+    store, tasks that differ, no metric): recorded in the version's decision, never an answer."""
+
+
 class NotExplainable(Conflict):
     """A model stored before explanations existed: it must be retrained to be explained."""
 
