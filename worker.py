@@ -30,7 +30,7 @@ from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
 from predictionservice import gate
 from predictionservice.config import load_parameters, pick
-from predictionservice.exceptions import ServiceError
+from predictionservice.exceptions import GateError, ServiceError
 from predictionservice.failures import failure_message, timed_out
 from predictionservice.heartbeat import Heartbeat, cancel_spark_group, running_elsewhere
 from predictionservice.job import ScoringJob, TrainingJob
@@ -273,11 +273,17 @@ def promotion_gate(task: ServiceTask, job: TrainingJob, model: dict[str, Any], h
     def compare(production: dict[str, Any], metric: str) -> dict[str, Any]:
         handler.progress(f"promotion gate: {metric} of production and of this version on the held-out rows", 0.97)
         spark = resources.spark()
-        with job_group(spark, handler.job_id, f"promotion gate of {document['model']}"):
-            return sparkgate.compare(
-                spark, trained, production, metric, task.factory.algorithm,
-                partitions=params["spark_read_partitions"], partition_mb=params["spark_partition_mb"],
-            )  # fmt: skip
+        try:
+            with job_group(spark, handler.job_id, f"promotion gate of {document['model']}"):
+                return sparkgate.compare(
+                    spark, trained, production, metric, task.factory.algorithm,
+                    partitions=params["spark_read_partitions"], partition_mb=params["spark_partition_mb"],
+                )  # fmt: skip
+        except Exception as exc:
+            if not timed_out(exc):
+                raise
+            task.discard_spark()  # interrupted mid-call: its py4j link cannot be trusted again
+            raise GateError("the job's time limit struck while the gate compared the versions") from exc
 
     try:
         return gate.run(Registry(resources.models), document["model"], model["model_key"], compare)

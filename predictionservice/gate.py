@@ -117,8 +117,8 @@ def run(registry: Registry, name: str, key: str, compare: Compare) -> dict[str, 
         message = exc.message if isinstance(exc, ServiceError) else f"{type(exc).__name__}: {exc}"
         promote = False
         decision = {**record(policy, production, KEPT, f"the gate failed: {message}"), "error": message}
-    registry.decide(name, number, decision, promote)
-    return decision
+    entry = registry.decide(name, number, decision, promote, if_production=production)
+    return next(v["decision"] for v in entry["versions"] if v["version"] == number)  # as recorded
 
 
 def _decided(

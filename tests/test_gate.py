@@ -160,3 +160,17 @@ def test_version_1_and_a_decided_version_are_not_judged_again(registry):
     again = gate.run(registry, "bank", KEY2, figures(0.1, 0.7)[0])  # a redelivered job: decided already
     assert again is None and len(asked) == 1
     assert registry.show("bank")["versions"][1]["decision"] == first
+
+
+def test_a_production_moved_while_the_gate_compared_is_not_taken_over(registry):
+    registry.add_version("bank", KEY3, stored(0.95))
+
+    def compare(production_model: dict, metric: str) -> dict:
+        registry.move("bank", "production", 3)  # by hand, or another version's gate, meanwhile
+        return figures(0.9, 0.7)[0](production_model, metric)
+
+    decision = gate.run(registry, "bank", KEY2, compare)
+    assert decision["decision"] == "kept" and decision["production_version"] == 1
+    assert decision["reason"].endswith("production moved to version 3 meanwhile: not promoted")
+    entry = registry.show("bank")
+    assert entry["aliases"]["production"] == 3 and entry["versions"][1]["decision"] == decision
