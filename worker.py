@@ -28,8 +28,9 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 from celeryapp import PREDICTALL_TASK, RETRAIN_TASK, TRAIN_TASK, make_celery
 from messagehandler import MessageHandler
 from modelfactory import ModelFactory, Resources
+from predictionservice import gate
 from predictionservice.config import load_parameters, pick
-from predictionservice.exceptions import ServiceError
+from predictionservice.exceptions import GateError, ServiceError
 from predictionservice.failures import failure_message, timed_out
 from predictionservice.heartbeat import Heartbeat, cancel_spark_group, running_elsewhere
 from predictionservice.job import ScoringJob, TrainingJob
@@ -248,15 +249,53 @@ def train(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
     def work(handler: MessageHandler) -> dict[str, Any]:
         model = task.factory.train(job, task.resources, handler)
         key = model["model_key"]
+        decision = promotion_gate(task, job, model, handler) if name else None
+        version = version_words(task.resources.models, key, name)
         return {
             "undo": lambda: undo_model(task.resources.models, key, name),
-            "message": f"model {key} trained: {headline(model)}{version_words(task.resources.models, key, name)}",
+            "message": f"model {key} trained: {headline(model)}{version}{gate.words(decision)}",
             "model_key": model["model_key"],
             "metrics": model["metrics"],
             "invalid_rows": model["training"]["invalid_rows"],
+            **({"decision": decision} if decision else {}),
         }
 
     return run_job(task, job, work)
+
+
+def promotion_gate(task: ServiceTask, job: TrainingJob, model: dict[str, Any], handler: MessageHandler) -> dict | None:
+    """After a named job's version is stored, the promotion gate (predictionservice.gate), in this
+    very task: the version's decision, or None (version 1, or a redelivered job's version decided
+    already). A failure of the gate never fails the job: the decision records it."""
+    from predictionservice import sparkgate
+    from predictionservice.sparksession import job_group
+
+    resources, params = task.resources, task.resources.params
+    document = job.document
+    trained = sparkgate.Trained(
+        model, job.parser, job.source, int(document["seed"]), float(document["holdoutFraction"])
+    )
+
+    def compare(production: dict[str, Any], metric: str) -> dict[str, Any]:
+        handler.progress(f"promotion gate: {metric} of production and of this version on the held-out rows", 0.97)
+        spark = resources.spark()
+        try:
+            with job_group(spark, handler.job_id, f"promotion gate of {document['model']}"):
+                return sparkgate.compare(
+                    spark, trained, production, metric, task.factory.algorithm,
+                    partitions=params["spark_read_partitions"], partition_mb=params["spark_partition_mb"],
+                )  # fmt: skip
+        except Exception as exc:
+            if not timed_out(exc):
+                raise
+            task.discard_spark()  # interrupted mid-call: its py4j link cannot be trusted again
+            raise GateError("the job's time limit struck while the gate compared the versions") from exc
+
+    try:
+        return gate.run(Registry(resources.models), document["model"], model["model_key"], compare)
+    except Exception:  # the registry unreachable or the name deleted meanwhile: the version is stored
+        log.warning("job %s: the promotion gate's decision was not recorded", handler.job_id, exc_info=True)
+        return None
 
 
 def undo_model(models: ModelStore, key: str, name: str | None) -> None:

@@ -159,6 +159,11 @@ class RetrainSkipped(Conflict):
     the skip recorded in the name's retrains); the message and details name the running job."""
 
 
+class GateError(ServiceError):
+    """The promotion gate could not compare a new version with production (a model not in the
+    store, tasks that differ, no metric): recorded in the version's decision, never an answer."""
+
+
 class NotExplainable(Conflict):
     """A model stored before explanations existed: it must be retrained to be explained."""
 

@@ -91,14 +91,14 @@ redis.call('HDEL', KEYS[1], 'owner', 'heartbeat_at')
 return 1
 """
 
-_JSON_FIELDS = ("metrics", "result", "parameters", "lineage")
+_JSON_FIELDS = ("metrics", "result", "parameters", "lineage", "decision")
 _FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at", "cancelled_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
     "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
     "model_key", "metrics", "rows", "invalid_rows", "request_id", "spark_ui", "lineage", "cancelled_at",
-    "cancelled_by",
+    "cancelled_by", "decision",
 )  # fmt: skip
 MAX_LIST = 500  # most jobs one listing shows
 
@@ -426,6 +426,8 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
         if record["kind"] == "training":
             view["model_key"] = record.get("model_key", record["job_id"])
             view["metrics"] = record.get("metrics", {})
+            if record.get("decision"):  # a named model's later version: the promotion gate's
+                view["decision"] = record["decision"]
         else:
             view["rows"] = record.get("rows", 0)
     if "invalid_rows" in record:

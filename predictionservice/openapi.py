@@ -37,6 +37,31 @@ ERROR = {
     },
 }
 JOB_ACCEPTED = {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}}}
+# The promotion gate's decision on a named model's later version (predictionservice.gate).
+DECISION = {
+    "type": "object",
+    "description": "the promotion gate's: the name's production version and this one scored on this version's "
+    "held-out rows, by the policy's metric",
+    "required": ["decision", "reason", "metric", "new", "production", "rows", "production_version", "error"],
+    "properties": {
+        "decision": {"enum": ["promoted", "kept"], "description": "promoted: this version took production"},
+        "reason": {"type": "string", "description": "why, in words (the figures, min_delta, rows left out)"},
+        "metric": {"type": ["string", "null"]},
+        "lower_is_better": {"type": "boolean"},
+        "new": {"type": ["number", "null"], "description": "this version's figure (null: not measured)"},
+        "production": {"type": ["number", "null"], "description": "production's figure on the same rows"},
+        "production_version": {"type": ["integer", "null"], "description": "null: the name had no production"},
+        "min_delta": {"type": ["number", "null"]},
+        "auto_promote": {"type": ["boolean", "null"]},
+        "rows": {"type": "integer", "description": "held-out rows both versions were scored on"},
+        "heldout_rows": {"type": "integer", "description": "this version's held-out rows"},
+        "unscorable_rows": {"type": "integer", "description": "held-out rows production cannot score (left out)"},
+        "unscorable_reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "error": {"type": ["string", "null"], "description": "why the gate could not compare (the version stays)"},
+        "decided_at": {"type": "string"},
+    },
+}
+
 JOB_STATUS = {
     "type": "object",
     "required": ["job_id", "status", "message", "progress"],
@@ -55,6 +80,10 @@ JOB_STATUS = {
             "description": "COMPLETED training jobs, measured on the held-out split: binary auc, area_under_pr, "
             "accuracy, log_loss; multi-class accuracy, f1, log_loss; regression rmse, mae, r2",
             "additionalProperties": {"type": "number"},
+        },
+        "decision": {
+            **DECISION,
+            "description": "COMPLETED training jobs that made version n > 1 of a name: the promotion gate's decision",
         },
         "rows": {"type": "integer", "description": "COMPLETED scoring jobs: documents written"},
         "invalid_rows": {"type": "integer", "description": "rows skipped because a field could not be encoded"},
@@ -250,7 +279,7 @@ VERSION_ENTRY = {
         "model_key": {"type": "string"},
         "created_at": {"type": ["string", "null"]},
         "metrics": {"type": ["object", "null"]},
-        "decision": {"type": ["object", "null"], "description": "the promotion gate's (null until it decided)"},
+        "decision": {"oneOf": [DECISION, {"type": "null"}], "description": "null: version 1, or not decided yet"},
     },
 }
 POLICY = {

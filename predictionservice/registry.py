@@ -441,16 +441,25 @@ class Registry:
 
         return self._change(name, change)
 
-    def decide(self, name: str, version: int, decision: dict[str, Any], promote: bool) -> dict[str, Any]:
+    def decide(
+        self, name: str, version: int, decision: dict[str, Any], promote: bool, if_production: int | None = None
+    ) -> dict[str, Any]:
         """What the promotion gate calls: record a version's decision and, when promote, move
-        production to it (why "promoted"), in one transaction: the entry."""
+        production to it (why "promoted"), in one transaction: the entry. With if_production, the
+        version production pointed to when the gate compared: a production moved since (by hand, or
+        by another version's gate) is not taken over, and the decision says so (kept)."""
 
         def change(entry: dict[str, Any]) -> dict[str, Any]:
             found = next((v for v in entry["versions"] if v["version"] == version), None)
             if found is None:
                 raise unknown_version(entry, version)
+            now_production = entry["aliases"].get(PRODUCTION)
+            moved = if_production is not None and now_production != if_production
             found["decision"] = decision
-            if promote and entry["aliases"].get(PRODUCTION) != version:
+            if promote and moved:
+                why = f"; production moved to version {now_production} meanwhile: not promoted"
+                found["decision"] = {**decision, "decision": "kept", "reason": decision.get("reason", "") + why}
+            elif promote and now_production != version:
                 _moved(entry, PRODUCTION, version, PROMOTED)
             return entry
 

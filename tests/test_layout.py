@@ -20,6 +20,7 @@ SPARK_MODULES = {
     "predictionservice/scorecolumns.py",
     "predictionservice/sparkfeatures.py",
     "predictionservice/sparkforest.py",
+    "predictionservice/sparkgate.py",
     "predictionservice/sparkmongo.py",
     "predictionservice/sparkprogress.py",
     "predictionservice/sparksession.py",

@@ -1,0 +1,136 @@
+"""The promotion gate's figures (predictionservice.gate): the name's production model and the new
+version, each scored from its stored form by its algorithm's batch path (``prepare``/``outputs``,
+what /predictall/ runs) on the raw held-out rows of the new version's training, and the policy
+metric of each over the rows both can score.
+
+The held-out rows are found as training found them (sparkfeatures.heldout_column over the new
+job's fields with its seed, rows the new schema can encode); production reads them through its
+own schema (its fields, its categories), so a production trained on another encoding is measured
+as it serves. Rows it cannot score are counted by reason and left out of both figures. Truth is
+the new schema's label; a class production does not know has probability 0 in its answers.
+
+Only worker processes import this module (it imports pyspark at the top).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.ml.functions import array_to_vector
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from predictionservice.crossvalidation import heldout_metrics
+from predictionservice.exceptions import GateError
+from predictionservice.sparkfeatures import feature_columns, heldout_column, vector_slots
+
+LABEL = "__gate_label"  # the new schema's label of a held-out row (carried in the scored ``value``)
+PRODUCTION_ERROR = "__gate_production_error"  # why production cannot score the row (null: it can)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What the gate takes of the new version: its stored model and parser, and its job's input
+    and held-out split."""
+
+    model: Mapping[str, Any]
+    parser: Any
+    source: Any
+    seed: int
+    fraction: float
+
+
+def compare(
+    spark: Any,
+    trained: Trained,
+    production: Mapping[str, Any],
+    metric: str,
+    algorithm_of: Callable[[str], Any],
+    *,
+    partitions: int,
+    partition_mb: float,
+) -> dict[str, Any]:
+    """The figures of predictionservice.gate: new, production (the metric of each), rows
+    compared, held-out rows, and the rows production cannot score (count and reasons)."""
+    task = trained.model.get("task")
+    if production.get("task") != task:
+        raise GateError(f"production is a {production.get('task')} model and the new version a {task} one")
+    production_parser = algorithm_of(production["name"]).parse(production["schema"])
+    rows = heldout_rows(spark, trained, production_parser, partitions, partition_mb)
+    try:
+        stats = rows.groupBy(PRODUCTION_ERROR).count().collect()
+        reasons = {r[PRODUCTION_ERROR]: r["count"] for r in stats if r[PRODUCTION_ERROR] is not None}
+        heldout = sum(r["count"] for r in stats)
+        figures: dict[str, Any] = {
+            "heldout_rows": heldout,
+            "rows": heldout - sum(reasons.values()),
+            "unscorable_rows": sum(reasons.values()),
+            "unscorable_reasons": reasons,
+        }
+        if figures["rows"] == 0:
+            figures["why_none"] = (
+                f"production can score none of the {heldout} held-out rows: nothing compared"
+                if heldout
+                else "no held-out row to compare on"
+            )
+            return figures
+        both = rows.filter(F.col(PRODUCTION_ERROR).isNull()).drop(PRODUCTION_ERROR)
+        classes = list(trained.parser.class_names or [])
+        figures["new"] = figure(both, trained.model, trained.parser, algorithm_of, classes, metric)
+        figures["production"] = figure(both, production, production_parser, algorithm_of, classes, metric)
+        return figures
+    finally:
+        rows.unpersist()
+
+
+def heldout_rows(spark: Any, trained: Trained, production_parser: Any, partitions: int, partition_mb: float) -> Any:
+    """The raw held-out rows the new version was measured on (cached), with the new label and
+    production's problem with each."""
+    from predictionservice.sparksession import read_collection
+
+    parser = trained.parser
+    fields = [parser.label_key, *(f.key for f in parser.features)]
+    wanted = list(dict.fromkeys([*fields, *(f.key for f in production_parser.features)]))
+    df = read_collection(spark, trained.source, partitions=partitions, partition_mb=partition_mb, fields=wanted)
+    _, label, error = feature_columns(parser, df.schema)
+    _, production_error = vector_slots(production_parser, df.schema)
+    held = heldout_column(fields, trained.seed, trained.fraction)
+    return (
+        df.filter(held & error.isNull())
+        .select("*", label.alias(LABEL), production_error.alias(PRODUCTION_ERROR))
+        .cache()
+    )
+
+
+def figure(
+    rows: DataFrame,
+    stored: Mapping[str, Any],
+    parser: Any,
+    algorithm_of: Callable[[str], Any],
+    classes: list[str],
+    metric: str,
+) -> float:
+    """The metric of a stored model over rows, scored by its algorithm's batch path."""
+    algorithm = algorithm_of(stored["name"])
+    prepared = algorithm.prepare(rows, stored, parser)
+    scored = algorithm.outputs(prepared.filter(F.col("error").isNull()), stored, parser)
+    metrics, _ = heldout_metrics(metric_frame(scored, classes), stored["task"])
+    return float(metrics[metric])
+
+
+def metric_frame(scored: DataFrame, classes: list[str]) -> DataFrame:
+    """Scored rows as Spark's evaluators read them: label, prediction and (classification) the
+    probability of each of the new schema's classes, by name (0 for a class the model lacks)."""
+    truth = F.col("value")[LABEL].alias("label")
+    if not classes:
+        return scored.select(truth, F.col("prediction").cast("double").alias("prediction"))
+    names = F.array(*[F.lit(name) for name in classes])
+    chosen = (F.array_position(names, F.col("label")) - F.lit(1)).cast("double")  # -1: a class unknown here
+    probability = array_to_vector(
+        F.array(*[F.coalesce(F.col("probabilities")[name], F.lit(0.0)).cast("double") for name in classes])
+    )
+    return scored.select(
+        truth, chosen.alias("prediction"), probability.alias("probability"), probability.alias("rawPrediction")
+    )
