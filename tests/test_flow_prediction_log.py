@@ -6,8 +6,11 @@ No worker: the model is stored directly (Redis databases 14 and 15 of the sessio
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -16,7 +19,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import ONE_FEATURE_MODEL, KillableMongo, private_stack
+from helpers import ONE_FEATURE_MODEL, ROOT, KillableMongo, private_stack
+from predictionclient import PredictionClient, PredictionServiceError
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
 
@@ -102,7 +106,7 @@ def load(stack, key: str, clients: int, seconds: float, prefix: str) -> tuple[in
 def logged(mongo, prefix: str) -> int:
     db, collection = COLLECTION.split(".")
     with mongo.client(5000) as client:
-        return client[db][collection].count_documents({"request_id": {"$regex": f"^{prefix}-"}})
+        return client[db][collection].count_documents({"request_id": {"$regex": f"^{prefix}"}})
 
 
 def test_under_load_every_answer_is_logged(stack, mongo, model_key):
@@ -112,7 +116,7 @@ def test_under_load_every_answer_is_logged(stack, mongo, model_key):
     after = settled(stack, before["written_total"] + answers)
     assert after["dropped_total"] == before["dropped_total"] == 0
     assert after["written_total"] - before["written_total"] == answers
-    assert logged(mongo, "load") == answers
+    assert logged(mongo, "load-") == answers
     print(f"{answers} answers in {LOAD_SECONDS} s with 8 clients, every one logged")
 
 
@@ -139,12 +143,42 @@ def test_mongodb_down_for_5_s_fails_no_request_and_the_loss_is_counted(stack, mo
     assert dropped > 0 and written > 0, after
     assert written + dropped == answers, (written, dropped, answers)
     assert after["failed_writes_total"] > before["failed_writes_total"]
-    assert logged(mongo, "outage") >= written  # an insert cut by the stop may have been written whole
+    assert logged(mongo, "outage-") >= written  # an insert cut by the stop may have been written whole
     # logging resumed: what is answered now is written
     again, failures = load(stack, model_key, 2, 1.0, "resumed")
     assert not failures
     settled(stack, after["written_total"] + after["dropped_total"] + again)
-    assert logged(mongo, "resumed") == again
+    assert logged(mongo, "resumed-") == again
+
+
+def test_the_client_and_the_cli_send_feedback(stack, mongo, model_key, tmp_path):
+    client = PredictionClient(stack.url, stack.params.get("auth_token") or None)
+    rid = f"client-{uuid.uuid4().hex}"
+    assert client.predict(model_key, {"x": 0.9}, request_id=rid)["label"] == "yes"
+    client.predict(model_key, [{"x": 0.1}, {"x": 0.2}], request_id=rid + "b")
+    deadline = time.monotonic() + 10
+    while logged(mongo, rid) < 3:  # the single record and the batch's two
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert client.feedback(rid, "no") == {"stored": 1, "documents": 1}
+    assert client.feedback_many({f"{rid}b/0": "no", f"{rid}b/1": "yes"}) == {"stored": 2, "documents": 2}
+    with pytest.raises(PredictionServiceError) as refused:
+        client.feedback(rid, "perhaps")
+    assert refused.value.status == 400 and "'perhaps'" in str(refused.value)
+    cli = [sys.executable, "-m", "predictionclient", "--url", stack.url, "--json", "feedback"]
+    done = subprocess.run([*cli, rid, "yes"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and json.loads(done.stdout) == {"stored": 1, "documents": 1}, done.stderr
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"request_id,label\n{rid}b/0,yes\n{rid}b/1,no\n")
+    done = subprocess.run([*cli, "--file", str(labels)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0 and json.loads(done.stdout)["stored"] == 2, done.stderr
+    done = subprocess.run([*cli, "no-such-request", "yes"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 1 and "'no-such-request'" in done.stderr
+    db, collection = COLLECTION.split(".")
+    with mongo.client(5000) as mongo_client:
+        found = {d["request_id"]: d["feedback"]["label"] for d in mongo_client[db][collection].find(
+            {"request_id": {"$regex": f"^{rid}"}})}  # fmt: skip
+    assert found == {rid: "yes", f"{rid}b/0": "yes", f"{rid}b/1": "no"}
 
 
 @pytest.mark.skipif(bool(os.environ.get("MONGODB_URI")), reason="needs a MongoDB server of its own to pause")
@@ -163,4 +197,4 @@ def test_a_stopping_server_writes_what_is_queued(stack, mongo, model_key):
     finally:
         os.killpg(mongo.server.pid, signal.SIGCONT)
     web.wait(30)
-    assert logged(mongo, "stopping") == answers
+    assert logged(mongo, "stopping-") == answers
