@@ -21,11 +21,13 @@ from flask import Flask
 from predictionservice.config import load_parameters
 from web import audit, datasets, jobs, keys, meta, metrics, models, pages, prediction, registry, requestid, v2
 from web.errors import register_errors
+from web.feedback import bp as feedback_bp
 from web.guard import guard, record_change
 from web.services import EXTENSION, Services
 
 BLUEPRINTS = (
-    jobs.bp, prediction.bp, models.bp, registry.bp, datasets.bp, meta.bp, v2.bp, metrics.bp, keys.bp, audit.bp,
+    jobs.bp, prediction.bp, feedback_bp, models.bp, registry.bp, datasets.bp, meta.bp, v2.bp, metrics.bp, keys.bp,
+    audit.bp,
 )  # fmt: skip
 
 

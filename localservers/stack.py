@@ -11,6 +11,8 @@
 * Every port it needs is checked before anything starts; a taken one is named with its holder.
 * Loads the bank data into ``datasets.bank`` when that collection is empty and a CSV is found.
 * Starts a Celery worker and the web server, waits until /health answers, prints the quick start.
+* Settings whose default differs under make run (``MAKE_RUN_SETTINGS``: the prediction log is on)
+  unless the environment or parameters.json sets them.
 
 Stopping. SIGINT (Ctrl-C), SIGTERM and SIGHUP are handled from the start, SIGINT also when
 make run was started with it ignored (``setsid nohup make run &``: a script's background job);
@@ -47,7 +49,11 @@ from localservers.serviceprocesses import ServiceProcesses
 from localservers.watchdog import RUN_ID_VARIABLE, Watchdog
 from predictionservice import datasetloader, sampledata
 from predictionservice.config import PROJECT_DIR, load_parameters, parameters_path
-from predictionservice.defaults import BANK_DATASET
+from predictionservice.defaults import BANK_DATASET, SETTINGS
+
+# Settings make run turns on for a service one tries out on one machine (each unless $ENV or the
+# parameters file sets it): the prediction log, so /feedback/ and the monitor have data.
+MAKE_RUN_SETTINGS = {"prediction_log": "true"}
 
 QUICK_START = """
 The prediction service is up: {url}   (logs: {logs}; API: {url}/docs)
@@ -218,6 +224,20 @@ class Stack:
 
     # ----------------------------------------------------------------------- service
 
+    def run_defaults(self) -> dict[str, str]:
+        """The environment that gives the processes make run's own defaults (MAKE_RUN_SETTINGS),
+        each only when neither the environment nor the parameters file sets the setting."""
+        given: dict[str, Any] = {}
+        if self.params_file is not None:
+            with contextlib.suppress(OSError, ValueError):
+                given = json.loads(Path(self.params_file).read_text())
+        chosen = {}
+        for key, value in MAKE_RUN_SETTINGS.items():
+            variable = SETTINGS[key].env
+            if variable not in self.environ and key not in given:
+                chosen[variable] = value
+        return chosen
+
     def start(self) -> None:
         self.lock()
         self.check_ports()
@@ -226,7 +246,7 @@ class Stack:
         redis_url = self.redis()
         mongo_uri = self.mongo()
         self.load_bank(mongo_uri)
-        env = {**self.environ, "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri}
+        env = {**self.environ, **self.run_defaults(), "REDIS_URL": redis_url, "MONGODB_URI": mongo_uri}
         params = {**self.params, "redis_url": redis_url, "mongodb_uri": mongo_uri}
         self.service = ServiceProcesses(
             params, self.params_file, self.logs, env, web_log=False, beat=True,

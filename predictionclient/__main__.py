@@ -1,8 +1,7 @@
 """The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
 
-Commands: load, schema, train, status, predict, predictall, models, delete, registry, promote,
-retrain, schedule
-(``--help`` on each).
+Commands: load, schema, train, status, predict, predictall, feedback, models, delete, registry,
+promote, retrain, schedule (``--help`` on each).
 ``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
 machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
 then the final status last). An error the service answers exits 1 with its message on stderr; a
@@ -52,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
     source = predict.add_mutually_exclusive_group(required=True)
     source.add_argument("--record", help="one record as a JSON object")
     source.add_argument("--file", type=Path, help="records, one JSON object a line (.jsonl) or a .csv")
+    predict.add_argument("--request-id", help="the X-Request-ID to send, what feedback names the request by")
+    feedback = command("feedback", "the true outcome of a logged prediction, by its request id")
+    feedback.add_argument("request_id", nargs="?", metavar="REQUEST_ID")
+    feedback.add_argument("label", nargs="?", metavar="LABEL", help="a class, or a number for a regressor")
+    feedback.add_argument("--file", type=Path, help="many: request_id,label lines (.csv) or JSON objects (.jsonl)")
+    feedback.add_argument("--text", action="store_true", help="send a LABEL that looks like a number as text")
     predictall = command("predictall", "score a whole collection with Spark into another")
     predictall.add_argument("key", metavar="KEY")
     predictall.add_argument("input", metavar="IN")
@@ -107,7 +112,9 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
     elif name == "status":
         show(args, client.status(args.job_id))
     elif name == "predict":
-        show_predictions(args, client.predict(args.key, records(args)))
+        show_predictions(args, client.predict(args.key, records(args), request_id=args.request_id))
+    elif name == "feedback":
+        show(args, send_feedback(client, args))
     elif name == "models":
         show_models(args, client.models())
     elif name == "delete":
@@ -171,6 +178,31 @@ def records(args: argparse.Namespace) -> Any:
         header = text.partition("\n")[0]
         return list(csv.DictReader(text.splitlines(), delimiter=";" if header.count(";") > header.count(",") else ","))
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def send_feedback(client: PredictionClient, args: argparse.Namespace) -> dict[str, int]:
+    """One label (REQUEST_ID LABEL; a label that reads as a number is sent as one, unless --text)
+    or a file of them."""
+    if args.file is None:
+        if args.request_id is None or args.label is None:
+            raise ValueError("feedback needs REQUEST_ID LABEL, or --file")
+        return client.feedback(args.request_id, args.label if args.text else label_of(args.label))
+    text = args.file.read_text(encoding="utf-8")
+    if args.file.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        pairs = [(row["request_id"], row["label"] if args.text else label_of(row["label"])) for row in rows]
+    else:
+        pairs = [(line["request_id"], line["label"]) for line in map(json.loads, filter(str.strip, text.splitlines()))]
+    return client.feedback_many(pairs)
+
+
+def label_of(text: str) -> Any:
+    """A label typed on a command line: a number when it reads as one, else the text."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
 
 
 def show(args: argparse.Namespace, document: Any) -> None:

@@ -24,6 +24,7 @@ DEFAULT_URL = "http://localhost:5000"
 URL_ENV, TOKEN_ENV = "PREDICTION_SERVICE_URL", "PREDICTION_SERVICE_TOKEN"
 FINAL = ("COMPLETED", "FAILED")
 BATCH = 1000  # records per POST /predict/ (the service takes up to 10,000 by default)
+FEEDBACK_BATCH = 1000  # labels per POST /feedback/ (the service's default feedback_max_records)
 
 
 class PredictionServiceError(Exception):
@@ -129,9 +130,9 @@ class PredictionClient:
                 f"{method} {path} answered {response.status_code} with no JSON", "invalid_answer", response.status_code
             ) from None
 
-    def _post(self, path: str, document: Any) -> Any:
+    def _post(self, path: str, document: Any, headers: Mapping[str, str] | None = None) -> Any:
         body = json.dumps(document, default=_plain, allow_nan=False)
-        return self._json("POST", path, data=body, headers={"Content-Type": "application/json"})
+        return self._json("POST", path, data=body, headers={"Content-Type": "application/json", **(headers or {})})
 
     # ----------------------------------------------------------------------------- datasets
 
@@ -195,7 +196,14 @@ class PredictionClient:
 
     # ------------------------------------------------------------------------------- models
 
-    def predict(self, model_key: str, records: Any, top_probabilities: int | None = None, explain: bool = False) -> Any:
+    def predict(
+        self,
+        model_key: str,
+        records: Any,
+        top_probabilities: int | None = None,
+        explain: bool = False,
+        request_id: str | None = None,
+    ) -> Any:
         """model_key: a model key or a named model's reference (``bank``, ``bank@candidate``,
         ``bank/3``; one record's answer then says which version served it, in ``model``).
         One record (a dict) gives one answer (a dict); many (a list) a list of answers in
@@ -204,24 +212,51 @@ class PredictionClient:
         k most probable labels in 'probabilities' (what a model of many classes needs). explain:
         each answer also has its 'explanation', {"base", "contributions": {feature: number},
         "output"} adding up to the model's output (a DataFrame: an 'explanation' column of dicts);
-        a model stored before explanations existed raises, code 'conflict'."""
+        a model stored before explanations existed raises, code 'conflict'. request_id: the
+        X-Request-ID the request is sent with, what ``feedback`` names it by (a list's i-th
+        record: '<request_id>/<i>'; a list of more than one request's worth of records is refused);
+        otherwise the service makes one."""
+        headers = {} if request_id is None else {"X-Request-ID": request_id}
         options: dict[str, Any] = {} if top_probabilities is None else {"top_probabilities": top_probabilities}
         if explain:  # only when asked: a service older than explanations still answers the rest
             options["explain"] = True
         if isinstance(records, Mapping):
-            answer = self._post("/predict/", {"modelkey": model_key, "record": _clean(records), **options})
+            answer = self._post("/predict/", {"modelkey": model_key, "record": _clean(records), **options}, headers)
             answer.pop("modelkey", None)
             return answer
         rows = _records_of(records)
+        if request_id is not None and len(rows) > BATCH:
+            raise ValueError(f"a request_id names one request: at most {BATCH} records with it")
         answers: list[dict[str, Any]] = []
         for start in range(0, len(rows), BATCH):
             batch = rows[start : start + BATCH]
-            answers += self._post("/predict/", {"modelkey": model_key, "records": batch, **options})["predictions"]
+            answers += self._post("/predict/", {"modelkey": model_key, "records": batch, **options}, headers)[
+                "predictions"
+            ]
         if _is_frame(records):
             import pandas  # the caller has it: it passed a DataFrame
 
             return pandas.DataFrame(answers, index=records.index)
         return answers
+
+    def feedback(self, request_id: str, label: Any) -> dict[str, int]:
+        """The true outcome of a logged prediction (its request id, as the answer's X-Request-ID
+        said or ``predict``'s request_id; a batch's i-th record: '<id>/<i>'): a class of the
+        model, or a number for a regressor. Sent again, the last label stays. The service's
+        answer: {"stored": 1, "documents": n}."""
+        return self._post("/feedback/", {"request_id": request_id, "label": _label(label)})
+
+    def feedback_many(self, labels: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> dict[str, int]:
+        """Many outcomes ({request_id: label} or (request_id, label) pairs), sent in batches;
+        the answers' counts added up. A batch the service refuses raises, and the batches
+        before it stay stored."""
+        pairs = list(labels.items() if isinstance(labels, Mapping) else labels)
+        total = {"stored": 0, "documents": 0}
+        for start in range(0, len(pairs), FEEDBACK_BATCH):
+            records = [{"request_id": i, "label": _label(label)} for i, label in pairs[start : start + FEEDBACK_BATCH]]
+            answer = self._post("/feedback/", {"records": records})
+            total = {key: total[key] + answer[key] for key in total}
+        return total
 
     def models(self) -> list[dict]:
         """Stored models, newest first."""
@@ -322,6 +357,11 @@ def _records_of(records: Any) -> list[dict[str, Any]]:
 def _clean(record: Mapping[str, Any]) -> dict[str, Any]:
     """A record as JSON takes it: NaN (pandas' missing value) is null."""
     return {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in record.items()}
+
+
+def _label(value: Any) -> Any:
+    """A label as JSON takes it: a numpy scalar as a Python one, anything else as it is."""
+    return value.item() if hasattr(value, "item") else value
 
 
 def _plain(value: Any) -> Any:

@@ -142,6 +142,41 @@ SETTINGS: dict[str, Setting] = {
         "Count and time every request and serve GET /metrics (Prometheus); off, nothing is counted and "
         "/metrics is 404 (bench/bench_metrics.py measures the difference).",
     ),
+    # --- prediction log and feedback ------------------------------------------------------------
+    "prediction_log": Setting(
+        False,
+        "PREDICTION_LOG",
+        "Write every answered POST /predict/ and V2 infer to MongoDB (prediction_log_collection), one "
+        "document per record, in batches by a background thread: never in the request's way (a full queue "
+        "or a MongoDB down loses entries, counted in /metrics, never an answer). Off here, on under make run.",
+    ),
+    "prediction_log_collection": Setting(
+        "monitoring.predictions",
+        "PREDICTION_LOG_COLLECTION",
+        "<database>.<collection> of the prediction log on mongodb_uri; POST /feedback/ stores labels on it.",
+    ),
+    "prediction_log_sample": Setting(
+        1.0,
+        "PREDICTION_LOG_SAMPLE",
+        "Share of requests logged, 0 to 1 (each request drawn at random; a batch is logged whole or not at all).",
+    ),
+    "prediction_log_retention_days": Setting(
+        0,
+        "PREDICTION_LOG_RETENTION_DAYS",
+        "Days a logged prediction is kept (a TTL index on its time; MongoDB removes it after); 0 keeps it.",
+    ),
+    "prediction_log_queue_size": Setting(
+        10_000,
+        "PREDICTION_LOG_QUEUE_SIZE",
+        "Requests waiting for the log's writer; a request answered while it is full is not logged "
+        "(counted as dropped, reason queue_full).",
+    ),
+    "prediction_log_batch_size": Setting(
+        500, "PREDICTION_LOG_BATCH_SIZE", "Most log documents the writer sends in one insert."
+    ),
+    "feedback_max_records": Setting(
+        1000, "FEEDBACK_MAX_RECORDS", "Most labels one POST /feedback/ may carry in its records."
+    ),
     "max_dataset_columns": Setting(
         1000, "MAX_DATASET_COLUMNS", "Most columns of an uploaded CSV, and fields of an uploaded JSON document."
     ),

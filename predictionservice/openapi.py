@@ -15,6 +15,7 @@ from typing import Any
 
 from predictionservice.defaults import TASK_METRICS
 from predictionservice.exceptions import STATUS
+from predictionservice.feedback import FEEDBACK_RESPONSE, feedback_schema
 from predictionservice.jobstore import KINDS, MAX_LIST, STATES
 from predictionservice.openinference import DATATYPES, inference_request_schema
 from predictionservice.validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
@@ -520,14 +521,16 @@ class Route:
         return re.findall(r"{(\w+)}", self.path)
 
 
-def operations(job: dict[str, Any], max_records: int) -> dict[str, dict[str, Any]]:
+def operations(job: dict[str, Any], max_records: int, max_feedback: int = 1000) -> dict[str, dict[str, Any]]:
     """Every operation of the API by the endpoint of the view that answers it: its summary, query
     parameters, request body and responses, declared here once. Which paths and methods exist,
     and their path parameters, is the web app's url_map (``openapi_document``). job is the job
-    document's schema, max_records the setting max_records_per_request."""
+    document's schema, max_records the setting max_records_per_request, max_feedback the setting
+    feedback_max_records."""
     return {
         **_job_operations(job),
         **_prediction_operations(max_records),
+        **_feedback_operations(max_feedback),
         **_model_operations(),
         **_registry_operations(),
         **_dataset_operations(),
@@ -565,7 +568,12 @@ def coverage(routes: Iterable[Route]) -> list[str]:
 
 
 def openapi_document(
-    routes: Iterable[Route], *, max_records: int, secured: bool = False, job_schemas: dict[str, Any] | None = None
+    routes: Iterable[Route],
+    *,
+    max_records: int,
+    max_feedback: int = 1000,
+    secured: bool = False,
+    job_schemas: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of the service: its paths and methods are the served routes (the
     web app's url_map, read by web/meta.py), each operation the one declared for its endpoint
@@ -574,7 +582,7 @@ def openapi_document(
     whether a bearer token is required; a job document is one of the offered algorithms'
     (job_schemas, by name) when they are given."""
     job = {"oneOf": list(job_schemas.values())} if job_schemas else JOB
-    declared = operations(job, max_records)
+    declared = operations(job, max_records, max_feedback)
     paths: dict[str, Any] = {}
     for route in routes:
         if route.key in declared:
@@ -653,6 +661,20 @@ def _prediction_operations(max_records: int) -> dict[str, Any]:
                 **_errors("400", "401", "404", "409", "413", "415", "503"),
             },
             requestBody=_body(predict_schema(max_records)),
+        ),
+    }
+
+
+def _feedback_operations(max_feedback: int) -> dict[str, Any]:
+    return {
+        "feedback.store_feedback": _op(
+            "Store the true outcome ('label') of logged predictions, by the request id they were answered with "
+            "(a batch's i-th record: '<request id>/<i>'); a label sent again replaces the last",
+            {
+                "200": _json(FEEDBACK_RESPONSE, "the labels stored and the log documents that carry them"),
+                **_errors("400", "401", "403", "404", "415", "503"),
+            },
+            requestBody=_body(feedback_schema(max_feedback)),
         ),
     }
 

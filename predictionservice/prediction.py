@@ -7,12 +7,14 @@ scheduler or a worker can call it the same way, with the collaborators it built 
 ``Predictions`` is built once from its collaborators: the predictor cache (anything with
 ``get(key)`` answering a predictor or raising NotFound), the request validators, the cap on an
 answer's probabilities and the metrics that count the records scored (None: not counted), and
-the resolver of named models' references (``references.References``; None: model keys only)."""
+the resolver of named models' references (``references.References``; None: model keys only),
+and the prediction log (``predictionlog.PredictionLog``; None: nothing logged)."""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,6 +37,7 @@ class Predictions:
         metrics: Any = None,
         infer_validator: Any = None,
         references: Any = None,
+        log: Any = None,
     ):
         self.predictors = predictors
         self.references = references
@@ -42,6 +45,7 @@ class Predictions:
         self.infer_validator = infer_validator
         self.max_answer_probabilities = max_answer_probabilities
         self.metrics = metrics
+        self.log = log  # predictionlog.PredictionLog: where answered requests go (None: not logged)
 
     def resolve(self, ref: str) -> tuple[str, Resolved | None]:
         """The model key a request's modelkey names (a key as it is, or a named model's
@@ -49,9 +53,11 @@ class Predictions:
         resolved = self.references.resolve(ref) if self.references is not None else None
         return (ref, None) if resolved is None else (resolved.key, resolved)
 
-    def answer(self, body: Any) -> dict[str, Any]:
+    def answer(self, body: Any, request_id: str | None = None) -> dict[str, Any]:
         """The answer to a prediction request: what POST /predict/ sends and the model page shows.
-        One made from a named model's reference says which version served it (``model``)."""
+        One made from a named model's reference says which version served it (``model``). With
+        a request id and a prediction log, the answered records are handed to the log."""
+        started = time.perf_counter()
         self.validator.check(body, "prediction request")
         ref = body["modelkey"]
         key, resolved = self.resolve(ref)
@@ -59,53 +65,53 @@ class Predictions:
         check_schema(body, predictor)
         top = body.get("top_probabilities")
         head = {"modelkey": ref} if resolved is None else {"modelkey": ref, "model": resolved.shown()}
+        single = "record" in body
+        records = [body["record"]] if single else body["records"]
+        self.check_answer_size(predictor, len(records), top)
         if body.get("explain"):
-            return self.explained(head, predictor, body, top, resolved)
-        if "record" in body:
-            self.check_answer_size(predictor, 1, top)
-            one = predictor.predict_one(body["record"], top)
+            answers = self.explained(predictor, records, top, single, resolved)
+        elif single:
+            answers = [predictor.predict_one(records[0], top)]
             self.counted(predictor, 1, resolved)
-            return {**head, **one}
-        self.check_answer_size(predictor, len(body["records"]), top)
-        return {**head, "predictions": self.score(predictor, body["records"], top, resolved)}
+        else:
+            answers = self.score(predictor, records, top, resolved)
+        if request_id is not None and self.log is not None:
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            self.log.log(request_id, logged_model(key, resolved), records, answers, latency_ms, single=single)
+        return {**head, **answers[0]} if single else {**head, "predictions": answers}
 
     def explained(
-        self,
-        head: dict[str, Any],
-        predictor: Any,
-        body: Mapping[str, Any],
-        top: int | None,
-        resolved: Resolved | None = None,
-    ) -> dict[str, Any]:
-        """``answer`` with ``"explain": true``: each answer gets its ``explanation``. Apart from
-        the answers' shape, a path of its own, so /predict/ without it does no extra work."""
-        if "record" in body:
-            self.check_answer_size(predictor, 1, top)
-            one = predictor.predict_one(body["record"], top)  # a bad record: the same error as without explain
-            one["explanation"] = predictor.explanations([body["record"]])[0]
-            self.counted(predictor, 1, resolved)
-            return {**head, **one}
-        records = body["records"]
-        self.check_answer_size(predictor, len(records), top)
-        answers = predictor.predict(records, top)
+        self, predictor: Any, records: list[Any], top: int | None, single: bool, resolved: Resolved | None = None
+    ) -> list[dict[str, Any]]:
+        """The answers of ``answer`` with ``"explain": true``, each with its ``explanation``. A
+        path of its own, so /predict/ without it does no extra work."""
+        # a bad record: the same error as without explain
+        answers = [predictor.predict_one(records[0], top)] if single else predictor.predict(records, top)
         for answer, explanation in zip(answers, predictor.explanations(records), strict=True):
             answer["explanation"] = explanation
         self.counted(predictor, len(answers), resolved)
-        return {**head, "predictions": answers}
+        return answers
 
-    def infer(self, ref: str, body: Any) -> dict[str, Any]:
+    def infer(self, ref: str, body: Any, request_id: str | None = None) -> dict[str, Any]:
         """The Open Inference Protocol V2 answer for the model key or reference: the same
         predictor, the same cap and the same count as ``answer``, so the two protocols answer
-        alike. A named model's answer carries its name, its version and ``model``."""
+        alike. A named model's answer carries its name, its version and ``model``. Logged as
+        ``answer`` logs (a one-row request under the request's id itself)."""
+        started = time.perf_counter()
         if self.infer_validator is not None:
             self.infer_validator.check(body, "inference request")
         key, resolved = self.resolve(ref)
-        answered = self._infer(key, body, resolved)
+        answered, rows, answers = self._infer(key, body, resolved)
+        if request_id is not None and self.log is not None:
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            self.log.log(request_id, logged_model(key, resolved), rows, answers, latency_ms, single=len(rows) == 1)
         if resolved is not None:
             answered.update(model_name=resolved.name, model_version=str(resolved.version), model=resolved.shown())
         return answered
 
-    def _infer(self, key: str, body: Any, resolved: Resolved | None = None) -> dict[str, Any]:
+    def _infer(
+        self, key: str, body: Any, resolved: Resolved | None = None
+    ) -> tuple[dict[str, Any], list[Any], list[dict[str, Any]]]:
         predictor = self.predictors.get(checked_key(key))
         rows = openinference.records(key, body, predictor.parser)
         wanted = openinference.wanted_outputs(key, body, predictor.parser)
@@ -118,7 +124,7 @@ class Predictions:
         if openinference.EXPLANATION in wanted:  # the very numbers /predict/ answers with explain
             for answer, explanation in zip(answers, predictor.explanations(rows), strict=True):
                 answer["explanation"] = explanation
-        return openinference.infer_response(key, body, predictor.parser, answers)
+        return openinference.infer_response(key, body, predictor.parser, answers), rows, answers
 
     def check_answer_size(self, predictor: Any, records: int, top: int | None, *, v2: bool = False) -> None:
         check_answer_size(predictor, records, top, self.max_answer_probabilities, v2=v2)
@@ -139,6 +145,13 @@ class Predictions:
             self.metrics.predicted(predictor.algorithm, records)
         else:
             self.metrics.predicted(predictor.algorithm, records, resolved.name, resolved.version)
+
+
+def logged_model(key: str, resolved: Resolved | None) -> dict[str, Any]:
+    """What the prediction log says served a request: a named model's name and version, or nulls."""
+    if resolved is None:
+        return {"name": None, "version": None, "model_key": key}
+    return resolved.shown()
 
 
 def checked_key(key: str) -> str:

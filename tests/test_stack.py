@@ -276,3 +276,18 @@ def test_a_dead_worker_is_started_again_and_sigterm_mid_training_leaves_nothing(
     assert time.monotonic() - started < 60, "stopping mid-training took too long"
     assert answers(params) == {"redis": False, "mongo": False, "web": False}
     assert leftovers(path) == [], run.output()
+
+
+def test_make_run_turns_the_prediction_log_on_unless_told(tmp_path):
+    """make run's own defaults (MAKE_RUN_SETTINGS): the prediction log on, unless the environment
+    or the parameters file says otherwise (the library's default stays off)."""
+    from localservers.stack import Stack
+    from predictionservice.config import load_parameters
+
+    params = load_parameters(environ={})
+    assert params["prediction_log"] is False
+    assert Stack(params, None, environ={}).run_defaults() == {"PREDICTION_LOG": "true"}
+    assert Stack(params, None, environ={"PREDICTION_LOG": "0"}).run_defaults() == {}
+    chosen = tmp_path / "parameters.json"
+    chosen.write_text(json.dumps({"prediction_log": False}))
+    assert Stack(params, chosen, environ={}).run_defaults() == {}

@@ -21,7 +21,7 @@ from web.services import Services, services
 
 def test_each_resource_is_one_blueprint_of_module_level_views(client):
     assert {bp.name for bp in BLUEPRINTS} == {
-        *("jobs", "prediction", "models", "registry", "datasets", "meta", "v2", "metrics", "keys", "audit")
+        *("jobs", "prediction", "feedback", "models", "registry", "datasets", "meta", "v2", "metrics", "keys", "audit")
     }
     # the pages: one blueprint per resource ('ui' serves '/', the token form and the static files)
     assert {bp.name for bp in pages.BLUEPRINTS} == {

@@ -58,6 +58,7 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     return apidoc.openapi_document(
         routes,
         max_records=params["max_records_per_request"],
+        max_feedback=params["feedback_max_records"],
         secured=collaborators.access.secured,
         job_schemas=collaborators.factory.job_schemas(),
     )

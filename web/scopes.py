@@ -37,6 +37,8 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "v2.version_metadata": "read",
     "v2.version_ready": "read",
     "v2.version_infer": "predict",
+    # the outcome of logged predictions: sent by whoever predicted, it changes only their log
+    "feedback.store_feedback": "predict",
     # models
     "models.list_models": "read",
     "models.show_model": "read",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from typing import Any
 
@@ -17,6 +19,7 @@ from predictionservice import submission
 from predictionservice.alloweddbs import AllowedDatabases
 from predictionservice.config import pick
 from predictionservice.datasets import Datasets
+from predictionservice.feedback import Feedback
 from predictionservice.jobqueue import JobQueue, Origin
 from predictionservice.jobstore import JobStore
 from predictionservice.metrics import Metrics
@@ -26,6 +29,7 @@ from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import MongoClients, MongoTargets
 from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions
+from predictionservice.predictionlog import LogSettings, PredictionLog, log_collection
 from predictionservice.predictorcache import PredictorCache
 from predictionservice.redisclient import connect
 from predictionservice.references import References
@@ -78,6 +82,10 @@ class Services:
         # the Celery broker is the same Redis database: the queue's length is read there
         metrics = params["metrics"]
         self.metrics = Metrics(self.jobs, self.models, self.predictors, self.redis, self.queue_key) if metrics else None
+        # answered requests, written to MongoDB by a thread of its own (None: the setting is off)
+        self.prediction_log = PredictionLog(pick(LogSettings, params)) if params["prediction_log"] else None
+        if self.metrics is not None and self.prediction_log is not None:
+            self.metrics.registry.register(self.prediction_log.collector())
         # the core's operations the routes and pages call (predictionservice: no web framework)
         self.predictions = Predictions(
             self.predictors,
@@ -86,7 +94,9 @@ class Services:
             self.metrics,
             infer_validator=self.infer_validator,
             references=self.references,
+            log=self.prediction_log,
         )
+        self.feedback = Feedback(self._log_collection, self._classes, params["feedback_max_records"])
         self.datasets = Datasets(
             self.mongo,
             params["mongodb_uri"],
@@ -103,6 +113,17 @@ class Services:
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
         self.page_key = hashlib.sha256(b"pages csrf " + token.encode()).digest() if token else secrets.token_bytes(32)
+
+    @contextmanager
+    def _log_collection(self) -> Iterator[Any]:
+        """The prediction log's collection (POST /feedback/ writes on it), under a lease of the
+        shared clients: feedback works on every replica, whether it logs or not."""
+        with self.mongo.lease(self.params["mongodb_uri"]) as client:
+            yield log_collection(client, self.params["prediction_log_collection"])
+
+    def _classes(self, model_key: str) -> list[str]:
+        """A stored model's classes (empty: a regressor); NotFound when it is no longer stored."""
+        return list(self.predictors.get(model_key).parser.class_names)
 
     def _model_watch(self, params: dict[str, Any]) -> ModelWatch | None:
         """The subscription that lets the predictor cache and the references skip their
@@ -165,11 +186,16 @@ class Services:
     def start(self) -> None:
         """The background work of a served app (the server calls it as it starts)."""
         self.worker_count.start()
+        if self.prediction_log is not None:
+            self.prediction_log.start()
 
     def stop(self) -> None:
-        """The server calls it as it stops."""
+        """The server calls it as it stops (after the requests in flight were answered): the
+        prediction log writes what it holds."""
         self.worker_count.stop()
         self.access.stop()
+        if self.prediction_log is not None:
+            self.prediction_log.stop()
 
 
 def services() -> Services:

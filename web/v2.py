@@ -20,6 +20,7 @@ from predictionservice.exceptions import InvalidRequest, NotFound, shown
 from predictionservice.openapi import VERSION
 from predictionservice.prediction import checked_key
 from predictionservice.registry import MAX_VERSION_DIGITS, is_model_key
+from web import requestid
 from web.jsonio import json_body, json_response
 from web.services import services
 
@@ -74,12 +75,12 @@ def version_ready(key: str, version: str) -> Response:
 
 @bp.post("/models/<key>/infer")
 def infer(key: str) -> Response:
-    return json_response(services().predictions.infer(key, _infer_body()))
+    return json_response(services().predictions.infer(key, _infer_body(), requestid.current()))
 
 
 @bp.post("/models/<key>/versions/<version>/infer")
 def version_infer(key: str, version: str) -> Response:
-    return json_response(services().predictions.infer(_versioned(key, version), _infer_body()))
+    return json_response(services().predictions.infer(_versioned(key, version), _infer_body(), requestid.current()))
 
 
 def _metadata(ref: str) -> dict[str, Any]:

@@ -1,0 +1,314 @@
+"""The prediction log (docs/API.md, "Traffic, the prediction log, feedback and drift"): every
+answered request's records and answers, written to MongoDB by a background thread, never in the
+request's way. No web framework: the core's ``Predictions`` hands each answered request to
+``PredictionLog.log`` (a tuple put on a bounded queue, nothing encoded), and the writer thread
+turns it into documents and inserts them in batches.
+
+One document per record, the format the drift monitor and POST /feedback/ read::
+
+    {request_id, time, model: {name, version, model_key}, variant: "answer"|"shadow",
+     record, answer, latency_ms}
+
+``request_id`` is the request's X-Request-ID for a single record (``/predict/``'s ``record``, a
+one-row V2 request), ``<id>/<i>`` for the i-th (0-based) record of a batch; ``model``'s name and
+version are null for a request by model key; ``answer`` is the record's answer as /predict/
+answers it (without ``modelkey`` and ``model``, which the document says already); ``time`` is a
+BSON date (UTC) of the answer. Feedback is stored on the documents later (``feedback``).
+
+What cannot be logged is counted, never waited for: a request answered while the queue is full
+(``queue_full``), documents MongoDB did not take (``write_failed``: down, or a document it
+refuses), a document BSON cannot hold (``unencodable``), a request answered after the writer was
+stopped (``stopped``). ``collector()`` shows the counts to /metrics.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import bson
+import pymongo
+import pymongo.errors
+from bson.raw_bson import RawBSONDocument
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from predictionservice.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+ANSWER, SHADOW = "answer", "shadow"  # a document's variant: what the caller got, or a shadow score
+REASONS = ("queue_full", "write_failed", "unencodable", "stopped")  # why documents were not logged
+PREFIX = "prediction_service_prediction_log_"
+POLL_SECONDS = 0.1  # how often an idle writer looks whether it is asked to stop
+STOP_SECONDS = 10.0  # how long a stop waits for the queue to be written
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    """The settings of the log (picked out of the whole settings by ``config.pick``)."""
+
+    mongodb_uri: str
+    prediction_log_collection: str = "monitoring.predictions"
+    prediction_log_sample: float = 1.0
+    prediction_log_retention_days: int = 0
+    prediction_log_queue_size: int = 10_000
+    prediction_log_batch_size: int = 500
+    mongodb_timeout_ms: int = 5000
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.prediction_log_sample <= 1.0:
+            raise ConfigError(f"prediction_log_sample must be between 0 and 1, not {self.prediction_log_sample}")
+        for name in ("prediction_log_queue_size", "prediction_log_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
+        if self.prediction_log_retention_days < 0:
+            raise ConfigError("prediction_log_retention_days must be 0 (keep) or more")
+        split_collection(self.prediction_log_collection)
+
+
+def split_collection(name: str) -> tuple[str, str]:
+    """'<database>.<collection>' as its two parts (a ConfigError when it is not that)."""
+    db, _, collection = name.partition(".")
+    if not db or not collection:
+        raise ConfigError(f"prediction_log_collection must be '<database>.<collection>', not {name!r}")
+    return db, collection
+
+
+def log_collection(client: pymongo.MongoClient, name: str) -> Any:
+    db, collection = split_collection(name)
+    return client[db][collection]
+
+
+class PredictionLog:
+    """The bounded queue of answered requests and the thread that writes them (started by the
+    first request logged, stopped by ``stop``, which writes what is queued first)."""
+
+    def __init__(self, chosen: LogSettings, client: pymongo.MongoClient | None = None):
+        self.settings = chosen
+        self.sample = chosen.prediction_log_sample
+        self.batch_size = chosen.prediction_log_batch_size
+        timeout = chosen.mongodb_timeout_ms
+        self.client = client or pymongo.MongoClient(
+            chosen.mongodb_uri, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout, socketTimeoutMS=timeout
+        )
+        self.collection = log_collection(self.client, chosen.prediction_log_collection)
+        self._queue: queue.Queue[tuple] = queue.Queue(chosen.prediction_log_queue_size)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._indexed = False
+        self.written = 0  # documents inserted
+        self.failed_writes = 0  # inserts that failed (their documents are counted in dropped)
+        self.dropped = dict.fromkeys(REASONS, 0)  # documents not logged, by reason
+
+    # --- the request's side: cheap, never blocks ---------------------------------------------
+
+    def log(
+        self,
+        request_id: str,
+        model: Mapping[str, Any],
+        records: Sequence[Any],
+        answers: Sequence[Any],
+        latency_ms: float,
+        *,
+        single: bool,
+        variant: str = ANSWER,
+    ) -> None:
+        """Queues one answered request (records and their answers, in order; ``single``: its one
+        record is logged under the request's id itself). Drawn out by the sample rate; dropped and
+        counted when the queue is full or the writer stopped. Nothing is copied or encoded here."""
+        if self.sample < 1.0 and random.random() >= self.sample:
+            return
+        if self._thread is None:
+            self.start()
+        if self._stopping.is_set():
+            self._drop("stopped", len(answers))
+            return
+        try:
+            self._queue.put_nowait((time.time(), request_id, model, variant, records, answers, latency_ms, single))
+        except queue.Full:
+            self._drop("queue_full", len(answers))
+
+    def _drop(self, reason: str, count: int) -> None:
+        with self._lock:
+            self.dropped[reason] += count
+
+    def depth(self) -> int:
+        """Requests waiting to be written."""
+        return self._queue.qsize()
+
+    # --- the writer ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+            self._thread.start()
+        atexit.register(self.stop)
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Writes what is queued (for up to timeout seconds), then ends the writer. Requests logged
+        after are counted as dropped (``stopped``)."""
+        self._stopping.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.warning(
+                    "prediction log: %d requests were not written within %s s of the stop", self.depth(), timeout
+                )
+
+    def flush(self, timeout: float = STOP_SECONDS) -> bool:
+        """Waits until everything queued so far is written (or counted lost): for tests and the
+        benchmark. False after timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            entries = self._take()
+            if entries:
+                try:
+                    self._write(entries)
+                finally:
+                    for _ in entries:
+                        self._queue.task_done()
+            elif self._stopping.is_set():
+                return
+
+    def _take(self) -> list[tuple]:
+        """The next entries to write: the first waited for (briefly), then what else is queued,
+        up to batch_size documents. While one insert runs the queue fills: batches grow with the
+        load, and a quiet service writes each request at once."""
+        try:
+            first = self._queue.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            return []
+        entries, documents = [first], len(first[5])
+        while documents < self.batch_size:
+            try:
+                entry = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            entries.append(entry)
+            documents += len(entry[5])
+        return entries
+
+    def _write(self, entries: list[tuple]) -> None:
+        raw = []
+        for entry in entries:
+            for document in documents(entry):
+                try:
+                    raw.append(RawBSONDocument(bson.encode(document)))
+                except (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError):
+                    self._drop("unencodable", 1)
+        if not raw:
+            return
+        self._ensure_indexes()
+        try:
+            self.collection.insert_many(raw, ordered=False)
+        except pymongo.errors.BulkWriteError as exc:  # some were refused, the others are written
+            inserted = exc.details.get("nInserted", 0)
+            self._failed(len(raw) - inserted, exc)
+            self.written += inserted
+            return
+        except pymongo.errors.PyMongoError as exc:  # down: the batch is lost, counted
+            self._failed(len(raw), exc)
+            return
+        self.written += len(raw)
+
+    def _failed(self, count: int, exc: Exception) -> None:
+        self.failed_writes += 1
+        self._drop("write_failed", count)
+        log.warning("prediction log: %d documents not written: %s", count, type(exc).__name__)
+
+    def _ensure_indexes(self) -> None:
+        """The log's indexes, made by the first write that reaches MongoDB (tried again at each
+        write until then): by request id (feedback), by model and time (the monitor), and the
+        retention's TTL on time."""
+        if self._indexed:
+            return
+        try:
+            ensure_indexes(self.collection, self.settings.prediction_log_retention_days)
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("prediction log: indexes not made yet: %s", exc)
+            return
+        self._indexed = True
+
+    def collector(self) -> LogCollector:
+        return LogCollector(self)
+
+
+def documents(entry: tuple) -> Iterator[dict[str, Any]]:
+    """A queued request's documents, one per record (see the module's doc)."""
+    at, request_id, model, variant, records, answers, latency_ms, single = entry
+    when = datetime.fromtimestamp(at, UTC)
+    model = {"name": model.get("name"), "version": model.get("version"), "model_key": model["model_key"]}
+    for i, (record, answer) in enumerate(zip(records, answers, strict=True)):
+        yield {
+            "_id": bson.ObjectId(),
+            "request_id": request_id if single else f"{request_id}/{i}",
+            "time": when,
+            "model": model,
+            "variant": variant,
+            "record": record,
+            "answer": answer,
+            "latency_ms": latency_ms,
+        }
+
+
+def ensure_indexes(collection: Any, retention_days: int) -> None:
+    collection.create_index("request_id")
+    collection.create_index([("model.name", 1), ("model.version", 1), ("time", 1)])
+    collection.create_index([("model.model_key", 1), ("time", 1)])
+    if retention_days <= 0:
+        return
+    seconds = int(retention_days * 86400)
+    try:
+        collection.create_index("time", expireAfterSeconds=seconds, name="time_ttl")
+    except pymongo.errors.OperationFailure:  # made before with another retention: changed in place
+        collection.database.command(
+            "collMod", collection.name, index={"name": "time_ttl", "expireAfterSeconds": seconds}
+        )
+
+
+class LogCollector:
+    """The log's counts for /metrics, read at each scrape."""
+
+    def __init__(self, log: PredictionLog):
+        self.log = log
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        found = self.log
+        yield CounterMetricFamily(
+            PREFIX + "written", "Prediction log documents written to MongoDB.", value=found.written
+        )
+        dropped = CounterMetricFamily(
+            PREFIX + "dropped",
+            "Prediction log documents not written, by reason: queue_full (the writer's queue was full), "
+            "write_failed (MongoDB did not take them), unencodable, stopped (answered after the writer stopped).",
+            labels=["reason"],
+        )
+        for reason in REASONS:
+            dropped.add_metric([reason], found.dropped[reason])
+        yield dropped
+        yield CounterMetricFamily(PREFIX + "failed_writes", "Prediction log inserts that failed.",
+                                  value=found.failed_writes)  # fmt: skip
+        yield GaugeMetricFamily(PREFIX + "queue_depth", "Answered requests waiting for the prediction log's writer.",
+                                value=found.depth())  # fmt: skip
