@@ -21,6 +21,7 @@ SPARK_MODULES = {
     "predictionservice/sparkfeatures.py",
     "predictionservice/sparkforest.py",
     "predictionservice/sparkmongo.py",
+    "predictionservice/sparkprofile.py",
     "predictionservice/sparkprogress.py",
     "predictionservice/sparksession.py",
 }
