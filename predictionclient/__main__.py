@@ -1,6 +1,6 @@
 """The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
 
-Commands: load, schema, train, status, predict, predictall, models, delete (``--help`` on each).
+Commands: load, schema, train, status, predict, predictall, models, delete, monitor (``--help`` on each).
 ``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
 machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
 then the final status last). An error the service answers exits 1 with its message on stderr; a
@@ -58,6 +58,10 @@ def parser() -> argparse.ArgumentParser:
     command("models", "stored models, newest first")
     delete = command("delete", "delete a model")
     delete.add_argument("key", metavar="KEY")
+    monitor = command("monitor", "quality and drift of a named model's logged predictions")
+    monitor.add_argument("name", metavar="NAME")
+    monitor.add_argument("--since", help="ISO 8601 time the window starts (default: the server's, 24 h)")
+    monitor.add_argument("--version", help="a version number or an alias (default: production)")
     return main
 
 
@@ -94,6 +98,8 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
     elif name == "delete":
         client.delete_model(args.key)
         show(args, {"deleted": args.key})
+    elif name == "monitor":
+        show_monitor(args, client.monitor(args.name, since=args.since, version=args.version))
     return 0
 
 
@@ -151,6 +157,32 @@ def show_models(args: argparse.Namespace, models: list[dict[str, Any]]) -> None:
     for model in models:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted((model.get("metrics") or {}).items()))
         print(f"{model['model_key']}\t{model.get('name')}\t{model.get('created_at')}\t{metrics}")
+
+
+def show_monitor(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """The report's headline: the window, quality, then each feature, drifted ones first."""
+    if args.json:
+        show(args, report)
+        return
+    print(f"{report['name']} version {report['version']} ({report['model_key']}): {report['count']} predictions "
+          f"since {report['since']}")  # fmt: skip
+    if report.get("message"):
+        print(report["message"])
+    quality = report["quality"]
+    figures = ", ".join(f"{k}={v:.4g}" for k, v in quality.items() if k != "labelled" and v is not None)
+    print(f"quality on {quality['labelled']} labelled: {figures or '-'}")
+    features = report["drift"]["features"]
+    for key in sorted(features, key=lambda k: (not features[k]["drifted"], k)):
+        print(drift_line(key, features[key]))
+    if report["drift"].get("score"):
+        print(drift_line("(score)", report["drift"]["score"]))
+
+
+def drift_line(key: str, found: dict[str, Any]) -> str:
+    if found["p_value"] is None:
+        return f"{key}\t-"
+    verdict = "DRIFTED" if found["drifted"] else "ok"
+    return f"{key}\t{verdict}\tpsi={found['psi']:.3f}\tp={found['p_value']:.3g}"
 
 
 if __name__ == "__main__":

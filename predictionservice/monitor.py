@@ -27,13 +27,16 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from predictionservice.exceptions import Conflict, InvalidRequest
+from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
+from predictionservice.mongotarget import CollectionRef
+from predictionservice.registry import PRODUCTION, unknown_alias, unknown_version
 
 MIN_EXPECTED = 5.0  # a chi-square bin expects at least this many (else it is pooled)
 PSI_FLOOR = 1e-4  # a bin's proportion in the PSI is at least this (an empty bin is not infinite)
@@ -344,3 +347,70 @@ def report(
         "drift": found,
         "drifted": [k for k, _ in sorted(flagged, key=lambda kv: -kv[1])],
     }
+
+
+# ------------------------------------------------------------------------------ the service's
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    """The settings the monitor takes (config.pick)."""
+
+    mongodb_uri: str
+    prediction_log_collection: str = "monitoring.predictions"
+    monitor_window_seconds: int = 86400
+    monitor_max_records: int = 100_000
+    drift_p_value: float = 0.01
+    drift_min_psi: float = 0.1
+
+
+class Monitor:
+    """GET /registry/<name>/monitor's work: the version resolved in the registry, its stored model
+    and profile, the window read from the prediction log, the report; ``on_report(name, report)``
+    (the web process's gauges) hears every report made."""
+
+    def __init__(self, registry: Any, mongo: Any, chosen: MonitorSettings, on_report: Any = None):
+        self.registry, self.mongo, self.settings, self.on_report = registry, mongo, chosen, on_report
+        db, _, collection = chosen.prediction_log_collection.partition(".")
+        self.log = CollectionRef(chosen.mongodb_uri, db, collection)
+
+    def version_of(self, name: str, version: str | None) -> tuple[int, str]:
+        """(version, model key) of a name's version: a number, an alias, or production when None;
+        the registry's 404s (naming what exists) otherwise."""
+        entry = self.registry.entry(name)
+        if version is None or not version.isdigit():
+            alias = version or PRODUCTION
+            if alias not in entry["aliases"]:
+                raise unknown_alias(entry, alias)
+            number_ = entry["aliases"][alias]
+        else:
+            number_ = int(version)
+        keys = {v["version"]: v["model_key"] for v in entry["versions"]}
+        if number_ not in keys:
+            raise unknown_version(entry, version)
+        return number_, keys[number_]
+
+    def run(self, name: str, since: str | None, version: str | None, now: datetime | None = None) -> dict:
+        start = parse_since(since, now or datetime.now(UTC), self.settings.monitor_window_seconds)
+        number_, key = self.version_of(name, version)
+        loaded = self.registry.store.load(key)
+        if loaded is None:
+            raise NotFound(f"model {key} (version {number_} of {name!r}) is no longer stored")
+        model = loaded[0]
+        if not isinstance(model.get("profile"), Mapping):
+            raise no_profile(name, number_, key)
+        with self.mongo.collection(self.log) as collection:
+            docs, more = window(collection, key, start, self.settings.monitor_max_records)
+        found = report(model, docs, p_value=self.settings.drift_p_value, min_psi=self.settings.drift_min_psi)
+        head = {"name": name, "version": number_, "model_key": key, "since": iso(start)}
+        result = {**head, **found}
+        if not docs:
+            result["message"] = (
+                f"no prediction of version {number_} of {name!r} was logged since {iso(start)}: nothing to compare "
+                f"yet (is the setting prediction_log on, and is the name called?)"
+            )
+        if more:
+            result["message"] = f"the window holds more than {len(docs)} predictions: this report reads the newest"
+        if self.on_report is not None:
+            self.on_report(name, result)
+        return result

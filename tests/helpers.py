@@ -72,7 +72,6 @@ NOT_YET_SERVED = {
     "/registry/{name}/schedule": {"put"},
     # issue 23, traffic, the prediction log, feedback and drift
     "/registry/{name}/traffic": {"put"},
-    "/registry/{name}/monitor": {"get"},
     "/feedback/": {"post"},
 }
 

@@ -48,6 +48,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "registry.move_alias": "admin",
     "registry.delete_alias": "admin",
     "registry.put_policy": "admin",
+    "monitor.monitor": "read",
     # datasets
     "datasets.list_datasets": "read",
     "datasets.describe_dataset": "read",

@@ -24,6 +24,7 @@ from predictionservice.models import Models
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import MongoClients, MongoTargets
+from predictionservice.monitor import Monitor, MonitorSettings
 from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions
 from predictionservice.predictorcache import PredictorCache
@@ -93,6 +94,9 @@ class Services:
             AllowedDatabases(self.redis, params["redis_key_prefix"], params["datasets_allowed_dbs"]),
         )
         self.stored_models = Models(self.models, self.registry, self.references)
+        self.monitor = Monitor(
+            self.registry, self.mongo, pick(MonitorSettings, params), self.metrics.monitored if self.metrics else None
+        )
         self.access = Access(self.redis, params)  # keys, page sessions, failed sign-ins, the audit trail
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
