@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages
+from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages, monitored_name
 from localservers import embedded
 from predictionclient import Job, PredictionClient, PredictionServiceError
 from predictionservice.jobstore import FAILED, JobStore
@@ -193,3 +194,20 @@ def test_models_model_jobs_and_delete(api, trained):
     assert (caught.value.code, caught.value.status) == ("not_found", 404)
     with pytest.raises(PredictionServiceError):
         api.delete_model(key)
+
+
+def test_monitor_is_the_apis_report(api, service, mongo_client):
+    name, key, cleanup = monitored_name(service.params, mongo_client)
+    try:
+        report = api.monitor(name)
+        assert report == service.get(f"/registry/{name}/monitor").json()
+        assert report["model_key"] == key and report["count"] == 40 and report["drifted"] == ["x"]
+        assert report["quality"]["labelled"] == 20 and report["quality"]["accuracy"] == 0.75
+        since = datetime.now(UTC) - timedelta(hours=2)
+        assert api.monitor(name, since=since, version=1)["count"] == 40
+        assert api.monitor(name, since="2999-01-01T00:00:00Z")["count"] == 0
+        with pytest.raises(PredictionServiceError) as caught:
+            api.monitor(name, version="7")
+        assert caught.value.status == 404 and "versions: 1" in str(caught.value)
+    finally:
+        cleanup()

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages
+from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages, monitored_name
 
 RECORD = {"x1": 0.4, "x2": -0.3, "c": "b"}
 
@@ -160,3 +160,20 @@ def test_an_api_key_with_its_scopes(token_service):
     assert refused.returncode == 1 and "'admin'" in refused.stderr
     requests.delete(f"{token_service.url}/keys/{made['id']}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert cli("--key", made["key"], "models", url=token_service.url).returncode == 1
+
+
+def test_monitor_shows_the_window_quality_and_drifted_features_first(service, mongo_client):
+    name, key, cleanup = monitored_name(service.params, mongo_client)
+    try:
+        shown = cli("monitor", name, url=service.url)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[0].startswith(f"{name} version 1 ({key}): 40 predictions since ")
+        assert lines[1].startswith("quality on 20 labelled: ") and "accuracy=0.75" in lines[1]
+        assert lines[2].startswith("x\tDRIFTED\tpsi=") and lines[3].startswith("(score)\t")
+        as_json = cli("--json", "monitor", name, "--version", "production", url=service.url)
+        assert last_json(as_json.stdout)["drifted"] == ["x"]
+        missing = cli("monitor", name, "--since", "yesterday", url=service.url)
+        assert missing.returncode == 1 and "ISO 8601" in missing.stderr
+    finally:
+        cleanup()

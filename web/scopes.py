@@ -83,6 +83,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "dataset_pages.dataset_page": "read",
     "key_pages.keys_page": "admin",
     "key_pages.revoke_key": "admin",
+    "monitor_pages.monitor_page": "read",
 }
 CHANGES = frozenset({"train", "admin"})  # the scopes of changes: what the audit trail records
 
