@@ -260,8 +260,9 @@ def quality(task: str, class_names: Sequence[str], docs: Sequence[Mapping[str, A
     result["accuracy"] = float(np.mean(predicted == truth))
     if task == "binary":
         p = np.array([number(a.get("probability")) for _, a in pairs], dtype=float)
-        result["auc"] = auc(truth, p)
-        result["area_under_pr"] = area_under_pr(truth, p)
+        scored = ~np.isnan(p)  # an answer without a probability counts for the accuracy only
+        result["auc"] = auc(truth[scored], p[scored])
+        result["area_under_pr"] = area_under_pr(truth[scored], p[scored])
         p_true = np.where(truth == 1, p, 1 - p)
     else:
         result["f1"] = weighted_f1(truth, predicted)
@@ -397,7 +398,7 @@ class Monitor:
         if loaded is None:
             raise NotFound(f"model {key} (version {number_} of {name!r}) is no longer stored")
         model = loaded[0]
-        if not isinstance(model.get("profile"), Mapping):
+        if not isinstance(model.get("profile"), Mapping) or "features" not in model["profile"]:
             raise no_profile(name, number_, key)
         with self.mongo.collection(self.log) as collection:
             docs, more = window(collection, key, start, self.settings.monitor_max_records)

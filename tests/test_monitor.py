@@ -292,3 +292,14 @@ def test_the_chi_square_is_scipys_on_the_pooled_bins():
     assert found["statistic"] == pytest.approx(expected.statistic) and found["p_value"] == pytest.approx(
         expected.pvalue
     )
+
+
+def test_an_answer_without_a_probability_counts_for_the_accuracy_only():
+    docs = [
+        {"answer": {"prediction": 1, "probability": 0.8}, "feedback": {"label": "yes"}},
+        {"answer": {"prediction": 0, "probability": 0.3}, "feedback": {"label": "no"}},
+        {"answer": {"prediction": 0}, "feedback": {"label": "yes"}},
+    ]
+    quality = monitor.quality("binary", ["no", "yes"], docs)
+    assert quality["accuracy"] == pytest.approx(2 / 3) and quality["auc"] == 1.0
+    assert quality["log_loss"] == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2)
