@@ -81,7 +81,9 @@ def main() -> int:
             started = time.perf_counter()
             model = factory.train(job, resources, Progress("bench-profile"))
             assert ("features" in model["profile"]) == profiled
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            bench.say(f"trained {'with' if profiled else 'without'} the profile in {seconds:.1f}s")
+            return seconds
 
         bench.say(f"{len(sample)} rows; warm-up run")
         train(True)
