@@ -199,12 +199,14 @@ def test_models_model_jobs_and_delete(api, trained):
 def test_monitor_is_the_apis_report(api, service, mongo_client):
     name, key, cleanup = monitored_name(service.params, mongo_client)
     try:
-        report = api.monitor(name)
-        assert report == service.get(f"/registry/{name}/monitor").json()
+        since = "2026-01-01T00:00:00Z"
+        report = api.monitor(name, since=since)
+        assert report == service.get(f"/registry/{name}/monitor", params={"since": since}).json()
         assert report["model_key"] == key and report["count"] == 40 and report["drifted"] == ["x"]
         assert report["quality"]["labelled"] == 20 and report["quality"]["accuracy"] == 0.75
-        since = datetime.now(UTC) - timedelta(hours=2)
-        assert api.monitor(name, since=since, version=1)["count"] == 40
+        assert api.monitor(name)["count"] == 40  # the server's default window: the last 24 h
+        recent = datetime.now(UTC) - timedelta(hours=2)
+        assert api.monitor(name, since=recent, version=1)["count"] == 40
         assert api.monitor(name, since="2999-01-01T00:00:00Z")["count"] == 0
         with pytest.raises(PredictionServiceError) as caught:
             api.monitor(name, version="7")
