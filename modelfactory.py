@@ -154,12 +154,13 @@ class Algorithm:
             )  # fmt: skip
             self._check_input(resources, source, parser, encoded, counts)
             means = sparkfeatures.feature_means(encoded) if self.stores_feature_means else None
+            profile, profile_scores = self._profiling(encoded, parser, resources.params)
             skipped = trainingdata.skipping(counts["invalid"])
             handler.progress(f"encoded {counts['rows']} rows of {source}{skipped}", 0.1)
             estimator, grid = self.estimator(job, parser)
             fit = crossvalidation.cross_validate(
                 estimator, grid, encoded, parser.task, job, handler,
-                parallelism=resources.params["spark_cv_parallelism"],
+                parallelism=resources.params["spark_cv_parallelism"], profile_scores=profile_scores,
             )  # fmt: skip
             handler.progress("saving the model", 0.95)
             learned = self.learned(fit["best"], parser, spark, resources.params["spark_scratch_dir"] or None)
@@ -177,6 +178,7 @@ class Algorithm:
             **({"feature_means": means} if means is not None else {}),
             "parameters": training.redacted(),
             "metrics": fit["metrics"],
+            "profile": {**profile, "score": fit["score_profile"], "heldout_rows": fit["holdout_rows"]},
             "training": {
                 "rows": counts["rows"],
                 "invalid_rows": sum(counts["invalid"].values()),
@@ -197,6 +199,20 @@ class Algorithm:
         else:
             through_outage(lambda: resources.models.save(handler.job_id, model), f"saving model {handler.job_id}")
         return model
+
+    @staticmethod
+    def _profiling(encoded: Any, parser: Any, params: Mapping[str, Any]) -> tuple[dict[str, Any], Callable]:
+        """The features' training profile (on the cached encoding) and what profiles the score on
+        the held-out predictions during cross-validation (docs/API.md, "Quality and drift")."""
+        from predictionservice import sparkprofile
+
+        bins, top = int(params["profile_bins"]), int(params["profile_top_categories"])
+        profile = sparkprofile.feature_profile(encoded, parser, bins=bins, top=top)
+
+        def profile_scores(predictions: Any) -> dict[str, Any]:
+            return sparkprofile.score_profile(predictions, parser.task, parser.class_names, bins=bins)
+
+        return profile, profile_scores
 
     # -------------------------------------------------------------------------- batch scoring
 

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Flask
 
 from predictionservice.config import load_parameters
-from web import audit, datasets, jobs, keys, meta, metrics, models, pages, prediction, registry, requestid, v2
+from web import audit, datasets, jobs, keys, meta, metrics, models, monitor, pages, prediction, registry, requestid, v2
 from web.errors import register_errors
 from web.feedback import bp as feedback_bp
 from web.guard import guard, record_change
@@ -27,7 +27,7 @@ from web.services import EXTENSION, Services
 
 BLUEPRINTS = (
     jobs.bp, prediction.bp, feedback_bp, models.bp, registry.bp, datasets.bp, meta.bp, v2.bp, metrics.bp, keys.bp,
-    audit.bp,
+    audit.bp, monitor.bp,
 )  # fmt: skip
 
 

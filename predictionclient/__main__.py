@@ -1,7 +1,7 @@
 """The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
 
 Commands: load, schema, train, status, predict, predictall, feedback, models, delete, registry,
-promote, retrain, schedule (``--help`` on each).
+promote, retrain, schedule, monitor (``--help`` on each).
 ``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
 machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
 then the final status last). An error the service answers exits 1 with its message on stderr; a
@@ -82,6 +82,10 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--every", type=int, metavar="SECONDS", help="retrain every so many seconds")
     when.add_argument("--cron", metavar="'M H DOM MON DOW'", help="retrain on a cron schedule (UTC)")
     when.add_argument("--delete", action="store_true", help="stop the schedule")
+    monitor = command("monitor", "quality and drift of a named model's logged predictions")
+    monitor.add_argument("name", metavar="NAME")
+    monitor.add_argument("--since", help="ISO 8601 time the window starts (default: the server's, 24 h)")
+    monitor.add_argument("--version", help="a version number or an alias (default: production)")
     return main
 
 
@@ -128,6 +132,8 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
         return submitted(args, client.retrain(args.name, **overrides(args.set)))
     elif name == "schedule":
         run_schedule(client, args)
+    elif name == "monitor":
+        show_monitor(args, client.monitor(args.name, since=args.since, version=args.version))
     return 0
 
 
@@ -269,6 +275,32 @@ def show_entry(args: argparse.Namespace, entry: dict[str, Any]) -> None:
               f"\t{aliases}".rstrip())  # fmt: skip
     for move in entry["history"][:5]:
         print(f"  {move['time']}\t{move['alias']}: {move['from']} -> {move['to']} ({move['why']})")
+
+
+def show_monitor(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """The report's headline: the window, quality, then each feature, drifted ones first."""
+    if args.json:
+        show(args, report)
+        return
+    print(f"{report['name']} version {report['version']} ({report['model_key']}): {report['count']} predictions "
+          f"since {report['since']}")  # fmt: skip
+    if report.get("message"):
+        print(report["message"])
+    quality = report["quality"]
+    figures = ", ".join(f"{k}={v:.4g}" for k, v in quality.items() if k != "labelled" and v is not None)
+    print(f"quality on {quality['labelled']} labelled: {figures or '-'}")
+    features = report["drift"]["features"]
+    for key in sorted(features, key=lambda k: (not features[k]["drifted"], k)):
+        print(drift_line(key, features[key]))
+    if report["drift"].get("score"):
+        print(drift_line("(score)", report["drift"]["score"]))
+
+
+def drift_line(key: str, found: dict[str, Any]) -> str:
+    if found["p_value"] is None:
+        return f"{key}\t-"
+    verdict = "DRIFTED" if found["drifted"] else "ok"
+    return f"{key}\t{verdict}\tpsi={found['psi']:.3f}\tp={found['p_value']:.3g}"
 
 
 if __name__ == "__main__":

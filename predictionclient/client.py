@@ -318,6 +318,17 @@ class PredictionClient:
         """Stop the name's schedule."""
         self.request("DELETE", _name_path(name) + "/schedule")
 
+    def monitor(self, name: str, since: Any = None, version: int | str | None = None) -> dict:
+        """Quality and drift of a named model's logged predictions against its training profile:
+        {"count", "quality": {"labelled", <metric>...}, "drift": {"features": {...}, "score"},
+        "drifted": [...]}. since: an ISO 8601 string or a datetime (default: the server's window,
+        24 h); version: a number or an alias (default: production). A model stored before
+        training profiles existed raises, code 'conflict' (retrain it)."""
+        if since is not None and hasattr(since, "isoformat"):
+            since = since.isoformat()
+        query = {k: v for k, v in {"since": since, "version": version}.items() if v is not None}
+        return self._json("GET", f"/registry/{quote(name, safe='')}/monitor", params=query)
+
 
 def _error_of(response: requests.Response) -> PredictionServiceError:
     """The API's error envelope as an exception; a body that is not one still names the status."""

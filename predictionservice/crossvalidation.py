@@ -6,7 +6,7 @@ Only worker processes import this module (it imports pyspark at the top).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyspark.ml.evaluation import BinaryClassificationEvaluator, MulticlassClassificationEvaluator, RegressionEvaluator
@@ -37,9 +37,12 @@ def cross_validate(
     handler: Any,
     *,
     parallelism: int,
+    profile_scores: Callable[[DataFrame], Any] | None = None,
 ) -> dict[str, Any]:
     """CrossValidator over the grid on the training split, each fit reported; then the best
-    model's predictions on the held-out split and the task's metrics there."""
+    model's predictions on the held-out split and the task's metrics there (and, given
+    profile_scores, what it makes of those predictions while they are cached: the score's
+    training profile, predictionservice.sparkprofile)."""
     from pyspark.ml.tuning import CrossValidator
 
     valid = encoded.filter(F.col("error").isNull())
@@ -61,6 +64,7 @@ def cross_validate(
     handler.progress("evaluating the best model on the held-out split", 0.85)
     predictions = cv_model.bestModel.transform(test_df).cache()
     metrics, rows = heldout_metrics(predictions, task)
+    scores = profile_scores(predictions) if profile_scores is not None else None
     for cached in (predictions, train_df, encoded):
         cached.unpersist()
     cv_metrics = [float(x) for x in cv_model.avgMetrics]
@@ -71,6 +75,7 @@ def cross_validate(
         "cv": {"metric": metric, "values": cv_metrics, "best_grid_index": best_index},
         "metrics": metrics,
         "holdout_rows": rows,
+        "score_profile": scores,
     }
 
 

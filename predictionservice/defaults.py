@@ -153,7 +153,8 @@ SETTINGS: dict[str, Setting] = {
     "prediction_log_collection": Setting(
         "monitoring.predictions",
         "PREDICTION_LOG_COLLECTION",
-        "<database>.<collection> of the prediction log on mongodb_uri; POST /feedback/ stores labels on it.",
+        "<database>.<collection> of the prediction log on mongodb_uri; POST /feedback/ stores labels on it and "
+        "GET /registry/<name>/monitor reads each version's logged predictions there.",
     ),
     "prediction_log_sample": Setting(
         1.0,
@@ -350,6 +351,42 @@ SETTINGS: dict[str, Setting] = {
         "Seconds between the scheduler's looks at its schedule (celery beat's loop): a new or changed "
         "schedule is seen within it. The running scheduler holds a lock in Redis for 5 times this; a "
         "killed one's lock expires then and a waiting scheduler process takes over.",
+    ),
+    # --- training profiles and the monitor (docs/API.md, "Quality and drift") ------------------
+    "profile_bins": Setting(
+        10,
+        "PROFILE_BINS",
+        "Quantile bins of each numeric feature (and of a regressor's prediction) in the training profile "
+        "kept with every model; ties merge bins.",
+    ),
+    "profile_top_categories": Setting(
+        20,
+        "PROFILE_TOP_CATEGORIES",
+        "Most frequent categories of a categorical feature the training profile counts one by one; the rest "
+        "(and, live, any category never seen) count as one bin '(other)'.",
+    ),
+    "monitor_window_seconds": Setting(
+        86400,
+        "MONITOR_WINDOW_SECONDS",
+        "The window GET /registry/<name>/monitor looks at when no 'since' is given: this many seconds back.",
+    ),
+    "monitor_max_records": Setting(
+        100_000,
+        "MONITOR_MAX_RECORDS",
+        "Most logged predictions one monitor report reads (the newest of the window; the report says so).",
+    ),
+    "drift_p_value": Setting(
+        0.01,
+        "DRIFT_P_VALUE",
+        "A feature (or the score) is drifted when its chi-square test against the training profile has a "
+        "p-value below this AND its PSI is at least drift_min_psi: with windows drawn like the training data, "
+        "at most this fraction of features is flagged.",
+    ),
+    "drift_min_psi": Setting(
+        0.1,
+        "DRIFT_MIN_PSI",
+        "The population stability index a drifted feature must reach too (0.1: a moderate shift), so a very "
+        "large window does not flag a negligible difference the chi-square test alone would call significant.",
     ),
     # --- local stack (make run) ---------------------------------------------------------------
     "var_dir": Setting("var", "VAR_DIR", "Where make run keeps the data of the servers it starts (and its lock)."),

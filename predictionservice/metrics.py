@@ -15,11 +15,12 @@ answer, the scrape still answers with what the process counted and ``prediction_
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from predictionservice.jobstore import DURATION_BUCKETS, JobStore
@@ -68,6 +69,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(StoreCollector(jobs, models, cache, broker, queue))
+        self._monitor_gauges()
         # Each label set's series, found once: labels() takes a lock and builds a key on every
         # call, several microseconds a request (bench/bench_metrics.py). Bounded: the label
         # values are route templates, methods, statuses, algorithm names and at most
@@ -102,6 +104,41 @@ class Metrics:
             return algorithm, OTHER, OTHER
         self._model_pairs.add((name, version))
         return labels
+
+    def _monitor_gauges(self) -> None:
+        """What the monitor's last report of each named model said (GET /registry/<name>/monitor)."""
+        self.drifted_features = Gauge(
+            PREFIX + "drift_features_drifted",
+            "Features the last monitor report of a named model flagged drifted.",
+            ["name"],
+            registry=self.registry,
+        )
+        self.drift_max_psi = Gauge(
+            PREFIX + "drift_max_psi",
+            "The largest population stability index of a feature in the last monitor report of a named model.",
+            ["name"],
+            registry=self.registry,
+        )
+        self.live_quality = Gauge(
+            PREFIX + "live_quality",
+            "A held-out metric measured on the labelled predictions of the last monitor report of a named model "
+            "('labelled': how many rows it covers).",
+            ["name", "metric"],
+            registry=self.registry,
+        )
+
+    def monitored(self, name: str, report: dict[str, Any]) -> None:
+        """A monitor report made: the name's drift and live quality gauges take its figures."""
+        features = report["drift"]["features"].values()
+        self.drifted_features.labels(name).set(sum(1 for f in features if f["drifted"]))
+        psis = [f["psi"] for f in features if f["psi"] is not None]
+        self.drift_max_psi.labels(name).set(max(psis) if psis else 0.0)
+        for metric, value in report["quality"].items():
+            if isinstance(value, (int, float)):
+                self.live_quality.labels(name, metric).set(value)
+            else:  # undefined on this window (an AUC of one class): no stale figure stays
+                with contextlib.suppress(KeyError):
+                    self.live_quality.remove(name, metric)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -335,6 +335,40 @@ RETRAIN_BODY = {
     "type": "object",
     "description": "job document fields that override the last job document's (optional; checked like POST /train/)",
 }
+_DRIFT = {
+    "type": "object",
+    "properties": {
+        "statistic": {"type": ["number", "null"], "description": "chi-square against the training bins"},
+        "p_value": {"type": ["number", "null"]},
+        "psi": {"type": ["number", "null"], "description": "population stability index"},
+        "drifted": {"type": "boolean", "description": "p_value < drift_p_value and psi >= drift_min_psi"},
+        "missing": {"type": "integer"},
+        "bins": {"type": "array", "items": {"type": "string"}},
+        "training": {"type": "array", "items": {"type": "integer"}},
+        "live": {"type": "array", "items": {"type": "integer"}},
+    },
+}
+MONITOR_REPORT = {
+    "type": "object",
+    "required": ["name", "version", "model_key", "since", "count", "quality", "drift", "drifted"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "integer"},
+        "model_key": {"type": "string"},
+        "since": {"type": "string", "format": "date-time"},
+        "count": {"type": "integer"},
+        "quality": {"type": "object", "description": "labelled, and the held-out metrics' names"},
+        "drift": {
+            "type": "object",
+            "properties": {
+                "features": {"type": "object", "additionalProperties": _DRIFT},
+                "score": {"oneOf": [_DRIFT, {"type": "null"}]},
+            },
+        },
+        "drifted": {"type": "array", "items": {"type": "string"}, "description": "largest PSI first"},
+        "message": {"type": "string"},
+    },
+}
 REGISTRY_ENTRY = {
     "type": "object",
     "required": ["name", "aliases", "policy", "schedule", "versions", "history"],
@@ -744,6 +778,19 @@ def _registry_operations() -> dict[str, Any]:
         "registry.delete_schedule": _op(
             "Stop the name's schedule",
             {"204": {"description": "stopped"}, **_errors("400", "401", "404", "503")},
+        ),
+        "monitor.monitor": _op(
+            "Quality and drift of a version's logged predictions against its training profile",
+            {
+                "200": _json(MONITOR_REPORT, "the report (count 0 and a message for an empty window)"),
+                **_errors("400", "401", "404", "409", "503"),
+            },
+            parameters=[
+                _query(
+                    "since", "ISO 8601 time the window starts (default: monitor_window_seconds ago)", {"type": "string"}
+                ),
+                _query("version", "a version number or an alias (default: production)", {"type": "string"}),
+            ],
         ),
     }
 

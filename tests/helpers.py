@@ -71,7 +71,6 @@ API_ROUTES = served_routes()
 NOT_YET_SERVED = {
     # issue 23, traffic, the prediction log, feedback and drift
     "/registry/{name}/traffic": {"put"},
-    "/registry/{name}/monitor": {"get"},
 }
 
 
@@ -760,3 +759,44 @@ def register_name(params: dict, job: dict, prefix: str = "named", copy_of: str |
     registry.add_version(name, uuid.uuid4().hex, model, {**job, "model": name})
     registry.client.close()
     return name
+
+
+# ------------------------------------------------------------------- a monitored named model
+
+
+def monitored_name(params: dict, mongo_client, n: int = 40) -> tuple[str, str, Any]:
+    """A named model (version 1, with a tiny training profile) registered in the service's model
+    store, and n logged predictions of it from the last minutes (half with feedback), in the
+    prediction log's format: (name, model key, cleanup)."""
+    from datetime import UTC, datetime, timedelta
+
+    from predictionservice.modelstore import ModelStore
+    from predictionservice.redisclient import connect
+    from predictionservice.registry import Registry
+
+    registry = Registry(ModelStore(connect(params["redis_url"], params["models_db"]), params["redis_key_prefix"]))
+    name, key = f"monitored-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    profile = {
+        "version": 1, "rows": 100,
+        "features": {"x": {"kind": "numeric", "edges": [0.0], "counts": [50, 50]}},
+        "score": {"kind": "numeric", "of": "probability", "edges": [0.5], "counts": [50, 50]},
+    }  # fmt: skip
+    schema = {"label": {"key": "y", "values": {"no": 0, "yes": 1}}, "features": [{"key": "x"}]}
+    registry.add_version(name, key, {**TINY_MODEL, "task": "binary", "schema": schema, "profile": profile})
+    db, collection = params["prediction_log_collection"].split(".", 1)
+    log = mongo_client[db][collection]
+    now = datetime.now(UTC)
+    log.insert_many([
+        {"request_id": uuid.uuid4().hex, "time": now - timedelta(minutes=1), "variant": "answer",
+         "model": {"name": name, "version": 1, "model_key": key}, "record": {"x": 1.0 + i},
+         "answer": {"prediction": 1, "label": "yes", "probability": 0.9}, "latency_ms": 1.0,
+         **({"feedback": {"label": ["no", "yes"][i % 8 != 0]}} if i % 2 == 0 else {})}
+        for i in range(n)
+    ])  # fmt: skip
+
+    def cleanup() -> None:
+        log.delete_many({"model.model_key": key})
+        registry.delete_name(name)
+        registry.store.delete(key)
+
+    return name, key, cleanup

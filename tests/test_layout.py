@@ -22,6 +22,7 @@ SPARK_MODULES = {
     "predictionservice/sparkforest.py",
     "predictionservice/sparkgate.py",
     "predictionservice/sparkmongo.py",
+    "predictionservice/sparkprofile.py",
     "predictionservice/sparkprogress.py",
     "predictionservice/sparksession.py",
 }

@@ -291,5 +291,6 @@ def test_every_query_parameter_the_views_read_is_in_the_document(document):
         ("/jobs/{job_id}", "history"), ("/datasets/{db}/{collection}/export", "format"),
         ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}/schema", "label"),
         ("/datasets/{db}/{collection}/schema", "task"), ("/audit/", "limit"),
+        ("/registry/{name}/monitor", "since"), ("/registry/{name}/monitor", "version"),
     }  # fmt: skip
     assert listed == expected

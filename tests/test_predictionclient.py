@@ -6,11 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
 
-from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages, named_model, register_name
+from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages, monitored_name, named_model, register_name
 from localservers import embedded
 from predictionclient import Job, PredictionClient, PredictionServiceError
 from predictionservice.jobstore import FAILED, JobStore
@@ -243,3 +244,22 @@ def test_retrain_and_schedule_a_named_model(api, service, trained):
     with pytest.raises(ValueError):
         api.schedule(name)
     service.request("DELETE", f"/registry/{name}")
+
+
+def test_monitor_is_the_apis_report(api, service, mongo_client):
+    name, key, cleanup = monitored_name(service.params, mongo_client)
+    try:
+        since = "2026-01-01T00:00:00Z"
+        report = api.monitor(name, since=since)
+        assert report == service.get(f"/registry/{name}/monitor", params={"since": since}).json()
+        assert report["model_key"] == key and report["count"] == 40 and report["drifted"] == ["x"]
+        assert report["quality"]["labelled"] == 20 and report["quality"]["accuracy"] == 0.75
+        assert api.monitor(name)["count"] == 40  # the server's default window: the last 24 h
+        recent = datetime.now(UTC) - timedelta(hours=2)
+        assert api.monitor(name, since=recent, version=1)["count"] == 40
+        assert api.monitor(name, since="2999-01-01T00:00:00Z")["count"] == 0
+        with pytest.raises(PredictionServiceError) as caught:
+            api.monitor(name, version="7")
+        assert caught.value.status == 404 and "versions: 1" in str(caught.value)
+    finally:
+        cleanup()

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages, named_model, register_name
+from helpers import EXAMPLES, ROOT, TOKEN, XOR_JOB, bar_percentages, monitored_name, named_model, register_name
 
 RECORD = {"x1": 0.4, "x2": -0.3, "c": "b"}
 
@@ -212,3 +212,20 @@ def test_retrain_and_schedule_from_the_command_line(trained, service):
     gone = cli("schedule", name, url=service.url)
     assert gone.returncode == 1 and "no schedule" in gone.stderr
     service.request("DELETE", f"/registry/{name}")
+
+
+def test_monitor_shows_the_window_quality_and_drifted_features_first(service, mongo_client):
+    name, key, cleanup = monitored_name(service.params, mongo_client)
+    try:
+        shown = cli("monitor", name, url=service.url)
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.splitlines()
+        assert lines[0].startswith(f"{name} version 1 ({key}): 40 predictions since ")
+        assert lines[1].startswith("quality on 20 labelled: ") and "accuracy=0.75" in lines[1]
+        assert lines[2].startswith("x\tDRIFTED\tpsi=") and lines[3].startswith("(score)\t")
+        as_json = cli("--json", "monitor", name, "--version", "production", url=service.url)
+        assert last_json(as_json.stdout)["drifted"] == ["x"]
+        missing = cli("monitor", name, "--since", "yesterday", url=service.url)
+        assert missing.returncode == 1 and "ISO 8601" in missing.stderr
+    finally:
+        cleanup()

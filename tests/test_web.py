@@ -21,11 +21,33 @@ from web.services import Services, services
 
 def test_each_resource_is_one_blueprint_of_module_level_views(client):
     assert {bp.name for bp in BLUEPRINTS} == {
-        *("jobs", "prediction", "feedback", "models", "registry", "datasets", "meta", "v2", "metrics", "keys", "audit")
+        *(
+            "jobs",
+            "prediction",
+            "feedback",
+            "models",
+            "registry",
+            "datasets",
+            "meta",
+            "v2",
+            "metrics",
+            "keys",
+            "audit",
+            "monitor",
+        )
     }
     # the pages: one blueprint per resource ('ui' serves '/', the token form and the static files)
     assert {bp.name for bp in pages.BLUEPRINTS} == {
-        *("ui", "model_pages", "job_pages", "training_pages", "dataset_pages", "key_pages", "registry_pages")
+        *(
+            "ui",
+            "model_pages",
+            "job_pages",
+            "training_pages",
+            "dataset_pages",
+            "key_pages",
+            "registry_pages",
+            "monitor_pages",
+        )
     }
     endpoints = {rule.endpoint for rule in client.app.url_map.iter_rules()}
     assert {"jobs.submit_training", "prediction.predict", "models.show_model", "datasets.put_dataset"} <= endpoints

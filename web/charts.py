@@ -23,6 +23,7 @@ class Bar:
     width: float
     height: float
     negative: bool = False
+    series: str = ""  # a compared histogram's: "training" or "live" (its colour)
 
 
 @dataclass(frozen=True)
@@ -88,3 +89,21 @@ def histogram(
         bars.append(Bar(label, str(count), left + i * step, height - tall + 10, step - 2, tall))
     axis = tuple((left + i * step, f"{edges[i]:.3g}") for i in range(0, bins + 1, max(1, bins // 5)))
     return Chart(title, WIDTH, height + 40, tuple(bars), left, axis, note=f"{len(finite)} values")
+
+
+def compared(title: str, labels: Sequence[str], training: Sequence[int], live: Sequence[int], note: str = "") -> Chart:
+    """Two distributions over the same bins as paired columns of their shares (percent): a
+    feature's training profile beside its live window (docs/API.md, "Quality and drift")."""
+    height, left = 160, 40
+    step = (WIDTH - 60) / max(len(labels), 1)
+    shares = [[c / (sum(counts) or 1) * 100 for c in counts] for counts in (training, live)]
+    top = max((v for series in shares for v in series), default=0.0) or 1.0
+    bars = []
+    for i, label in enumerate(labels):
+        for j, (series, share) in enumerate(zip(("training", "live"), (shares[0][i], shares[1][i]), strict=True)):
+            tall = share / top * height
+            x, wide = left + i * step + j * (step - 2) / 2, (step - 2) / 2 - 1
+            bars.append(Bar(f"{label} ({series})", f"{share:.0f}%", x, height - tall + 10, wide, tall, series=series))
+    skip = max(1, len(labels) // 6)
+    axis = tuple((left + (i + 0.5) * step, labels[i][:14]) for i in range(0, len(labels), skip))
+    return Chart(title, WIDTH, height + 40, tuple(bars), left, axis, note=note)

@@ -54,6 +54,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "registry.put_schedule": "admin",
     "registry.show_schedule": "read",
     "registry.delete_schedule": "admin",
+    "monitor.monitor": "read",
     # datasets
     "datasets.list_datasets": "read",
     "datasets.describe_dataset": "read",
@@ -91,6 +92,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "registry_pages.registry_page": "read",
     "registry_pages.name_page": "read",
     "registry_pages.move_alias": "admin",
+    "monitor_pages.monitor_page": "read",
 }
 CHANGES = frozenset({"train", "admin"})  # the scopes of changes: what the audit trail records
 

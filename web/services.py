@@ -27,6 +27,7 @@ from predictionservice.models import Models
 from predictionservice.modelstore import ModelStore
 from predictionservice.modelwatch import ModelWatch
 from predictionservice.mongotarget import MongoClients, MongoTargets
+from predictionservice.monitor import Monitor, MonitorSettings
 from predictionservice.openinference import inference_request_schema
 from predictionservice.prediction import Predictions
 from predictionservice.predictionlog import LogSettings, PredictionLog, log_collection
@@ -109,6 +110,9 @@ class Services:
         self.retrainer = Retrainer(self.registry, self.redis, prefix, params["job_ttl"], self.submit_training)
         backend = RedBeatSchedules(self.celery, params["queue_name"])
         self.schedules = Schedules(self.registry, backend, params["schedule_min_seconds"])
+        self.monitor = Monitor(
+            self.registry, self.mongo, pick(MonitorSettings, params), self.metrics.monitored if self.metrics else None
+        )
         self.access = Access(self.redis, params)  # keys, page sessions, failed sign-ins, the audit trail
         token = params["auth_token"]
         # what the pages' CSRF tokens are signed with: stable across restarts when a token is set
