@@ -269,6 +269,9 @@ class PredictionClient:
     def delete_model(self, key: str) -> None:
         self.request("DELETE", f"/models/{quote(key, safe='')}")
 
+    def health(self) -> dict:
+        return self._json("GET", "/health")
+
     # ------------------------------------------------------------------------ named models
 
     def registry(self, name: str | None = None) -> Any:
@@ -285,14 +288,10 @@ class PredictionClient:
         body = json.dumps({"version": version})
         return self._json("PUT", path, data=body, headers={"Content-Type": "application/json"})
 
-    def health(self) -> dict:
-        return self._json("GET", "/health")
-
-    # ------------------------------------------------------------------------ named models
-
     def named_model(self, name: str) -> dict:
-        """A named model: aliases, policy, schedule, versions, the history of alias moves, retrains."""
-        return self._json("GET", _name_path(name))
+        """One name's entry, as ``registry(name)``: aliases, policy, schedule, versions, the
+        history of alias moves, retrains."""
+        return self.registry(name)
 
     def retrain(self, name: str, **overrides: Any) -> Job:
         """Queue the name's last job document again (overrides: fields replacing its own, e.g.
