@@ -133,7 +133,12 @@ def test_a_scheduled_retrain_trains_a_real_new_version(service, xor_model):
     version = entry["versions"][1]
     from_tick = {r["job_id"] for r in entry["retrains"] if r["outcome"] == "queued" and r["trigger"] == "schedule"}
     assert version["version"] == 2 and version["model_key"] in from_tick
-    status = service.get(f"/jobs/{version['model_key']}").json()
+    # the version is stored before its job ends: the promotion gate runs between the two
+    status = wait_for(
+        lambda: (s := service.get(f"/jobs/{version['model_key']}").json())["status"] in ("COMPLETED", "FAILED") and s,
+        120,
+        "version 2's job to end",
+    )
     assert status["status"] == "COMPLETED" and status["lineage"]["model"] == name
     for job_id in from_tick - {version["model_key"]}:  # a tick after version 2's job ended
         service.request("DELETE", f"/jobs/{job_id}")

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from helpers import EXAMPLES, ONE_FEATURE_MODEL, XOR_JOB
+from helpers import EXAMPLES, ONE_FEATURE_MODEL, XOR_JOB, InProcess
 from predictionservice import datasetloader
 from predictionservice.exceptions import RetrainSkipped
 from predictionservice.jobqueue import Origin
@@ -19,6 +19,15 @@ from predictionservice.jobqueue import Origin
 pytestmark = pytest.mark.app
 
 MODEL = {**ONE_FEATURE_MODEL, "task": "binary", "metrics": {"auc": 0.7}}
+
+
+@pytest.fixture(scope="module")
+def client(base_params):
+    """The app in process with a queue of its own: the session's worker (when a system test has
+    started it) reads the session's queue and would take the jobs queued here."""
+    from modelservice import modelservice
+
+    return InProcess(modelservice({**base_params, "queue_name": f"retrain-{uuid.uuid4().hex[:8]}"}))
 
 
 @pytest.fixture()
