@@ -70,7 +70,6 @@ API_ROUTES = served_routes()
 # both is caught.
 NOT_YET_SERVED = {
     # issue 23, traffic, the prediction log, feedback and drift
-    "/registry/{name}/traffic": {"put"},
     "/registry/{name}/monitor": {"get"},
 }
 
@@ -82,6 +81,7 @@ NOT_YET_IN_CONTRACT = {
     # issue 22, named models: routes API.md names in its prose, not as "METHOD /path" headings
     "/registry/{name}/aliases/{alias}": {"delete"},  # "DELETE removes it"
     "/registry/{name}/schedule": {"get", "delete"},  # "GET shows it ...; DELETE stops it"
+    "/registry/{name}/traffic": {"get", "delete"},  # "DELETE ends it"; GET shows it
     "/v2/models/{key}/versions/{version}": {"get"},  # "/v2/models/<name>/versions/<v>/..."
     "/v2/models/{key}/versions/{version}/ready": {"get"},
     "/v2/models/{key}/versions/{version}/infer": {"post"},

@@ -54,6 +54,9 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "registry.put_schedule": "admin",
     "registry.show_schedule": "read",
     "registry.delete_schedule": "admin",
+    "registry.put_traffic": "admin",
+    "registry.show_traffic": "read",
+    "registry.delete_traffic": "admin",
     # datasets
     "datasets.list_datasets": "read",
     "datasets.describe_dataset": "read",
