@@ -175,6 +175,14 @@ SETTINGS: dict[str, Setting] = {
     "prediction_log_batch_size": Setting(
         500, "PREDICTION_LOG_BATCH_SIZE", "Most log documents the writer sends in one insert."
     ),
+    "shadow_queue_size": Setting(
+        1000,
+        "SHADOW_QUEUE_SIZE",
+        "Requests waiting for the shadow's worker (PUT /registry/<name>/traffic with mode shadow: a candidate "
+        "scores every request to the name off the request's thread); while it is full a request is not shadowed "
+        "(counted as dropped, reason queue_full), never delayed. Shadow answers go to the prediction log: "
+        "with prediction_log off nothing is scored (counted, reason not_logged).",
+    ),
     "feedback_max_records": Setting(
         1000, "FEEDBACK_MAX_RECORDS", "Most labels one POST /feedback/ may carry in its records."
     ),

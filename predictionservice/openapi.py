@@ -369,6 +369,27 @@ MONITOR_REPORT = {
         "message": {"type": "string"},
     },
 }
+TRAFFIC_BODY = {
+    "type": "object",
+    "required": ["alias", "mode"],
+    "additionalProperties": False,
+    "description": 'shadow: {"alias", "mode": "shadow"}; split: {"alias", "mode": "split", "percent": p}',
+    "properties": {
+        "alias": {"type": "string", "description": "an alias of the name other than production (e.g. candidate)"},
+        "mode": {
+            "enum": ["shadow", "split"],
+            "description": "shadow: the alias's version also scores every request to the bare name, off the "
+            "request's path, its answer only logged (prediction log, variant shadow); split: it answers percent % "
+            "of them (by a hash of the request's routing_key when it has one)",
+        },
+        "percent": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100, "description": "split only"},
+    },
+}
+TRAFFIC = {
+    "type": "object",
+    "required": ["alias", "mode", "since"],
+    "properties": {**TRAFFIC_BODY["properties"], "since": {"type": "string", "description": "when it was set"}},
+}
 REGISTRY_ENTRY = {
     "type": "object",
     "required": ["name", "aliases", "policy", "schedule", "versions", "history"],
@@ -377,6 +398,7 @@ REGISTRY_ENTRY = {
         "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
         "policy": {**POLICY, "minProperties": 0, "additionalProperties": True},
         "schedule": {"oneOf": [SCHEDULE, {"type": "null"}]},
+        "traffic": {"oneOf": [TRAFFIC, {"type": "null"}], "description": "the name's shadow or split, if any"},
         "versions": {"type": "array", "items": VERSION_ENTRY},
         "retrains": {"type": "array", "items": RETRAIN, "description": "retrains, newest first"},
         "history": {
@@ -791,6 +813,20 @@ def _registry_operations() -> dict[str, Any]:
                 ),
                 _query("version", "a version number or an alias (default: production)", {"type": "string"}),
             ],
+        ),
+        "registry.put_traffic": _op(
+            "Shadow or split the requests to the bare name with another alias's version (replaces the setting; "
+            "400 naming the field for an alias the name lacks, production, or a percent not in (0, 100))",
+            {"200": _json(TRAFFIC, "the traffic setting"), **_errors("400", "401", "404", "413", "415", "503")},
+            requestBody=_body(TRAFFIC_BODY),
+        ),
+        "registry.show_traffic": _op(
+            "The name's traffic setting (404 when it has none)",
+            {"200": _json(TRAFFIC, "the traffic setting"), **_errors("400", "401", "404", "503")},
+        ),
+        "registry.delete_traffic": _op(
+            "End the name's shadow or split (404 when it has none)",
+            {"204": {"description": "ended"}, **_errors("400", "401", "404", "503")},
         ),
     }
 

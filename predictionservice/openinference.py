@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from predictionservice.exceptions import InvalidRequest, RecordError, shown
+from predictionservice.validation import ROUTING_KEY
 
 PATH_PREFIX = "/v2"  # every route of the protocol, and only those, starts so
 SERVER_NAME = "prediction-service"
@@ -88,13 +89,23 @@ def inference_request_schema(max_records: int) -> dict[str, Any]:
                     "explain": {
                         "type": "boolean",
                         "description": "true: answer the 'explanation' output too (as naming it in 'outputs')",
-                    }
+                    },
+                    "routing_key": ROUTING_KEY,
                 },
             },
             "inputs": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": tensor},
             "outputs": {"type": "array", "maxItems": 5, "items": output},
         },
     }
+
+
+def routing_key(body: Any) -> str | None:
+    """The request's ``parameters.routing_key`` (a split of a named model's traffic hashes it), if any."""
+    parameters = body.get("parameters") if isinstance(body, Mapping) else None
+    key = parameters.get("routing_key") if isinstance(parameters, Mapping) else None
+    if key is not None and not isinstance(key, str):  # the schema says so too
+        raise InvalidRequest("parameter 'routing_key' must be a string (a customer's id: it keeps one variant)")
+    return key
 
 
 def output_tensors(parser: Any) -> list[dict[str, Any]]:

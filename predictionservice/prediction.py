@@ -21,6 +21,7 @@ from typing import Any
 from predictionservice import openinference
 from predictionservice.exceptions import InvalidRequest, NotFound, PayloadTooLarge, RecordError, shown
 from predictionservice.references import Resolved
+from predictionservice.traffic import routed
 from predictionservice.validation import KEY_PATTERN
 
 _KEY = re.compile(KEY_PATTERN)
@@ -38,6 +39,7 @@ class Predictions:
         infer_validator: Any = None,
         references: Any = None,
         log: Any = None,
+        shadow: Any = None,
     ):
         self.predictors = predictors
         self.references = references
@@ -46,12 +48,20 @@ class Predictions:
         self.max_answer_probabilities = max_answer_probabilities
         self.metrics = metrics
         self.log = log  # predictionlog.PredictionLog: where answered requests go (None: not logged)
+        self.shadow = shadow  # traffic.Shadow: where a shadowed name's requests go (None: not shadowed)
 
     def resolve(self, ref: str) -> tuple[str, Resolved | None]:
         """The model key a request's modelkey names (a key as it is, or a named model's
         reference resolved), and what it resolved (None for a key)."""
         resolved = self.references.resolve(ref) if self.references is not None else None
         return (ref, None) if resolved is None else (resolved.key, resolved)
+
+    def routed(self, ref: str, routing_key: str | None) -> tuple[str, Resolved | None, Resolved | None]:
+        """resolve, then a bare name's traffic setting applied (traffic.routed): the model key that
+        answers, what it resolved, and the candidate that shadows the request (None: none)."""
+        key, resolved = self.resolve(ref)
+        answering, shadowed = routed(resolved, routing_key)
+        return (answering.key if answering is not None else key), answering, shadowed
 
     def answer(self, body: Any, request_id: str | None = None) -> dict[str, Any]:
         """The answer to a prediction request: what POST /predict/ sends and the model page shows.
@@ -60,7 +70,7 @@ class Predictions:
         started = time.perf_counter()
         self.validator.check(body, "prediction request")
         ref = body["modelkey"]
-        key, resolved = self.resolve(ref)
+        key, resolved, shadowed = self.routed(ref, body.get("routing_key"))
         predictor = self.predictors.get(key)
         check_schema(body, predictor)
         top = body.get("top_probabilities")
@@ -78,6 +88,8 @@ class Predictions:
         if request_id is not None and self.log is not None:
             latency_ms = (time.perf_counter() - started) * 1000.0
             self.log.log(request_id, logged_model(key, resolved), records, answers, latency_ms, single=single)
+        if shadowed is not None and self.shadow is not None:
+            self.shadow.submit(request_id, shadowed, records, top, single=single, one=single)
         return {**head, **answers[0]} if single else {**head, "predictions": answers}
 
     def explained(
@@ -100,18 +112,20 @@ class Predictions:
         started = time.perf_counter()
         if self.infer_validator is not None:
             self.infer_validator.check(body, "inference request")
-        key, resolved = self.resolve(ref)
-        answered, rows, answers = self._infer(key, body, resolved)
+        key, resolved, shadowed = self.routed(ref, openinference.routing_key(body))
+        answered, rows, answers, top = self._infer(key, body, resolved)
         if request_id is not None and self.log is not None:
             latency_ms = (time.perf_counter() - started) * 1000.0
             self.log.log(request_id, logged_model(key, resolved), rows, answers, latency_ms, single=len(rows) == 1)
+        if shadowed is not None and self.shadow is not None:
+            self.shadow.submit(request_id, shadowed, rows, top, single=len(rows) == 1, one=False)
         if resolved is not None:
             answered.update(model_name=resolved.name, model_version=str(resolved.version), model=resolved.shown())
         return answered
 
     def _infer(
         self, key: str, body: Any, resolved: Resolved | None = None
-    ) -> tuple[dict[str, Any], list[Any], list[dict[str, Any]]]:
+    ) -> tuple[dict[str, Any], list[Any], list[dict[str, Any]], int | None]:
         predictor = self.predictors.get(checked_key(key))
         rows = openinference.records(key, body, predictor.parser)
         wanted = openinference.wanted_outputs(key, body, predictor.parser)
@@ -124,7 +138,7 @@ class Predictions:
         if openinference.EXPLANATION in wanted:  # the very numbers /predict/ answers with explain
             for answer, explanation in zip(answers, predictor.explanations(rows), strict=True):
                 answer["explanation"] = explanation
-        return openinference.infer_response(key, body, predictor.parser, answers), rows, answers
+        return openinference.infer_response(key, body, predictor.parser, answers), rows, answers, top
 
     def check_answer_size(self, predictor: Any, records: int, top: int | None, *, v2: bool = False) -> None:
         check_answer_size(predictor, records, top, self.max_answer_probabilities, v2=v2)

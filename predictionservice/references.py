@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +28,7 @@ from predictionservice.registry import (
     unknown_alias,
     unknown_version,
 )
+from predictionservice.traffic import Traffic
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Resolved:
     key: str
     name: str
     version: int
+    # a bare name's shadow or split (traffic.Traffic), resolved with it; None for any other reference
+    traffic: Traffic | None = field(default=None, compare=False)
 
     def shown(self) -> dict[str, Any]:
         """An answer's ``model``: what served it."""
@@ -104,6 +107,7 @@ class References:
                 self._remember(ref, name, None, evictions)
                 return None  # a bare word no name has: a model key, as before names existed
             raise self.registry.unknown(name)
+        bare = alias is None and version is None
         if version is None:
             version = table["aliases"].get(alias or PRODUCTION)
             if version is None:
@@ -111,7 +115,7 @@ class References:
         key = table["versions"].get(version)
         if key is None:
             raise unknown_version(self.registry.entry(name), version)
-        resolved = Resolved(key, name, version)
+        resolved = Resolved(key, name, version, traffic_of(table, name, key) if bare else None)
         self._remember(ref, name, resolved, evictions)
         return resolved
 
@@ -136,7 +140,8 @@ class References:
             evictions = self._evictions
         token, table = self.registry.table(name)
         if table is not None:
-            table = {"aliases": table["aliases"], "versions": {int(v): k for v, k in table["versions"].items()}}
+            versions = {int(v): k for v, k in table["versions"].items()}
+            table = {"aliases": table["aliases"], "versions": versions, "traffic": table.get("traffic")}
         with self._lock:
             if self._evictions == evictions:  # not evicted while it was read
                 self._tables[name] = (token, table)
@@ -144,3 +149,16 @@ class References:
                 while len(self._tables) > self._size:
                     self._tables.popitem(last=False)
         return table
+
+
+def traffic_of(table: dict[str, Any], name: str, production_key: str) -> Traffic | None:
+    """A bare name's traffic setting resolved against its table: None without one, or while its
+    alias points nowhere or to production's own model (nothing else to try)."""
+    setting = table.get("traffic")
+    if not setting:
+        return None
+    version = table["aliases"].get(setting["alias"])
+    key = table["versions"].get(version) if version is not None else None
+    if key is None or key == production_key:
+        return None
+    return Traffic(setting["mode"], float(setting.get("percent") or 0.0), Resolved(key, name, version))

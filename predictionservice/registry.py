@@ -46,6 +46,7 @@ from predictionservice.exceptions import (
     BadAlias,
     BadName,
     InvalidRequest,
+    NotFound,
     UnknownAlias,
     UnknownName,
     UnknownVersion,
@@ -137,6 +138,7 @@ def new_entry(name: str, task: str | None) -> dict[str, Any]:
         "policy": {"metric": None, "min_delta": POLICY_MIN_DELTA, "auto_promote": POLICY_AUTO_PROMOTE},
         "schedule": None,
         "retrains": [],
+        "traffic": None,
     }
 
 
@@ -159,6 +161,7 @@ def view(entry: dict[str, Any]) -> dict[str, Any]:
         "aliases": dict(entry["aliases"]),
         "policy": policy_of(entry),
         "schedule": entry.get("schedule"),
+        "traffic": entry.get("traffic"),
         "versions": [version_view(v) for v in entry["versions"]],
         "history": list(entry["history"]),
         "retrains": list(entry.get("retrains", [])),
@@ -181,6 +184,8 @@ def _moved(entry: dict[str, Any], alias: str, to: int | None, why: str) -> None:
     before = entry["aliases"].get(alias)
     if to is None:
         entry["aliases"].pop(alias, None)
+        if (entry.get("traffic") or {}).get("alias") == alias:
+            entry["traffic"] = None  # its candidate is gone: the traffic setting ends with it
     else:
         entry["aliases"][alias] = to
     move = {"time": now(), "alias": alias, "from": before, "to": to, "why": why}
@@ -255,7 +260,8 @@ class Registry:
             return None, None
         entry = json.loads(raw)
         versions = {v["version"]: v["model_key"] for v in entry["versions"]}
-        return (token.decode() if token else None), {"aliases": entry["aliases"], "versions": versions}
+        table = {"aliases": entry["aliases"], "versions": versions, "traffic": entry.get("traffic")}
+        return (token.decode() if token else None), table
 
     def name_of(self, key: str) -> str | None:
         """The name a model key is a version of, if any."""
@@ -407,6 +413,38 @@ class Registry:
             return entry
 
         return view(self._change(name, change))
+
+    def set_traffic(self, name: str, body: Any) -> dict[str, Any]:
+        """Shadow or split the name's traffic with one of its aliases (docs/API.md, "Traffic"):
+        the setting stored, checked against the entry in the transaction that stores it (the
+        alias exists, and is not production). InvalidRequest (400) naming the field otherwise,
+        nothing changed; UnknownName (404) for a name not registered."""
+
+        def change(entry: dict[str, Any]) -> dict[str, Any]:
+            wanted = checked_traffic(body)  # after the name is found: an unknown one is 404 first
+            if wanted["alias"] not in entry["aliases"]:
+                missing = unknown_alias(entry, wanted["alias"])  # a body's field: 400, naming the aliases
+                raise InvalidRequest(f"traffic: {missing.message}", details=missing.details)
+            entry["traffic"] = {**wanted, "since": now()}
+            return entry["traffic"]
+
+        return self._change(name, change)
+
+    def remove_traffic(self, name: str) -> None:
+        """End the name's shadow or split; NotFound (404) when it has none."""
+
+        def change(entry: dict[str, Any]) -> None:
+            if not entry.get("traffic"):
+                raise no_traffic(name, "to end")
+            entry["traffic"] = None
+
+        self._change(name, change)
+
+    def traffic(self, name: str) -> dict[str, Any]:
+        found = self.entry(name).get("traffic")
+        if not found:
+            raise no_traffic(name, "")
+        return found
 
     def last_job(self, name: str) -> dict[str, Any] | None:
         """The job document a retrain of name queues again: the one its latest version was
@@ -563,6 +601,61 @@ def unknown_alias(entry: dict[str, Any], alias: str) -> UnknownAlias:
         f"{entry['name']!r} has no alias {shown(alias)} (aliases: {listed})",
         details=[{"field": "alias", "problem": "unknown alias", "aliases": have}],
     )
+
+
+def no_traffic(name: str, what: str) -> NotFound:
+    return NotFound(
+        f"{name!r} has no traffic setting{' ' + what if what else ''}: PUT /registry/{name}/traffic with "
+        '{"alias": "candidate", "mode": "shadow"} or {"alias": "candidate", "mode": "split", "percent": p} makes one',
+        details=[{"field": "name", "problem": "no traffic setting"}],
+    )
+
+
+TRAFFIC_MODES = ("shadow", "split")
+
+
+def checked_traffic(body: Any) -> dict[str, Any]:
+    """The traffic setting a PUT body asks for: {"alias", "mode": "shadow"} or {"alias", "mode":
+    "split", "percent": 0 < p < 100}; InvalidRequest naming the field otherwise."""
+    fields = ("alias", "mode", "percent")
+    if not isinstance(body, dict) or "alias" not in body or "mode" not in body:
+        raise InvalidRequest(
+            'traffic: the body must be {"alias": "candidate", "mode": "shadow"} or {"alias": "candidate", '
+            '"mode": "split", "percent": p} (0 < p < 100)',
+            details=[{"field": "", "problem": "needs the fields alias and mode"}],
+        )
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InvalidRequest(
+            f"traffic: unknown field(s) {', '.join(map(repr, unknown))}; it takes {', '.join(fields)}",
+            details=[{"field": f, "problem": "unknown field"} for f in unknown],
+        )
+    alias, mode, percent = check_alias(body["alias"]), body["mode"], body.get("percent")
+    if alias == PRODUCTION:
+        raise InvalidRequest(
+            "traffic: 'alias' must not be production (production answers already): name the alias of the "
+            "version to try, e.g. candidate",
+            details=[{"field": "alias", "problem": "is production"}],
+        )
+    if mode not in TRAFFIC_MODES:
+        raise InvalidRequest(
+            f"traffic: 'mode' must be shadow or split, not {shown(json.dumps(mode))}",
+            details=[{"field": "mode", "problem": "must be shadow or split"}],
+        )
+    if mode == "shadow":
+        if "percent" in body:
+            raise InvalidRequest(
+                "traffic: a shadow takes no 'percent' (it scores every request); split takes one",
+                details=[{"field": "percent", "problem": "not for shadow"}],
+            )
+        return {"alias": alias, "mode": mode}
+    if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent < 100:
+        raise InvalidRequest(
+            f"traffic: a split's 'percent' must be a number between 0 and 100 (both excluded), not "
+            f"{shown(json.dumps(percent))}",
+            details=[{"field": "percent", "problem": "must be a number, 0 < percent < 100"}],
+        )
+    return {"alias": alias, "mode": mode, "percent": percent}
 
 
 POLICY_FIELDS = ("metric", "min_delta", "auto_promote")

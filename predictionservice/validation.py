@@ -131,6 +131,13 @@ def job_schema(name: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 RECORD = {"type": "object", "maxProperties": 10_000, "description": "field -> value, as in the training data"}
+ROUTING_KEY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 256,
+    "description": "who the request is for (e.g. a customer's id): a request to a named model whose traffic is "
+    "split goes to the same variant for the same key (by a hash of it); without one, at random",
+}
 
 
 def predict_schema(max_records: int) -> dict[str, Any]:
@@ -154,6 +161,7 @@ def predict_schema(max_records: int) -> dict[str, Any]:
                 "description": "add each answer's 'explanation': a base and one contribution per feature, "
                 "adding up to the model's output",
             },
+            "routing_key": ROUTING_KEY,
         },
         "additionalProperties": False,
         "oneOf": [{"required": ["record"]}, {"required": ["records"]}],

@@ -53,7 +53,7 @@ def test_the_list_and_one_name(client, named):
     assert mine["latest"]["model_key"] == keys[1]
     assert client.get("/registry").status_code == 200
     entry = client.get(f"/registry/{name}").json()
-    assert set(entry) == {"name", "aliases", "policy", "schedule", "versions", "history", "retrains"}
+    assert set(entry) == {"name", "aliases", "policy", "schedule", "traffic", "versions", "history", "retrains"}
     assert entry["versions"][0] == {"version": 1, "model_key": keys[0], "created_at": NO_AT_04["created_at"],
                                     "metrics": {"auc": 0.7}, "decision": None}  # fmt: skip
     assert entry["schedule"] is None and entry["policy"]["metric"] == "auc"

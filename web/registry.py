@@ -1,7 +1,8 @@
 """Named models over HTTP (docs/API.md, "Named models"): list and show names, move and remove
-aliases, change a name's promotion policy, remove a name, retrain it now or on a schedule. The
-operations are the library's (``predictionservice.registry.Registry``, ``.retraining.Retrainer``,
-``.schedules.Schedules``, built once in ``services()``): these views only parse, call and render."""
+aliases, change a name's promotion policy, remove a name, retrain it now or on a schedule, shadow
+or split its traffic with a candidate. The operations are the library's
+(``predictionservice.registry.Registry``, ``.retraining.Retrainer``, ``.schedules.Schedules``,
+built once in ``services()``): these views only parse, call and render."""
 
 from __future__ import annotations
 
@@ -81,4 +82,21 @@ def show_schedule(name: str) -> Response:
 @bp.delete("/registry/<name>/schedule")
 def delete_schedule(name: str) -> Response:
     services().schedules.delete(name)
+    return Response(status=204)
+
+
+@bp.put("/registry/<name>/traffic")
+def put_traffic(name: str) -> Response:
+    """Shadow or split the name's requests with one of its aliases (the candidate)."""
+    return json_response(services().registry.set_traffic(name, json_body()))
+
+
+@bp.get("/registry/<name>/traffic")
+def show_traffic(name: str) -> Response:
+    return json_response(services().registry.traffic(name))
+
+
+@bp.delete("/registry/<name>/traffic")
+def delete_traffic(name: str) -> Response:
+    services().registry.remove_traffic(name)
     return Response(status=204)

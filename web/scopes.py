@@ -55,6 +55,9 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "registry.show_schedule": "read",
     "registry.delete_schedule": "admin",
     "monitor.monitor": "read",
+    "registry.put_traffic": "admin",
+    "registry.show_traffic": "read",
+    "registry.delete_traffic": "admin",
     # datasets
     "datasets.list_datasets": "read",
     "datasets.describe_dataset": "read",

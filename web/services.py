@@ -38,6 +38,7 @@ from predictionservice.registry import Registry
 from predictionservice.retraining import Retrainer
 from predictionservice.schedules import Schedules
 from predictionservice.submission import TrainingLimits
+from predictionservice.traffic import Shadow
 from predictionservice.validation import Validator, predict_schema
 from scheduler import RedBeatSchedules, state
 from web.access import Access
@@ -87,6 +88,10 @@ class Services:
         self.prediction_log = PredictionLog(pick(LogSettings, params)) if params["prediction_log"] else None
         if self.metrics is not None and self.prediction_log is not None:
             self.metrics.registry.register(self.prediction_log.collector())
+        # a candidate's shadow scores, off the request thread, into the log (traffic.Shadow)
+        self.shadow = Shadow(self.predictors, self.prediction_log, params["shadow_queue_size"])
+        if self.metrics is not None:
+            self.metrics.registry.register(self.shadow.collector())
         # the core's operations the routes and pages call (predictionservice: no web framework)
         self.predictions = Predictions(
             self.predictors,
@@ -96,6 +101,7 @@ class Services:
             infer_validator=self.infer_validator,
             references=self.references,
             log=self.prediction_log,
+            shadow=self.shadow,
         )
         self.feedback = Feedback(self._log_collection, self._classes, params["feedback_max_records"])
         self.datasets = Datasets(
@@ -198,6 +204,7 @@ class Services:
         prediction log writes what it holds."""
         self.worker_count.stop()
         self.access.stop()
+        self.shadow.stop()  # its last scores go to the log, which writes them next
         if self.prediction_log is not None:
             self.prediction_log.stop()
 
