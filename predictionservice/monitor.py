@@ -5,9 +5,12 @@ of the prediction log compared with the training profile kept with the model
 **Drift**, per feature and for the score: the window's values counted in the training profile's
 bins (a value that is missing or not a number is counted apart, as ``missing``), then
 
-* a chi-square goodness-of-fit test (scipy.stats.chisquare) of those counts against the training
-  proportions; bins whose expected count is under 5 are pooled first (the test's approximation
-  holds), so a rare category seen once or twice is not drift;
+* a two-sample chi-square test of homogeneity (scipy.stats.chi2_contingency) of those counts
+  and the training counts: were both drawn from one distribution? Two-sample, not a fit to the
+  training proportions, because the training side is a sample too (the score's is the held-out
+  rows: a few hundred in a small data set), and taking its proportions as exact flags windows
+  drawn like it far more often than the p-value says. Bins expecting fewer than 5 are pooled
+  first (the test's approximation holds), so a rare category seen once or twice is not drift;
 * the population stability index, ``sum((a - e) * ln(a / e))`` over the bins' proportions (each
   floored at 1e-4).
 
@@ -67,11 +70,14 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def window(collection: Any, model_key: str, since: datetime, limit: int) -> tuple[list[dict[str, Any]], bool]:
-    """The logged predictions of a model since then, newest first, at most limit (and whether
-    there were more): only what the monitor reads of each."""
+def window(
+    collection: Any, model_key: str, since: datetime, limit: int, until: datetime | None = None
+) -> tuple[list[dict[str, Any]], bool]:
+    """The logged predictions of a model since then (and before until), newest first, at most
+    limit (and whether there were more): only what the monitor reads of each."""
     fields = {"_id": 0, "record": 1, "answer": 1, "feedback": 1, "time": 1}
-    cursor = collection.find({"model.model_key": model_key, "time": {"$gte": since}}, fields)
+    times = {"$gte": since, **({"$lt": until} if until is not None else {})}
+    cursor = collection.find({"model.model_key": model_key, "time": times}, fields)
     docs = list(cursor.sort("time", -1).limit(limit + 1))
     return docs[:limit], len(docs) > limit
 
@@ -151,33 +157,34 @@ def psi(expected: np.ndarray, observed: np.ndarray) -> float:
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def pooled(expected: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bins expecting fewer than MIN_EXPECTED pooled into one (with the next smallest while the
-    pool still expects too few), so the chi-square approximation holds."""
-    order = np.argsort(expected, kind="stable")
+def pooled(training: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both samples' counts with the bins whose smaller expected count (were both drawn from one
+    distribution) is under MIN_EXPECTED pooled into one, with the next smallest while the pool
+    still expects too few, so the chi-square approximation holds; empty bins dropped."""
+    totals = training + live
+    expected = totals * min(training.sum(), live.sum()) / totals.sum()
+    order = [i for i in np.argsort(expected, kind="stable") if totals[i] > 0]
     small = [i for i in order if expected[i] < MIN_EXPECTED]
     rest = [i for i in order if expected[i] >= MIN_EXPECTED]
     while small and expected[small].sum() < MIN_EXPECTED and rest:
         small.append(rest.pop(0))
     groups = [[i] for i in rest] + ([small] if small else [])
-    return (np.array([expected[g].sum() for g in groups]), np.array([observed[g].sum() for g in groups]))
+    return np.array([training[g].sum() for g in groups]), np.array([live[g].sum() for g in groups])
 
 
 def compare(training: Sequence[int], live: np.ndarray, p_value: float, min_psi: float) -> dict[str, Any]:
-    """The chi-square test and PSI of live counts against the training counts, and the verdict."""
-    train = np.asarray(training, dtype=float)
-    n = float(live.sum())
-    if n == 0 or train.sum() == 0:
+    """The two-sample chi-square test and PSI of live counts against the training counts, and
+    the verdict."""
+    train, observed = np.asarray(training, dtype=float), live.astype(float)
+    if observed.sum() == 0 or train.sum() == 0:
         return {"statistic": None, "p_value": None, "psi": None, "drifted": False}
-    # the training proportions, with half a row in each bin: a bin training never filled is
-    # unlikely, not impossible (live values there are drift, not an infinite statistic)
-    expected = (train + 0.5) / (train.sum() + 0.5 * len(train)) * n
-    e, o = pooled(expected, live.astype(float))
-    if len(e) < 2:
+    t, o = pooled(train, observed)
+    if len(t) < 2:
         statistic, p = 0.0, 1.0
     else:
-        statistic, p = (float(x) for x in stats.chisquare(o, e))
-    value = psi(train, live.astype(float))
+        found = stats.chi2_contingency(np.vstack([t, o]))
+        statistic, p = float(found.statistic), float(found.pvalue)
+    value = psi(train, observed)
     return {"statistic": statistic, "p_value": p, "psi": value, "drifted": bool(p < p_value and value >= min_psi)}
 
 
@@ -391,7 +398,12 @@ class Monitor:
             raise unknown_version(entry, version)
         return number_, keys[number_]
 
-    def run(self, name: str, since: str | None, version: str | None, now: datetime | None = None) -> dict:
+    def run(
+        self, name: str, since: str | None, version: str | None, now: datetime | None = None,
+        until: datetime | None = None,
+    ) -> dict:  # fmt: skip
+        """The report of a version's predictions logged since then (and before until: a drift
+        check's window; all of them by default)."""
         start = parse_since(since, now or datetime.now(UTC), self.settings.monitor_window_seconds)
         number_, key = self.version_of(name, version)
         loaded = self.registry.store.load(key)
@@ -401,7 +413,7 @@ class Monitor:
         if not isinstance(model.get("profile"), Mapping) or "features" not in model["profile"]:
             raise no_profile(name, number_, key)
         with self.mongo.collection(self.log) as collection:
-            docs, more = window(collection, key, start, self.settings.monitor_max_records)
+            docs, more = window(collection, key, start, self.settings.monitor_max_records, until)
         found = report(model, docs, p_value=self.settings.drift_p_value, min_psi=self.settings.drift_min_psi)
         head = {"name": name, "version": number_, "model_key": key, "since": iso(start)}
         result = {**head, **found}

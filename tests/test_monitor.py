@@ -20,74 +20,16 @@ import pytest
 from scipy import stats
 from sklearn import metrics as skm
 
+from helpers import DRIFT_CATEGORIES as CATEGORIES
+from helpers import DRIFT_MODEL as MODEL
+from helpers import DRIFT_PROFILE as PROFILE
+from helpers import DRIFT_TRAINING as TRAINING
+from helpers import docs_of, logged, population, probability
 from predictionservice import monitor
 from predictionservice.defaults import SETTINGS
 
 ALPHA = SETTINGS["drift_p_value"].default
 MIN_PSI = SETTINGS["drift_min_psi"].default
-CATEGORIES = {"a": 0.5, "b": 0.3, "c": 0.15, "d": 0.04, "e": 0.01}  # d and e are rare: pooled
-PROBABILITY_EDGES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-
-
-def population(n: int, seed: int) -> list[dict]:
-    """Training rows: x1 normal, x2 exponential (skewed), c categorical with rare values."""
-    rng = np.random.default_rng(seed)
-    x1, x2 = rng.normal(0, 1, n), rng.exponential(2.0, n)
-    c = rng.choice(list(CATEGORIES), n, p=list(CATEGORIES.values()))
-    return [{"x1": float(a), "x2": float(b), "c": str(k)} for a, b, k in zip(x1, x2, c, strict=True)]
-
-
-def probability(record: dict) -> float:
-    """The model's score depends on x2 only: a shift of x1 or c leaves it alone."""
-    return 1 / (1 + math.exp(-(record["x2"] - 1.4)))
-
-
-def answer(record: dict) -> dict:
-    p = probability(record)
-    return {"prediction": int(p > 0.5), "label": ["no", "yes"][int(p > 0.5)], "probability": p,
-            "probabilities": {"no": 1 - p, "yes": p}}  # fmt: skip
-
-
-def numeric_profile(values) -> dict:
-    edges = sorted(set(np.quantile(values, np.arange(1, 10) / 10).tolist()))
-    profile = {"kind": "numeric", "edges": edges, "counts": [0] * (len(edges) + 1)}
-    profile["counts"] = monitor.binned(profile, list(values))[0].tolist()
-    return profile
-
-
-def profile_of(rows: list[dict]) -> dict:
-    names = sorted(CATEGORIES, key=lambda k: -CATEGORIES[k])
-    category = {"kind": "categorical", "bins": [*names, "(other)"], "values": {k: i for i, k in enumerate(names)},
-                "counts": [sum(r["c"] == k for r in rows) for k in names] + [0]}  # fmt: skip
-    score = {"kind": "numeric", "of": "probability", "edges": PROBABILITY_EDGES, "counts": [0] * 10}
-    score["counts"] = monitor.binned(score, [probability(r) for r in rows])[0].tolist()
-    return {
-        "version": 1,
-        "rows": len(rows),
-        "features": {"x1": numeric_profile([r["x1"] for r in rows]), "x2": numeric_profile([r["x2"] for r in rows]),
-                     "c": category},
-        "score": score,
-    }  # fmt: skip
-
-
-TRAINING = population(5000, seed=1)
-PROFILE = profile_of(TRAINING)
-SCHEMA = {
-    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
-    "features": [{"key": "x1"}, {"key": "x2"}, {"key": "c", "values": {k: i for i, k in enumerate(CATEGORIES)}}],
-}
-MODEL = {"name": "LogisticRegressionWrapper", "task": "binary", "schema": SCHEMA, "profile": PROFILE,
-         "metrics": {"auc": 0.8}, "created_at": "2026-12-05T00:00:00Z"}  # fmt: skip
-
-
-def docs_of(records: list[dict], labels: list | None = None) -> list[dict]:
-    labels = labels if labels is not None else [None] * len(records)
-    return [
-        {"record": r, "answer": answer(r), **({"feedback": {"label": y}} if y is not None else {})}
-        for r, y in zip(records, labels, strict=True)
-    ]
-
-
 # ------------------------------------------------------------------------------ drift
 
 
@@ -223,14 +165,6 @@ def named(client, mongo_client):
         registry.store.delete(key)
 
 
-def logged(name: str, key: str, version: int, records: list[dict], labels: list, when: datetime) -> list[dict]:
-    return [
-        {"request_id": uuid.uuid4().hex, "time": when, "model": {"name": name, "version": version, "model_key": key},
-         "variant": "answer", "latency_ms": 1.0, **doc}
-        for doc in docs_of(records, labels)
-    ]  # fmt: skip
-
-
 def test_the_monitor_route_reports_a_window_of_the_log(client, named):
     name, keys, log = named
     now = datetime.now(UTC)
@@ -283,15 +217,30 @@ def test_monitor_errors_name_the_problem(client, named):
     assert old.json()["error"]["code"] == "conflict"
 
 
-def test_the_chi_square_is_scipys_on_the_pooled_bins():
-    """A reference figure: the statistic is scipy's chisquare of the counts against the training
-    proportions (half a row added to each training bin), when no bin needs pooling."""
-    profile = {"kind": "numeric", "edges": [0.0], "counts": [500, 500]}
+def test_the_chi_square_is_scipys_two_sample_test_on_the_pooled_bins():
+    """A reference figure: the statistic is scipy's chi2_contingency of the training and live
+    counts, when no bin needs pooling; with a rare bin, of the counts with it pooled."""
+    profile = {"kind": "numeric", "edges": [0.0, 5.0], "counts": [500, 490, 10]}
     found = monitor.one_drift(profile, [-1] * 60 + [1] * 40, ALPHA, MIN_PSI)
-    expected = stats.chisquare([60, 40], [50, 50])
-    assert found["statistic"] == pytest.approx(expected.statistic) and found["p_value"] == pytest.approx(
-        expected.pvalue
-    )
+    expected = stats.chi2_contingency([[500, 500], [60, 40]])  # the third bin expects 0.9 live: pooled
+    assert found["statistic"] == pytest.approx(expected.statistic)
+    assert found["p_value"] == pytest.approx(expected.pvalue)
+    wide = monitor.one_drift({**profile, "counts": [400, 400, 200]}, [-1] * 50 + [1] * 30 + [9] * 20, ALPHA, MIN_PSI)
+    three = stats.chi2_contingency([[400, 400, 200], [50, 30, 20]])
+    assert wide["statistic"] == pytest.approx(three.statistic) and wide["p_value"] == pytest.approx(three.pvalue)
+
+
+def test_a_small_training_sample_is_not_taken_for_exact_proportions():
+    """A score profiled on 150 held-out rows: windows drawn from the same distribution are flagged
+    no more often than ALPHA (a fit to the 150 rows' proportions would flag many more)."""
+    rng = np.random.default_rng(11)
+    edges = np.linspace(0.1, 0.9, 9).tolist()
+    windows, rejected = 300, 0
+    for _ in range(windows):
+        profile = {"kind": "numeric", "edges": edges, "counts": [0] * 10}
+        profile["counts"] = monitor.binned(profile, rng.beta(2, 2, 150).tolist())[0].tolist()
+        rejected += monitor.one_drift(profile, rng.beta(2, 2, 300).tolist(), ALPHA, 0.0)["p_value"] < ALPHA
+    assert rejected / windows <= ALPHA + 3 * math.sqrt(ALPHA * (1 - ALPHA) / windows), rejected
 
 
 def test_an_answer_without_a_probability_counts_for_the_accuracy_only():
