@@ -88,6 +88,34 @@ def test_a_schedule_is_shown_field_by_field(client, named):
     assert "<th>every_seconds</th><td>3600</td>" in table and "<th>next_run</th><td>2026-12-06</td>" in table
 
 
+def test_a_version_retrained_on_drift_says_so_and_the_last_check_is_shown(client, named):
+    name, _ = named
+    registry = client.app.extensions["prediction_service"].registry
+    trigger = {
+        "kind": "drift",
+        "version": 1,
+        "model_key": "k",
+        "since": "2026-12-06T01:00:00.000Z",
+        "until": "2026-12-06T02:00:00.000Z",
+        "count": 300,
+        "drifted": ["x1", "c"],
+        "score_drifted": True,
+    }
+    check = {"at": "2026-12-06T02:00:01.000Z", "outcome": "retrained", "count": 300, "job_id": "j1"}
+
+    def change(entry):
+        entry["versions"][1]["trigger"] = trigger
+        entry["schedule"] = {"every_seconds": 3600, "when": "drift", "last_check": check}
+
+    registry._change(name, change)  # fmt: skip
+    html = client.get(f"/ui/registry/{name}").text
+    second, first = row(html, "versions", "data-version", 2), row(html, "versions", "data-version", 1)
+    assert "retrained on drift of version 1: drifted features x1, c; the score drifted (300 predictions" in second
+    assert "retrained on drift" not in first
+    table = re.search(r'<table id="schedule">(.*?)</table>', html, re.S).group(1)
+    assert "<th>when</th><td>drift</td>" in table and "<th>last_check outcome</th><td>retrained</td>" in table
+
+
 def test_the_move_and_promote_forms_move_the_alias_as_the_api_does(client, named):
     name, _ = named
     page = client.get(f"/ui/registry/{name}").text

@@ -31,7 +31,10 @@ def name_page(name: str) -> str:
     pointing: dict[int, list[str]] = {}
     for alias, version in sorted(entry["aliases"].items()):
         pointing.setdefault(version, []).append(alias)
-    versions = [{**v, "decided": decided(v.get("decision"))} for v in reversed(entry["versions"])]  # newest first
+    versions = [
+        {**v, "decided": decided(v.get("decision")), "triggered": triggered(v.get("trigger"))}
+        for v in reversed(entry["versions"])
+    ]  # newest first
     return render_template(
         "ui/name.html", entry=entry, versions=versions, pointing=pointing, production=PRODUCTION,
         schedule=shown_fields(entry.get("schedule")),
@@ -51,20 +54,36 @@ def move_alias(name: str) -> Response:
 
 def decided(decision: Any) -> tuple[str, list[tuple[str, Any]]] | None:
     """A version's decision as the page shows it: its outcome (promoted, kept) and its other
-    fields, a nested one's as "field key" (the figures, the rows compared), in the order stored."""
+    fields (flattened), in the order stored."""
     if not decision:
         return None
     if not isinstance(decision, dict):
         return str(decision), []
+    return str(decision.get("decision", "")), flattened({k: v for k, v in decision.items() if k != "decision"})
+
+
+def flattened(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A document's fields in the order stored, a nested one's as "field key" (a decision's
+    figures, a schedule's last check)."""
     fields: list[tuple[str, Any]] = []
-    for field, value in decision.items():
-        if field == "decision":
-            continue
+    for field, value in document.items():
         if isinstance(value, dict):
             fields += [(f"{field} {inner}", v) for inner, v in value.items()]
         else:
             fields.append((field, value))
-    return str(decision.get("decision", "")), fields
+    return fields
+
+
+def triggered(trigger: Any) -> str | None:
+    """What retrained a version, in words: the drift a schedule on drift saw."""
+    if not isinstance(trigger, dict):
+        return None
+    drifted = ", ".join(trigger.get("drifted") or []) or "none"
+    score = "; the score drifted" if trigger.get("score_drifted") else ""
+    return (
+        f"retrained on drift of version {trigger.get('version')}: drifted features {drifted}{score} "
+        f"({trigger.get('count')} predictions, {trigger.get('since')} to {trigger.get('until')})"
+    )
 
 
 def shown_fields(document: Any) -> list[tuple[str, Any]] | None:
@@ -73,4 +92,4 @@ def shown_fields(document: Any) -> list[tuple[str, Any]] | None:
         return None
     if not isinstance(document, dict):
         return [("", document)]
-    return list(document.items())
+    return flattened(document)
