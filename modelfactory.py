@@ -138,8 +138,11 @@ class Algorithm:
             encoded.unpersist()
             raise
 
-    def train(self, training: TrainingJob, resources: Resources, handler: Any) -> dict[str, Any]:
-        """Fit, evaluate and store the model of a job checked and completed at submission."""
+    def train(
+        self, training: TrainingJob, resources: Resources, handler: Any, trigger: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Fit, evaluate and store the model of a job checked and completed at submission; trigger,
+        what queued the job when not a client (a retrain on drift's report), is kept with it."""
         started = time.monotonic()
         job, parser, source = training.document, training.parser, training.source
         handler.progress(f"reading {source}", 0.05)
@@ -188,6 +191,7 @@ class Algorithm:
                 "cv": fit["cv"],
                 "seconds": round(time.monotonic() - started, 3),
             },
+            **({"trigger": dict(trigger)} if trigger else {}),
         }
         name = job.get("model")
         if name:  # the name's next version, in the very transaction that stores the model
@@ -306,8 +310,10 @@ class ModelFactory:
         """Each offered algorithm's job document schema (for /openapi.json)."""
         return {name: self.algorithm_class(name).job_schema() for name in self.allowed}
 
-    def train(self, job: TrainingJob, resources: Resources, handler: Any) -> dict[str, Any]:
-        return job.algorithm().train(job, resources, handler)
+    def train(
+        self, job: TrainingJob, resources: Resources, handler: Any, trigger: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return job.algorithm().train(job, resources, handler, trigger)
 
     def predict_all(self, job: ScoringJob, resources: Resources, handler: Any) -> dict[str, Any]:
         loaded = resources.models.load(job.modelkey)

@@ -15,6 +15,9 @@ of ``POST /registry/<name>/retrain``, skip rule included), and sent to a worker 
 behind the training jobs it is meant to be skipped for. Plain ``redbeat.RedBeatScheduler`` works
 too: it sends the task to the queue and a worker runs the same code (worker.py registers it).
 
+A schedule with ``"when": "drift"`` checks first (predictionservice.driftcheck: the monitor over
+the window since the last check) and retrains only when the window drifted.
+
 ``RedBeatSchedules`` is the schedules' backend for predictionservice.schedules (the web process's
 PUT/GET/DELETE); ``state`` is what /health reports of the scheduler.
 """
@@ -42,14 +45,17 @@ from modelfactory import ModelFactory
 from predictionservice import submission
 from predictionservice.alloweddbs import AllowedDatabases
 from predictionservice.config import pick
+from predictionservice.driftcheck import DriftCheck
 from predictionservice.exceptions import RetrainSkipped, ServiceError
 from predictionservice.jobqueue import JobQueue, Origin
 from predictionservice.jobstore import JobStore, iso
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, MongoTargets
+from predictionservice.monitor import Monitor, MonitorSettings
 from predictionservice.redisclient import connect
 from predictionservice.registry import Registry
 from predictionservice.retraining import SCHEDULE, Retrainer
+from predictionservice.schedules import DRIFT
 
 log = logging.getLogger("prediction_service.scheduler")
 
@@ -158,12 +164,27 @@ def sender(app: Celery, queue: str) -> Any:
     return send
 
 
-def run_scheduled(retrainer: Retrainer, name: str) -> str | None:
-    """A schedule's tick: the name retrained (its job id), or None when skipped or refused (the
-    name's retrains record it; the log says so)."""
+def drift_check_of(params: dict[str, Any], send: Any) -> DriftCheck:
+    """What a schedule's tick runs, built from the settings outside any web request: the
+    retrainer (retrainer_of) and, for a schedule with "when": "drift", the monitor that checks
+    the window first (the settings of GET /registry/<name>/monitor)."""
+    retrainer = retrainer_of(params, send)
+    monitor = Monitor(retrainer.registry, MongoClients(params["mongodb_timeout_ms"]), pick(MonitorSettings, params))
+    return DriftCheck(retrainer.registry, monitor, retrainer, params["drift_check_lag_seconds"])
+
+
+def run_scheduled(check: DriftCheck, name: str) -> str | None:
+    """A schedule's tick: the name retrained (its job id), or None when skipped, refused or (a
+    schedule on drift) not drifted: the name's retrains, or its schedule's last check, record it;
+    the log says so."""
     origin = Origin("scheduler", f"schedule {name} {iso(time.time())}")
     try:
-        job_id = retrainer.retrain(name, None, origin, SCHEDULE)
+        schedule = check.registry.entry(name).get("schedule") or {}
+        if schedule.get("when") == DRIFT:
+            done = check.tick(name, schedule, origin)
+            log.info("drift check of %r: %s", name, json.dumps(done, sort_keys=True))
+            return done.get("job_id")
+        job_id = check.retrainer.retrain(name, None, origin, SCHEDULE)
     except RetrainSkipped as exc:
         log.info("%s", exc.message)
         return None
@@ -183,15 +204,15 @@ class RetrainScheduler(RedBeatScheduler):
         return self.app.conf["service_params"]
 
     @cached_property
-    def retrainer(self) -> Retrainer:
-        return retrainer_of(self.params, sender(self.app, self.params["queue_name"]))
+    def check(self) -> DriftCheck:
+        return drift_check_of(self.params, sender(self.app, self.params["queue_name"]))
 
     def apply_async(self, entry: Any, producer: Any = None, advance: bool = True, **kwargs: Any) -> Any:
         if entry.task != RETRAIN_TASK:
             return super().apply_async(entry, producer, advance, **kwargs)
         entry = self.reserve(entry) if advance else entry  # its run noted first: a failure does not fire again
         try:
-            run_scheduled(self.retrainer, *entry.args)
+            run_scheduled(self.check, *entry.args)
         except (redis.RedisError, OSError) as exc:
             log.warning("scheduled retrain of %r failed: %r", *entry.args, exc)
         return None

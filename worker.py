@@ -41,7 +41,7 @@ from predictionservice.redisclient import connect
 from predictionservice.registry import Registry
 from predictionservice.tempcollections import recover_in_background
 from reaper import start_reaper
-from scheduler import retrainer_of, run_scheduled, sender
+from scheduler import drift_check_of, run_scheduled, sender
 
 # `celery -A modelservice.celery worker` puts the working directory on sys.path only while it
 # loads the app; the worker's later imports (algorithms by name) need the project directory for good.
@@ -92,9 +92,10 @@ class ServiceTask(Task):
         return pick(MongoTargets, self.params)
 
     @cached_property
-    def retrainer(self) -> Any:
-        """A schedule's retrain sent here by a plain redbeat scheduler (scheduler.py)."""
-        return retrainer_of(self.params, sender(self.app, self.params["queue_name"]))
+    def scheduled(self) -> Any:
+        """A schedule's tick sent here by a plain redbeat scheduler (scheduler.py): its drift
+        check (a schedule on drift) and retrain."""
+        return drift_check_of(self.params, sender(self.app, self.params["queue_name"]))
 
     def discard_spark(self) -> None:
         session = sys.modules.get("predictionservice.sparksession")
@@ -247,7 +248,7 @@ def train(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
     name = job.document.get("model")
 
     def work(handler: MessageHandler) -> dict[str, Any]:
-        model = task.factory.train(job, task.resources, handler)
+        model = task.factory.train(job, task.resources, handler, task.jobs.trigger(handler.job_id))
         key = model["model_key"]
         decision = promotion_gate(task, job, model, handler) if name else None
         version = version_words(task.resources.models, key, name)
@@ -347,7 +348,7 @@ def predict_all(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
 def retrain(task: ServiceTask, name: str) -> str | None:
     """A schedule's tick sent to the queue (plain redbeat.RedBeatScheduler; scheduler.py's own
     runs it in the beat process): the name retrained as POST /registry/<name>/retrain does."""
-    return run_scheduled(task.retrainer, name)
+    return run_scheduled(task.scheduled, name)
 
 
 def make_worker(params: dict[str, Any]) -> Celery:

@@ -396,6 +396,13 @@ SETTINGS: dict[str, Setting] = {
         "The population stability index a drifted feature must reach too (0.1: a moderate shift), so a very "
         "large window does not flag a negligible difference the chi-square test alone would call significant.",
     ),
+    "drift_check_lag_seconds": Setting(
+        60.0,
+        "DRIFT_CHECK_LAG_SECONDS",
+        'A schedule on drift ("when": "drift") checks the predictions logged up to this many seconds before its '
+        "tick: the log is written in batches after the answers, and a document arriving after its window was "
+        "checked would never be. Longer than the log's usual delay; the next check starts where this one ended.",
+    ),
     # --- local stack (make run) ---------------------------------------------------------------
     "var_dir": Setting("var", "VAR_DIR", "Where make run keeps the data of the servers it starts (and its lock)."),
     "local_redis_port": Setting(

@@ -25,11 +25,13 @@ Send = Callable[[str, list[Any], str], Any]
 @dataclass(frozen=True)
 class Origin:
     """Who submits a job: the client (its API key, else its address: its share of the queue
-    is counted by it) and the request's id (X-Request-ID, or a scheduler's own words), which the
-    job record keeps."""
+    is counted by it), the request's id (X-Request-ID, or a scheduler's own words) and, for a
+    job no client asked for, its trigger (a retrain on drift: the drift report); the job record
+    keeps the last two."""
 
     client: str | None = None
     request_id: str | None = None
+    trigger: dict[str, Any] | None = None
 
 
 class JobQueue:
@@ -64,7 +66,8 @@ class JobQueue:
         client = origin.client or "unknown"
         self._check_share(client)
         job_id = job_id or uuid.uuid4().hex
-        self.jobs.create(job_id, job.kind, job.redacted(), origin.request_id)  # the record is shown: no credentials
+        # the record is shown: no credentials
+        self.jobs.create(job_id, job.kind, job.redacted(), origin.request_id, origin.trigger)
         self.jobs.add_queued_by(client, job_id)
         try:
             self.send(job.task, [job.to_message()], job_id)

@@ -91,14 +91,14 @@ redis.call('HDEL', KEYS[1], 'owner', 'heartbeat_at')
 return 1
 """
 
-_JSON_FIELDS = ("metrics", "result", "parameters", "lineage", "decision")
+_JSON_FIELDS = ("metrics", "result", "parameters", "lineage", "decision", "trigger")
 _FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at", "cancelled_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
     "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
     "model_key", "metrics", "rows", "invalid_rows", "request_id", "spark_ui", "lineage", "cancelled_at",
-    "cancelled_by", "decision",
+    "cancelled_by", "decision", "trigger",
 )  # fmt: skip
 MAX_LIST = 500  # most jobs one listing shows
 
@@ -138,9 +138,11 @@ class JobStore:
         self._give_back = client.register_script(_GIVE_BACK)
 
     def create(
-        self, job_id: str, kind: str, parameters: dict[str, Any], request_id: str | None = None
-    ) -> dict[str, Any]:
-        """A PENDING record; request_id is the X-Request-ID of the request that submitted it. It
+        self, job_id: str, kind: str, parameters: dict[str, Any], request_id: str | None = None,
+        trigger: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A PENDING record; request_id is the X-Request-ID of the request that submitted it, trigger
+        what started it when not a client (a retrain on drift: its drift report). It
         keeps the job's parameters but not its schema: the queued message already carries the whole
         document (up to max_body_bytes), the trained model keeps the schema, and a second copy would
         sit in Redis for job_ttl."""
@@ -158,6 +160,7 @@ class JobStore:
             "updated_at": now,
             "parameters": parameters,
             **({"request_id": request_id} if request_id else {}),
+            **({"trigger": trigger} if trigger else {}),
             "lineage": shown,
         }
         key = job_key(job_id, self.prefix)
@@ -206,6 +209,11 @@ class JobStore:
     def get(self, job_id: str) -> dict[str, Any] | None:
         raw = self.client.hgetall(job_key(job_id, self.prefix))
         return _decode(raw) if raw else None
+
+    def trigger(self, job_id: str) -> dict[str, Any] | None:
+        """What queued the job when no client did (a retrain on drift: its drift report), or None."""
+        raw = self.client.hget(job_key(job_id, self.prefix), "trigger")
+        return json.loads(raw) if raw else None
 
     def view(self, job_id: str) -> dict[str, Any] | None:
         """The job as the API shows it (public_view), reading only the fields shown: clients poll
@@ -436,6 +444,8 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
         view["request_id"] = record["request_id"]
     if record.get("lineage"):
         view["lineage"] = record["lineage"]
+    if record.get("trigger"):
+        view["trigger"] = record["trigger"]
     if "cancelled_at" in record:
         view["cancelled"] = {"at": iso(record["cancelled_at"]), "by": record.get("cancelled_by", "")}
     if record.get("spark_ui") and record["status"] not in FINAL:

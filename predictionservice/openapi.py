@@ -63,6 +63,32 @@ DECISION = {
     },
 }
 
+_TEST = {
+    "type": "object",
+    "properties": {
+        "statistic": {"type": ["number", "null"]},
+        "p_value": {"type": ["number", "null"]},
+        "psi": {"type": ["number", "null"]},
+        "drifted": {"type": "boolean"},
+    },
+}
+DRIFT_TRIGGER = {
+    "type": "object",
+    "description": 'the drift report that queued a retrain on drift (a schedule with "when": "drift")',
+    "required": ["kind", "version", "model_key", "since", "until", "count", "drifted"],
+    "properties": {
+        "kind": {"enum": ["drift"]},
+        "version": {"type": "integer", "description": "the production version whose predictions drifted"},
+        "model_key": {"type": "string"},
+        "since": {"type": "string", "description": "the window's start"},
+        "until": {"type": "string", "description": "the window's end: the check's time"},
+        "count": {"type": "integer", "description": "predictions in the window"},
+        "drifted": {"type": "array", "items": {"type": "string"}, "description": "drifted features, largest PSI first"},
+        "score_drifted": {"type": "boolean"},
+        "features": {"type": "object", "additionalProperties": _TEST},
+        "score": {"oneOf": [_TEST, {"type": "null"}]},
+    },
+}
 JOB_STATUS = {
     "type": "object",
     "required": ["job_id", "status", "message", "progress"],
@@ -89,6 +115,7 @@ JOB_STATUS = {
         "rows": {"type": "integer", "description": "COMPLETED scoring jobs: documents written"},
         "invalid_rows": {"type": "integer", "description": "rows skipped because a field could not be encoded"},
         "request_id": {"type": "string", "description": "the X-Request-ID of the request that submitted the job"},
+        "trigger": {**DRIFT_TRIGGER, "description": "a retrain on drift's job: the drift report that queued it"},
         "spark_ui": {"type": "string", "description": "address of the Spark UI while the job runs (spark_ui on)"},
         "lineage": {
             "type": "object",
@@ -281,6 +308,7 @@ VERSION_ENTRY = {
         "created_at": {"type": ["string", "null"]},
         "metrics": {"type": ["object", "null"]},
         "decision": {"oneOf": [DECISION, {"type": "null"}], "description": "null: version 1, or not decided yet"},
+        "trigger": {**DRIFT_TRIGGER, "description": "a version a retrain on drift made: the drift report"},
     },
 }
 POLICY = {
@@ -299,13 +327,33 @@ POLICY = {
 }
 SCHEDULE_BODY = {
     "type": "object",
-    "description": "exactly one of every_seconds (at least the setting schedule_min_seconds) and cron",
+    "description": "exactly one of every_seconds (at least the setting schedule_min_seconds) and cron; with "
+    '"when": "drift" a tick retrains only when the window since the last check drifted',
     "minProperties": 1,
-    "maxProperties": 1,
+    "maxProperties": 2,
     "additionalProperties": False,
     "properties": {
         "every_seconds": {"type": "integer", "minimum": 1, "description": "retrain every so many seconds"},
         "cron": {"type": "string", "description": "five cron fields, UTC: minute hour day-of-month month day-of-week"},
+        "when": {"enum": ["always", "drift"], "description": "always (the default) or drift"},
+    },
+}
+LAST_CHECK = {
+    "type": "object",
+    "description": "a schedule on drift: its last check of the window (the next one starts at until)",
+    "required": ["at", "since", "until", "outcome"],
+    "properties": {
+        "at": {"type": "string"},
+        "since": {"type": "string"},
+        "until": {"type": "string", "description": "where the next window starts (since again: not checked)"},
+        "version": {"type": "integer"},
+        "count": {"type": "integer"},
+        "drifted": {"type": "array", "items": {"type": "string"}},
+        "score_drifted": {"type": "boolean"},
+        "outcome": {"enum": ["no predictions", "no drift", "retrained", "skipped", "failed", "error"]},
+        "job_id": {"type": "string", "description": "retrained: the job queued"},
+        "running_job": {"type": "string", "description": "skipped: the job of the name still queued or running"},
+        "message": {"type": "string", "description": "skipped, failed, error: why"},
     },
 }
 SCHEDULE = {
@@ -316,6 +364,7 @@ SCHEDULE = {
         "created_at": {"type": "string"},
         "last_run_at": {"type": ["string", "null"], "description": "the scheduler's last tick for it"},
         "next_run_at": {"type": ["string", "null"], "description": "when it fires next"},
+        "last_check": LAST_CHECK,
     },
 }
 RETRAIN = {
@@ -323,8 +372,10 @@ RETRAIN = {
     "required": ["time", "trigger", "outcome"],
     "properties": {
         "time": {"type": "string"},
-        "trigger": {"enum": ["manual", "schedule"]},
+        "trigger": {"enum": ["manual", "schedule", "drift"]},
         "outcome": {"enum": ["queued", "skipped", "failed"]},
+        "drifted": {"type": "array", "items": {"type": "string"}, "description": "drift: the drifted features"},
+        "score_drifted": {"type": "boolean", "description": "drift: whether the score drifted"},
         "job_id": {"type": "string", "description": "the job queued"},
         "running_job": {"type": "string", "description": "the job of the name still queued or running (skipped)"},
         "message": {"type": "string", "description": "why the job was refused (failed)"},

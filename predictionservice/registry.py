@@ -151,7 +151,9 @@ def policy_of(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def version_view(version: dict[str, Any]) -> dict[str, Any]:
-    return {k: version.get(k) for k in ("version", "model_key", "created_at", "metrics", "decision")}
+    """A version as the API shows it; ``trigger`` only on a version a drift check retrained."""
+    shown_ = {k: version.get(k) for k in ("version", "model_key", "created_at", "metrics", "decision")}
+    return {**shown_, **({"trigger": version["trigger"]} if version.get("trigger") else {})}
 
 
 def view(entry: dict[str, Any]) -> dict[str, Any]:
@@ -348,6 +350,8 @@ class Registry:
         number = entry["next_version"]
         version = {"version": number, "model_key": key, "created_at": model.get("created_at") or now(),
                    "metrics": model.get("metrics"), "decision": None}  # fmt: skip
+        if model.get("trigger"):  # the drift report a retrain on drift was queued for
+            version["trigger"] = model["trigger"]
         entry["next_version"] = number + 1
         entry["versions"].append(version)
         if entry.get("task") is None:
@@ -468,6 +472,20 @@ class Registry:
             entry["retrains"] = [{"time": now(), **record}, *entry.get("retrains", [])][:REGISTRY_RETRAINS]
 
         self._change(name, change)
+
+    def record_check(self, name: str, check: dict[str, Any], created_at: str) -> bool:
+        """Keep a drift check as the schedule's ``last_check``: only on the schedule it was made
+        for (created_at), so a schedule replaced or deleted meanwhile is not written to. Whether
+        it was kept."""
+
+        def change(entry: dict[str, Any]) -> bool:
+            schedule = entry.get("schedule")
+            if not schedule or schedule.get("created_at") != created_at:
+                return False
+            schedule["last_check"] = check
+            return True
+
+        return self._change(name, change)
 
     def set_schedule(self, name: str, schedule: dict[str, Any] | None) -> dict[str, Any] | None:
         """Store the name's schedule (None: none); the one it had is answered."""

@@ -32,7 +32,8 @@ from predictionservice.validation import JOB_VALIDATOR
 
 # submit(document, origin, job_id): check and queue a training job; its id (or a ServiceError).
 Submit = Callable[[Any, Origin, str], str]
-MANUAL, SCHEDULE = "manual", "schedule"  # what started a retrain (its record's "trigger")
+# what started a retrain (its record's "trigger"): a client, a schedule's tick, a drift check's verdict
+MANUAL, SCHEDULE, DRIFT = "manual", "schedule", "drift"
 CLAIM_SECONDS = 60  # a claim whose job has no record yet blocks other retrains this long at most
 
 # KEYS[1]: the name's latest job; ARGV: the claim, now, the claim's TTL, the job records' key
@@ -105,13 +106,14 @@ class Retrainer:
             )
         document = merged(document, overrides, name)
         origin = origin or Origin(None, f"{trigger} retrain of {name}")
+        seen = {k: origin.trigger[k] for k in ("drifted", "score_drifted") if k in (origin.trigger or {})}
         job_id = uuid.uuid4().hex
         claim = f"{job_id}:{time.time():.3f}"
         key = self.prefix + NAMED + name
         running = self._claim(keys=[key], args=[claim, time.time(), self.ttl, job_key("", self.prefix), CLAIM_SECONDS])
         if running:
             running = running.decode() if isinstance(running, bytes) else str(running)
-            self._record(name, trigger, "skipped", running_job=running, overrides=overrides)
+            self._record(name, trigger, "skipped", running_job=running, overrides=overrides, **seen)
             raise RetrainSkipped(
                 f"retrain of {name!r} skipped: job {running} of {name!r} is still queued or running "
                 f"(GET /jobs/{running}; DELETE /jobs/{running} cancels it)",
@@ -122,12 +124,12 @@ class Retrainer:
         except ServiceError as exc:
             self._release(keys=[key], args=[claim])
             if trigger != MANUAL:  # a client's mistake is answered, not stored; a schedule's is kept
-                self._record(name, trigger, "failed", message=exc.message, overrides=overrides)
+                self._record(name, trigger, "failed", message=exc.message, overrides=overrides, **seen)
             raise
         except BaseException:
             self._release(keys=[key], args=[claim])
             raise
-        self._record(name, trigger, "queued", job_id=queued, overrides=overrides)
+        self._record(name, trigger, "queued", job_id=queued, overrides=overrides, **seen)
         return queued
 
     def _record(self, name: str, trigger: str, outcome: str, overrides: Any = None, **fields: Any) -> None:

@@ -1,7 +1,9 @@
 """Retraining schedules of named models (docs/API.md, "Named models", "Retraining").
 
-``PUT /registry/<name>/schedule`` with ``{"every_seconds": n}`` or ``{"cron": "m h dom mon dow"}``,
-``GET`` (with the next run) and ``DELETE``. What is stored is twofold: the schedule as the client
+``PUT /registry/<name>/schedule`` with ``{"every_seconds": n}`` or ``{"cron": "m h dom mon dow"}``
+(and ``"when": "drift"``: a tick retrains only when the window since the last check drifted,
+predictionservice.driftcheck), ``GET`` (with the next run and, for drift, the last check) and
+``DELETE``. What is stored is twofold: the schedule as the client
 gave it in the name's registry entry (its ``schedule`` field), and the scheduler's own entry,
 which the scheduler (celery beat with redbeat: scheduler.py) fires from. The scheduler is handed
 in as a backend (this library imports no queue framework), with these methods:
@@ -25,7 +27,9 @@ from predictionservice.exceptions import InvalidRequest, NotFound, shown
 from predictionservice.jobstore import iso
 from predictionservice.registry import Registry, now
 
-FIELDS = ("every_seconds", "cron")
+FIELDS = ("every_seconds", "cron")  # a schedule's timing: exactly one
+ALWAYS, DRIFT = "always", "drift"  # a schedule's "when": retrain at every tick, or only on drift
+WHEN = (ALWAYS, DRIFT)
 MAX_EVERY_SECONDS = 366 * 24 * 3600  # a year and a day: a longer period is a typo
 
 
@@ -38,25 +42,42 @@ class Backend(Protocol):
 
 def checked(body: Any, min_seconds: int) -> dict[str, Any]:
     """The schedule a PUT body asks for: exactly one of every_seconds (a whole number of seconds,
-    min_seconds at least) and cron (a string); InvalidRequest naming the field otherwise."""
-    if not isinstance(body, Mapping) or len(body) != 1 or next(iter(body)) not in FIELDS:
-        unknown = sorted(set(body) - set(FIELDS)) if isinstance(body, Mapping) else []
+    min_seconds at least) and cron (a string), and optionally when (WHEN: "drift" retrains only
+    when the monitor flags drift); InvalidRequest naming the field otherwise."""
+    unknown = sorted(set(body) - {*FIELDS, "when"}) if isinstance(body, Mapping) else []
+    timings = [f for f in FIELDS if f in body] if isinstance(body, Mapping) else []
+    if unknown or len(timings) != 1:
         words = f"unknown field(s) {', '.join(map(repr, unknown))}; " if unknown else ""
         raise InvalidRequest(
             f'schedule: {words}the body must be one of {{"every_seconds": n}} (n >= {min_seconds}) or '
-            '{"cron": "m h dom mon dow"} (five fields, e.g. "0 3 * * *")',
+            '{"cron": "m h dom mon dow"} (five fields, e.g. "0 3 * * *"), with "when": "drift" to retrain '
+            "only when the monitor flags drift",
             details=[{"field": f, "problem": "unknown field"} for f in unknown]
             or [{"field": "", "problem": "needs exactly one of every_seconds, cron"}],
         )
-    field, value = next(iter(body.items()))
-    if field == "every_seconds":
-        if isinstance(value, bool) or not isinstance(value, int) or not min_seconds <= value <= MAX_EVERY_SECONDS:
-            raise InvalidRequest(
-                f"schedule: 'every_seconds' must be a whole number from {min_seconds} (this server's "
-                f"schedule_min_seconds) to {MAX_EVERY_SECONDS}, not {shown(str(value))}",
-                details=[{"field": "every_seconds", "problem": f"not a whole number >= {min_seconds}"}],
-            )
-        return {"every_seconds": value}
+    field = timings[0]
+    timing = _every(body[field], min_seconds) if field == "every_seconds" else _cron(body[field])
+    when = body.get("when", ALWAYS)
+    if when not in WHEN:
+        raise InvalidRequest(
+            f"schedule: 'when' must be one of {', '.join(map(repr, WHEN))} ({ALWAYS!r}: retrain at every tick; "
+            f"{DRIFT!r}: only when the window since the last check drifted), not {shown(str(when))}",
+            details=[{"field": "when", "problem": f"not one of {', '.join(WHEN)}"}],
+        )
+    return {**timing, **({"when": when} if when != ALWAYS else {})}
+
+
+def _every(value: Any, min_seconds: int) -> dict[str, Any]:
+    if isinstance(value, bool) or not isinstance(value, int) or not min_seconds <= value <= MAX_EVERY_SECONDS:
+        raise InvalidRequest(
+            f"schedule: 'every_seconds' must be a whole number from {min_seconds} (this server's "
+            f"schedule_min_seconds) to {MAX_EVERY_SECONDS}, not {shown(str(value))}",
+            details=[{"field": "every_seconds", "problem": f"not a whole number >= {min_seconds}"}],
+        )
+    return {"every_seconds": value}
+
+
+def _cron(value: Any) -> dict[str, Any]:
     if not isinstance(value, str) or len(value.split()) != 5:
         got = f"{len(value.split())} field(s)" if isinstance(value, str) else shown(str(value))
         raise InvalidRequest(

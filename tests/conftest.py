@@ -183,6 +183,8 @@ def base_params(redis_url, mongo_uri):
             # schedules of a second or two, and a scheduler that looks twice a second (lock: 2 s)
             "schedule_min_seconds": 1,
             "schedule_tick_seconds": 0.5,
+            # a drift check reads the log up to a second ago (its documents are written within it)
+            "drift_check_lag_seconds": 1.0,
         },
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
+import math
 import os
 import re
 import signal
@@ -15,10 +16,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import bson
+import numpy as np
 import pymongo
 import redis
 import requests
@@ -28,6 +31,7 @@ from localservers.serviceprocesses import ServiceProcesses
 from predictionservice import sampledata
 from predictionservice.config import load_parameters
 from predictionservice.mongotarget import CollectionRef
+from predictionservice.monitor import binned
 
 ROOT = Path(__file__).resolve().parent.parent
 BANK_CSV = sampledata.find_bank_csv(os.environ.get("BANK_CSV"))
@@ -798,3 +802,79 @@ def monitored_name(params: dict, mongo_client, n: int = 40) -> tuple[str, str, A
         registry.store.delete(key)
 
     return name, key, cleanup
+
+
+# ------------------------------------------------------------------- a synthetic monitored model
+# A training population, its profile made in numpy as sparkprofile makes one, a binary model with
+# it, and prediction log documents: tests of the monitor and of retraining on drift.
+
+
+DRIFT_CATEGORIES = {"a": 0.5, "b": 0.3, "c": 0.15, "d": 0.04, "e": 0.01}  # d and e are rare: pooled
+PROBABILITY_EDGES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def population(n: int, seed: int) -> list[dict]:
+    """Training rows: x1 normal, x2 exponential (skewed), c categorical with rare values."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.normal(0, 1, n), rng.exponential(2.0, n)
+    c = rng.choice(list(DRIFT_CATEGORIES), n, p=list(DRIFT_CATEGORIES.values()))
+    return [{"x1": float(a), "x2": float(b), "c": str(k)} for a, b, k in zip(x1, x2, c, strict=True)]
+
+
+def probability(record: dict) -> float:
+    """The model's score depends on x2 only: a shift of x1 or c leaves it alone."""
+    return 1 / (1 + math.exp(-(record["x2"] - 1.4)))
+
+
+def answer(record: dict) -> dict:
+    p = probability(record)
+    return {"prediction": int(p > 0.5), "label": ["no", "yes"][int(p > 0.5)], "probability": p,
+            "probabilities": {"no": 1 - p, "yes": p}}  # fmt: skip
+
+
+def numeric_profile(values) -> dict:
+    edges = sorted(set(np.quantile(values, np.arange(1, 10) / 10).tolist()))
+    profile = {"kind": "numeric", "edges": edges, "counts": [0] * (len(edges) + 1)}
+    profile["counts"] = binned(profile, list(values))[0].tolist()
+    return profile
+
+
+def profile_of(rows: list[dict]) -> dict:
+    names = sorted(DRIFT_CATEGORIES, key=lambda k: -DRIFT_CATEGORIES[k])
+    category = {"kind": "categorical", "bins": [*names, "(other)"], "values": {k: i for i, k in enumerate(names)},
+                "counts": [sum(r["c"] == k for r in rows) for k in names] + [0]}  # fmt: skip
+    score = {"kind": "numeric", "of": "probability", "edges": PROBABILITY_EDGES, "counts": [0] * 10}
+    score["counts"] = binned(score, [probability(r) for r in rows])[0].tolist()
+    return {
+        "version": 1,
+        "rows": len(rows),
+        "features": {"x1": numeric_profile([r["x1"] for r in rows]), "x2": numeric_profile([r["x2"] for r in rows]),
+                     "c": category},
+        "score": score,
+    }  # fmt: skip
+
+
+DRIFT_TRAINING = population(5000, seed=1)
+DRIFT_PROFILE = profile_of(DRIFT_TRAINING)
+DRIFT_SCHEMA = {
+    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+    "features": [{"key": "x1"}, {"key": "x2"}, {"key": "c", "values": {k: i for i, k in enumerate(DRIFT_CATEGORIES)}}],
+}
+DRIFT_MODEL = {"name": "LogisticRegressionWrapper", "task": "binary", "schema": DRIFT_SCHEMA, "profile": DRIFT_PROFILE,
+         "metrics": {"auc": 0.8}, "created_at": "2026-12-05T00:00:00Z"}  # fmt: skip
+
+
+def docs_of(records: list[dict], labels: list | None = None) -> list[dict]:
+    labels = labels if labels is not None else [None] * len(records)
+    return [
+        {"record": r, "answer": answer(r), **({"feedback": {"label": y}} if y is not None else {})}
+        for r, y in zip(records, labels, strict=True)
+    ]
+
+
+def logged(name: str, key: str, version: int, records: list[dict], labels: list, when: datetime) -> list[dict]:
+    return [
+        {"request_id": uuid.uuid4().hex, "time": when, "model": {"name": name, "version": version, "model_key": key},
+         "variant": "answer", "latency_ms": 1.0, **doc}
+        for doc in docs_of(records, labels)
+    ]  # fmt: skip
