@@ -1,7 +1,7 @@
 """The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
 
 Commands: load, schema, train, status, predict, predictall, feedback, models, delete, registry,
-promote, retrain, schedule, monitor (``--help`` on each).
+promote, retrain, schedule, traffic, monitor (``--help`` on each).
 ``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
 machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
 then the final status last). An error the service answers exits 1 with its message on stderr; a
@@ -82,6 +82,13 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--every", type=int, metavar="SECONDS", help="retrain every so many seconds")
     when.add_argument("--cron", metavar="'M H DOM MON DOW'", help="retrain on a cron schedule (UTC)")
     when.add_argument("--delete", action="store_true", help="stop the schedule")
+    traffic = command("traffic", "a named model's shadow or split traffic: show it, set it or end it")
+    traffic.add_argument("name", metavar="NAME")
+    mode = traffic.add_mutually_exclusive_group()
+    mode.add_argument("--shadow", metavar="ALIAS", help="score every request with ALIAS too (logged, not answered)")
+    mode.add_argument("--split", metavar="ALIAS", help="let ALIAS answer --percent %% of the requests")
+    mode.add_argument("--end", action="store_true", help="end the shadow or split")
+    traffic.add_argument("--percent", type=float, help="a split's share of requests (0 < P < 100)")
     monitor = command("monitor", "quality and drift of a named model's logged predictions")
     monitor.add_argument("name", metavar="NAME")
     monitor.add_argument("--since", help="ISO 8601 time the window starts (default: the server's, 24 h)")
@@ -132,6 +139,8 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
         return submitted(args, client.retrain(args.name, **overrides(args.set)))
     elif name == "schedule":
         run_schedule(client, args)
+    elif name == "traffic":
+        run_traffic(client, args)
     elif name == "monitor":
         show_monitor(args, client.monitor(args.name, since=args.since, version=args.version))
     return 0
@@ -159,6 +168,18 @@ def run_schedule(client: PredictionClient, args: argparse.Namespace) -> None:
         show(args, client.schedule(args.name, every_seconds=args.every, cron=args.cron))
     else:
         show(args, client.get_schedule(args.name))
+
+
+def run_traffic(client: PredictionClient, args: argparse.Namespace) -> None:
+    if (args.percent is None) != (args.split is None):
+        raise ValueError("--split ALIAS takes --percent P, and --percent goes only with --split")
+    if args.end:
+        client.delete_traffic(args.name)
+        show(args, {"deleted": f"the traffic setting of {args.name}"})
+    elif args.shadow is not None or args.split is not None:
+        show(args, client.traffic(args.name, shadow=args.shadow, split=args.split, percent=args.percent))
+    else:
+        show(args, client.get_traffic(args.name))
 
 
 def submitted(args: argparse.Namespace, job: Job) -> int:

@@ -317,6 +317,30 @@ class PredictionClient:
         """Stop the name's schedule."""
         self.request("DELETE", _name_path(name) + "/schedule")
 
+    def traffic(
+        self, name: str, shadow: str | None = None, split: str | None = None, percent: float | None = None
+    ) -> dict:
+        """Shadow or split the requests to the bare name with one of its aliases (the candidate),
+        replacing its traffic setting: shadow=alias scores every request with it too, off the
+        request's path (logged as variant 'shadow', never returned); split=alias with percent
+        (0 < percent < 100) lets it answer that share (a request's 'routing_key' always lands on
+        the same side). The setting stored: {"alias", "mode", "percent" (a split's), "since"}. An
+        alias the name lacks, production or a bad percent raises, code 'invalid_request'."""
+        if (shadow is None) == (split is None):
+            raise ValueError("give one of shadow and split (an alias of the name)")
+        mode, alias = ("shadow", shadow) if shadow is not None else ("split", split)
+        body = {"alias": alias, "mode": mode, **({} if percent is None else {"percent": percent})}
+        return self._json("PUT", _name_path(name) + "/traffic", json=body)
+
+    def get_traffic(self, name: str) -> dict:
+        """The name's traffic setting, as ``traffic`` stored it (none: raises, code 'not_found')."""
+        return self._json("GET", _name_path(name) + "/traffic")
+
+    def delete_traffic(self, name: str) -> None:
+        """End the name's shadow or split: production alone answers the bare name again (none to
+        end: raises, code 'not_found')."""
+        self.request("DELETE", _name_path(name) + "/traffic")
+
     def monitor(self, name: str, since: Any = None, version: int | str | None = None) -> dict:
         """Quality and drift of a named model's logged predictions against its training profile:
         {"count", "quality": {"labelled", <metric>...}, "drift": {"features": {...}, "score"},

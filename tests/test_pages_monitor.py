@@ -31,3 +31,38 @@ def test_the_page_shows_quality_and_each_feature_drifted_first(client, mongo_cli
         assert bad.status_code == 400 and "ISO 8601" in bad.text
     finally:
         cleanup()
+
+
+VERDICT = r"<figcaption>(?:\w+): (<span [^>]*>[^<]*</span>)"  # a chart's title, then its verdict
+
+
+def verdicts(html: str) -> dict[str, str]:
+    """Each chart's verdict as the page marks it up: {feature key or 'score': the verdict span}."""
+    found = dict(re.findall(r'data-feature="(\w+)"><figure class="chart">\s*' + VERDICT, html))
+    score = re.search(r'<div id="score"[^>]*><figure class="chart">\s*' + VERDICT, html)
+    return {**found, **({"score": score.group(1)} if score else {})}
+
+
+def test_a_drifted_score_or_feature_is_marked_in_the_warning_style_else_neutral(client, mongo_client):
+    """The score's verdict as a feature's: drifted in the page's red warning style (.drifted, as
+    its stylesheet colours it), not drifted in the neutral (muted) one."""
+    drifted = '<span class="verdict drifted">drifted</span>'
+    neutral = '<span class="verdict muted">not drifted</span>'
+    css = client.get("/ui/static/ui.css").text
+    assert re.search(r"(^|\s)\.drifted \{ color: #c0504d; font-weight: bold; \}", css, re.M)
+    name, key, cleanup = monitored_name(client.params, mongo_client)
+    try:
+        html = client.get(f"/ui/registry/{name}/monitor").text
+        assert verdicts(html) == {"x": drifted, "score": drifted}, html
+        assert '<div id="score" data-drifted="true" class="score drifted">' in html
+        # half the window below each training bin edge, half above: the training profile's 50/50
+        db, collection = client.params["prediction_log_collection"].split(".", 1)
+        log = mongo_client[db][collection]
+        low = [d["_id"] for d in log.find({"model.model_key": key}).sort("record.x", 1).limit(20)]
+        changed = log.update_many({"_id": {"$in": low}}, {"$set": {"record.x": -1.0, "answer.probability": 0.1}})
+        assert changed.modified_count == 20
+        html = client.get(f"/ui/registry/{name}/monitor").text
+        assert verdicts(html) == {"x": neutral, "score": neutral}, html
+        assert '<div id="score" data-drifted="false" class="score">' in html and "verdict drifted" not in html
+    finally:
+        cleanup()

@@ -197,3 +197,24 @@ def test_a_read_key_sees_no_form_and_cannot_post_one(base_params, named):
                                                                   "csrf_token": form_token(page)})  # fmt: skip
     assert refused.status_code == 403 and "admin" in refused.get_data(as_text=True)
     assert registry.show(name)["aliases"] == {"production": 1}
+
+
+def test_a_names_page_links_its_monitoring_page_and_shows_its_traffic(client, named):
+    """A visible link to /ui/registry/<name>/monitor; the traffic setting PUT /registry/<name>/traffic
+    stores (mode, alias with its version, a split's percent), or none, said so."""
+    name, _ = named
+    html = client.get(f"/ui/registry/{name}").text
+    assert f'<a id="monitor-link" href="/ui/registry/{name}/monitor">Monitoring</a>' in html
+    assert 'id="no-traffic"' in html and '<table id="traffic"' not in html
+    registry = client.app.extensions["prediction_service"].registry
+    registry.set_traffic(name, {"alias": "candidate", "mode": "split", "percent": 30})
+    html = client.get(f"/ui/registry/{name}").text
+    table = re.search(r'<table id="traffic" data-mode="split">(.*?)</table>', html, re.S).group(1)
+    assert "<th>mode</th><td>split</td>" in table and "<th>alias</th><td>candidate (version 2)</td>" in table
+    assert "<th>percent</th><td>30</td>" in table and 'id="no-traffic"' not in html
+    registry.set_traffic(name, {"alias": "candidate", "mode": "shadow"})
+    table = re.search(r'<table id="traffic" data-mode="shadow">(.*?)</table>', client.get(f"/ui/registry/{name}").text,
+                      re.S).group(1)  # fmt: skip
+    assert "<th>mode</th><td>shadow</td>" in table and "percent" not in table
+    registry.remove_traffic(name)
+    assert 'id="no-traffic"' in client.get(f"/ui/registry/{name}").text

@@ -263,3 +263,36 @@ def test_monitor_is_the_apis_report(api, service, mongo_client):
         assert caught.value.status == 404 and "versions: 1" in str(caught.value)
     finally:
         cleanup()
+
+
+def test_traffic_shadows_splits_shows_and_ends_a_names_traffic(api, service):
+    """traffic(name, shadow=) and traffic(name, split=, percent=) are PUT /registry/<name>/traffic,
+    get_traffic GET, delete_traffic DELETE; a split really lets the candidate answer its share;
+    the API's refusals are PredictionServiceError with its code."""
+    with named_model(service.params, prefix="client") as (name, _):
+        shadow = api.traffic(name, shadow="candidate")
+        assert (shadow["alias"], shadow["mode"]) == ("candidate", "shadow") and "percent" not in shadow
+        assert api.get_traffic(name) == shadow == service.get(f"/registry/{name}/traffic").json()
+        assert {api.predict(name, {"x": 0.4})["model"]["version"] for _ in range(5)} == {1}  # shadow: never answers
+        split = api.traffic(name, split="candidate", percent=30)
+        assert (split["mode"], split["percent"]) == ("split", 30) and api.registry(name)["traffic"] == split
+        assert {api.predict(name, {"x": 0.4})["model"]["version"] for _ in range(60)} == {1, 2}
+        for wrong, says in (({"split": "staging", "percent": 30}, "staging"), ({"shadow": "production"}, "production"),
+                            ({"split": "candidate", "percent": 100}, "percent"), ({"split": "candidate"}, "percent"),
+                            ({"shadow": "candidate", "percent": 5}, "percent")):  # fmt: skip
+            with pytest.raises(PredictionServiceError) as caught:
+                api.traffic(name, **wrong)
+            assert (caught.value.code, caught.value.status) == ("invalid_request", 400) and says in caught.value.message
+        assert api.get_traffic(name) == split  # a refused setting changed nothing
+        with pytest.raises(PredictionServiceError) as caught:
+            api.traffic(f"x{name}", shadow="candidate")
+        assert (caught.value.code, caught.value.status) == ("not_found", 404)
+        for neither_or_both in ({}, {"shadow": "candidate", "split": "candidate"}):
+            with pytest.raises(ValueError):
+                api.traffic(name, **neither_or_both)
+        api.delete_traffic(name)
+        assert api.registry(name)["traffic"] is None
+        for call in (api.get_traffic, api.delete_traffic):
+            with pytest.raises(PredictionServiceError) as caught:
+                call(name)
+            assert (caught.value.code, caught.value.status) == ("not_found", 404) and "no traffic" in str(caught.value)

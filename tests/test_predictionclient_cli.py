@@ -229,3 +229,28 @@ def test_monitor_shows_the_window_quality_and_drifted_features_first(service, mo
         assert missing.returncode == 1 and "ISO 8601" in missing.stderr
     finally:
         cleanup()
+
+
+def test_traffic_from_the_command_line(service):
+    """traffic NAME --shadow ALIAS | --split ALIAS --percent P | --end, and traffic NAME shows it:
+    the API's answers; the API's refusals exit 1 with its message, a usage error 2."""
+    with named_model(service.params, prefix="cli") as (name, _):
+        shadow = cli("--json", "traffic", name, "--shadow", "candidate", url=service.url)
+        assert shadow.returncode == 0, shadow.stderr
+        assert last_json(shadow.stdout) == service.get(f"/registry/{name}/traffic").json()
+        assert last_json(shadow.stdout)["mode"] == "shadow"
+        split = cli("traffic", name, "--split", "candidate", "--percent", "30", url=service.url)
+        assert split.returncode == 0, split.stderr
+        shown = json.loads(cli("traffic", name, url=service.url).stdout)
+        assert shown == json.loads(split.stdout) == service.get(f"/registry/{name}/traffic").json()
+        assert (shown["alias"], shown["mode"], shown["percent"]) == ("candidate", "split", 30)
+        bad = cli("traffic", name, "--split", "staging", "--percent", "30", url=service.url)
+        assert bad.returncode == 1 and "invalid_request (HTTP 400)" in bad.stderr and "staging" in bad.stderr
+        for usage in (("--split", "candidate"), ("--shadow", "candidate", "--percent", "5"),
+                      ("--shadow", "candidate", "--split", "candidate"), ("--end", "--percent", "5")):  # fmt: skip
+            assert cli("traffic", name, *usage, url=service.url).returncode == 2, usage
+        assert service.get(f"/registry/{name}/traffic").json() == shown  # nothing sent changed it
+        ended = cli("traffic", name, "--end", url=service.url)
+        assert ended.returncode == 0 and service.get(f"/registry/{name}").json()["traffic"] is None
+        gone = cli("traffic", name, url=service.url)
+        assert gone.returncode == 1 and "no traffic setting" in gone.stderr

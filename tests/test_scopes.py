@@ -12,6 +12,7 @@ import re
 import uuid
 
 import pytest
+from werkzeug.routing import Rule
 
 from helpers import InProcess
 from modelservice import modelservice
@@ -34,14 +35,19 @@ VALUES = {
 }
 
 
-def route_methods(app) -> list[tuple[str, str, str]]:
-    """(endpoint, method, a concrete path) of every rule of the app, HEAD and OPTIONS aside."""
+def rule_methods(app) -> list[tuple[Rule, str, str]]:
+    """(rule, method, a concrete path) of every rule of the app, HEAD and OPTIONS aside."""
     found = []
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:[^<>:]+:)?(\w+)>", lambda m: VALUES[m.group(1)], rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            found.append((rule.endpoint, method, path))
+            found.append((rule, method, path))
     return found
+
+
+def route_methods(app) -> list[tuple[str, str, str]]:
+    """(endpoint, method, a concrete path) of every rule of the app, HEAD and OPTIONS aside."""
+    return [(rule.endpoint, method, path) for rule, method, path in rule_methods(app)]
 
 
 ROUTES = sorted(set(route_methods(modelservice({**load_parameters(environ={}), "auth_token": "x"}))))
@@ -104,6 +110,23 @@ def test_every_route_with_a_key_of_every_scope(app, scope, endpoint, method, pat
             error = response.json()["error"]
             assert error["code"] == "forbidden" and f"scope '{needed}'" in error["message"]
             assert error["details"] == [{"scope": needed}]
+
+
+def test_a_refusal_names_the_route_as_the_scopes_table_shows_it(app):
+    """A 403 names the route as web/scopes.route_of shows it (the docs' /models/<key>, the audit
+    trail's and the metrics' form), never the Flask rule with its converters (/models/<path:key>)."""
+    converted = 0
+    for rule, method, path in rule_methods(app.app):
+        needed = scopes.scope_of(rule.endpoint, method)
+        if needed is scopes.OPEN or path.startswith(("/ui/", "/v2")):
+            continue
+        lacking = "read" if needed == "predict" else "predict"
+        answer = app.request(method, path, headers={"Authorization": f"Bearer {app.secrets[lacking]}"})
+        message = answer.json()["error"]["message"]
+        assert answer.status_code == 403 and message.endswith(f"that {method} {scopes.route_of(rule.rule)} needs")
+        assert not re.search(r"<\w+:", message), message
+        converted += ":" in rule.rule
+    assert converted, "no route with a converter was checked (/models/<path:key> has one)"
 
 
 @pytest.mark.parametrize(("endpoint", "method", "path"), ROUTES, ids=[f"{m} {p}" for _, m, p in ROUTES])

@@ -78,8 +78,9 @@ def authenticate(scope: str | None) -> Principal:
             _limited(access.limit.failed, address)
         raise Unauthorized("missing or wrong bearer token (send 'Authorization: Bearer <key>')")
     if scope and not principal.allows(scope):
+        route = scopes.route_of(request.url_rule.rule) if request.url_rule is not None else request.path
         raise Forbidden(
-            f"the key {principal.name!r} lacks the scope '{scope}' that {request.method} {request.url_rule} needs",
+            f"the key {principal.name!r} lacks the scope '{scope}' that {request.method} {route} needs",
             details=[{"scope": scope}],
         )
     return principal

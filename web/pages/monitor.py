@@ -28,7 +28,8 @@ def monitor_page(name: str) -> str:
 
 
 def chart_of(key: str, found: dict[str, Any]) -> Chart:
-    verdict = "drifted" if found["drifted"] else "not drifted"
+    """A feature's (or the score's) histograms; the template puts its verdict, drifted or not, beside
+    the title in the page's warning or neutral style."""
     figures = "" if found["psi"] is None else f"; PSI {found['psi']:.3f}, p {found['p_value']:.3g}"
     note = f"training vs live share of each bin{figures}"
-    return compared(f"{key}: {verdict}", found["bins"], found["training"], found["live"], note)
+    return compared(key, found["bins"], found["training"], found["live"], note)
