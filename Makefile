@@ -26,7 +26,7 @@ test: setup
 
 # The unit and app tiers (tests/conftest.py): no Spark, no service processes, no browser.
 test-fast: setup
-	$(VENV)/bin/python -m pytest -m "not system"
+	$(VENV)/bin/python -m pytest -m "not system" -n $(TEST_STREAMS) --dist loadfile
 
 setup: system venv
 

@@ -82,6 +82,7 @@ def parser() -> argparse.ArgumentParser:
     when.add_argument("--every", type=int, metavar="SECONDS", help="retrain every so many seconds")
     when.add_argument("--cron", metavar="'M H DOM MON DOW'", help="retrain on a cron schedule (UTC)")
     when.add_argument("--delete", action="store_true", help="stop the schedule")
+    schedule.add_argument("--on-drift", action="store_true", help="retrain at a tick only when the log drifted")
     traffic = command("traffic", "a named model's shadow or split traffic: show it, set it or end it")
     traffic.add_argument("name", metavar="NAME")
     mode = traffic.add_mutually_exclusive_group()
@@ -165,7 +166,8 @@ def run_schedule(client: PredictionClient, args: argparse.Namespace) -> None:
         client.delete_schedule(args.name)
         show(args, {"deleted": f"the schedule of {args.name}"})
     elif args.every is not None or args.cron is not None:
-        show(args, client.schedule(args.name, every_seconds=args.every, cron=args.cron))
+        when = "drift" if args.on_drift else None
+        show(args, client.schedule(args.name, every_seconds=args.every, cron=args.cron, when=when))
     else:
         show(args, client.get_schedule(args.name))
 

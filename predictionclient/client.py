@@ -301,12 +301,18 @@ class PredictionClient:
         answer = self._post(path, overrides) if overrides else self._json("POST", path)
         return Job(self, answer["job_id"], "training")
 
-    def schedule(self, name: str, every_seconds: int | None = None, cron: str | None = None) -> dict:
+    def schedule(
+        self, name: str, every_seconds: int | None = None, cron: str | None = None, when: str | None = None
+    ) -> dict:
         """Retrain the name every so many seconds, or on a cron schedule ("0 3 * * *": 03:00 UTC
-        daily), replacing its schedule: the schedule with its next run."""
+        daily), replacing its schedule: the schedule with its next run. when="drift": each tick
+        retrains only when the predictions logged since the last check drifted (the schedule's
+        "last_check" says what the last check found)."""
         if (every_seconds is None) == (cron is None):
             raise ValueError("give one of every_seconds and cron")
-        body = {"every_seconds": every_seconds} if every_seconds is not None else {"cron": cron}
+        body: dict = {"every_seconds": every_seconds} if every_seconds is not None else {"cron": cron}
+        if when is not None:
+            body["when"] = when
         return self._json("PUT", _name_path(name) + "/schedule", json=body)
 
     def get_schedule(self, name: str) -> dict:

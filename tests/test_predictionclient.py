@@ -234,6 +234,11 @@ def test_retrain_and_schedule_a_named_model(api, service, trained):
     assert shown["cron"] == "0 3 * * *" and shown["next_run_at"].endswith("T03:00:00.000Z")
     assert api.get_schedule(name) == shown == api.named_model(name)["schedule"]
     assert api.schedule(name, every_seconds=3600)["every_seconds"] == 3600
+    on_drift = api.schedule(name, every_seconds=3600, when="drift")
+    assert on_drift["when"] == "drift" and api.get_schedule(name)["when"] == "drift"
+    with pytest.raises(PredictionServiceError) as caught:
+        api.schedule(name, every_seconds=3600, when="sometimes")
+    assert caught.value.code == "invalid_request" and caught.value.details[0]["field"] == "when"
     api.delete_schedule(name)
     with pytest.raises(PredictionServiceError) as caught:
         api.get_schedule(name)

@@ -203,7 +203,10 @@ def test_retrain_and_schedule_from_the_command_line(trained, service):
         service.request("DELETE", f"/jobs/{job_id}")
     made = cli("--json", "schedule", name, "--every", "3600", url=service.url)
     assert made.returncode == 0, made.stderr
-    assert last_json(made.stdout)["every_seconds"] == 3600
+    assert last_json(made.stdout)["every_seconds"] == 3600 and "when" not in last_json(made.stdout)
+    drift = cli("--json", "schedule", name, "--every", "3600", "--on-drift", url=service.url)
+    assert drift.returncode == 0, drift.stderr
+    assert last_json(drift.stdout)["when"] == "drift"
     shown = cli("--json", "schedule", name, url=service.url)
     assert last_json(shown.stdout) == service.get(f"/registry/{name}/schedule").json()
     bad = cli("schedule", name, "--cron", "0 3 * *", url=service.url)
