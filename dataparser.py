@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from predictionservice.categories import category_key
 from predictionservice.defaults import MAX_NUMBER_CHARS
 from predictionservice.exceptions import (
     IS_MISSING,
@@ -125,19 +126,6 @@ def unknown_category(value: Any, values: Mapping[str, int]) -> str:
         more = f", ... ({len(values)} in all)" if len(values) > 5 else ""
         hint = "allowed: " + ", ".join(repr(n) for n in sorted(values)[:5]) + more
     return f"has the value {shown}, which is not one of the schema's categories ({hint})"
-
-
-def category_key(value: Any) -> str | None:
-    """How a record's value is looked up in a values map (JSON object keys are strings)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return None
 
 
 class DataParser:

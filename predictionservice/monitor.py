@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from predictionservice.categories import category_key
 from predictionservice.exceptions import Conflict, InvalidRequest, NotFound
 from predictionservice.mongotarget import CollectionRef
 from predictionservice.registry import PRODUCTION, unknown_alias, unknown_version
@@ -109,19 +110,6 @@ def number(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
-def category_name(value: Any) -> str | None:
-    """How a value is looked up among a schema's categories (dataparser.category_key's rule)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return None
-
-
 def binned(profile: Mapping[str, Any], values: Iterable[Any]) -> tuple[np.ndarray, int]:
     """The values counted in a profile's bins, and how many could not be (missing, not a number)."""
     size = len(profile["counts"])
@@ -139,7 +127,7 @@ def binned(profile: Mapping[str, Any], values: Iterable[Any]) -> tuple[np.ndarra
         if lookup is None:  # a multi-class score: the predicted class index is the bin
             index = value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < size else None
         else:
-            name = category_name(value)
+            name = category_key(value)
             index = None if name is None else lookup.get(name, size - 1)
         if index is None:
             missing += 1
@@ -235,7 +223,7 @@ def true_label(label: Any, label_values: Mapping[str, int] | None) -> Any:
     a number for a regressor; None when it is neither."""
     if label_values is None:
         return number(label)
-    name = category_name(label)
+    name = category_key(label)
     return label_values.get(name) if name is not None else None
 
 

@@ -23,11 +23,8 @@ stopped (``stopped``). ``collector()`` shows the counts to /metrics.
 
 from __future__ import annotations
 
-import atexit
 import logging
-import queue
 import random
-import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +37,7 @@ import pymongo.errors
 from bson.raw_bson import RawBSONDocument
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from predictionservice.backgroundqueue import STOP_SECONDS, BackgroundQueue
 from predictionservice.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -47,8 +45,6 @@ log = logging.getLogger(__name__)
 ANSWER, SHADOW = "answer", "shadow"  # a document's variant: what the caller got, or a shadow score
 REASONS = ("queue_full", "write_failed", "unencodable", "stopped")  # why documents were not logged
 PREFIX = "prediction_service_prediction_log_"
-POLL_SECONDS = 0.1  # how often an idle writer looks whether it is asked to stop
-STOP_SECONDS = 10.0  # how long a stop waits for the queue to be written
 
 
 @dataclass(frozen=True)
@@ -88,8 +84,9 @@ def log_collection(client: pymongo.MongoClient, name: str) -> Any:
 
 
 class PredictionLog:
-    """The bounded queue of answered requests and the thread that writes them (started by the
-    first request logged, stopped by ``stop``, which writes what is queued first)."""
+    """The bounded queue of answered requests and the thread that writes them (a
+    ``BackgroundQueue``: started by the first request logged, stopped by ``stop``, which writes
+    what is queued first)."""
 
     def __init__(self, chosen: LogSettings, client: pymongo.MongoClient | None = None):
         self.settings = chosen
@@ -100,14 +97,17 @@ class PredictionLog:
             chosen.mongodb_uri, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout, socketTimeoutMS=timeout
         )
         self.collection = log_collection(self.client, chosen.prediction_log_collection)
-        self._queue: queue.Queue[tuple] = queue.Queue(chosen.prediction_log_queue_size)
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
+        self._queue: BackgroundQueue[tuple] = BackgroundQueue(
+            "prediction-log", self._write, chosen.prediction_log_queue_size, REASONS, batch_size=self.batch_size
+        )
         self._indexed = False
         self.written = 0  # documents inserted
         self.failed_writes = 0  # inserts that failed (their documents are counted in dropped)
-        self.dropped = dict.fromkeys(REASONS, 0)  # documents not logged, by reason
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Documents not logged, by reason (the queue's counts: a request counts its records)."""
+        return self._queue.dropped
 
     # --- the request's side: cheap, never blocks ---------------------------------------------
 
@@ -124,88 +124,31 @@ class PredictionLog:
     ) -> None:
         """Queues one answered request (records and their answers, in order; ``single``: its one
         record is logged under the request's id itself). Drawn out by the sample rate; dropped and
-        counted when the queue is full or the writer stopped. Nothing is copied or encoded here."""
+        counted (one per record) when the queue is full or the writer stopped. Nothing is copied
+        or encoded here."""
         if self.sample < 1.0 and random.random() >= self.sample:
             return
-        if self._thread is None:
-            self.start()
-        if self._stopping.is_set():
-            self._drop("stopped", len(answers))
-            return
-        try:
-            self._queue.put_nowait((time.time(), request_id, model, variant, records, answers, latency_ms, single))
-        except queue.Full:
-            self._drop("queue_full", len(answers))
-
-    def _drop(self, reason: str, count: int) -> None:
-        with self._lock:
-            self.dropped[reason] += count
+        entry = (time.time(), request_id, model, variant, records, answers, latency_ms, single)
+        self._queue.put(entry, len(answers))
 
     def depth(self) -> int:
         """Requests waiting to be written."""
-        return self._queue.qsize()
+        return self._queue.depth()
 
     # --- the writer ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
-            self._thread.start()
-        atexit.register(self.stop)
+        self._queue.start()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Writes what is queued (for up to timeout seconds), then ends the writer. Requests logged
         after are counted as dropped (``stopped``)."""
-        self._stopping.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
-            if thread.is_alive():
-                log.warning(
-                    "prediction log: %d requests were not written within %s s of the stop", self.depth(), timeout
-                )
+        self._queue.close(timeout)
 
     def flush(self, timeout: float = STOP_SECONDS) -> bool:
         """Waits until everything queued so far is written (or counted lost): for tests and the
         benchmark. False after timeout."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
-    def _run(self) -> None:
-        while True:
-            entries = self._take()
-            if entries:
-                try:
-                    self._write(entries)
-                finally:
-                    for _ in entries:
-                        self._queue.task_done()
-            elif self._stopping.is_set():
-                return
-
-    def _take(self) -> list[tuple]:
-        """The next entries to write: the first waited for (briefly), then what else is queued,
-        up to batch_size documents. While one insert runs the queue fills: batches grow with the
-        load, and a quiet service writes each request at once."""
-        try:
-            first = self._queue.get(timeout=POLL_SECONDS)
-        except queue.Empty:
-            return []
-        entries, documents = [first], len(first[5])
-        while documents < self.batch_size:
-            try:
-                entry = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            entries.append(entry)
-            documents += len(entry[5])
-        return entries
+        return self._queue.flush(timeout)
 
     def _write(self, entries: list[tuple]) -> None:
         raw = []
@@ -214,7 +157,7 @@ class PredictionLog:
                 try:
                     raw.append(RawBSONDocument(bson.encode(document)))
                 except (bson.errors.InvalidDocument, OverflowError, TypeError, ValueError):
-                    self._drop("unencodable", 1)
+                    self._queue.drop("unencodable")
         if not raw:
             return
         self._ensure_indexes()
@@ -232,7 +175,7 @@ class PredictionLog:
 
     def _failed(self, count: int, exc: Exception) -> None:
         self.failed_writes += 1
-        self._drop("write_failed", count)
+        self._queue.drop("write_failed", count)
         log.warning("prediction log: %d documents not written: %s", count, type(exc).__name__)
 
     def _ensure_indexes(self) -> None:

@@ -22,10 +22,8 @@ channel's eviction), and only while the alias points to another version than pro
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import logging
-import queue
 import random
 import threading
 import time
@@ -35,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from predictionservice.backgroundqueue import STOP_SECONDS, BackgroundQueue
 from predictionservice.predictionlog import SHADOW
 
 if TYPE_CHECKING:
@@ -45,8 +44,6 @@ log = logging.getLogger(__name__)
 SPLIT = "split"
 DROP_REASONS = ("queue_full", "not_logged", "stopped")  # why a shadow score was not made
 PREFIX = "prediction_service_shadow_"
-POLL_SECONDS = 0.1  # how often an idle worker looks whether it is asked to stop
-STOP_SECONDS = 10.0
 _HASH_SPACE = float(1 << 64)
 
 
@@ -80,21 +77,28 @@ def routed(resolved: Resolved | None, routing_key: str | None) -> tuple[Resolved
 
 
 class Shadow:
-    """The bounded queue of requests a candidate shadows and the one thread that scores them
-    (started by the first request shadowed). ``delay`` (seconds each score waits first) is for
-    tests only: a slow candidate."""
+    """The bounded queue of requests a candidate shadows and the one thread that scores them (a
+    ``BackgroundQueue``, started by the first request shadowed). ``delay`` (seconds each score
+    waits first) is for tests only: a slow candidate."""
 
     def __init__(self, predictors: Any, prediction_log: Any, queue_size: int, delay: float = 0.0):
         self.predictors = predictors
         self.log = prediction_log
         self.delay = delay
-        self._queue: queue.Queue[tuple] = queue.Queue(queue_size)
+        self._queue: BackgroundQueue[tuple] = BackgroundQueue("shadow", self._score_all, queue_size, DROP_REASONS)
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self.scored = 0  # shadow scores made and handed to the log
-        self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self.failed: dict[str, int] = {}  # shadow scores the candidate failed, by the error's code
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Requests not shadowed, by reason (the queue's counts)."""
+        return self._queue.dropped
+
+    @property
+    def started(self) -> bool:
+        """Whether the worker thread was started (by a request put on the queue)."""
+        return self._queue.started
 
     def submit(
         self,
@@ -109,62 +113,28 @@ class Shadow:
         """Queue a request for the candidate (``one``: scored as /predict/ scores its ``record``;
         ``single``: logged under the request's id itself). Never blocks."""
         if self.log is None or request_id is None:
-            self._drop("not_logged")
+            self._queue.drop("not_logged")
             return
-        if self._stopping.is_set():
-            self._drop("stopped")
-            return
-        if self._thread is None:
-            self.start()
-        try:
-            self._queue.put_nowait((request_id, candidate, records, top, single, one))
-        except queue.Full:
-            self._drop("queue_full")
-
-    def _drop(self, reason: str) -> None:
-        with self._lock:
-            self.dropped[reason] += 1
+        self._queue.put((request_id, candidate, records, top, single, one))
 
     def depth(self) -> int:
-        return self._queue.qsize()
+        return self._queue.depth()
 
     def start(self) -> None:
-        with self._lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
-            self._thread.start()
-        atexit.register(self.stop)
+        self._queue.start()
 
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Scores what is queued (for up to timeout seconds), then ends the worker; requests
         shadowed after are dropped (``stopped``). Call it before the log's stop."""
-        self._stopping.set()
-        thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        self._queue.close(timeout)
 
     def flush(self, timeout: float = STOP_SECONDS) -> bool:
         """Waits until everything queued so far is scored or failed: for tests and the benchmark."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.005)
-        return True
+        return self._queue.flush(timeout)
 
-    def _run(self) -> None:
-        while True:
-            try:
-                item = self._queue.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                if self._stopping.is_set():
-                    return
-                continue
-            try:
-                self._score(*item)
-            finally:
-                self._queue.task_done()
+    def _score_all(self, items: list[tuple]) -> None:
+        for item in items:  # one at a time: the queue's batch_size is 1
+            self._score(*item)
 
     def _score(
         self, request_id: str, candidate: Resolved, records: Sequence[Any], top: int | None, single: bool, one: bool

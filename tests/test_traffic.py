@@ -240,7 +240,7 @@ def test_without_the_log_a_shadow_scores_nothing_and_counts(client):
         for _ in range(5):
             reply = client.post("/predict/", json={"modelkey": name, "record": RECORD})
             assert reply.status_code == 200 and reply.json()["model"]["version"] == 1
-        assert shadow.dropped["not_logged"] == 5 and shadow.scored == 0 and shadow._thread is None
+        assert shadow.dropped["not_logged"] == 5 and shadow.scored == 0 and not shadow.started
 
 
 def binomial_bounds(n: int, p: float, z: float = 3.29) -> tuple[float, float]:
