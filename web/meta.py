@@ -132,7 +132,7 @@ DOCS_INIT = """window.onload = function () {
   window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});
 };
 """
-# Swagger UI's own files as flask-openapi3-swagger ships them (its Python code, which needs
+# Swagger UI's own files as flask-openapi3-swagger ships them (its plugin module, which needs
 # flask-openapi3's app, is never imported: only the files are read): name served -> the folder.
 SWAGGER_UI = resources.files("flask_openapi3_swagger") / "templates" / "swagger"
 DOCS_ASSETS = {"swagger-ui.css": "css", "swagger-ui-bundle.js": "js", "swagger.svg": "images"}
