@@ -429,6 +429,9 @@ JOB_DEFAULTS: dict[str, Any] = {
 # Limits of the request formats themselves (not settings: the API is the same on every server).
 MAX_NUMBER_CHARS = 100  # a numeric string longer than this is refused unparsed: no number needs more
 MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every one can cost gigabytes
+# A /predict/ batch refused for its bad records (on_error "fail") names every problem of every bad
+# record, up to this many (each a record's index, field and problem); the message says how many more.
+MAX_RECORD_ERRORS = 100
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
 DATASET_BATCH_BYTES = 1024 * 1024  # JSON text of a dataset upload parsed before its batch is inserted
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through
