@@ -19,6 +19,7 @@ request again in the shadow's worker thread, its answer logged too. Ratio shadow
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import time
 import uuid
@@ -40,6 +41,20 @@ def throughput(url: str, body: bytes, args: Any) -> float:
     if result.errors or set(result.statuses) != {200}:
         raise RuntimeError(f"{url}: {result.errors} errors, statuses {dict(result.statuses)}")
     return result.per_second
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) a process has used so far."""
+    fields = open(f"/proc/{pid}/stat").read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def mongodb_pid() -> int:
+    """The MongoDB server this run started (SecantusDB): whose CPU the log's inserts cost."""
+    found = [pid for pid, command in harness.own_children().items() if "secantus" in command.lower()]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one SecantusDB process among this run's children, found {found}")
+    return found[0]
 
 
 def log_counts(url: str, prefix: str = "prediction_service_prediction_log_") -> dict[str, float]:
@@ -118,11 +133,25 @@ def main(argv: list[str] | None = None) -> int:
             f"single records, {args.connections} connections, {args.rounds} x (off, on, shadow) of {args.duration:g}s"
         )
         runs: dict[str, list[float]] = {"off": [], "on": [], "shadow": []}
+        mongo, cores = mongodb_pid(), {"off": [], "on": [], "shadow": []}  # the cores MongoDB used during each load
         for round_ in range(args.rounds):
             for name, service, sent in arms:
+                cpu, started = cpu_seconds(mongo), time.monotonic()
                 runs[name].append(throughput(service.url + "/predict/", sent, args))
-                bench.say(f"round {round_ + 1}: prediction log {name}: {runs[name][-1]:,.0f} req/s")
-        bench.result["runs"] = runs
+                cores[name].append((cpu_seconds(mongo) - cpu) / (time.monotonic() - started))
+                bench.say(
+                    f"round {round_ + 1}: prediction log {name}: {runs[name][-1]:,.0f} req/s "
+                    f"(MongoDB busy {cores[name][-1]:.2f} cores)"
+                )
+        bench.result["runs"], bench.result["mongodb_cores"] = runs, cores
+        machine = os.cpu_count() or 1
+        on_cores = statistics.median(cores["on"])
+        bench.figure("mongodb_cores_during_on", on_cores, "cores", f"of this machine's {machine}: the log's inserts")
+        bench.figure(
+            "on_off_ratio_if_mongodb_is_the_bound", (machine - on_cores) / machine, "",
+            "the cores left to the web server and the load generator, as a share of all: what the log's "
+            "inserts leave when MongoDB runs on this machine",
+        )  # fmt: skip
         bench.figure("log_off_requests_per_s", statistics.median(runs["off"]), "req/s", "median")
         bench.figure("log_on_requests_per_s", statistics.median(runs["on"]), "req/s", "median")
         bench.figure("shadow_requests_per_s", statistics.median(runs["shadow"]), "req/s", "median, log on + shadow")
