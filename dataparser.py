@@ -45,11 +45,14 @@ from predictionservice.exceptions import (
     RecordError,
     UnknownCategory,
     did_you_mean,
+    shown,
 )
 
 # Each part of a number can match in one way only (no '\d+\.?\d*', whose two runs of digits
 # split a long digit string in quadratically many ways before failing), so a match is linear.
 _NUMBER = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
+UNKNOWN_ERROR, UNKNOWN_IGNORE = "error", "ignore"
+UNKNOWN_CHOICES = (UNKNOWN_ERROR, UNKNOWN_IGNORE)  # a categorical feature's "unknown"
 _SPECIAL = re.compile(r"\s*[+-]?(?:nan|inf|infinity)\s*\Z", re.IGNORECASE)
 
 
@@ -69,6 +72,7 @@ class Feature:
     values: Mapping[str, int] | None  # None: numeric
     offset: int  # first position in the feature vector
     width: int
+    ignore_unknown: bool = False  # "unknown": "ignore": an unseen category encodes as all zeros
 
     @property
     def constant(self) -> bool:
@@ -129,6 +133,30 @@ def unknown_category(value: Any, values: Mapping[str, int]) -> str:
     return f"has the value {shown}, which is not one of the schema's categories ({hint})"
 
 
+def _unknown(item: Mapping[str, Any], where: str) -> bool:
+    """Whether a categorical feature's ``unknown`` says to ignore a category it does not list
+    ("ignore": all zeros) rather than refuse the record ("error", the default)."""
+    unknown = item.get("unknown", UNKNOWN_ERROR)
+    if unknown not in UNKNOWN_CHOICES:
+        raise InvalidSchema(f"{where}: 'unknown' must be one of {', '.join(map(repr, UNKNOWN_CHOICES))}")
+    return unknown == UNKNOWN_IGNORE
+
+
+def _feature_schema(f: Feature) -> dict[str, Any]:
+    if f.values is None:
+        return {"key": f.key}
+    return {"key": f.key, "values": dict(f.values), **({"unknown": UNKNOWN_IGNORE} if f.ignore_unknown else {})}
+
+
+def _one_hot(matrix: np.ndarray, offset: int, positions: np.ndarray, ignore: bool) -> None:
+    """Sets each row's one at its position; a -1 (an ignored unknown category) sets none."""
+    rows = np.arange(len(positions))
+    if ignore and (positions < 0).any():
+        kept = positions >= 0
+        rows, positions = rows[kept], positions[kept]
+    matrix[rows, offset + positions] = 1.0
+
+
 class DataParser:
     """Encodes records by a schema; built once per model and reused for every record."""
 
@@ -166,11 +194,15 @@ class DataParser:
             if "values" in item:
                 values = _check_values(item["values"], where)
                 width = 1 if len(values) == 1 else max(values.values()) + 1
-                features.append(Feature(key, values, offset, width))
+                features.append(Feature(key, values, offset, width, _unknown(item, where)))
             else:
+                if "unknown" in item:
+                    raise InvalidSchema(f"{where}: 'unknown' is for a categorical feature (one with 'values')")
                 features.append(Feature(key, None, offset, 1))
             offset += features[-1].width
         self.features: tuple[Feature, ...] = tuple(features)
+        # The features whose unseen categories encode as zeros (their records may carry warnings).
+        self.ignoring: tuple[Feature, ...] = tuple(f for f in features if f.ignore_unknown)
         self.num_features: int = offset
         self.label_names: dict[int, str] | None = (
             {pos: name for name, pos in self.label_values.items()} if self.label_values else None
@@ -195,7 +227,7 @@ class DataParser:
         label: dict[str, Any] = {"key": self.label_key}
         if self.label_values is not None:
             label["values"] = dict(self.label_values)
-        feats = [{"key": f.key, **({"values": dict(f.values)} if f.values is not None else {})} for f in self.features]
+        feats = [_feature_schema(f) for f in self.features]
         return {"label": label, "features": feats}
 
     def feature_names(self) -> list[str]:
@@ -223,12 +255,16 @@ class DataParser:
             raise NotNumeric(key, NOT_A_NUMBER)
         return result
 
-    def _position(self, key: str, values: Mapping[str, int], value: Any) -> int:
+    def _position(self, key: str, values: Mapping[str, int], value: Any, ignore: bool = False) -> int:
+        """The value's one-hot position; -1 (no position: all zeros) for a category the schema
+        does not list when the feature ignores unknown ones (``ignore``)."""
         if value is None:
             raise MissingField(key, f"{IS_NULL}: one of the schema's categories is expected", reason=IS_MISSING)
         name = category_key(value)
         pos = values.get(name) if name is not None else None
         if pos is None:
+            if ignore:  # any value but null: Spark reads a column of mixed kinds as text
+                return -1
             raise UnknownCategory(key, unknown_category(value, values), reason=NOT_A_CATEGORY)
         return pos
 
@@ -253,10 +289,39 @@ class DataParser:
             if f.values is None:
                 vector[f.offset] = self._numeric(f.key, value)
             else:
-                pos = self._position(f.key, f.values, value)
-                if not f.constant:
+                pos = self._position(f.key, f.values, value, f.ignore_unknown)
+                if not f.constant and pos >= 0:
                     vector[f.offset + pos] = 1.0
         return vector
+
+    def problems(self, record: Any) -> list[RecordError]:
+        """Every reason the record cannot be encoded, one per field (empty: it encodes). The
+        slow path, asked only of a record the encoders refused, so a report names them all."""
+        if not isinstance(record, Mapping):
+            return [RecordError("record", "is not an object")]
+        found: list[RecordError] = []
+        for f in self.features:
+            try:
+                if f.key not in record:
+                    raise MissingField(f.key)
+                if f.values is None:
+                    self._numeric(f.key, record[f.key])
+                else:
+                    self._position(f.key, f.values, record[f.key], f.ignore_unknown)
+            except RecordError as exc:
+                found.append(exc)
+        return found
+
+    def warnings(self, record: Mapping[str, Any]) -> list[str]:
+        """What an answer says of a record's categories the model never saw, for the features
+        that ignore them (an encodable record: ``encode_one`` accepted it)."""
+        said: list[str] = []
+        for f in self.ignoring:
+            name = category_key(record[f.key])
+            if name is None or name not in f.values:  # type: ignore[operator]
+                value = shown(name, 60) if name is not None else shown(repr(record[f.key]), 60, quote=False)
+                said.append(f"field '{f.key}': {value} is not a known category; treated as none of them")
+        return said
 
     # ------------------------------------------------------------------------ numpy batch
 
@@ -285,11 +350,11 @@ class DataParser:
                     for i, v in enumerate(column):
                         if positions[i] is None:
                             try:
-                                positions[i] = self._position(key, values, v)
+                                positions[i] = self._position(key, values, v, f.ignore_unknown)
                             except RecordError as exc:
                                 raise exc.at(i) from None
                 if not f.constant:
-                    matrix[np.arange(n), f.offset + np.asarray(positions, dtype=np.int64)] = 1.0
+                    _one_hot(matrix, f.offset, np.asarray(positions, dtype=np.int64), f.ignore_unknown)
         return matrix
 
     def _numeric_column(self, key: str, column: list[Any]) -> np.ndarray:

@@ -1,7 +1,7 @@
 """The command line: ``python -m predictionclient [--url URL] [--token T] COMMAND ...``.
 
-Commands: load, schema, train, status, predict, predictall, feedback, models, delete, registry,
-promote, retrain, schedule, traffic, monitor (``--help`` on each).
+Commands: load, schema, export, train, status, predict, predictall, feedback, models, delete,
+registry, promote, retrain, schedule, traffic, monitor (``--help`` on each).
 ``--wait`` shows a progress bar with the job's message on stderr; ``--json`` prints
 machine-readable JSON on stdout, one document a line (``train --wait --json``: the submission,
 then the final status last). An error the service answers exits 1 with its message on stderr; a
@@ -13,11 +13,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from predictionclient.client import TOKEN_ENV, URL_ENV, Job, PredictionClient, PredictionServiceError
+from predictionclient.client import EXPORT_FORMATS, TOKEN_ENV, URL_ENV, Job, PredictionClient, PredictionServiceError
+
+Command = Callable[[str, str], argparse.ArgumentParser]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -32,6 +36,12 @@ def parser() -> argparse.ArgumentParser:
     def command(name: str, text: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], help=text, description=text)
 
+    for group in (dataset_commands, job_commands, model_commands, registry_commands, registry_setting_commands):
+        group(command)
+    return main
+
+
+def dataset_commands(command: Command) -> None:
     load = command("load", "upload a CSV file into a dataset (db.collection)")
     load.add_argument("file", type=Path)
     load.add_argument("dataset")
@@ -41,11 +51,27 @@ def parser() -> argparse.ArgumentParser:
     schema.add_argument("--label", required=True)
     schema.add_argument("--task", choices=["classification", "regression"],
                         help="override the label's kind (default: text is classified, a number regressed)")  # fmt: skip
+    export = command("export", "download a dataset (db.collection) as CSV or JSON lines, streamed")
+    export.add_argument("dataset")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="write it to FILE (default: stdout)")
+    export.add_argument("--format", choices=EXPORT_FORMATS,
+                        help="csv or jsonl (default: jsonl for a FILE named .jsonl, else csv)")  # fmt: skip
+
+
+def job_commands(command: Command) -> None:
     train = command("train", "submit a training job document")
     train.add_argument("job", type=Path, metavar="JOB.json")
     train.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
     status = command("status", "a job's status")
     status.add_argument("job_id", metavar="ID")
+    predictall = command("predictall", "score a whole collection with Spark into another")
+    predictall.add_argument("key", metavar="KEY")
+    predictall.add_argument("input", metavar="IN")
+    predictall.add_argument("output", metavar="OUT")
+    predictall.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
+
+
+def model_commands(command: Command) -> None:
     predict = command("predict", "score a record, or a file of records, online")
     predict.add_argument("key", metavar="KEY")
     source = predict.add_mutually_exclusive_group(required=True)
@@ -57,14 +83,12 @@ def parser() -> argparse.ArgumentParser:
     feedback.add_argument("label", nargs="?", metavar="LABEL", help="a class, or a number for a regressor")
     feedback.add_argument("--file", type=Path, help="many: request_id,label lines (.csv) or JSON objects (.jsonl)")
     feedback.add_argument("--text", action="store_true", help="send a LABEL that looks like a number as text")
-    predictall = command("predictall", "score a whole collection with Spark into another")
-    predictall.add_argument("key", metavar="KEY")
-    predictall.add_argument("input", metavar="IN")
-    predictall.add_argument("output", metavar="OUT")
-    predictall.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
     command("models", "stored models, newest first")
     delete = command("delete", "delete a model")
     delete.add_argument("key", metavar="KEY")
+
+
+def registry_commands(command: Command) -> None:
     registry = command("registry", "the named models, or one name's versions, aliases and history")
     registry.add_argument("name", metavar="NAME", nargs="?")
     promote = command("promote", "point a name's alias (default production) at one of its versions")
@@ -76,6 +100,13 @@ def parser() -> argparse.ArgumentParser:
     retrain.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
                          help="override a field of the job document (repeatable), e.g. --set numFolds=2")  # fmt: skip
     retrain.add_argument("--wait", action="store_true", help="wait for the end, with a progress bar")
+    monitor = command("monitor", "quality and drift of a named model's logged predictions")
+    monitor.add_argument("name", metavar="NAME")
+    monitor.add_argument("--since", help="ISO 8601 time the window starts (default: the server's, 24 h)")
+    monitor.add_argument("--version", help="a version number or an alias (default: production)")
+
+
+def registry_setting_commands(command: Command) -> None:
     schedule = command("schedule", "a named model's retraining schedule: show it, set it or stop it")
     schedule.add_argument("name", metavar="NAME")
     when = schedule.add_mutually_exclusive_group()
@@ -90,11 +121,6 @@ def parser() -> argparse.ArgumentParser:
     mode.add_argument("--split", metavar="ALIAS", help="let ALIAS answer --percent %% of the requests")
     mode.add_argument("--end", action="store_true", help="end the shadow or split")
     traffic.add_argument("--percent", type=float, help="a split's share of requests (0 < P < 100)")
-    monitor = command("monitor", "quality and drift of a named model's logged predictions")
-    monitor.add_argument("name", metavar="NAME")
-    monitor.add_argument("--since", help="ISO 8601 time the window starts (default: the server's, 24 h)")
-    monitor.add_argument("--version", help="a version number or an alias (default: production)")
-    return main
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +143,8 @@ def run(client: PredictionClient, args: argparse.Namespace) -> int:
         show(args, client.load_csv(args.file, args.dataset, "append" if args.append else "replace"))
     elif name == "schema":
         show(args, client.schema(args.dataset, args.label, args.task))
+    elif name == "export":
+        run_export(client, args)
     elif name == "train":
         return submitted(args, client.train(args.job))
     elif name == "predictall":
@@ -159,6 +187,26 @@ def overrides(pairs: list[str]) -> dict[str, Any]:
         except ValueError:
             fields[field] = text
     return fields
+
+
+def run_export(client: PredictionClient, args: argparse.Namespace) -> None:
+    """The dataset to --output FILE (what was written is said on stdout), else the data itself on
+    stdout (--json changes nothing there: CSV and JSON lines are for programs already)."""
+    suffix = args.output.suffix.lower() if args.output else ""
+    fmt = args.format or ("jsonl" if suffix == ".jsonl" else "csv")
+    if args.output is not None:
+        written = client.export(args.dataset, args.output, fmt)
+        done = {"dataset": args.dataset, "format": fmt, "file": str(args.output), "bytes": written}
+        if args.json:
+            show(args, done)
+        else:
+            print(f"{args.dataset}: {written} bytes of {fmt} written to {args.output}")
+        return
+    sys.stdout.flush()
+    try:
+        client.export(args.dataset, sys.stdout.buffer, fmt)
+    except BrokenPipeError:  # the reader had enough (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def run_schedule(client: PredictionClient, args: argparse.Namespace) -> None:
@@ -242,27 +290,41 @@ def show(args: argparse.Namespace, document: Any) -> None:
 
 
 def show_predictions(args: argparse.Namespace, answers: Any) -> None:
+    """One answer as JSON; many as a table: each record's position in the file (with --request-id,
+    the id feedback names it by), then its label and probability, or its predicted value."""
     if args.json or isinstance(answers, dict):
         show(args, answers)
         return
-    for answer in answers:
-        print(summary(answer))
-
-
-def summary(answer: dict[str, Any]) -> str:
-    """One answer on one line: 'yes  p=0.8732' or the regression value."""
-    if "label" in answer:
-        return f"{answer['label']}\tp={answer['probability']:.4f}"
-    return str(answer["prediction"])
+    classified = bool(answers) and "label" in answers[0]
+    header = [
+        "RECORD",
+        *(["REQUEST_ID"] if args.request_id else []),
+        *(["LABEL", "PROBABILITY"] if classified else ["PREDICTION"]),
+    ]
+    rows = []
+    for i, answer in enumerate(answers):
+        named = [f"{args.request_id}/{i}"] if args.request_id else []
+        scored = [str(answer["label"]), f"{answer['probability']:.4f}"] if classified else [str(answer["prediction"])]
+        rows.append([str(i), *named, *scored])
+    table(header, rows)
 
 
 def show_models(args: argparse.Namespace, models: list[dict[str, Any]]) -> None:
     if args.json:
         show(args, models)
         return
+    rows = []
     for model in models:
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted((model.get("metrics") or {}).items()))
-        print(f"{model['model_key']}\t{model.get('name')}\t{model.get('created_at')}\t{metrics}")
+        rows.append([model["model_key"], str(model.get("name")), str(model.get("created_at")), metrics])
+    table(["MODEL_KEY", "NAME", "CREATED_AT", "METRICS"], rows)
+
+
+def table(header: list[str], rows: list[list[str]]) -> None:
+    """Rows under their header, each column as wide as its widest cell (the last one unpadded)."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        print("  ".join([cell.ljust(width) for cell, width in zip(row, widths, strict=False)] + [row[-1]]).rstrip())
 
 
 def aliases_text(aliases: dict[str, int]) -> str:

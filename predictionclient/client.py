@@ -25,6 +25,8 @@ URL_ENV, TOKEN_ENV = "PREDICTION_SERVICE_URL", "PREDICTION_SERVICE_TOKEN"
 FINAL = ("COMPLETED", "FAILED")
 BATCH = 1000  # records per POST /predict/ (the service takes up to 10,000 by default)
 FEEDBACK_BATCH = 1000  # labels per POST /feedback/ (the service's default feedback_max_records)
+EXPORT_CHUNK = 64 * 1024  # bytes read from an export's stream at a time
+EXPORT_FORMATS = ("csv", "jsonl")  # what GET /datasets/<db>/<collection>/export?format= takes
 
 
 class PredictionServiceError(Exception):
@@ -162,6 +164,18 @@ class PredictionClient:
         number regressed)."""
         params = {"label": label, **({"task": task} if task else {})}
         return self._json("GET", _dataset_path(dataset) + "/schema", params=params)
+
+    def export(self, dataset: str, target: str | Path | IO[bytes], format: str = "csv") -> int:
+        """Download dataset 'db.collection' as the service exports it (format 'csv' or 'jsonl')
+        into target, a path or an open binary file (sys.stdout.buffer), streamed: never held
+        whole in memory. A path is written only once the service answered with the export (an
+        error raises and leaves no file). The number of bytes written."""
+        response = self.request("GET", _dataset_path(dataset) + "/export", params={"format": format}, stream=True)
+        with response:
+            if isinstance(target, (str, Path)):
+                with open(target, "wb") as out:
+                    return _copy(response, out)
+            return _copy(response, target)
 
     # --------------------------------------------------------------------------------- jobs
 
@@ -380,6 +394,19 @@ def _dataset_path(dataset: str) -> str:
     if not (db and dot and collection):
         raise PredictionServiceError(f"a dataset is named 'db.collection', not {dataset!r}", "invalid_request")
     return f"/datasets/{quote(db, safe='')}/{quote(collection, safe='')}"
+
+
+def _copy(response: requests.Response, out: IO[bytes]) -> int:
+    """A streamed answer's body into out, a chunk at a time (as sent, nothing decoded)."""
+    written = 0
+    try:
+        for chunk in response.iter_content(EXPORT_CHUNK):
+            out.write(chunk)
+            written += len(chunk)
+    except requests.RequestException as exc:
+        raise PredictionServiceError(f"the answer broke off after {written} bytes: {exc}", "unreachable") from None
+    out.flush()
+    return written
 
 
 def _is_frame(records: Any) -> bool:

@@ -434,6 +434,9 @@ MAX_SUGGESTED_NAMES = 5  # unknown fields of a document given a "did you mean" e
 # counted; the answer names this many with their reasons (docs/API.md, "Partial batches"), the
 # whole file refused by default, the good lines loaded with ?on_error=skip.
 MAX_BAD_LINES_NAMED = 100
+# A /predict/ batch refused for its bad records (on_error "fail") names every problem of every bad
+# record, up to this many (each a record's index, field and problem); the message says how many more.
+MAX_RECORD_ERRORS = 100
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's own limit of one document (BSON)
 DATASET_BATCH_BYTES = 1024 * 1024  # JSON text of a dataset upload parsed before its batch is inserted
 FINAL_UPDATE_ATTEMPTS = 6  # a job's COMPLETED or FAILED is written this often before its error is let through

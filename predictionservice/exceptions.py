@@ -249,6 +249,23 @@ class RecordError(ServiceError):
         return f"field '{self.field}' {self.reason}"
 
 
+class RecordErrors(ServiceError):
+    """Several problems of a request's records at once (docs/API.md, "Partial batches"): every
+    bad record's index, field and problem in ``details``, up to ``limit`` of them; the message
+    names the first few and how many there are in all."""
+
+    code = "invalid_record"
+
+    def __init__(self, problems: list[RecordError], limit: int, *, records: int):
+        listed = problems[:limit]
+        details = [error.details[0] for error in listed]
+        first = "; ".join(error.message for error in listed[:5])
+        more = f"; ... ({len(problems)} problems in all)" if len(problems) > 5 else ""
+        unlisted = f" (the first {limit} in details)" if len(problems) > limit else ""
+        what = f"{records} records cannot" if records != 1 else "a record cannot"
+        super().__init__(f"{what} be scored: {first}{more}{unlisted}", details=details)
+
+
 class MissingField(RecordError):
     def __init__(self, field: str, problem: str = IS_MISSING, index: int | None = None, *, reason: str | None = None):
         super().__init__(field, problem, index, reason=reason)

@@ -162,6 +162,33 @@ EXPLANATION = {
         "output": {"enum": ["margin", "probability", "value"]},
     },
 }
+WARNINGS = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "what was assumed to score the record: a category the model never saw, in a feature whose schema "
+    'says "unknown": "ignore", encoded as none of them (absent: nothing assumed)',
+}
+RECORD_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "description": "with on_error 'report': a record that cannot be scored, in its place",
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "field", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string", "description": "every problem of the record"},
+                "field": {"type": "string", "description": "the first field with a problem"},
+                "details": {
+                    "type": "array",
+                    "description": "one per problem: {field, problem}",
+                    "items": {"type": "object", "required": ["field", "problem"]},
+                },
+            },
+        }
+    },
+}
 CLASSIFICATION = {
     "type": "object",
     "required": ["prediction", "label", "probability", "probabilities"],
@@ -179,12 +206,13 @@ CLASSIFICATION = {
             "probable, most probable first",
         },
         "explanation": EXPLANATION,
+        "warnings": WARNINGS,
     },
 }
 REGRESSION = {
     "type": "object",
     "required": ["prediction"],
-    "properties": {"prediction": {"type": "number"}, "explanation": EXPLANATION},
+    "properties": {"prediction": {"type": "number"}, "explanation": EXPLANATION, "warnings": WARNINGS},
 }
 PREDICTION = {"oneOf": [CLASSIFICATION, {**REGRESSION, "not": {"required": ["label"]}}]}
 PREDICT_RESPONSE = {
@@ -196,7 +224,12 @@ PREDICT_RESPONSE = {
             "properties": {
                 "modelkey": {"type": "string"},
                 "model": NAMED,
-                "predictions": {"type": "array", "items": PREDICTION},
+                "predictions": {
+                    "type": "array",
+                    "items": {"oneOf": [PREDICTION, RECORD_ERROR]},
+                    "description": "one per record, in order; with on_error 'report', a bad record's error in its "
+                    "place",
+                },
             },
         },
     ]

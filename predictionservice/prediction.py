@@ -19,7 +19,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from predictionservice import openinference
-from predictionservice.exceptions import InvalidRequest, NotFound, PayloadTooLarge, RecordError, shown
+from predictionservice.defaults import MAX_RECORD_ERRORS
+from predictionservice.exceptions import (
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    RecordError,
+    RecordErrors,
+    shown,
+)
 from predictionservice.references import Resolved
 from predictionservice.traffic import routed
 from predictionservice.validation import KEY_PATTERN
@@ -78,19 +86,55 @@ class Predictions:
         single = "record" in body
         records = [body["record"]] if single else body["records"]
         self.check_answer_size(predictor, len(records), top)
-        if body.get("explain"):
+        try:
+            answers = self.scored(predictor, records, top, single, body.get("explain"), resolved)
+            scored = records
+        except RecordError as exc:  # only now is every record looked at, for every problem
+            answers, scored = self.partial(predictor, body, records, top, single, exc, resolved)
+        if request_id is not None and self.log is not None and scored:  # a report's errors are not logged
+            latency_ms = (time.perf_counter() - started) * 1000.0
+            self.log.log(request_id, logged_model(key, resolved), records, answers, latency_ms, single=single)
+        if shadowed is not None and self.shadow is not None and scored is records:  # a whole batch only
+            self.shadow.submit(request_id, shadowed, records, top, single=single, one=single)
+        return {**head, **answers[0]} if single else {**head, "predictions": answers}
+
+    def scored(
+        self, predictor: Any, records: list[Any], top: int | None, single: bool, explain: Any, resolved: Resolved | None
+    ) -> list[dict[str, Any]]:
+        """Every record's answer (a bad record raises its RecordError), each with the warnings
+        of a feature that ignores unknown categories (only a model whose schema has one)."""
+        if explain:
             answers = self.explained(predictor, records, top, single, resolved)
         elif single:
             answers = [predictor.predict_one(records[0], top)]
             self.counted(predictor, 1, resolved)
         else:
             answers = self.score(predictor, records, top, resolved)
-        if request_id is not None and self.log is not None:
-            latency_ms = (time.perf_counter() - started) * 1000.0
-            self.log.log(request_id, logged_model(key, resolved), records, answers, latency_ms, single=single)
-        if shadowed is not None and self.shadow is not None:
-            self.shadow.submit(request_id, shadowed, records, top, single=single, one=single)
-        return {**head, **answers[0]} if single else {**head, "predictions": answers}
+        if getattr(predictor.parser, "ignoring", ()):
+            warned(predictor.parser, records, answers)
+        return answers
+
+    def partial(
+        self, predictor: Any, body: Mapping[str, Any], records: list[Any], top: int | None, single: bool,
+        refused: RecordError, resolved: Resolved | None,
+    ) -> tuple[list[dict[str, Any]], list[Any]]:  # fmt: skip
+        """A request with a bad record (docs/API.md, "Partial batches"): every problem of every
+        record is named. By default (on_error "fail", and always for a single record) the request
+        is refused, naming each bad record's index, field and problem up to MAX_RECORD_ERRORS;
+        with on_error "report", the good records are scored and each bad one answers its error in
+        its place. Returns the answers and the records scored."""
+        problems = [(i, record_problems(predictor.parser, record)) for i, record in enumerate(records)]
+        bad = {i: found for i, found in problems if found}
+        if not bad:  # the parser found nothing the encoder did: its own error stands
+            raise refused
+        if single or body.get("on_error", ON_ERROR_FAIL) != ON_ERROR_REPORT:
+            everything = [e if single else e.at(i) for i, found in bad.items() for e in found]
+            if len(everything) == 1:
+                raise refused
+            raise RecordErrors(everything, MAX_RECORD_ERRORS, records=len(bad))
+        good = [record for i, record in enumerate(records) if i not in bad]
+        answers = iter(self.scored(predictor, good, top, False, body.get("explain"), resolved) if good else [])
+        return [error_entry(bad[i]) if i in bad else next(answers) for i in range(len(records))], good
 
     def explained(
         self, predictor: Any, records: list[Any], top: int | None, single: bool, resolved: Resolved | None = None
@@ -159,6 +203,37 @@ class Predictions:
             self.metrics.predicted(predictor.algorithm, records)
         else:
             self.metrics.predicted(predictor.algorithm, records, resolved.name, resolved.version)
+
+
+ON_ERROR_FAIL, ON_ERROR_REPORT = "fail", "report"
+ON_ERROR = (ON_ERROR_FAIL, ON_ERROR_REPORT)  # what /predict/'s "on_error" may say
+
+
+def record_problems(parser: Any, record: Any) -> list[RecordError]:
+    """Every problem of a record: the parser's ``problems`` (a parser without it: none found)."""
+    problems = getattr(parser, "problems", None)
+    return problems(record) if problems is not None else []
+
+
+def error_entry(problems: list[RecordError]) -> dict[str, Any]:
+    """A bad record's place in an on_error "report" answer: its first field, every problem."""
+    return {
+        "error": {
+            "code": problems[0].code,
+            "message": "; ".join(error.message for error in problems),
+            "field": problems[0].field,
+            "details": [{"field": error.field, "problem": error.problem} for error in problems],
+        }
+    }
+
+
+def warned(parser: Any, records: list[Any], answers: list[dict[str, Any]]) -> None:
+    """Adds ``warnings`` to the answer of each record with a category the model never saw in a
+    feature whose schema says ``"unknown": "ignore"``."""
+    for record, answer in zip(records, answers, strict=True):
+        said = parser.warnings(record)
+        if said:
+            answer["warnings"] = said
 
 
 def logged_model(key: str, resolved: Resolved | None) -> dict[str, Any]:

@@ -201,6 +201,8 @@ def documents(entry: tuple) -> Iterator[dict[str, Any]]:
     when = datetime.fromtimestamp(at, UTC)
     model = {"name": model.get("name"), "version": model.get("version"), "model_key": model["model_key"]}
     for i, (record, answer) in enumerate(zip(records, answers, strict=True)):
+        if "error" in answer:  # a record an on_error "report" could not score: nothing was predicted
+            continue
         yield {
             "_id": bson.ObjectId(),
             "request_id": request_id if single else f"{request_id}/{i}",

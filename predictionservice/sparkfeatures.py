@@ -84,7 +84,11 @@ def margin_column(
             margin = margin + value * F.lit(float(weights[f.offset]))
         elif not f.constant:
             block = F.array(*[F.lit(float(w)) for w in weights[f.offset : f.offset + f.width]])
-            margin = margin + F.element_at(block, (value + F.lit(1)).cast("int"))
+            weight = F.element_at(block, (value + F.lit(1)).cast("int"))
+            if f.ignore_unknown:  # an ignored category (no position) adds nothing: all zeros, as online.
+                # Said outright: Spark answers element_at(a literal array, null) with its last element.
+                weight = F.when(value.isNotNull(), weight).otherwise(F.lit(0.0))
+            margin = margin + weight
     error = F.coalesce(*checks) if len(checks) > 1 else checks[0]
     return F.when(error.isNull(), margin), error
 
@@ -100,12 +104,16 @@ def heldout_column(fields: Sequence[str], seed: int, fraction: float) -> Column:
 def _fields(parser: Any, df_schema: StructType) -> tuple[dict[str, str], list[Column], list[Column]]:
     """The DataFrame's column types, and each feature's value and problem columns, in order."""
     types = {field.name: field.dataType.typeName() for field in df_schema.fields}
-    pairs = [_value(f.key, f.values, types) for f in parser.features]
+    pairs = [_value(f.key, f.values, types, f.ignore_unknown) for f in parser.features]
     return types, [value for value, _ in pairs], [problem for _, problem in pairs]
 
 
-def _value(key: str, values: Mapping[str, int] | None, types: dict[str, str]) -> tuple[Column, Column]:
-    """(value, problem) for one field: the number or category position, and why it is bad."""
+def _value(
+    key: str, values: Mapping[str, int] | None, types: dict[str, str], ignore: bool = False
+) -> tuple[Column, Column]:
+    """(value, problem) for one field: the number or category position, and why it is bad. With
+    ``ignore`` (a feature's "unknown": "ignore"), any value but null that the map lacks has a null
+    position and no problem (its one-hot block all zeros), as DataParser encodes it."""
 
     def problem(text: str) -> Column:
         return F.lit(f"field '{key}' {text}")
@@ -140,6 +148,8 @@ def _value(key: str, values: Mapping[str, int] | None, types: dict[str, str]) ->
     else:
         name = F.lit(None).cast("string")
     position = lookup[name]
+    if ignore:  # any value but null: its one-hot block all zeros
+        return position, missing
     return position, F.coalesce(missing, F.when(position.isNull(), problem(NOT_A_CATEGORY)))
 
 

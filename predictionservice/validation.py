@@ -56,12 +56,26 @@ FIELD = {
     "properties": {"key": FIELD_KEY, "values": VALUES},
     "additionalProperties": False,
 }
+FEATURE = {
+    "type": "object",
+    "required": ["key"],
+    "properties": {
+        "key": FIELD_KEY,
+        "values": VALUES,
+        "unknown": {
+            "enum": ["error", "ignore"],
+            "description": "a category 'values' does not list: 'error' (the default) refuses the record; "
+            "'ignore' encodes it as none of them (all zeros) and the answer carries a warning",
+        },
+    },
+    "additionalProperties": False,
+}
 SCHEMA_BLOCK = {
     "type": "object",
     "required": ["label", "features"],
     "properties": {
         "label": FIELD,
-        "features": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": FIELD},
+        "features": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": FEATURE},
         "dropped": {
             "type": "array",
             "description": "what schema inference left out and why; ignored by training and scoring",
@@ -171,6 +185,12 @@ def predict_schema(max_records: int) -> dict[str, Any]:
                 "adding up to the model's output",
             },
             "routing_key": ROUTING_KEY,
+            "on_error": {
+                "enum": ["fail", "report"],
+                "description": "with 'records', what a record that cannot be scored does: 'fail' (the default) "
+                "refuses the request, naming every bad record's index, field and problem; 'report' answers "
+                "the others, each bad record's place holding its error",
+            },
         },
         "additionalProperties": False,
         "oneOf": [{"required": ["record"]}, {"required": ["records"]}],

@@ -255,3 +255,68 @@ def test_a_text_label_with_too_many_classes_says_so():
     docs = [{"x": i, "y": f"class {i}"} for i in range(150)] * 2
     with pytest.raises(InvalidSchema, match=r"'y' has more than 100 distinct values .*too many classes"):
         schema_from_documents(docs, "y")
+
+
+IGNORING = {
+    "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+    "features": [
+        {"key": "age"},
+        {"key": "job", "values": {"admin.": 0, "blue-collar": 1, "technician": 2}, "unknown": "ignore"},
+        {"key": "default", "values": {"no": 0}, "unknown": "ignore"},
+    ],
+}
+
+
+def test_an_ignored_unknown_category_encodes_as_zeros_in_both_encoders():
+    parser = DataParser(IGNORING)
+    records = [
+        {"age": 30, "job": "chef", "default": "yes"},
+        {"age": 31, "job": "technician", "default": "no"},
+        {"age": 32, "job": 12, "default": "no"},
+    ]
+    by_hand = [[30.0, 0.0, 0.0, 0.0, 0.0], [31.0, 0.0, 0.0, 1.0, 0.0], [32.0, 0.0, 0.0, 0.0, 0.0]]
+    assert [parser.encode_one(r) for r in records] == by_hand
+    assert parser.encode(records).tolist() == by_hand
+    assert parser.warnings(records[0]) == [
+        "field 'job': 'chef' is not a known category; treated as none of them",
+        "field 'default': 'yes' is not a known category; treated as none of them",
+    ]
+    assert parser.warnings(records[1]) == []
+    odd = {"age": 1, "job": ["chef"], "default": True}  # no category at all: ignored too (Spark reads it as text)
+    assert parser.encode_one(odd) == parser.encode([odd, records[1]]).tolist()[0] == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert parser.warnings(odd) == [
+        "field 'job': ['chef'] is not a known category; treated as none of them",
+        "field 'default': True is not a known category; treated as none of them",
+    ]
+    refused = {"age": 1, "job": None, "default": "no"}
+    with pytest.raises(RecordError):  # a null is still refused
+        parser.encode_one(refused)
+    with pytest.raises(RecordError):
+        parser.encode([records[1], refused])
+    with pytest.raises(UnknownCategory):  # without "unknown": "ignore", refused as before
+        DataParser(JOB["schema"]).encode_one({**RECORD, "job": "chef"})
+
+
+def test_the_schema_keeps_unknown_ignore_and_refuses_other_words():
+    parser = DataParser(IGNORING)
+    assert parser.schema() == IGNORING  # what training stores with the model
+    assert (
+        "unknown"
+        not in DataParser({**IGNORING, "features": [{"key": "a", "values": {"b": 0}}]}).schema()["features"][0]
+    )
+    assert DataParser({"label": {"key": "y"}, "features": [{"key": "a", "values": {"b": 0}, "unknown": "error"}]})
+    for feature in ({"key": "a", "values": {"b": 0}, "unknown": "drop"}, {"key": "a", "unknown": "ignore"}):
+        with pytest.raises(InvalidSchema, match="unknown"):
+            DataParser({"label": {"key": "y"}, "features": [feature]})
+
+
+def test_problems_names_every_field_of_a_record(parser):
+    found = parser.problems({"age": "old", "job": "chef", "balance": None, "month": "may"})
+    assert [(e.field, type(e)) for e in found] == [
+        ("age", NotNumeric),
+        ("job", UnknownCategory),
+        ("default", MissingField),
+        ("balance", MissingField),
+    ]
+    assert parser.problems(RECORD) == []
+    assert [e.field for e in parser.problems([1, 2])] == ["record"]

@@ -1,8 +1,9 @@
 """The pages in a real headless Chromium against the real service (CherryPy, a Celery worker,
 Spark): the predict form answers as /predict/ does, a bad value shows the API's message, the jobs
 page moves a training job's progress to its end, training from /ui/train completes, and token
-mode asks for the token and refuses another site's form post, and a named model's page moves
-production with its button. Every wait is bounded."""
+mode asks for the token and refuses another site's form post, a named model's page moves
+production with its button, and /docs (Swagger UI 5, from the service itself) shows every route of
+the API. Every wait is bounded."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from helpers import FINAL, TOKEN, XOR_JOB, named_model
+from helpers import FINAL, TOKEN, XOR_JOB, named_model, served_routes
 from localservers.browser import chromium
 
 WAIT = 60  # seconds for a page to show what it should
@@ -144,6 +145,26 @@ def test_a_names_page_moves_production_with_its_button(browser, service):
         assert first.split()[1:] == ["production", "1", "2", "manual"], first
         answer = service.post("/predict/", json={"modelkey": name, "record": {"x": 0.4}}).json()
         assert answer["model"] == {"name": name, "version": 2, "model_key": keys[1]} and answer["label"] == "yes"
+
+
+def test_the_docs_page_shows_every_route_of_the_api(browser, service):
+    """Swagger UI renders /openapi.json (OpenAPI 3.1) with no error, an operation for each route
+    the app serves and none other, from files of the service alone (no CDN)."""
+    browser.get(f"{service.url}/docs")
+    failed = "Unable to render this definition"  # what Swagger UI 4 says of an OpenAPI 3.1 document
+    WebDriverWait(browser, WAIT).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "#swagger-ui .opblock") or failed in b.page_source
+    )
+    assert failed not in browser.page_source
+    operations = browser.find_elements(By.CSS_SELECTOR, "#swagger-ui .opblock")
+    shown_routes: dict[str, set[str]] = {}
+    for operation in operations:
+        method = operation.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text.lower()
+        path = operation.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path")
+        shown_routes.setdefault(path, set()).add(method)
+    assert shown_routes == served_routes()
+    loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(url.startswith(f"{service.url}/") for url in loaded), loaded
 
 
 class AttackerPage(BaseHTTPRequestHandler):

@@ -15,7 +15,7 @@ import pytest
 from dataparser import DataParser
 from helpers import ROOT
 from modelfactory import ModelFactory
-from predictionservice.exceptions import InvalidRequest, MissingField, NotFound, PayloadTooLarge
+from predictionservice.exceptions import InvalidRequest, MissingField, NotFound, PayloadTooLarge, RecordErrors
 from predictionservice.jobstore import JobStore
 from predictionservice.metrics import Metrics
 from predictionservice.modelstore import ModelStore
@@ -93,6 +93,23 @@ def test_the_core_refuses_what_the_route_refuses(core):
     other = {**SCHEMA, "features": SCHEMA["features"][:1]}
     with pytest.raises(InvalidRequest, match="does not agree with the schema stored"):
         predictions.answer({"modelkey": key, "record": {"x": 1, "c": "a"}, "schema": other})
+
+
+def test_a_report_counts_only_the_records_scored_and_one_bad_record_keeps_its_own_error(core):
+    predictions, key, metrics = core
+    records = [{"x": 1.0, "c": "a"}, {"x": "?", "c": "z"}, {"x": -1.0, "c": "b"}, {"c": "a"}]
+    answer = predictions.answer({"modelkey": key, "records": records, "on_error": "report"})
+    scored = [a.get("probability") for a in answer["predictions"]]
+    assert scored == [pytest.approx(sigmoid(records[0])), None, pytest.approx(sigmoid(records[2])), None]
+    assert [d["field"] for d in answer["predictions"][1]["error"]["details"]] == ["x", "c"]
+    assert metrics.registry.get_sample_value(SCORED, BY_KEY) == 2
+    with pytest.raises(RecordErrors) as refused:
+        predictions.answer({"modelkey": key, "records": records})
+    assert [(d["index"], d["field"]) for d in refused.value.details] == [(1, "x"), (1, "c"), (3, "x")]
+    with pytest.raises(MissingField) as one:  # a single problem: the very error it always was
+        predictions.answer({"modelkey": key, "records": [records[0], records[3]]})
+    assert one.value.details == [{"field": "x", "problem": "is missing", "index": 1}]
+    assert metrics.registry.get_sample_value(SCORED, BY_KEY) == 2
 
 
 def test_the_core_answers_the_v2_protocol_with_the_same_predictor(core):

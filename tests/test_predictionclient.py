@@ -14,6 +14,7 @@ import pytest
 from helpers import EXAMPLES, TOKEN, XOR_JOB, bar_percentages, monitored_name, named_model, register_name
 from localservers import embedded
 from predictionclient import Job, PredictionClient, PredictionServiceError
+from predictionclient import client as client_module
 from predictionservice.jobstore import FAILED, JobStore
 from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
@@ -178,6 +179,46 @@ def test_load_records_and_append(api):
     assert api.load_records(pd.DataFrame(RECORDS[:4]), "client.small")["inserted"] == 4
     assert api.load_csv(b"x1,x2,c\n1,2,a\n", "client.small", "append")["inserted"] == 1
     assert api.dataset("client.small")["count"] == 5
+
+
+class Writes(io.BytesIO):
+    """A binary file that counts the writes it was given."""
+
+    writes = 0
+
+    def write(self, chunk) -> int:
+        self.writes += 1
+        return super().write(chunk)
+
+
+def test_export_streams_the_apis_export_to_a_path_or_a_file(api, service, tmp_path):
+    """export() is GET /datasets/<db>/<collection>/export, byte for byte, in either format; a
+    collection larger than a chunk arrives in several writes, not read whole first."""
+    many = [{**RECORDS[i % len(RECORDS)], "n": i} for i in range(4000)]
+    assert api.load_records(many, "client.exported")["inserted"] == len(many)
+    for fmt in ("csv", "jsonl"):
+        expected = service.get(f"/datasets/client/exported/export?format={fmt}").content
+        assert len(expected) > 2 * client_module.EXPORT_CHUNK
+        path = tmp_path / f"exported.{fmt}"
+        assert api.export("client.exported", path, fmt) == len(expected)
+        assert path.read_bytes() == expected
+        out = Writes()
+        assert api.export("client.exported", out, format=fmt) == len(expected)
+        assert out.getvalue() == expected and out.writes > 2
+    assert len(path.read_text().splitlines()) == len(many)  # jsonl: a line a document
+
+
+def test_exporting_what_is_not_there_raises_the_apis_error_and_writes_no_file(api, service, tmp_path):
+    target = tmp_path / "nothing.csv"
+    with pytest.raises(PredictionServiceError) as caught:
+        api.export("client.nothing_here", target)
+    api_error = service.get("/datasets/client/nothing_here/export").json()["error"]
+    assert (caught.value.code, caught.value.status, caught.value.message) == ("not_found", 404, api_error["message"])
+    assert not target.exists()
+    api.load_records(RECORDS[:2], "client.exported_small")
+    with pytest.raises(PredictionServiceError) as caught:
+        api.export("client.exported_small", tmp_path / "x.xml", format="xml")
+    assert (caught.value.code, caught.value.status) == ("invalid_request", 400)
 
 
 def test_models_model_jobs_and_delete(api, trained):

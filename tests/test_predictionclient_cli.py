@@ -62,7 +62,11 @@ def test_status_models_and_predict_one(trained, service):
     status = cli("status", key, "--json", url=service.url)
     assert status.returncode == 0 and last_json(status.stdout)["status"] == "COMPLETED"
     models = cli("models", url=service.url)
-    assert models.returncode == 0 and any(line.startswith(key + "\t") for line in models.stdout.splitlines())
+    assert models.returncode == 0, models.stderr
+    header, *rows = models.stdout.splitlines()
+    assert header.split() == ["MODEL_KEY", "NAME", "CREATED_AT", "METRICS"]
+    row = next(line for line in rows if line.split()[0] == key)
+    assert row.index(key) == header.index("MODEL_KEY") and row.index("RandomForestWrapper") == header.index("NAME")
     assert key in [m["model_key"] for m in last_json(cli("models", "--json", url=service.url).stdout)]
     one = cli("predict", key, "--record", json.dumps(RECORD), "--json", url=service.url)
     assert one.returncode == 0, one.stderr
@@ -84,7 +88,44 @@ def test_predict_a_jsonl_and_a_csv_file(trained, service, tmp_path):
         assert run.returncode == 0, run.stderr
         assert last_json(run.stdout) == expected
     human = cli("predict", key, "--file", str(csv_file), url=service.url)
-    assert human.stdout.splitlines() == [f"{a['label']}\tp={a['probability']:.4f}" for a in expected]
+    assert human.returncode == 0, human.stderr
+    header, *rows = human.stdout.splitlines()
+    assert header.split() == ["RECORD", "LABEL", "PROBABILITY"]
+    assert [row.split() for row in rows] == [
+        [str(i), a["label"], f"{a['probability']:.4f}"] for i, a in enumerate(expected)
+    ]
+    named = cli("predict", key, "--file", str(jsonl), "--request-id", "cli-file", url=service.url)
+    header, *rows = named.stdout.splitlines()
+    assert header.split() == ["RECORD", "REQUEST_ID", "LABEL", "PROBABILITY"]
+    assert [row.split()[:3] for row in rows] == [[str(i), f"cli-file/{i}", a["label"]] for i, a in enumerate(expected)]
+
+
+def test_export_to_a_file_or_stdout_is_the_apis_export(trained, service, tmp_path):
+    """export DATASET writes what GET .../export answers, to stdout or --output (its format from
+    --format, else the file's suffix); an error is the API's message and leaves no file."""
+    for fmt in ("csv", "jsonl"):
+        expected = service.get(f"/datasets/cli/xor/export?format={fmt}").content
+        out = subprocess.run(
+            [sys.executable, "-m", "predictionclient", "--url", service.url, "export", "cli.xor", "--format", fmt],
+            capture_output=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 0 and out.stdout == expected, out.stderr
+        target = tmp_path / f"xor.{fmt}"
+        run = cli("export", "cli.xor", "-o", str(target), "--json", url=service.url)
+        assert run.returncode == 0, run.stderr
+        assert target.read_bytes() == expected
+        assert last_json(run.stdout) == {
+            "dataset": "cli.xor",
+            "format": fmt,
+            "file": str(target),
+            "bytes": len(expected),
+        }
+    human = cli("export", "cli.xor", "--output", str(tmp_path / "xor.txt"), url=service.url)
+    assert human.stdout.strip().endswith(f"bytes of csv written to {tmp_path / 'xor.txt'}")
+    missing = cli("export", "cli.nothing_here", "-o", str(tmp_path / "none.csv"), url=service.url)
+    message = service.get("/datasets/cli/nothing_here/export").json()["error"]["message"]
+    assert missing.returncode == 1 and missing.stderr.strip() == f"error: not_found (HTTP 404): {message}"
+    assert not (tmp_path / "none.csv").exists()
 
 
 def test_predictall_wait_then_delete(trained, service):

@@ -264,3 +264,16 @@ def test_feedback_needs_the_predict_scope():
     from web.scopes import ROUTE_SCOPES
 
     assert ROUTE_SCOPES["feedback.store_feedback"] == "predict"
+
+
+def test_a_reported_records_error_is_not_logged_and_the_others_keep_their_index():
+    from predictionservice.predictionlog import documents
+
+    model = {"name": None, "version": None, "model_key": "k"}
+    records = [{"x": 1}, {"x": "bad"}, {"x": 3}]
+    answers = [{"prediction": 1.0}, {"error": {"code": "invalid_record"}}, {"prediction": 3.0}]
+    written = list(documents((time.time(), "req", model, "answer", records, answers, 1.0, False)))
+    assert [(d["request_id"], d["record"], d["answer"]) for d in written] == [
+        ("req/0", records[0], answers[0]),
+        ("req/2", records[2], answers[2]),
+    ]

@@ -297,3 +297,35 @@ def test_mongodb_gone_while_writing_is_named_in_the_error():
         writer._insert(client.d[temp_name("__writing_", "out")], [{"_id": 1}], 0)
     assert str(written.value).startswith("MongoDB stopped answering while the output for d.out was written")
     assert "previous output is kept" in str(written.value) and "Topology" not in str(written.value)
+
+
+def test_an_ignored_unknown_category_is_all_zeros_in_spark_as_online(spark, mongo_db):
+    """A feature with "unknown": "ignore": a category the map lacks is a good row of zeros in the
+    feature vector, the scoring slots and a linear margin, as DataParser encodes it (a boolean or a
+    fraction too: a column of mixed kinds reads as text); a null is still a bad row."""
+    from predictionservice.sparkfeatures import margin_column, vector_slots
+
+    mongo_db.cities.insert_many(
+        [
+            {"n": 1, "c": "a", "y": "yes"},
+            {"n": 2, "c": "zzz", "y": "no"},
+            {"n": 3, "c": 7, "y": "no"},
+            {"n": 4, "c": True, "y": "no"},
+            {"n": 5, "c": 2.5, "y": "no"},
+            {"n": 6, "c": None, "y": "no"},
+        ]
+    )
+    parser = DataParser(
+        {
+            "label": {"key": "y", "values": {"no": 0, "yes": 1}},
+            "features": [{"key": "n"}, {"key": "c", "values": {"a": 0, "b": 1}, "unknown": "ignore"}],
+        }
+    )
+    assert _check_encoding(spark, mongo_db.cities, parser) == 1
+    df = read_collection(spark, ref(mongo_db.cities), partitions=1)
+    slots, slot_error = vector_slots(parser, df.schema)
+    margin, error = margin_column(parser, df.schema, [0.5, -2.0, 3.0], 0.25)
+    rows = df.select("n", slots.alias("s"), slot_error.alias("se"), margin.alias("m"), error.alias("e")).collect()
+    scored = {r["n"]: (r["s"], r["m"]) for r in rows if r["e"] is None and r["se"] is None}
+    zeros = {n: ([float(n), 0.0, 0.0], 0.5 * n + 0.25) for n in (2, 3, 4, 5)}
+    assert scored == {1: ([1.0, 1.0, 0.0], 0.5 - 2.0 + 0.25), **zeros}

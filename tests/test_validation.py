@@ -137,6 +137,17 @@ def test_before_its_algorithm_is_known_a_job_is_checked_for_the_common_fields_on
     assert refusal(LR_JOB, job(numTrees=[10])).message == "job has unknown field(s): 'numTrees' was unexpected"
 
 
+def test_a_categorical_feature_may_say_what_an_unknown_category_does():
+    city = {"key": "city", "values": {"Paris": 0, "Lyon": 1}}
+    for unknown in ("ignore", "error"):
+        schema = {**MINIMAL_JOB["schema"], "features": [{**city, "unknown": unknown}]}
+        assert LR_JOB.check({**MINIMAL_JOB, "schema": schema}, "job") is None
+    schema = {**MINIMAL_JOB["schema"], "features": [{**city, "unknown": "skip"}]}
+    assert "'ignore'" in refusal(LR_JOB, {**MINIMAL_JOB, "schema": schema}).message
+    label = {**MINIMAL_JOB["schema"]["label"], "unknown": "ignore"}  # a label's class is never assumed
+    refusal(LR_JOB, {**MINIMAL_JOB, "schema": {**MINIMAL_JOB["schema"], "label": label}})
+
+
 def test_the_schemas_are_valid_draft_2020_12():
     for schema in (validation.JOB, LogisticRegressionWrapper.job_schema(), validation.PREDICTALL, predict_schema(10)):
         Draft202012Validator.check_schema(schema)

@@ -1,18 +1,18 @@
-"""web/meta.py: /docs, Swagger UI over /openapi.json from the installed swagger-ui-bundle, with
-nothing fetched from elsewhere; the API's routes read from the url_map, and the document served
-is the one of the app's routes."""
+"""web/meta.py: /docs, Swagger UI 5 over /openapi.json from the installed flask-openapi3-swagger,
+with nothing fetched from elsewhere; the API's routes read from the url_map, and the document
+served is the one of the app's routes."""
 
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 
-import swagger_ui_bundle
 from flask import Flask
 
 from helpers import API_ROUTES, InProcess
 from modelservice import modelservice
 from predictionservice.openapi import Route
-from web.meta import api_routes
+from web.meta import SWAGGER_UI, api_routes
 
 
 def test_the_docs_page_loads_swagger_ui_from_the_service_itself(client):
@@ -24,8 +24,10 @@ def test_the_docs_page_loads_swagger_ui_from_the_service_itself(client):
         asset = client.get(source)
         assert asset.status_code == 200, source
         assert asset.content
-    bundle = (swagger_ui_bundle.swagger_ui_path / "swagger-ui-bundle.js").read_bytes()
+    bundle = (SWAGGER_UI / "js" / "swagger-ui-bundle.js").read_bytes()
     assert client.get("/docs/swagger-ui-bundle.js").content == bundle
+    shipped = version("flask-openapi3-swagger")  # the package is versioned as the Swagger UI it ships
+    assert shipped.startswith("5.") and f'"{shipped}"'.encode() in bundle  # 4.x cannot read OpenAPI 3.1
     assert '"/openapi.json"' in client.get("/docs/docs-init.js").text
 
 

@@ -1,18 +1,18 @@
 """The service itself: ``/health`` (Redis, MongoDB, the workers that answer and the retraining
 scheduler), the OpenAPI
 document, built once per app from its url_map and the operations predictionservice/openapi.py
-declares, and ``/docs``, Swagger UI over it, served from the swagger-ui-bundle package (offline: no
-CDN is ever named)."""
+declares, and ``/docs``, Swagger UI 5 over it (it reads OpenAPI 3.1), served from the files the
+flask-openapi3-swagger package ships (offline: no CDN is ever named)."""
 
 from __future__ import annotations
 
 import logging
 import re
+from importlib import resources
 from typing import Any
 
 import pymongo.errors
 import redis
-import swagger_ui_bundle
 from flask import Blueprint, Flask, Response, send_from_directory
 from werkzeug.routing import Map
 
@@ -118,7 +118,7 @@ DOCS_PAGE = """<!DOCTYPE html>
   <meta charset="UTF-8">
   <title>Prediction service: API</title>
   <link rel="stylesheet" type="text/css" href="/docs/swagger-ui.css">
-  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png" sizes="32x32">
+  <link rel="icon" type="image/svg+xml" href="/docs/swagger.svg">
 </head>
 <body>
   <div id="swagger-ui"></div>
@@ -132,7 +132,10 @@ DOCS_INIT = """window.onload = function () {
   window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});
 };
 """
-DOCS_ASSETS = frozenset({"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"})
+# Swagger UI's own files as flask-openapi3-swagger ships them (its plugin module, which needs
+# flask-openapi3's app, is never imported: only the files are read): name served -> the folder.
+SWAGGER_UI = resources.files("flask_openapi3_swagger") / "templates" / "swagger"
+DOCS_ASSETS = {"swagger-ui.css": "css", "swagger-ui-bundle.js": "js", "swagger.svg": "images"}
 
 
 @bp.get("/docs")
@@ -147,4 +150,4 @@ def docs_asset(asset: str) -> Response:
         return Response(DOCS_INIT, mimetype="text/javascript")
     if asset not in DOCS_ASSETS:
         raise NotFound(f"no documentation file {shown(asset)}; the API documentation is /docs")
-    return send_from_directory(str(swagger_ui_bundle.swagger_ui_path), asset, max_age=3600)
+    return send_from_directory(str(SWAGGER_UI / DOCS_ASSETS[asset]), asset, max_age=3600)
