@@ -44,6 +44,7 @@ from predictionservice.exceptions import (
     NotNumeric,
     RecordError,
     UnknownCategory,
+    did_you_mean,
     shown,
 )
 
@@ -405,8 +406,9 @@ def schema_from_documents(
     """A ready ``schema`` block from documents: numbers numeric, strings categorical.
 
     Categories are numbered in sorted order, so the same data always gives the same map. Fields
-    that are ids (``_id``, or a string distinct in every document), mixed, nested or with more
-    than max_categories values are left out: they would not generalise.
+    that are ids (``_id``, or a string distinct in every document), mixed, nested, always null or with more
+    than max_categories values are left out (they would not generalise), each named in ``dropped``
+    with its reason (``[{"field", "reason"}]``; a job ignores it).
 
     The label decides the task unless task names one: text is classification (its categories
     mapped, at most max_label_values of them: a value list is held in memory and stored with the
@@ -420,28 +422,59 @@ def schema_from_documents(
     if scan.count == 0:
         raise InvalidSchema("the collection is empty: nothing to infer a schema from")
     if label not in scan.kinds:
-        raise InvalidSchema(f"label field '{label}' not found in the collection")
+        raise InvalidSchema(f"label field '{label}'{did_you_mean(label, scan.order)} not found in the collection")
     label_block = _label_block(scan, label, task, max_label_values)
     features: list[dict[str, Any]] = []
+    dropped: list[dict[str, str]] = []
     for key in scan.order:
-        if key in (label, "_id") or len(scan.kinds[key]) != 1:
+        if key == label:
             continue
-        (kind,) = scan.kinds[key]
-        if kind == "number":
+        reason = _unusable(scan, key, max_categories)
+        if reason:
+            dropped.append({"field": key, "reason": reason})
+        elif scan.kinds[key] == {"number"}:
             features.append({"key": key})
-        elif kind == "string" and key not in scan.overflow and len(scan.distinct[key]) < scan.count:
+        else:
             features.append({"key": key, "values": _positions(scan.distinct[key])})
     if not features:
-        raise InvalidSchema("no usable feature: every field is an id, mixed, nested or the label")
-    return {"label": label_block, "features": features}
+        reasons = "; ".join(f"'{d['field']}': {d['reason']}" for d in dropped[:5])
+        raise InvalidSchema(f"no usable feature: every field is an id, mixed, nested or the label ({reasons})")
+    return {"label": label_block, "features": features, "dropped": dropped}
+
+
+def _unusable(scan: _Scan, key: str, max_categories: int) -> str | None:
+    """Why a field cannot be a feature (schema inference leaves it out, saying so), or None."""
+    kinds = scan.kinds[key]
+    if key == "_id":
+        return "the document id: an id does not generalise"
+    if not kinds:
+        return "null in every document read"
+    if len(kinds) > 1:
+        return f"mixed types ({', '.join(sorted(kinds))}): a feature is numbers only or text only"
+    (kind,) = kinds
+    if kind in ("object", "array"):
+        return f"nested values ({kind}s): flatten them into fields of their own to use them"
+    if kind == "number":
+        return None
+    if kind == "boolean":
+        return "true/false values: store them as 0/1 or as text to use them"
+    if kind != "string":
+        return "values that are neither numbers nor text (dates, ids, binary)"
+    if key in scan.overflow:
+        return f"more than {max_categories} distinct values: too many categories"
+    if len(scan.distinct[key]) >= scan.count:
+        return "id-like: a different text in every document"
+    return None
 
 
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
-        return "other"
+        return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return "string" if isinstance(value, str) else "other"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, Mapping) else "array" if isinstance(value, list) else "other"
 
 
 def _scan(
@@ -530,7 +563,7 @@ def check_sample(parser: DataParser, collection: Any, source: str, size: int = S
     missing = [k for k in keys if k not in seen and collection.find_one({k: {"$exists": True}}, {"_id": 1}) is None]
     if missing:
         fields = _field_names(collection)
-        hints = [f"'{k}'" + _did_you_mean(k, fields) for k in missing]
+        hints = [f"'{k}'" + did_you_mean(k, fields) for k in missing]
         kind = "field" if parser.label_key in missing else "feature field"
         kind = "label field" if missing == [parser.label_key] else kind + ("s" if len(missing) > 1 else "")
         raise InvalidSchema(f"{kind} {', '.join(hints)} not found in {source}")
@@ -541,11 +574,6 @@ def check_sample(parser: DataParser, collection: Any, source: str, size: int = S
 
 def _field_names(collection: Any) -> list[str]:
     return sorted({key for doc in collection.find({}, {"_id": 0}, limit=SAMPLE_SIZE) for key in doc})
-
-
-def _did_you_mean(key: str, fields: list[str]) -> str:
-    close = [f for f in fields if f.lower() == key.lower()] or difflib.get_close_matches(key, fields, n=2, cutoff=0.6)
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
 
 
 def _examples(values: list[Any]) -> str:

@@ -4,7 +4,8 @@
 
 Every load first fills a temporary collection; only a load that parsed and inserted completely
 replaces the target (``renameCollection`` with ``dropTarget``) or is merged into it (append).
-A ragged row, empty input or undecodable bytes therefore leave the target exactly as it was.
+A ragged row, empty input or undecodable bytes therefore leave the target exactly as it was
+(a CSV loaded with its bad lines skipped, on request, is still published whole or not at all).
 The documents come from datasetreaders; the command line is datasetcli's, still run as
 
     python -m predictionservice.datasetloader load bank-full.csv --db datasets --collection bank
@@ -25,6 +26,7 @@ from pymongo.collection import Collection
 from predictionservice.datasetreaders import (
     MAX_COLUMNS,
     MAX_HEADER_CHARS,
+    BadLines,
     JsonArrayReader,
     checked_document,
     iter_csv_documents,
@@ -144,17 +146,22 @@ def load_csv(
     batch_size: int = DEFAULT_BATCH,
     max_columns: int = MAX_COLUMNS,
     max_header_chars: int = MAX_HEADER_CHARS,
+    bad: BadLines | None = None,
 ) -> int:
-    """Load a CSV file (path or binary stream) with a header line. Returns documents inserted."""
+    """Load a CSV file (path or binary stream) with a header line. Returns documents inserted.
+    A bad line refuses the whole file (InvalidDataset naming the bad lines, every one counted)
+    unless bad says skip: then the good lines are loaded and bad names the others."""
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as binary:
             return load_csv(
                 collection, binary, mode=mode, delimiter=delimiter, batch_size=batch_size,
-                max_columns=max_columns, max_header_chars=max_header_chars,
+                max_columns=max_columns, max_header_chars=max_header_chars, bad=bad,
             )  # fmt: skip
     text = text_stream(source)
     try:
-        documents = iter_csv_documents(text, delimiter, max_columns=max_columns, max_header_chars=max_header_chars)
+        documents = iter_csv_documents(
+            text, delimiter, max_columns=max_columns, max_header_chars=max_header_chars, bad=bad
+        )
         return load_documents(collection, documents, mode=mode, batch_size=batch_size)
     finally:
         text.detach()

@@ -14,9 +14,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import IO, Any
 
-from predictionservice.defaults import MAX_DOCUMENT_BYTES, SETTINGS
+from predictionservice.defaults import MAX_BAD_LINES_NAMED, MAX_DOCUMENT_BYTES, SETTINGS
 from predictionservice.exceptions import InvalidDataset, InvalidJSON, shown
 from predictionservice.validation import MAX_DEPTH, parse_json
 
@@ -101,36 +102,77 @@ def read_header(text: IO[str], delimiter: str | None, max_columns: int, max_char
     return names, delimiter
 
 
+@dataclass
+class BadLines:
+    """A CSV's bad lines: every one counted, the first MAX_BAD_LINES_NAMED named with their reasons.
+    skip: the good lines are still loaded (?on_error=skip); else one bad line refuses the file."""
+
+    skip: bool = False
+    count: int = 0
+    named: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, line: int, reason: str, **more: Any) -> None:
+        self.count += 1
+        if len(self.named) < MAX_BAD_LINES_NAMED:
+            self.named.append({"line": line, "reason": reason, **more})
+
+    def refusal(self) -> InvalidDataset:
+        """The whole file refused, naming the first bad lines (every one counted)."""
+        lines = "1 bad line" if self.count == 1 else f"{self.count} bad lines"
+        first = "; ".join(f"line {bad['line']}: {bad['reason']}" for bad in self.named[:5])
+        more = f"; ... (details name the first {len(self.named)})" if self.count > 5 else ""
+        why = "no good line" if self.skip else "nothing was stored (?on_error=skip loads the good lines)"
+        return InvalidDataset(f"{lines}, {why}: {first}{more}", details=list(self.named))
+
+
 def iter_csv_documents(
     text: IO[str],
     delimiter: str | None = None,
     *,
     max_columns: int = MAX_COLUMNS,
     max_header_chars: int = MAX_HEADER_CHARS,
+    bad: BadLines | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Documents of a CSV text stream with a header line. Raises InvalidDataset naming the line."""
+    """Documents of a CSV text stream with a header line. Every bad line is counted in bad (a
+    ragged row, malformed quoting, a row over 16 MiB); without bad.skip the documents stop at the
+    first one, the rest only read to count, and InvalidDataset names them at the end. Text that is
+    not UTF-8 refuses the file at once: where its lines end cannot be known."""
+    bad = bad if bad is not None else BadLines()
     names, delimiter = read_header(text, delimiter, max_columns, max_header_chars)
     decimal_comma = delimiter != ","  # 1,5 in a ';' or tab file is one and a half
     width = len(names)
     reader = csv.reader(text, delimiter=delimiter, strict=True)
-    line = 1
-    try:
-        for row in reader:
-            line = reader.line_num + 1
-            if not row:
-                continue
-            if len(row) != width:
-                raise InvalidDataset(
-                    f"line {line}: {len(row)} fields where the header has {width}",
-                    details=[{"line": line, "fields": len(row), "expected": width}],
-                )
-            if sum(map(len, row)) > MAX_DOCUMENT_BYTES:
-                raise InvalidDataset(f"line {line}: the row is larger than a MongoDB document may be (16 MiB)")
+    good = 0
+    for line, row in _csv_rows(reader, bad):
+        if not row:
+            continue
+        if len(row) != width:
+            bad.add(line, f"{len(row)} fields where the header has {width}", fields=len(row), expected=width)
+        elif sum(map(len, row)) > MAX_DOCUMENT_BYTES:
+            bad.add(line, "the row is larger than a MongoDB document may be (16 MiB)")
+        elif bad.skip or not bad.count:
+            good += 1
             yield {name: typed(value, decimal_comma) for name, value in zip(names, row, strict=False)}
-    except UnicodeDecodeError as exc:
-        raise InvalidDataset(f"after line {line}: not UTF-8 text ({exc.reason})") from None
-    except csv.Error as exc:
-        raise InvalidDataset(f"line {reader.line_num + 1}: malformed CSV ({exc})") from None
+    if bad.count and not (bad.skip and good):
+        raise bad.refusal()
+
+
+def _csv_rows(reader: Any, bad: BadLines) -> Iterator[tuple[int, list[str]]]:
+    """Each row with its line number (the header is line 1); a row of malformed CSV (a stray
+    quote) is counted in bad and the reading goes on after it."""
+    line = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError as exc:
+            raise InvalidDataset(f"after line {line}: not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            bad.add(reader.line_num + 1, f"malformed CSV ({shown(str(exc), 200, quote=False)})")
+            continue
+        line = reader.line_num + 1
+        yield line, row
 
 
 def iter_json_documents(data: Any, *, max_fields: int = MAX_COLUMNS) -> Iterator[dict[str, Any]]:

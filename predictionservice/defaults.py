@@ -429,6 +429,11 @@ JOB_DEFAULTS: dict[str, Any] = {
 # Limits of the request formats themselves (not settings: the API is the same on every server).
 MAX_NUMBER_CHARS = 100  # a numeric string longer than this is refused unparsed: no number needs more
 MAX_SCHEMA_ERRORS = 20  # a refused body reports its first errors; finding every one can cost gigabytes
+MAX_SUGGESTED_NAMES = 5  # unknown fields of a document given a "did you mean" each; the rest only counted
+# A CSV upload's bad lines (wrong number of fields, malformed quoting, a row over 16 MiB) are all
+# counted; the answer names this many with their reasons (docs/API.md, "Partial batches"), the
+# whole file refused by default, the good lines loaded with ?on_error=skip.
+MAX_BAD_LINES_NAMED = 100
 # A /predict/ batch refused for its bad records (on_error "fail") names every problem of every bad
 # record, up to this many (each a record's index, field and problem); the message says how many more.
 MAX_RECORD_ERRORS = 100

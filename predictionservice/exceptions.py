@@ -7,6 +7,8 @@ chose itself. The core modules raise these without knowing anything about HTTP.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from typing import Any
 
 STATUS: dict[str, int] = {
@@ -42,6 +44,23 @@ def shown(value: str, limit: int = 100, *, quote: bool = True) -> str:
     header or a 200 kB id is not sent back whole, and the count says how much was cut."""
     text = repr(value) if quote else value
     return text if len(text) <= limit else f"{text[:limit]}... ({len(value)} characters)"
+
+
+def close_names(name: str, names: Iterable[str], n: int = 2) -> list[str]:
+    """The names a mistyped one was most likely meant to be: a case slip first ('Y' for 'y'),
+    then the closest spellings; none for a name too long to be a slip of one."""
+    candidates = list(names)
+    if len(name) > 200:
+        return []
+    same_case = [c for c in candidates if c.lower() == name.lower()]
+    return same_case[:n] or difflib.get_close_matches(name, candidates, n=n, cutoff=0.6)
+
+
+def did_you_mean(name: str, names: Iterable[str], prefix: str = "") -> str:
+    """' (did you mean 'regParam'?)' when a name is close to one of names, else ''; each close
+    name shown behind prefix (a collection's 'db.')."""
+    close = close_names(name, names)
+    return f" (did you mean {' or '.join(repr(prefix + c) for c in close)}?)" if close else ""
 
 
 def code_for_status(status: int) -> str:

@@ -142,7 +142,10 @@ class TrainingJob(_Job, kind="training", task="prediction_service.train"):
         algorithm = algorithms(document["name"])
         parser = algorithm.check(document)  # its own fields, and a label it can learn
         source, target = _collections(document, resolve)
-        return cls(algorithm.with_defaults(document), source, target, algorithm, parser)
+        full = algorithm.with_defaults(document)
+        if "dropped" in full["schema"]:  # what schema inference left out: a note, not the model's schema
+            full = {**full, "schema": {k: v for k, v in full["schema"].items() if k != "dropped"}}
+        return cls(full, source, target, algorithm, parser)
 
     @classmethod
     def from_message(cls, message: Any, algorithms: AlgorithmClasses, resolve: Resolver) -> TrainingJob:

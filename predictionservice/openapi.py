@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from predictionservice.defaults import TASK_METRICS
+from predictionservice.defaults import MAX_BAD_LINES_NAMED, TASK_METRICS
 from predictionservice.exceptions import STATUS
 from predictionservice.feedback import FEEDBACK_RESPONSE, feedback_schema
 from predictionservice.jobstore import KINDS, MAX_LIST, STATES
@@ -308,6 +308,32 @@ DATASET = {
         "count": {"type": "integer"},
         "fields": {"type": "object", "additionalProperties": {"type": "string"}},
         "sample": {"type": "array", "items": {"type": "object"}},
+    },
+}
+BAD_LINE = {
+    "type": "object",
+    "required": ["line", "reason"],
+    "properties": {
+        "line": {"type": "integer", "description": "the line of the file (the header is line 1)"},
+        "reason": {"type": "string"},
+        "fields": {"type": "integer", "description": "a ragged row: its fields"},
+        "expected": {"type": "integer", "description": "a ragged row: the header's fields"},
+    },
+}
+LOADED = {
+    "type": "object",
+    "required": ["inserted", "dataset", "mode"],
+    "properties": {
+        "inserted": {"type": "integer"},
+        "dataset": {"type": "string"},
+        "mode": {"enum": ["replace", "append"]},
+        "skipped": {"type": "integer", "description": "?on_error=skip: bad lines skipped, every one counted"},
+        "bad_lines": {
+            "type": "array",
+            "maxItems": MAX_BAD_LINES_NAMED,
+            "items": BAD_LINE,
+            "description": "?on_error=skip: the first bad lines, each with its reason",
+        },
     },
 }
 DATASET_ENTRY = {
@@ -916,7 +942,7 @@ def _registry_operations() -> dict[str, Any]:
 
 
 def _dataset_operations() -> dict[str, Any]:
-    loaded = _json({"type": "object", "properties": {"inserted": {"type": "integer"}}}, "loaded")
+    loaded = _json(LOADED, "loaded; with ?on_error=skip, the bad lines skipped: every one counted, the first named")
     upload = {
         "required": True,
         "content": {
@@ -925,6 +951,12 @@ def _dataset_operations() -> dict[str, Any]:
         },
     }
     mode = {"name": "mode", "in": "query", "schema": {"enum": ["replace", "append"], "default": "replace"}}
+    on_error = _query(
+        "on_error",
+        f"a CSV's bad lines: fail refuses the whole file (400 naming up to {MAX_BAD_LINES_NAMED} of them, every "
+        "one counted); skip loads the good lines and answers the bad ones",
+        {"enum": ["fail", "skip"], "default": "fail"},
+    )
     label = {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
     task = _query(
         "task",
@@ -953,7 +985,7 @@ def _dataset_operations() -> dict[str, Any]:
             "Load a dataset (CSV with ';' or ',' detected, or a JSON array of objects); replaces it unless "
             "?mode=append",
             {"200": loaded, **_errors("400", "401", "409", "413", "415", "503")},
-            parameters=[mode],
+            parameters=[mode, on_error],
             requestBody=upload,
         ),
         "datasets.describe_dataset": _op(
@@ -965,7 +997,10 @@ def _dataset_operations() -> dict[str, Any]:
         ),
         "datasets.dataset_schema": _op(
             "A ready 'schema' block for a job document, inferred from the data",
-            {"200": _json(SCHEMA_BLOCK, "the schema block"), **_errors("400", "401", "404", "503")},
+            {
+                "200": _json(SCHEMA_BLOCK, "the schema block, with 'dropped': the fields left out and why"),
+                **_errors("400", "401", "404", "503"),
+            },
             parameters=[label, task],
         ),
     }

@@ -17,7 +17,8 @@ from typing import Any
 
 import pymongo.errors
 
-from predictionservice.exceptions import InvalidRequest, NotFound
+from predictionservice.datasets import HIDDEN_PREFIXES
+from predictionservice.exceptions import InvalidRequest, NotFound, did_you_mean
 from predictionservice.job import AlgorithmClasses, Resolver, ScoringJob, TrainingJob
 from predictionservice.jobqueue import JobQueue, Origin
 from predictionservice.mongotarget import CollectionRef, MongoClients, check_replica_set, scrub
@@ -63,7 +64,11 @@ def submit_training(
         with mongo.collection(job.source) as collection:
             job.algorithm.check_sample(job.parser, collection, str(job.source))
 
-    _readable(sample_check, job.source)
+    try:
+        _readable(sample_check, job.source)
+    except NotFound:  # empty, or missing: a mistyped name is answered with the close ones
+        _check_spelling(job.source, mongo)
+        raise
     return queue.submit(job, origin, job_id)
 
 
@@ -161,7 +166,28 @@ def _require_input(source: CollectionRef, mongo: MongoClients) -> None:
             return collection.find_one({}, {"_id": 1})
 
     if _readable(first, source) is None:
+        _check_spelling(source, mongo)
         raise NotFound(f"input collection {source} is empty or does not exist")
+
+
+def _check_spelling(source: CollectionRef, mongo: MongoClients) -> None:
+    """A job's input found empty: when it does not exist and a collection of its database has a
+    close name, a 400 naming it (a mistyped 'datasets.bnak' is the client's slip, not a missing
+    dataset); else nothing, and the caller's 404 stands."""
+    try:
+        with mongo.collection(source) as collection:
+            names = collection.database.list_collection_names()
+    except pymongo.errors.PyMongoError:  # no right to list them: no suggestion
+        return
+    if source.collection in names:
+        return
+    visible = [n for n in names if not n.startswith(HIDDEN_PREFIXES)]
+    hint = did_you_mean(source.collection, visible, prefix=f"{source.db}.")
+    if hint:
+        raise InvalidRequest(
+            f"'inputCollection': {source} does not exist{hint}",
+            details=[{"field": "inputCollection", "problem": f"does not exist{hint}"}],
+        )
 
 
 def _readable(read: Callable[[], Any], source: CollectionRef) -> Any:

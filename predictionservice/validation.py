@@ -18,8 +18,8 @@ import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from predictionservice.defaults import MAX_SCHEMA_ERRORS
-from predictionservice.exceptions import InvalidJSON, InvalidRequest, shown
+from predictionservice.defaults import MAX_SCHEMA_ERRORS, MAX_SUGGESTED_NAMES
+from predictionservice.exceptions import InvalidJSON, InvalidRequest, did_you_mean, shown
 from predictionservice.registry import ALIAS, NAME, VERSION
 
 MAX_DEPTH = 64
@@ -76,6 +76,15 @@ SCHEMA_BLOCK = {
     "properties": {
         "label": FIELD,
         "features": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": FEATURE},
+        "dropped": {
+            "type": "array",
+            "description": "what schema inference left out and why; ignored by training and scoring",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                "required": ["field", "reason"],
+            },
+        },
     },
     "additionalProperties": False,
 }
@@ -359,7 +368,7 @@ def _message(error: Any) -> str:
         missing = error.message.split("'")[1] if "'" in error.message else error.message
         return f"needs the field '{missing}'"
     if validator == "additionalProperties":
-        return shown(f"has unknown field(s): {error.message.split('(')[-1].rstrip(')')}", 200, quote=False)
+        return shown(f"has unknown field(s): {_unknown_fields(error)}", 200, quote=False)
     if validator == "type":
         return f"must be of type {error.validator_value}"
     if validator == "oneOf":
@@ -369,6 +378,17 @@ def _message(error: Any) -> str:
     if validator in ("maxItems", "maxProperties"):  # jsonschema's own message repeats the whole value
         return f"must have at most {error.validator_value} {'items' if validator == 'maxItems' else 'fields'}"
     return shown(error.message, 200, quote=False)
+
+
+def _unknown_fields(error: Any) -> str:
+    """The fields a schema does not take, each with the known field it was likely meant to be
+    ('regParm' (did you mean 'regParam'?)); the first few only."""
+    known = error.schema.get("properties", {})
+    patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+    unknown = [k for k in error.instance if k not in known and not any(p.search(k) for p in patterns)]
+    named = [repr(k) + did_you_mean(k, known) for k in unknown[:MAX_SUGGESTED_NAMES]]
+    more = f", ... ({len(unknown)} in all)" if len(unknown) > MAX_SUGGESTED_NAMES else ""
+    return ", ".join(named) + more + (" was unexpected" if len(unknown) == 1 else " were unexpected")
 
 
 JOB_VALIDATOR = Validator(JOB)

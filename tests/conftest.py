@@ -310,3 +310,17 @@ def client(base_params):
     from modelservice import modelservice
 
     return InProcess(modelservice(base_params))
+
+
+@pytest.fixture()
+def unconsumed(base_params, bank_collection):
+    """The app in process with a queue and keys of its own (no worker consumes them: a job it
+    accepts stays queued, to be looked at); its keys removed afterwards."""
+    from modelservice import modelservice
+
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    app = InProcess(modelservice({**base_params, "queue_name": "nobody", "redis_key_prefix": prefix}))
+    yield app
+    services = app.app.extensions["prediction_service"]
+    for key in services.redis.scan_iter(prefix + "*"):
+        services.redis.delete(key)

@@ -173,6 +173,11 @@ def test_schema_from_documents_is_stable_and_skips_ids():
             {"key": "job", "values": {"a": 0, "b": 1, "c": 2}},
             {"key": "flag", "values": {"same": 0}},
         ],
+        "dropped": [
+            {"field": "_id", "reason": "the document id: an id does not generalise"},
+            {"field": "ref", "reason": "id-like: a different text in every document"},
+            {"field": "mixed", "reason": "mixed types (number, string): a feature is numbers only or text only"},
+        ],
     }
     assert schema_from_documents(reversed(docs), "y") == schema
     training_pair(DataParser(schema), docs[0])
@@ -219,7 +224,8 @@ def test_a_numeric_label_of_20000_distinct_values_is_a_regression_target():
     docs = measurements(20_000)
     assert len({d["price"] for d in docs}) == 20_000
     schema = schema_from_documents(docs, "price")
-    assert schema == {"label": {"key": "price"}, "features": [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1}}]}
+    features = [{"key": "x"}, {"key": "c", "values": {"a": 0, "b": 1}}]
+    assert schema == {"label": {"key": "price"}, "features": features, "dropped": []}
     assert DataParser(schema).task == "regression"
     assert schema_from_documents(docs, "price", task="regression") == schema
     # classes only when asked for, and never of a measurement

@@ -282,14 +282,15 @@ def test_every_query_parameter_the_views_read_is_in_the_document(document):
     query parameter of some route, and of the routes that read it."""
     source = "".join(path.read_text() for path in (ROOT / "web").glob("*.py"))
     read = set(re.findall(r'request\.args\.get\("(\w+)"', source)) | set(re.findall(r'_choice\("(\w+)"', source))
-    assert read >= {"history", "kind", "status", "limit", "format", "mode", "label"}
+    assert read >= {"history", "kind", "status", "limit", "format", "mode", "on_error", "label"}
     listed = query_parameters(document)
     assert read == {name for _, name in listed}
     expected = {
         ("/jobs/", "kind"), ("/jobs/", "status"), ("/jobs/", "limit"),
         ("/training/status/{job_id}", "history"), ("/predictall/status/{job_id}", "history"),
         ("/jobs/{job_id}", "history"), ("/datasets/{db}/{collection}/export", "format"),
-        ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}/schema", "label"),
+        ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}", "on_error"),
+        ("/datasets/{db}/{collection}/schema", "label"),
         ("/datasets/{db}/{collection}/schema", "task"), ("/audit/", "limit"),
         ("/registry/{name}/monitor", "since"), ("/registry/{name}/monitor", "version"),
     }  # fmt: skip

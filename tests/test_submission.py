@@ -16,7 +16,14 @@ from celeryapp import make_celery, queue_key
 from localservers import embedded
 from modelfactory import ModelFactory
 from predictionservice.config import pick
-from predictionservice.exceptions import BadName, InvalidSchema, NotFound, ServiceUnavailable, TooManyRequests
+from predictionservice.exceptions import (
+    BadName,
+    InvalidRequest,
+    InvalidSchema,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 from predictionservice.job import ScoringJob, TrainingJob
 from predictionservice.jobqueue import JobQueue, Origin
 from predictionservice.jobstore import FAILED, PENDING, JobStore
@@ -134,6 +141,11 @@ def test_a_scoring_job_is_submitted_with_no_flask_app(scheduler, mongo_db):
         score({**request, "modelkey": "m2"})
     with pytest.raises(NotFound, match="is empty or does not exist"):
         score({**request, "inputCollection": f"{mongo_db.name}.none"})
+    with pytest.raises(InvalidRequest) as mistyped:
+        score({**request, "inputCollection": f"{mongo_db.name}.Rows"})
+    assert mistyped.value.message == (
+        f"'inputCollection': {mongo_db.name}.Rows does not exist (did you mean '{mongo_db.name}.rows'?)"
+    )
     assert len(scheduler.queued()) == 1  # nothing refused was queued
 
 

@@ -164,7 +164,12 @@ def test_a_missing_required_field_is_named(field):
 
 def test_an_unknown_field_is_named():
     error = refusal(LR_JOB, job(regparam=[0.1]))
-    assert error.message == "job has unknown field(s): 'regparam' was unexpected"
+    assert error.message == "job has unknown field(s): 'regparam' (did you mean 'regParam'?) was unexpected"
+    several = refusal(LR_JOB, job(regParm=[0.1], zzzz=1, **{f"x{i}": 1 for i in range(5)}))
+    assert several.message == (
+        "job has unknown field(s): 'regParm' (did you mean 'regParam'?), 'zzzz', 'x0', 'x1', 'x2', ... "
+        "(7 in all) were unexpected"
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,24 +4,10 @@ FAILED). Nothing here reaches a worker: the queue of the app under test has no c
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from helpers import JOB, InProcess
-from modelservice import modelservice
+from helpers import JOB
 from predictionservice.jobstore import FAILED, PENDING
-
-
-@pytest.fixture()
-def unconsumed(base_params, bank_collection):
-    """An app whose queue and keys are its own (no worker consumes them); removed afterwards."""
-    prefix = f"t{uuid.uuid4().hex[:8]}:"
-    app = InProcess(modelservice({**base_params, "queue_name": "nobody", "redis_key_prefix": prefix}))
-    yield app
-    services = app.app.extensions["prediction_service"]
-    for key in services.redis.scan_iter(prefix + "*"):
-        services.redis.delete(key)
 
 
 def test_recent_jobs_newest_first_with_filters_and_a_bound(unconsumed):

@@ -11,6 +11,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, request, stream_with_context
 
 from predictionservice import datasetloader
+from predictionservice.datasetreaders import BadLines
 from predictionservice.exceptions import InvalidDataset, InvalidRequest, UnsupportedMediaType
 from predictionservice.mongotarget import check_new_name
 from web.jsonio import JSON, json_response, shown
@@ -21,6 +22,7 @@ bp = Blueprint("datasets", __name__)
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 # curl -T sends no Content-Type; curl -d sends a form type and strips the file's newlines
+ON_ERROR = ("fail", "skip")  # a CSV's bad lines refuse the file, or are skipped and named
 SEND_AS = "send the file as it is: curl -X PUT --data-binary @file.csv -H 'Content-Type: text/csv'"
 
 
@@ -59,16 +61,22 @@ def put_dataset(db: str, collection: str) -> Response:
     mode = request.args.get("mode", "replace")
     if mode not in ("replace", "append"):
         raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {shown(mode)}")
+    on_error = request.args.get("on_error", "fail")
+    if on_error not in ON_ERROR:
+        raise InvalidRequest(f"'on_error' must be 'fail' or 'skip', not {shown(on_error)}")
     params = services().params
     mimetype = request.mimetype
+    bad = BadLines(skip=on_error == "skip")
     if mimetype in CSV_TYPES:
         if not request.content_length and request.content_length is not None:
             raise InvalidDataset("empty input: expected a header line and at least one row")
         with services().mongo.collection(ref) as target:
             inserted = datasetloader.load_csv(
-                target, io.BufferedReader(request.stream), mode=mode,
+                target, io.BufferedReader(request.stream), mode=mode, bad=bad,
                 max_columns=params["max_dataset_columns"], max_header_chars=params["max_csv_header_chars"],
             )  # fmt: skip
+    elif mimetype == JSON and on_error == "skip":
+        raise InvalidRequest("'on_error=skip' is for a CSV upload (text/csv); a JSON dataset is loaded whole or not")
     elif mimetype == JSON:  # read a record at a time, never parsed whole
         with services().mongo.collection(ref) as target:
             inserted = datasetloader.load_json(
@@ -79,7 +87,10 @@ def put_dataset(db: str, collection: str) -> Response:
             f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
             + (f"; {SEND_AS}" if mimetype in ("", "application/x-www-form-urlencoded") else "")
         )
-    return json_response({"inserted": inserted, "dataset": ref.namespace, "mode": mode})
+    answer = {"inserted": inserted, "dataset": ref.namespace, "mode": mode}
+    if bad.skip:
+        answer.update(skipped=bad.count, bad_lines=bad.named)
+    return json_response(answer)
 
 
 @bp.get("/datasets/<db>/<collection>")
