@@ -46,6 +46,7 @@ def test_a_measurement_is_inferred_as_a_regression_target_and_trains_as_it_is(se
     assert inferred == {
         "label": {"key": "y"},
         "features": [{"key": "x1"}, {"key": "x2"}, {"key": "c", "values": {"a": 0, "b": 1, "c": 2}}, {"key": "stars"}],
+        "dropped": [],  # nothing left out (inference names each field it leaves out, and why)
     }
     assert schema(service, label="y", task="regression").json() == inferred
     job = {"name": "LinearRegressionWrapper", "inputCollection": f"{DB}.prices", "schema": inferred,

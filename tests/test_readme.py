@@ -60,4 +60,4 @@ def test_the_quick_start_runs_as_written(service, bank_collection, tmp_path):
     env = {**os.environ, "PREDICTION_SERVICE_URL": service.url, "PYTHONPATH": str(ROOT)}  # as from the checkout
     run = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "invalid_record field 'age'" in run.stdout
+    assert "invalid_record a record cannot be scored: field 'age' is not a number" in run.stdout
