@@ -40,10 +40,14 @@ NO_PREDICTIONS, NO_DRIFT, RETRAINED, SKIPPED, FAILED, ERROR = (
 _STATS = ("statistic", "p_value", "psi", "drifted")
 
 
+def score_drifted(report: Mapping[str, Any]) -> bool:
+    """Whether a monitor report's score drifted (a model profiled without a score: no)."""
+    return bool((report["drift"].get("score") or {}).get("drifted"))
+
+
 def flagged(report: Mapping[str, Any]) -> bool:
     """Whether a monitor report flags drift: a feature's, or the score's."""
-    score = report["drift"].get("score") or {}
-    return bool(report["drifted"]) or bool(score.get("drifted"))
+    return bool(report["drifted"]) or score_drifted(report)
 
 
 def trigger_of(report: Mapping[str, Any], until: str) -> dict[str, Any]:
@@ -59,7 +63,7 @@ def trigger_of(report: Mapping[str, Any], until: str) -> dict[str, Any]:
         "until": until,
         "count": report["count"],
         "drifted": list(report["drifted"]),
-        "score_drifted": bool(score and score.get("drifted")),
+        "score_drifted": score_drifted(report),
         "features": {k: {s: f.get(s) for s in _STATS} for k, f in report["drift"]["features"].items()},
         "score": {s: score.get(s) for s in _STATS} if score else None,
     }
@@ -91,7 +95,7 @@ class DriftCheck:
         check = {
             "at": iso(now), "since": report["since"], "until": until, "version": report["version"],
             "count": report["count"], "drifted": list(report["drifted"]),
-            "score_drifted": bool((report["drift"].get("score") or {}).get("drifted")),
+            "score_drifted": score_drifted(report),
         }  # fmt: skip
         if not report["count"]:
             return self._keep(name, schedule, {**check, "outcome": NO_PREDICTIONS})
