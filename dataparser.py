@@ -18,7 +18,6 @@ Spark form yields an ``error`` column instead, so batch jobs count bad rows rath
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +43,7 @@ from predictionservice.exceptions import (
     NotNumeric,
     RecordError,
     UnknownCategory,
+    close_names,
     did_you_mean,
     shown,
 )
@@ -123,8 +123,7 @@ def unknown_category(value: Any, values: Mapping[str, int]) -> str:
     slip first ('Management' for 'management'), then the closest spellings, else a few allowed."""
     text = value if isinstance(value, str) else repr(value)
     shown = repr(text if len(text) <= 60 else text[:60] + "...") if isinstance(value, str) else text[:60]
-    same_case = [name for name in values if name.lower() == text.lower()]
-    close = same_case or difflib.get_close_matches(text, list(values), n=3, cutoff=0.6)
+    close = close_names(text, values, n=3)
     if close:
         hint = "closest: " + ", ".join(repr(n) for n in close)
     else:
