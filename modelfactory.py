@@ -75,8 +75,9 @@ class Algorithm:
     tasks: frozenset[str] = frozenset()
     job_fields: dict[str, Any] = {}
     DEFAULTS: dict[str, Any] = {}  # of its own fields: what a job may leave out (the README's table)
-    # Whether the stored model keeps the training means of the encoded columns ("feature_means"):
-    # a linear model's explanations are measured from them (docs/API.md, "Explanations").
+    # Whether the stored model keeps the training means and standard deviations of the encoded
+    # columns ("feature_means", "feature_stds"): a linear model's explanations are measured from
+    # the means (docs/API.md, "Explanations"), its page's standardized effects use the deviations.
     stores_feature_means = False
 
     @classmethod
@@ -156,7 +157,7 @@ class Algorithm:
                 partition_mb=resources.params["spark_partition_mb"],
             )  # fmt: skip
             self._check_input(resources, source, parser, encoded, counts)
-            means = sparkfeatures.feature_means(encoded) if self.stores_feature_means else None
+            moments = sparkfeatures.feature_moments(encoded) if self.stores_feature_means else None
             profile, profile_scores = self._profiling(encoded, parser, resources.params)
             skipped = trainingdata.skipping(counts["invalid"])
             handler.progress(f"encoded {counts['rows']} rows of {source}{skipped}", 0.1)
@@ -178,7 +179,7 @@ class Algorithm:
             "schema": parser.schema(),
             "integral_features": counts["integral"],
             **learned,
-            **({"feature_means": means} if means is not None else {}),
+            **({"feature_means": moments[0], "feature_stds": moments[1]} if moments is not None else {}),
             "parameters": training.redacted(),
             "metrics": fit["metrics"],
             "profile": {**profile, "score": fit["score_profile"], "heldout_rows": fit["holdout_rows"]},

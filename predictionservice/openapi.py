@@ -278,6 +278,12 @@ MODEL = {
             "items": {"type": "number"},
             "description": "linear models: each encoded column's training mean, what explanations are measured from",
         },
+        "feature_stds": {
+            "type": "array",
+            "items": {"type": "number"},
+            "description": "linear models: each encoded column's training standard deviation (the page's standardized "
+            "effects are coefficient times deviation)",
+        },
         "trees": {"type": "array", "items": {"type": "object"}, "description": "forests: flat node arrays per tree"},
         "feature_importances": {"type": "object", "additionalProperties": {"type": "number"}},
         "numFeatures": {"type": "integer"},

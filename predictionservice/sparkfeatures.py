@@ -194,12 +194,14 @@ def integral_features(parser: Any, df_schema: StructType) -> list[str]:
     return [f.key for f in parser.features if f.values is None and isinstance(types.get(f.key), integral)]
 
 
-def feature_means(encoded: Any) -> list[float]:
-    """The mean of each encoded column over the input's valid rows (both splits: the reference
-    does not move with the seed's held-out draw), one Spark job on the cached encoding. A linear
-    model's explanations are measured from these means (docs/API.md, "Explanations")."""
+def feature_moments(encoded: Any) -> tuple[list[float], list[float]]:
+    """The mean and the standard deviation of each encoded column over the input's valid rows
+    (both splits: the reference does not move with the seed's held-out draw), one Spark job on the
+    cached encoding. A linear model's explanations are measured from the means (docs/API.md,
+    "Explanations"); its page ranks coefficients by coefficient times deviation, what a typical
+    difference in the feature moves (a raw coefficient is in the feature's units)."""
     from pyspark.ml.stat import Summarizer
 
     valid = encoded.filter(F.col("error").isNull())
-    row = valid.select(Summarizer.mean(F.col("features")).alias("mean")).first()
-    return [float(x) for x in row["mean"].toArray()]
+    row = valid.select(Summarizer.metrics("mean", "std").summary(F.col("features")).alias("s")).first()
+    return [float(x) for x in row["s"]["mean"].toArray()], [float(x) for x in row["s"]["std"].toArray()]

@@ -89,6 +89,19 @@ NOT_YET_IN_CONTRACT = {
 }
 
 
+def stored_model(client, prefix: str, document: dict) -> Iterator[str]:
+    """The document stored as a model under a key of its own (prefix-…), deleted afterwards: a
+    fixture's body, for pages and routes that read models without training one."""
+    from predictionservice.modelstore import ModelStore
+    from predictionservice.redisclient import connect
+
+    key = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    store = ModelStore(connect(client.params["redis_url"], client.params["models_db"]))
+    store.save(key, {**document, "model_key": key})
+    yield key
+    store.delete(key)
+
+
 def bar_percentages(text: str) -> list[int]:
     """The percentages a tqdm bar showed, frame by frame, in what it wrote."""
     return [int(p) for p in re.findall(r"(\d+)%\|", text)]

@@ -63,6 +63,7 @@ def test_a_trained_linear_model_keeps_its_training_means_and_explains_additively
     encoded = DataParser(stored["schema"]).encode(rows)  # the valid rows, encoded as online scoring does
     assert len(stored["feature_means"]) == encoded.shape[1] == stored["num_features"]
     assert stored["feature_means"] == pytest.approx(encoded.mean(axis=0).tolist(), rel=1e-9, abs=1e-12)
+    assert stored["feature_stds"] == pytest.approx(encoded.std(axis=0, ddof=1).tolist(), rel=1e-9, abs=1e-12)
 
     if "coefficient_matrix" in stored:
         weights, intercepts = np.asarray(stored["coefficient_matrix"]), np.asarray(stored["intercepts"])

@@ -10,10 +10,9 @@ from html import unescape
 
 import pytest
 
-from helpers import InProcess
+from helpers import InProcess, stored_model
 from modelservice import modelservice
 from predictionservice.jobstore import COMPLETED, JobStore
-from predictionservice.modelstore import ModelStore
 from predictionservice.redisclient import connect
 
 EVIL = '<script>alert("x")</script>'
@@ -34,15 +33,6 @@ STORED = {
     "metrics": {"auc": 0.9, "accuracy": 0.8},
     "training": {"rows": 10, "holdout_rows": 2, "invalid_rows": 0, "best_params": {"regParam": 0.01}},
 }
-
-
-def stored_model(client, prefix: str, document: dict):
-    """The document stored as a model under a key of its own, deleted afterwards."""
-    key = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    store = ModelStore(connect(client.params["redis_url"], client.params["models_db"]))
-    store.save(key, {**document, "model_key": key})
-    yield key
-    store.delete(key)
 
 
 @pytest.fixture(scope="module")

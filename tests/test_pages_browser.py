@@ -1,9 +1,9 @@
 """The pages in a real headless Chromium against the real service (CherryPy, a Celery worker,
 Spark): the predict form answers as /predict/ does, a bad value shows the API's message, the jobs
-page moves a training job's progress to its end, training from /ui/train completes, and token
-mode asks for the token and refuses another site's form post, a named model's page moves
-production with its button, and /docs (Swagger UI 5, from the service itself) shows every route of
-the API. Every wait is bounded."""
+page moves a training job's progress to its end, training from /ui/train completes (and the list
+compares its model with another), token mode asks for the token and refuses another site's form
+post, a named model's page moves production with its button, and /docs (Swagger UI 5, from the
+service itself) shows every route of the API. Every wait is bounded."""
 
 from __future__ import annotations
 
@@ -127,6 +127,18 @@ def test_training_from_the_train_page_completes(browser, service, xor_model):
     shown(browser, "#model-link").click()
     WebDriverWait(browser, WAIT).until(lambda b: b.current_url.endswith(f"/ui/models/{job_id}"))
     assert browser.find_element(By.ID, "predict-form")
+
+    # the list, narrowed to the dataset, compares the new forest with the session's xor model
+    browser.get(f"{service.url}/ui/?dataset=examples.xor")
+    for key in (xor_model, job_id):
+        browser.find_element(By.ID, f"pick-{key}").click()
+    browser.find_element(By.CSS_SELECTOR, "#compare-form button[type=submit]").click()
+    shown(browser, "#compare")
+    links = browser.find_elements(By.CSS_SELECTOR, "#compare thead a")
+    compared = [a.get_attribute("href").rsplit("/", 1)[1] for a in links]
+    assert sorted(compared) == sorted([xor_model, job_id])
+    assert browser.find_elements(By.CSS_SELECTOR, "#compare tr.metric[data-metric=accuracy] td.number")
+    assert browser.find_element(By.ID, "fairness").text
 
 
 def test_a_names_page_moves_production_with_its_button(browser, service):

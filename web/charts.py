@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from web import readable
+
 WIDTH = 640
 LABEL_WIDTH = 220
 ROW = 18
@@ -50,7 +52,7 @@ def bar_chart(title: str, items: Sequence[tuple[str, float]], limit: int = MAX_B
     for i, (label, value) in enumerate(ranked):
         length = abs(value) * scale
         x = zero - length if value < 0 else zero
-        bars.append(Bar(label, f"{value:.4g}", x, i * ROW + 4, length, ROW - 4, value < 0))
+        bars.append(Bar(label, readable.number(value), x, i * ROW + 4, length, ROW - 4, value < 0))
     note = f"the {len(ranked)} largest of {len(items)}" if len(items) > len(ranked) else ""
     return Chart(title, WIDTH, len(ranked) * ROW + 8, tuple(bars), zero, note=note)
 

@@ -83,6 +83,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "ui.static": OPEN,
     "model_pages.models_page": "read",
     "model_pages.model_page": {"GET": "read", "POST": "predict"},
+    "model_pages.compare_page": "read",
     "model_pages.delete_model": "admin",
     "job_pages.jobs_page": "read",
     "job_pages.job_page": "read",

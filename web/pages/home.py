@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Response, redirect, render_template, request, url_for
 
-from web import guard
+from web import guard, readable
 from web.pages.common import page_blueprint
 from web.services import services
 
@@ -38,9 +38,15 @@ def key_name() -> str:
     return guard.key_name()
 
 
-@bp.app_template_filter("num")
-def num(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+# The pages' formats for people (web/readable.py), as template filters: ``{{ value|num }}``.
+for _name, _format in (
+    ("num", readable.number),
+    ("percent", readable.percent),
+    ("ago", readable.ago),
+    ("exact", readable.exact),
+    ("duration", readable.duration),
+):
+    bp.add_app_template_filter(_format, _name)
 
 
 @bp.get("/")

@@ -7,13 +7,16 @@ import json
 import shlex
 import statistics
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pymongo.errors
 from flask import Response, redirect, render_template, request, url_for
 
 from dataparser import DataParser, number
-from predictionservice.exceptions import NotExplainable, RecordError, ServiceError
+from predictionservice.defaults import LOWER_IS_BETTER
+from predictionservice.exceptions import InvalidRequest, NotExplainable, RecordError, ServiceError
+from predictionservice.modelstore import detail
 from web.charts import Chart, bar_chart, contribution_chart
 from web.pages.common import page_blueprint
 from web.services import services
@@ -21,18 +24,120 @@ from web.services import services
 bp = page_blueprint("model_pages", __name__)
 
 MAIN_METRICS = ("auc", "accuracy", "f1", "rmse", "r2")
+# The list's one metric column, by the task as the lineage words it.
+KEY_METRIC = {"binary classification": "auc", "multi-class classification": "accuracy", "regression": "rmse"}
+FILTERS = ("task", "algorithm", "dataset", "tag")  # the list's choices (and q, words anywhere)
+ALGORITHM_TITLES = {
+    "LogisticRegressionWrapper": "logistic regression",
+    "LinearRegressionWrapper": "linear regression",
+    "RandomForestWrapper": "random forest",
+}
+MAX_COMPARED = 6  # models the compare view sets side by side
 TYPICAL_SAMPLE = 500  # documents of a model's input read for its form's typical record
+
+
+@bp.app_template_filter("algorithm")
+def algorithm_title(name: Any) -> str:
+    """An algorithm as a person names it (its class name when it has no title)."""
+    return ALGORITHM_TITLES.get(str(name), str(name))
 
 
 @bp.get("/ui/")
 def models_page() -> str:
+    """Every model, newest first, with what tells two apart (name, dataset, label, key metric,
+    description, tags, age), narrowed by the filters in the query; two or more ticked go to the
+    compare view."""
     models = services().stored_models.listing()
     named = services().registry.versions_of([m["model_key"] for m in models])
     for model in models:
         metrics = model.get("metrics") or {}
         model["main"] = [(name, metrics[name]) for name in MAIN_METRICS if name in metrics]
         model["named"] = named.get(model["model_key"])
-    return render_template("ui/models.html", models=models)
+        task = model["lineage"].get("task")
+        model["key_metric"] = (KEY_METRIC[task], metrics[KEY_METRIC[task]]) if KEY_METRIC.get(task) in metrics else None
+    chosen = {f: request.args.get(f, "") for f in (*FILTERS, "q")}
+    shown = [m for m in models if matches(m, chosen)]
+    return render_template("ui/models.html", models=shown, total=len(models), chosen=chosen, choices=choices(models))
+
+
+def facets(model: dict[str, Any]) -> dict[str, list[str]]:
+    """What each filter matches in a model."""
+    lineage = model["lineage"]
+    return {
+        "task": [str(lineage.get("task") or "")],
+        "algorithm": [str(lineage.get("algorithm") or "")],
+        "dataset": [str(lineage.get("input_collection") or "")],
+        "tag": [str(t) for t in model.get("tags") or []],
+    }
+
+
+def matches(model: dict[str, Any], chosen: dict[str, str]) -> bool:
+    """Whether the model passes every chosen filter; q is words that must each appear (in any
+    case) in its key, name, description, tags, dataset, label or algorithm."""
+    found = facets(model)
+    if any(chosen[f] and chosen[f] not in found[f] for f in FILTERS):
+        return False
+    named = model.get("named") or {}
+    text = " ".join(
+        [model["model_key"], str(named.get("name", "")), str(model.get("description") or ""),
+         str(model["lineage"].get("label") or ""), algorithm_title(model["lineage"].get("algorithm")),
+         *found["dataset"], *found["tag"]]
+    ).lower()  # fmt: skip
+    return all(word in text for word in chosen["q"].lower().split())
+
+
+def choices(models: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """Each filter's values over every model (not only the shown ones: a filter can be undone)."""
+    found: dict[str, set[str]] = {f: set() for f in FILTERS}
+    for model in models:
+        for f, values in facets(model).items():
+            found[f].update(v for v in values if v)
+    return {f: sorted(values) for f, values in found.items()}
+
+
+@bp.get("/ui/compare")
+def compare_page() -> Any:
+    """Two or more models side by side (``?model=<key or reference>`` each): what they were
+    trained on and how, and every held-out metric, the better figure of each marked; whether
+    their figures were measured on the same held-out rows is said outright."""
+    refs = list(dict.fromkeys(request.args.getlist("model")))
+    if not 2 <= len(refs) <= MAX_COMPARED:
+        raise InvalidRequest(f"tick from 2 to {MAX_COMPARED} models to compare (got {len(refs)})")
+    stored_models = services().stored_models
+    models = []
+    for ref in refs:
+        key, _ = stored_models.resolve(ref)
+        models.append(detail(key, stored_models.stored(key)))
+    named = services().registry.versions_of([m["model_key"] for m in models])
+    for model in models:
+        model["named"] = named.get(model["model_key"])
+    names = sorted({n for m in models for n, v in (m.get("metrics") or {}).items() if isinstance(v, (int, float))})
+    rows = [(name, [(m.get("metrics") or {}).get(name) for m in models], best_of(name, models)) for name in names]
+    return render_template("ui/compare.html", models=models, metrics=rows, same_rows=same_heldout_rows(models))
+
+
+def best_of(metric: str, models: list[dict[str, Any]]) -> int | None:
+    """Which model's figure of metric is best (lower for a loss or an error), None if fewer than
+    two have it or they tie."""
+    values = [(m.get("metrics") or {}).get(metric) for m in models]
+    figures = [(i, v) for i, v in enumerate(values) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(figures) < 2 or len({v for _, v in figures}) == 1:
+        return None
+    pick = min if metric in LOWER_IS_BETTER else max
+    return pick(figures, key=lambda item: item[1])[0]
+
+
+def same_heldout_rows(models: list[dict[str, Any]]) -> bool:
+    """Whether every model's metrics come from the same held-out rows: training holds a row out
+    by a hash of its label and features with the job's seed, at the job's fraction, so the rows
+    are the same when the dataset, the fields, the seed and the fraction all are."""
+
+    def split(model: dict[str, Any]) -> tuple[Any, ...]:
+        job, schema = model.get("parameters") or {}, model.get("schema") or {}
+        fields = [schema.get("label", {}).get("key"), *(f.get("key") for f in schema.get("features", []))]
+        return job.get("inputCollection"), tuple(fields), job.get("seed"), job.get("holdoutFraction")
+
+    return len({split(m) for m in models}) == 1
 
 
 @bp.route("/ui/models/<key>", methods=["GET", "POST"])
@@ -91,18 +196,25 @@ def delete_model(key: str) -> Response:
 
 
 def model_charts(stored: dict[str, Any], parser: DataParser) -> list[Chart]:
-    """Coefficients (one chart per class for a multinomial model) or feature importances."""
+    """Feature importances, or a linear model's standardized effects (one chart per class for a
+    multinomial model)."""
     names = stored.get("feature_names") or parser.feature_names()
     if "feature_importances" in stored:
         return [bar_chart("feature importances", list(stored["feature_importances"].items()))]
-    if "coefficient_matrix" in stored:
-        return [
-            bar_chart(f"coefficients of class {label}", list(zip(names, row, strict=False)))
-            for label, row in zip(parser.class_names, stored["coefficient_matrix"], strict=False)
-        ]
-    if "coefficients" in stored:
-        return [bar_chart("coefficients", list(zip(names, stored["coefficients"], strict=False)))]
-    return []
+    rows = stored.get("coefficient_matrix") or ([stored["coefficients"]] if "coefficients" in stored else [])
+    titles = [f" of class {label}" for label in parser.class_names] if "coefficient_matrix" in stored else [""]
+    stds = stored.get("feature_stds")
+    charts = []
+    for title, row in zip(titles, rows, strict=False):
+        if stds is not None and len(stds) == len(row):
+            effects = [c * sd for c, sd in zip(row, stds, strict=True)]
+            chart = bar_chart(f"standardized effects{title}", list(zip(names, effects, strict=False)))
+            note = "coefficient times the feature's training standard deviation: what a typical difference moves"
+        else:
+            chart = bar_chart(f"coefficients{title}", list(zip(names, row, strict=False)))
+            note = "in each feature's own units: this model was stored without its features' spreads"
+        charts.append(replace(chart, note=f"{chart.note}; {note}" if chart.note else note))
+    return charts
 
 
 def typical_record(stored: dict[str, Any], parser: DataParser) -> dict[str, str]:
