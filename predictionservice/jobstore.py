@@ -92,11 +92,11 @@ return 1
 """
 
 _JSON_FIELDS = ("metrics", "result", "parameters", "lineage", "decision", "trigger")
-_FLOAT_FIELDS = ("progress", "created_at", "updated_at", "heartbeat_at", "cancelled_at")
+_FLOAT_FIELDS = ("progress", "created_at", "started_at", "updated_at", "heartbeat_at", "cancelled_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
-    "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "updated_at",
+    "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "started_at", "updated_at",
     "model_key", "metrics", "rows", "invalid_rows", "request_id", "spark_ui", "lineage", "cancelled_at",
     "cancelled_by", "decision", "trigger",
 )  # fmt: skip
@@ -260,6 +260,8 @@ class JobStore:
         if status not in STATES:
             raise ValueError(f"unknown job status {status!r}")
         fields: dict[str, Any] = {"status": status, "message": message, "updated_at": time.time(), **extra}
+        if status == STARTED:
+            fields["started_at"] = fields["updated_at"]  # this attempt's start (a rerun starts again)
         if progress is not None:
             fields["progress"] = float(progress)
         elif status == COMPLETED:
@@ -430,6 +432,8 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
         "created_at": iso(record["created_at"]),
         "updated_at": iso(record["updated_at"]),
     }
+    if "started_at" in record:
+        view["started_at"] = iso(record["started_at"])
     if record["status"] == COMPLETED:
         if record["kind"] == "training":
             view["model_key"] = record.get("model_key", record["job_id"])

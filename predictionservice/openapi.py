@@ -100,6 +100,7 @@ JOB_STATUS = {
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
         "attempts": {"type": "integer"},
         "created_at": {"type": "string"},
+        "started_at": {"type": "string", "description": "when a worker started its last attempt (absent before)"},
         "updated_at": {"type": "string"},
         "model_key": {"type": "string", "description": "COMPLETED training jobs"},
         "metrics": {

@@ -57,7 +57,10 @@ def models_page() -> str:
         model["key_metric"] = (KEY_METRIC[task], metrics[KEY_METRIC[task]]) if KEY_METRIC.get(task) in metrics else None
     chosen = {f: request.args.get(f, "") for f in (*FILTERS, "q")}
     shown = [m for m in models if matches(m, chosen)]
-    return render_template("ui/models.html", models=shown, total=len(models), chosen=chosen, choices=choices(models))
+    return render_template(
+        "ui/models.html", models=shown, total=len(models), chosen=chosen, choices=choices(models),
+        algorithm_titles=ALGORITHM_TITLES,
+    )  # fmt: skip
 
 
 def facets(model: dict[str, Any]) -> dict[str, list[str]]:

@@ -15,9 +15,13 @@
     var percent = node.querySelector(".percent");
     if (percent) percent.textContent = Math.round(job.progress * 100) + "%";
     var status = node.querySelector(".status");
-    if (status) status.textContent = job.status;
+    if (status) {
+      status.textContent = job.status_words || job.status;
+      status.setAttribute("data-status", job.status);
+      status.title = job.status;
+    }
     var message = node.querySelector(".message");
-    if (message) message.textContent = job.message;
+    if (message) message.textContent = job.message_shown || job.message;
   }
 
   function poll(node) {
