@@ -14,12 +14,14 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
+from predictionservice import datasetloader
 from predictionservice.alloweddbs import AllowedDatabases
+from predictionservice.datasetreaders import MAX_COLUMNS, MAX_HEADER_CHARS, BadLines
 from predictionservice.defaults import SYSTEM_DATABASES
 from predictionservice.exceptions import InvalidRequest, NotFound, shown
-from predictionservice.mongotarget import CollectionRef, MongoClients, check_namespace
+from predictionservice.mongotarget import CollectionRef, MongoClients, check_namespace, check_new_name
 from predictionservice.validation import FIELD_KEY
 
 SAMPLE_DOCS = 5
@@ -27,6 +29,8 @@ FIELD_SCAN_DOCS = 100
 HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
 EXPORT_BATCH = 500  # documents per cursor batch and per chunk sent: what an export holds at once
 EXPORT_FORMATS = ("csv", "jsonl")
+LOAD_MODES = ("replace", "append")  # an upload replaces the collection or adds to it
+ON_ERROR = ("fail", "skip")  # a CSV's bad lines refuse the file, or are skipped and named
 # A cell a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|...): exported with a
 # leading quote, which shows the text as written (OWASP, CSV injection). CSV only: JSONL is data.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -43,6 +47,9 @@ class Datasets:
         schema_sample_docs: int,
         schema_max_label_values: int,
         allowed: AllowedDatabases | None = None,
+        *,
+        max_columns: int = MAX_COLUMNS,
+        max_header_chars: int = MAX_HEADER_CHARS,
     ):
         self.mongo = mongo
         self.mongodb_uri = mongodb_uri
@@ -50,6 +57,8 @@ class Datasets:
         self.schema_sample_docs = schema_sample_docs
         self.schema_max_label_values = schema_max_label_values
         self.allowed = allowed  # the databases the service is given (None: every one)
+        self.max_columns = max_columns  # an upload's fields, at most
+        self.max_header_chars = max_header_chars  # a CSV header line's length, at most
 
     def listing(self) -> list[dict[str, Any]]:
         """Every collection the service can reach, with its count (the system databases never,
@@ -100,6 +109,35 @@ class Datasets:
     def database_exists(self, db: str) -> bool:
         with self.mongo.lease(self.mongodb_uri) as client:
             return db in client.list_database_names()
+
+    def load(self, db: str, collection: str, source: IO[bytes], media: str, mode: str, on_error: str) -> dict[str, Any]:
+        """Loads a CSV (``media`` "csv") or a JSON array of objects ("json") read from source into
+        the collection, all or nothing (``mode`` replace or append); a CSV's bad lines refuse the
+        file (``on_error`` fail) or are skipped and named (skip). The answer of PUT /datasets/:
+        inserted, dataset, mode, and for skip the lines skipped."""
+        ref = self.writable(db, collection)
+        check_new_name(db, collection)
+        if mode not in LOAD_MODES:
+            raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {shown(mode)}")
+        if on_error not in ON_ERROR:
+            raise InvalidRequest(f"'on_error' must be 'fail' or 'skip', not {shown(on_error)}")
+        bad = BadLines(skip=on_error == "skip")
+        if media == "json" and bad.skip:
+            raise InvalidRequest(
+                "'on_error=skip' is for a CSV upload (text/csv); a JSON dataset is loaded whole or not"
+            )
+        with self.mongo.collection(ref) as target:
+            if media == "csv":
+                inserted = datasetloader.load_csv(
+                    target, source, mode=mode, bad=bad, max_columns=self.max_columns,
+                    max_header_chars=self.max_header_chars,
+                )  # fmt: skip
+            else:  # read a record at a time, never parsed whole
+                inserted = datasetloader.load_json(target, source, mode=mode, max_fields=self.max_columns)
+        answer: dict[str, Any] = {"inserted": inserted, "dataset": ref.namespace, "mode": mode}
+        if bad.skip:
+            answer.update(skipped=bad.count, bad_lines=bad.named)
+        return answer
 
     def describe(self, db: str, collection: str) -> dict[str, Any]:
         """A dataset's count, fields and sample: what the API and the datasets page show."""

@@ -228,3 +228,38 @@ def test_token_mode_asks_for_the_token_and_refuses_a_cross_site_post(token_servi
         attacker.shutdown()
         attacker.server_close()
         thread.join(5)
+
+
+def test_a_csv_uploaded_from_the_page_and_a_scored_collection_downloaded(browser, service, xor_model, tmp_path):
+    """The upload form takes a file with a bad line, skips it as chosen and names it; the xor
+    model's scored output is linked to the model, not offered for training, and its download
+    link (fetched by the page itself, with its cookie) is the API's export."""
+    body = "x1,x2,y\n0.1,0.9,a\n0.2,0.8\n0.3,0.7,b\n"
+    path = tmp_path / "upload.csv"
+    path.write_text(body)
+    browser.get(f"{service.url}/ui/datasets")
+    shown(browser, "#upload-file").send_keys(str(path))
+    browser.find_element(By.ID, "upload-db").send_keys("browser")
+    browser.find_element(By.ID, "upload-collection").send_keys("uploaded")
+    browser.find_element(By.CSS_SELECTOR, "input[name=on_error][value=skip]").click()
+    browser.find_element(By.ID, "upload-submit").click()
+    loaded = shown(browser, "#loaded").text
+    assert "Loaded 2 documents into browser.uploaded" in loaded and "1 bad lines skipped" in loaded, loaded
+    assert "line 3:" in browser.find_element(By.ID, "bad-lines").text
+
+    job = service.post("/predictall/", json={"modelkey": xor_model, "inputCollection": "examples.xor",
+                                             "outputCollection": "browser.xor_scored"})  # fmt: skip
+    final, _ = service.wait_job(job.json()["job_id"])
+    assert final["status"] == "COMPLETED", final
+    browser.get(f"{service.url}/ui/datasets")
+    row = shown(browser, "tr[data-dataset='browser.xor_scored']")
+    assert row.find_element(By.CSS_SELECTOR, "a.scored-by").get_attribute("href").endswith(f"/ui/models/{xor_model}")
+    assert row.find_elements(By.CSS_SELECTOR, "a.train") == []
+    href = row.find_element(By.CSS_SELECTOR, "a.download").get_attribute("href")
+    assert href.endswith("/ui/datasets/browser/xor_scored/download?format=csv")
+    fetched = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0], {credentials: 'same-origin'}).then(r => r.text()).then(done, e => done('failed: ' + e));",
+        href,
+    )
+    assert fetched == service.get("/datasets/browser/xor_scored/export", params={"format": "csv"}).text

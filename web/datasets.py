@@ -10,11 +10,8 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, request, stream_with_context
 
-from predictionservice import datasetloader
-from predictionservice.datasetreaders import BadLines
-from predictionservice.exceptions import InvalidDataset, InvalidRequest, UnsupportedMediaType
-from predictionservice.mongotarget import check_new_name
-from web.jsonio import JSON, json_response, shown
+from predictionservice.exceptions import InvalidDataset, UnsupportedMediaType
+from web.jsonio import JSON, json_response
 from web.services import services
 
 bp = Blueprint("datasets", __name__)
@@ -22,7 +19,6 @@ bp = Blueprint("datasets", __name__)
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
 EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 # curl -T sends no Content-Type; curl -d sends a form type and strips the file's newlines
-ON_ERROR = ("fail", "skip")  # a CSV's bad lines refuse the file, or are skipped and named
 SEND_AS = "send the file as it is: curl -X PUT --data-binary @file.csv -H 'Content-Type: text/csv'"
 
 
@@ -56,41 +52,21 @@ def attachment(name: str) -> str:
 
 @bp.put("/datasets/<db>/<collection>")
 def put_dataset(db: str, collection: str) -> Response:
-    ref = services().datasets.writable(db, collection)
-    check_new_name(db, collection)
-    mode = request.args.get("mode", "replace")
-    if mode not in ("replace", "append"):
-        raise InvalidRequest(f"'mode' must be 'replace' or 'append', not {shown(mode)}")
-    on_error = request.args.get("on_error", "fail")
-    if on_error not in ON_ERROR:
-        raise InvalidRequest(f"'on_error' must be 'fail' or 'skip', not {shown(on_error)}")
-    params = services().params
     mimetype = request.mimetype
-    bad = BadLines(skip=on_error == "skip")
     if mimetype in CSV_TYPES:
         if not request.content_length and request.content_length is not None:
             raise InvalidDataset("empty input: expected a header line and at least one row")
-        with services().mongo.collection(ref) as target:
-            inserted = datasetloader.load_csv(
-                target, io.BufferedReader(request.stream), mode=mode, bad=bad,
-                max_columns=params["max_dataset_columns"], max_header_chars=params["max_csv_header_chars"],
-            )  # fmt: skip
-    elif mimetype == JSON and on_error == "skip":
-        raise InvalidRequest("'on_error=skip' is for a CSV upload (text/csv); a JSON dataset is loaded whole or not")
-    elif mimetype == JSON:  # read a record at a time, never parsed whole
-        with services().mongo.collection(ref) as target:
-            inserted = datasetloader.load_json(
-                target, request.stream, mode=mode, max_fields=params["max_dataset_columns"]
-            )
+        media, source = "csv", io.BufferedReader(request.stream)
+    elif mimetype == JSON:
+        media, source = "json", request.stream
     else:
+        services().datasets.writable(db, collection)  # a database not given to the service is said first
         raise UnsupportedMediaType(
             f"a dataset is 'text/csv' or 'application/json' (an array of objects), not {mimetype or 'none'!r}"
             + (f"; {SEND_AS}" if mimetype in ("", "application/x-www-form-urlencoded") else "")
         )
-    answer = {"inserted": inserted, "dataset": ref.namespace, "mode": mode}
-    if bad.skip:
-        answer.update(skipped=bad.count, bad_lines=bad.named)
-    return json_response(answer)
+    mode, on_error = request.args.get("mode", "replace"), request.args.get("on_error", "fail")
+    return json_response(services().datasets.load(db, collection, source, media, mode, on_error))
 
 
 @bp.get("/datasets/<db>/<collection>")

@@ -36,6 +36,7 @@ from web.services import services
 
 PAGES = "/ui/"
 STATIC, LOGIN = "/ui/static/", "/ui/login"  # the pages' own files, and where the key is asked
+UPLOAD_PAGE = "/ui/datasets/upload"  # the datasets page's upload form: a dataset's body limit
 SESSION_COOKIE, CSRF_COOKIE, CSRF_FIELD = "ps_session", "ps_csrf", "csrf_token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
@@ -47,13 +48,16 @@ def guard() -> None:
     params = services().params
     check_host(params)
     scope = scopes.required(request)
+    dataset_upload = (request.method == "PUT" and request.path.startswith("/datasets/")) or (
+        request.method == "POST" and request.path == UPLOAD_PAGE
+    )
+    # before a page's CSRF check reads its form: no form is read past the route's limit
+    request.max_content_length = params["max_dataset_bytes"] if dataset_upload else params["max_body_bytes"]
     if request.path.startswith(PAGES):
         if request.path.startswith(STATIC):
             return
         _page_prelude()
     g.principal = authenticate(scope)
-    dataset_upload = request.method == "PUT" and request.path.startswith("/datasets/")
-    request.max_content_length = params["max_dataset_bytes"] if dataset_upload else params["max_body_bytes"]
     if request.content_length is not None and request.content_length > request.max_content_length:
         raise PayloadTooLarge(
             f"the body is {request.content_length} bytes; this route takes at most {request.max_content_length}"

@@ -111,6 +111,8 @@ class Services:
             params["schema_sample_docs"],
             params["schema_max_label_values"],
             AllowedDatabases(self.redis, params["redis_key_prefix"], params["datasets_allowed_dbs"]),
+            max_columns=params["max_dataset_columns"],
+            max_header_chars=params["max_csv_header_chars"],
         )
         self.stored_models = Models(self.models, self.registry, self.references)
         self.retrainer = Retrainer(self.registry, self.redis, prefix, params["job_ttl"], self.submit_training)
