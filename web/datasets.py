@@ -6,18 +6,17 @@ parse the request, call it and send the answer."""
 from __future__ import annotations
 
 import io
-from urllib.parse import quote
 
-from flask import Blueprint, Response, request, stream_with_context
+from flask import Blueprint, Response, request
 
 from predictionservice.exceptions import InvalidDataset, UnsupportedMediaType
+from web import downloads
 from web.jsonio import JSON, json_response
 from web.services import services
 
 bp = Blueprint("datasets", __name__)
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
-EXPORT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 # curl -T sends no Content-Type; curl -d sends a form type and strips the file's newlines
 SEND_AS = "send the file as it is: curl -X PUT --data-binary @file.csv -H 'Content-Type: text/csv'"
 
@@ -30,24 +29,8 @@ def list_datasets() -> Response:
 
 @bp.get("/datasets/<db>/<collection>/export")
 def export_dataset(db: str, collection: str) -> Response:
-    """The whole collection, streamed a batch at a time (a generator response): memory holds one
-    batch, never the collection; a missing dataset is a 404 before the answer starts."""
-    fmt = request.args.get("format", "csv")
-    chunks = services().datasets.export(db, collection, fmt)
-    headers = {"Content-Disposition": attachment(f"{db}.{collection}.{fmt}"), "X-Content-Type-Options": "nosniff"}
-    return Response(stream_with_context(chunks), mimetype=EXPORT_TYPES[fmt], headers=headers)
-
-
-def attachment(name: str) -> str:
-    """A Content-Disposition naming the file a download is saved as (RFC 6266): the name cleaned
-    to letters, digits and '._-' (a quote or ';' in a collection name cannot add parameters, a
-    line break cannot end the header, and no name makes the header unencodable, a 500); a name
-    beyond ASCII also as its UTF-8 form in filename* (RFC 5987), the ASCII filename for old clients."""
-    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).strip("._") or "export"
-    fallback = "".join(c if c.isascii() else "_" for c in cleaned)
-    if fallback == cleaned:
-        return f'attachment; filename="{cleaned}"'
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(cleaned, safe='')}"
+    """The whole collection, streamed a batch at a time (web.downloads)."""
+    return downloads.export(db, collection, request.args.get("format", "csv"))
 
 
 @bp.put("/datasets/<db>/<collection>")

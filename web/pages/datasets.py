@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, redirect, render_template, request, stream_with_context, url_for
+from flask import Response, redirect, render_template, request, url_for
 
 from predictionservice.datasets import EXPORT_FORMATS
 from predictionservice.exceptions import InvalidRequest, ServiceError
 from predictionservice.jobstore import MAX_LIST
-from web.datasets import EXPORT_TYPES, attachment
+from web import downloads
 from web.pages.common import page_blueprint
 from web.reports import checked_label, is_scored, label_choices, scored_report
 from web.services import services
@@ -82,12 +82,9 @@ def dataset_page(db: str, collection: str) -> str:
 
 @bp.get("/ui/datasets/<db>/<collection>/download")
 def download_dataset(db: str, collection: str) -> Response:
-    """The whole collection as a file (``?format=csv`` or ``jsonl``), streamed as
-    GET /datasets/<db>/<collection>/export streams it: the page's cookie is its credential."""
-    fmt = request.args.get("format", "csv")
-    chunks = services().datasets.export(db, collection, fmt)
-    headers = {"Content-Disposition": attachment(f"{db}.{collection}.{fmt}")}
-    return Response(stream_with_context(chunks), mimetype=EXPORT_TYPES[fmt], headers=headers)
+    """The whole collection as a file (``?format=csv`` or ``jsonl``), as GET .../export answers:
+    the page's cookie is its credential."""
+    return downloads.export(db, collection, request.args.get("format", "csv"))
 
 
 @bp.post("/ui/datasets/<db>/<collection>/delete")
