@@ -392,6 +392,8 @@ class _Scan:
     overflow: set[str]
     count: int = 0
     fractional_label: Any = None  # the first non-whole number the label holds (it cannot be a class)
+    categorical: frozenset[str] = frozenset()  # numeric fields asked to be categories (whole numbers)
+    fractional: dict[str, Any] | None = None  # such a field's first non-whole number
 
 
 def schema_from_documents(
@@ -401,8 +403,17 @@ def schema_from_documents(
     task: str | None = None,
     max_categories: int = 100,
     max_label_values: int = 100,
+    categorical: Iterable[str] = (),
+    exclude: Iterable[str] = (),
+    ignore_unknown: Iterable[str] = (),
 ) -> dict[str, Any]:
     """A ready ``schema`` block from documents: numbers numeric, strings categorical.
+
+    A person's choices (the schema endpoint's query, the training page's form): ``categorical``
+    numeric fields of whole numbers become categories (a code, a rating); ``exclude`` fields are
+    left out (named in ``dropped``); ``ignore_unknown`` categorical features (``*``: every one)
+    say ``"unknown": "ignore"``. A name that is no field of the documents is refused, with the
+    closest names.
 
     Categories are numbered in sorted order, so the same data always gives the same map. Fields
     that are ids (``_id``, or a string distinct in every document), mixed, nested, always null or with more
@@ -417,28 +428,51 @@ def schema_from_documents(
     """
     if task is not None and task not in TASKS:
         raise InvalidRequest(f"'task' must be {' or '.join(repr(t) for t in TASKS)}, not {task[:40]!r}")
-    scan = _scan(documents, label, task, max_categories, max_label_values)
+    chosen = {"categorical": set(categorical), "exclude": set(exclude), "ignore_unknown": set(ignore_unknown)}
+    scan = _scan(documents, label, task, max_categories, max_label_values, frozenset(chosen["categorical"]))
     if scan.count == 0:
         raise InvalidSchema("the collection is empty: nothing to infer a schema from")
     if label not in scan.kinds:
         raise InvalidSchema(f"label field '{label}'{did_you_mean(label, scan.order)} not found in the collection")
+    _check_choices(chosen, scan.order, label)
     label_block = _label_block(scan, label, task, max_label_values)
     features: list[dict[str, Any]] = []
     dropped: list[dict[str, str]] = []
     for key in scan.order:
         if key == label:
             continue
-        reason = _unusable(scan, key, max_categories)
+        reason = "left out as asked" if key in chosen["exclude"] else _unusable(scan, key, max_categories)
         if reason:
             dropped.append({"field": key, "reason": reason})
-        elif scan.kinds[key] == {"number"}:
+        elif scan.kinds[key] == {"number"} and key not in scan.categorical:
             features.append({"key": key})
         else:
-            features.append({"key": key, "values": _positions(scan.distinct[key])})
+            ignore = key in chosen["ignore_unknown"] or "*" in chosen["ignore_unknown"]
+            values = _positions(scan.distinct[key], numeric=key in scan.categorical)
+            features.append({"key": key, "values": values, **({"unknown": UNKNOWN_IGNORE} if ignore else {})})
+    numeric_ignored = [f["key"] for f in features if "values" not in f and f["key"] in chosen["ignore_unknown"]]
+    if numeric_ignored:
+        raise InvalidRequest(
+            f"'ignore_unknown': {', '.join(repr(k) for k in numeric_ignored)} numeric; unknown categories are "
+            "a categorical feature's (ask categorical= for a field of whole-number codes)"
+        )
     if not features:
         reasons = "; ".join(f"'{d['field']}': {d['reason']}" for d in dropped[:5])
         raise InvalidSchema(f"no usable feature: every field is an id, mixed, nested or the label ({reasons})")
     return {"label": label_block, "features": features, "dropped": dropped}
+
+
+def _check_choices(chosen: dict[str, set[str]], fields: list[str], label: str) -> None:
+    """Refuses a chosen name that is no field of the documents (naming the closest), and the label
+    among the features' choices."""
+    for what, names in chosen.items():
+        for name in sorted(names - {"*"} if what == "ignore_unknown" else names):
+            if name == label:
+                raise InvalidRequest(f"'{what}': '{label}' is the label; the choices are about features")
+            if name not in fields:
+                raise InvalidRequest(
+                    f"'{what}': field {shown(name)}{did_you_mean(name, fields)} is not in the collection"
+                )
 
 
 def _unusable(scan: _Scan, key: str, max_categories: int) -> str | None:
@@ -453,6 +487,13 @@ def _unusable(scan: _Scan, key: str, max_categories: int) -> str | None:
     (kind,) = kinds
     if kind in ("object", "array"):
         return f"nested values ({kind}s): flatten them into fields of their own to use them"
+    if kind == "number" and key in scan.categorical:
+        fractional = (scan.fractional or {}).get(key)
+        if fractional is not None:
+            return f"asked to be categorical, but holds {fractional!r}, not a whole number"
+        if key in scan.overflow:
+            return f"asked to be categorical, but has more than {max_categories} distinct values"
+        return None
     if kind == "number":
         return None
     if kind == "boolean":
@@ -477,12 +518,17 @@ def _kind(value: Any) -> str:
 
 
 def _scan(
-    documents: Iterable[Mapping[str, Any]], label: str, task: str | None, max_categories: int, max_label_values: int
+    documents: Iterable[Mapping[str, Any]],
+    label: str,
+    task: str | None,
+    max_categories: int,
+    max_label_values: int,
+    categorical: frozenset[str] = frozenset(),
 ) -> _Scan:
     """One pass: the kinds of every field, the categories of text fields (up to max_categories
     each), and the label's values only when they may become classes (up to max_label_values): a
     numeric label's values are kept only for task='classification'."""
-    scan = _Scan([], {}, {}, set())
+    scan = _Scan([], {}, {}, set(), categorical=categorical - {label}, fractional={})
     numeric_classes = task == CLASSIFICATION
     for doc in documents:
         scan.count += 1
@@ -495,7 +541,12 @@ def _scan(
                 continue
             kind = _kind(value)
             scan.kinds[key].add(kind)
-            if key in scan.overflow or not (kind == "string" or (kind == "number" and key == label)):
+            if key in scan.overflow:
+                continue
+            if kind == "number" and key in scan.categorical:
+                _count_code(scan, key, value, max_categories)
+                continue
+            if not (kind == "string" or (kind == "number" and key == label)):
                 continue
             if key == label and kind == "number":
                 if not numeric_classes:
@@ -541,8 +592,24 @@ def _label_block(scan: _Scan, label: str, task: str | None, max_label_values: in
     return {"key": label, "values": {str(v): pos for pos, v in enumerate(sorted(scan.distinct[label]))}}
 
 
-def _positions(values: set[Any]) -> dict[str, int]:
-    return {name: pos for pos, name in enumerate(sorted(values))}
+def _count_code(scan: _Scan, key: str, value: Any, max_categories: int) -> None:
+    """A number of a field asked to be categorical: a category (its decimal digits, as online
+    scoring looks it up) when it is whole, else the field's first fractional value is kept."""
+    code = category_key(value)
+    if code is None:
+        assert scan.fractional is not None
+        scan.fractional.setdefault(key, value)
+        return
+    scan.distinct[key].add(code)
+    if len(scan.distinct[key]) > max_categories:
+        scan.overflow.add(key)
+        scan.distinct[key] = set()
+
+
+def _positions(values: set[Any], numeric: bool = False) -> dict[str, int]:
+    """Categories numbered in sorted order (whole-number codes by their value: 2 before 10)."""
+    ordered = sorted(values, key=int) if numeric else sorted(values)
+    return {name: pos for pos, name in enumerate(ordered)}
 
 
 SAMPLE_SIZE = 100  # documents a job's fields are checked against at submission

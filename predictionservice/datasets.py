@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -151,9 +151,13 @@ class Datasets:
             "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
         }
 
-    def schema(self, db: str, collection: str, label: str | None, task: str | None = None) -> dict[str, Any]:
+    def schema(
+        self, db: str, collection: str, label: str | None, task: str | None = None, **choices: Iterable[str]
+    ) -> dict[str, Any]:
         """The schema block of a dataset with label as its label (the API's and the training
-        page's); task ('classification' or 'regression') overrides what the label's kind decides."""
+        page's); task ('classification' or 'regression') overrides what the label's kind decides,
+        and a person's choices (``categorical``, ``exclude``, ``ignore_unknown``: field names) what
+        the inference makes of the features."""
         if not label:
             raise InvalidRequest("the query parameter 'label' (the label field) is required")
         if len(label) > FIELD_KEY["maxLength"]:
@@ -162,7 +166,7 @@ class Datasets:
             )
         with self.existing(db, collection) as coll:
             documents = schema_documents(coll, self.schema_sample_docs)
-            return self.infer(documents, label, task=task, max_label_values=self.schema_max_label_values)
+            return self.infer(documents, label, task=task, max_label_values=self.schema_max_label_values, **choices)
 
     def export(self, db: str, collection: str, fmt: str) -> Iterator[str]:
         """The whole collection as CSV or JSON lines, a batch at a time: scored results must be

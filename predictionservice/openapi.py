@@ -971,6 +971,15 @@ def _dataset_operations() -> dict[str, Any]:
         "classified and a number regressed",
         {"enum": ["classification", "regression"]},
     )
+    choices = [
+        _query(name, described, {"type": "string"})
+        for name, described in (
+            ("categorical", "comma-separated numeric fields of whole numbers to treat as categories (codes)"),
+            ("exclude", "comma-separated fields to leave out (named in dropped)"),
+            ("ignore_unknown", "comma-separated categorical features (or *) whose unseen categories encode as "
+             "all zeros with a warning instead of a 400"),
+        )
+    ]  # fmt: skip
     fmt = _query("format", "csv (a header of the sampled fields, nested ones dotted) or jsonl (one document a "
                  "line)", {"enum": ["csv", "jsonl"], "default": "csv"})  # fmt: skip
     exported = {
@@ -1008,7 +1017,7 @@ def _dataset_operations() -> dict[str, Any]:
                 "200": _json(SCHEMA_BLOCK, "the schema block, with 'dropped': the fields left out and why"),
                 **_errors("400", "401", "404", "503"),
             },
-            parameters=[label, task],
+            parameters=[label, task, *choices],
         ),
     }
 

@@ -166,7 +166,8 @@ def test_every_path_template_parameter_is_declared(document):
 
 def test_query_parameters(document):
     schema_route = document["paths"]["/datasets/{db}/{collection}/schema"]["get"]
-    label, task = schema_route["parameters"]
+    label, task, *choices = schema_route["parameters"]
+    assert [p["name"] for p in choices] == ["categorical", "exclude", "ignore_unknown"]
     assert label == {"name": "label", "in": "query", "required": True, "schema": {"type": "string", "minLength": 1}}
     assert task["name"] == "task" and not task["required"]
     assert task["schema"] == {"enum": ["classification", "regression"]}
@@ -291,7 +292,9 @@ def test_every_query_parameter_the_views_read_is_in_the_document(document):
         ("/jobs/{job_id}", "history"), ("/datasets/{db}/{collection}/export", "format"),
         ("/datasets/{db}/{collection}", "mode"), ("/datasets/{db}/{collection}", "on_error"),
         ("/datasets/{db}/{collection}/schema", "label"),
-        ("/datasets/{db}/{collection}/schema", "task"), ("/audit/", "limit"),
+        ("/datasets/{db}/{collection}/schema", "task"), ("/datasets/{db}/{collection}/schema", "categorical"),
+        ("/datasets/{db}/{collection}/schema", "exclude"), ("/datasets/{db}/{collection}/schema", "ignore_unknown"),
+        ("/audit/", "limit"),
         ("/registry/{name}/monitor", "since"), ("/registry/{name}/monitor", "version"),
     }  # fmt: skip
     assert listed == expected

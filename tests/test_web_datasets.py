@@ -161,3 +161,21 @@ def test_a_name_with_a_control_character_is_refused_at_creation(client, mongo_db
     assert mongo_db.list_collection_names() == []
     mongo_db[name].insert_one({"a": 1})  # made by another program
     assert client.request("DELETE", path).status_code == 204
+
+
+def test_the_schema_endpoint_takes_a_persons_choices_per_feature(client, mongo_db):
+    documents = [{"code": [1, 2, 30][i % 3], "city": ["Lyon", "Nice"][i % 2], "x": i * 0.5, "y": ["a", "b"][i % 2]}
+                 for i in range(12)]  # fmt: skip
+    mongo_db.rows.insert_many(documents)
+    path = f"/datasets/{mongo_db.name}/rows/schema"
+    chosen = client.get(path, params={"label": "y", "categorical": "code", "exclude": " x ,", "ignore_unknown": "city"})
+    assert chosen.status_code == 200, chosen.text
+    schema = chosen.json()
+    assert schema["features"] == [
+        {"key": "code", "values": {"1": 0, "2": 1, "30": 2}},
+        {"key": "city", "values": {"Lyon": 0, "Nice": 1}, "unknown": "ignore"},
+    ]
+    assert {"field": "x", "reason": "left out as asked"} in schema["dropped"]
+    wrong = client.get(path, params={"label": "y", "exclude": "X"})
+    assert wrong.status_code == 400
+    assert "'exclude': field 'X' (did you mean 'x'?) is not in the collection" in wrong.json()["error"]["message"]

@@ -60,7 +60,17 @@ def describe_dataset(db: str, collection: str) -> Response:
 @bp.get("/datasets/<db>/<collection>/schema")
 def dataset_schema(db: str, collection: str) -> Response:
     label, task = request.args.get("label"), request.args.get("task")
-    return json_response(services().datasets.schema(db, collection, label, task))
+    choices = {
+        "categorical": names(request.args.get("categorical", "")),
+        "exclude": names(request.args.get("exclude", "")),
+        "ignore_unknown": names(request.args.get("ignore_unknown", "")),
+    }
+    return json_response(services().datasets.schema(db, collection, label, task, **choices))
+
+
+def names(text: str) -> list[str]:
+    """A comma-separated list of field names (blanks around a name dropped, empty ones too)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 @bp.delete("/datasets/<db>/<collection>")
