@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dataparser import DataParser
-from LogisticRegressionWrapper import LINEAR_DEFAULTS, LINEAR_FIELDS, linear_grid
+from LogisticRegressionWrapper import LINEAR_DEFAULTS, LINEAR_FIELDS, LINEAR_HELP, linear_grid
 from modelfactory import Algorithm
 from predictionservice.predictors import LinearRegressor
 
@@ -25,9 +25,12 @@ NAME = "LinearRegressionWrapper"
 
 class LinearRegressionWrapper(Algorithm):
     name = NAME
+    title = "linear regression"
+    summary = "a weight per feature: quick to train, its effects read directly; for a number"
     stores_feature_means = True
     tasks = frozenset({"regression"})
     job_fields = LINEAR_FIELDS
+    field_help = LINEAR_HELP
     DEFAULTS = LINEAR_DEFAULTS
 
     def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:

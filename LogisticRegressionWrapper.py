@@ -35,6 +35,14 @@ LINEAR_FIELDS = {
     "tol": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
     "standardization": {"type": "boolean"},
 }
+# One line each, for the training page.
+LINEAR_HELP = {
+    "regParam": "regularization: larger values shrink the weights (less overfitting); each value is tried",
+    "elasticNetParam": "0 is ridge (keeps every feature), 1 is lasso (drops weak ones), between a mix",
+    "iterations": "the most optimizer steps a fit may take",
+    "tol": "the optimizer stops when a step improves less than this",
+    "standardization": "scale the features before fitting (the stored weights are in their own units)",
+}
 # What a job may leave out of them. The regularisation grids start above zero: on separable data
 # an unregularised fit saturates its probabilities to exactly 0 and 1.
 LINEAR_DEFAULTS = {
@@ -60,9 +68,12 @@ def linear_grid(estimator: Any, job: Mapping[str, Any]) -> list:
 
 class LogisticRegressionWrapper(Algorithm):
     name = NAME
+    title = "logistic regression"
+    summary = "a weight per feature: quick to train, its effects read directly; for classes"
     stores_feature_means = True
     tasks = frozenset({"binary", "multiclass"})
     job_fields = LINEAR_FIELDS
+    field_help = LINEAR_HELP
     DEFAULTS = LINEAR_DEFAULTS
 
     def estimator(self, job: Mapping[str, Any], parser: DataParser) -> tuple[Any, list]:

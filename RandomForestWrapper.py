@@ -30,7 +30,17 @@ FEATURE_SUBSETS = ["auto", "all", "onethird", "sqrt", "log2"]
 
 class RandomForestWrapper(Algorithm):
     name = NAME
+    title = "random forest"
+    summary = "many trees voting: finds interactions and thresholds by itself; slower; classes or a number"
     tasks = frozenset({"binary", "multiclass", "regression"})
+    field_help = {
+        "numTrees": "trees in the forest: more is steadier and slower; each value is tried",
+        "maxDepth": "how deep a tree grows: deeper fits more detail, and more noise; each value is tried",
+        "maxBins": "how finely a numeric feature is cut when a tree splits it (at least a feature's categories)",
+        "minInstancesPerNode": "the fewest training rows a leaf may hold",
+        "subsamplingRate": "the share of the rows each tree learns from",
+        "featureSubsetStrategy": "how many features each split may look at (auto: as Spark chooses)",
+    }
     job_fields = {
         "numTrees": integers(1, 500),
         "maxDepth": integers(1, 20),

@@ -72,8 +72,11 @@ class Algorithm:
     steps that read, encode, cross-validate, evaluate, store and write are the same for all."""
 
     name = ""
+    title = ""  # as a person names it ("random forest"): the pages show it for the class name
+    summary = ""  # one line: what it is good at (the training page)
     tasks: frozenset[str] = frozenset()
     job_fields: dict[str, Any] = {}
+    field_help: dict[str, str] = {}  # one line per job field: what moving it does (the training page)
     DEFAULTS: dict[str, Any] = {}  # of its own fields: what a job may leave out (the README's table)
     # Whether the stored model keeps the training means and standard deviations of the encoded
     # columns ("feature_means", "feature_stds"): a linear model's explanations are measured from

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
@@ -29,6 +30,8 @@ FIELD_SCAN_DOCS = 100
 HIDDEN_PREFIXES = ("__", "system.")  # loads and Spark writes in progress, MongoDB's own
 EXPORT_BATCH = 500  # documents per cursor batch and per chunk sent: what an export holds at once
 EXPORT_FORMATS = ("csv", "jsonl")
+# A field named as an id: _id, id, uuid, guid, or ending in _id, -id, " id" or Id (customerId).
+ID_NAME = re.compile(r"(?i:^_?id$|^uuid$|^guid$|[_\-\s]id$)|[a-z0-9]Id$")
 LOAD_MODES = ("replace", "append")  # an upload replaces the collection or adds to it
 ON_ERROR = ("fail", "skip")  # a CSV's bad lines refuse the file, or are skipped and named
 # A cell a spreadsheet would run as a formula (=HYPERLINK(...), +cmd|...): exported with a
@@ -150,6 +153,22 @@ class Datasets:
             "fields": field_kinds(docs),
             "sample": [mongo_json(d) for d in docs[:SAMPLE_DOCS]],
         }
+
+    def label_choices(self, db: str, collection: str) -> list[str]:
+        """The fields a person may pick as a label, over a sample: text or numbers, never the
+        document id, a field named as an id (``customer_id``, ``userId``, ``uuid``) or text that
+        differs in every document (an id by its values), nor nested, mixed or always-null ones."""
+        with self.existing(db, collection) as coll:
+            docs = list(coll.find({}, limit=FIELD_SCAN_DOCS))
+        kinds = field_kinds(docs)
+        choices = []
+        for name, kind in kinds.items():
+            if kind not in ("string", "number") or ID_NAME.search(name):
+                continue
+            if kind == "string" and len(docs) > 1 and len({str(d.get(name)) for d in docs}) == len(docs):
+                continue
+            choices.append(name)
+        return sorted(choices)
 
     def schema(
         self, db: str, collection: str, label: str | None, task: str | None = None, **choices: Iterable[str]

@@ -219,6 +219,7 @@ def test_datasets_train_and_a_scored_collection(client, mongo_client):
             "label": "y",
             "algorithm": "LogisticRegressionWrapper",
             "LogisticRegressionWrapper.regParam": "0.1, x",
+            "action": "train",
         },
     )
     assert refused.status_code == 400 and "&#39;regParam&#39;: &#39;x&#39; is not a number" in refused.text

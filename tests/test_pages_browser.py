@@ -106,18 +106,28 @@ def test_the_jobs_page_moves_a_training_jobs_progress_to_its_end(browser, servic
 
 
 def test_training_from_the_train_page_completes(browser, service, xor_model):
+    """The form, not JSON: x1 predicted as a number (regression chosen), c left out by its box,
+    the linear regression picked by its name, a description and tags."""
     browser.get(f"{service.url}/ui/train")
     Select(browser.find_element(By.ID, "dataset")).select_by_value("examples.xor")
     browser.find_element(By.CSS_SELECTOR, "#dataset-form button").click()
-    Select(shown(browser, "#label")).select_by_value("y")
+    labels = [o.get_attribute("value") for o in Select(shown(browser, "#label")).options]
+    assert "_id" not in labels and {"x1", "c", "y"} <= set(labels)
+    Select(browser.find_element(By.ID, "label")).select_by_value("x1")
+    Select(browser.find_element(By.ID, "task")).select_by_value("regression")
     browser.find_element(By.CSS_SELECTOR, "#dataset-form button").click()
     shown(browser, "#inferred-schema")
-    assert browser.find_elements(By.CSS_SELECTOR, "input[value=LinearRegressionWrapper]") == []  # not for a class
-    browser.find_element(By.CSS_SELECTOR, "input[name=algorithm][value=RandomForestWrapper]").click()
-    for name, value in (("numTrees", "8"), ("maxDepth", "3")):
-        field = browser.find_element(By.ID, f"RandomForestWrapper.{name}")
-        field.clear()
-        field.send_keys(value)
+    assert browser.find_elements(By.CSS_SELECTOR, "input[value=LogisticRegressionWrapper]") == []  # not for a number
+    browser.find_element(By.CSS_SELECTOR, "tr[data-field='c'] input[name=include]").click()
+    browser.find_element(By.ID, "update-schema").click()
+    shown(browser, "tr[data-field='c'].muted")  # left out, still offered
+    assert browser.find_element(By.CSS_SELECTOR, "tr[data-field='c'] .reason").text == "left out as asked"
+    browser.find_element(By.CSS_SELECTOR, "input[name=algorithm][value=LinearRegressionWrapper]").click()
+    field = browser.find_element(By.ID, "LinearRegressionWrapper.regParam")
+    field.clear()
+    field.send_keys("0.01")
+    browser.find_element(By.ID, "description").send_keys("x1 from x2 and y")
+    browser.find_element(By.ID, "tags").send_keys("browser, form")
     browser.find_element(By.ID, "train-submit").click()
     WebDriverWait(browser, WAIT).until(lambda b: "/ui/jobs/" in b.current_url)
     job_id = browser.current_url.rsplit("/", 1)[1]
@@ -125,11 +135,13 @@ def test_training_from_the_train_page_completes(browser, service, xor_model):
         lambda b: b.find_element(By.ID, "job-status").get_attribute("data-status") in FINAL
     )
     status = browser.find_element(By.ID, "job-status")
-    assert (status.get_attribute("data-status"), status.text) == ("COMPLETED", "done"), browser.find_element(
-        By.ID, "job"
-    ).text
+    shown_status = (status.get_attribute("data-status"), status.text)
+    assert shown_status == ("COMPLETED", "done"), browser.find_element(By.ID, "job").text
     model = service.get(f"/models/{job_id}").json()
-    assert model["name"] == "RandomForestWrapper" and model["training"]["best_params"] == {"maxDepth": 3, "numTrees": 8}
+    assert model["name"] == "LinearRegressionWrapper" and model["task"] == "regression"
+    assert [f["key"] for f in model["schema"]["features"]] == ["x2", "y"] and model["schema"]["label"] == {"key": "x1"}
+    assert model["training"]["best_params"]["regParam"] == 0.01
+    assert (model["description"], model["tags"]) == ("x1 from x2 and y", ["browser", "form"])
     shown(browser, "#model-link").click()
     WebDriverWait(browser, WAIT).until(lambda b: b.current_url.endswith(f"/ui/models/{job_id}"))
     assert browser.find_element(By.ID, "predict-form")

@@ -27,19 +27,20 @@ MAIN_METRICS = ("auc", "accuracy", "f1", "rmse", "r2")
 # The list's one metric column, by the task as the lineage words it.
 KEY_METRIC = {"binary classification": "auc", "multi-class classification": "accuracy", "regression": "rmse"}
 FILTERS = ("task", "algorithm", "dataset", "tag")  # the list's choices (and q, words anywhere)
-ALGORITHM_TITLES = {
-    "LogisticRegressionWrapper": "logistic regression",
-    "LinearRegressionWrapper": "linear regression",
-    "RandomForestWrapper": "random forest",
-}
 MAX_COMPARED = 6  # models the compare view sets side by side
 TYPICAL_SAMPLE = 500  # documents of a model's input read for its form's typical record
 
 
+def algorithm_titles() -> dict[str, str]:
+    """Each allowed algorithm's name as a person says it (its class's ``title``)."""
+    factory = services().factory
+    return {name: factory.algorithm_class(name).title or name for name in factory.allowed}
+
+
 @bp.app_template_filter("algorithm")
 def algorithm_title(name: Any) -> str:
-    """An algorithm as a person names it (its class name when it has no title)."""
-    return ALGORITHM_TITLES.get(str(name), str(name))
+    """An algorithm as a person names it (its class name when it is not an allowed one)."""
+    return algorithm_titles().get(str(name), str(name))
 
 
 @bp.get("/ui/")
@@ -59,7 +60,7 @@ def models_page() -> str:
     shown = [m for m in models if matches(m, chosen)]
     return render_template(
         "ui/models.html", models=shown, total=len(models), chosen=chosen, choices=choices(models),
-        algorithm_titles=ALGORITHM_TITLES,
+        algorithm_titles=algorithm_titles(),
     )  # fmt: skip
 
 
