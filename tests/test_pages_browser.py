@@ -275,3 +275,35 @@ def test_a_csv_uploaded_from_the_page_and_a_scored_collection_downloaded(browser
         href,
     )
     assert fetched == service.get("/datasets/browser/xor_scored/export", params={"format": "csv"}).text
+
+
+def test_every_page_fits_a_phone_390_pixels_wide(browser, service, xor_model):
+    """At 390 CSS pixels (a phone, emulated) no page scrolls sideways: wide tables scroll inside
+    themselves, charts and fields shrink."""
+    phone = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", phone)
+    job_id = service.get("/jobs/", params={"limit": 1}).json()["jobs"][0]["job_id"]
+    try:
+        with named_model(service.params, prefix="phone") as (name, keys):
+            paths = ["/ui/", f"/ui/models/{xor_model}", f"/ui/compare?model={keys[0]}&model={keys[1]}", "/ui/jobs",
+                     f"/ui/jobs/{job_id}", "/ui/train?dataset=examples.xor&label=y", "/ui/datasets",
+                     "/ui/datasets/examples/xor", "/ui/registry", f"/ui/registry/{name}"]  # fmt: skip
+            for path in paths:
+                fits_a_phone(browser, f"{service.url}{path}")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def fits_a_phone(browser, url: str) -> None:
+    """The page at url scrolls no wider than the 390-pixel screen (the elements past its right
+    edge named when it does)."""
+    browser.get(url)
+    shown(browser, "main")
+    widths = browser.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    wide = browser.execute_script(
+        "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391)"
+        ".slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"
+    )
+    assert widths[1] == 390 and widths[0] <= widths[1], (url, widths, wide)
