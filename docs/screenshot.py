@@ -1,9 +1,11 @@
-"""The README's screenshot of a model page: ``.venv/bin/python docs/screenshot.py``.
+"""The README's screenshots of the pages: ``.venv/bin/python docs/screenshot.py``.
 
 Starts a private service (its own Redis, MongoDB, worker and web server on free ports, data in
-a temporary folder), trains a small forest on examples/xor.csv through the Python client, opens
-the model's page in headless Chromium, submits the predict form and saves docs/model-page.png.
-Everything it started is stopped at the end.
+a temporary folder), trains two small forests on examples/xor.csv through the Python client,
+then in headless Chromium saves docs/<page>.png for each page of SHOTS: the models list, a
+model's page with the predict form's answer, the two models compared, the jobs, the training
+form and the datasets. Everything it started is stopped at the end. A browser test runs
+``shoot_pages`` against the test service, so the script cannot rot.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -22,22 +25,34 @@ from localservers.serviceprocesses import ServiceProcesses  # noqa: E402
 from predictionclient import PredictionClient  # noqa: E402
 from predictionservice.config import load_parameters  # noqa: E402
 
-OUT = ROOT / "docs" / "model-page.png"
+OUT = ROOT / "docs"
 JOB = {**json.loads((ROOT / "examples" / "random_forest_xor.json").read_text()), "numTrees": [20], "maxDepth": [5]}
+# (file, page path: {a} and {b} are the two models' keys, what shows the page is ready)
+SHOTS = (
+    ("models.png", "/ui/", "#models"),
+    ("model-page.png", "/ui/models/{a}", "#predict-form"),
+    ("compare.png", "/ui/compare?model={a}&model={b}", "#compare"),
+    ("jobs.png", "/ui/jobs", "#jobs"),
+    ("train.png", "/ui/train?dataset=examples.xor&label=y", "#inferred-schema"),
+    ("datasets.png", "/ui/datasets", "#datasets"),
+)
 
 
-def shoot(url: str, key: str) -> None:
+def shoot_pages(browser: Any, url: str, keys: tuple[str, str], out: Path) -> list[Path]:
+    """Each page of SHOTS saved as out/<file> (the model page after its predict form answers)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser = chromium(width=1100, height=900)
-    try:
-        browser.get(f"{url}/ui/models/{key}")
-        browser.find_element(By.CSS_SELECTOR, "#predict-form button[type=submit]").click()
-        WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "prediction"))
-        browser.save_screenshot(str(OUT))
-    finally:
-        browser.quit()
+    saved = []
+    for name, path, ready in SHOTS:
+        browser.get(url + path.format(a=keys[0], b=keys[1]))
+        WebDriverWait(browser, 60).until(lambda b, css=ready: b.find_elements(By.CSS_SELECTOR, css))
+        if name == "model-page.png":
+            browser.find_element(By.CSS_SELECTOR, "#predict-form button[type=submit]").click()
+            WebDriverWait(browser, 60).until(lambda b: b.find_elements(By.ID, "prediction"))
+        browser.save_screenshot(str(out / name))
+        saved.append(out / name)
+    return saved
 
 
 def main() -> int:
@@ -63,13 +78,22 @@ def main() -> int:
             service.wait_healthy(timeout=120)
             client = PredictionClient(service.url)
             client.load_csv(ROOT / "examples" / "xor.csv", "examples.xor")
-            key = client.train(JOB).wait(progress=True, timeout=900)["model_key"]
-            shoot(service.url, key)
+            keys = tuple(
+                client.train({**JOB, "numTrees": [trees], "description": f"{trees} trees"}).wait(
+                    progress=True, timeout=900
+                )["model_key"]
+                for trees in (20, 5)
+            )
+            browser = chromium(width=1100, height=900)
+            try:
+                saved = shoot_pages(browser, service.url, keys, OUT)
+            finally:
+                browser.quit()
         finally:
             service.stop()
             mongo.stop()
             redis.stop()
-    print(f"wrote {OUT.relative_to(ROOT)}")
+    print("wrote " + ", ".join(str(p.relative_to(ROOT)) for p in saved))
     return 0
 
 

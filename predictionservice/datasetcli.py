@@ -3,6 +3,7 @@ or download the sample dataset. Run as ``python -m predictionservice.datasetload
 the README gives) or ``python -m predictionservice.datasetcli``:
 
     python -m predictionservice.datasetloader load bank-full.csv --db datasets --collection bank
+    python -m predictionservice.datasetloader load messy.csv -c messy --on-error skip
     python -m predictionservice.datasetloader download --dest data/
 """
 
@@ -15,6 +16,8 @@ import sys
 import pymongo
 
 from predictionservice.datasetloader import DEFAULT_BATCH, load_csv, load_json
+from predictionservice.datasetreaders import BadLines
+from predictionservice.datasets import ON_ERROR
 from predictionservice.sampledata import UCI_BANK_SHA256, UCI_BANK_URL, download_bank
 
 
@@ -31,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--delimiter", help="default: detected from the header line")
     load.add_argument("--uri", help="MongoDB URI (default: mongodb_uri of the configuration)")
     load.add_argument("--batch-size", type=int, default=DEFAULT_BATCH)
+    load.add_argument(
+        "--on-error", choices=ON_ERROR, default="fail",
+        help="a CSV's bad lines: fail refuses the file naming them (the default), skip loads the good lines",
+    )  # fmt: skip
     down = sub.add_parser("download", help="download bank-full.csv from the UCI archive")
     down.add_argument("--dest", default="data")
     down.add_argument("--url", default=UCI_BANK_URL)
@@ -53,8 +60,14 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.file, "rb") as f:
                 n = load_json(collection, f, mode=mode, batch_size=args.batch_size)
         else:
-            n = load_csv(collection, args.file, mode=mode, delimiter=args.delimiter, batch_size=args.batch_size)
-        print(json.dumps({"inserted": n, "collection": collection.full_name}))
+            bad = BadLines(skip=args.on_error == "skip")
+            n = load_csv(
+                collection, args.file, mode=mode, delimiter=args.delimiter, batch_size=args.batch_size, bad=bad
+            )
+        answer = {"inserted": n, "collection": collection.full_name}
+        if args.on_error == "skip" and not args.file.endswith(".json"):
+            answer.update(skipped=bad.count, bad_lines=bad.named)
+        print(json.dumps(answer))
         return 0
     except Exception as exc:  # a command line reports, it does not dump a trace
         from predictionservice.exceptions import ServiceError

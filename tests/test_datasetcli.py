@@ -40,6 +40,20 @@ def test_command_line_load(mongo_db, mongo_uri, tmp_path):
     assert json.loads(out.stdout) == {"inserted": 2, "collection": f"{mongo_db.name}.j"}
 
 
+def test_on_error_skip_loads_the_good_lines_and_names_the_bad_ones(mongo_db, mongo_uri, tmp_path):
+    messy = tmp_path / "messy.csv"
+    messy.write_text("a,b\n1,x\n2\n3,y\n4,z,extra\n5,w\n")
+    cmd = [sys.executable, "-m", "predictionservice.datasetloader", "load", str(messy), "--uri", mongo_uri,
+           "--db", mongo_db.name, "--collection", "messy"]  # fmt: skip
+    refused = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert refused.returncode == 1 and "line 3" in refused.stderr and "line 5" in refused.stderr
+    out = subprocess.run([*cmd, "--on-error", "skip"], capture_output=True, text=True, check=True, cwd=ROOT)
+    answer = json.loads(out.stdout)
+    assert (answer["inserted"], answer["skipped"]) == (3, 2)
+    assert [bad["line"] for bad in answer["bad_lines"]] == [3, 5]
+    assert sorted(d["a"] for d in mongo_db.messy.find()) == [1, 3, 5]
+
+
 def test_the_command_line_runs_under_its_own_name_too():
     """datasetloader's entry hands over to datasetcli: the two commands are one parser."""
     helps = [

@@ -7,6 +7,7 @@ service itself) shows every route of the API. Every wait is bounded."""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -16,7 +17,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from helpers import FINAL, TOKEN, XOR_JOB, named_model, served_routes
+from helpers import FINAL, ROOT, TOKEN, XOR_JOB, named_model, served_routes
 from localservers.browser import chromium
 
 WAIT = 60  # seconds for a page to show what it should
@@ -307,3 +308,19 @@ def fits_a_phone(browser, url: str) -> None:
         ".slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className)"
     )
     assert widths[1] == 390 and widths[0] <= widths[1], (url, widths, wide)
+
+
+def test_the_screenshot_script_shoots_every_page(browser, service, xor_model, tmp_path):
+    """docs/screenshot.py's pages, shot here against the test service (two models of a name):
+    each file a PNG of the browser's width, so the README's screenshots can be made again."""
+    spec = importlib.util.spec_from_file_location("screenshot", ROOT / "docs" / "screenshot.py")
+    screenshot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(screenshot)
+    with named_model(service.params, prefix="shots") as (_, keys):
+        saved = screenshot.shoot_pages(browser, service.url, (keys[0], keys[1]), tmp_path)
+    assert [p.name for p in saved] == [name for name, _, _ in screenshot.SHOTS]
+    width = browser.execute_script("return window.innerWidth")
+    for path in saved:
+        head = path.read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+        assert int.from_bytes(head[16:20], "big") == width and path.stat().st_size > 10_000, path
