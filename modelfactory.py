@@ -38,7 +38,7 @@ from dataparser import DataParser, check_sample
 from predictionservice import trainingdata
 from predictionservice.defaults import JOB_DEFAULTS
 from predictionservice.exceptions import InvalidSchema, NotFound, UnknownAlgorithm
-from predictionservice.job import ScoringJob, TrainingJob
+from predictionservice.job import ComparisonJob, ScoringJob, TrainingJob
 from predictionservice.jobstore import iso
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients
@@ -325,6 +325,35 @@ class ModelFactory:
             raise NotFound(f"model '{job.modelkey}' not found")
         stored, _ = loaded
         return self.algorithm(stored.get("name")).predict_all(stored, job, resources, handler)
+
+    def compare(self, job: ComparisonJob, resources: Resources, handler: Any) -> dict[str, Any]:
+        """The comparison's models scored on the newest one's held-out rows (sparkgate.compare_models):
+        its figures, the models in the order the job names them."""
+        stored = {}
+        for key in job.models:
+            loaded = resources.models.load(key)
+            if loaded is None:
+                raise NotFound(f"model '{key}' not found: it was deleted after the comparison was queued")
+            stored[key] = {**loaded[0], "model_key": key}
+        newest = stored[job.heldout_of]
+        document = {**JOB_DEFAULTS, **(newest.get("parameters") or {})}
+        parser = self.algorithm(newest["name"]).parse(newest["schema"])
+        from predictionservice import sparkgate
+        from predictionservice.sparksession import job_group
+
+        trained = sparkgate.Trained(
+            newest, parser, job.source, int(document["seed"]), float(document["holdoutFraction"])
+        )
+        others = [stored[key] for key in job.models if key != job.heldout_of]
+        handler.progress(f"scoring {len(stored)} models on the held-out rows of {job.heldout_of}", 0.1)
+        spark = resources.spark()
+        with job_group(spark, handler.job_id, f"comparing {len(stored)} models"):
+            figures = sparkgate.compare_models(
+                spark, trained, others, self.algorithm, partitions=resources.params["spark_read_partitions"],
+                partition_mb=resources.params["spark_partition_mb"],
+            )  # fmt: skip
+        by_key = {entry["model_key"]: entry for entry in figures["models"]}
+        return {**figures, "heldout_of": job.heldout_of, "models": [by_key[key] for key in job.models]}
 
     def compile(self, stored: Mapping[str, Any]) -> Any:
         """The predictor of a stored model, labelled with its algorithm's name (what the

@@ -33,7 +33,7 @@ from predictionservice.config import load_parameters, pick
 from predictionservice.exceptions import GateError, ServiceError
 from predictionservice.failures import failure_message, timed_out
 from predictionservice.heartbeat import Heartbeat, cancel_spark_group, running_elsewhere
-from predictionservice.job import ScoringJob, TrainingJob
+from predictionservice.job import ComparisonJob, ScoringJob, TrainingJob
 from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobStore, public_view
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, MongoTargets
@@ -108,7 +108,9 @@ class ServiceTask(Task):
         self.jobs.update(task_id, FAILED, failure_message(exc, self.params["job_time_limit"]))
 
 
-def run_job(task: ServiceTask, job: TrainingJob | ScoringJob, work: Callable[[MessageHandler], dict]) -> dict:
+def run_job(
+    task: ServiceTask, job: TrainingJob | ScoringJob | ComparisonJob, work: Callable[[MessageHandler], dict]
+) -> dict:
     """The life of a job on a worker: STARTED, the work (which moves SUBMITTED), then COMPLETED or
     FAILED, with a heartbeat all along. A redelivered job that already ended, or that a live
     worker process is running, is not run again; one that keeps losing its worker process fails
@@ -345,6 +347,18 @@ def predict_all(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
     return run_job(task, job, work)
 
 
+def compare(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
+    """Score the comparison's models on the newest one's held-out rows (ModelFactory.compare)."""
+    job = ComparisonJob.from_message(message, task.targets.resolve)
+
+    def work(handler: MessageHandler) -> dict[str, Any]:
+        figures = task.factory.compare(job, task.resources, handler)
+        said = figures.get("why_none") or f"{len(job.models)} models scored on the same {figures['rows']} rows"
+        return {"message": f"compared on the held-out rows of {job.heldout_of}: {said}", "comparison": figures}
+
+    return run_job(task, job, work)
+
+
 def retrain(task: ServiceTask, name: str) -> str | None:
     """A schedule's tick sent to the queue (plain redbeat.RedBeatScheduler; scheduler.py's own
     runs it in the beat process): the name retrained as POST /registry/<name>/retrain does."""
@@ -361,6 +375,7 @@ def make_worker(params: dict[str, Any]) -> Celery:
     app.task(bind=True, base=ServiceTask, name=TRAIN_TASK)(train)
     app.task(bind=True, base=ServiceTask, name=PREDICTALL_TASK)(predict_all)
     app.task(bind=True, base=ServiceTask, name=RETRAIN_TASK)(retrain)
+    app.task(bind=True, base=ServiceTask, name=ComparisonJob.task)(compare)
 
     def ready(sender: Any = None, **_: Any) -> None:
         if getattr(sender, "app", app) is app:

@@ -457,6 +457,7 @@ POLICY_METRICS = {"binary": "auc", "multiclass": "log_loss", "regression": "rmse
 POLICY_MIN_DELTA = 0.0  # a new version must beat production by more than this (0: strictly better)
 POLICY_AUTO_PROMOTE = True  # the gate moves production itself when a new version wins
 LOWER_IS_BETTER = frozenset({"log_loss", "rmse", "mae"})
+MAX_COMPARED = 6  # models one comparison (POST /models/compare, the compare page) sets side by side
 # The held-out metrics a policy may compare, by task (what training measures: docs/API.md).
 TASK_METRICS = {
     "binary": ("auc", "area_under_pr", "accuracy", "log_loss"),

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from predictionservice.defaults import MAX_COMPARED
 from predictionservice.exceptions import InvalidRequest
 from predictionservice.mongotarget import CollectionRef, redact
 from predictionservice.registry import check_name
@@ -192,4 +193,51 @@ class ScoringJob(_Job, kind="predictall", task="prediction_service.predict_all")
         parts = cls._parts(message, cls.kind)
         if parts is None:  # the previous version's plain document
             parts = (copy.deepcopy(dict(message)), *_collections(message, resolve))
+        return cls(*parts)
+
+
+# A model by its key or a named model's reference: (its key, the model as stored); NotFound if none.
+StoredModels = Callable[[str], tuple[str, Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class ComparisonJob(_Job, kind="comparison", task="prediction_service.compare"):
+    """Two or more models scored on the same rows: the held-out rows of the newest one's training
+    (its input, fields, seed and fraction), so their figures compare fairly."""
+
+    @property
+    def models(self) -> list[str]:
+        """The models' keys, in the order asked."""
+        return list(self.document["models"])
+
+    @property
+    def heldout_of(self) -> str:
+        """The key of the newest model, whose held-out rows every model is scored on."""
+        return self.document["heldout_of"]
+
+    @classmethod
+    def from_document(cls, document: Any, stored: StoredModels, resolve: Resolver) -> ComparisonJob:
+        """The comparison a client asks for ({"models": [key or reference, ...]}), or the 4xx
+        naming what is wrong: not 2 to MAX_COMPARED distinct models, one that does not exist,
+        models of different tasks, a newest model whose input cannot be read."""
+        refs = document.get("models") if isinstance(document, Mapping) else None
+        if not isinstance(refs, list) or not all(isinstance(r, str) and r for r in refs):
+            raise InvalidRequest('a comparison is {"models": ["<model key or reference>", ...]}')
+        found = dict(stored(ref) for ref in refs)
+        if not 2 <= len(found) <= MAX_COMPARED:
+            raise InvalidRequest(f"'models': name from 2 to {MAX_COMPARED} different models, not {len(found)}")
+        tasks = {key: model.get("task") for key, model in found.items()}
+        if len(set(tasks.values())) > 1:
+            said = ", ".join(f"{key} {task}" for key, task in tasks.items())
+            raise InvalidRequest(f"'models': models of one task compare on its metrics; these differ ({said})")
+        newest = max(found, key=lambda key: str(found[key].get("created_at") or ""))
+        inputs = (found[newest].get("parameters") or {}).get("inputCollection")
+        source = resolve(inputs, "inputCollection")
+        return cls({"models": list(found), "heldout_of": newest, "inputCollection": inputs}, source, None)
+
+    @classmethod
+    def from_message(cls, message: Any, resolve: Resolver) -> ComparisonJob:
+        parts = cls._parts(message, cls.kind)
+        if parts is None:
+            raise InvalidRequest("a comparison job's message is typed (format prediction_service.job/2)")
         return cls(*parts)

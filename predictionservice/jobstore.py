@@ -26,7 +26,7 @@ from predictionservice.job import lineage_of
 PENDING, STARTED, SUBMITTED, COMPLETED, FAILED = "PENDING", "STARTED", "SUBMITTED", "COMPLETED", "FAILED"
 STATES = (PENDING, STARTED, SUBMITTED, COMPLETED, FAILED)
 FINAL = frozenset({COMPLETED, FAILED})
-KINDS = ("training", "predictall")
+KINDS = ("training", "predictall", "comparison")
 ALIVE = "jobs:alive"  # job id -> time of its worker's last heartbeat, while it runs
 QUEUED_BY = "jobs:queued_by:"  # + client address, a sorted set of the ids of its jobs queued
 # + model name: the id of the latest training job of that name (a retrain is skipped while it runs;
@@ -91,14 +91,14 @@ redis.call('HDEL', KEYS[1], 'owner', 'heartbeat_at')
 return 1
 """
 
-_JSON_FIELDS = ("metrics", "result", "parameters", "lineage", "decision", "trigger")
+_JSON_FIELDS = ("metrics", "result", "parameters", "lineage", "decision", "trigger", "comparison")
 _FLOAT_FIELDS = ("progress", "created_at", "started_at", "updated_at", "heartbeat_at", "cancelled_at")
 _INT_FIELDS = ("attempts", "rows", "invalid_rows")
 # What public_view reads; the first is in every record.
 _SHOWN = (
     "job_id", "kind", "status", "message", "progress", "attempts", "created_at", "started_at", "updated_at",
     "model_key", "metrics", "rows", "invalid_rows", "request_id", "spark_ui", "lineage", "cancelled_at",
-    "cancelled_by", "decision", "trigger",
+    "cancelled_by", "decision", "trigger", "comparison",
 )  # fmt: skip
 MAX_LIST = 500  # most jobs one listing shows
 
@@ -440,6 +440,8 @@ def public_view(record: dict[str, Any]) -> dict[str, Any]:
             view["metrics"] = record.get("metrics", {})
             if record.get("decision"):  # a named model's later version: the promotion gate's
                 view["decision"] = record["decision"]
+        elif record["kind"] == "comparison":
+            view["comparison"] = record.get("comparison", {})
         else:
             view["rows"] = record.get("rows", 0)
     if "invalid_rows" in record:

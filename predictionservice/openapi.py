@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from predictionservice.defaults import MAX_BAD_LINES_NAMED, TASK_METRICS
+from predictionservice.defaults import MAX_BAD_LINES_NAMED, MAX_COMPARED, TASK_METRICS
 from predictionservice.exceptions import STATUS
 from predictionservice.feedback import FEEDBACK_RESPONSE, feedback_schema
 from predictionservice.jobstore import KINDS, MAX_LIST, STATES
@@ -38,6 +38,18 @@ ERROR = {
     },
 }
 JOB_ACCEPTED = {"type": "object", "required": ["job_id"], "properties": {"job_id": {"type": "string"}}}
+COMPARE_REQUEST = {
+    "type": "object",
+    "required": ["models"],
+    "properties": {
+        "models": {
+            "type": "array",
+            "items": {"type": "string", "description": "a model key or a named model's reference"},
+            "minItems": 2,
+            "maxItems": MAX_COMPARED,
+        }
+    },
+}
 # The promotion gate's decision on a named model's later version (predictionservice.gate).
 DECISION = {
     "type": "object",
@@ -60,6 +72,30 @@ DECISION = {
         "unscorable_reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
         "error": {"type": ["string", "null"], "description": "why the gate could not compare (the version stays)"},
         "decided_at": {"type": "string"},
+    },
+}
+
+COMPARISON = {
+    "type": "object",
+    "description": "COMPLETED comparisons (POST /models/compare): every model scored on the newest one's held-out "
+    "rows that all of them can score",
+    "properties": {
+        "heldout_rows": {"type": "integer", "description": "the newest model's held-out rows"},
+        "rows": {"type": "integer", "description": "the rows every model could score: each figure is over these"},
+        "models": {
+            "type": "array",
+            "description": "newest first",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "model_key": {"type": "string"},
+                    "metrics": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "unscorable_rows": {"type": "integer"},
+                    "unscorable_reasons": {"type": "object", "additionalProperties": {"type": "integer"}},
+                },
+            },
+        },
+        "why_none": {"type": "string", "description": "present when no row could be compared"},
     },
 }
 
@@ -94,7 +130,7 @@ JOB_STATUS = {
     "required": ["job_id", "status", "message", "progress"],
     "properties": {
         "job_id": {"type": "string"},
-        "kind": {"enum": ["training", "predictall"]},
+        "kind": {"enum": list(KINDS)},
         "status": {"enum": ["PENDING", "STARTED", "SUBMITTED", "COMPLETED", "FAILED"]},
         "message": {"type": "string"},
         "progress": {"type": "number", "minimum": 0, "maximum": 1},
@@ -114,6 +150,7 @@ JOB_STATUS = {
             "description": "COMPLETED training jobs that made version n > 1 of a name: the promotion gate's decision",
         },
         "rows": {"type": "integer", "description": "COMPLETED scoring jobs: documents written"},
+        "comparison": COMPARISON,
         "invalid_rows": {"type": "integer", "description": "rows skipped because a field could not be encoded"},
         "request_id": {"type": "string", "description": "the X-Request-ID of the request that submitted the job"},
         "trigger": {**DRIFT_TRIGGER, "description": "a retrain on drift's job: the drift report that queued it"},
@@ -865,6 +902,12 @@ def _model_operations() -> dict[str, Any]:
         "models.delete_model": _op(
             "Delete a model (409 while an alias of a named model points to it)",
             {"204": {"description": "deleted"}, **_errors("401", "404", "409", "503")},
+        ),
+        "models.compare_models": _op(
+            "Compare models fairly: a worker scores every one on the newest one's held-out rows (those all can "
+            "score) and GET /jobs/{job_id} gives each one's metrics over the same rows",
+            {"202": _ACCEPTED, **_errors("400", "401", "404", "413", "415", "429", "503")},
+            requestBody=_body(COMPARE_REQUEST),
         ),
     }
 

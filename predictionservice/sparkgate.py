@@ -14,7 +14,7 @@ Only worker processes import this module (it imports pyspark at the top).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,23 +85,80 @@ def compare(
         rows.unpersist()
 
 
-def heldout_rows(spark: Any, trained: Trained, production_parser: Any, partitions: int, partition_mb: float) -> Any:
+def heldout_rows(
+    spark: Any,
+    trained: Trained,
+    production_parser: Any,
+    partitions: int,
+    partition_mb: float,
+    *,
+    more: Sequence[Any] = (),
+) -> Any:
     """The raw held-out rows the new version was measured on (cached), with the new label and
-    production's problem with each."""
+    production's problem with each (and each of ``more`` parsers' in ``error_column(i)``, i from 1)."""
     from predictionservice.sparksession import read_collection
 
     parser = trained.parser
+    others = [production_parser, *more]
     fields = [parser.label_key, *(f.key for f in parser.features)]
-    wanted = list(dict.fromkeys([*fields, *(f.key for f in production_parser.features)]))
+    wanted = list(dict.fromkeys([*fields, *(f.key for other in others for f in other.features)]))
     df = read_collection(spark, trained.source, partitions=partitions, partition_mb=partition_mb, fields=wanted)
     _, label, error = feature_columns(parser, df.schema)
-    _, production_error = vector_slots(production_parser, df.schema)
+    problems = [vector_slots(other, df.schema)[1].alias(error_column(i)) for i, other in enumerate(others)]
     held = heldout_column(fields, trained.seed, trained.fraction)
-    return (
-        df.filter(held & error.isNull())
-        .select("*", label.alias(LABEL), production_error.alias(PRODUCTION_ERROR))
-        .cache()
-    )
+    return df.filter(held & error.isNull()).select("*", label.alias(LABEL), *problems).cache()
+
+
+def error_column(i: int) -> str:
+    """The column saying why the i-th compared model cannot score a row (0: production)."""
+    return PRODUCTION_ERROR if i == 0 else f"{PRODUCTION_ERROR}_{i}"
+
+
+def compare_models(
+    spark: Any,
+    trained: Trained,
+    others: Sequence[Mapping[str, Any]],
+    algorithm_of: Callable[[str], Any],
+    *,
+    partitions: int,
+    partition_mb: float,
+) -> dict[str, Any]:
+    """The newest model (trained) and others, each scored from its stored form by its algorithm's
+    batch path on the newest one's held-out rows that every one of them can score: each one's
+    metrics of the task, in order (the newest first), with the rows compared and, per model, the
+    rows it cannot score and why (those rows count for none of them)."""
+    parsers = [algorithm_of(m["name"]).parse(m["schema"]) for m in others]
+    rows = heldout_rows(spark, trained, parsers[0], partitions, partition_mb, more=parsers[1:])
+    try:
+        columns = [error_column(i) for i in range(len(others))]
+        stats = rows.groupBy(*columns).count().collect()
+        heldout = sum(r["count"] for r in stats)
+        unscorable = [_reasons(stats, column) for column in columns]
+        usable = rows.filter(F.coalesce(*[F.col(c) for c in columns]).isNull()).drop(*columns) if columns else rows
+        compared = sum(r["count"] for r in stats if all(r[c] is None for c in columns))
+        figures: dict[str, Any] = {"heldout_rows": heldout, "rows": compared, "models": []}
+        classes = list(trained.parser.class_names or [])
+        models = [(trained.model, trained.parser, {}), *zip(others, parsers, unscorable, strict=True)]
+        for stored, parser, reasons in models:
+            metrics = figures_of(usable, stored, parser, algorithm_of, classes) if compared else {}
+            figures["models"].append({
+                "model_key": stored.get("model_key"), "metrics": metrics,
+                "unscorable_rows": sum(reasons.values()), "unscorable_reasons": reasons,
+            })  # fmt: skip
+        if compared == 0:
+            figures["why_none"] = "no held-out row every model can score: nothing compared"
+        return figures
+    finally:
+        rows.unpersist()
+
+
+def _reasons(stats: list[Any], column: str) -> dict[str, int]:
+    """Rows by the reason the column gives (a row with none is left out)."""
+    found: dict[str, int] = {}
+    for row in stats:
+        if row[column] is not None:
+            found[row[column]] = found.get(row[column], 0) + row["count"]
+    return found
 
 
 def figure(
@@ -113,11 +170,19 @@ def figure(
     metric: str,
 ) -> float:
     """The metric of a stored model over rows, scored by its algorithm's batch path."""
+    return float(figures_of(rows, stored, parser, algorithm_of, classes)[metric])
+
+
+def figures_of(
+    rows: DataFrame, stored: Mapping[str, Any], parser: Any, algorithm_of: Callable[[str], Any], classes: list[str]
+) -> dict[str, float]:
+    """Every held-out metric of the task (what training measures) of a stored model over rows,
+    scored by its algorithm's batch path."""
     algorithm = algorithm_of(stored["name"])
     prepared = algorithm.prepare(rows, stored, parser)
     scored = algorithm.outputs(prepared.filter(F.col("error").isNull()), stored, parser)
     metrics, _ = heldout_metrics(metric_frame(scored, classes), stored["task"])
-    return float(metrics[metric])
+    return {name: float(value) for name, value in metrics.items()}
 
 
 def metric_frame(scored: DataFrame, classes: list[str]) -> DataFrame:

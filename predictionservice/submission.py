@@ -1,7 +1,8 @@
 """Submitting a job: a client's document checked against this server and its data, then queued.
 
-``submit_training`` and ``submit_scoring`` are what ``POST /train/``, ``POST /predictall/`` and
-the training page run, and what a scheduler will run with no web request at all: every
+``submit_training``, ``submit_scoring`` and ``submit_comparison`` are what ``POST /train/``,
+``POST /predictall/``, ``POST /models/compare`` and the pages run, and what a scheduler will run
+with no web request at all: every
 collaborator comes in as an argument (the job queue, the MongoDB clients, the algorithms, the
 collection resolver, the stored models) and so do the client's identity and the request id.
 Each answers the job's id, or raises the 4xx/429/503 that names what to change.
@@ -19,7 +20,7 @@ import pymongo.errors
 
 from predictionservice.datasets import HIDDEN_PREFIXES
 from predictionservice.exceptions import InvalidRequest, NotFound, did_you_mean
-from predictionservice.job import AlgorithmClasses, Resolver, ScoringJob, TrainingJob
+from predictionservice.job import AlgorithmClasses, ComparisonJob, Resolver, ScoringJob, StoredModels, TrainingJob
 from predictionservice.jobqueue import JobQueue, Origin
 from predictionservice.mongotarget import CollectionRef, MongoClients, check_replica_set, scrub
 
@@ -99,6 +100,18 @@ def submit_scoring(
         predictor.check_schema(job.document["schema"])
     if job.explain:
         predictor.explainer()  # a model stored before explanations existed: 409 now, not a failed job
+    _require_input(job.source, mongo)
+    return queue.submit(job, origin)
+
+
+def submit_comparison(
+    document: Any, *, stored: StoredModels, resolve: Resolver, mongo: MongoClients, queue: JobQueue, origin: Origin
+) -> str:
+    """Check a comparison of models (``POST /models/compare``, the compare page) and queue it: its
+    id. Every model must exist and share a task; the newest one's input, where its held-out rows
+    are, must still hold documents."""
+    job = ComparisonJob.from_document(document, stored, resolve)
+    _reachable(job.source, mongo, "inputCollection")
     _require_input(job.source, mongo)
     return queue.submit(job, origin)
 

@@ -79,6 +79,7 @@ NOT_YET_SERVED: dict[str, set[str]] = {}
 # copied verbatim, does not name yet: the README's route table describes them meanwhile.
 NOT_YET_IN_CONTRACT = {
     "/jobs/{job_id}": {"delete"},  # issue 25, 3.8: cancel a job
+    "/models/compare": {"post"},  # issue 27: the compare view's models scored on the same held-out rows
     # issue 22, named models: routes API.md names in its prose, not as "METHOD /path" headings
     "/registry/{name}/aliases/{alias}": {"delete"},  # "DELETE removes it"
     "/registry/{name}/schedule": {"get", "delete"},  # "GET shows it ...; DELETE stops it"
@@ -96,7 +97,8 @@ def stored_model(client, prefix: str, document: dict) -> Iterator[str]:
     from predictionservice.redisclient import connect
 
     key = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    store = ModelStore(connect(client.params["redis_url"], client.params["models_db"]))
+    params = client.params
+    store = ModelStore(connect(params["redis_url"], params["models_db"]), params["redis_key_prefix"])
     store.save(key, {**document, "model_key": key})
     yield key
     store.delete(key)

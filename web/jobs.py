@@ -18,7 +18,7 @@ from web.services import services
 
 bp = Blueprint("jobs", __name__)
 
-KINDS = {"training": "training job", "predictall": "scoring job", None: "job"}
+KINDS = {"training": "training job", "predictall": "scoring job", "comparison": "comparison", None: "job"}
 
 
 @bp.post("/train/", strict_slashes=False)

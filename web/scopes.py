@@ -43,6 +43,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "models.list_models": "read",
     "models.show_model": "read",
     "models.delete_model": "admin",
+    "models.compare_models": "train",  # it queues Spark work, as a training does
     # named models
     "registry.list_names": "read",
     "registry.show_name": "read",
@@ -83,7 +84,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
     "ui.static": OPEN,
     "model_pages.models_page": "read",
     "model_pages.model_page": {"GET": "read", "POST": "predict"},
-    "model_pages.compare_page": "read",
+    "model_pages.compare_page": {"GET": "read", "POST": "train"},
     "model_pages.delete_model": "admin",
     "job_pages.jobs_page": "read",
     "job_pages.job_page": "read",

@@ -178,6 +178,15 @@ class Services:
             document, predictors=self.predictors, references=self.references, **self._submitting(origin)
         )
 
+    def submit_comparison(self, document: Any, origin: Origin) -> str:
+        """The core's comparison submission (POST /models/compare, the compare page): the job's id."""
+        return submission.submit_comparison(document, stored=self.stored_model, **self._submitting(origin))
+
+    def stored_model(self, ref: str) -> tuple[str, dict[str, Any]]:
+        """(key, the model as stored) of a model key or a named model's reference; NotFound if none."""
+        key, _ = self.stored_models.resolve(ref)
+        return key, self.stored_models.stored(key)
+
     def _submitting(self, origin: Origin) -> dict[str, Any]:
         allowed = self.datasets.allowed  # a job's databases too: only those the service is given
         resolve = (

@@ -15,10 +15,13 @@ from flask import Response, redirect, render_template, request, url_for
 
 from dataparser import DataParser, number
 from predictionservice.defaults import LOWER_IS_BETTER
-from predictionservice.exceptions import InvalidRequest, NotExplainable, RecordError, ServiceError
+from predictionservice.exceptions import InvalidRequest, NotExplainable, NotFound, RecordError, ServiceError
+from predictionservice.jobstore import FINAL, issued_id
 from predictionservice.modelstore import detail
 from web.charts import Chart, bar_chart, contribution_chart
+from web.jsonio import shown
 from web.pages.common import page_blueprint
+from web.requestid import origin
 from web.services import services
 
 bp = page_blueprint("model_pages", __name__)
@@ -99,25 +102,49 @@ def choices(models: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {f: sorted(values) for f, values in found.items()}
 
 
-@bp.get("/ui/compare")
+@bp.route("/ui/compare", methods=["GET", "POST"])
 def compare_page() -> Any:
     """Two or more models side by side (``?model=<key or reference>`` each): what they were
     trained on and how, and every held-out metric, the better figure of each marked; whether
-    their figures were measured on the same held-out rows is said outright."""
-    refs = list(dict.fromkeys(request.args.getlist("model")))
+    their figures were measured on the same held-out rows is said outright. Posted, a worker
+    scores them all on the newest one's held-out rows (POST /models/compare) and the page
+    (``?job=<id>``) shows those figures when it is done."""
+    refs = list(dict.fromkeys(request.values.getlist("model")))
     if not 2 <= len(refs) <= MAX_COMPARED:
         raise InvalidRequest(f"tick from 2 to {MAX_COMPARED} models to compare (got {len(refs)})")
-    stored_models = services().stored_models
-    models = []
-    for ref in refs:
-        key, _ = stored_models.resolve(ref)
-        models.append(detail(key, stored_models.stored(key)))
+    if request.method == "POST":
+        job_id = services().submit_comparison({"models": refs}, origin())
+        return redirect(url_for("model_pages.compare_page", model=refs, job=job_id), 303)
+    models = [detail(*services().stored_model(ref)) for ref in refs]
     named = services().registry.versions_of([m["model_key"] for m in models])
     for model in models:
         model["named"] = named.get(model["model_key"])
     names = sorted({n for m in models for n, v in (m.get("metrics") or {}).items() if isinstance(v, (int, float))})
     rows = [(name, [(m.get("metrics") or {}).get(name) for m in models], best_of(name, models)) for name in names]
-    return render_template("ui/compare.html", models=models, metrics=rows, same_rows=same_heldout_rows(models))
+    job = comparison_job(request.args.get("job", ""))
+    page = {"models": models, "metrics": rows, "same_rows": same_heldout_rows(models), "job": job}
+    return render_template("ui/compare.html", **page, scored=scored_rows(job, models), final=FINAL)
+
+
+def comparison_job(job_id: str) -> dict[str, Any] | None:
+    """The comparison job the page was sent back with (None without one; 404 for an id that is
+    no comparison's)."""
+    if not job_id:
+        return None
+    view = services().jobs.view(job_id) if issued_id(job_id) else None
+    if view is None or view["kind"] != "comparison":
+        raise NotFound(f"no comparison with id {shown(job_id)}")
+    return view
+
+
+def scored_rows(job: dict[str, Any] | None, models: list[dict[str, Any]]) -> list[tuple[str, list, int | None]]:
+    """A finished comparison's figures as the table's rows: (metric, each model's figure in the
+    page's order, which is best)."""
+    figures = (job or {}).get("comparison") or {}
+    by_key = {entry["model_key"]: entry for entry in figures.get("models", [])}
+    entries = [by_key.get(m["model_key"], {}) for m in models]
+    names = sorted({name for entry in entries for name in (entry.get("metrics") or {})})
+    return [(name, [(e.get("metrics") or {}).get(name) for e in entries], best_of(name, entries)) for name in names]
 
 
 def best_of(metric: str, models: list[dict[str, Any]]) -> int | None:
