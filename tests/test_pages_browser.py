@@ -324,3 +324,15 @@ def test_the_screenshot_script_shoots_every_page(browser, service, xor_model, tm
         head = path.read_bytes()[:24]
         assert head[:8] == b"\x89PNG\r\n\x1a\n", path
         assert int.from_bytes(head[16:20], "big") == width and path.stat().st_size > 10_000, path
+
+
+def test_the_compare_pages_button_scores_both_models_on_the_same_rows(browser, service, xor_model):
+    final, _ = service.train({**XOR_JOB, "numTrees": [3], "maxDepth": [2]})
+    assert final["status"] == "COMPLETED", final
+    browser.get(f"{service.url}/ui/compare?model={xor_model}&model={final['model_key']}")
+    shown(browser, "#score-submit").click()
+    WebDriverWait(browser, JOB_WAIT, poll_frequency=1).until(lambda b: b.find_elements(By.ID, "scored-rows"))
+    said = browser.find_element(By.ID, "scored-rows").text
+    assert said.startswith("Each figure is over the same") and "the newest" in said, said
+    cells = browser.find_elements(By.CSS_SELECTOR, "#scored tr.metric[data-metric=auc] td.number")
+    assert len(cells) == 2 and all(cell.text for cell in cells)
