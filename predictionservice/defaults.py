@@ -175,6 +175,13 @@ SETTINGS: dict[str, Setting] = {
     "prediction_log_batch_size": Setting(
         500, "PREDICTION_LOG_BATCH_SIZE", "Most log documents the writer sends in one insert."
     ),
+    "prediction_log_linger_seconds": Setting(
+        0.05,
+        "PREDICTION_LOG_LINGER_SECONDS",
+        "How long the log's writer waits after a document for more to fill its insert (up to "
+        "prediction_log_batch_size): fewer, fuller inserts cost the web process less; a document reaches "
+        "MongoDB at most this much later. 0 sends what is queued at once.",
+    ),
     "shadow_queue_size": Setting(
         1000,
         "SHADOW_QUEUE_SIZE",

@@ -57,6 +57,7 @@ class LogSettings:
     prediction_log_retention_days: int = 0
     prediction_log_queue_size: int = 10_000
     prediction_log_batch_size: int = 500
+    prediction_log_linger_seconds: float = 0.05
     mongodb_timeout_ms: int = 5000
 
     def __post_init__(self) -> None:
@@ -65,6 +66,8 @@ class LogSettings:
         for name in ("prediction_log_queue_size", "prediction_log_batch_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if not 0.0 <= self.prediction_log_linger_seconds <= 10.0:
+            raise ConfigError("prediction_log_linger_seconds must be between 0 and 10")
         if self.prediction_log_retention_days < 0:
             raise ConfigError("prediction_log_retention_days must be 0 (keep) or more")
         split_collection(self.prediction_log_collection)
@@ -98,8 +101,9 @@ class PredictionLog:
         )
         self.collection = log_collection(self.client, chosen.prediction_log_collection)
         self._queue: BackgroundQueue[tuple] = BackgroundQueue(
-            "prediction-log", self._write, chosen.prediction_log_queue_size, REASONS, batch_size=self.batch_size
-        )
+            "prediction-log", self._write, chosen.prediction_log_queue_size, REASONS, batch_size=self.batch_size,
+            linger_seconds=chosen.prediction_log_linger_seconds,
+        )  # fmt: skip
         self._indexed = False
         self.written = 0  # documents inserted
         self.failed_writes = 0  # inserts that failed (their documents are counted in dropped)

@@ -147,3 +147,26 @@ def test_closing_an_unstarted_queue_starts_nothing():
 def test_the_reasons_must_hold_the_queue_s_own():
     with pytest.raises(ValueError, match="queue_full"):
         BackgroundQueue("bad", Recorder(), 10, ("stopped", "mine"))
+
+
+def test_with_a_linger_items_put_one_by_one_go_in_one_batch():
+    """Each item put after the last was handled: without a linger each is a batch of its own;
+    with one, what comes within it joins the first item's batch (fewer, fuller handle calls)."""
+    for linger, expected in ((0.0, [[0], [1], [2], [3]]), (WAIT, [[0, 1, 2, 3]])):
+        recorder = Recorder()
+        background = BackgroundQueue("lingering", recorder, 100, REASONS, batch_size=4, linger_seconds=linger)
+        for i in range(4):
+            background.put(i)
+            if linger == 0.0:
+                assert background.flush(WAIT)  # handled before the next is put
+        assert background.flush(WAIT) and recorder.batches == expected, linger
+        background.close()
+
+
+def test_a_close_ends_the_linger_at_once_and_the_item_is_handled():
+    recorder = Recorder()
+    background = BackgroundQueue("closing", recorder, 100, REASONS, batch_size=100, linger_seconds=60.0)
+    background.put("first")
+    started = time.monotonic()
+    assert background.close(WAIT)
+    assert recorder.batches == [["first"]] and time.monotonic() - started < WAIT  # not the 60 s linger
