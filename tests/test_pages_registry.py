@@ -85,7 +85,7 @@ def test_a_schedule_is_shown_field_by_field(client, named):
     registry._change(name, lambda entry: entry.update(schedule={"every_seconds": 3600, "next_run": "2026-12-06"}))
     html = client.get(f"/ui/registry/{name}").text
     table = re.search(r'<table id="schedule">(.*?)</table>', html, re.S).group(1)
-    assert "<th>every_seconds</th><td>3600</td>" in table and "<th>next_run</th><td>2026-12-06</td>" in table
+    assert "<th>every_seconds</th><td>3,600</td>" in table and "<th>next_run</th><td>2026-12-06</td>" in table
 
 
 def test_a_version_retrained_on_drift_says_so_and_the_last_check_is_shown(client, named):
@@ -160,8 +160,8 @@ def test_an_unknown_name_is_the_apis_404_as_a_page(client, named):
 def test_the_models_list_and_a_models_page_link_to_its_name(client, named):
     name, keys = named
     models = client.get("/ui/").text
-    assert f'<a class="named" href="/ui/registry/{name}">{name}/1</a> (production)' in models
-    assert f'<a class="named" href="/ui/registry/{name}">{name}/2</a> (candidate)' in models
+    assert f'<a class="named" href="/ui/registry/{name}">{name}</a> version 1 (production)' in models
+    assert f'<a class="named" href="/ui/registry/{name}">{name}</a> version 2 (candidate)' in models
     page = client.get(f"/ui/models/{keys[1]}").text
     named_line = re.search(r'<p id="named">(.*?)</p>', page, re.S).group(1)
     assert f'Version 2 of <a href="/ui/registry/{name}">{name}</a> (candidate)' in named_line

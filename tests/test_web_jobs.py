@@ -28,7 +28,7 @@ def test_recent_jobs_newest_first_with_filters_and_a_bound(unconsumed):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("kind=train", "'kind' must be one of training, predictall, not 'train'"),
+        ("kind=train", "'kind' must be one of training, predictall, comparison, not 'train'"),
         ("status=DONE", "'status' must be one of PENDING, STARTED, SUBMITTED, COMPLETED, FAILED, not 'DONE'"),
         ("limit=0", "'limit' must be a whole number from 1 to 500, not '0'"),
         ("limit=501", "'limit' must be a whole number from 1 to 500"),
