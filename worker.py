@@ -38,7 +38,7 @@ from predictionservice.jobstore import COMPLETED, FAILED, FINAL, STARTED, JobSto
 from predictionservice.modelstore import ModelStore
 from predictionservice.mongotarget import MongoClients, MongoTargets
 from predictionservice.redisclient import connect
-from predictionservice.registry import Registry
+from predictionservice.registry import UNDONE, Registry
 from predictionservice.tempcollections import recover_in_background
 from reaper import start_reaper
 from scheduler import drift_check_of, run_scheduled, sender
@@ -255,7 +255,7 @@ def train(task: ServiceTask, message: dict[str, Any]) -> dict[str, Any]:
         decision = promotion_gate(task, job, model, handler) if name else None
         version = version_words(task.resources.models, key, name)
         return {
-            "undo": lambda: undo_model(task.resources.models, key, name),
+            "undo": lambda: undo_model(task.resources.models, key, name, decision),
             "message": f"model {key} trained: {headline(model)}{version}{gate.words(decision)}",
             "model_key": model["model_key"],
             "metrics": model["metrics"],
@@ -301,12 +301,21 @@ def promotion_gate(task: ServiceTask, job: TrainingJob, model: dict[str, Any], h
         return None
 
 
-def undo_model(models: ModelStore, key: str, name: str | None) -> None:
-    """A cancelled job's model goes, and with it its version and the aliases on it."""
-    if name:
-        Registry(models).delete_model(key, force=True)
-    else:
+def undo_model(models: ModelStore, key: str, name: str | None, decision: dict[str, Any] | None = None) -> None:
+    """A cancelled job's model goes, and with it its version and the aliases on it. When the
+    promotion gate had moved production to it, production goes back to the version it took over
+    from (the name keeps answering), before the version is removed."""
+    if not name:
         models.delete(key)
+        return
+    registry = Registry(models)
+    previous = (decision or {}).get("production_version")
+    if (decision or {}).get("decision") == gate.PROMOTED and isinstance(previous, int):
+        try:
+            registry.move(name, "production", previous, why=UNDONE)
+        except ServiceError:  # that version was deleted meanwhile: the name is left without production
+            log.warning("job's model %s undone: production of %s could not go back to %s", key, name, previous)
+    registry.delete_model(key, force=True)
 
 
 def version_words(models: ModelStore, key: str, name: str | None) -> str:

@@ -72,6 +72,7 @@ _QUALIFIED = re.compile(rf"({NAME})(?:@({ALIAS})|/({VERSION}))")
 PRODUCTION, CANDIDATE = "production", "candidate"
 # Why an alias moved (the history's "why"): docs/API.md's three, and a new version's candidate.
 MANUAL, PROMOTED, FIRST_VERSION, NEW_VERSION = "manual", "promoted", "first version", "new version"
+UNDONE = "the promoting job was cancelled"  # production given back when a promoted version is undone
 SHOWN_NAMES = 20  # names a 404 for an unknown one lists
 
 
