@@ -131,8 +131,8 @@ class Algorithm:
     def _check_input(resources: Resources, source: Any, parser: Any, encoded: Any, counts: dict[str, Any]) -> None:
         """Something to learn from, or a failure that names why. The POST checked the fields on a
         sample; only when no row is usable is the collection asked which field is gone or
-        whether it is empty (a server may read the whole collection to answer a find_one:
-        SecantusDB does, 0.5 s for bank-full). Nothing stays cached when the job fails here."""
+        whether it is empty (a server may read the whole collection to answer a find_one).
+        Nothing stays cached when the job fails here."""
         try:
             if counts["rows"] == sum(counts["invalid"].values()):
                 with resources.mongo.collection(source) as collection:

@@ -216,8 +216,7 @@ class MongoDataSource(DataSource):
         # Spark hands the reader this very instance (pickled after schema()), so the planner need
         # not ask the server again what the sample showed: fewer documents than asked for is the
         # whole collection, counted exactly; their size (projected, as they will be read) sizes
-        # the partitions. A server may scan the collection for every find or count (SecantusDB
-        # does: 0.7 s for a 100-document find of bank-full).
+        # the partitions. A server may scan the collection for every find or count.
         self.sampled = Sample(len(docs), size, sum(len(bson.encode(d)) for d in docs) / len(docs) if docs else 0.0)
         return spark_schema_of(docs, fields)
 
@@ -279,7 +278,7 @@ def _id_kind(value: Any) -> str | None:
 
 def ranges_scan(collection: Any) -> bool:
     """Whether the server reads the whole collection to answer an ``_id`` range (the leaf of its
-    plan is a COLLSCAN: SecantusDB's is, 1.4 times a full read for a quarter of the ids), so that
+    plan is a COLLSCAN), so that
     n partitions would read it n times. Asked of the query planner, which runs nothing; a server
     that cannot say is taken to use its ``_id`` index, as mongod does."""
     from bson import MinKey
@@ -342,7 +341,7 @@ class MongoReader(DataSourceReader):
     def _size(self, collection: Any) -> tuple[int, float]:
         """Documents in the collection and their average BSON size, from schema inference's
         sample when there was one (a server may scan the collection to answer a count or a
-        first find; SecantusDB does), else from the server."""
+        first find), else from the server."""
         import bson
 
         sampled = self.sampled

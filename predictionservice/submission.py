@@ -60,7 +60,7 @@ def submit_training(
 
     # The fields and the label against a sample of the data; an empty or missing input is
     # refused there (NotFound), so the input is not asked for its first document first (a
-    # server may scan the whole collection for it: SecantusDB does, 0.5 s for bank-full).
+    # server without a suitable index may scan the whole collection for it).
     def sample_check() -> None:
         with mongo.collection(job.source) as collection:
             job.algorithm.check_sample(job.parser, collection, str(job.source))

@@ -19,8 +19,8 @@ refuses these prefixes, so no dataset can be mistaken for one):
   new ones are in place (a rename with dropTarget may drop the target first, then copy).
 
 A replace: mark; rename T -> A; rename W -> T; drop A; drop M. An append: check for _id clashes;
-mark; merge W into T; drop W; drop M. A server whose rename moves documents one by one (SecantusDB's
-does) can be killed half-way through a rename, leaving both names partly filled; the recorded counts
+mark; merge W into T; drop W; drop M. A server whose rename moves documents one by one can be
+killed half-way through a rename, leaving both names partly filled; the recorded counts
 tell a complete collection from a torn one. Recovery (``recover``) of a marker whose owner is gone:
 
 1. W holds its recorded count: the new data is intact; finish the publish (a torn T or A is dropped
