@@ -8,6 +8,8 @@ job's fields with its seed, rows the new schema can encode); production reads th
 own schema (its fields, its categories), so a production trained on another encoding is measured
 as it serves. Rows it cannot score are counted by reason and left out of both figures. Truth is
 the new schema's label; a class production does not know has probability 0 in its answers.
+``compare_models`` is the same for any number of models (a comparison job, POST /models/compare);
+the gate's ``compare`` is it for production alone, with the policy metric picked out.
 
 Only worker processes import this module (it imports pyspark at the top).
 """
@@ -27,7 +29,7 @@ from predictionservice.exceptions import GateError
 from predictionservice.sparkfeatures import feature_columns, heldout_column, vector_slots
 
 LABEL = "__gate_label"  # the new schema's label of a held-out row (carried in the scored ``value``)
-PRODUCTION_ERROR = "__gate_production_error"  # why production cannot score the row (null: it can)
+UNSCORABLE = "__gate_unscorable_"  # + i: why the i-th compared model cannot score the row (null: it can)
 
 
 @dataclass(frozen=True)
@@ -57,61 +59,44 @@ def compare(
     task = trained.model.get("task")
     if production.get("task") != task:
         raise GateError(f"production is a {production.get('task')} model and the new version a {task} one")
-    production_parser = algorithm_of(production["name"]).parse(production["schema"])
-    rows = heldout_rows(spark, trained, production_parser, partitions, partition_mb)
-    try:
-        stats = rows.groupBy(PRODUCTION_ERROR).count().collect()
-        reasons = {r[PRODUCTION_ERROR]: r["count"] for r in stats if r[PRODUCTION_ERROR] is not None}
-        heldout = sum(r["count"] for r in stats)
-        figures: dict[str, Any] = {
-            "heldout_rows": heldout,
-            "rows": heldout - sum(reasons.values()),
-            "unscorable_rows": sum(reasons.values()),
-            "unscorable_reasons": reasons,
-        }
-        if figures["rows"] == 0:
-            figures["why_none"] = (
-                f"production can score none of the {heldout} held-out rows: nothing compared"
-                if heldout
-                else "no held-out row to compare on"
-            )
-            return figures
-        both = rows.filter(F.col(PRODUCTION_ERROR).isNull()).drop(PRODUCTION_ERROR)
-        classes = list(trained.parser.class_names or [])
-        figures["new"] = figure(both, trained.model, trained.parser, algorithm_of, classes, metric)
-        figures["production"] = figure(both, production, production_parser, algorithm_of, classes, metric)
+    found = compare_models(spark, trained, [production], algorithm_of, partitions=partitions, partition_mb=partition_mb)
+    new, produced = found["models"]
+    heldout = found["heldout_rows"]
+    figures: dict[str, Any] = {
+        "heldout_rows": heldout,
+        "rows": found["rows"],
+        "unscorable_rows": produced["unscorable_rows"],
+        "unscorable_reasons": produced["unscorable_reasons"],
+    }
+    if figures["rows"] == 0:
+        figures["why_none"] = (
+            f"production can score none of the {heldout} held-out rows: nothing compared"
+            if heldout
+            else "no held-out row to compare on"
+        )
         return figures
-    finally:
-        rows.unpersist()
+    figures["new"], figures["production"] = new["metrics"][metric], produced["metrics"][metric]
+    return figures
 
 
-def heldout_rows(
-    spark: Any,
-    trained: Trained,
-    production_parser: Any,
-    partitions: int,
-    partition_mb: float,
-    *,
-    more: Sequence[Any] = (),
-) -> Any:
+def heldout_rows(spark: Any, trained: Trained, parsers: Sequence[Any], partitions: int, partition_mb: float) -> Any:
     """The raw held-out rows the new version was measured on (cached), with the new label and
-    production's problem with each (and each of ``more`` parsers' in ``error_column(i)``, i from 1)."""
+    each compared model's problem with each row (``error_column(i)`` for ``parsers[i]``)."""
     from predictionservice.sparksession import read_collection
 
     parser = trained.parser
-    others = [production_parser, *more]
     fields = [parser.label_key, *(f.key for f in parser.features)]
-    wanted = list(dict.fromkeys([*fields, *(f.key for other in others for f in other.features)]))
+    wanted = list(dict.fromkeys([*fields, *(f.key for other in parsers for f in other.features)]))
     df = read_collection(spark, trained.source, partitions=partitions, partition_mb=partition_mb, fields=wanted)
     _, label, error = feature_columns(parser, df.schema)
-    problems = [vector_slots(other, df.schema)[1].alias(error_column(i)) for i, other in enumerate(others)]
+    problems = [vector_slots(other, df.schema)[1].alias(error_column(i)) for i, other in enumerate(parsers)]
     held = heldout_column(fields, trained.seed, trained.fraction)
     return df.filter(held & error.isNull()).select("*", label.alias(LABEL), *problems).cache()
 
 
 def error_column(i: int) -> str:
-    """The column saying why the i-th compared model cannot score a row (0: production)."""
-    return PRODUCTION_ERROR if i == 0 else f"{PRODUCTION_ERROR}_{i}"
+    """The column saying why the i-th compared model cannot score a row."""
+    return f"{UNSCORABLE}{i}"
 
 
 def compare_models(
@@ -128,13 +113,13 @@ def compare_models(
     metrics of the task, in order (the newest first), with the rows compared and, per model, the
     rows it cannot score and why (those rows count for none of them)."""
     parsers = [algorithm_of(m["name"]).parse(m["schema"]) for m in others]
-    rows = heldout_rows(spark, trained, parsers[0], partitions, partition_mb, more=parsers[1:])
+    rows = heldout_rows(spark, trained, parsers, partitions, partition_mb)
     try:
         columns = [error_column(i) for i in range(len(others))]
         stats = rows.groupBy(*columns).count().collect()
         heldout = sum(r["count"] for r in stats)
         unscorable = [_reasons(stats, column) for column in columns]
-        usable = rows.filter(F.coalesce(*[F.col(c) for c in columns]).isNull()).drop(*columns) if columns else rows
+        usable = rows.filter(F.coalesce(*[F.col(c) for c in columns]).isNull()).drop(*columns)
         compared = sum(r["count"] for r in stats if all(r[c] is None for c in columns))
         figures: dict[str, Any] = {"heldout_rows": heldout, "rows": compared, "models": []}
         classes = list(trained.parser.class_names or [])
@@ -159,18 +144,6 @@ def _reasons(stats: list[Any], column: str) -> dict[str, int]:
         if row[column] is not None:
             found[row[column]] = found.get(row[column], 0) + row["count"]
     return found
-
-
-def figure(
-    rows: DataFrame,
-    stored: Mapping[str, Any],
-    parser: Any,
-    algorithm_of: Callable[[str], Any],
-    classes: list[str],
-    metric: str,
-) -> float:
-    """The metric of a stored model over rows, scored by its algorithm's batch path."""
-    return float(figures_of(rows, stored, parser, algorithm_of, classes)[metric])
 
 
 def figures_of(
