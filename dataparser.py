@@ -379,6 +379,10 @@ class DataParser:
 
 
 CLASSIFICATION = "classification"
+# The reasons a person's own choice gives for a field schema inference leaves out (the start of
+# the reason, for a categories choice that could not be met): the training page keeps such a
+# field in its form, to be taken back.
+LEFT_OUT, UNMET_CATEGORIES = "left out as asked", "asked to be categorical"
 TASKS = (CLASSIFICATION, REGRESSION)  # what GET .../schema?task= may ask for
 
 
@@ -441,7 +445,7 @@ def schema_from_documents(
     for key in scan.order:
         if key == label:
             continue
-        reason = "left out as asked" if key in chosen["exclude"] else _unusable(scan, key, max_categories)
+        reason = LEFT_OUT if key in chosen["exclude"] else _unusable(scan, key, max_categories)
         if reason:
             dropped.append({"field": key, "reason": reason})
         elif scan.kinds[key] == {"number"} and key not in scan.categorical:
@@ -490,9 +494,9 @@ def _unusable(scan: _Scan, key: str, max_categories: int) -> str | None:
     if kind == "number" and key in scan.categorical:
         fractional = (scan.fractional or {}).get(key)
         if fractional is not None:
-            return f"asked to be categorical, but holds {fractional!r}, not a whole number"
+            return f"{UNMET_CATEGORIES}, but holds {fractional!r}, not a whole number"
         if key in scan.overflow:
-            return f"asked to be categorical, but has more than {max_categories} distinct values"
+            return f"{UNMET_CATEGORIES}, but has more than {max_categories} distinct values"
         return None
     if kind == "number":
         return None

@@ -119,10 +119,8 @@ def compare_page() -> Any:
     named = services().registry.versions_of([m["model_key"] for m in models])
     for model in models:
         model["named"] = named.get(model["model_key"])
-    names = sorted({n for m in models for n, v in (m.get("metrics") or {}).items() if isinstance(v, (int, float))})
-    rows = [(name, [(m.get("metrics") or {}).get(name) for m in models], best_of(name, models)) for name in names]
     job = comparison_job(request.args.get("job", ""))
-    page = {"models": models, "metrics": rows, "same_rows": same_heldout_rows(models), "job": job}
+    page = {"models": models, "metrics": metric_rows(models), "same_rows": same_heldout_rows(models), "job": job}
     return render_template("ui/compare.html", **page, scored=scored_rows(job, models), final=FINAL)
 
 
@@ -142,8 +140,13 @@ def scored_rows(job: dict[str, Any] | None, models: list[dict[str, Any]]) -> lis
     page's order, which is best)."""
     figures = (job or {}).get("comparison") or {}
     by_key = {entry["model_key"]: entry for entry in figures.get("models", [])}
-    entries = [by_key.get(m["model_key"], {}) for m in models]
-    names = sorted({name for entry in entries for name in (entry.get("metrics") or {})})
+    return metric_rows([by_key.get(m["model_key"], {}) for m in models])
+
+
+def metric_rows(entries: list[dict[str, Any]]) -> list[tuple[str, list, int | None]]:
+    """The compare table's metric rows for entries (models, or a comparison's figures of each):
+    (metric, each entry's figure, which is best), every numeric metric any entry has."""
+    names = sorted({n for e in entries for n, v in (e.get("metrics") or {}).items() if isinstance(v, (int, float))})
     return [(name, [(e.get("metrics") or {}).get(name) for e in entries], best_of(name, entries)) for name in names]
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import redirect, render_template, request, url_for
 
-from dataparser import TASKS, DataParser
+from dataparser import LEFT_OUT, TASKS, UNMET_CATEGORIES, DataParser
 from predictionservice.exceptions import InvalidRequest, ServiceError
 from web.jsonio import shown
 from web.pages.common import page_blueprint
@@ -20,9 +20,9 @@ from web.services import services
 
 bp = page_blueprint("training_pages", __name__)
 
-# What a dropped field's reason says when the person's own choice dropped it: such a field stays
-# in the form (to be taken back); one the inference cannot use is shown with its reason only.
-CHOSEN_REASONS = ("left out as asked", "asked to be categorical")
+# What a dropped field's reason starts with when the person's own choice dropped it: such a field
+# stays in the form (to be taken back); one the inference cannot use is shown with its reason only.
+CHOSEN_REASONS = (LEFT_OUT, UNMET_CATEGORIES)
 
 
 @bp.route("/ui/train", methods=["GET", "POST"])
@@ -56,7 +56,7 @@ def train_page() -> Any:
 def refuse_unmet_choices(schema: dict[str, Any] | None) -> None:
     """A field a person asked to be categories that cannot be (a fractional value, too many) is
     not silently left out of the model: the form comes back saying so."""
-    unmet = [d for d in (schema or {}).get("dropped", []) if d["reason"].startswith("asked to be categorical")]
+    unmet = [d for d in (schema or {}).get("dropped", []) if d["reason"].startswith(UNMET_CATEGORIES)]
     if unmet:
         said = "; ".join(f"'{d['field']}': {d['reason']}" for d in unmet)
         raise InvalidRequest(f"{said}: set it back to a number, or untick it")
@@ -88,15 +88,14 @@ def feature_rows(schema: dict[str, Any] | None, chosen: dict[str, list[str]]) ->
             "key": feature["key"], "offered": True, "used": True, "numeric": numeric,
             "switchable": numeric or feature["key"] in chosen["categorical"],
             "categories": len(feature.get("values") or {}), "ignore": feature.get("unknown") == "ignore",
-            "reason": None,
+            "reason": None, "unmet": False,
         })  # fmt: skip
     for dropped in schema.get("dropped", []):
-        by_choice = dropped["reason"].startswith(CHOSEN_REASONS)
+        unmet = dropped["reason"].startswith(UNMET_CATEGORIES)  # still wanted: ticked, its kind switchable
         rows.append({
-            "key": dropped["field"], "offered": by_choice, "used": False,
-            "numeric": dropped["field"] not in chosen["categorical"],
-            "switchable": dropped["reason"].startswith("asked to be categorical"),
-            "categories": 0, "ignore": False, "reason": dropped["reason"],
+            "key": dropped["field"], "offered": dropped["reason"].startswith(CHOSEN_REASONS), "used": False,
+            "numeric": dropped["field"] not in chosen["categorical"], "switchable": unmet,
+            "categories": 0, "ignore": False, "reason": dropped["reason"], "unmet": unmet,
         })  # fmt: skip
     return rows
 
@@ -128,7 +127,7 @@ def training_job(form: Any, schema: dict[str, Any] | None) -> dict[str, Any]:
     job: dict[str, Any] = {"name": factory.check(name), "inputCollection": form.get("dataset", "")}
     if schema is None:
         raise InvalidRequest("pick a label first: the schema is inferred from it")
-    job["schema"] = {k: v for k, v in schema.items() if k != "dropped"}
+    job["schema"] = schema  # its "dropped", the inference's note, is left out as /train/ leaves it out
     for key, spec in factory.algorithm_class(name).job_fields.items():
         text = form.get(f"{name}.{key}", "").strip()
         if spec.get("type") == "array" and text:
