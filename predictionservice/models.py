@@ -38,6 +38,12 @@ class Models:
             raise NotFound(f"model {shown(key)} not found")
         return loaded[0]
 
+    def lookup(self, ref: str) -> tuple[str, dict[str, Any]]:
+        """(the model key ref names, the model as stored): a key or a named model's reference;
+        NotFound when it names no stored model."""
+        key, _ = self.resolve(ref)
+        return key, self.stored(key)
+
     def show(self, ref: str) -> dict[str, Any]:
         """The model as GET /models/<ref> shows it; a named model's says which version it is."""
         key, resolved = self.resolve(ref)

@@ -180,12 +180,7 @@ class Services:
 
     def submit_comparison(self, document: Any, origin: Origin) -> str:
         """The core's comparison submission (POST /models/compare, the compare page): the job's id."""
-        return submission.submit_comparison(document, stored=self.stored_model, **self._submitting(origin))
-
-    def stored_model(self, ref: str) -> tuple[str, dict[str, Any]]:
-        """(key, the model as stored) of a model key or a named model's reference; NotFound if none."""
-        key, _ = self.stored_models.resolve(ref)
-        return key, self.stored_models.stored(key)
+        return submission.submit_comparison(document, stored=self.stored_models.lookup, **self._submitting(origin))
 
     def _submitting(self, origin: Origin) -> dict[str, Any]:
         allowed = self.datasets.allowed  # a job's databases too: only those the service is given

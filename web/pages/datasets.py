@@ -115,7 +115,6 @@ def scoring_label(model: str | None) -> str | None:
     if not model:
         return None
     try:
-        key, _ = services().stored_models.resolve(model)
-        return services().stored_models.stored(key)["schema"]["label"]["key"]
+        return services().stored_models.lookup(model)[1]["schema"]["label"]["key"]
     except ServiceError:
         return None

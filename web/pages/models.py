@@ -115,7 +115,7 @@ def compare_page() -> Any:
     if request.method == "POST":
         job_id = services().submit_comparison({"models": refs}, origin())
         return redirect(url_for("model_pages.compare_page", model=refs, job=job_id), 303)
-    models = [detail(*services().stored_model(ref)) for ref in refs]
+    models = [detail(*services().stored_models.lookup(ref)) for ref in refs]
     named = services().registry.versions_of([m["model_key"] for m in models])
     for model in models:
         model["named"] = named.get(model["model_key"])
@@ -179,8 +179,7 @@ def model_page(key: str) -> Any:
     """A model (key, or a named model's reference: ``bank``, ``bank@production``), and its predict
     form: posted, the record is scored as POST /predict/ scores it (by the same reference), with
     its explanation drawn as a chart of the features' contributions."""
-    model_key, _ = services().stored_models.resolve(key)
-    stored = services().stored_models.stored(model_key)
+    model_key, stored = services().stored_models.lookup(key)
     parser = DataParser(stored["schema"])
     result, field_errors, error, why, unexplained = None, {}, None, None, None
     if request.method == "POST":
