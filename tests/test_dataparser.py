@@ -1,4 +1,5 @@
 import math
+import types
 
 import numpy as np
 import pytest
@@ -110,6 +111,17 @@ def test_missing_key(parser):
         parser.encode([RECORD, RECORD, record])
     with pytest.raises(RecordError, match="record 0: field 'record' is not an object"):
         parser.encode(["not a record"])
+
+
+def test_batch_encoding_reads_any_mapping_and_a_single_feature(parser):
+    """encode reads a batch of dicts in one pass; a record of another Mapping type, and a schema
+    of one feature, take the column-by-column path, with the same numbers."""
+    records = [RECORD, types.MappingProxyType(dict(RECORD)), RECORD]
+    assert parser.encode(records).tolist() == [parser.encode_one(r) for r in records]
+    one = DataParser({"label": {"key": "y"}, "features": [{"key": "n"}]})
+    assert one.encode([{"n": 1}, {"n": 2.5}]).tolist() == [[1.0], [2.5]]
+    with pytest.raises(MissingField, match="record 1: field 'n' is missing"):
+        one.encode([{"n": 1}, {"m": 2}])
 
 
 def test_numeric_strings_and_categories_as_numbers():
