@@ -2,11 +2,13 @@
 
 CherryPy with the service's settings (``modelserver.configure``: host, port, thread pool, queue)
 and Paste's TransLogger on the service's access logger (``modelserver.access_logger``), around a
-minimal Flask app whose ``POST /predict/`` parses the JSON body and answers a small JSON object.
-What the service does beyond this (validation, the model lookup in Redis, encoding, scoring) is
-what the ratio of the two measures.
+minimal Flask app whose ``POST /predict/`` parses the JSON body with the service's codec (orjson)
+and answers with it: a small object for one record; for a batch, one answer per record, each a
+copy of ANSWER.json (one of the service's own answers to a record), which is what any server must
+write for that body: the fair ceiling of a batch. What the service does beyond this (validation,
+the model lookup, encoding, scoring) is what the ratio of the two measures.
 
-    .venv/bin/python bench/bare_server.py parameters.json
+    .venv/bin/python bench/bare_server.py parameters.json [ANSWER.json]
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import orjson
 from flask import Flask, Response, request
 from paste.translogger import TransLogger
 
@@ -24,15 +28,17 @@ from modelserver import access_logger, run
 from predictionservice.config import load_parameters
 
 
-def bare_app() -> Flask:
+def bare_app(answer: dict[str, Any]) -> Flask:
     app = Flask("bare_endpoint")
 
     @app.post("/predict/", strict_slashes=False)
     def predict() -> Response:
-        body = json.loads(request.get_data(cache=False))
-        records = len(body["records"]) if "records" in body else 1
-        answer = {"modelkey": body.get("modelkey"), "records": records, "prediction": 0}
-        return Response(json.dumps(answer, separators=(",", ":")), mimetype="application/json")
+        body = orjson.loads(request.get_data(cache=False))
+        if "records" in body:
+            written = {"modelkey": body.get("modelkey"), "predictions": [dict(answer) for _ in body["records"]]}
+        else:
+            written = {"modelkey": body.get("modelkey"), "records": 1, "prediction": 0}
+        return Response(orjson.dumps(written), mimetype="application/json")
 
     @app.get("/health")
     def health() -> Response:
@@ -42,11 +48,12 @@ def bare_app() -> Flask:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
+    if len(argv) not in (2, 3):
         print(__doc__)
         return 2
     params = load_parameters(argv[1], environ={})  # the file alone, as the service's web server reads it
-    run(params, TransLogger(bare_app(), logger=access_logger(params["access_log"])))
+    answer = json.loads(Path(argv[2]).read_text()) if len(argv) == 3 else {"prediction": 0}
+    run(params, TransLogger(bare_app(answer), logger=access_logger(params["access_log"])))
     return 0
 
 

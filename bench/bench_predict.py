@@ -1,27 +1,35 @@
-"""Online prediction against the real web server (CherryPy + TransLogger + Flask, modelserver.py).
+"""Online prediction against the real web server (CherryPy + TransLogger + Flask, modelserver.py),
+every compared server loaded in interleaved rounds (A B C, B C A, C A B ...: a shared machine's
+noise falls on each alike); each figure is the median of the rounds, each ratio the median of the
+rounds' ratios, with their spread.
 
-(a) POST /predict/ with one bank record over 16 concurrent keep-alive connections for a fixed
-    time: requests/s, p50 and p99 latency, errors. Baseline, with the same load generator and
-    body: bench/bare_server.py, a bare endpoint served the same way, on the same thread pool.
-(b) micro-batches of 1,000 records per request over a few connections: rows/s, against the same
-    body posted to the bare endpoint.
-(c) the web server's RSS (VmRSS) before and after 10,000 single-record predictions.
-(d) with --mlflow: `mlflow models serve` of a scikit-learn pipeline fitted on the same data, loaded
-    the same way (installed into bench/.venv-mlflow on first use).
+(a) POST /predict/ with one bank record over 16 concurrent keep-alive connections: requests/s and
+    p99 latency of the service by the model's name with the prediction log on (and, as the arm
+    "unlogged", of a second web server with it off: what the log costs), against
+    bench/bare_server.py, a bare endpoint served the same way (CherryPy, TransLogger, the same
+    thread pool) that parses the body and answers a small object with the same JSON codec (orjson).
+(b) 1,000 records per request over 2 connections: rows/s of the service (by name, log off) against
+    a fair batch ceiling: the bare endpoint parsing the records and writing one answer per record,
+    shaped like the service's, with the same codec: what any server must do with that body.
+(c) the web server's RSS (VmRSS) after N single-record predictions and after 10 N: flat, or a leak.
+(d) with --mlflow: `mlflow models serve` of a scikit-learn pipeline fitted on the same data
+    (installed into bench/.venv-mlflow on first use), an arm of (a) and (b).
 (e) with --mlserver: MLServer 1.7.1's scikit-learn runtime serving the same pipeline over its V2
-    JSON endpoint, probabilities asked for (installed into bench/.venv-mlserver on first use).
-The (a) run also loads a second web server of the service with model_watch off (the per-request
-version check): single / polling is what the change channel gained, in the same run. With
---before REV, (a) and (b) also load the web server as the code was at git revision REV (a
-temporary `git worktree` of it, same venv, Redis and model): single / before is what a change cost
-/predict/ in the same run (issue 24: explanations must leave /predict/ without explain >= 0.97x;
-its before is 2ace8a2).
+    JSON endpoint, probabilities asked for (bench/.venv-mlserver), an arm of (a) and (b).
+(f) what bounds (b): a batch's steps timed one by one in this process (the service's parse with
+    its checks, encode, score and answers, write; the ceiling's parse, build, write).
+With --polling, (a) also loads a server with model_watch off (a version check per request: what
+the change channel gains). With --before REV, (a) and (b) also load the web server as the code was
+at git revision REV (a temporary `git worktree` of it, same venv, Redis and model): what a change
+cost, in the same run. With --profile, py-spy samples the service's web server during its first
+round of each load.
 
 The model is a real LogisticRegressionWrapper model with job.json's schema, fitted with
-scikit-learn on the bank data and stored through ModelStore (no worker or Spark needed).
+scikit-learn on the bank data and stored through ModelStore as version 1 of a name (no worker or
+Spark needed).
 
-    .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--mlflow] [--mlserver] [--profile]
-                                            [--before REV]
+    .venv/bin/python bench/bench_predict.py [--quick] [--duration S] [--rounds N] [--mlflow] [--mlserver]
+                                            [--polling] [--profile] [--before REV]
 """
 
 from __future__ import annotations
@@ -31,13 +39,26 @@ import json
 import os
 import subprocess
 import sys
+import timeit
 from collections.abc import Iterator
 from typing import Any
 
 import harness
 import loadgen
 import requests
-from harness import BENCH_DIR, JOB, Bench, arg_parser, bank_documents, encode_valid, fit_and_store, parse_args, rss_mb
+from harness import (
+    BENCH_DIR,
+    JOB,
+    Bench,
+    arg_parser,
+    bank_documents,
+    connect,
+    encode_valid,
+    fit_and_store,
+    interleaved,
+    parse_args,
+    rss_mb,
+)
 from profiling import Profile
 
 from dataparser import DataParser
@@ -56,49 +77,39 @@ def answers(url: str) -> bool:
         return False
 
 
-def check(url: str, body: bytes, expect: str) -> None:
-    """One request by hand before the load: the endpoint must answer 200 with `expect` in it."""
+def check(url: str, body: bytes, expect: str) -> Any:
+    """One request by hand before the load: the endpoint must answer 200 with `expect` in it;
+    its answer."""
     response = requests.post(url, data=body, headers={"Content-Type": "application/json"}, timeout=60)
     if response.status_code != 200 or expect not in response.text:
         raise RuntimeError(f"POST {url}: {response.status_code} {response.text[:300]}")
+    return response.json()
 
 
-def load(bench: Bench, key: str, url: str, body: bytes, args: Any, **bounds: Any) -> loadgen.LoadResult:
-    """Run the load generator; record its summary under runs[key] and its main figures."""
-    rows = bounds.pop("rows_per_request", 1)
-    bounds = {"connections": args.connections, "duration": args.duration, **bounds}
-    result = loadgen.run(url, body, processes=args.processes, **bounds)
-    summary = result.summary()
-    bench.result.setdefault("runs", {})[key] = {**summary, **bounds, "rows_per_request": rows}
-    bench.figure(f"{key}_requests_per_s", result.per_second, "req/s", f"{bounds['connections']} connections")
-    if rows > 1:
-        bench.figure(f"{key}_rows_per_s", result.per_second * rows, "rows/s", f"{rows} records per request")
-    bench.figure(f"{key}_p50_ms", summary["p50_ms"], "ms")
-    bench.figure(f"{key}_p99_ms", summary["p99_ms"], "ms")
-    bench.figure(f"{key}_errors", result.errors, "", f"statuses {summary['statuses']}")
-    return result
-
-
-def start_bare(bench: Bench, params: dict[str, Any]) -> str:
+def start_bare(bench: Bench, params: dict[str, Any], answer: dict[str, Any]) -> str:
+    """The bare endpoint, answering each record of a batch with a copy of ``answer`` (one of the
+    service's own answers to a record)."""
     bare_params = {**params, "port": embedded.free_port()}
     path = bench.write_params(bare_params, "bare-parameters")
+    shape = bench.dir / "bare-answer.json"
+    shape.write_text(json.dumps(answer))
     url = f"http://127.0.0.1:{bare_params['port']}"
-    argv = [sys.executable, str(BENCH_DIR / "bare_server.py"), str(path)]
+    argv = [sys.executable, str(BENCH_DIR / "bare_server.py"), str(path), str(shape)]
     bench.start_server("bare_server", argv, url, lambda: answers(url + "/health"))
     bench.say(f"bare endpoint at {url} ({params['threads']} threads, like the service)")
     return url
 
 
-def start_polling(bench: Bench, params: dict[str, Any]) -> tuple[str, int]:
+def start_polling(bench: Bench, params: dict[str, Any]) -> str:
     """A second web server of the service with model_watch off: each prediction reads the model's
     version token (the per-request HGET), as before the change channel; the same run's before."""
     polling = {**params, "port": embedded.free_port(), "model_watch": False}
     path = bench.write_params(polling, "polling-parameters")
     url = f"http://127.0.0.1:{polling['port']}"
     argv = [sys.executable, str(harness.ROOT / "modelserver.py"), str(path)]
-    server = bench.start_server("web_polling", argv, url, lambda: answers(url + "/health"))
+    bench.start_server("web_polling", argv, url, lambda: answers(url + "/health"))
     bench.say(f"the service with model_watch off at {url}")
-    return url, server.process.pid
+    return url
 
 
 def start_before(bench: Bench, params: dict[str, Any], revision: str) -> str:
@@ -197,107 +208,206 @@ def mlflow_server(bench: Bench) -> str | None:
         return skipped(bench, "mlflow", "mlflow", exc)
 
 
+NAME = "bank"
+LOG_COLLECTION = "bench.predictions"
+
+
+def named(bench: Bench, model: dict[str, Any]) -> str:
+    """The fitted model as version 1 of NAME, production: the name a consumer's URL keeps."""
+    from predictionservice.modelstore import ModelStore
+    from predictionservice.registry import Registry
+
+    params = bench.params()
+    registry = Registry(ModelStore(connect(params["redis_url"], params["models_db"])))
+    registry.add_version(NAME, model["model_key"], model)
+    registry.move(NAME, "production", 1)
+    return NAME
+
+
+def measure(bench: Bench, args: Any, urls: dict[str, tuple[str, bytes]], rows: int, pids: dict[str, int]):
+    """A measure for interleaved: one load of an arm (rows records per request), its figures; the
+    first load of a profiled arm under py-spy."""
+    connections = args.connections if rows == 1 else args.batch_connections
+    profiled_once: set[str] = set()
+
+    def one(arm: str) -> dict[str, float]:
+        url, body = urls[arm]
+        pid = pids.get(arm) if arm not in profiled_once else None
+        profiled_once.add(arm)
+        with profiled(bench, arm, pid):
+            result = loadgen.run(url, body, connections=connections, processes=args.processes, duration=args.duration)
+        if result.errors or set(result.statuses) != {200}:
+            raise RuntimeError(f"{arm} ({url}): {result.errors} errors, statuses {dict(result.statuses)}")
+        summary = result.summary()
+        return {"per_s": result.per_second * rows, "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"]}
+
+    return one
+
+
+def report(bench: Bench, runs: dict[str, dict[str, list[float]]], unit: str) -> None:
+    for arm, figures in runs.items():
+        bench.median(f"{arm}_{unit.replace('/', '_per_')}", figures["per_s"], unit)
+        bench.median(f"{arm}_p99_ms", figures["p99_ms"], "ms")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = arg_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, help="seconds of each timed load (default 20; --quick: 5)")
+    parser.add_argument("--duration", type=float, help="seconds of each load of a round (default 10; --quick: 3)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds, at least 3 (default 5; --quick: 3)")
     parser.add_argument("--connections", type=int, help="concurrent connections for single records (default 16)")
     parser.add_argument("--processes", type=int, help="load generator processes (default 2)")
     parser.add_argument("--batch", type=int, help="records per request in (b) (default 1000)")
     parser.add_argument("--batch-connections", type=int, help="connections in (b) (default 2)")
-    parser.add_argument("--rss-predictions", type=int, help="predictions before the RSS reading (default 10000)")
-    parser.add_argument("--mlflow", action="store_true", help="also compare with `mlflow models serve`")
-    parser.add_argument("--mlserver", action="store_true", help="also compare with MLServer's scikit-learn runtime")
-    parser.add_argument("--profile", action="store_true", help="py-spy the web servers during the single-record loads")
+    parser.add_argument("--rss-requests", type=int, help="N of (c): RSS after N and after 10 N (default 3000)")
+    parser.add_argument("--mlflow", action="store_true", help="also load `mlflow models serve`")
+    parser.add_argument("--mlserver", action="store_true", help="also load MLServer's scikit-learn runtime")
+    parser.add_argument("--polling", action="store_true", help="also load a web server with model_watch off")
+    parser.add_argument("--profile", action="store_true", help="py-spy the service's web server in round 1")
     parser.add_argument("--before", metavar="REV", help="also load the web server as of this git revision")
-    normal = {
-        "duration": 20.0,
-        "connections": 16,
-        "processes": 2,
-        "batch": 1000,
-        "batch_connections": 2,
-        "rss_predictions": 10_000,
-    }
-    args = parse_args(parser, normal, {"duration": 5.0, "rss_predictions": 3000}, argv)
+    normal = {"duration": 10.0, "rounds": 5, "connections": 16, "processes": 2, "batch": 1000,
+              "batch_connections": 2, "rss_requests": 3000}  # fmt: skip
+    args = parse_args(parser, normal, {"duration": 3.0, "rounds": 3, "rss_requests": 1000}, argv)
+    if args.rounds < 3:
+        parser.error("--rounds: at least 3 (a median of fewer is one of them)")
     with Bench("predict", args) as bench:
-        bench.start_stores()
-        docs = bank_documents(bench)
-        params = bench.params()
-        key = fit_and_store(bench, params, JOB, docs)["model_key"]
-        service = bench.start_service(params, worker=False)
-        bare = start_bare(bench, params)
-        polling, polling_pid = start_polling(bench, params)
-        polling += "/predict/"
-
-        _, _, kept = encode_valid(DataParser(JOB["schema"]), docs, labels=False)
-        records = [{k: v for k, v in docs[i].items() if k != JOB["schema"]["label"]["key"]} for i in kept]
-        single = json.dumps({"modelkey": key, "record": records[0]}).encode()
-        batch = json.dumps({"modelkey": key, "records": records[: args.batch]}).encode()
-        rows = min(args.batch, len(records))
-        predict, bare_predict = service.url + "/predict/", bare + "/predict/"
-        for url, body, expect in ((predict, single, '"probability"'), (predict, batch, '"predictions"')):
-            check(url, body, expect)
-        check(bare_predict, single, '"records"')
-        check(polling, single, '"probability"')
-        before = start_before(bench, params, args.before) if args.before else None
-        if before is not None:
-            check(before, single, '"probability"')
-        web = service.children["web"].pid
-
-        bench.section(f"(c) RSS of the web server (pid {web}) and {args.rss_predictions} predictions")
-        bench.figure("rss_mb_before", round(rss_mb(web), 1), "MB")
-        load(bench, "rss_phase", predict, single, args, duration=600.0, max_requests=args.rss_predictions)
-        bench.figure("rss_mb_after", round(rss_mb(web), 1), "MB", f"after {args.rss_predictions} more predictions")
-        bench.goal("rss_after_predictions", "rss_mb_after", "<= 150")
-
-        bench.section(f"(a) single records, {args.connections} keep-alive connections, {args.duration:g}s each")
-        load(bench, "bare", bare_predict, single, args)
-        with profiled(bench, "single", web):
-            load(bench, "single", predict, single, args)
-        with profiled(bench, "polling", polling_pid):
-            load(bench, "polling", polling, single, args)
-        bench.ratio("single / bare requests per s", "single_requests_per_s", "bare_requests_per_s", ">= 0.8")
-        bench.ratio("single / polling requests per s", "single_requests_per_s", "polling_requests_per_s")
-        if before is not None:
-            load(bench, "before", before, single, args)
-            bench.ratio(
-                f"single / {args.before} requests per s", "single_requests_per_s", "before_requests_per_s", ">= 0.97"
-            )
-        bench.goal("single_p99", "single_p99_ms", "<= 20")
-
-        bench.section(f"(b) {rows} records per request, {args.batch_connections} connections, {args.duration:g}s each")
-        more = {"connections": args.batch_connections, "rows_per_request": rows}
-        load(bench, "bare_batch", bare_predict, batch, args, **more)
-        load(bench, "batch", predict, batch, args, **more)
-        bench.ratio("batch / bare_batch rows per s", "batch_rows_per_s", "bare_batch_rows_per_s")
-        if before is not None:
-            load(bench, "before_batch", before, batch, args, **more)
-            bench.ratio(f"batch / {args.before} rows per s", "batch_rows_per_s", "before_batch_rows_per_s", ">= 0.97")
-        bench.figure("rss_mb_end", round(rss_mb(web), 1), "MB", "after all the loads")
-
-        if args.mlflow:
-            bench.section("(d) mlflow models serve of a scikit-learn pipeline")
-            mlflow = mlflow_server(bench)
-            if mlflow is not None:
-                invocations = mlflow + "/invocations"
-                one = json.dumps({"dataframe_records": records[:1]}).encode()
-                many = json.dumps({"dataframe_records": records[: args.batch]}).encode()
-                check(invocations, one, "predictions")
-                load(bench, "mlflow_single", invocations, one, args)
-                load(bench, "mlflow_batch", invocations, many, args, **more)
-                single_ratio = ("single_requests_per_s", "mlflow_single_requests_per_s", ">= 10")
-                bench.ratio("single / mlflow requests per s", *single_ratio)
-                bench.ratio("batch / mlflow rows per s", "batch_rows_per_s", "mlflow_batch_rows_per_s", ">= 1.5")
-        if args.mlserver:
-            compare_mlserver(bench, args, records, single_rate="single_requests_per_s", more=more)
+        run_rounds(bench, args)
         bench.save()
     return 0
 
 
+def run_rounds(bench: Bench, args: Any) -> None:
+    bench.start_stores()
+    docs = bank_documents(bench)
+    model = fit_and_store(bench, bench.params(), JOB, docs)
+    name = named(bench, model)
+    logged = bench.start_service(
+        bench.params(prediction_log=True, prediction_log_collection=LOG_COLLECTION), worker=False
+    )
+    plain = bench.start_service(bench.params(prediction_log=False), worker=False, name="plain")
+    _, _, kept = encode_valid(DataParser(JOB["schema"]), docs, labels=False)
+    records = [{k: v for k, v in docs[i].items() if k != JOB["schema"]["label"]["key"]} for i in kept]
+    rows = min(args.batch, len(records))
+    single = json.dumps({"modelkey": name, "record": records[0]}).encode()
+    batch = json.dumps({"modelkey": name, "records": records[:rows]}).encode()
+    answer = check(plain.url + "/predict/", batch, '"predictions"')["predictions"][0]
+    bare = start_bare(bench, bench.params(), answer) + "/predict/"
+    check(logged.url + "/predict/", single, '"probability"')
+    singles = {"bare": (bare, single), "single": (logged.url + "/predict/", single)}
+    singles["unlogged"] = (plain.url + "/predict/", single)  # what the log costs, in the same rounds
+    batches = {"ceiling": (bare, batch), "batch": (plain.url + "/predict/", batch)}
+    pids = {"single": logged.children["web"].pid, "batch": plain.children["web"].pid}
+    pids["unlogged"] = pids["batch"]
+    add_optional_arms(bench, args, singles, batches, records, rows)
+
+    rss(bench, args, logged.url + "/predict/", single, pids["single"])
+
+    bench.section(f"(a) single records, {args.connections} connections, {args.rounds} rounds of {args.duration:g}s")
+    runs = interleaved(bench, list(singles), args.rounds, measure(bench, args, singles, 1, pids))
+    report(bench, runs, "req/s")
+    per_s, p99 = (lambda arm: runs[arm]["per_s"]), (lambda arm: runs[arm]["p99_ms"])
+    bench.paired_ratio("single / bare requests per s", per_s("single"), per_s("bare"), ">= 0.8")
+    bench.paired_ratio("single / bare p99", p99("single"), p99("bare"), "<= 1.2")
+    bench.paired_ratio("unlogged / bare requests per s", per_s("unlogged"), per_s("bare"))
+    bench.paired_ratio("unlogged / bare p99", p99("unlogged"), p99("bare"))
+    for arm, goal in (("mlserver_single", ">= 10"), ("mlflow_single", ">= 10"), ("polling", ""), ("before", ">= 0.97")):
+        if arm in runs:
+            bench.paired_ratio(f"single / {arm} requests per s", per_s("single"), per_s(arm), goal)
+
+    bench.section(f"(b) {rows} records per request, {args.batch_connections} connections, {args.rounds} rounds")
+    runs = interleaved(bench, list(batches), args.rounds, measure(bench, args, batches, rows, pids))
+    report(bench, runs, "rows/s")
+    bench.paired_ratio("batch / ceiling rows per s", per_s("batch"), per_s("ceiling"), ">= 0.7")
+    for arm, goal in (("mlserver_batch", ">= 2"), ("mlflow_batch", ">= 1.5"), ("before_batch", ">= 0.97")):
+        if arm in runs:
+            bench.paired_ratio(f"batch / {arm} rows per s", per_s("batch"), per_s(arm), goal)
+    bench.figure("rss_mb_end", round(rss_mb(pids["single"]), 1), "MB", "the logging server, after all the loads")
+    batch_stages(bench, model, batch, answer)
+
+
+def best_ms(function: Any, number: int = 10, repeat: int = 15) -> float:
+    """A step's cost: the fastest of repeat timings (the machine's noise only ever adds)."""
+    return min(timeit.repeat(function, number=number, repeat=repeat)) / number * 1000
+
+
+def batch_stages(bench: Bench, model: dict[str, Any], body: bytes, answer: dict[str, Any]) -> None:
+    """(f) What bounds (b): a batch's steps timed one by one in this process, the service's
+    (parse with its checks, encode, score, build the answers, write) against the ceiling's (parse,
+    build, write). Their ratio is what (b) could reach if HTTP, CherryPy and Flask cost nothing."""
+    import orjson
+
+    from modelfactory import ModelFactory
+    from predictionservice.defaults import SETTINGS
+    from predictionservice.validation import parse_json
+    from web.jsonio import json_bytes
+
+    bench.section("(f) a batch's steps in process, fastest of 15 timings of 10 (what bounds (b))")
+    predictor = ModelFactory(SETTINGS["algorithms"].default).compile(model)
+    records = orjson.loads(body)["records"]
+    matrix = predictor.parser.encode(records)
+    answers = predictor._answers(matrix)
+    service = {
+        "parse_json": best_ms(lambda: parse_json(body)),
+        "encode": best_ms(lambda: predictor.parser.encode(records)),
+        "score_and_answers": best_ms(lambda: predictor._answers(matrix)),
+        "write": best_ms(lambda: json_bytes({"modelkey": NAME, "predictions": answers})),
+    }
+    ceiling = {
+        "parse": best_ms(lambda: orjson.loads(body)),
+        "build": best_ms(lambda: [dict(answer) for _ in records]),
+        "write": best_ms(lambda: orjson.dumps({"modelkey": NAME, "predictions": answers})),
+    }
+    for side, steps in (("service", service), ("ceiling", ceiling)):
+        for step, ms in steps.items():
+            bench.figure(f"stage_{side}_{step}_ms", round(ms, 3), "ms", f"{len(records)} records")
+        bench.figure(f"stage_{side}_ms", round(sum(steps.values()), 3), "ms", "the steps' sum")
+    bench.ratio("batch bound: ceiling / service steps", "stage_ceiling_ms", "stage_service_ms", ">= 0.7")
+
+
+def rss(bench: Bench, args: Any, url: str, body: bytes, pid: int) -> None:
+    """(c): the logging web server's RSS after N predictions and after 10 N: what a long run does
+    to its memory (a leak grows with the requests, a cache or a pool does not)."""
+    n = args.rss_requests
+    bench.section(f"(c) RSS of the web server (pid {pid}, prediction log on) after {n:,} and {10 * n:,} predictions")
+    bench.figure("rss_mb_start", round(rss_mb(pid), 1), "MB", "before any load")
+    for count, key in ((n, "rss_mb_after_n"), (9 * n, "rss_mb_after_10n")):
+        result = loadgen.run(url, body, connections=args.connections, processes=args.processes, duration=600.0,
+                             max_requests=count)  # fmt: skip
+        if result.errors or set(result.statuses) != {200}:
+            raise RuntimeError(f"{url}: {result.errors} errors, statuses {dict(result.statuses)}")
+        bench.figure(key, round(rss_mb(pid), 1), "MB")
+    bench.ratio("rss after 10 N / after N", "rss_mb_after_10n", "rss_mb_after_n", "<= 1.05")
+
+
+def add_optional_arms(
+    bench: Bench, args: Any, singles: dict, batches: dict, records: list[dict[str, Any]], rows: int
+) -> None:
+    """The arms asked for on the command line that could start: each server started now, so the
+    rounds interleave them with the rest."""
+    single, batch = singles["single"][1], batches["batch"][1]
+    if args.polling:
+        singles["polling"] = (start_polling(bench, bench.params()) + "/predict/", single)
+    if args.before:
+        before = start_before(bench, bench.params(), args.before)
+        check(before, single, '"probability"')
+        singles["before"], batches["before_batch"] = (before, single), (before, batch)
+    if args.mlserver and (mlserver := mlserver_server(bench)) is not None:
+        infer = mlserver + "/v2/models/bank/infer"
+        check(infer, v2_body(records[:1]), "predict_proba")
+        singles["mlserver_single"] = (infer, v2_body(records[:1]))
+        batches["mlserver_batch"] = (infer, v2_body(records[:rows]))
+    if args.mlflow and (mlflow := mlflow_server(bench)) is not None:
+        invocations = mlflow + "/invocations"
+        one = json.dumps({"dataframe_records": records[:1]}).encode()
+        check(invocations, one, "predictions")
+        singles["mlflow_single"] = (invocations, one)
+        batches["mlflow_batch"] = (invocations, json.dumps({"dataframe_records": records[:rows]}).encode())
+
+
 @contextlib.contextmanager
-def profiled(bench: Bench, key: str, pid: int) -> Iterator[None]:
-    """With --profile: py-spy samples the web server while the block's load runs; the summary
-    goes into the results as profile_<key> and the top of it is printed."""
-    if not bench.args.profile:
+def profiled(bench: Bench, key: str, pid: int | None) -> Iterator[None]:
+    """With --profile and a pid: py-spy samples that web server while the block's load runs; the
+    summary goes into the results as profiles[key] and the top of it is printed."""
+    if not bench.args.profile or pid is None:
         yield
         return
     profile = Profile(pid, bench.dir / f"profile-{key}.txt")
@@ -311,19 +421,6 @@ def profiled(bench: Bench, key: str, pid: int) -> Iterator[None]:
     bench.say(f"profile of {key} (pid {pid}, {summary['samples']} samples in Flask.wsgi_app), inclusive %:")
     for name, percent in summary["inclusive_percent"]:
         print(f"      {percent:5.1f}  {name}")
-
-
-def compare_mlserver(bench: Bench, args: Any, records: list[dict[str, Any]], single_rate: str, more: dict) -> None:
-    bench.section("(e) MLServer 1.7.1, scikit-learn runtime, V2 JSON")
-    mlserver = mlserver_server(bench)
-    if mlserver is None:
-        return
-    infer = mlserver + "/v2/models/bank/infer"
-    check(infer, v2_body(records[:1]), "predict_proba")
-    load(bench, "mlserver_single", infer, v2_body(records[:1]), args)
-    load(bench, "mlserver_batch", infer, v2_body(records[: args.batch]), args, **more)
-    bench.ratio("single / mlserver requests per s", single_rate, "mlserver_single_requests_per_s", ">= 10")
-    bench.ratio("batch / mlserver rows per s", "batch_rows_per_s", "mlserver_batch_rows_per_s", ">= 1.5")
 
 
 if __name__ == "__main__":

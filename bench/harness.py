@@ -17,6 +17,8 @@ import io
 import json
 import os
 import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -100,6 +102,25 @@ def parse_args(
 # ------------------------------------------------------------------------------- processes
 
 
+def command_line() -> str:
+    """The command that reproduces this run, as typed from the checkout's root."""
+    script = Path(sys.argv[0]).resolve()
+    shown = script.relative_to(ROOT) if script.is_relative_to(ROOT) else script
+    return " ".join([".venv/bin/python", str(shown), *sys.argv[1:]])
+
+
+def commit() -> str:
+    """The checkout's commit, with ``-dirty`` when its tracked files differ from it: a result
+    names the code it measured."""
+    git = ["git", "-C", str(ROOT)]
+    try:
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "diff", "--quiet", "HEAD", "--"], capture_output=True, check=False).returncode
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -166,6 +187,8 @@ class Bench:
         self.result: dict[str, Any] = {
             "benchmark": name,
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": command_line(),
+            "commit": commit(),
             "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "machine": {"cpus": os.cpu_count(), "loadavg_at_start": list(os.getloadavg())},
             "figures": {},
@@ -333,6 +356,35 @@ class Bench:
         self.result.setdefault("goals", {})[key] = {"figure": figure, "value": value, "goal": goal, "met": met}
         print(f"  goal {key:<39} {figure} {goal}: {'met' if met else 'NOT met'}", flush=True)
 
+    def median(self, key: str, values: Sequence[float], unit: str = "", note: str = "") -> float:
+        """The median of one arm's rounds as the figure, its spread (min, max, every value)
+        recorded beside it and shown."""
+        middle = statistics.median(values)
+        self.result.setdefault("spreads", {})[key] = {"min": min(values), "max": max(values), "values": list(values)}
+        spread = f"{len(values)} rounds, {min(values):,.4g} to {max(values):,.4g}"
+        return self.figure(key, middle, unit, f"median of {spread}" + (f"; {note}" if note else ""))
+
+    def paired_ratio(
+        self, key: str, numerator: Sequence[float], denominator: Sequence[float], goal: str = "", of: str = ""
+    ) -> float:
+        """The median of the rounds' ratios (round i's numerator over round i's denominator,
+        measured next to each other, so a slower minute of the machine falls on both) and their
+        spread; goal like '>= 0.8' or '<= 1.2'."""
+        ratios = [n / d for n, d in zip(numerator, denominator, strict=True) if d]
+        value = statistics.median(ratios)
+        entry: dict[str, Any] = {"value": value, "of": of or key, "rounds": ratios}
+        entry.update(min=min(ratios), max=max(ratios))
+        met = ""
+        if goal:
+            op, target = goal.split()
+            entry["goal"] = goal
+            entry["met"] = value >= float(target) if op == ">=" else value <= float(target)
+            met = f"   goal {goal}: {'met' if entry['met'] else 'NOT met'}"
+        self.result["ratios"][key] = entry
+        spread = f"median of {len(ratios)} rounds, {min(ratios):.3f} to {max(ratios):.3f}"
+        print(f"  {key:<44} {value:.3f}   ({spread}){met}", flush=True)
+        return value
+
     def section(self, title: str) -> None:
         print(f"\n== {title}", flush=True)
 
@@ -344,6 +396,26 @@ class Bench:
         path.write_text(json.dumps(self.result, indent=2, default=str) + "\n")
         print(f"\n[{self.name}] result written to {path.relative_to(ROOT)} ({self.result['seconds']}s in all)")
         return path
+
+
+def interleaved(
+    bench: Bench, arms: Sequence[str], rounds: int, measure: Callable[[str], Mapping[str, float]]
+) -> dict[str, dict[str, list[float]]]:
+    """Every arm measured once a round, in turn (A B C, then B C A, then C A B ...): the noise of a
+    shared machine falls on each alike, and no arm always runs first or after the same one.
+    ``measure(arm)`` returns the round's figures by name; the answer holds, for each arm, each
+    figure's list over the rounds (round i at index i)."""
+    runs: dict[str, dict[str, list[float]]] = {arm: {} for arm in arms}
+    for round_ in range(rounds):
+        order = [*arms[round_ % len(arms) :], *arms[: round_ % len(arms)]]
+        for arm in order:
+            figures = measure(arm)
+            for name, value in figures.items():
+                runs[arm].setdefault(name, []).append(value)
+            shown = ", ".join(f"{name} {value:,.4g}" for name, value in figures.items())
+            bench.say(f"round {round_ + 1}/{rounds} {arm}: {shown}")
+    bench.result.setdefault("rounds", {}).update(runs)
+    return runs
 
 
 # ------------------------------------------------------------------------------- the API
