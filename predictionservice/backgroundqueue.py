@@ -66,6 +66,8 @@ class BackgroundQueue(Generic[T]):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._weight = 0  # the weight queued and not yet taken (under _lock)
+        self._filled = threading.Event()  # set when _weight reaches batch_size, or on close: ends a linger
 
     # --- the putting side: cheap, never blocks --------------------------------------------------
 
@@ -82,6 +84,12 @@ class BackgroundQueue(Generic[T]):
         except queue.Full:
             self.drop(QUEUE_FULL, weight)
             return False
+        if self.linger_seconds > 0:
+            with self._lock:
+                self._weight += weight
+                filled = self._weight >= self.batch_size
+            if filled:
+                self._filled.set()
         return True
 
     def drop(self, reason: str, count: int = 1) -> None:
@@ -117,6 +125,7 @@ class BackgroundQueue(Generic[T]):
         """Handles what is queued (for up to timeout seconds), then ends the worker; items put
         after are dropped (``stopped``). False, and a warning, if items were left after timeout."""
         self._stopping.set()
+        self._filled.set()
         thread = self._thread
         if thread is None or thread is threading.current_thread():
             return True
@@ -155,25 +164,32 @@ class BackgroundQueue(Generic[T]):
         comes within ``linger_seconds`` of it, up to batch_size by weight. Lingering trades a few
         milliseconds of the item's delay for fewer, fuller batches: each ``handle`` call has a
         fixed cost (an insert's round trip and command), paid by the process the answers come
-        from. Without it (0) the batch is what is queued already: batches grow with the load,
-        and a quiet service handles each item at once. A close ends the wait."""
+        from. The linger is one wait on an event that only a full batch or a close sets, so the
+        items put meanwhile wake nobody: waiting on the queue itself would wake this thread at
+        every put, a thread switch the putting request pays for. Without a linger (0) the batch
+        is what is queued already: batches grow with the load, and a quiet service handles each
+        item at once."""
         try:
             weight, first = self._queue.get(timeout=self.poll_seconds)
         except queue.Empty:
             return []
         items, total = [first], weight
-        deadline = time.monotonic() + self.linger_seconds
+        if self.linger_seconds > 0:
+            self._filled.wait(self.linger_seconds)
         while total < self.batch_size:
-            left = deadline - time.monotonic()
             try:
-                if left > 0 and not self._stopping.is_set():
-                    weight, item = self._queue.get(timeout=min(left, self.poll_seconds))
-                else:
-                    weight, item = self._queue.get_nowait()
+                weight, item = self._queue.get_nowait()
             except queue.Empty:
-                if left <= 0 or self._stopping.is_set():
-                    break
-                continue
+                break
             items.append(item)
             total += weight
+        if self.linger_seconds > 0:
+            self._taken(total)
         return items
+
+    def _taken(self, weight: int) -> None:
+        """The weight just taken leaves the count; the event stays set only for a full batch."""
+        with self._lock:
+            self._weight -= weight
+            if self._weight < self.batch_size and not self._stopping.is_set():
+                self._filled.clear()

@@ -170,3 +170,17 @@ def test_a_close_ends_the_linger_at_once_and_the_item_is_handled():
     started = time.monotonic()
     assert background.close(WAIT)
     assert recorder.batches == [["first"]] and time.monotonic() - started < WAIT  # not the 60 s linger
+
+
+def test_a_full_batch_ends_the_linger_and_the_rest_waits_for_the_next():
+    """A linger of a minute: the batch that fills is handled at once (not after the minute), and
+    what comes after it goes in the next batch, whose linger a close ends."""
+    recorder = Recorder()
+    background = BackgroundQueue("filling", recorder, 100, REASONS, batch_size=3, linger_seconds=60.0)
+    started = time.monotonic()
+    for i in range(3):
+        background.put(i)
+    assert background.flush(WAIT) and recorder.batches == [[0, 1, 2]]
+    background.put(3)
+    assert background.close(WAIT) and recorder.batches == [[0, 1, 2], [3]]
+    assert time.monotonic() - started < 2 * WAIT  # neither batch waited out the minute
