@@ -3,7 +3,8 @@
 A 100-tree depth-8 random forest is trained by Spark (local[2], in this process, on rows of the
 binary ``logistic`` known model: noisy classes, so the trees grow to their full depth, where xor's
 stop early) and read out with the worker's own forest_trees; the
-web process's ForestPredictor then explains 1,000 records per call. Baselines in the same run:
+web process's ForestPredictor then explains 1,000 records per call. Baselines in the same run, a
+call of each in interleaved rounds (medians, and the median of the rounds' ratios, with spreads):
 the same predictor's ``predict`` of the same records (what an answer without explanations costs),
 and, when the ``shap`` package is importable (a bench extra, requirements-bench.txt, which `make
 bench` installs; the service never imports it), shap.TreeExplainer
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from harness import Bench, arg_parser, parse_args, run
+from harness import Bench, arg_parser, interleaved, parse_args, run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from helpers import known_rows, shap_trees
@@ -63,24 +64,18 @@ def shap_explainer(stored: list[dict[str, Any]]) -> Any:
     return shap.TreeExplainer(shap_trees(stored), feature_perturbation="tree_path_dependent")
 
 
-def timed(bench: Bench, key: str, work: Any, repeat: int) -> float:
-    """Best of ``repeat`` calls (after one untimed), as records per second."""
-    work()
-    best = min(_seconds(work) for _ in range(repeat))
-    return bench.figure(key, BATCH / best, "records/s", f"best of {repeat} calls of {BATCH} records")
-
-
-def _seconds(work: Any) -> float:
+def per_second(work: Any) -> float:
+    """Records per second of one call of work over BATCH records."""
     started = time.perf_counter()
     work()
-    return time.perf_counter() - started
+    return BATCH / (time.perf_counter() - started)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = arg_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, help="timed calls of each kind (default 5; --quick: 2)")
+    parser.add_argument("--repeat", type=int, help="interleaved rounds, a call of each kind (default 5; --quick: 3)")
     parser.add_argument("--train-rows", type=int, help="rows the forest is trained on (default 20000; --quick: 5000)")
-    args = parse_args(parser, {"repeat": 5, "train_rows": 20_000}, {"repeat": 2, "train_rows": 5000}, argv)
+    args = parse_args(parser, {"repeat": 5, "train_rows": 20_000}, {"repeat": 3, "train_rows": 5000}, argv)
     from dataparser import DataParser
     from predictionservice.predictors import ForestPredictor
 
@@ -91,32 +86,41 @@ def main(argv: list[str] | None = None) -> int:
         predictor = ForestPredictor(DataParser(schema), trees)
         records = [{k: v for k, v in r.items() if k != "y"} for r in rows[:BATCH]]
         explained = predictor.explanations(records)
-        bench.section(f"{BATCH} records per call")
-        timed(bench, "explain_records_per_s", lambda: predictor.explanations(records), args.repeat)
-        timed(bench, "predict_records_per_s", lambda: predictor.predict(records), args.repeat)
-        bench.ratio("explain / predict", "explain_records_per_s", "predict_records_per_s")
         explainer = shap_explainer(trees)
+        arms = {
+            "explain": lambda: predictor.explanations(records),
+            "predict": lambda: predictor.predict(records),
+        }
         if explainer is None:
             bench.say("shap is not importable here: no shap.TreeExplainer baseline")
         else:
-            matrix = predictor.parser.encode(records)
-            chosen = predictor.forest.evaluate(matrix).argmax(axis=1)
-            theirs = np.asarray(explainer.shap_values(matrix))
-            theirs = theirs[np.arange(BATCH), :, chosen] if theirs.ndim == 3 else theirs
-            features = predictor.parser.features
-            theirs = np.add.reduceat(theirs, [f.offset for f in features], axis=1)  # per schema feature
-            ours = np.array([[e["contributions"][f.key] for f in features] for e in explained])
-            bench.figure("largest_difference_from_shap", float(np.abs(theirs - ours).max()))
-            timed(
-                bench,
-                "shap_records_per_s",
-                lambda: explainer.shap_values(predictor.parser.encode(records)),
-                args.repeat,
-            )
-            bench.ratio("ours / shap.TreeExplainer", "explain_records_per_s", "shap_records_per_s", ">= 1")
+            check_against_shap(bench, predictor, explainer, records, explained)
+            arms["shap"] = lambda: explainer.shap_values(predictor.parser.encode(records))
+        bench.section(f"{BATCH} records per call, {args.repeat} interleaved rounds")
+        for work in arms.values():
+            work()  # untimed: first calls
+        runs = interleaved(bench, list(arms), args.repeat, lambda arm: {"records_per_s": per_second(arms[arm])})
+        for arm in arms:
+            bench.median(f"{arm}_records_per_s", runs[arm]["records_per_s"], "records/s")
+        rate = {arm: runs[arm]["records_per_s"] for arm in arms}
+        bench.paired_ratio("explain / predict", rate["explain"], rate["predict"])
+        if "shap" in rate:
+            bench.paired_ratio("ours / shap.TreeExplainer", rate["explain"], rate["shap"], ">= 1")
         bench.figure("explained_records", len(explained))
         bench.save()
     return 0
+
+
+def check_against_shap(bench: Bench, predictor: Any, explainer: Any, records: list[dict], explained: list) -> None:
+    """Both give the same numbers (per schema feature, the predicted class's), before timing."""
+    matrix = predictor.parser.encode(records)
+    chosen = predictor.forest.evaluate(matrix).argmax(axis=1)
+    theirs = np.asarray(explainer.shap_values(matrix))
+    theirs = theirs[np.arange(BATCH), :, chosen] if theirs.ndim == 3 else theirs
+    features = predictor.parser.features
+    theirs = np.add.reduceat(theirs, [f.offset for f in features], axis=1)  # per schema feature
+    ours = np.array([[e["contributions"][f.key] for f in features] for e in explained])
+    bench.figure("largest_difference_from_shap", float(np.abs(theirs - ours).max()))
 
 
 if __name__ == "__main__":
