@@ -128,6 +128,18 @@ def _from_imports(path) -> set[tuple[str, str]]:
     }
 
 
+def test_no_view_or_hook_is_a_coroutine():
+    """modelservice.ServiceApp calls every view and hook as it is (Flask's ensure_sync, which asks
+    of each whether it is a coroutine, is skipped): so none may be one."""
+    coroutines = [
+        f"{path.relative_to(ROOT)}:{node.name}"
+        for path in service_files()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.AsyncFunctionDef)
+    ]
+    assert coroutines == []
+
+
 def test_modelservice_is_only_the_factory():
     assert len((ROOT / "modelservice.py").read_text().splitlines()) < 200
 

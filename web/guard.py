@@ -47,7 +47,7 @@ log = logging.getLogger("prediction_service")  # no key given on an open route o
 def guard() -> None:
     params = services().params
     check_host(params)
-    scope = scopes.required(request)
+    scope = g.scope = scopes.required(request)  # record_change asks again after the view
     dataset_upload = (request.method == "PUT" and request.path.startswith("/datasets/")) or (
         request.method == "POST" and request.path == UPLOAD_PAGE
     )
@@ -150,7 +150,7 @@ def record_change(response: Response) -> Response:
     principal = g.get("principal")
     if request.method not in UNSAFE or principal is None or request.url_rule is None:
         return response
-    if scopes.required(request) not in scopes.CHANGES:
+    if g.get("scope", scopes.ANY) not in scopes.CHANGES:
         return response
     entry = _audit_entry(principal, response)
     try:

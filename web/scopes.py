@@ -9,6 +9,7 @@ but an ``admin`` one (closed by default, never open by omission).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from flask import Request
@@ -105,6 +106,7 @@ ROUTE_SCOPES: dict[str, str | dict[str, str | None] | None] = {
 CHANGES = frozenset({"train", "admin"})  # the scopes of changes: what the audit trail records
 
 
+@functools.cache  # the app's rules are a fixed few, and every request's metrics ask
 def route_of(rule: str) -> str:
     """A route as people read it (metrics labels, the audit trail): its variables without their
     converters, /models/<key> for /models/<path:key>."""
