@@ -39,6 +39,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import timeit
 from collections.abc import Iterator
 from typing import Any
@@ -46,6 +47,7 @@ from typing import Any
 import harness
 import loadgen
 import requests
+from bench_predictlog import cpu_seconds, mongodb_pid
 from harness import (
     BENCH_DIR,
     JOB,
@@ -229,25 +231,32 @@ def measure(bench: Bench, args: Any, urls: dict[str, tuple[str, bytes]], rows: i
     first load of a profiled arm under py-spy."""
     connections = args.connections if rows == 1 else args.batch_connections
     profiled_once: set[str] = set()
+    mongo = mongodb_pid()
 
     def one(arm: str) -> dict[str, float]:
         url, body = urls[arm]
         pid = pids.get(arm) if arm not in profiled_once else None
         profiled_once.add(arm)
+        cpu, started = cpu_seconds(mongo), time.monotonic()
         with profiled(bench, arm, pid):
             result = loadgen.run(url, body, connections=connections, processes=args.processes, duration=args.duration)
         if result.errors or set(result.statuses) != {200}:
             raise RuntimeError(f"{arm} ({url}): {result.errors} errors, statuses {dict(result.statuses)}")
         summary = result.summary()
-        return {"per_s": result.per_second * rows, "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"]}
+        mongodb_cores = (cpu_seconds(mongo) - cpu) / (time.monotonic() - started)
+        return {"per_s": result.per_second * rows, "p50_ms": summary["p50_ms"], "p99_ms": summary["p99_ms"],
+                "mongodb_cores": mongodb_cores}  # fmt: skip
 
     return one
 
 
 def report(bench: Bench, runs: dict[str, dict[str, list[float]]], unit: str) -> None:
+    """Each arm's medians; the cores MongoDB used meanwhile (the prediction log's inserts: on this
+    machine a MongoDB server shares the web server's cores)."""
     for arm, figures in runs.items():
         bench.median(f"{arm}_{unit.replace('/', '_per_')}", figures["per_s"], unit)
         bench.median(f"{arm}_p99_ms", figures["p99_ms"], "ms")
+        bench.median(f"{arm}_mongodb_cores", figures["mongodb_cores"], "cores", f"of {os.cpu_count()}")
 
 
 def main(argv: list[str] | None = None) -> int:
