@@ -5,13 +5,21 @@
 
 PYTHON  ?= python3
 VENV    := .venv
-REQHASH := $(shell sha256sum requirements.txt | cut -c1-16)
+# Two locks: requirements.txt, the runtime (make run, deploy/); requirements-dev.txt, the runtime
+# and the tests, the linter, the browser, the notebook and the manual (make test, test-fast, lint).
+# A stamp per lock, named by its hash: each is installed again only when it changes.
+REQHASH := $(shell cat requirements.txt | sha256sum | cut -c1-16)
 STAMP   := $(VENV)/.installed-$(REQHASH)
+DEVHASH  := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+DEVSTAMP := $(VENV)/.dev-installed-$(DEVHASH)
+# make run's MongoDB where there is no mongod: SecantusDB, pinned in the dev lock with the two
+# dependencies of its own the runtime lock has not (pyproject.toml's extra 'local').
+LOCALSTACK := $(shell grep -iE '^(secantusdb|s2sphere|shapely)==' requirements-dev.txt)
 # The benchmarks' extras (requirements-bench.txt): installed by make bench only, never by make test.
 BENCHHASH  := $(shell sha256sum requirements-bench.txt | cut -c1-16)
 BENCHSTAMP := $(VENV)/.bench-installed-$(BENCHHASH)
 
-.PHONY: run test test-fast setup system venv lint bench clean
+.PHONY: run test test-fast setup setup-dev system venv venv-dev lint bench clean
 
 run: setup
 	$(VENV)/bin/python -m localservers.stack
@@ -21,14 +29,16 @@ run: setup
 # about half the time of one. TEST_STREAMS=0 runs the suite in this process alone.
 TEST_STREAMS ?= 2
 
-test: setup
+test: setup-dev
 	$(VENV)/bin/python -m pytest -n $(TEST_STREAMS) --dist loadfile --durations=20
 
 # The unit and app tiers (tests/conftest.py): no Spark, no service processes, no browser.
-test-fast: setup
+test-fast: setup-dev
 	$(VENV)/bin/python -m pytest -m "not system" -n $(TEST_STREAMS) --dist loadfile
 
 setup: system venv
+
+setup-dev: system venv-dev
 
 # apt packages: only when a command is missing (or Java is older than 17). Chromium and its
 # driver are for the browser tests and the README's screenshot; tmux for the test of make run in
@@ -55,19 +65,27 @@ system:
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt
+venv-dev: $(DEVSTAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt $(LOCALSTACK)
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
-$(BENCHSTAMP): requirements-bench.txt $(STAMP)
+# The dev lock holds the runtime lock and SecantusDB: installed, make run's stamp holds too.
+$(DEVSTAMP): requirements.txt requirements-dev.txt
+	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* $(VENV)/.dev-installed-*; touch $(STAMP) $(DEVSTAMP)
+
+$(BENCHSTAMP): requirements-bench.txt $(DEVSTAMP)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt
 	@rm -f $(VENV)/.bench-installed-*; touch $(BENCHSTAMP)
 
-lint: setup
+lint: setup-dev
 	$(VENV)/bin/ruff check .
 
-bench: setup $(BENCHSTAMP)
+bench: setup-dev $(BENCHSTAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
 
 clean:

@@ -1,6 +1,6 @@
 """The web server: CherryPy serving the Flask app wrapped in Paste's TransLogger.
 
-    python modelserver.py parameters.json
+    python modelserver.py parameters.json      (installed: prediction-server [parameters.json])
 
 Host, port and thread pool come from the configuration (loopback unless told otherwise);
 autoreload is off unless asked for; the access log goes to stdout, one line per request in the
@@ -25,6 +25,7 @@ from paste.translogger import TransLogger
 from httpserver import JSONErrorServer
 from modelservice import modelservice
 from predictionservice.config import load_parameters
+from predictionservice.version import __version__
 from web.accesslog import client_address, log_line, proxy_networks
 from web.services import EXTENSION
 
@@ -130,7 +131,11 @@ def run(params: dict[str, Any], app: Any = None) -> None:
         cherrypy.engine.exit()
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv if argv is None else argv
+    if len(argv) == 2 and argv[1] == "--version":
+        print(f"prediction-server {__version__}")
+        return 0
     if len(argv) > 2 or (len(argv) == 2 and argv[1] in ("-h", "--help")):
         print(__doc__)
         return 2
@@ -139,4 +144,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """The worker side: the service's Celery tasks and the life cycle of a job on a worker.
 
 ``celery -A modelservice.celery worker`` (the chapter's command) reaches ``celery_app()`` through
-``modelservice``; ``celery -A worker.celery worker`` is the same app. Each task only adapts Celery
+``modelservice``; ``celery -A worker.celery worker`` is the same app, and so is the installed
+``prediction-worker`` (``main``). Each task only adapts Celery
 to the core: the message becomes a typed job (predictionservice.job), ModelFactory runs its
 algorithm, MessageHandler reports, the job store records. What a failed job's record says is
 predictionservice.failures; the heartbeat and the cancel of a job's Spark work are
@@ -40,6 +41,7 @@ from predictionservice.mongotarget import MongoClients, MongoTargets
 from predictionservice.redisclient import connect
 from predictionservice.registry import UNDONE, Registry
 from predictionservice.tempcollections import recover_in_background
+from predictionservice.version import __version__
 from reaper import start_reaper
 from scheduler import drift_check_of, run_scheduled, sender
 
@@ -400,6 +402,21 @@ def make_worker(params: dict[str, Any]) -> Celery:
 def celery_app() -> Celery:
     """The worker's app, from the configuration (parameters file and environment), built once."""
     return make_worker(load_parameters())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``prediction-worker [celery worker options]``: the chapter's ``celery -A modelservice.celery
+    worker -Q <queue_name>`` (the configured queue) with the options given (``-n``, ``-c``, ``-l``
+    ...); ``--version`` prints the service's version."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        print(f"prediction-worker {__version__}")
+        return 0
+    from celery.bin.celery import main as celery_main
+
+    queue = load_parameters()["queue_name"]
+    sys.argv = ["celery", "-A", "modelservice.celery", "worker", "-Q", queue, *args]
+    return celery_main()
 
 
 def __getattr__(name: str) -> Any:

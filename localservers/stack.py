@@ -48,8 +48,9 @@ from localservers import embedded
 from localservers.serviceprocesses import ServiceProcesses
 from localservers.watchdog import RUN_ID_VARIABLE, Watchdog
 from predictionservice import datasetloader, sampledata
-from predictionservice.config import PROJECT_DIR, load_parameters, parameters_path
+from predictionservice.config import load_parameters, parameters_path, work_dir
 from predictionservice.defaults import BANK_DATASET, SETTINGS
+from predictionservice.version import __version__
 
 # Settings make run turns on for a service one tries out on one machine (each unless $ENV or the
 # parameters file sets it): the prediction log, so /feedback/ and the monitor have data.
@@ -121,9 +122,7 @@ class Stack:
         self.params = params
         self.params_file = params_file
         self.environ = dict(os.environ if environ is None else environ)
-        self.var = Path(params["var_dir"])
-        if not self.var.is_absolute():
-            self.var = PROJECT_DIR / self.var
+        self.var = work_dir() / params["var_dir"]  # an absolute var_dir stays as it is
         self.logs = self.var / "log"
         self.servers: list[embedded.ServerProcess] = []
         self.service: ServiceProcesses | None = None
@@ -411,6 +410,9 @@ def persistence_warning(url: str) -> str:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--version"]:  # prediction-stack --version
+        print(f"prediction-stack {__version__}")
+        return 0
     # Every process this run starts inherits this run's id: the watchdog finds by it any that a
     # SIGKILL of this one left before it was registered.
     os.environ[RUN_ID_VARIABLE] = secrets.token_hex(8)

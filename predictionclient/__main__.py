@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from predictionclient.client import EXPORT_FORMATS, TOKEN_ENV, URL_ENV, Job, PredictionClient, PredictionServiceError
+from predictionservice.version import __version__
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
@@ -31,6 +32,7 @@ def parser() -> argparse.ArgumentParser:
     main.add_argument("--url", help=f"the service (default ${URL_ENV}, else http://localhost:5000)")
     main.add_argument("--token", "--key", help=f"the service's token or an API key (default ${TOKEN_ENV})")
     main.add_argument("--json", action="store_true", help="JSON on stdout")
+    main.add_argument("--version", action="version", version=f"prediction-client {__version__}")
     commands = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, text: str) -> argparse.ArgumentParser:

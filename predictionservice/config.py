@@ -67,8 +67,15 @@ def parameters_path(path: str | os.PathLike[str] | None = None, environ: Mapping
     environ = os.environ if environ is None else environ
     chosen = Path(path or environ.get(PARAMETERS_FILE_ENV) or DEFAULT_PARAMETERS_FILE)
     if not chosen.is_absolute() and not chosen.exists():
-        chosen = PROJECT_DIR / chosen
+        chosen = work_dir() / chosen
     return chosen
+
+
+def work_dir() -> Path:
+    """The folder relative paths are read against (the parameters file, ``var_dir``): the project
+    folder of a checkout, wherever the command runs from; installed (a wheel: the modules' folder
+    is site-packages, with no pyproject.toml), the working directory."""
+    return PROJECT_DIR if (PROJECT_DIR / "pyproject.toml").exists() else Path.cwd()
 
 
 def load_parameters(

@@ -19,8 +19,9 @@ from predictionservice.feedback import FEEDBACK_RESPONSE, feedback_schema
 from predictionservice.jobstore import KINDS, MAX_LIST, STATES
 from predictionservice.openinference import DATATYPES, inference_request_schema
 from predictionservice.validation import JOB, PREDICTALL, SCHEMA_BLOCK, predict_schema
+from predictionservice.version import __version__
 
-VERSION = "0.1.0"
+VERSION = __version__  # the document's info.version is the service's
 
 ERROR = {
     "type": "object",
@@ -399,6 +400,7 @@ HEALTH = {
         "mongo": {"type": "string"},
         "workers": {"type": "integer", "description": "Celery workers that answered the last background ping"},
         "worker_names": {"type": "array", "items": {"type": "string"}, "description": "their names (-n)"},
+        "version": {"type": "string", "description": "the service's version (the web server's)"},
     },
 }
 

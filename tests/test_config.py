@@ -248,3 +248,17 @@ def test_the_readme_configuration_table_is_the_generated_one():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert settings_markdown().strip() in readme
+
+
+def test_relative_paths_are_the_checkout_s_or_when_installed_the_working_directory_s(tmp_path, monkeypatch):
+    """In a checkout, the project folder wherever the command runs; installed from a wheel (the
+    modules' folder holds no pyproject.toml), the working directory: never site-packages."""
+    from predictionservice import config
+
+    assert config.work_dir() == config.PROJECT_DIR
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.setattr(config, "PROJECT_DIR", site)
+    monkeypatch.chdir(tmp_path)
+    assert config.work_dir() == tmp_path
+    assert parameters_path(environ={}) == tmp_path / "parameters.json"

@@ -201,3 +201,21 @@ def test_the_role_files_use_only_documented_settings():
             if line and not line.startswith("#")
         }
         assert names and names <= documented, (role, names - documented)
+
+
+def test_the_units_install_the_runtime_set_and_start_the_console_scripts():
+    """deploy/ installs the service with the runtime lock only and starts what pyproject.toml
+    declares: no unit names the dev lock, a test or a browser package."""
+    import tomllib
+
+    scripts = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"])
+    for unit in ("prediction-web.service", "prediction-worker.service", "prediction-beat.service"):
+        text = (ROOT / "deploy" / unit).read_text()
+        assert "pip install -c requirements.txt ." in text and "requirements-dev" not in text, unit
+    started = {
+        line.split("/.venv/bin/")[1].split()[0]
+        for unit in ("prediction-web.service", "prediction-worker.service")
+        for line in (ROOT / "deploy" / unit).read_text().splitlines()
+        if line.startswith("ExecStart=")
+    }
+    assert started == {"prediction-server", "prediction-worker"} and started <= scripts

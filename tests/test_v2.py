@@ -18,6 +18,7 @@ from tritonclient.utils import InferenceServerException
 
 from helpers import Service
 from predictionservice.modelstore import ModelStore
+from predictionservice.version import __version__
 
 CATS = {"a": 0, "b": 1, "c": 2}
 FEATURES = [{"key": "x1"}, {"key": "n"}, {"key": "c", "values": CATS}]
@@ -121,6 +122,7 @@ def test_server_live_ready_and_metadata(triton):
     assert triton.is_server_ready()
     metadata = triton.get_server_metadata()
     assert metadata["name"] == "prediction-service" and metadata["extensions"] == []
+    assert metadata["version"] == __version__  # predictionservice/version.py
 
 
 def test_model_ready_and_metadata_of_a_classifier_and_a_regressor(triton, keys):

@@ -64,3 +64,13 @@ def test_the_api_routes_are_the_rules_less_pages_twins_head_and_options():
 def test_the_served_document_has_the_apps_routes(client):
     document = client.get("/openapi.json").json()
     assert {path: set(item) - {"parameters"} for path, item in document["paths"].items()} == API_ROUTES
+
+
+def test_health_and_the_document_show_the_service_version(client):
+    """The version in one place (predictionservice/version.py): /health's report, /v2's server
+    metadata and the OpenAPI document's info all say it."""
+    from predictionservice.version import __version__
+
+    assert client.get("/health").json()["version"] == __version__
+    assert client.get("/v2").json()["version"] == __version__
+    assert client.get("/openapi.json").json()["info"]["version"] == __version__

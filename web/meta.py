@@ -18,6 +18,7 @@ from werkzeug.routing import Map
 
 from predictionservice import openapi as apidoc
 from predictionservice.exceptions import NotFound, ServiceUnavailable
+from predictionservice.version import __version__
 from web import guard
 from web.jsonio import json_response, shown
 from web.services import EXTENSION, Services, services
@@ -78,7 +79,7 @@ def health() -> Response:
 
 
 def _health_report() -> dict[str, Any]:
-    report: dict[str, Any] = {"status": "ok"}
+    report: dict[str, Any] = {"status": "ok", "version": __version__}
     down = []
     try:
         services().redis.ping()

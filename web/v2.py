@@ -17,9 +17,9 @@ from flask import Blueprint, Response, request
 from dataparser import DataParser
 from predictionservice import openinference
 from predictionservice.exceptions import InvalidRequest, NotFound, shown
-from predictionservice.openapi import VERSION
 from predictionservice.prediction import checked_key
 from predictionservice.registry import MAX_VERSION_DIGITS, is_model_key
+from predictionservice.version import __version__
 from web import requestid
 from web.jsonio import json_body, json_response
 from web.services import services
@@ -44,7 +44,7 @@ def ready() -> Response:
 
 @bp.get("", strict_slashes=False)
 def server_metadata() -> Response:
-    return json_response({"name": openinference.SERVER_NAME, "version": VERSION, "extensions": []})
+    return json_response({"name": openinference.SERVER_NAME, "version": __version__, "extensions": []})
 
 
 @bp.get("/models/<key>")
