@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.installed-$(REQHASH)
 BENCHHASH  := $(shell sha256sum requirements-bench.txt | cut -c1-16)
 BENCHSTAMP := $(VENV)/.bench-installed-$(BENCHHASH)
 
-.PHONY: run test test-fast setup system venv lint bench clean
+.PHONY: run test test-fast setup system venv lint bench docs clean
 
 run: setup
 	$(VENV)/bin/python -m localservers.stack
@@ -69,6 +69,11 @@ lint: setup
 
 bench: setup $(BENCHSTAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+# The manual (mkdocs.yml, docs/) into var/site, --strict as the suite builds it; the service never
+# needs it. NO_MKDOCS_2_WARNING quiets Material's notice about MkDocs 2.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/python -m mkdocs build --strict
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache
