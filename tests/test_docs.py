@@ -41,10 +41,10 @@ def test_the_manual_builds_strictly(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     document = json.loads((tmp_path / "openapi.json").read_text())
     assert document["openapi"].startswith("3.1") and "/predict/" in document["paths"]
-    page = (tmp_path / "openapi" / "index.html").read_text()
-    assert "../swagger/swagger-ui-bundle.js" in page and "//cdn" not in page and "unpkg" not in page
+    page = (tmp_path / "openapi.html").read_text()
+    assert '"swagger/swagger-ui-bundle.js"' in page and "//cdn" not in page and "unpkg" not in page
     assert (tmp_path / "swagger" / "swagger-ui-bundle.js").stat().st_size > 100_000
-    assert "<!-- settings -->" not in (tmp_path / "configuration" / "index.html").read_text()
+    assert "<!-- settings -->" not in (tmp_path / "configuration.html").read_text()
 
 
 def test_getting_started_runs_as_written(service, bank_collection, tmp_path):
