@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import importlib.util
 import json
 import math
 import os
 import re
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -903,8 +905,6 @@ def fenced_blocks(markdown: str) -> list[tuple[str, str]]:
 def run_shell_examples(blocks: list[tuple[str, str]], url: str) -> str:
     """The shell blocks run as one script, as a reader pastes them, against the service at url
     (in place of localhost:5000); their output, after asserting the script succeeded."""
-    import subprocess
-
     host = url.split("//", 1)[1]
     # -e stops at the first failing command; no pipefail: `curl ... | head` ends curl early, as in a terminal
     shell = "\n".join(code for language, code in blocks if language == "sh").replace("localhost:5000", host)
@@ -915,8 +915,6 @@ def run_shell_examples(blocks: list[tuple[str, str]], url: str) -> str:
 
 def docs_hooks() -> Any:
     """docs/hooks.py, the manual's generators, imported from its path as MkDocs does."""
-    import importlib.util
-
     spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
