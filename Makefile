@@ -19,7 +19,7 @@ LOCALSTACK := $(shell grep -iE '^(secantusdb|s2sphere|shapely)==' requirements-d
 BENCHHASH  := $(shell sha256sum requirements-bench.txt | cut -c1-16)
 BENCHSTAMP := $(VENV)/.bench-installed-$(BENCHHASH)
 
-.PHONY: run test test-fast setup setup-dev system venv venv-dev lint bench clean
+.PHONY: run test test-fast setup setup-dev system venv venv-dev lint bench docs clean
 
 run: setup
 	$(VENV)/bin/python -m localservers.stack
@@ -87,6 +87,11 @@ lint: setup-dev
 
 bench: setup-dev $(BENCHSTAMP)
 	@for b in bench/bench_*.py; do echo "== $$b"; $(VENV)/bin/python $$b || exit 1; done
+
+# The manual (mkdocs.yml, docs/) into var/site, --strict as the suite builds it; the service never
+# needs it. NO_MKDOCS_2_WARNING quiets Material's notice about MkDocs 2.
+docs: setup-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/python -m mkdocs build --strict
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -77,7 +77,7 @@ class Algorithm:
     tasks: frozenset[str] = frozenset()
     job_fields: dict[str, Any] = {}
     field_help: dict[str, str] = {}  # one line per job field: what moving it does (the training page)
-    DEFAULTS: dict[str, Any] = {}  # of its own fields: what a job may leave out (the README's table)
+    DEFAULTS: dict[str, Any] = {}  # of its own fields: what a job may leave out (docs/algorithms.md)
     # Whether the stored model keeps the training means and standard deviations of the encoded
     # columns ("feature_means", "feature_stds"): a linear model's explanations are measured from
     # the means (docs/API.md, "Explanations"), its page's standardized effects use the deviations.

@@ -1,4 +1,4 @@
-"""The README's screenshots of the pages: ``.venv/bin/python docs/screenshot.py``.
+"""The screenshots of the pages (the README's and the manual's): ``.venv/bin/python docs/screenshot.py``.
 
 Starts a private service (its own Redis, MongoDB, worker and web server on free ports, data in
 a temporary folder), trains two small forests on examples/xor.csv through the Python client,

@@ -1,4 +1,4 @@
-"""A headless Chromium driven by Selenium, for the browser tests and the README's screenshot.
+"""A headless Chromium driven by Selenium, for the browser tests and the manual's screenshots.
 
 Debian's ``chromium`` and ``chromium-driver`` (``make system`` installs them); the driver is
 named explicitly, so Selenium never looks for one on the network.

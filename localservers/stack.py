@@ -66,7 +66,7 @@ The prediction service is up: {url}   (logs: {logs}; API: {url}/docs)
   curl -s -X POST{auth} -H 'Content-Type: application/json' \\
        -d '{{"modelkey": "'$job'", "record": {record}}}' {url}/predict/
 
-README.md (Quick start) has the rest. Ctrl-C stops everything started here.
+docs/getting-started.md has the rest. Ctrl-C stops everything started here.
 """
 SAMPLE_RECORD = {
     "age": 41,

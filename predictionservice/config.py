@@ -1,7 +1,7 @@
 """Reading the service configuration: built-in defaults < parameters.json < environment.
 
 ``python -m predictionservice.config`` prints the effective configuration; ``... --markdown`` prints
-the settings table the README carries.
+the settings table of the manual's configuration page (docs/hooks.py puts it there).
 """
 
 from __future__ import annotations

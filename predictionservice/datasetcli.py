@@ -1,6 +1,6 @@
 """The dataset command line: load a CSV or JSON file into a collection (what mongoimport does),
 or download the sample dataset. Run as ``python -m predictionservice.datasetloader`` (the command
-the README gives) or ``python -m predictionservice.datasetcli``:
+the manual gives) or ``python -m predictionservice.datasetcli``:
 
     python -m predictionservice.datasetloader load bank-full.csv --db datasets --collection bank
     python -m predictionservice.datasetloader load messy.csv -c messy --on-error skip

@@ -1,8 +1,8 @@
 """Every setting of the service, its default and the environment variable that overrides it.
 
 This is the one place defaults live (in the spirit of rq's ``defaults.py``): ``parameters.json``
-may set any key below, and the environment variable named beside it wins over both. The README's
-configuration table is generated from this list (``python -m predictionservice.config --markdown``).
+may set any key below, and the environment variable named beside it wins over both. The manual's
+configuration page is generated from this list (``python -m predictionservice.config --markdown``).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The OpenAPI 3.1 document of the service, served at GET /openapi.json and summarised in the
-README. Its paths, methods and path parameters are the web app's routes, read from its url_map
-(web/meta.py hands them over as ``Route``s: this library imports no web framework); what each
-operation says (summary, query parameters, request body, responses) is declared here once, by the
-endpoint of the view that answers it, from the schemas the views validate with. ``coverage``
-names a route with no operation and an operation with no route; a test holds it empty.
+"""The OpenAPI 3.1 document of the service, served at GET /openapi.json, summarised in the manual
+(docs/http-api.md) and rendered there (docs/openapi.md). Its paths, methods and path parameters
+are the web app's routes, read from its url_map (web/meta.py hands them over as ``Route``s: this
+library imports no web framework); what each operation says (summary, query parameters, request
+body, responses) is declared here once, by the endpoint of the view that answers it, from the
+schemas the views validate with. ``coverage`` names a route with no operation and an operation
+with no route; a test holds it empty.
 """
 
 from __future__ import annotations

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import importlib.util
 import json
 import math
 import os
 import re
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -76,7 +78,7 @@ NOT_YET_SERVED: dict[str, set[str]] = {}
 
 
 # Routes this service answers (and /openapi.json documents) that docs/API.md, the team's contract
-# copied verbatim, does not name yet: the README's route table describes them meanwhile.
+# copied verbatim, does not name yet: docs/http-api.md's route table describes them meanwhile.
 NOT_YET_IN_CONTRACT = {
     "/jobs/{job_id}": {"delete"},  # issue 25, 3.8: cancel a job
     "/models/compare": {"post"},  # issue 27: the compare view's models scored on the same held-out rows
@@ -893,3 +895,32 @@ def logged(name: str, key: str, version: int, records: list[dict], labels: list,
          "variant": "answer", "latency_ms": 1.0, **doc}
         for doc in docs_of(records, labels)
     ]  # fmt: skip
+
+
+def fenced_blocks(markdown: str) -> list[tuple[str, str]]:
+    """(language, code) of every ```sh and ```python block of a Markdown text, in order."""
+    return re.findall(r"```(sh|python)\n(.*?)```", markdown, re.DOTALL)
+
+
+def run_shell_examples(blocks: list[tuple[str, str]], url: str) -> str:
+    """The shell blocks run as one script, as a reader pastes them, against the service at url
+    (in place of localhost:5000); their output, after asserting the script succeeded."""
+    host = url.split("//", 1)[1]
+    # -e stops at the first failing command; no pipefail: `curl ... | head` ends curl early, as in a terminal
+    shell = "\n".join(code for language, code in blocks if language == "sh").replace("localhost:5000", host)
+    run = subprocess.run(["bash", "-eu", "-c", shell], cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run.stdout
+
+
+def docs_hooks() -> Any:
+    """docs/hooks.py, the manual's generators, imported from its path as MkDocs does."""
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def manual_pages() -> list[str]:
+    """The pages mkdocs.yml's nav lists, in order ('  - Title: page.md' lines)."""
+    return re.findall(r"^\s*- [^:\n]+: ([\w-]+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.MULTILINE)

@@ -242,12 +242,14 @@ def test_a_parameters_file_named_in_the_environment_must_exist(tmp_path):
         load_parameters(environ={"PARAMETERS_FILE": str(missing)})
 
 
-def test_the_readme_configuration_table_is_the_generated_one():
-    """README's table is `python -m predictionservice.config --markdown`: it cannot miss a setting."""
-    from pathlib import Path
+def test_the_manual_s_configuration_table_is_the_generated_one():
+    """The manual's table is `python -m predictionservice.config --markdown`, put in its page when
+    it is built (docs/hooks.py): it cannot miss a setting."""
+    from helpers import ROOT, docs_hooks
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    assert settings_markdown().strip() in readme
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    assert page.count(docs_hooks().SETTINGS_MARKER) == 1 and "| setting |" not in page  # generated, never copied
+    assert docs_hooks().settings_table() == settings_markdown()
 
 
 def test_relative_paths_are_the_checkout_s_or_when_installed_the_working_directory_s(tmp_path, monkeypatch):

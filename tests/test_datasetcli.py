@@ -1,4 +1,4 @@
-"""datasetcli.py: the dataset command line, run as the README gives it
+"""datasetcli.py: the dataset command line, run as the manual gives it
 (``python -m predictionservice.datasetloader``) and under its own name."""
 
 import json

@@ -185,7 +185,7 @@ def never_connected(exc: BaseException) -> bool:
 def test_a_restart_fails_only_predictions_that_never_reached_the_server(web, xor_model):
     """Issue 25, section 4: the web server restarted while clients post /predict/ in a loop (kept-
     alive sessions, as requests keeps them). Every request that reached the server is answered;
-    the others could not connect, and a client sends them again (README, "Restarts")."""
+    the others could not connect, and a client sends them again (docs/http-api.md, "Restarts")."""
     body = {"modelkey": xor_model, "record": {"x1": 0.5, "x2": -0.5, "c": "a"}}
     outcomes: list[tuple[float, object]] = []
     stop = threading.Event()
@@ -198,7 +198,7 @@ def test_a_restart_fails_only_predictions_that_never_reached_the_server(web, xor
                 outcomes.append((time.monotonic(), answer.status_code))
             except requests.ConnectionError as exc:
                 outcomes.append((time.monotonic(), "refused" if never_connected(exc) else repr(exc)))
-                time.sleep(0.05)  # what README says a client does: wait a moment, send it again
+                time.sleep(0.05)  # what the manual says a client does: wait a moment, send it again
 
     clients = [threading.Thread(target=client) for _ in range(4)]
     for thread in clients:

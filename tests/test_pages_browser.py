@@ -312,7 +312,7 @@ def fits_a_phone(browser, url: str) -> None:
 
 def test_the_screenshot_script_shoots_every_page(browser, service, xor_model, tmp_path):
     """docs/screenshot.py's pages, shot here against the test service (two models of a name):
-    each file a PNG of the browser's width, so the README's screenshots can be made again."""
+    each file a PNG of the browser's width, so the manual's screenshots can be made again."""
     spec = importlib.util.spec_from_file_location("screenshot", ROOT / "docs" / "screenshot.py")
     screenshot = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(screenshot)
