@@ -335,7 +335,7 @@ class Bench:
     def ratio(self, key: str, numerator: str, denominator: str, goal: str = "") -> float | None:
         """figures[numerator] / figures[denominator]; goal like '>= 0.8' or '<= 3'."""
         num, den = self.result["figures"].get(numerator), self.result["figures"].get(denominator)
-        value = num / den if num is not None and den else None
+        value = round(num / den, 4) if num is not None and den else None
         entry: dict[str, Any] = {"value": value, "of": f"{numerator} / {denominator}"}
         met = ""
         if goal and value is not None:
@@ -359,8 +359,9 @@ class Bench:
     def median(self, key: str, values: Sequence[float], unit: str = "", note: str = "") -> float:
         """The median of one arm's rounds as the figure, its spread (min, max, every value)
         recorded beside it and shown."""
+        values = [round(value, 3) for value in values]
         middle = statistics.median(values)
-        self.result.setdefault("spreads", {})[key] = {"min": min(values), "max": max(values), "values": list(values)}
+        self.result.setdefault("spreads", {})[key] = {"min": min(values), "max": max(values), "values": values}
         spread = f"{len(values)} rounds, {min(values):,.4g} to {max(values):,.4g}"
         return self.figure(key, middle, unit, f"median of {spread}" + (f"; {note}" if note else ""))
 
@@ -370,7 +371,7 @@ class Bench:
         """The median of the rounds' ratios (round i's numerator over round i's denominator,
         measured next to each other, so a slower minute of the machine falls on both) and their
         spread; goal like '>= 0.8' or '<= 1.2'."""
-        ratios = [n / d for n, d in zip(numerator, denominator, strict=True) if d]
+        ratios = [round(n / d, 4) for n, d in zip(numerator, denominator, strict=True) if d]
         value = statistics.median(ratios)
         entry: dict[str, Any] = {"value": value, "of": of or key, "rounds": ratios}
         entry.update(min=min(ratios), max=max(ratios))

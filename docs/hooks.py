@@ -78,6 +78,14 @@ def _provenance(result: dict[str, Any]) -> str:
     )
 
 
+def _spread(ratio: dict[str, Any]) -> str:
+    """A ratio measured in interleaved rounds (its value their median): the rounds' lowest and
+    highest (every round is in the file)."""
+    if "rounds" not in ratio:
+        return "one measurement"
+    return f"rounds {_cell(ratio.get('min'))} to {_cell(ratio.get('max'))}"
+
+
 def result_markdown(result: dict[str, Any]) -> str:
     """One benchmark's section: how to reproduce it, where and when it ran, its ratios against
     their goals, and its figures; only what the file says."""
@@ -90,12 +98,12 @@ def result_markdown(result: dict[str, Any]) -> str:
         "",
     ]
     if result.get("ratios"):
-        lines += ["| ratio | value | of | goal | met |", "|---|---|---|---|---|"]
+        lines += ["| ratio | value | of | goal | met | spread |", "|---|---|---|---|---|---|"]
         for key, ratio in result["ratios"].items():
             met = {True: "yes", False: "**no**"}.get(ratio.get("met"), "no goal")
             lines.append(
                 f"| {key} | {_cell(ratio.get('value'))} | {_cell(ratio.get('of', ''))} "
-                f"| {_cell(ratio.get('goal', ''))} | {met} |"
+                f"| {_cell(ratio.get('goal', ''))} | {met} | {_spread(ratio)} |"
             )
         lines.append("")
     for part in ("figures", "baseline"):  # the baseline's own, when a file keeps them apart

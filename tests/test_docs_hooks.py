@@ -24,7 +24,15 @@ RESULT = {
     "machine": {"cpus": 2, "loadavg_at_start": [1.5, 1.2, 1.0], "loadavg_at_end": [1.9, 1.3, 1.1]},
     "figures": {"service_rps": 717.5, "bare_rps": 880.25},
     "ratios": {
-        "service/bare": {"value": 0.815, "of": "service_rps / bare_rps", "goal": ">= 0.8", "met": True},
+        "service/bare": {
+            "value": 0.815,
+            "of": "service_rps / bare_rps",
+            "goal": ">= 0.8",
+            "met": True,
+            "rounds": [0.79, 0.815, 0.83],
+            "min": 0.79,
+            "max": 0.83,
+        },
         "p99": {"value": 51, "of": "service p99 ms", "goal": "<= 20", "met": False},
     },
     "seconds": 64.2,
@@ -43,8 +51,8 @@ def test_a_result_file_becomes_its_table(tmp_path):
     text = hooks.results_markdown(hooks.load_results(tmp_path))
     assert "## bench_predict" in text and "Reproduce: `.venv/bin/python bench/bench_predict.py --quick`" in text
     assert "2026-12-06T09:00:00Z" in text and "`0123abc`" in text and "2 CPUs" in text and "[1.5, 1.2, 1.0]" in text
-    assert "| service/bare | 0.815 | service_rps / bare_rps | >= 0.8 | yes |" in text
-    assert "| p99 | 51 | service p99 ms | <= 20 | **no** |" in text
+    assert "| service/bare | 0.815 | service_rps / bare_rps | >= 0.8 | yes | rounds 0.79 to 0.83 |" in text
+    assert "| p99 | 51 | service p99 ms | <= 20 | **no** | one measurement |" in text
     assert "| service_rps | 717.5 |" in text and "| bare_rps | 880.25 |" in text
     assert "baseline" not in text  # this file keeps none apart: no table for it
 
