@@ -55,6 +55,7 @@ def test_getting_started_runs_as_written(service, bank_collection, tmp_path):
     blocks = example_blocks()
     assert [language for language, _ in blocks].count("sh") >= 5
     out = shell_out = run_shell_examples(blocks, service.url)
+    assert '"status":"ok"' in out and "training job " in out and "trained: held-out AUC" in out  # the README's
     assert "COMPLETED model " in out and re.search(r'"prediction":0,"label":"no","probability":0\.12\d*', out)
     explained = re.search(
         r'"explanation":\{"base":[^{}]*"contributions":\{[^{}]*"poutcome":[^{}]*\},"output":"margin"', out
