@@ -47,7 +47,7 @@ log = logging.getLogger("prediction_service")  # no key given on an open route o
 def guard() -> None:
     params = services().params
     check_host(params)
-    scope = g.scope = scopes.required(request)  # record_change asks again after the view
+    scope = g.scope = scopes.required(request)  # kept for record_change, after the view
     dataset_upload = (request.method == "PUT" and request.path.startswith("/datasets/")) or (
         request.method == "POST" and request.path == UPLOAD_PAGE
     )
