@@ -107,7 +107,7 @@ def test_every_console_script_tells_the_version(installed, tmp_path):
 
 def outside(venv) -> dict[str, str]:
     """An environment that finds nothing of the checkout: no PYTHONPATH, the venv first on PATH."""
-    keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "JAVA_HOME", "TMPDIR")}
+    keep = {k: v for k, v in os.environ.items() if k in ("HOME", "LANG", "JAVA_HOME", "JDK_JAVA_OPTIONS", "TMPDIR")}
     return {**keep, "PATH": f"{venv / 'bin'}:/usr/local/bin:/usr/bin:/bin"}
 
 
