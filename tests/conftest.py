@@ -241,14 +241,15 @@ def bank_over_http(service, bank_csv):
 
 
 @pytest.fixture(scope="session")
-def bank_sample(bank_over_http, mongo_client):
-    """Every 9th row of e2e.bank (about 5,000, over its whole time span: the file is in date order)
-    in e2e.bank_sample: for tests about a worker's life cycle, not the model, a training a fifth as
-    long on the same schema."""
-    db, name = bank_over_http.split(".")
-    rows = itertools.islice(mongo_client[db][name].find({"job": {"$ne": "killhim"}}, {"_id": 0}), 0, None, 9)
-    mongo_client[db]["bank_sample"].insert_many(list(rows))
-    return f"{db}.bank_sample"
+def bank_sample(bank_collection):
+    """Every 9th row of datasets.bank (5,024, over its whole time span: the file is in date order)
+    in datasets.bank_sample: for tests about a worker's life cycle, not the model, a training a
+    fifth as long on the same schema, and no service needed to load it."""
+    sample = bank_collection.database["bank_sample"]
+    if sample.estimated_document_count() == 0:
+        rows = itertools.islice(bank_collection.find({}, {"_id": 0}), 0, None, 9)
+        sample.insert_many(list(rows))
+    return f"{bank_collection.database.name}.bank_sample"
 
 
 @pytest.fixture(scope="session")

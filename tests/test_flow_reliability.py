@@ -91,23 +91,22 @@ def test_a_job_that_keeps_losing_its_worker_ends_failed(fragile, bank_sample):
 
 
 def test_a_job_past_its_time_limit_ends_failed_and_the_worker_recovers(
-    tmp_path_factory, base_params, bank_over_http, mongo_client, mongo_db
+    tmp_path_factory, base_params, bank_collection, mongo_db
 ):
-    # 90 s: the slow job takes many minutes; the light one after it starts a new Spark session on a
-    # machine the other test stream keeps busy (it passed 60 s twice under load)
-    stack = private_stack(tmp_path_factory, base_params, "slow", 4, job_time_limit=90)
+    # 60 s: the slow job takes many minutes; the light one after it (600 rows) starts a new Spark
+    # session on a machine the other test stream keeps busy, in 15-20 s
+    stack = private_stack(tmp_path_factory, base_params, "slow", 4, job_time_limit=60)
     try:
-        slow = {**JOB, "inputCollection": bank_over_http, "numFolds": 5, "tol": 1e-12, "iterations": 500,
+        bank = f"{bank_collection.database.name}.{bank_collection.name}"
+        slow = {**JOB, "inputCollection": bank, "numFolds": 5, "tol": 1e-12, "iterations": 500,
                 "regParam": [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]}  # fmt: skip
         response = stack.post("/train/", json=slow)
         assert response.status_code == 202
-        final, _ = stack.wait_job(response.json()["job_id"], timeout=180)
+        final, _ = stack.wait_job(response.json()["job_id"], timeout=150)
         assert final["status"] == "FAILED"
-        assert final["message"] == "the job exceeded its time limit of 90 s and was stopped"
+        assert final["message"] == "the job exceeded its time limit of 60 s and was stopped"
         # The pool process discarded its interrupted Spark session: the next job runs on a new one.
-        db, name = bank_over_http.split(".")
-        sample = mongo_client[db][name].find({"job": {"$ne": "killhim"}}, {"_id": 0}, limit=600)
-        mongo_db.small.insert_many(list(sample))
+        mongo_db.small.insert_many(list(bank_collection.find({}, {"_id": 0}, limit=600)))
         response = stack.post("/train/", json={**LIGHT_JOB, "inputCollection": f"{mongo_db.name}.small"})
         final, _ = stack.wait_job(response.json()["job_id"], timeout=180)
         assert final["status"] == "COMPLETED", final

@@ -28,15 +28,16 @@ def on_cluster(tmp_path_factory, base_params, cluster, bank_over_http):
 
 
 @pytest.fixture(scope="module")
-def bank_model(on_cluster):
-    # job.json on a one-point grid and two folds: the point is the cluster, not the grid search
-    final, _ = on_cluster.train({**JOB, "inputCollection": E2E_BANK, "numFolds": 2, "regParam": [0.01]})
+def bank_model(on_cluster, bank_sample):
+    # job.json on a one-point grid and two folds, on a ninth of the rows: the point is the cluster,
+    # not the grid search (bank-full is scored below)
+    final, _ = on_cluster.train({**JOB, "inputCollection": bank_sample, "numFolds": 2, "regParam": [0.01]})
     assert final["status"] == "COMPLETED", final
     return final
 
 
 def test_the_bank_job_trains_on_the_cluster_as_well_as_locally(bank_model, cluster):
-    assert bank_model["metrics"]["auc"] >= 0.90, bank_model["metrics"]
+    assert bank_model["metrics"]["auc"] >= 0.85, bank_model["metrics"]  # 0.90 on all rows
     apps = [a for a in cluster.state()["activeapps"] if a["name"] == "prediction-service"]
     assert apps and apps[0]["cores"] >= 1 and apps[0]["state"] == "RUNNING", cluster.state()["activeapps"]
 

@@ -73,12 +73,13 @@ def wait_fitting(stack, job_id: str, timeout: float = 240.0) -> dict:
     return record
 
 
-def test_a_clean_stop_mid_training_gives_the_job_back_and_the_next_worker_completes_it(worker_up):
+def test_a_clean_stop_mid_training_gives_the_job_back_and_the_next_worker_completes_it(worker_up, bank_sample):
     """Issue 25, section 1: the job ended 'FAILED: internal error (KeyError): 'p'' (billiard's
     SIGTERM handler raised SystemExit inside a py4j call; the next call read its stale answer), or
     was re-run as a lost worker's, attempts counting up."""
     stack = worker_up
-    job_id = submit(stack)
+    # job.json's grid (10 fits) on a ninth of the rows: a long fitting stage, read twice in seconds
+    job_id = submit(stack, {**JOB, "inputCollection": bank_sample})
     assert wait_fitting(stack, job_id)["attempts"] == 1
     worker = stack.children["worker"]
     os.killpg(worker.pid, signal.SIGTERM)  # what ServiceProcesses.stop, make run and systemd do
