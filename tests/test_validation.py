@@ -2,6 +2,7 @@
 
 import copy
 import json
+import random
 import tracemalloc
 from pathlib import Path
 
@@ -113,6 +114,44 @@ def test_nesting_is_bounded_at_64_levels():
     with pytest.raises(InvalidJSON) as caught:
         parse_json(b'{"a": ' * 65 + b"1" + b"}" * 65)
     assert caught.value.message == "JSON nested deeper than 64 levels"
+
+
+def _nested(rng, depth):
+    """A random document up to depth levels: containers of scalars, strings holding brackets,
+    empty containers, containers of containers."""
+    if depth <= 1 or rng.random() < 0.3:
+        return rng.choice([1, 2.5, None, True, "x", "[{", "]}", "a[b]{c}", ""])
+    children = [_nested(rng, depth - 1) for _ in range(rng.randrange(0, 4))]
+    if rng.random() < 0.5:
+        return children
+    return {f"k{i}": child for i, child in enumerate(children)}
+
+
+def _reference_depth(value):
+    if isinstance(value, dict | list):
+        children = value.values() if isinstance(value, dict) else value
+        return 1 + max((_reference_depth(c) for c in children), default=0)
+    return 1
+
+
+def test_the_depth_bounded_by_the_bodys_brackets_is_the_depth():
+    """_depth stops once it has found as many containers as the body has brackets: brackets in
+    strings loosen that bound, and it must still be exact, at every limit."""
+    rng = random.Random(7)
+    for _ in range(2000):
+        value = _nested(rng, rng.randrange(1, 9))
+        body = json.dumps(value).encode()
+        brackets = body.count(b"[") + body.count(b"{")
+        expected = _reference_depth(value)
+        for limit in (2, 4, 64):
+            walked = validation._depth(value, limit)
+            assert validation._depth(value, limit, brackets) == walked, body
+            assert walked == expected if expected <= limit else walked > limit, body
+    records = {"modelkey": "m", "records": [{"age": 30, "job": "[admin.]"} for _ in range(1000)]}
+    assert validation._depth(records, 64, 1002) == validation._depth(records, 64) == 4
+    # a container the bound would have missed, behind strings that hold no bracket
+    deep = {"records": [{"a": 1}], "nested": [[[[1]]]]}
+    assert validation._depth(deep, 64, 7) == 6
 
 
 def test_absurd_nesting_is_invalid_json_not_a_recursion_error():

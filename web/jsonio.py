@@ -40,28 +40,31 @@ def json_body(*, untyped: bool = False) -> Any:
             f"the body must be JSON sent with 'Content-Type: application/json' (got {mimetype or 'none'!r})"
         )
     data = body_bytes()
-    check_containers(data, services().params["max_json_containers"])
-    return parse_json(data)
+    brackets = check_containers(data, services().params["max_json_containers"])
+    return parse_json(data, brackets=brackets)
 
 
 # A JSON string, escapes and all: what a bracket inside of it is not.
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 
 
-def check_containers(data: bytes, limit: int) -> None:
+def check_containers(data: bytes, limit: int) -> int:
     """Refuse a body of more than limit arrays and objects before it is parsed. Each costs the
     parser a Python object (about 100 bytes) and the depth check a visit, whatever its size in
     the body: 4 MB of arrays nested 60 deep made 2 million of them, 190 MB and 2-3 s a request.
     Counting the brackets is a scan at C speed; only a body with more brackets than the limit
-    has its strings taken out (a bracket in a string is no container) and is counted again."""
-    if data.count(b"[") + data.count(b"{") <= limit:
-        return
+    has its strings taken out (a bracket in a string is no container) and is counted again.
+    Returns the first count (brackets in strings included), which parse_json uses as well."""
+    brackets = data.count(b"[") + data.count(b"{")
+    if brackets <= limit:
+        return brackets
     bare = _STRING.sub(b"", data)
     if bare.count(b"[") + bare.count(b"{") > limit:
         raise InvalidJSON(
             f"the body holds more than {limit} arrays and objects, more than any request needs "
             "(max_json_containers): send records as flat objects and V2 tensor data flat ([v, ...])"
         )
+    return brackets
 
 
 def body_bytes() -> bytes:
