@@ -232,9 +232,8 @@ _CONTAINER_SET = frozenset(_CONTAINERS)
 
 
 def _depth(value: Any, limit: int, brackets: int | None = None) -> int:
-    """Nesting depth of a parsed document (a scalar counts one level), a level at a time, stopping
-    as soon as it passes limit. A level's children have their types looked at in one pass at C
-    speed; only a level holding a container is filtered by Python.
+    """Nesting depth of a parsed document (a scalar counts one level), visiting containers only
+    and stopping as soon as it passes limit. Scalars are looked at once, never gathered.
 
     brackets, the body's count of "[" and "{" (strings included), bounds how many containers the
     document holds: once that many are found, the levels below hold none and are not visited. A
@@ -245,17 +244,20 @@ def _depth(value: Any, limit: int, brackets: int | None = None) -> int:
         return 1
     level, deepest, found = [value], 1, 1
     while level:
-        if any(level):  # a non-empty container adds a level
-            deepest += 1
-            if deepest > limit:
-                return deepest
         if found == brackets:  # every container is at this level or above: its children are scalars
+            return deepest + (1 if any(level) else 0)
+        nested: list[Any] = []
+        filled = False
+        for item in level:
+            if item:
+                filled = True
+                children = item.values() if type(item) is dict else item
+                if not _CONTAINER_SET.isdisjoint(map(type, children)):  # C speed over the scalars
+                    nested += [c for c in children if type(c) in _CONTAINERS]
+        deepest += 1 if filled else 0  # a non-empty container adds a level
+        if deepest > limit:
             return deepest
-        children = list(itertools.chain.from_iterable(item.values() if type(item) is dict else item for item in level))
-        if _CONTAINER_SET.isdisjoint(map(type, children)):
-            return deepest
-        level = [child for child in children if type(child) in _CONTAINERS]
-        found += len(level)
+        level, found = nested, found + len(nested)
     return deepest
 
 

@@ -249,7 +249,7 @@ def bank_sample(bank_collection):
     if sample.estimated_document_count() == 0:
         rows = itertools.islice(bank_collection.find({}, {"_id": 0}), 0, None, 9)
         sample.insert_many(list(rows))
-    return f"{bank_collection.database.name}.bank_sample"
+    return sample.full_name
 
 
 @pytest.fixture(scope="session")

@@ -97,8 +97,7 @@ def test_a_job_past_its_time_limit_ends_failed_and_the_worker_recovers(
     # session on a machine the other test stream keeps busy, in 15-20 s
     stack = private_stack(tmp_path_factory, base_params, "slow", 4, job_time_limit=60)
     try:
-        bank = f"{bank_collection.database.name}.{bank_collection.name}"
-        slow = {**JOB, "inputCollection": bank, "numFolds": 5, "tol": 1e-12, "iterations": 500,
+        slow = {**JOB, "inputCollection": bank_collection.full_name, "numFolds": 5, "tol": 1e-12, "iterations": 500,
                 "regParam": [0.0, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1]}  # fmt: skip
         response = stack.post("/train/", json=slow)
         assert response.status_code == 202
