@@ -18,6 +18,9 @@ LOCALSTACK := $(shell grep -iE '^(secantusdb|s2sphere|shapely)==' requirements-d
 # The benchmarks' extras (requirements-bench.txt): installed by make bench only, never by make test.
 BENCHHASH  := $(shell sha256sum requirements-bench.txt | cut -c1-16)
 BENCHSTAMP := $(VENV)/.bench-installed-$(BENCHHASH)
+# The classes a worker's JVM loads, dumped once per install of the dev lock
+# (localservers/sparkarchive.py): every JVM of make test maps them instead of loading them again.
+SPARKARCHIVE := $(VENV)/spark-classes.jsa
 
 .PHONY: run test test-fast setup setup-dev system venv venv-dev lint bench docs clean
 
@@ -29,7 +32,7 @@ run: setup
 # about half the time of one. TEST_STREAMS=0 runs the suite in this process alone.
 TEST_STREAMS ?= 2
 
-test: setup-dev
+test: setup-dev $(SPARKARCHIVE)
 	$(VENV)/bin/python -m pytest -n $(TEST_STREAMS) --dist loadfile --durations=20
 
 # The unit and app tiers (tests/conftest.py): no Spark, no service processes, no browser.
@@ -77,6 +80,13 @@ $(DEVSTAMP): requirements.txt requirements-dev.txt
 	@[ -x $(VENV)/bin/python ] || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@rm -f $(VENV)/.installed-* $(VENV)/.dev-installed-*; touch $(STAMP) $(DEVSTAMP)
+
+# Without the archive (its build failed: the log says why) the tests run as they would with it,
+# only slower; make test tries again next time.
+$(SPARKARCHIVE): $(DEVSTAMP)
+	@echo "dumping the classes a worker's JVM loads into $@ (about a minute, once)"
+	@$(VENV)/bin/python -m localservers.sparkarchive $@ >$(VENV)/spark-classes.log 2>&1 || \
+	  echo "no class archive (see $(VENV)/spark-classes.log): the tests' JVMs load their classes as usual"
 
 $(BENCHSTAMP): requirements-bench.txt $(DEVSTAMP)
 	$(VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-bench.txt

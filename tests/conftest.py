@@ -33,6 +33,7 @@ import os
 import re
 import signal
 import socket
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -56,16 +57,15 @@ from helpers import (
     Service,
     snapshot,
 )
-from localservers import embedded
+from localservers import embedded, sparkarchive
 from predictionservice import datasetloader, sampledata
 from predictionservice.config import load_parameters
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-# Every JVM the tests start (their Spark sessions, the workers', make run's) lives seconds to a
-# minute: the C2 compiler's threads and G1's spend more CPU than their code saves before it ends,
-# and two test streams share two cores. C1 alone and the serial collector took about 30 % less
-# CPU over the algorithm wrappers' tests (tests/test_*Wrapper.py), same run, same results.
-os.environ.setdefault("JDK_JAVA_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
+# Every JVM the tests start (their Spark sessions, the workers', make run's) runs with C1 alone and
+# the serial collector, and maps its classes from the archive make test builds when there is one
+# (localservers/sparkarchive.py says why).
+os.environ.setdefault("JDK_JAVA_OPTIONS", sparkarchive.jvm_options(Path(sys.prefix) / "spark-classes.jsa"))
 
 TIERS = ("unit", "app", "system")
 # Fixtures that start Spark or the service's processes (directly or through another of these).

@@ -25,6 +25,7 @@ SPARK_MODULES = {
     "predictionservice/sparkprofile.py",
     "predictionservice/sparkprogress.py",
     "predictionservice/sparksession.py",
+    "localservers/sparkarchive.py",
 }
 SERVICE_DIRS = ("predictionservice", "web", "web/pages", "localservers", "predictionclient")
 
