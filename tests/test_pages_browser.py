@@ -167,7 +167,9 @@ def test_a_names_page_moves_production_with_its_button(browser, service):
         browser.get(f"{service.url}/ui/registry/{name}")
         assert shown(browser, "#aliases tr[data-alias=production]").get_attribute("data-version") == "1"
         browser.find_element(By.CSS_SELECTOR, "#versions tr[data-version='2'] form.promote button").click()
-        WebDriverWait(browser, WAIT).until(
+        # the form posts and the page comes back: meanwhile Chromium may answer a script (what
+        # get_attribute runs) with an error of its own ("unhandled inspector error"), not the page's
+        WebDriverWait(browser, WAIT, ignored_exceptions=(WebDriverException,)).until(
             lambda b: b.find_element(By.CSS_SELECTOR, "#aliases tr[data-alias=production]").get_attribute(
                 "data-version") == "2"
         )  # fmt: skip

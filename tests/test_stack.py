@@ -4,6 +4,7 @@ an existing one only when REDIS_URL / MONGODB_URI names it; every port checked b
 starts; one run per folder; SIGTERM, Ctrl-C and a double Ctrl-C in a real terminal (tmux) stop
 what it started and nothing else. Its Redis keeps models and job records across a restart."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -248,6 +249,19 @@ def _mentions(environ: Path, text: str) -> bool:
         return False
 
 
+def _worker_group(path: Path) -> int:
+    """The process group of the Celery worker of the run with parameters file path: its main
+    process leads it, its pool processes share its command line. /proc lists processes by pid, and
+    pids wrap (pid_max is 32768 here), so a pool process may come first: only the leader counts."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            command, pid = cmdline.read_bytes(), int(cmdline.parent.name)
+            if b"celery\0" in command and b"\0worker\0" in command and _mentions(cmdline.parent / "environ", str(path)):
+                if os.getpgid(pid) == pid:
+                    return pid
+    raise AssertionError(f"no Celery worker of {path} leads a process group")
+
+
 def test_a_dead_worker_is_started_again_and_sigterm_mid_training_leaves_nothing(stack_config, tmp_path):
     """Issue 11, findings 20 and 21: make run starts a worker that died again; SIGTERM while a
     job trains stops everything within the bound, the worker's pool and Spark JVM included."""
@@ -256,9 +270,7 @@ def test_a_dead_worker_is_started_again_and_sigterm_mid_training_leaves_nothing(
     run = StackRun(path, tmp_path / "run.log")
     try:
         run.wait_up()
-        worker = next(p for p in Path("/proc").glob("[0-9]*/cmdline") if b"celery\0" in p.read_bytes()
-                      and b"\0worker\0" in p.read_bytes() and _mentions(p.parent / "environ", str(path)))  # fmt: skip
-        os.killpg(int(worker.parent.name), signal.SIGKILL)
+        os.killpg(_worker_group(path), signal.SIGKILL)
         deadline = time.monotonic() + 120
         while "the worker exited with -9; starting it again" not in run.output():
             assert time.monotonic() < deadline and run.process.poll() is None, run.output()
