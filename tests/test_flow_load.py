@@ -15,8 +15,6 @@ from collections import Counter, defaultdict
 
 import requests
 
-from helpers import E2E_BANK
-
 CLIENTS = 16
 DURATION = 30.0
 BATCH = 50
@@ -27,8 +25,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def test_sixteen_clients_for_thirty_seconds(service, bank_model, mongo_client, record_property):
-    db, collection = E2E_BANK.split(".")
+def test_sixteen_clients_for_thirty_seconds(service, bank_model, bank_sample, mongo_client, record_property):
+    db, collection = bank_sample.split(".")
     records = [
         {k: v for k, v in doc.items() if k not in ("_id", "y")}
         for doc in mongo_client[db][collection].find({"job": {"$ne": "killhim"}}, limit=2000)

@@ -36,9 +36,9 @@ def models(service):
 
 
 @pytest.fixture()
-def sample(mongo_client, mongo_db):
+def sample(mongo_client, mongo_db, bank_sample):
     """300 bank documents copied into this test's own database, scorable by job.json's schema."""
-    source = mongo_client[E2E_BANK.split(".")[0]][E2E_BANK.split(".")[1]]
+    source = mongo_client[bank_sample.split(".")[0]][bank_sample.split(".")[1]]
     docs = list(source.find({"job": {"$ne": "killhim"}}, limit=300))
     mongo_db.sample.insert_many(docs)
     return docs

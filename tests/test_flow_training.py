@@ -39,30 +39,38 @@ def test_training_end_to_end(service, bank_training):
     assert final["invalid_rows"] == 2  # the two rows whose job is not one of job.json's categories
 
 
-def test_the_model_is_in_redis_db_1_and_served(service, bank_model):
+@pytest.fixture(scope="module")
+def trained(bank_training):
+    """The end-to-end training's model (conftest's bank_model is trained on a sample)."""
+    final, _ = bank_training
+    assert final["status"] == "COMPLETED", final
+    return final["model_key"]
+
+
+def test_the_model_is_in_redis_db_1_and_served(service, trained):
     models = redis.Redis.from_url(service.params["redis_url"].rsplit("/", 1)[0] + "/1")
-    stored = json.loads(models.get(bank_model))
+    stored = json.loads(models.get(trained))
     assert stored["num_features"] == len(stored["coefficients"]) == 51 and stored["num_classes"] == 2
     assert stored["name"] == "LogisticRegressionWrapper" and stored["created_at"]
     assert stored["parameters"]["regParam"] == JOB["regParam"]
-    response = service.get(f"/models/{bank_model}")
+    response = service.get(f"/models/{trained}")
     assert response.status_code == 200
     model = response.json()
     assert model["coefficients"] == stored["coefficients"] and model["schema"] == JOB["schema"]
-    assert model["metrics"] == stored["metrics"] and model["model_key"] == bank_model
+    assert model["metrics"] == stored["metrics"] and model["model_key"] == trained
     assert model["num_features"] == 51 and model["num_classes"] == 2 and "numFeatures" not in model
     listed = {m["model_key"]: m for m in service.get("/models/").json()["models"]}
-    assert listed[bank_model]["num_features"] == 51 and listed[bank_model]["metrics"]["auc"] >= 0.90
-    assert listed[bank_model]["description"] == "who subscribes a term deposit"
-    assert listed[bank_model]["tags"] == ["uci"]
-    assert listed[bank_model]["lineage"] == {"algorithm": "LogisticRegressionWrapper", "input_collection": "e2e.bank",
+    assert listed[trained]["num_features"] == 51 and listed[trained]["metrics"]["auc"] >= 0.90
+    assert listed[trained]["description"] == "who subscribes a term deposit"
+    assert listed[trained]["tags"] == ["uci"]
+    assert listed[trained]["lineage"] == {"algorithm": "LogisticRegressionWrapper", "input_collection": "e2e.bank",
                                              "label": "y", "task": "binary classification"}  # fmt: skip
     assert ISO.match(model["created_at"])
-    history = service.get(f"/jobs/{bank_model}", params={"history": "1"}).json()["history"]
+    history = service.get(f"/jobs/{trained}", params={"history": "1"}).json()["history"]
     assert history and all(ISO.match(step["updated_at"]) for step in history)
     recent = service.get("/jobs/", params={"kind": "training", "status": "COMPLETED"}).json()["jobs"]
-    assert bank_model in [job["job_id"] for job in recent]
-    assert service.get(f"/jobs/{bank_model}").json()["status"] == "COMPLETED"
+    assert trained in [job["job_id"] for job in recent]
+    assert service.get(f"/jobs/{trained}").json()["status"] == "COMPLETED"
 
 
 def test_a_missing_label_field_is_refused_at_submission(service, bank_over_http):
@@ -85,9 +93,9 @@ def test_a_never_issued_id_is_404(service, path):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_job_kinds_do_not_mix(service, bank_model):
-    assert service.get(f"/predictall/status/{bank_model}").status_code == 404
-    assert service.get(f"/training/status/{bank_model}").status_code == 200
+def test_job_kinds_do_not_mix(service, trained):
+    assert service.get(f"/predictall/status/{trained}").status_code == 404
+    assert service.get(f"/training/status/{trained}").status_code == 200
 
 
 @pytest.mark.parametrize("name", ["canary_algorithm", "os", "LogisticRegressionWrapper.os", "../x", ""])
