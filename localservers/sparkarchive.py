@@ -30,7 +30,10 @@ from typing import Any
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 # A JVM whose class path differs (the Spark launcher's, a cluster daemon's) ignores the archive.
 QUIET_CDS = "-Xlog:cds=off,cds+dynamic=off"
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+# make test's archive: the running virtualenv's, since it belongs to that venv's pyspark jars.
+ARCHIVE = Path(sys.prefix) / "spark-classes.jsa"
 JOBS = {
     "random_forest_xor.json": "xor.csv",
     "linear_regression.json": "linear.csv",
@@ -91,11 +94,13 @@ def _work(params: dict[str, Any]) -> None:
     clients = MongoClients()
     resources = Resources(params, ModelStore(redis.Redis.from_url(params["redis_url"])), clients,
                           lambda: get_spark(pick(SparkSettings, params)))  # fmt: skip
-    models = []
+    models, loaded = [], set()
     for document, data in _jobs():
         job = TrainingJob.from_document(document, factory.algorithm_class, resolve)
-        with clients.collection(job.source) as collection:
-            datasetloader.load_csv(collection, data)
+        if data not in loaded:
+            with clients.collection(job.source) as collection:
+                datasetloader.load_csv(collection, data)
+            loaded.add(data)
         models.append(factory.algorithm(document["name"]).train(job, resources, _Progress()))
     scoring = {"modelkey": "m", "inputCollection": "examples.xor", "outputCollection": "examples.scores"}
     factory.algorithm("RandomForestWrapper").predict_all(
@@ -141,18 +146,22 @@ def build(archive: Path) -> None:
     if not partial.is_file():
         raise RuntimeError(f"the JVM wrote no archive at {partial}")
     # A JVM given a damaged archive (a dump cut short by a full disk) dies of SIGBUS: prove it whole.
-    with tempfile.TemporaryDirectory(prefix="spark-archive-check-") as scratch:  # for a crash's hs_err file
-        checked = subprocess.run([sys.executable, "-m", "localservers.sparkarchive", "--check", str(partial)],
-                                 cwd=scratch, env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)})  # fmt: skip
-    if checked.returncode != 0:
+    if not usable(partial):
         partial.unlink()
         raise RuntimeError(f"a Spark session could not use the archive dumped at {partial}: removed")
     os.replace(partial, archive)
 
 
+def usable(archive: Path) -> bool:
+    """Whether a Spark session started with archive maps it: ``check`` in a process of its own
+    (a JVM reads JDK_JAVA_OPTIONS when it starts), in a scratch folder for a crash's hs_err file."""
+    with tempfile.TemporaryDirectory(prefix="spark-archive-check-") as scratch:
+        command = [sys.executable, "-m", "localservers.sparkarchive", "--check", str(archive)]
+        return subprocess.run(command, cwd=scratch, env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode == 0
+
+
 def check(archive: Path) -> None:
-    """Start a Spark session with the archive and see that its JVM maps it (in a process of its
-    own: a JVM reads JDK_JAVA_OPTIONS when it starts)."""
+    """Start a Spark session with the archive and see that its JVM maps it (run by ``usable``)."""
     from pyspark.sql import SparkSession
 
     os.environ["JDK_JAVA_OPTIONS"] = jvm_options(archive)

@@ -33,7 +33,6 @@ import os
 import re
 import signal
 import socket
-import sys
 import threading
 import uuid
 from pathlib import Path
@@ -65,7 +64,10 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 # Every JVM the tests start (their Spark sessions, the workers', make run's) runs with C1 alone and
 # the serial collector, and maps its classes from the archive make test builds when there is one
 # (localservers/sparkarchive.py says why).
-os.environ.setdefault("JDK_JAVA_OPTIONS", sparkarchive.jvm_options(Path(sys.prefix) / "spark-classes.jsa"))
+os.environ.setdefault("JDK_JAVA_OPTIONS", sparkarchive.jvm_options(sparkarchive.ARCHIVE))
+
+# job.json as the session's bank trainings send it (test_flow_training reads the two fields back)
+BANK_JOB = {**JOB, "description": "who subscribes a term deposit", "tags": ["uci"]}
 
 TIERS = ("unit", "app", "system")
 # Fixtures that start Spark or the service's processes (directly or through another of these).
@@ -256,8 +258,7 @@ def bank_sample(bank_collection):
 def bank_training(service, bank_over_http):
     """job.json trained on all the uploaded rows, as a user would: (final status, statuses seen).
     For the end-to-end training test; tests that need a bank model take ``bank_model``."""
-    return service.train({**JOB, "inputCollection": bank_over_http, "description": "who subscribes a term deposit",
-                          "tags": ["uci"]})  # fmt: skip
+    return service.train({**BANK_JOB, "inputCollection": bank_over_http})
 
 
 @pytest.fixture(scope="session")
@@ -265,8 +266,7 @@ def bank_model(service, bank_sample):
     """job.json's model, for tests that need a model of the bank's schema, not a good one
     (scoring, the hostile batteries, V2, the replicas): trained on the ninth of the rows in
     ``bank_sample``, a fraction of the time of all of them, once per session."""
-    final, _ = service.train({**JOB, "inputCollection": bank_sample, "description": "who subscribes a term deposit",
-                              "tags": ["uci"]})  # fmt: skip
+    final, _ = service.train({**BANK_JOB, "inputCollection": bank_sample})
     assert final["status"] == "COMPLETED", final
     return final["model_key"]
 
