@@ -15,6 +15,7 @@ from predictionservice.predictors import (
     ForestPredictor,
     LinearClassifier,
     LinearRegressor,
+    binary_answers,
     class_answers,
     softmax,
 )
@@ -42,6 +43,26 @@ def test_binary_answers_keep_the_classic_probability_and_add_every_label():
     assert one["probability"] == pytest.approx(1 / (1 + math.e), rel=1e-12)  # the positive class's
     assert one["probabilities"]["no"] + one["probabilities"]["yes"] == pytest.approx(1.0)
     assert predictor.predict([{"x": 0.0, "z": 1.0}] * 2) == [one, one]
+
+
+def by_class(names, row):
+    return dict(zip(names, row, strict=True))
+
+
+def test_two_class_answers_are_built_whole_as_the_general_path_builds_them():
+    probabilities = np.random.default_rng(7).dirichlet([1.0, 1.0], size=50)
+    predicted = probabilities.argmax(axis=1)
+    for names in (["no", "yes"], [0, 1]):
+        general = [
+            {"prediction": i, "label": names[i], "probability": row[1], "probabilities": by_class(names, row)}
+            for i, row in zip(predicted.tolist(), probabilities.tolist(), strict=True)
+        ]
+        whole = binary_answers(names, probabilities, predicted)
+        assert whole == general and [list(a) for a in whole] == [list(a) for a in general]  # keys in order
+        assert class_answers(names, probabilities, predicted) == general
+        assert class_answers(names, probabilities, predicted, 2) == general
+    top_one = class_answers(["no", "yes"], probabilities, predicted, 1)
+    assert [list(a["probabilities"]) for a in top_one] == [[["no", "yes"][i]] for i in predicted.tolist()]
 
 
 def test_softmax_of_huge_margins_does_not_overflow():
