@@ -130,6 +130,17 @@ def test_numeric_strings_and_categories_as_numbers():
     assert parser.encode_one({"n": 3, "c": 1.0}) == [3.0, 1.0, 0.0]
 
 
+def test_batch_categories_given_as_numbers_or_wrong_are_looked_at_one_by_one():
+    """A column of listed strings is one pass; a number spelling a category, or a bad value past
+    good ones, sends the column to the value-by-value path, which encodes and names as encode_one."""
+    parser = DataParser({"label": {"key": "y"}, "features": [{"key": "c", "values": {"1": 0, "2": 1, "3": 2}}]})
+    records = [{"c": "1"}, {"c": "3"}, {"c": 2}, {"c": 1.0}, {"c": "2"}]
+    assert parser.encode(records).tolist() == [parser.encode_one(r) for r in records]
+    for bad in ("4", None, ["1"], {"c": 1}, True):
+        with pytest.raises(RecordError, match=r"record 5: field 'c'"):
+            parser.encode([*records, {"c": bad}, {"c": "1"}])
+
+
 def test_batch_encoding_equals_encode_one(parser):
     rng = np.random.default_rng(0)
     jobs, months = ["admin.", "blue-collar", "technician"], ["may", "jun"]
