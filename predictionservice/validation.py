@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 import jsonschema_rs
+import numpy as np
 import orjson
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
@@ -272,7 +273,7 @@ def parse_json(data: bytes, *, max_depth: int = MAX_DEPTH, brackets: int | None 
     caller that counted the body's brackets already (jsonio.check_containers) passes the count."""
     if not data.strip():
         raise InvalidJSON("the request body is empty; a JSON document was expected")
-    if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZERO):
+    if not has_long_digits(data):
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -280,7 +281,7 @@ def parse_json(data: bytes, *, max_depth: int = MAX_DEPTH, brackets: int | None 
         else:
             # fewer brackets than levels allowed (one record, say) cannot nest too deep: no walk
             if brackets is None:
-                brackets = data.count(b"[") + data.count(b"{")
+                brackets = bracket_count(data)
             if brackets >= max_depth and _depth(value, max_depth, brackets) > max_depth:
                 raise InvalidJSON(f"JSON nested deeper than {MAX_DEPTH} levels")
             return value
@@ -291,6 +292,26 @@ def parse_json(data: bytes, *, max_depth: int = MAX_DEPTH, brackets: int | None 
 # search: C speed, where a regular expression took 20 ms over a body of 1,000 records.
 _DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
 _LONG_DIGITS = b"0" * 19
+_LONG_RUN = b"\x01" * 19  # the same run in numpy's mask of digits
+# From this size on, a body's scans are numpy's vectorised passes, whose fixed cost (a few us)
+# a short body would not repay: over 1,000 bank records (244 KB) the bracket count took 0.14 ms
+# by bytes.count and 0.02 by numpy, the search for long digits 0.17 ms and 0.06.
+VECTOR_SCAN_BYTES = 16384
+
+
+def bracket_count(data: bytes) -> int:
+    """How many "[" and "{" the body holds, strings included: a bound on its containers."""
+    if len(data) < VECTOR_SCAN_BYTES:
+        return data.count(b"[") + data.count(b"{")
+    return int(np.count_nonzero((np.frombuffer(data, np.uint8) | 32) == 123))  # "[" | 32 is "{"
+
+
+def has_long_digits(data: bytes) -> bool:
+    """Whether the body holds 19 digits in a row: an integer that may not fit 64 bits."""
+    if len(data) < VECTOR_SCAN_BYTES:
+        return _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO)
+    digits = (np.frombuffer(data, np.uint8) - 48) < 10  # a byte below "0" wraps past 9
+    return _LONG_RUN in digits.tobytes()
 
 
 def _parse_json_slowly(data: bytes, max_depth: int = MAX_DEPTH) -> Any:

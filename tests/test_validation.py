@@ -3,6 +3,7 @@
 import copy
 import json
 import random
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -152,6 +153,25 @@ def test_the_depth_bounded_by_the_bodys_brackets_is_the_depth():
     # a container the bound would have missed, behind strings that hold no bracket
     deep = {"records": [{"a": 1}], "nested": [[[[1]]]]}
     assert validation._depth(deep, 64, 7) == 6
+
+
+def test_the_vector_scans_of_a_long_body_find_what_the_byte_scans_find():
+    """A body past VECTOR_SCAN_BYTES is scanned by numpy: every byte value around the brackets
+    and digits counted, a run of 19 digits found wherever it starts, 18 never taken for one."""
+    rng = random.Random(11)
+    size = validation.VECTOR_SCAN_BYTES
+    every_byte = bytes(range(256)) * (size // 256 + 1)
+    assert validation.bracket_count(every_byte) == 2 * every_byte.count(b"[") > 0
+    for _ in range(200):
+        body = bytearray(rng.choice(b' ":,[]{}/09:az\x00\xff') for _ in range(size + rng.randrange(64)))
+        run = rng.choice((18, 19, 25))
+        at = rng.randrange(len(body) - run)
+        body[at : at + run] = bytes(rng.choice(b"0123456789") for _ in range(run))
+        body = bytes(body)
+        for part in (body, body[: size // 4]):  # the vector scan and the byte scan
+            assert validation.bracket_count(part) == part.count(b"[") + part.count(b"{")
+            expected = re.search(rb"[0-9]{19}", part) is not None
+            assert validation.has_long_digits(part) is expected, (run, at)
 
 
 def test_absurd_nesting_is_invalid_json_not_a_recursion_error():

@@ -11,7 +11,7 @@ from flask import Response, request
 
 from predictionservice.exceptions import InvalidJSON, PayloadTooLarge, UnsupportedMediaType
 from predictionservice.exceptions import shown as shown  # the web modules import it from here
-from predictionservice.validation import parse_json
+from predictionservice.validation import bracket_count, parse_json
 from web.services import services
 
 JSON = "application/json"
@@ -55,11 +55,10 @@ def check_containers(data: bytes, limit: int) -> int:
     Counting the brackets is a scan at C speed; only a body with more brackets than the limit
     has its strings taken out (a bracket in a string is no container) and is counted again.
     Returns the first count (brackets in strings included), which parse_json uses as well."""
-    brackets = data.count(b"[") + data.count(b"{")
+    brackets = bracket_count(data)
     if brackets <= limit:
         return brackets
-    bare = _STRING.sub(b"", data)
-    if bare.count(b"[") + bare.count(b"{") > limit:
+    if bracket_count(_STRING.sub(b"", data)) > limit:
         raise InvalidJSON(
             f"the body holds more than {limit} arrays and objects, more than any request needs "
             "(max_json_containers): send records as flat objects and V2 tensor data flat ([v, ...])"
