@@ -296,3 +296,29 @@ def test_no_secret_reaches_the_servers_log(secured):
     assert log.count("[redacted]") >= 9, log[-3000:]
     for secret in (key, wrong, token, key[4:20]):
         assert secret not in log, f"a secret in the server's log:\n{log[-3000:]}"
+
+
+def test_the_heap_built_before_serving_is_left_out_of_every_collection():
+    """settle_heap: what the process holds is frozen (full collections no longer walk it), and
+    what was already garbage is collected, not kept."""
+    import gc
+    import weakref
+
+    from modelserver import settle_heap
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle  # garbage only the collector can free
+    gone = weakref.ref(cycle)
+    del cycle
+    held = [Node()]
+    try:
+        settle_heap()
+        assert gone() is None
+        assert gc.get_freeze_count() > 1000
+        assert not any(o is held for o in gc.get_objects(generation=2))  # frozen: out of reach
+    finally:
+        gc.unfreeze()
+    assert any(o is held for o in gc.get_objects())
