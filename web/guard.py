@@ -16,6 +16,7 @@ bound to a cookie of its own, and a post another site makes is refused before it
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -48,20 +49,19 @@ def guard() -> None:
     params = services().params
     check_host(params)
     scope = g.scope = scopes.required(request)  # kept for record_change, after the view
-    dataset_upload = (request.method == "PUT" and request.path.startswith("/datasets/")) or (
-        request.method == "POST" and request.path == UPLOAD_PAGE
-    )
+    method, path = request.method, request.path
+    dataset_upload = (method == "PUT" and path.startswith("/datasets/")) or (method == "POST" and path == UPLOAD_PAGE)
+    limit = params["max_dataset_bytes"] if dataset_upload else params["max_body_bytes"]
     # before a page's CSRF check reads its form: no form is read past the route's limit
-    request.max_content_length = params["max_dataset_bytes"] if dataset_upload else params["max_body_bytes"]
-    if request.path.startswith(PAGES):
-        if request.path.startswith(STATIC):
+    request.max_content_length = limit
+    if path.startswith(PAGES):
+        if path.startswith(STATIC):
             return
         _page_prelude()
     g.principal = authenticate(scope)
-    if request.content_length is not None and request.content_length > request.max_content_length:
-        raise PayloadTooLarge(
-            f"the body is {request.content_length} bytes; this route takes at most {request.max_content_length}"
-        )
+    length = request.content_length
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"the body is {length} bytes; this route takes at most {limit}")
 
 
 def authenticate(scope: str | None) -> Principal:
@@ -147,10 +147,10 @@ def _page_prelude() -> None:
 def record_change(response: Response) -> Response:
     """The audit trail's entry for a change made through the API (a route of scope train or
     admin, a method that writes): who, the request id, the route, the target, the status."""
+    if g.get("scope", scopes.ANY) not in scopes.CHANGES:  # first: most requests change nothing
+        return response
     principal = g.get("principal")
     if request.method not in UNSAFE or principal is None or request.url_rule is None:
-        return response
-    if g.get("scope", scopes.ANY) not in scopes.CHANGES:
         return response
     entry = _audit_entry(principal, response)
     try:
@@ -235,17 +235,25 @@ def check_host(params: dict[str, Any]) -> None:
     """A page of any site can make a browser send requests to a loopback service whose name the
     page's own DNS points at 127.0.0.1 (DNS rebinding): such requests carry the site's name in
     their Host header. Only the names of this server are answered."""
-    allowed = params["allowed_hosts"]
-    if "*" in allowed:
+    names = host_names(params["host"], tuple(params["allowed_hosts"]))
+    if names is None:
         return
     name = host_name(request.host)
-    own = params["host"].lower()
-    names = {*LOOPBACK_NAMES, f"[{own}]" if ":" in own else own, *(h.lower() for h in allowed)}
     if name not in names:
         raise InvalidHost(
             f"the Host header names {shown(name)}, not a name of this server; add it to allowed_hosts "
             "if the service is meant to answer to it"
         )
+
+
+@functools.lru_cache(maxsize=16)  # a server's settings, the same for every request
+def host_names(own: str, allowed: tuple[str, ...]) -> frozenset[str] | None:
+    """The names a Host header may give: loopback's, the server's own and allowed_hosts (None:
+    any, for "*")."""
+    if "*" in allowed:
+        return None
+    own = own.lower()
+    return frozenset({*LOOPBACK_NAMES, f"[{own}]" if ":" in own else own, *(h.lower() for h in allowed)})
 
 
 def host_name(host: str) -> str:

@@ -15,6 +15,7 @@ from predictionservice.jobqueue import Origin
 
 HEADER = "X-Request-ID"
 ENVIRON_KEY = "prediction_service.request_id"
+_WSGI_HEADER = "HTTP_" + HEADER.upper().replace("-", "_")  # where the WSGI environ holds the header
 # What an id taken from a client may be: short, printable, nothing a log line or header could
 # be confused by (no spaces, quotes or control characters). Anything else is replaced.
 _USABLE = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
@@ -31,8 +32,9 @@ def new_id() -> str:
 
 def begin() -> None:
     """The request's id, taken or made, kept in the WSGI environ for the log and the views."""
-    given = request.headers.get(HEADER, "")
-    request.environ[ENVIRON_KEY] = given if _USABLE.fullmatch(given) else new_id()
+    environ = request.environ
+    given = environ.get(_WSGI_HEADER, "")
+    environ[ENVIRON_KEY] = given if _USABLE.fullmatch(given) else new_id()
 
 
 def current() -> str | None:

@@ -131,6 +131,7 @@ def scope_of(endpoint: str, method: str) -> str | None:
 
 def required(request: Request) -> str | None:
     """The scope this request needs: its route's, or ANY when no route answers it."""
-    if request.url_rule is None or request.endpoint is None:
+    rule = request.url_rule
+    if rule is None or rule.endpoint is None:
         return ANY
-    return scope_of(request.endpoint, request.method)
+    return scope_of(rule.endpoint, request.method)
