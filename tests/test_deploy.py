@@ -182,10 +182,12 @@ def test_a_replica_killed_under_load_costs_at_most_its_requests_in_flight(replic
         t.join(duration + 60)
     failed = [(s, e) for s, e, ok in outcomes if not ok]
     assert len(outcomes) > 100, len(outcomes)
-    # Only a request that was on the victim when it died may fail: one per client at most (one
-    # sent a few milliseconds after the kill, on a connection HAProxy had already opened to it,
-    # is in flight too), then none: HAProxy redispatches a refused connection and takes it out.
-    assert len(failed) <= clients, failed
+    # Only a request that was on the victim when it died may fail, and at most one more per client:
+    # sent a few milliseconds after the kill, before HAProxy has seen the victim close the idle
+    # connections it keeps to it, it goes out on one of them (seen: 9 failures for 8 clients, all
+    # ending within 10 ms of one another). Then none: HAProxy redispatches a refused connection
+    # and takes the victim out.
+    assert len(failed) <= 2 * clients, failed
     assert all(s <= killed_at[0] + 1.0 for s, _ in failed), (killed_at, failed)
     assert predict(balancer.url, bank_model).status_code == 200
 
