@@ -17,7 +17,9 @@ rounds' ratios, with their spread.
 (e) with --mlserver: MLServer 1.7.1's scikit-learn runtime serving the same pipeline over its V2
     JSON endpoint, probabilities asked for (bench/.venv-mlserver), an arm of (a) and (b).
 (f) what bounds (b): a batch's steps timed one by one in this process (the service's parse with
-    its checks, encode, score and answers, write; the ceiling's parse, build, write).
+    its checks, encode, score and answers, write; the ceiling's parse, build, write), and the
+    service's with parse and encode done by a typed compiled decoder (bench/typeddecode.py,
+    msgspec, when installed): what a change of JSON codec would leave of the bound.
 With --polling, (a) also loads a server with model_watch off (a version check per request: what
 the change channel gains). With --before REV, (a) and (b) also load the web server as the code was
 at git revision REV (a temporary `git worktree` of it, same venv, Redis and model): what a change
@@ -367,11 +369,36 @@ def batch_stages(bench: Bench, model: dict[str, Any], body: bytes, answer: dict[
         "build": best_ms(lambda: [dict(answer) for _ in records]),
         "write": best_ms(lambda: orjson.dumps({"modelkey": NAME, "predictions": answers})),
     }
-    for side, steps in (("service", service), ("ceiling", ceiling)):
+    sides = [("service", service), ("ceiling", ceiling)]
+    typed = typed_stages(predictor.parser, body, matrix, service)
+    if typed is not None:
+        sides.append(("typed", typed))
+    for side, steps in sides:
         for step, ms in steps.items():
             bench.figure(f"stage_{side}_{step}_ms", round(ms, 3), "ms", f"{len(records)} records")
         bench.figure(f"stage_{side}_ms", round(sum(steps.values()), 3), "ms", "the steps' sum")
     bench.ratio("batch bound: ceiling / service steps", "stage_ceiling_ms", "stage_service_ms", ">= 0.7")
+    if typed is not None:
+        bench.ratio("batch bound with a typed decoder: ceiling / typed steps", "stage_ceiling_ms", "stage_typed_ms")
+
+
+def typed_stages(parser: Any, body: bytes, matrix: Any, service: dict[str, float]) -> dict[str, float] | None:
+    """The service's steps with parse and encode done by a typed compiled decoder (typeddecode.py,
+    msgspec): the bound a change of codec would leave. None, said, when msgspec is not installed
+    (make bench installs it)."""
+    try:
+        from typeddecode import TypedDecoder
+    except ImportError:
+        print("  (the typed decoder's steps need msgspec: make bench installs it)")
+        return None
+    decoder = TypedDecoder(parser)
+    if not (decoder.encode(body) == matrix).all():
+        raise SystemExit("the typed decoder's matrix differs from DataParser.encode's: its figure would mean nothing")
+    return {
+        "parse_and_encode": best_ms(lambda: decoder.encode(body)),
+        "score_and_answers": service["score_and_answers"],
+        "write": service["write"],
+    }
 
 
 def rss(bench: Bench, args: Any, url: str, body: bytes, pid: int) -> None:

@@ -57,10 +57,10 @@ def test_pyspark_is_imported_only_by_the_spark_modules_and_the_algorithms():
 
 
 def test_no_service_file_imports_the_bench_extras():
-    """requirements-bench.txt's packages (shap: numba, llvmlite) are the benchmarks' and the
-    skippable tests', never the service's: neither the web process nor a worker imports them."""
+    """requirements-bench.txt's packages (shap: numba, llvmlite; msgspec) are the benchmarks' and
+    the skippable tests', never the service's: neither the web process nor a worker imports them."""
     extras = {line.split("==")[0] for line in (ROOT / "requirements-bench.txt").read_text().split() if "==" in line}
-    assert extras == {"shap"}
+    assert extras == {"shap", "msgspec"}
     importers = {str(p.relative_to(ROOT)) for p in service_files() if {n.split(".")[0] for n in imported(p)} & extras}
     assert not importers, importers
 
