@@ -22,22 +22,29 @@ BENCHSTAMP := $(VENV)/.bench-installed-$(BENCHHASH)
 # (localservers/sparkarchive.py): every JVM of make test maps them instead of loading them again.
 SPARKARCHIVE := $(VENV)/spark-classes.jsa
 
-.PHONY: run test test-fast setup setup-dev system venv venv-dev lint bench docs clean
+.PHONY: run test test-fast test-times setup setup-dev system venv venv-dev lint bench docs clean
 
 run: setup
 	$(VENV)/bin/python -m localservers.stack
 
 # Two streams (pytest-xdist), whole files to a stream, each with servers of its own: most of a
 # test's time is spent waiting for a process, a JVM or a poll, so two streams on two cores take
-# about half the time of one. TEST_STREAMS=0 runs the suite in this process alone.
+# about half the time of one. TEST_STREAMS=0 runs the suite in this process alone. The files go
+# to the streams heaviest first, by the seconds tests/filetimes.json records (tests/helpers.py,
+# heaviest_first), not by xdist's count of their tests: the light files then fill the end.
 TEST_STREAMS ?= 2
+DIST := -n $(TEST_STREAMS) --dist loadfile --no-loadscope-reorder
 
 test: setup-dev $(SPARKARCHIVE)
-	$(VENV)/bin/python -m pytest -n $(TEST_STREAMS) --dist loadfile --durations=20
+	$(VENV)/bin/python -m pytest $(DIST) --durations=20
 
 # The unit and app tiers (tests/conftest.py): no Spark, no service processes, no browser.
 test-fast: setup-dev
-	$(VENV)/bin/python -m pytest -m "not system" -n $(TEST_STREAMS) --dist loadfile
+	$(VENV)/bin/python -m pytest -m "not system" $(DIST)
+
+# The whole suite, recording the seconds each file took into tests/filetimes.json (commit it).
+test-times: setup-dev $(SPARKARCHIVE)
+	$(VENV)/bin/python -m pytest $(DIST) --record-file-times tests/filetimes.json
 
 setup: system venv
 

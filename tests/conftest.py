@@ -24,6 +24,9 @@ A test file is named after what it tests (tests/test_testsuite.py holds it): ``t
 an aspect wanting a file of its own), and ``test_flow_<flow>.py`` for a flow through the running
 service (training, scoring, a worker lost, an outage), ``test_hostile_<surface>.py`` for hostile
 input against one surface of it. The tier is independent of the name.
+
+The files run heaviest first, by the seconds tests/filetimes.json records (``heaviest_first`` in
+helpers.py; ``make test-times`` records them again with ``--record-file-times``).
 """
 
 from __future__ import annotations
@@ -54,7 +57,10 @@ from helpers import (
     XOR_JOB,
     InProcess,
     Service,
+    heaviest_first,
+    recorded_file_times,
     snapshot,
+    write_file_times,
 )
 from localservers import embedded, sparkarchive
 from predictionservice import datasetloader, sampledata
@@ -87,6 +93,13 @@ def pytest_sessionstart(session):
     signal.signal(signal.SIGTERM, _terminated)
 
 
+def pytest_addoption(parser):
+    parser.addoption(
+        "--record-file-times", metavar="PATH",
+        help="write the seconds each test file took to PATH (make test-times: tests/filetimes.json)",
+    )  # fmt: skip
+
+
 def pytest_configure(config):
     for tier in TIERS:
         config.addinivalue_line("markers", f"{tier}: a test of the {tier} tier (tests/conftest.py says which is which)")
@@ -106,6 +119,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker("app")
         else:
             item.add_marker("unit")
+    items[:] = heaviest_first(items, recorded_file_times(), _tier)
+
+
+def _tier(item) -> str:
+    return next(tier for tier in TIERS if item.get_closest_marker(tier))
+
+
+FILE_SECONDS: dict[str, float] = {}  # test file name -> the seconds its tests' phases took so far
+
+
+def pytest_runtest_logreport(report):
+    """Each phase's seconds, added to its file's (the streams' reports reach the controller too)."""
+    name = Path(report.nodeid.split("::")[0]).name
+    FILE_SECONDS[name] = FILE_SECONDS.get(name, 0.0) + report.duration
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With --record-file-times, the controller (not a stream) writes what the run took by file."""
+    path = session.config.getoption("record_file_times")
+    if path and not hasattr(session.config, "workerinput"):
+        write_file_times(FILE_SECONDS, Path(path))
 
 
 def _terminated(signum, frame):

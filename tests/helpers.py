@@ -928,3 +928,44 @@ def docs_hooks() -> Any:
 def manual_pages() -> list[str]:
     """The pages mkdocs.yml's nav lists, in order ('  - Title: page.md' lines)."""
     return re.findall(r"^\s*- [^:\n]+: ([\w-]+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.MULTILINE)
+
+
+# ------------------------------------------------------------------ the order test files run in
+
+# The seconds each test file took in a recorded run (`make test-times` writes it). `make test`
+# hands files to its two streams in the order of their weight, heaviest first, so the light ones
+# fill the end; in the order of their test counts (xdist's own), the few-test system files came
+# last and one stream ran alone for minutes.
+FILE_TIMES = ROOT / "tests" / "filetimes.json"
+# A file the recording does not know weighs its heaviest tier's typical seconds.
+TIER_SECONDS = {"unit": 1.0, "app": 5.0, "system": 60.0}
+
+
+def recorded_file_times(path: Path = FILE_TIMES) -> dict[str, float]:
+    """The recorded seconds by file name ({} when nothing is recorded)."""
+    try:
+        return {str(name): float(seconds) for name, seconds in json.loads(path.read_text()).items()}
+    except FileNotFoundError:
+        return {}
+
+
+def heaviest_first(items: list[Any], times: dict[str, float], tier: Any) -> list[Any]:
+    """The items, their files ordered by weight, heaviest first (equal weights by name); each
+    file's items together and in their own order. tier(item) names an item's tier, which weighs
+    a file that has no recorded time."""
+    by_file: dict[str, list[Any]] = {}
+    for item in items:
+        by_file.setdefault(Path(str(item.fspath)).name, []).append(item)
+
+    def weight(name: str) -> float:
+        if name in times:
+            return times[name]
+        return max(TIER_SECONDS.get(tier(item), TIER_SECONDS["unit"]) for item in by_file[name])
+
+    order = sorted(by_file, key=lambda name: (-weight(name), name))
+    return [item for name in order for item in by_file[name]]
+
+
+def write_file_times(seconds: dict[str, float], path: Path = FILE_TIMES) -> None:
+    """Record each file's seconds (rounded to a tenth), by name, for heaviest_first."""
+    path.write_text(json.dumps({name: round(s, 1) for name, s in sorted(seconds.items())}, indent=0) + "\n")

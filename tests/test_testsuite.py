@@ -9,15 +9,21 @@ docstring):
 * ``test_flow_<flow>.py``, a flow through the running service, named after the flow;
 * ``test_hostile_<surface>.py``, hostile input against one surface of the whole service;
 * and the short list below of files that test no one module.
+
+It also holds the order the files run in (tests/helpers.py, ``heaviest_first``): heaviest first by
+the seconds a recorded run took (tests/filetimes.json), so two streams end together.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers import FILE_TIMES, ROOT, TIER_SECONDS, heaviest_first, recorded_file_times
 
 FLOWS = ("flow_", "hostile_")
 EXCEPTIONS = {
@@ -82,3 +88,58 @@ def test_the_exceptions_are_files_that_exist():
 )
 def test_the_rule_tells_a_module_s_name_from_another(stem, wrong):
     assert misnamed(stem, targets(ROOT)) is wrong
+
+
+class Item:
+    """What heaviest_first reads of a pytest item: its file, and its tier (by the tier function)."""
+
+    def __init__(self, file: str, name: str, tier: str = "unit"):
+        self.fspath, self.name, self.tier = f"/repo/tests/{file}", name, tier
+
+
+def names(items: list[Item]) -> list[str]:
+    return [f"{Path(item.fspath).name}::{item.name}" for item in items]
+
+
+def test_files_run_heaviest_first_each_file_whole_and_in_its_own_order():
+    items = [
+        Item("test_a.py", "1"), Item("test_b.py", "1"), Item("test_a.py", "2"),
+        Item("test_c.py", "1"), Item("test_b.py", "2"), Item("test_d.py", "1"),
+    ]  # fmt: skip
+    times = {"test_a.py": 3.0, "test_b.py": 40.0, "test_c.py": 3.0, "test_d.py": 0.5}
+    ordered = heaviest_first(items, times, lambda item: item.tier)
+    assert names(ordered) == [
+        "test_b.py::1", "test_b.py::2", "test_a.py::1", "test_a.py::2", "test_c.py::1", "test_d.py::1",
+    ]  # fmt: skip
+
+
+def test_a_file_the_recording_does_not_know_weighs_its_heaviest_tier():
+    items = [
+        Item("test_new_unit.py", "1"),
+        Item("test_new_system.py", "1"), Item("test_new_system.py", "2", tier="system"),
+        Item("test_known.py", "1"), Item("test_new_app.py", "1", tier="app"),
+    ]  # fmt: skip
+    times = {"test_known.py": TIER_SECONDS["app"] + 1}
+    ordered = heaviest_first(items, times, lambda item: item.tier)
+    assert [Path(item.fspath).name for item in ordered] == [
+        "test_new_system.py", "test_new_system.py", "test_known.py", "test_new_app.py", "test_new_unit.py",
+    ]  # fmt: skip
+
+
+def test_the_recorded_times_name_only_test_files_that_exist():
+    times = recorded_file_times()
+    assert times, f"{FILE_TIMES} is missing or empty: run make test-times and commit it"
+    gone = sorted(name for name in times if not (ROOT / "tests" / name).exists())
+    assert not gone, f"{gone}: renamed or removed test files in {FILE_TIMES.name}; run make test-times"
+    assert all(seconds >= 0 for seconds in times.values())
+
+
+def test_a_run_records_the_seconds_of_each_file_it_ran(tmp_path):
+    out = tmp_path / "times.json"
+    ran = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:xdist", "tests/test_readable.py", "--record-file-times", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
+    recorded = json.loads(out.read_text())
+    assert list(recorded) == ["test_readable.py"] and recorded["test_readable.py"] >= 0
