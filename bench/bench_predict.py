@@ -335,15 +335,21 @@ def run_rounds(bench: Bench, args: Any) -> None:
     batch_stages(bench, model, batch, answer)
 
 
-def best_ms(function: Any, number: int = 10, repeat: int = 15) -> float:
-    """A step's cost: the fastest of repeat timings (the machine's noise only ever adds)."""
-    return min(timeit.repeat(function, number=number, repeat=repeat)) / number * 1000
+def best_ms(steps: dict[str, Any], number: int = 10, repeat: int = 15) -> dict[str, float]:
+    """Each step's cost: the fastest of repeat timings of number calls (the machine's noise only
+    ever adds), the steps timed in turn in each repeat, so a slow spell of the machine falls on
+    every step alike instead of on the few timed during it."""
+    best = dict.fromkeys(steps, float("inf"))
+    for _ in range(repeat):
+        for name, function in steps.items():
+            best[name] = min(best[name], timeit.timeit(function, number=number))
+    return {name: seconds / number * 1000 for name, seconds in best.items()}
 
 
 def batch_stages(bench: Bench, model: dict[str, Any], body: bytes, answer: dict[str, Any]) -> None:
-    """(f) What bounds (b): a batch's steps timed one by one in this process, the service's
-    (parse with its checks, encode, score, build the answers, write) against the ceiling's (parse,
-    build, write). Their ratio is what (b) could reach if HTTP, CherryPy and Flask cost nothing."""
+    """(f) What bounds (b): a batch's steps timed in this process, the service's (parse with its
+    checks, encode, score, build the answers, write) against the ceiling's (parse, build, write).
+    Their ratio is what (b) could reach if HTTP, CherryPy and Flask cost nothing."""
     import orjson
 
     from modelfactory import ModelFactory
@@ -351,41 +357,43 @@ def batch_stages(bench: Bench, model: dict[str, Any], body: bytes, answer: dict[
     from predictionservice.validation import parse_json
     from web.jsonio import check_containers, json_bytes
 
-    bench.section("(f) a batch's steps in process, fastest of 15 timings of 10 (what bounds (b))")
+    bench.section("(f) a batch's steps in process, fastest of 15 interleaved timings of 10 (what bounds (b))")
     predictor = ModelFactory(SETTINGS["algorithms"].default).compile(model)
     records = orjson.loads(body)["records"]
     matrix = predictor.parser.encode(records)
     answers = predictor._answers(matrix)
     limit = SETTINGS["max_json_containers"].default
-    service = {
+    steps = {
         # as web.jsonio.json_body reads a body: the containers counted, then parsed and checked
-        "parse_json": best_ms(lambda: parse_json(body, brackets=check_containers(body, limit))),
-        "encode": best_ms(lambda: predictor.parser.encode(records)),
-        "score_and_answers": best_ms(lambda: predictor._answers(matrix)),
-        "write": best_ms(lambda: json_bytes({"modelkey": NAME, "predictions": answers})),
+        ("service", "parse_json"): lambda: parse_json(body, brackets=check_containers(body, limit)),
+        ("service", "encode"): lambda: predictor.parser.encode(records),
+        ("service", "score_and_answers"): lambda: predictor._answers(matrix),
+        ("service", "write"): lambda: json_bytes({"modelkey": NAME, "predictions": answers}),
+        ("ceiling", "parse"): lambda: orjson.loads(body),
+        ("ceiling", "build"): lambda: [dict(answer) for _ in records],
+        ("ceiling", "write"): lambda: orjson.dumps({"modelkey": NAME, "predictions": answers}),
     }
-    ceiling = {
-        "parse": best_ms(lambda: orjson.loads(body)),
-        "build": best_ms(lambda: [dict(answer) for _ in records]),
-        "write": best_ms(lambda: orjson.dumps({"modelkey": NAME, "predictions": answers})),
-    }
-    sides = [("service", service), ("ceiling", ceiling)]
-    typed = typed_stages(predictor.parser, body, matrix, service)
-    if typed is not None:
-        sides.append(("typed", typed))
-    for side, steps in sides:
-        for step, ms in steps.items():
-            bench.figure(f"stage_{side}_{step}_ms", round(ms, 3), "ms", f"{len(records)} records")
-        bench.figure(f"stage_{side}_ms", round(sum(steps.values()), 3), "ms", "the steps' sum")
+    decoder = typed_decoder(predictor.parser, body, matrix)
+    if decoder is not None:
+        steps["typed", "parse_and_encode"] = lambda: decoder.encode(body)
+    timed = best_ms(steps)
+    if decoder is not None:  # the service's own steps after the decoder's
+        timed |= {("typed", step): timed["service", step] for step in ("score_and_answers", "write")}
+    for side in dict.fromkeys(side for side, _ in timed):
+        for (of, step), ms in timed.items():
+            if of == side:
+                bench.figure(f"stage_{side}_{step}_ms", round(ms, 3), "ms", f"{len(records)} records")
+        total = sum(ms for (of, _), ms in timed.items() if of == side)
+        bench.figure(f"stage_{side}_ms", round(total, 3), "ms", "the steps' sum")
     bench.ratio("batch bound: ceiling / service steps", "stage_ceiling_ms", "stage_service_ms", ">= 0.7")
-    if typed is not None:
+    if decoder is not None:
         bench.ratio("batch bound with a typed decoder: ceiling / typed steps", "stage_ceiling_ms", "stage_typed_ms")
 
 
-def typed_stages(parser: Any, body: bytes, matrix: Any, service: dict[str, float]) -> dict[str, float] | None:
-    """The service's steps with parse and encode done by a typed compiled decoder (typeddecode.py,
-    msgspec): the bound a change of codec would leave. None, said, when msgspec is not installed
-    (make bench installs it)."""
+def typed_decoder(parser: Any, body: bytes, matrix: Any) -> Any:
+    """The typed compiled decoder (typeddecode.py, msgspec) whose parse and encode (f) times in
+    place of the service's: the bound a change of codec would leave. None, said, when msgspec is
+    not installed (make bench installs it)."""
     try:
         from typeddecode import TypedDecoder
     except ImportError:
@@ -394,11 +402,7 @@ def typed_stages(parser: Any, body: bytes, matrix: Any, service: dict[str, float
     decoder = TypedDecoder(parser)
     if not (decoder.encode(body) == matrix).all():
         raise SystemExit("the typed decoder's matrix differs from DataParser.encode's: its figure would mean nothing")
-    return {
-        "parse_and_encode": best_ms(lambda: decoder.encode(body)),
-        "score_and_answers": service["score_and_answers"],
-        "write": service["write"],
-    }
+    return decoder
 
 
 def rss(bench: Bench, args: Any, url: str, body: bytes, pid: int) -> None:
