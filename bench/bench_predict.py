@@ -15,7 +15,8 @@ rounds' ratios, with their spread.
 (d) with --mlflow: `mlflow models serve` of a scikit-learn pipeline fitted on the same data
     (installed into bench/.venv-mlflow on first use), an arm of (a) and (b).
 (e) with --mlserver: MLServer 1.7.1's scikit-learn runtime serving the same pipeline over its V2
-    JSON endpoint, probabilities asked for (bench/.venv-mlserver), an arm of (a) and (b).
+    JSON endpoint, probabilities asked for (bench/.venv-mlserver), an arm of (a) and (b); and
+    "v2_batch", the service's own V2 infer route (log off) sent the same columns, an arm of (b).
 (f) what bounds (b): a batch's steps timed one by one in this process (the service's parse with
     its checks, encode, score and answers, write; the ceiling's parse, build, write), and the
     service's with parse and encode done by a typed compiled decoder (bench/typeddecode.py,
@@ -178,16 +179,17 @@ def mlserver_server(bench: Bench) -> str | None:
         return skipped(bench, "mlserver", "MLServer", exc)
 
 
-def v2_body(records: list[dict[str, Any]]) -> bytes:
+def v2_body(records: list[dict[str, Any]], output: str = "predict_proba") -> bytes:
     """An Open Inference Protocol request for MLServer: one input per column, decoded into a
-    DataFrame (the pandas codec), asking for the probabilities."""
+    DataFrame (the pandas codec), asking for the probabilities (named output: MLServer's
+    predict_proba, the service's probabilities)."""
     inputs = []
     for name in records[0]:
         column = [r[name] for r in records]
         numeric = all(isinstance(v, int | float) for v in column)
         inputs.append({"name": name, "shape": [len(column)], "datatype": "FP64" if numeric else "BYTES",
                        "data": column})  # fmt: skip
-    outputs = [{"name": "predict_proba"}]
+    outputs = [{"name": output}]
     return json.dumps({"parameters": {"content_type": "pd"}, "inputs": inputs, "outputs": outputs}).encode()
 
 
@@ -331,6 +333,8 @@ def run_rounds(bench: Bench, args: Any) -> None:
     for arm, goal in (("mlserver_batch", ">= 2"), ("mlflow_batch", ">= 1.5"), ("before_batch", ">= 0.97")):
         if arm in runs:
             bench.paired_ratio(f"batch / {arm} rows per s", per_s("batch"), per_s(arm), goal)
+    if "v2_batch" in runs:
+        bench.paired_ratio("v2_batch / mlserver_batch rows per s", per_s("v2_batch"), per_s("mlserver_batch"))
     bench.figure("rss_mb_end", round(rss_mb(pids["single"]), 1), "MB", "the logging server, after all the loads")
     batch_stages(bench, model, batch, answer)
 
@@ -437,6 +441,12 @@ def add_optional_arms(
         check(infer, v2_body(records[:1]), "predict_proba")
         singles["mlserver_single"] = (infer, v2_body(records[:1]))
         batches["mlserver_batch"] = (infer, v2_body(records[:rows]))
+        # the service's own V2 route (log off, as "batch") on the body MLServer gets, but for the
+        # output's name: the two servers compared on the same columns
+        ours = batches["batch"][0].removesuffix("/predict/") + f"/v2/models/{NAME}/infer"
+        same = v2_body(records[:rows], output="probabilities")
+        check(ours, same, '"probabilities"')
+        batches["v2_batch"] = (ours, same)
     if args.mlflow and (mlflow := mlflow_server(bench)) is not None:
         invocations = mlflow + "/invocations"
         one = json.dumps({"dataframe_records": records[:1]}).encode()
