@@ -22,6 +22,9 @@ def tensor(name, data, datatype="FP64", shape=None):
 def test_columns_become_records_flat_or_nested():
     body = {"inputs": [tensor("x", [[1.5], [2]]), tensor("c", ["a", "b"], "BYTES", [2])]}
     assert openinference.records("m", body, PARSER) == [{"x": 1.5, "c": "a"}, {"x": 2, "c": "b"}]
+    body = {"inputs": [tensor("c", ["a", ["b"]], "BYTES", [2]), tensor("x", [1, [2.5]])]}
+    rows = openinference.records("m", body, PARSER)
+    assert rows == [{"c": "a", "x": 1}, {"c": "b", "x": 2.5}] and all(list(row) == ["c", "x"] for row in rows)
 
 
 @pytest.mark.parametrize(
@@ -35,6 +38,11 @@ def test_columns_become_records_flat_or_nested():
         ([tensor("x", ["1"]), tensor("c", ["a"], "BYTES")], "input 'x' is FP64 but value 0 is str"),
         ([tensor("x", [True], "FP64"), tensor("c", ["a"], "BYTES")], "input 'x' is FP64 but value 0 is bool"),
         ([tensor("x", [1.0]), tensor("c", [1], "BYTES")], "input 'c' is BYTES but value 0 is int"),
+        ([tensor("x", [1, 2, 2.5], "INT64"), tensor("c", ["a"] * 3)], "input 'x' is INT64 but value 2 is float"),
+        ([tensor("x", [[1.0], [None]]), tensor("c", ["a"] * 2, "BYTES")], "input 'x' is FP64 but value 1 is NoneType"),
+        ([tensor("x", [1.0, 2.0]), tensor("c", ["a", [1]], "BYTES", [2])], "input 'c' is BYTES but value 1 is int"),
+        ([tensor("x", [1.0, {}]), tensor("c", ["a"] * 2, "BYTES")], "input 'x' is FP64 but value 1 is dict"),
+        ([tensor("x", [1.0]), tensor("c", ["a"], "BOOL")], "input 'c' is BOOL but value 0 is str"),
     ],
 )
 def test_inputs_that_do_not_make_records(inputs, message):
