@@ -336,19 +336,29 @@ class DataParser:
 
     def encode(self, records: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Feature matrix of a batch, column by column; a bad record raises with its index."""
-        n = len(records)
-        matrix = np.zeros((n, self.num_features), dtype=np.float64)
+        matrix = np.zeros((len(records), self.num_features), dtype=np.float64)
         columns = self._columns(records)
         for index, f in enumerate(self.features):
-            key = f.key
-            column = columns[index] if columns is not None else _column(records, key)
-            if f.values is None:
-                matrix[:, f.offset] = self._numeric_column(key, column)
-            else:
-                positions = self._positions(f, column)
-                if not f.constant:
-                    _one_hot(matrix, f.offset, positions, f.ignore_unknown)
+            self._encode_column(matrix, f, columns[index] if columns is not None else _column(records, f.key))
         return matrix
+
+    def encode_columns(self, columns: Sequence[Sequence[Any]]) -> np.ndarray:
+        """Feature matrix of a batch sent as columns, one per feature in the schema's order (V2's
+        inputs): the numbers ``encode`` gives for the records they make, and its errors, with no
+        record made (1,000 bank rows made into records took 1 ms of a V2 request's 4)."""
+        matrix = np.zeros((len(columns[0]) if columns else 0, self.num_features), dtype=np.float64)
+        for f, column in zip(self.features, columns, strict=True):
+            self._encode_column(matrix, f, column)
+        return matrix
+
+    def _encode_column(self, matrix: np.ndarray, f: Feature, column: Sequence[Any]) -> None:
+        """One feature's column into its place in the matrix (a bad value raises with its row)."""
+        if f.values is None:
+            matrix[:, f.offset] = self._numeric_column(f.key, column)
+        else:
+            positions = self._positions(f, column)
+            if not f.constant:
+                _one_hot(matrix, f.offset, positions, f.ignore_unknown)
 
     def _positions(self, f: Feature, column: Sequence[Any]) -> np.ndarray:
         """A categorical column's one-hot positions. A column of known categories is one pass in
@@ -389,7 +399,7 @@ class DataParser:
             return None
         return list(zip(*rows, strict=True)) if len(self._keys) > 1 else [rows]
 
-    def _numeric_column(self, key: str, column: list[Any]) -> np.ndarray:
+    def _numeric_column(self, key: str, column: Sequence[Any]) -> np.ndarray:
         """The column as floats; the row-by-row checks only when it holds anything but int and
         float (bool included: it is refused there by name)."""
         if _NUMBER_TYPES.issuperset(map(type, column)):

@@ -23,7 +23,7 @@ as it costs more than the prediction itself. The model metadata lists it among t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from predictionservice.exceptions import InvalidRequest, RecordError, shown
@@ -202,27 +202,56 @@ def _flat(tensor: Mapping[str, Any]) -> list[Any]:
 
 
 def records(key: str, body: Mapping[str, Any], parser: Any) -> list[dict[str, Any]]:
-    """The records an infer request's columns make, row by row (what /predict/ would be sent);
-    one input per feature, all of the same length."""
+    """The records an infer request's columns make, row by row (what /predict/ would be sent)."""
+    return list(Rows(columns(key, body, parser)))
+
+
+class Rows(Sequence[dict[str, Any]]):
+    """The records of an infer request's columns (keys in the inputs' order), made when first
+    read: the scoring reads the columns themselves (``Predictor.predict_columns``), so only the
+    prediction log, a shadow (both off the request's thread) or an explanation makes them."""
+
+    def __init__(self, given: dict[str, list[Any]]):
+        self._columns = given
+        self._rows: list[dict[str, Any]] | None = None
+
+    def __len__(self) -> int:
+        return len(next(iter(self._columns.values()))) if self._columns else 0
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._made()[index]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._made())
+
+    def _made(self) -> list[dict[str, Any]]:
+        if self._rows is None:  # two threads may both make them: the same rows, one kept
+            names = list(self._columns)
+            self._rows = [dict(zip(names, row, strict=True)) for row in zip(*self._columns.values(), strict=True)]
+        return self._rows
+
+
+def columns(key: str, body: Mapping[str, Any], parser: Any) -> dict[str, list[Any]]:
+    """An infer request's columns by input name, in the body's order, checked: one input per
+    feature, all of the same length."""
     features = [f.key for f in parser.features]
-    columns: dict[str, list[Any]] = {}
+    given: dict[str, list[Any]] = {}
     for tensor in body["inputs"]:
         name = tensor["name"]
         if name not in features:
             known = ", ".join(features)
             asked = shown(name, quote=False)
             raise InvalidRequest(f"model '{key}' has no input '{asked}' (its inputs: {known[:2000]})")
-        if name in columns:
+        if name in given:
             raise InvalidRequest(f"input '{name}' is given twice")
-        columns[name] = _flat(tensor)
-    missing = [name for name in features if name not in columns]
+        given[name] = _flat(tensor)
+    missing = [name for name in features if name not in given]
     if missing:
         raise InvalidRequest(f"model '{key}' needs the input(s) {', '.join(missing)[:2000]}")
-    lengths = {len(values) for values in columns.values()}
+    lengths = {len(values) for values in given.values()}
     if len(lengths) > 1:
         raise InvalidRequest(f"the inputs have different numbers of rows: {sorted(lengths)}")
-    names = list(columns)
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    return given
 
 
 def row_error(error: RecordError) -> InvalidRequest:

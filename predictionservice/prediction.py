@@ -171,14 +171,16 @@ class Predictions:
         self, key: str, body: Any, resolved: Resolved | None = None
     ) -> tuple[dict[str, Any], list[Any], list[dict[str, Any]], int | None]:
         predictor = self.predictors.get(checked_key(key))
-        rows = openinference.records(key, body, predictor.parser)
+        given = openinference.columns(key, body, predictor.parser)
+        rows = openinference.Rows(given)  # made only if the log, a shadow or an explanation reads them
         wanted = openinference.wanted_outputs(key, body, predictor.parser)
         top = None if "probabilities" in wanted else 0
         self.check_answer_size(predictor, len(rows), top, v2=True)
         try:
-            answers = self.score(predictor, rows, top, resolved)
+            answers = predictor.predict_columns([given[f.key] for f in predictor.parser.features], top)
         except RecordError as exc:
             raise openinference.row_error(exc) from None
+        self.counted(predictor, len(answers), resolved)
         if openinference.EXPLANATION in wanted:  # the very numbers /predict/ answers with explain
             for answer, explanation in zip(answers, predictor.explanations(rows), strict=True):
                 answer["explanation"] = explanation

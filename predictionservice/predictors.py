@@ -85,16 +85,32 @@ class Predictor:
         "Explanations"). Scored in the same slices as ``predict``, so a big batch stays bounded."""
         return self._by_slices(records, self._explanations)
 
+    def predict_columns(self, columns: Sequence[Sequence[Any]], top: int | None = None) -> list[dict[str, Any]]:
+        """``predict`` for a batch sent as columns, one per feature in the schema's order (V2's
+        inputs): the same answers and errors, no record made. One row is scored as ``predict``
+        scores one record."""
+        if columns and len(columns[0]) == 1:
+            keys = [f.key for f in self.parser.features]
+            return self.predict([{key: column[0] for key, column in zip(keys, columns, strict=True)}], top)
+        encode = self.parser.encode_columns
+        rows = len(columns[0]) if columns else 0
+        whole = lambda a, b: (a, b) == (0, rows)  # noqa: E731  (a single slice: the columns as sent)
+        return self._sliced(rows, lambda a, b: encode(columns if whole(a, b) else [c[a:b] for c in columns]),
+                            self._answers, top)  # fmt: skip
+
     def _by_slices(self, records: Sequence[Mapping[str, Any]], score: Any, *args: Any) -> list[dict[str, Any]]:
         """``score(matrix, *args)`` over the records' feature matrix, a slice of rows at a time;
         a bad record is named by its index in the whole batch."""
+        return self._sliced(len(records), lambda a, b: self.parser.encode(records[a:b]), score, *args)
+
+    def _sliced(self, rows: int, encode: Any, score: Any, *args: Any) -> list[dict[str, Any]]:
+        """``score(encode(start, stop), *args)`` over a batch of rows, a slice at a time, so a big
+        batch's matrix stays bounded; a bad row is named by its index in the whole batch."""
         step = max(1, PREDICT_CHUNK_VALUES // max(self.parser.num_features, self._values_per_row()))
-        if len(records) <= step:
-            return score(self.parser.encode(records), *args)
         answers: list[dict[str, Any]] = []
-        for start in range(0, len(records), step):
+        for start in range(0, rows, step):
             try:
-                matrix = self.parser.encode(records[start : start + step])
+                matrix = encode(start, min(rows, start + step))
             except RecordError as exc:
                 raise exc.at((exc.index or 0) + start) from None
             answers.extend(score(matrix, *args))

@@ -158,6 +158,25 @@ def test_batch_encoding_equals_encode_one(parser):
     assert matrix.tolist() == [parser.encode_one(r) for r in records]
 
 
+def columns_of(parser, records):
+    return [[r[f.key] for r in records] for f in parser.features]
+
+
+def test_columns_encode_as_the_records_they_make(parser):
+    """encode_columns (V2's inputs, one column per feature) gives encode's numbers and errors."""
+    records = [{**RECORD, "age": 20 + i, "job": ["admin.", "technician"][i % 2], "balance": [1.5, "7", -3][i % 3]}
+               for i in range(50)]  # fmt: skip
+    assert parser.encode_columns(columns_of(parser, records)).tolist() == parser.encode(records).tolist()
+    assert parser.encode_columns([[] for _ in parser.features]).shape == (0, parser.num_features)
+    for field, bad in (("age", True), ("age", "old"), ("job", "pilot"), ("month", None), ("balance", [1])):
+        broken = [*records[:7], {**RECORD, field: bad}, *records[7:]]
+        with pytest.raises(RecordError) as by_records:
+            parser.encode(broken)
+        with pytest.raises(RecordError) as by_columns:
+            parser.encode_columns(columns_of(parser, broken))
+        assert str(by_columns.value) == str(by_records.value) and by_columns.value.index == 7
+
+
 @pytest.mark.parametrize(
     "schema, text",
     [

@@ -27,6 +27,18 @@ def test_columns_become_records_flat_or_nested():
     assert rows == [{"c": "a", "x": 1}, {"c": "b", "x": 2.5}] and all(list(row) == ["c", "x"] for row in rows)
 
 
+def test_rows_are_the_records_made_when_first_read_and_once():
+    body = {"inputs": [tensor("c", ["a", "b", "a"], "BYTES", [3]), tensor("x", [1.0, 2.0, 3.0])]}
+    given = openinference.columns("m", body, PARSER)
+    assert list(given) == ["c", "x"] and given["x"] == [1.0, 2.0, 3.0]
+    rows = openinference.Rows(given)
+    assert len(rows) == 3 and rows._rows is None  # counted from the columns, nothing made
+    assert list(rows) == openinference.records("m", body, PARSER) == [
+        {"c": "a", "x": 1.0}, {"c": "b", "x": 2.0}, {"c": "a", "x": 3.0},
+    ]  # fmt: skip
+    assert rows[1] is list(rows)[1] and rows[1:] == [{"c": "b", "x": 2.0}, {"c": "a", "x": 3.0}]
+
+
 @pytest.mark.parametrize(
     ("inputs", "message"),
     [

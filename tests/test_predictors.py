@@ -9,7 +9,7 @@ import pytest
 
 from dataparser import DataParser
 from predictionservice.defaults import PREDICT_CHUNK_VALUES
-from predictionservice.exceptions import InvalidSchema, MissingField
+from predictionservice.exceptions import InvalidSchema, MissingField, NotNumeric
 from predictionservice.predictors import (
     Forest,
     ForestPredictor,
@@ -142,6 +142,18 @@ def test_a_many_class_batch_is_scored_in_slices_with_the_same_answers_and_indice
         assert list(mine["probabilities"].values()) == pytest.approx(list(theirs["probabilities"].values()), rel=1e-12)
     with pytest.raises(MissingField, match="record 1100: field 'z' is missing"):
         predictor.predict([*records[:1100], {"x": 1}, *records[1101:]], top=3)
+    columns = [[r[f.key] for r in records] for f in predictor.parser.features]
+    assert predictor.predict_columns(columns, top=3) == sliced  # V2's columns: the same slices
+    columns[1][1100] = "z"
+    with pytest.raises(NotNumeric, match="record 1100: field 'z'"):
+        predictor.predict_columns(columns, top=3)
+
+
+def test_one_row_of_columns_is_scored_as_one_record():
+    predictor = ForestPredictor(DataParser(SCHEMA3), [STUMP, DEEPER])
+    assert predictor.predict_columns([[2.0], [0.0]]) == [predictor.predict_one({"x": 2.0, "z": 0.0})]
+    with pytest.raises(NotNumeric, match="record 0: field 'z'"):
+        predictor.predict_columns([[2.0], ["zero"]])
 
 
 def test_top_probabilities_are_the_leaders_most_probable_first_and_zero_leaves_them_out():
