@@ -179,13 +179,15 @@ _INTEGER_VALUE_TYPES, _NUMBER_VALUE_TYPES = frozenset({int}), frozenset({int, fl
 def _flat(tensor: Mapping[str, Any]) -> list[Any]:
     """The tensor's values as one list of N scalars, its shape and datatype checked. The values'
     types are gathered in one pass at C speed (a parsed body's values are exactly int, float,
-    str, bool, None, list or dict); only a tensor with a wrong one is read value by value, for
-    the first wrong value's index."""
+    str, bool, None, list or dict); only a tensor with another type is read value by value, for
+    the first wrong value's index (a subclass, which only a caller in process sends, passes)."""
     name, shape, data = tensor["name"], tensor["shape"], tensor["data"]
     types = set(map(type, data))
-    values = [v[0] if isinstance(v, list) else v for v in data] if list in types else data
-    if values is not data:
+    if list in types:
+        values = [v[0] if isinstance(v, list) else v for v in data]
         types = set(map(type, values))
+    else:
+        values = list(data)  # the request's own list is not kept: the records are made later
     if len(values) != shape[0]:
         raise InvalidRequest(f"input '{name}' has shape {shape} but {len(values)} values")
     datatype = tensor["datatype"]
@@ -195,10 +197,16 @@ def _flat(tensor: Mapping[str, Any]) -> list[Any]:
         allowed = _BOOL_TYPES
     else:
         allowed = _INTEGER_VALUE_TYPES if datatype in INTEGER_TYPES else _NUMBER_VALUE_TYPES
-    if not allowed.issuperset(types):
-        wrong = next(i for i, v in enumerate(values) if type(v) not in allowed)
-        raise InvalidRequest(f"input '{name}' is {datatype} but value {wrong} is {type(values[wrong]).__name__}")
+    if not allowed.issuperset(types):  # a wrong value, or (from a caller in process) a subclass
+        wrong = next((i for i, v in enumerate(values) if not _is(v, allowed)), None)
+        if wrong is not None:
+            raise InvalidRequest(f"input '{name}' is {datatype} but value {wrong} is {type(values[wrong]).__name__}")
     return values
+
+
+def _is(value: Any, allowed: frozenset[type]) -> bool:
+    """Whether a value is of one of the allowed types, subclasses included, a bool never a number."""
+    return isinstance(value, tuple(allowed)) and (bool in allowed or not isinstance(value, bool))
 
 
 def records(key: str, body: Mapping[str, Any], parser: Any) -> list[dict[str, Any]]:

@@ -37,6 +37,30 @@ def test_rows_are_the_records_made_when_first_read_and_once():
         {"c": "a", "x": 1.0}, {"c": "b", "x": 2.0}, {"c": "a", "x": 3.0},
     ]  # fmt: skip
     assert rows[1] is list(rows)[1] and rows[1:] == [{"c": "b", "x": 2.0}, {"c": "a", "x": 3.0}]
+    assert all(list(row) == ["c", "x"] for row in rows)  # keys in the inputs' order
+
+
+def test_rows_made_later_are_the_request_s_values_even_if_its_body_changed_since():
+    body = {"inputs": [tensor("x", [1.0, 2.0]), tensor("c", ["a", "b"], "BYTES", [2])]}
+    rows = openinference.Rows(openinference.columns("m", body, PARSER))
+    body["inputs"][0]["data"][0] = 99.0  # a caller in process reusing its body
+    assert list(rows) == [{"x": 1.0, "c": "a"}, {"x": 2.0, "c": "b"}]
+
+
+def test_subclasses_of_the_json_types_pass_as_before_from_a_caller_in_process():
+    """A body built in process may hold numpy or enum values; a parsed one never does."""
+    import enum
+
+    import numpy as np
+
+    class Size(enum.IntEnum):
+        ONE = 1
+
+    body = {"inputs": [tensor("x", [np.float64(2.5), Size.ONE, 3]), tensor("c", [np.str_("a"), "b", "a"], "BYTES")]}
+    assert [row["x"] for row in openinference.records("m", body, PARSER)] == [2.5, 1, 3]
+    body = {"inputs": [tensor("x", [1, Size.ONE], "INT64"), tensor("c", ["a", np.bool_(True)], "BYTES")]}
+    with pytest.raises(InvalidRequest, match="input 'c' is BYTES but value 1 is bool"):
+        openinference.records("m", body, PARSER)
 
 
 @pytest.mark.parametrize(

@@ -150,10 +150,13 @@ def test_a_many_class_batch_is_scored_in_slices_with_the_same_answers_and_indice
 
 
 def test_one_row_of_columns_is_scored_as_one_record():
-    predictor = ForestPredictor(DataParser(SCHEMA3), [STUMP, DEEPER])
-    assert predictor.predict_columns([[2.0], [0.0]]) == [predictor.predict_one({"x": 2.0, "z": 0.0})]
-    with pytest.raises(NotNumeric, match="record 0: field 'z'"):
-        predictor.predict_columns([[2.0], ["zero"]])
+    for predictor in (
+        ForestPredictor(DataParser(SCHEMA3), [STUMP, DEEPER]),
+        LinearClassifier(DataParser(BINARY), [[0.37, -1.3]], [0.11]),  # its own one-record path
+    ):
+        assert predictor.predict_columns([[2.0], [0.3]]) == [predictor.predict_one({"x": 2.0, "z": 0.3})]
+        with pytest.raises(NotNumeric, match="record 0: field 'z'"):
+            predictor.predict_columns([[2.0], ["zero"]])
 
 
 def test_top_probabilities_are_the_leaders_most_probable_first_and_zero_leaves_them_out():
