@@ -92,16 +92,21 @@ class Predictor:
         if columns and len(columns[0]) == 1:
             keys = [f.key for f in self.parser.features]
             return self.predict([{key: column[0] for key, column in zip(keys, columns, strict=True)}], top)
-        encode = self.parser.encode_columns
         rows = len(columns[0]) if columns else 0
-        whole = lambda a, b: (a, b) == (0, rows)  # noqa: E731  (a single slice: the columns as sent)
-        return self._sliced(rows, lambda a, b: encode(columns if whole(a, b) else [c[a:b] for c in columns]),
-                            self._answers, top)  # fmt: skip
+
+        def encode(start: int, stop: int) -> np.ndarray:  # one slice: the columns as sent
+            return self.parser.encode_columns(columns if stop - start == rows else [c[start:stop] for c in columns])
+
+        return self._sliced(rows, encode, self._answers, top)
 
     def _by_slices(self, records: Sequence[Mapping[str, Any]], score: Any, *args: Any) -> list[dict[str, Any]]:
         """``score(matrix, *args)`` over the records' feature matrix, a slice of rows at a time;
         a bad record is named by its index in the whole batch."""
-        return self._sliced(len(records), lambda a, b: self.parser.encode(records[a:b]), score, *args)
+
+        def encode(start: int, stop: int) -> np.ndarray:  # one slice: the records as sent
+            return self.parser.encode(records if stop - start == len(records) else records[start:stop])
+
+        return self._sliced(len(records), encode, score, *args)
 
     def _sliced(self, rows: int, encode: Any, score: Any, *args: Any) -> list[dict[str, Any]]:
         """``score(encode(start, stop), *args)`` over a batch of rows, a slice at a time, so a big
