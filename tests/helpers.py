@@ -935,7 +935,7 @@ def manual_pages() -> list[str]:
 # The seconds each test file took in a recorded run (`make test-times` writes it). `make test`
 # hands files to its two streams in the order of their weight, heaviest first, so the light ones
 # fill the end; in the order of their test counts (xdist's own), the few-test system files came
-# last and one stream ran alone for minutes.
+# last (replaying one run: streams ending 43 s apart, against together by weight).
 FILE_TIMES = ROOT / "tests" / "filetimes.json"
 # A file the recording does not know weighs its heaviest tier's typical seconds.
 TIER_SECONDS = {"unit": 1.0, "app": 5.0, "system": 60.0}
