@@ -220,8 +220,11 @@ def documents(entry: tuple) -> Iterator[dict[str, Any]]:
 
 
 def ensure_indexes(collection: Any, retention_days: int) -> None:
+    """The indexes the service's own reads use, and no more: every index is paid on every insert
+    of every logged record. POST /feedback/ finds documents by request id and the drift monitor a
+    version's by its model key and time; a name's version is selected by its model key too (the
+    registry names it), so no index on the name and version is kept beside that one."""
     collection.create_index("request_id")
-    collection.create_index([("model.name", 1), ("model.version", 1), ("time", 1)])
     collection.create_index([("model.model_key", 1), ("time", 1)])
     if retention_days <= 0:
         return
