@@ -1,7 +1,9 @@
 """Online (/predict/) and batch (/predictall/) scoring against the real service."""
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import bson
 import numpy as np
@@ -103,18 +105,38 @@ def test_a_schema_in_the_body_must_agree(service, bank_model):
     assert service.post("/predict/", json={**body, "schema": floats}).status_code == 400
 
 
-def test_replacing_or_deleting_a_model_is_seen_by_the_next_predict(service, bank_model, models):
+def served_within(service, key: str, seconds: float, answered) -> Any:
+    """The first answer to a prediction of key that answered(response) accepts, asked again until
+    seconds passed; None if none did. A change made outside the service (another process's model
+    store) reaches its cache by the change channel, as that message arrives, not by the next
+    request: the contract's bound is 100 ms (docs/API.md), held on an idle replica by
+    test_modelwatch and test_deploy; here the heaviest files of the suite may share the cores."""
+    deadline = time.monotonic() + seconds
+    while True:
+        response = service.post("/predict/", json={"modelkey": key, "record": RECORD})
+        if answered(response):
+            return response
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.005)
+
+
+def test_replacing_or_deleting_a_model_reaches_the_service(service, bank_model, models):
+    """A model changed behind the service's back is served as changed once the change channel's
+    message arrived; one deleted through the service is 404 at its very next request."""
     model = service.get(f"/models/{bank_model}").json()
     key = f"copy-{bank_model[:8]}"
     models.save(key, model)
-    first = service.post("/predict/", json={"modelkey": key, "record": RECORD}).json()
-    assert first["probability"] == pytest.approx(recompute(model, [RECORD])[1][0], rel=1e-12)
+    first = service.post("/predict/", json={"modelkey": key, "record": RECORD})  # not cached yet: read now
+    assert first.json()["probability"] == pytest.approx(recompute(model, [RECORD])[1][0], rel=1e-12)
 
     shifted = {**model, "intercept": model["intercept"] + 3.0}
     models.save(key, shifted)
-    second = service.post("/predict/", json={"modelkey": key, "record": RECORD}).json()
-    assert second["probability"] == pytest.approx(recompute(shifted, [RECORD])[1][0], rel=1e-12)
-    assert second["probability"] > first["probability"]
+    expected = recompute(shifted, [RECORD])[1][0]
+    second = served_within(service, key, 2.0, lambda r: r.json()["probability"] != first.json()["probability"])
+    assert second is not None, "the replaced model was still served 2 s after it was saved"
+    assert second.json()["probability"] == pytest.approx(expected, rel=1e-12)
+    assert second.json()["probability"] > first.json()["probability"]
 
     assert service.request("DELETE", f"/models/{key}").status_code == 204
     gone = service.post("/predict/", json={"modelkey": key, "record": RECORD})
@@ -124,7 +146,7 @@ def test_replacing_or_deleting_a_model_is_seen_by_the_next_predict(service, bank
     models.save(key, model)  # back, then deleted behind the service's back
     assert service.post("/predict/", json={"modelkey": key, "record": RECORD}).status_code == 200
     models.delete(key)
-    assert service.post("/predict/", json={"modelkey": key, "record": RECORD}).status_code == 404
+    assert served_within(service, key, 2.0, lambda r: r.status_code == 404) is not None
 
 
 @pytest.mark.parametrize(
