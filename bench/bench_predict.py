@@ -21,6 +21,8 @@ rounds' ratios, with their spread.
     its checks, encode, score and answers, write; the ceiling's parse, build, write), and the
     service's with parse and encode done by a typed compiled decoder (bench/typeddecode.py,
     msgspec, when installed): what a change of JSON codec would leave of the bound.
+(g) one record's request as a WSGI call in this process (TransLogger and the app, no server or
+    socket), the service's (log off) against the bare endpoint's: the service's own work a request.
 With --polling, (a) also loads a server with model_watch off (a version check per request: what
 the change channel gains). With --before REV, (a) and (b) also load the web server as the code was
 at git revision REV (a temporary `git worktree` of it, same venv, Redis and model): what a change
@@ -38,6 +40,7 @@ Spark needed).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
@@ -339,6 +342,7 @@ def run_rounds(bench: Bench, args: Any) -> None:
     competitors_bound(bench, runs, "ceiling", ("mlserver_batch", "mlflow_batch"), "rows")
     bench.figure("rss_mb_end", round(rss_mb(pids["single"]), 1), "MB", "the logging server, after all the loads")
     batch_stages(bench, model, batch, answer)
+    request_costs(bench, bench.params(prediction_log=False), single, answer)
 
 
 def competitors_bound(bench: Bench, runs: dict[str, Any], baseline: str, arms: tuple[str, ...], unit: str) -> None:
@@ -405,6 +409,52 @@ def batch_stages(bench: Bench, model: dict[str, Any], body: bytes, answer: dict[
     bench.ratio("batch bound: ceiling / service steps", "stage_ceiling_ms", "stage_service_ms", ">= 0.7")
     if decoder is not None:
         bench.ratio("batch bound with a typed decoder: ceiling / typed steps", "stage_ceiling_ms", "stage_typed_ms")
+
+
+def request_costs(bench: Bench, params: dict[str, Any], body: bytes, answer: dict[str, Any]) -> None:
+    """(g) What one record's request costs each app in this process: a WSGI call through
+    TransLogger and the app, as CherryPy makes it, with no socket and no server thread; the
+    service's (log off, the model of (a)) against the bare endpoint's. The difference is the
+    service's own work a request (hooks, checks, lookup, scoring); served, both also pay the
+    server, the sockets and the load generator on the same cores, so (a)'s ratio is higher."""
+    from bare_server import bare_app
+    from paste.translogger import TransLogger
+
+    from modelserver import access_logger
+    from modelservice import modelservice
+    from web.services import EXTENSION
+
+    bench.section("(g) one record's request in process, fastest of 15 interleaved timings of 200")
+    service = modelservice(params)
+    service.extensions[EXTENSION].start()
+    try:
+        apps = {name: TransLogger(app, logger=access_logger(False)) for name, app in (
+            ("service", service), ("bare", bare_app(answer)))}  # fmt: skip
+        for name, app in apps.items():
+            if not wsgi_call(app, body).startswith(b'{"modelkey"'):
+                raise RuntimeError(f"{name}: unexpected answer {wsgi_call(app, body)[:200]!r}")
+        timed = best_ms({name: lambda app=app: wsgi_call(app, body) for name, app in apps.items()}, number=200)
+    finally:
+        service.extensions[EXTENSION].stop()
+    for name, ms in timed.items():
+        bench.figure(f"request_{name}_us", round(ms * 1000, 1), "us", "one record, in process")
+    bench.ratio("in process, one record: bare / service", "request_bare_us", "request_service_us")
+
+
+def wsgi_call(app: Any, body: bytes) -> bytes:
+    """POST /predict/ with body, straight to a WSGI app; the answer's body (200 or it raises)."""
+    environ = {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/predict/", "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1",
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http",
+        "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }  # fmt: skip
+    statuses: list[str] = []
+    answer = b"".join(app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    if not statuses[0].startswith("200"):
+        raise RuntimeError(f"POST /predict/ in process: {statuses[0]} {answer[:200]!r}")
+    return answer
 
 
 def typed_decoder(parser: Any, body: bytes, matrix: Any) -> Any:
